@@ -1,0 +1,75 @@
+//! RFC 5545 text: reading `DTSTART`/`RRULE`/`EXDATE`/`RDATE` lines into a [`Schedule`], and
+//! writing a schedule back with the crate's own writer.
+//!
+//! Rules that fit the structured vocabulary become structured schedules (arithmetic seek) with
+//! RFC 5545's meaning kept ([`Overflow::Skip`](crate::Overflow::Skip)); the others are
+//! expanded by the rrule crate in floating local time, with DST resolved by this crate.
+
+mod parse;
+mod rule;
+mod write;
+
+pub(crate) use rule::RfcRule;
+
+use crate::error::ScheduleError;
+use crate::schedule::Schedule;
+
+impl Schedule {
+    /// Reads a schedule from RFC 5545 text: a `DTSTART[;TZID=zone]:YYYYMMDDTHHMMSS` line (or a
+    /// UTC `...Z` time, or `;VALUE=DATE:YYYYMMDD`), an `RRULE:` line, and optional `EXDATE`
+    /// and `RDATE` lines. A floating `DTSTART` (no zone, no `Z`) is read in UTC.
+    ///
+    /// The rule keeps its RFC 5545 meaning: months without the day are skipped, and a
+    /// `DTSTART` that does not match the rule is not an occurrence.
+    ///
+    /// # Errors
+    /// [`ScheduleError::Parse`] naming the line and part for malformed text;
+    /// [`ScheduleError::UnsupportedFrequency`] for HOURLY, MINUTELY and SECONDLY;
+    /// [`ScheduleError::Contradictory`] for COUNT with UNTIL, a `BYDAY` ordinal under WEEKLY
+    /// and other parts RFC 5545 does not allow together; [`ScheduleError::UnknownZone`];
+    /// [`ScheduleError::DateOutOfRange`]; [`ScheduleError::NoOccurrence`] for a rule that never
+    /// occurs (`FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30`).
+    ///
+    /// ```
+    /// use recurring_deals::Schedule;
+    ///
+    /// let schedule = Schedule::from_rrule(
+    ///     "DTSTART;TZID=Europe/Moscow:20260131T090000\nRRULE:FREQ=MONTHLY;BYMONTHDAY=31;COUNT=3",
+    /// )?;
+    /// let dates: Vec<String> = schedule.occurrences().map(|o| o.date().to_string()).collect();
+    /// assert_eq!(dates, ["2026-01-31", "2026-03-31", "2026-05-31"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_rrule(text: &str) -> Result<Schedule, ScheduleError> {
+        parse::parse(text)
+    }
+
+    /// Writes the schedule as RFC 5545 text that [`Schedule::from_rrule`] reads back into a
+    /// schedule with the same occurrences.
+    ///
+    /// Clamped month days are written in a form any RFC 5545 tool expands the same way
+    /// (`BYMONTHDAY=28,29,30,31;BYSETPOS=-1`). What RFC 5545 cannot say (working-day rules,
+    /// calendars, adjustments, moved occurrences) is written as `X-RD-*` properties, which
+    /// other tools ignore.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use recurring_deals::{DayOfMonth, Interval, MonthDay, Recurrence, Schedule};
+    ///
+    /// let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    /// let schedule = Schedule::builder(
+    ///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?)),
+    ///     start,
+    ///     chrono_tz::Europe::Moscow,
+    /// )
+    /// .build()?;
+    /// assert_eq!(
+    ///     schedule.to_rrule(),
+    ///     "DTSTART;TZID=Europe/Moscow:20260131T090000\nRRULE:FREQ=MONTHLY;BYMONTHDAY=28,29,30,31;BYSETPOS=-1"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_rrule(&self) -> String {
+        write::write(self)
+    }
+}

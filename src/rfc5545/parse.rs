@@ -1,0 +1,802 @@
+//! Reading RFC 5545 text.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use chrono_tz::Tz;
+
+use crate::calendar::{Adjustment, WorkingCalendar};
+use crate::civil;
+use crate::error::ScheduleError;
+use crate::rfc5545::rule::{Frequency, Parts, RfcRule, WeekdayNum};
+use crate::schedule::builder::{check_range, finish, validate_end};
+use crate::schedule::plan::Plan;
+use crate::schedule::recurrence::{
+    DayOfMonth, Interval, MonthDay, Ordinal, Overflow, Recurrence, WorkingDayNumber,
+};
+use crate::schedule::{End, Exceptions, Rule, Schedule};
+use crate::zone;
+
+/// A date or date-time value as written.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Date(NaiveDate),
+    Local(NaiveDateTime),
+    Utc(NaiveDateTime),
+}
+
+/// One content line: name, parameters, value, and its 1-based line number.
+struct Line<'a> {
+    number: usize,
+    name: String,
+    params: Vec<(String, &'a str)>,
+    value: &'a str,
+}
+
+/// Extensions written by [`super::write`] for what RFC 5545 cannot say.
+#[derive(Default)]
+struct Extensions {
+    working_days: Option<Interval>,
+    working_day_of_month: Option<WorkingDayNumber>,
+    calendar: Option<WorkingCalendar>,
+    adjustment: Adjustment,
+    moves: Vec<(NaiveDateTime, NaiveDateTime)>,
+}
+
+pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
+    let lines = split_lines(text)?;
+    let mut start: Option<(NaiveDateTime, Tz, usize)> = None;
+    let mut rule: Option<&Line> = None;
+    let mut exdates = Vec::new();
+    let mut rdates = Vec::new();
+    let mut extensions = Extensions::default();
+    for line in &lines {
+        match line.name.as_str() {
+            "DTSTART" => {
+                if start.is_some() {
+                    return Err(err(line, "DTSTART", "DTSTART appears twice"));
+                }
+                let (value, zone) = date_value(line, "DTSTART")?;
+                let local = match value {
+                    Value::Date(d) => d.and_time(NaiveTime::MIN),
+                    Value::Local(t) | Value::Utc(t) => t,
+                };
+                let zone = match (value, zone) {
+                    (Value::Utc(_), Some(_)) => {
+                        return Err(err(line, "DTSTART", "a UTC time cannot have a TZID"));
+                    }
+                    (_, Some(zone)) => zone,
+                    _ => chrono_tz::UTC,
+                };
+                start = Some((local, zone, line.number));
+            }
+            "RRULE" => {
+                if rule.is_some() {
+                    return Err(err(line, "RRULE", "only one RRULE is supported"));
+                }
+                rule = Some(line);
+            }
+            "EXDATE" => exdates.push(line),
+            "RDATE" => rdates.push(line),
+            "X-RD-WORKDAYS" => {
+                let value = single_param(line, "INTERVAL")?;
+                let interval = value.parse::<u32>().map_err(|_| {
+                    err(line, "X-RD-WORKDAYS", format!("invalid interval {value:?}"))
+                })?;
+                extensions.working_days = Some(Interval::new(interval)?);
+            }
+            "X-RD-MONTHDAY" => {
+                let value = single_param(line, "WORKDAY")?;
+                let n = value
+                    .parse::<u32>()
+                    .map_err(|_| err(line, "X-RD-MONTHDAY", format!("invalid number {value:?}")))?;
+                extensions.working_day_of_month = Some(WorkingDayNumber::new(n)?);
+            }
+            "X-RD-CALENDAR" => extensions.calendar = Some(calendar(line)?),
+            "X-RD-ADJUST" => {
+                extensions.adjustment = match line.value.to_ascii_uppercase().as_str() {
+                    "NONE" => Adjustment::None,
+                    "FOLLOWING" => Adjustment::Following,
+                    "PRECEDING" => Adjustment::Preceding,
+                    "MODIFIED-FOLLOWING" => Adjustment::ModifiedFollowing,
+                    other => {
+                        return Err(err(
+                            line,
+                            "X-RD-ADJUST",
+                            format!("unknown adjustment {other:?}"),
+                        ));
+                    }
+                }
+            }
+            "X-RD-MOVE" => {
+                let Some((from, to)) = line.value.split_once('/') else {
+                    return Err(err(line, "X-RD-MOVE", "expected FROM/TO"));
+                };
+                let local = |text: &str| match date_time(text) {
+                    Some(Value::Local(t)) => Ok(t),
+                    _ => Err(err(
+                        line,
+                        "X-RD-MOVE",
+                        format!("invalid local date-time {text:?}"),
+                    )),
+                };
+                extensions.moves.push((local(from)?, local(to)?));
+            }
+            name if name.starts_with("X-") => {}
+            other => {
+                return Err(err(line, other, format!("unsupported property {other}")));
+            }
+        }
+    }
+    let Some((start, zone, start_line)) = start else {
+        return Err(ScheduleError::parse(1, "DTSTART", "missing DTSTART line"));
+    };
+    if !civil::in_range(start.date()) {
+        return Err(ScheduleError::DateOutOfRange(start.date()));
+    }
+    let (parts, end) = match rule {
+        Some(line) => {
+            let (parts, end) = rule_parts(line, start, zone)?;
+            (Some(parts), end)
+        }
+        None => (None, End::Count(1)),
+    };
+    validate_end(end, start.date()).map_err(|e| match e {
+        ScheduleError::ZeroCount => {
+            ScheduleError::parse(start_line, "RRULE COUNT", "count must be at least 1, got 0")
+        }
+        other => other,
+    })?;
+    let to_local = |line: &Line, part: &str| -> Result<Vec<NaiveDateTime>, ScheduleError> {
+        list_values(line, part)?
+            .into_iter()
+            .map(|(value, value_zone)| {
+                Ok(match value {
+                    Value::Date(d) => d.and_time(start.time()),
+                    Value::Local(t) => match value_zone {
+                        Some(other) if other != zone => {
+                            in_zone(zone, zone::resolve_local(other, t).timestamp())
+                        }
+                        _ => t,
+                    },
+                    Value::Utc(t) => in_zone(zone, t.and_utc().timestamp()),
+                })
+            })
+            .collect()
+    };
+    let mut skipped = BTreeSet::new();
+    for line in exdates {
+        skipped.extend(to_local(line, "EXDATE")?);
+    }
+    let mut extra = BTreeSet::new();
+    for line in rdates {
+        extra.extend(to_local(line, "RDATE")?);
+    }
+    let mut moved = BTreeMap::new();
+    for (from, to) in extensions.moves {
+        // The writer also lists a move as EXDATE + RDATE for other tools.
+        skipped.remove(&from);
+        extra.remove(&to);
+        moved.insert(from, to);
+    }
+
+    let calendar = extensions.calendar.unwrap_or_default();
+    let structured = match (&parts, extensions.working_days) {
+        (_, Some(interval)) => Some((Recurrence::WorkingDay { interval }, Overflow::Skip)),
+        (None, None) => Some((
+            Recurrence::Once {
+                date: start.date(),
+                lead: crate::Lead::None,
+            },
+            Overflow::Skip,
+        )),
+        (Some(parts), None) => structured(parts, start),
+    };
+    let rule = match structured {
+        Some((mut recurrence, overflow)) => {
+            if let Some(n) = extensions.working_day_of_month {
+                match &mut recurrence {
+                    Recurrence::Month { on, .. } | Recurrence::Year { on, .. } => {
+                        *on = MonthDay::WorkingDay(n);
+                    }
+                    _ => {
+                        return Err(ScheduleError::Contradictory(
+                            "X-RD-MONTHDAY needs a monthly or yearly rule".into(),
+                        ));
+                    }
+                }
+            }
+            let start_day = civil::days_of(start.date());
+            let plan = Plan::compile(&recurrence, start_day, overflow, &calendar);
+            let head = plan.head(start_day, &calendar);
+            (
+                Rule::Structured {
+                    recurrence,
+                    plan,
+                    head,
+                },
+                overflow,
+            )
+        }
+        None => {
+            let Some(parts) = parts else {
+                unreachable!("a missing RRULE is handled as a one-off above")
+            };
+            (
+                Rule::Rfc(Box::new(RfcRule::new(parts, start)?)),
+                Overflow::Skip,
+            )
+        }
+    };
+    let schedule = Schedule::assemble(
+        rule.0,
+        start,
+        zone,
+        end,
+        rule.1,
+        calendar,
+        extensions.adjustment,
+        Exceptions::default(),
+    );
+    finish(schedule, skipped, moved, extra, false)
+}
+
+fn in_zone(zone: Tz, utc: i64) -> NaiveDateTime {
+    let local = zone::table(zone).to_local(utc);
+    chrono::DateTime::from_timestamp(local, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+fn err(line: &Line, part: &str, reason: impl Into<String>) -> ScheduleError {
+    ScheduleError::parse(line.number, part, reason)
+}
+
+/// Splits text into content lines, unfolding continuation lines (RFC 5545 §3.1). A bare
+/// `FREQ=...` line is read as an RRULE.
+fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
+    let mut lines: Vec<Line> = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        let number = index + 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.starts_with(' ') || raw.starts_with('\t') {
+            return Err(ScheduleError::parse(
+                number,
+                "line",
+                "folded continuation lines are not supported",
+            ));
+        }
+        let raw = raw.trim();
+        if raw.is_empty() {
+            continue;
+        }
+        if raw.len() >= 5 && raw[..5].eq_ignore_ascii_case("FREQ=") {
+            lines.push(Line {
+                number,
+                name: "RRULE".into(),
+                params: Vec::new(),
+                value: raw,
+            });
+            continue;
+        }
+        let Some((head, value)) = raw.split_once(':') else {
+            return Err(ScheduleError::parse(
+                number,
+                "line",
+                format!("expected NAME:VALUE, got {raw:?}"),
+            ));
+        };
+        let mut pieces = head.split(';');
+        let name = pieces
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_uppercase();
+        if name.is_empty() {
+            return Err(ScheduleError::parse(
+                number,
+                "line",
+                "missing property name",
+            ));
+        }
+        let mut params = Vec::new();
+        for piece in pieces {
+            let Some((key, value)) = piece.split_once('=') else {
+                return Err(ScheduleError::parse(
+                    number,
+                    name.clone(),
+                    format!("invalid parameter {piece:?}"),
+                ));
+            };
+            params.push((
+                key.trim().to_ascii_uppercase(),
+                value.trim().trim_matches('"'),
+            ));
+        }
+        lines.push(Line {
+            number,
+            name,
+            params,
+            value: value.trim(),
+        });
+    }
+    Ok(lines)
+}
+
+fn param<'a>(line: &Line<'a>, key: &str) -> Option<&'a str> {
+    line.params.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+}
+
+fn single_param<'a>(line: &Line<'a>, key: &str) -> Result<&'a str, ScheduleError> {
+    line.value
+        .split(';')
+        .find_map(|piece| {
+            let (k, v) = piece.split_once('=')?;
+            k.trim().eq_ignore_ascii_case(key).then_some(v.trim())
+        })
+        .ok_or_else(|| err(line, &line.name, format!("missing {key}")))
+}
+
+/// The TZID parameter of a line, if any, as a zone.
+fn zone_param(line: &Line, part: &str) -> Result<Option<Tz>, ScheduleError> {
+    match param(line, "TZID") {
+        None => Ok(None),
+        Some(name) => name.parse::<Tz>().map(Some).map_err(|_| {
+            match ScheduleError::UnknownZone(name.to_owned()) {
+                e if part.is_empty() => e,
+                e => e,
+            }
+        }),
+    }
+}
+
+fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Tz>), ScheduleError> {
+    let zone = zone_param(line, part)?;
+    let value = date_time(line.value)
+        .ok_or_else(|| err(line, part, format!("invalid date-time {:?}", line.value)))?;
+    check_value(line, part, value)?;
+    Ok((value, zone))
+}
+
+fn list_values(line: &Line, part: &str) -> Result<Vec<(Value, Option<Tz>)>, ScheduleError> {
+    if param(line, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
+        return Err(err(line, part, "PERIOD values are not supported"));
+    }
+    let zone = zone_param(line, part)?;
+    line.value
+        .split(',')
+        .map(|text| {
+            let value = date_time(text.trim())
+                .ok_or_else(|| err(line, part, format!("invalid date-time {text:?}")))?;
+            check_value(line, part, value)?;
+            Ok((value, zone))
+        })
+        .collect()
+}
+
+fn check_value(line: &Line, part: &str, value: Value) -> Result<(), ScheduleError> {
+    let date = match value {
+        Value::Date(d) => d,
+        Value::Local(t) | Value::Utc(t) => t.date(),
+    };
+    if civil::in_range(date) {
+        Ok(())
+    } else {
+        Err(err(
+            line,
+            part,
+            format!("date {date} is outside the supported years 1900 to 2199"),
+        ))
+    }
+}
+
+/// `YYYYMMDD`, `YYYYMMDDTHHMMSS` or `YYYYMMDDTHHMMSSZ`.
+fn date_time(text: &str) -> Option<Value> {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let date = |s: &str| -> Option<NaiveDate> {
+        if s.len() != 8 || !digits(s) {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(
+            s[..4].parse().ok()?,
+            s[4..6].parse().ok()?,
+            s[6..].parse().ok()?,
+        )
+    };
+    match text.len() {
+        8 => Some(Value::Date(date(text)?)),
+        15 | 16 => {
+            let (d, rest) = text.split_at(8);
+            let rest = rest.strip_prefix(['T', 't'])?;
+            let (time, utc) = match rest.strip_suffix(['Z', 'z']) {
+                Some(time) => (time, true),
+                None => (rest, false),
+            };
+            if time.len() != 6 || !digits(time) {
+                return None;
+            }
+            let time = NaiveTime::from_hms_opt(
+                time[..2].parse().ok()?,
+                time[2..4].parse().ok()?,
+                time[4..].parse().ok()?,
+            )?;
+            let t = date(d)?.and_time(time);
+            Some(if utc { Value::Utc(t) } else { Value::Local(t) })
+        }
+        _ => None,
+    }
+}
+
+/// Parses the RRULE value into parts and an end.
+fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End), ScheduleError> {
+    let mut seen = BTreeSet::new();
+    let mut frequency = None;
+    let mut parts = Parts {
+        frequency: Frequency::Daily,
+        interval: 1,
+        by_second: Vec::new(),
+        by_minute: Vec::new(),
+        by_hour: Vec::new(),
+        by_day: Vec::new(),
+        by_month_day: Vec::new(),
+        by_year_day: Vec::new(),
+        by_week_no: Vec::new(),
+        by_month: Vec::new(),
+        by_set_pos: Vec::new(),
+        week_start: Weekday::Mon,
+    };
+    let mut count = None;
+    let mut until = None;
+    for piece in line.value.split(';') {
+        let piece = piece.trim();
+        if piece.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = piece.split_once('=') else {
+            return Err(err(
+                line,
+                "RRULE",
+                format!("expected NAME=VALUE, got {piece:?}"),
+            ));
+        };
+        let key = key.trim().to_ascii_uppercase();
+        let part = format!("RRULE {key}");
+        if !seen.insert(key.clone()) {
+            return Err(err(line, &part, format!("{key} appears twice")));
+        }
+        let value = value.trim();
+        match key.as_str() {
+            "FREQ" => {
+                frequency = Some(match value.to_ascii_uppercase().as_str() {
+                    "DAILY" => Frequency::Daily,
+                    "WEEKLY" => Frequency::Weekly,
+                    "MONTHLY" => Frequency::Monthly,
+                    "YEARLY" => Frequency::Yearly,
+                    f @ ("HOURLY" | "MINUTELY" | "SECONDLY") => {
+                        return Err(ScheduleError::UnsupportedFrequency(f.to_owned()));
+                    }
+                    other => return Err(err(line, &part, format!("unknown frequency {other:?}"))),
+                })
+            }
+            "INTERVAL" => {
+                let n: u32 = number(line, &part, value, 1, i64::from(u32::MAX))?;
+                parts.interval = Interval::new(n)?.get();
+            }
+            "COUNT" => {
+                let n: u32 = number(line, &part, value, 0, i64::from(u32::MAX))?;
+                if n == 0 {
+                    return Err(err(line, &part, "count must be at least 1, got 0"));
+                }
+                count = Some(n);
+            }
+            "UNTIL" => {
+                let value = date_time(value)
+                    .ok_or_else(|| err(line, &part, format!("invalid date-time {value:?}")))?;
+                until = Some(match value {
+                    Value::Date(d) => {
+                        check_range(d)?;
+                        End::Until(d)
+                    }
+                    Value::Utc(t) => End::UntilInstant(t.and_utc()),
+                    Value::Local(t) => End::UntilInstant(zone::resolve_local(zone, t)),
+                });
+            }
+            "BYSECOND" => parts.by_second = list(line, &part, value, 0, 59, false)?,
+            "BYMINUTE" => parts.by_minute = list(line, &part, value, 0, 59, false)?,
+            "BYHOUR" => parts.by_hour = list(line, &part, value, 0, 23, false)?,
+            "BYMONTHDAY" => parts.by_month_day = list(line, &part, value, -31, 31, true)?,
+            "BYYEARDAY" => parts.by_year_day = list(line, &part, value, -366, 366, true)?,
+            "BYWEEKNO" => parts.by_week_no = list(line, &part, value, -53, 53, true)?,
+            "BYMONTH" => parts.by_month = list(line, &part, value, 1, 12, false)?,
+            "BYSETPOS" => parts.by_set_pos = list(line, &part, value, -366, 366, true)?,
+            "WKST" => {
+                parts.week_start = weekday(value)
+                    .ok_or_else(|| err(line, &part, format!("invalid weekday {value:?}")))?
+            }
+            "BYDAY" => {
+                for item in value.split(',') {
+                    let item = item.trim();
+                    let split = item.len().saturating_sub(2);
+                    let (ordinal, day) = item.split_at_checked(split).unwrap_or(("", item));
+                    let weekday = weekday(day)
+                        .ok_or_else(|| err(line, &part, format!("invalid weekday {item:?}")))?;
+                    let ordinal = match ordinal {
+                        "" => 0,
+                        text => {
+                            let n: i8 = number(line, &part, text.trim_start_matches('+'), -53, 53)?;
+                            if n == 0 {
+                                return Err(err(
+                                    line,
+                                    &part,
+                                    format!("invalid weekday ordinal in {item:?}"),
+                                ));
+                            }
+                            n
+                        }
+                    };
+                    parts.by_day.push(WeekdayNum { ordinal, weekday });
+                }
+            }
+            other => return Err(err(line, &part, format!("unknown rule part {other}"))),
+        }
+    }
+    parts.frequency = frequency.ok_or_else(|| err(line, "RRULE FREQ", "missing FREQ"))?;
+    check_combination(line, &parts)?;
+    let end = match (count, until) {
+        (Some(_), Some(_)) => {
+            return Err(ScheduleError::Contradictory(
+                "COUNT and UNTIL cannot both be given".into(),
+            ));
+        }
+        (Some(n), None) => End::Count(n),
+        (None, Some(until)) => until,
+        (None, None) => End::Never,
+    };
+    let _ = start;
+    Ok((parts, end))
+}
+
+/// The combinations RFC 5545 §3.3.10 forbids (and the rrule crate would misread).
+fn check_combination(line: &Line, parts: &Parts) -> Result<(), ScheduleError> {
+    let contradictory = |reason: &str| Err(ScheduleError::Contradictory(reason.to_owned()));
+    let f = parts.frequency;
+    let ordinal_days = parts.by_day.iter().any(|d| d.ordinal != 0);
+    if ordinal_days && !matches!(f, Frequency::Monthly | Frequency::Yearly) {
+        return contradictory("a BYDAY ordinal (like 1MO) needs FREQ=MONTHLY or FREQ=YEARLY");
+    }
+    if ordinal_days && f == Frequency::Yearly && !parts.by_week_no.is_empty() {
+        return contradictory("a BYDAY ordinal cannot be combined with BYWEEKNO");
+    }
+    if f == Frequency::Monthly
+        && ordinal_days
+        && parts.by_day.iter().any(|d| !(-5..=5).contains(&d.ordinal))
+    {
+        return contradictory("a monthly BYDAY ordinal must be between -5 and 5");
+    }
+    if f == Frequency::Weekly && !parts.by_month_day.is_empty() {
+        return contradictory("BYMONTHDAY cannot be used with FREQ=WEEKLY");
+    }
+    if matches!(f, Frequency::Daily | Frequency::Weekly | Frequency::Monthly)
+        && !parts.by_year_day.is_empty()
+    {
+        return contradictory("BYYEARDAY needs FREQ=YEARLY");
+    }
+    if f != Frequency::Yearly && !parts.by_week_no.is_empty() {
+        return contradictory("BYWEEKNO needs FREQ=YEARLY");
+    }
+    let has_other = !(parts.by_second.is_empty()
+        && parts.by_minute.is_empty()
+        && parts.by_hour.is_empty()
+        && parts.by_day.is_empty()
+        && parts.by_month_day.is_empty()
+        && parts.by_year_day.is_empty()
+        && parts.by_week_no.is_empty()
+        && parts.by_month.is_empty());
+    if !parts.by_set_pos.is_empty() && !has_other {
+        return contradictory("BYSETPOS needs another BYxxx rule part");
+    }
+    let _ = line;
+    Ok(())
+}
+
+fn number<T: TryFrom<i64>>(
+    line: &Line,
+    part: &str,
+    text: &str,
+    min: i64,
+    max: i64,
+) -> Result<T, ScheduleError> {
+    let parsed = text
+        .trim_start_matches('+')
+        .parse::<i64>()
+        .map_err(|_| err(line, part, format!("invalid number {text:?}")))?;
+    if !(min..=max).contains(&parsed) {
+        return Err(err(
+            line,
+            part,
+            format!("value {parsed} is outside {min}..={max}"),
+        ));
+    }
+    T::try_from(parsed).map_err(|_| err(line, part, format!("invalid number {text:?}")))
+}
+
+fn list<T: TryFrom<i64> + Ord + Copy>(
+    line: &Line,
+    part: &str,
+    value: &str,
+    min: i64,
+    max: i64,
+    nonzero: bool,
+) -> Result<Vec<T>, ScheduleError> {
+    let mut values = Vec::new();
+    for text in value.split(',') {
+        let text = text.trim();
+        let n: i64 = number(line, part, text, min, max)?;
+        if nonzero && n == 0 {
+            return Err(err(line, part, "value 0 is not allowed"));
+        }
+        values
+            .push(T::try_from(n).map_err(|_| err(line, part, format!("invalid number {text:?}")))?);
+    }
+    values.sort_unstable();
+    values.dedup();
+    Ok(values)
+}
+
+pub(crate) fn weekday(text: &str) -> Option<Weekday> {
+    Some(match text.to_ascii_uppercase().as_str() {
+        "MO" => Weekday::Mon,
+        "TU" => Weekday::Tue,
+        "WE" => Weekday::Wed,
+        "TH" => Weekday::Thu,
+        "FR" => Weekday::Fri,
+        "SA" => Weekday::Sat,
+        "SU" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+fn calendar(line: &Line) -> Result<WorkingCalendar, ScheduleError> {
+    let mut weekend = Vec::new();
+    let mut holidays = Vec::new();
+    let mut working = Vec::new();
+    let dates = |text: &str| -> Result<Vec<NaiveDate>, ScheduleError> {
+        text.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| match date_time(s) {
+                Some(Value::Date(d)) => Ok(d),
+                _ => Err(err(line, "X-RD-CALENDAR", format!("invalid date {s:?}"))),
+            })
+            .collect()
+    };
+    for piece in line.value.split(';').filter(|p| !p.is_empty()) {
+        let Some((key, value)) = piece.split_once('=') else {
+            return Err(err(
+                line,
+                "X-RD-CALENDAR",
+                format!("expected NAME=VALUE, got {piece:?}"),
+            ));
+        };
+        match key.to_ascii_uppercase().as_str() {
+            "WEEKEND" => {
+                for day in value.split(',').filter(|s| !s.is_empty()) {
+                    weekend.push(weekday(day).ok_or_else(|| {
+                        err(line, "X-RD-CALENDAR", format!("invalid weekday {day:?}"))
+                    })?);
+                }
+            }
+            "HOLIDAYS" => holidays = dates(value)?,
+            "WORKDAYS" => working = dates(value)?,
+            other => return Err(err(line, "X-RD-CALENDAR", format!("unknown part {other}"))),
+        }
+    }
+    WorkingCalendar::new(weekend, holidays, working)
+}
+
+/// The structured form of an RFC 5545 rule, when there is one: with the parts RFC 5545
+/// derives from DTSTART filled in, and its overflow policy (months without the day are
+/// skipped, except for the clamp idiom `BYMONTHDAY=28,...,D;BYSETPOS=-1`).
+fn structured(parts: &Parts, start: NaiveDateTime) -> Option<(Recurrence, Overflow)> {
+    let time_matches = |values: &[u8], actual: u32| match values {
+        [] => true,
+        [v] => u32::from(*v) == actual,
+        _ => false,
+    };
+    if !(time_matches(&parts.by_hour, start.hour())
+        && time_matches(&parts.by_minute, start.minute())
+        && time_matches(&parts.by_second, start.second()))
+        || !parts.by_year_day.is_empty()
+        || !parts.by_week_no.is_empty()
+    {
+        return None;
+    }
+    let interval = Interval::new(parts.interval).ok()?;
+    match parts.frequency {
+        Frequency::Daily => {
+            let plain = parts.by_day.is_empty()
+                && parts.by_month_day.is_empty()
+                && parts.by_month.is_empty()
+                && parts.by_set_pos.is_empty();
+            plain.then_some((Recurrence::Day { interval }, Overflow::Skip))
+        }
+        Frequency::Weekly => {
+            if !parts.by_month.is_empty() || !parts.by_set_pos.is_empty() {
+                return None;
+            }
+            let on = if parts.by_day.is_empty() {
+                crate::WeekdaySet::single(start.weekday())
+            } else {
+                crate::WeekdaySet::new(parts.by_day.iter().map(|d| d.weekday)).ok()?
+            };
+            Some((
+                Recurrence::Week {
+                    interval,
+                    on,
+                    week_start: parts.week_start,
+                },
+                Overflow::Skip,
+            ))
+        }
+        Frequency::Monthly => {
+            if !parts.by_month.is_empty() {
+                return None;
+            }
+            let (on, overflow) = month_day(parts, start)?;
+            Some((Recurrence::Month { interval, on }, overflow))
+        }
+        Frequency::Yearly => {
+            let month = match parts.by_month.as_slice() {
+                [] if parts.by_month_day.is_empty() && parts.by_day.is_empty() => start.month(),
+                [m] => u32::from(*m),
+                _ => return None,
+            };
+            let month = chrono::Month::try_from(u8::try_from(month).ok()?).ok()?;
+            let (on, overflow) = month_day(parts, start)?;
+            if let MonthDay::Day(d) = on
+                && d.get() > civil::days_in_month(2000, month.number_from_month())
+            {
+                return None;
+            }
+            Some((
+                Recurrence::Year {
+                    interval,
+                    month,
+                    on,
+                },
+                overflow,
+            ))
+        }
+    }
+}
+
+fn month_day(parts: &Parts, start: NaiveDateTime) -> Option<(MonthDay, Overflow)> {
+    match (
+        parts.by_month_day.as_slice(),
+        parts.by_day.as_slice(),
+        parts.by_set_pos.as_slice(),
+    ) {
+        ([], [], []) => Some((
+            MonthDay::Day(DayOfMonth::new(start.day()).ok()?),
+            Overflow::Skip,
+        )),
+        ([-1], [], []) => Some((MonthDay::LastDay, Overflow::Skip)),
+        ([d], [], []) if *d > 0 => Some((
+            MonthDay::Day(DayOfMonth::new(u32::try_from(*d).ok()?).ok()?),
+            Overflow::Skip,
+        )),
+        (days, [], [-1])
+            if days.len() >= 2 && days[0] == 28 && days.windows(2).all(|w| w[1] == w[0] + 1) =>
+        {
+            let last = u32::try_from(*days.last()?).ok()?;
+            Some((MonthDay::Day(DayOfMonth::new(last).ok()?), Overflow::Clamp))
+        }
+        ([], [day], []) if day.ordinal != 0 => Some((
+            MonthDay::Weekday {
+                ordinal: Ordinal::from_number(i32::from(day.ordinal)).ok()?,
+                weekday: day.weekday,
+            },
+            Overflow::Skip,
+        )),
+        _ => None,
+    }
+}

@@ -1,0 +1,261 @@
+//! Writing RFC 5545 text with the crate's own writer (the rrule crate's `Display` drops
+//! negative BYMONTHDAY values and bakes DTSTART-derived parts into the rule).
+
+use std::fmt::Write;
+
+use chrono::{NaiveDate, NaiveDateTime, Weekday};
+
+use crate::calendar::Adjustment;
+use crate::rfc5545::rule::{Frequency, Parts};
+use crate::schedule::recurrence::{MonthDay, Overflow, Recurrence};
+use crate::schedule::{End, Rule, Schedule};
+use crate::zone;
+
+pub(crate) fn write(schedule: &Schedule) -> String {
+    let mut out = String::new();
+    let zone = schedule.zone();
+    let start = schedule.start();
+    if zone == chrono_tz::UTC {
+        let _ = write!(out, "DTSTART:{}Z", date_time(start));
+    } else {
+        let _ = write!(out, "DTSTART;TZID={}:{}", zone.name(), date_time(start));
+    }
+    let mut extensions = Vec::new();
+    let mut rule = String::from("RRULE:");
+    match schedule.rule() {
+        Rule::Structured { recurrence, .. } => {
+            structured(&mut rule, recurrence, schedule, &mut extensions);
+        }
+        Rule::Rfc(rfc) => general(&mut rule, &rfc.parts),
+    }
+    match schedule.end() {
+        End::Never => {}
+        End::Count(n) => {
+            let _ = write!(rule, ";COUNT={n}");
+        }
+        End::Until(date) => {
+            // The end of the until date in the zone, as UTC (RFC 5545 wants UTC with a TZID).
+            let last = date.and_hms_opt(23, 59, 59).unwrap_or_default();
+            let _ = write!(
+                rule,
+                ";UNTIL={}Z",
+                date_time(zone::resolve_local(zone, last).naive_utc())
+            );
+        }
+        End::UntilInstant(t) => {
+            let _ = write!(rule, ";UNTIL={}Z", date_time(t.naive_utc()));
+        }
+    }
+    if !matches!(schedule.recurrence(), Some(Recurrence::Once { .. })) {
+        out.push('\n');
+        out.push_str(&rule);
+    }
+    let calendar = schedule.calendar();
+    if schedule.recurrence().is_some_and(Recurrence::uses_calendar)
+        || schedule.adjustment() != Adjustment::None
+    {
+        if *calendar != crate::WorkingCalendar::default() {
+            let weekend: Vec<&str> = calendar.weekend().map(weekday).collect();
+            let holidays: Vec<String> = calendar.holidays().map(date).collect();
+            let working: Vec<String> = calendar.working_days().map(date).collect();
+            extensions.push(format!(
+                "X-RD-CALENDAR:WEEKEND={};HOLIDAYS={};WORKDAYS={}",
+                weekend.join(","),
+                holidays.join(","),
+                working.join(",")
+            ));
+        }
+        let adjustment = match schedule.adjustment() {
+            Adjustment::None => None,
+            Adjustment::Following => Some("FOLLOWING"),
+            Adjustment::Preceding => Some("PRECEDING"),
+            Adjustment::ModifiedFollowing => Some("MODIFIED-FOLLOWING"),
+        };
+        if let Some(adjustment) = adjustment {
+            extensions.push(format!("X-RD-ADJUST:{adjustment}"));
+        }
+    }
+    let dates = |times: Vec<NaiveDateTime>| {
+        times
+            .into_iter()
+            .map(date_time)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let moved: Vec<(NaiveDateTime, NaiveDateTime)> = schedule.moved().collect();
+    let mut exdates: Vec<NaiveDateTime> = schedule.skipped().collect();
+    exdates.extend(moved.iter().map(|(from, _)| *from));
+    exdates.sort_unstable();
+    let mut rdates: Vec<NaiveDateTime> = schedule.extra().collect();
+    rdates.extend(moved.iter().map(|(_, to)| *to));
+    rdates.sort_unstable();
+    let tzid = if zone == chrono_tz::UTC {
+        String::new()
+    } else {
+        format!(";TZID={}", zone.name())
+    };
+    if !exdates.is_empty() {
+        let _ = write!(out, "\nEXDATE{tzid}:{}", dates(exdates));
+    }
+    if !rdates.is_empty() {
+        let _ = write!(out, "\nRDATE{tzid}:{}", dates(rdates));
+    }
+    for (from, to) in moved {
+        extensions.push(format!("X-RD-MOVE:{}/{}", date_time(from), date_time(to)));
+    }
+    for line in extensions {
+        out.push('\n');
+        out.push_str(&line);
+    }
+    out
+}
+
+fn structured(
+    rule: &mut String,
+    recurrence: &Recurrence,
+    schedule: &Schedule,
+    extensions: &mut Vec<String>,
+) {
+    let interval = |rule: &mut String, n: u32| {
+        if n != 1 {
+            let _ = write!(rule, ";INTERVAL={n}");
+        }
+    };
+    match *recurrence {
+        Recurrence::Day { interval: n } => {
+            rule.push_str("FREQ=DAILY");
+            interval(rule, n.get());
+        }
+        Recurrence::WorkingDay { interval: n } => {
+            // Other tools see the working weekdays; this crate reads the extension.
+            let working: Vec<&str> = (0..7)
+                .map(crate::civil::weekday_from_number)
+                .filter(|d| !schedule.calendar().weekend().any(|w| w == *d))
+                .map(weekday)
+                .collect();
+            let _ = write!(rule, "FREQ=DAILY;BYDAY={}", working.join(","));
+            extensions.push(format!("X-RD-WORKDAYS:INTERVAL={}", n.get()));
+        }
+        Recurrence::Week {
+            interval: n,
+            on,
+            week_start,
+        } => {
+            rule.push_str("FREQ=WEEKLY");
+            interval(rule, n.get());
+            let days: Vec<&str> = on.iter().map(weekday).collect();
+            let _ = write!(rule, ";BYDAY={}", days.join(","));
+            if week_start != Weekday::Mon {
+                let _ = write!(rule, ";WKST={}", weekday(week_start));
+            }
+        }
+        Recurrence::Month { interval: n, on } => {
+            rule.push_str("FREQ=MONTHLY");
+            interval(rule, n.get());
+            month_day(rule, on, schedule.overflow(), extensions);
+        }
+        Recurrence::Year {
+            interval: n,
+            month,
+            on,
+        } => {
+            rule.push_str("FREQ=YEARLY");
+            interval(rule, n.get());
+            let _ = write!(rule, ";BYMONTH={}", month.number_from_month());
+            month_day(rule, on, schedule.overflow(), extensions);
+        }
+        Recurrence::Once { .. } => {}
+    }
+}
+
+fn month_day(rule: &mut String, on: MonthDay, overflow: Overflow, extensions: &mut Vec<String>) {
+    match on {
+        MonthDay::Day(d) if overflow == Overflow::Clamp && d.get() > 28 => {
+            let days: Vec<String> = (28..=d.get()).map(|d| d.to_string()).collect();
+            let _ = write!(rule, ";BYMONTHDAY={};BYSETPOS=-1", days.join(","));
+        }
+        MonthDay::Day(d) => {
+            let _ = write!(rule, ";BYMONTHDAY={}", d.get());
+        }
+        MonthDay::LastDay => rule.push_str(";BYMONTHDAY=-1"),
+        MonthDay::Weekday {
+            ordinal,
+            weekday: w,
+        } => {
+            let _ = write!(rule, ";BYDAY={}{}", ordinal.number(), weekday(w));
+        }
+        MonthDay::WorkingDay(n) => {
+            // Other tools see the Nth weekday Monday to Friday; this crate reads the extension.
+            let _ = write!(rule, ";BYDAY=MO,TU,WE,TH,FR;BYSETPOS={}", n.get());
+            extensions.push(format!("X-RD-MONTHDAY:WORKDAY={}", n.get()));
+        }
+    }
+}
+
+fn general(rule: &mut String, parts: &Parts) {
+    let frequency = match parts.frequency {
+        Frequency::Daily => "DAILY",
+        Frequency::Weekly => "WEEKLY",
+        Frequency::Monthly => "MONTHLY",
+        Frequency::Yearly => "YEARLY",
+    };
+    let _ = write!(rule, "FREQ={frequency}");
+    if parts.interval != 1 {
+        let _ = write!(rule, ";INTERVAL={}", parts.interval);
+    }
+    fn join<T: ToString>(values: &[T]) -> String {
+        values
+            .iter()
+            .map(T::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    let mut part = |name: &str, values: String| {
+        if !values.is_empty() {
+            let _ = write!(rule, ";{name}={values}");
+        }
+    };
+    part("BYMONTH", join(&parts.by_month));
+    part("BYWEEKNO", join(&parts.by_week_no));
+    part("BYYEARDAY", join(&parts.by_year_day));
+    part("BYMONTHDAY", join(&parts.by_month_day));
+    let days: Vec<String> = parts
+        .by_day
+        .iter()
+        .map(|d| {
+            if d.ordinal == 0 {
+                weekday(d.weekday).to_owned()
+            } else {
+                format!("{}{}", d.ordinal, weekday(d.weekday))
+            }
+        })
+        .collect();
+    part("BYDAY", days.join(","));
+    part("BYHOUR", join(&parts.by_hour));
+    part("BYMINUTE", join(&parts.by_minute));
+    part("BYSECOND", join(&parts.by_second));
+    part("BYSETPOS", join(&parts.by_set_pos));
+    if parts.week_start != Weekday::Mon {
+        part("WKST", weekday(parts.week_start).to_owned());
+    }
+}
+
+fn weekday(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "MO",
+        Weekday::Tue => "TU",
+        Weekday::Wed => "WE",
+        Weekday::Thu => "TH",
+        Weekday::Fri => "FR",
+        Weekday::Sat => "SA",
+        Weekday::Sun => "SU",
+    }
+}
+
+fn date_time(t: NaiveDateTime) -> String {
+    t.format("%Y%m%dT%H%M%S").to_string()
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y%m%d").to_string()
+}

@@ -1,0 +1,281 @@
+//! The validating builder, and the final assembly shared with RFC 5545 parsing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
+
+use crate::calendar::{Adjustment, WorkingCalendar};
+use crate::civil;
+use crate::error::ScheduleError;
+use crate::schedule::cursor::{BaseItem, Cursor};
+use crate::schedule::exceptions::{Exceptions, Inserted};
+use crate::schedule::plan::Plan;
+use crate::schedule::recurrence::{Overflow, Recurrence};
+use crate::schedule::{End, Rule, Schedule};
+
+/// Builds a [`Schedule`], validating everything in [`ScheduleBuilder::build`].
+///
+/// ```
+/// use chrono::{NaiveDate, Weekday};
+/// use recurring_deals::{Adjustment, End, Interval, Recurrence, Schedule, WeekdaySet};
+///
+/// let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
+/// let schedule = Schedule::builder(
+///     Recurrence::weekly(Interval::new(2)?, WeekdaySet::new([Weekday::Mon, Weekday::Fri])?),
+///     start,
+///     chrono_tz::Europe::Moscow,
+/// )
+/// .end(End::Count(10))
+/// .skip(NaiveDate::from_ymd_opt(2026, 1, 9).unwrap())
+/// .build()?;
+/// assert_eq!(schedule.occurrences().count(), 9);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ScheduleBuilder {
+    recurrence: Recurrence,
+    start: NaiveDateTime,
+    zone: Tz,
+    end: End,
+    overflow: Overflow,
+    calendar: WorkingCalendar,
+    adjustment: Adjustment,
+    skipped: BTreeSet<NaiveDate>,
+    moved: BTreeMap<NaiveDate, NaiveDateTime>,
+}
+
+impl ScheduleBuilder {
+    pub(crate) fn new(recurrence: Recurrence, start: NaiveDateTime, zone: Tz) -> Self {
+        ScheduleBuilder {
+            recurrence,
+            start,
+            zone,
+            end: End::Never,
+            overflow: Overflow::Clamp,
+            calendar: WorkingCalendar::default(),
+            adjustment: Adjustment::None,
+            skipped: BTreeSet::new(),
+            moved: BTreeMap::new(),
+        }
+    }
+
+    /// When the series ends (default: never).
+    pub fn end(mut self, end: End) -> Self {
+        self.end = end;
+        self
+    }
+
+    /// What monthly and yearly rules do in months that lack their day (default: clamp).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The working-day calendar (default: Saturday and Sunday off, no holidays).
+    pub fn calendar(mut self, calendar: WorkingCalendar) -> Self {
+        self.calendar = calendar;
+        self
+    }
+
+    /// Moves occurrences that fall on days off (default: they stay).
+    pub fn adjustment(mut self, adjustment: Adjustment) -> Self {
+        self.adjustment = adjustment;
+        self
+    }
+
+    /// Removes the occurrence on `date`; its `seq` stays unused.
+    pub fn skip(mut self, date: NaiveDate) -> Self {
+        self.skipped.insert(date);
+        self
+    }
+
+    /// Moves the occurrence on `date` to another local date and time; it keeps its `seq`.
+    pub fn move_occurrence(mut self, date: NaiveDate, to: NaiveDateTime) -> Self {
+        self.moved.insert(date, to);
+        self
+    }
+
+    /// Validates and builds the schedule.
+    ///
+    /// # Errors
+    /// A [`ScheduleError`] naming the first invalid value: a date outside 1900..=2199, a count
+    /// of 0, an end before the start, a yearly day that never occurs, a one-off date before the
+    /// start, an exception that is not an occurrence or collides with another, a rule with no
+    /// occurrence at all.
+    pub fn build(self) -> Result<Schedule, ScheduleError> {
+        self.recurrence.validate()?;
+        check_range(self.start.date())?;
+        validate_end(self.end, self.start.date())?;
+        if let Recurrence::Once { date, .. } = self.recurrence
+            && date < self.start.date()
+        {
+            return Err(ScheduleError::Contradictory(format!(
+                "the one-off date {date} is before the start {}",
+                self.start.date()
+            )));
+        }
+        let start_day = civil::days_of(self.start.date());
+        let plan = Plan::compile(&self.recurrence, start_day, self.overflow, &self.calendar);
+        let head = plan.head(start_day, &self.calendar);
+        let time = self.start.time();
+        let skipped = self.skipped.iter().map(|d| d.and_time(time)).collect();
+        let moved = self
+            .moved
+            .iter()
+            .map(|(d, to)| (d.and_time(time), *to))
+            .collect();
+        let schedule = Schedule {
+            rule: Rule::Structured {
+                recurrence: self.recurrence,
+                plan,
+                head,
+            },
+            start: self.start,
+            zone: self.zone,
+            end: self.end,
+            overflow: self.overflow,
+            calendar: self.calendar,
+            adjustment: self.adjustment,
+            exceptions: Exceptions::default(),
+        };
+        finish(schedule, skipped, moved, BTreeSet::new(), true)
+    }
+}
+
+pub(crate) fn check_range(date: NaiveDate) -> Result<(), ScheduleError> {
+    if civil::in_range(date) {
+        Ok(())
+    } else {
+        Err(ScheduleError::DateOutOfRange(date))
+    }
+}
+
+pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleError> {
+    match end {
+        End::Count(0) => Err(ScheduleError::ZeroCount),
+        End::Until(until) if until < start => Err(ScheduleError::UntilBeforeStart { until, start }),
+        End::Until(until) => check_range(until),
+        End::UntilInstant(t) if t.date_naive() < start - chrono::Days::new(1) => {
+            Err(ScheduleError::UntilBeforeStart {
+                until: t.date_naive(),
+                start,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks that the rule has an occurrence, then attaches the exceptions: skipped and moved
+/// occurrences must be occurrences of the rule (when `strict`; RFC 5545 EXDATEs need not be),
+/// moved and extra ones must not collide with others.
+pub(crate) fn finish(
+    mut schedule: Schedule,
+    skipped: BTreeSet<NaiveDateTime>,
+    moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
+    extra: BTreeSet<NaiveDateTime>,
+    strict: bool,
+) -> Result<Schedule, ScheduleError> {
+    if Cursor::new(&schedule, None).next_item().is_none() && extra.is_empty() {
+        return Err(ScheduleError::NoOccurrence);
+    }
+    for local in skipped
+        .iter()
+        .chain(moved.keys())
+        .chain(extra.iter())
+        .chain(moved.values())
+    {
+        check_range(local.date())?;
+    }
+    if strict {
+        for local in skipped.iter().chain(moved.keys()) {
+            if rule_occurrence_at(&schedule, *local).is_none() {
+                return Err(ScheduleError::NotAnOccurrence(*local));
+            }
+        }
+    }
+    if skipped.is_empty() && moved.is_empty() && extra.is_empty() {
+        return Ok(schedule);
+    }
+    let mut exceptions = Exceptions::new(skipped, moved.clone(), extra.clone());
+    let table = schedule.table();
+    let resolve = |local: NaiveDateTime| table.resolve(local.and_utc().timestamp(), &mut 0).utc;
+
+    // Extra dates first: they shift the seq of later rule occurrences.
+    let mut extras = Vec::new();
+    for local in &extra {
+        let at = resolve(*local);
+        if first_rule_item_from(&schedule, at).is_some_and(|item| item.at == at) {
+            continue; // already a rule occurrence: a set holds it once
+        }
+        extras.push((at, local.and_utc().timestamp()));
+    }
+    extras.sort_unstable();
+    extras.dedup_by_key(|(at, _)| *at);
+    exceptions.extra_instants = extras.iter().map(|(at, _)| *at).collect();
+    let mut inserted = Vec::new();
+    for (index, (at, local)) in extras.iter().enumerate() {
+        let rule_before = match first_rule_item_from(&schedule, *at) {
+            Some(item) => item.rule_seq,
+            None => Cursor::new(&schedule, None)
+                .last_rule_seq()
+                .map_or(0, |last| last + 1),
+        };
+        inserted.push(Inserted {
+            at: *at,
+            local: *local,
+            seq: rule_before + index as u64,
+        });
+    }
+    for (from, to) in &moved {
+        let Some(item) = rule_occurrence_at(&schedule, *from) else {
+            if strict {
+                return Err(ScheduleError::NotAnOccurrence(*from));
+            }
+            continue;
+        };
+        let at = resolve(*to);
+        let collides = first_rule_item_from(&schedule, at).is_some_and(|other| {
+            other.at == at && other.local != item.local && !exceptions.is_removed(other.local)
+        });
+        if collides {
+            return Err(ScheduleError::MoveCollides {
+                from: *from,
+                to: *to,
+            });
+        }
+        inserted.push(Inserted {
+            at,
+            local: to.and_utc().timestamp(),
+            seq: item.rule_seq + exceptions.extra_before(item.at),
+        });
+    }
+    inserted.sort_unstable_by_key(|i| i.at);
+    if let Some(pair) = inserted.windows(2).find(|pair| pair[0].at == pair[1].at) {
+        let when = chrono::DateTime::from_timestamp(pair[1].local, 0)
+            .map(|t| t.naive_utc())
+            .unwrap_or_default();
+        return Err(ScheduleError::MoveCollides {
+            from: when,
+            to: when,
+        });
+    }
+    exceptions.inserted = inserted;
+    schedule.exceptions = exceptions;
+    Ok(schedule)
+}
+
+/// The rule occurrence (before exceptions) at local date-time `local`, if there is one.
+fn rule_occurrence_at(schedule: &Schedule, local: NaiveDateTime) -> Option<BaseItem> {
+    let at = schedule
+        .table()
+        .resolve(local.and_utc().timestamp(), &mut 0)
+        .utc;
+    first_rule_item_from(schedule, at).filter(|item| item.local == local.and_utc().timestamp())
+}
+
+/// The first rule occurrence at or after instant `at`.
+fn first_rule_item_from(schedule: &Schedule, at: i64) -> Option<BaseItem> {
+    Cursor::new(schedule, Some(at - 1)).next_item()
+}

@@ -1,0 +1,295 @@
+//! Walking a rule: the base occurrences before exceptions are applied.
+
+use crate::civil;
+use crate::schedule::plan::{Plan, Slot};
+use crate::schedule::{End, Rule, Schedule};
+use crate::zone::ZoneTable;
+
+/// One occurrence of the rule itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BaseItem {
+    /// Position among the rule's occurrences (before extra dates shift it).
+    pub(crate) rule_seq: u64,
+    /// Local seconds (wall clock read as UTC) of the nominal date and time.
+    pub(crate) local: i64,
+    /// The instant, seconds since the Unix epoch.
+    pub(crate) at: i64,
+}
+
+/// A position in a rule's series.
+pub(crate) enum Cursor<'a> {
+    Structured(StructuredCursor<'a>),
+    General(GeneralCursor<'a>),
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the first occurrence, or at the first occurrence after instant `after`.
+    pub(crate) fn new(schedule: &'a Schedule, after: Option<i64>) -> Cursor<'a> {
+        match schedule.rule() {
+            Rule::Structured { plan, head, .. } => {
+                Cursor::Structured(StructuredCursor::new(schedule, plan, *head, after))
+            }
+            Rule::Rfc(rule) => Cursor::General(GeneralCursor::new(schedule, rule, after)),
+        }
+    }
+
+    pub(crate) fn next_item(&mut self) -> Option<BaseItem> {
+        match self {
+            Cursor::Structured(cursor) => cursor.next_item(),
+            Cursor::General(cursor) => cursor.next_item(),
+        }
+    }
+}
+
+/// The end conditions shared by both walks.
+#[derive(Clone, Copy)]
+struct Limits {
+    count: u64,
+    until_day: i32,
+    until_instant: i64,
+}
+
+impl Limits {
+    fn of(schedule: &Schedule) -> Limits {
+        let mut limits = Limits {
+            count: u64::MAX,
+            until_day: civil::max_days(),
+            until_instant: i64::MAX,
+        };
+        match schedule.end() {
+            End::Never => {}
+            End::Count(n) => limits.count = u64::from(n),
+            End::Until(date) => limits.until_day = limits.until_day.min(civil::days_of(date)),
+            End::UntilInstant(t) => limits.until_instant = t.timestamp(),
+        }
+        limits
+    }
+}
+
+const DAY: i64 = 86_400;
+
+/// Walks a structured rule by candidate index.
+pub(crate) struct StructuredCursor<'a> {
+    schedule: &'a Schedule,
+    plan: &'a Plan,
+    table: &'static ZoneTable,
+    limits: Limits,
+    time: i64,
+    head: i64,
+    /// Next candidate to look at.
+    candidate: i64,
+    /// `rule_seq` of the next valid candidate.
+    seq: u64,
+    /// Adjusted day and instant of the last emitted candidate (collision check).
+    previous: Option<(i32, i64)>,
+    zone_cursor: usize,
+    /// Items at or before this instant are passed over (seek).
+    after: i64,
+    done: bool,
+}
+
+impl<'a> StructuredCursor<'a> {
+    fn new(schedule: &'a Schedule, plan: &'a Plan, head: i64, after: Option<i64>) -> Self {
+        let mut cursor = StructuredCursor {
+            schedule,
+            plan,
+            table: schedule.table(),
+            limits: Limits::of(schedule),
+            time: schedule.time_seconds(),
+            head,
+            candidate: head,
+            seq: 0,
+            previous: None,
+            zone_cursor: 0,
+            after: i64::MIN,
+            done: false,
+        };
+        if let Some(after) = after {
+            cursor.seek(after);
+        }
+        cursor
+    }
+
+    /// Positions the cursor near the first occurrence after `after` by arithmetic; `next_item`
+    /// then passes over the few candidates at or before it.
+    fn seek(&mut self, after: i64) {
+        self.after = after;
+        let calendar = self.schedule.calendar();
+        let local_day = i32::try_from(self.table.to_local(after).div_euclid(DAY))
+            .unwrap_or(if after < 0 {
+                i32::MIN / 2
+            } else {
+                i32::MAX / 2
+            })
+            .clamp(civil::min_days() - 2, civil::max_days() + 2);
+        // A gap can push an occurrence forward by up to a day: start a day early.
+        let target = local_day - 1;
+        let mut c = self.plan.lower_bound(target, self.head, calendar);
+        // An adjustment can pull an earlier candidate forward onto or past `target`.
+        let adjustment = self.schedule.adjustment();
+        if adjustment != crate::Adjustment::None {
+            while c > self.head {
+                match self.plan.slot(c - 1, calendar) {
+                    Slot::Day(day) if calendar.adjust(day, adjustment) < target => break,
+                    Slot::Beyond => break,
+                    _ => c -= 1,
+                }
+            }
+        }
+        self.candidate = c;
+        self.seq = (c - self.head - self.plan.invalid_between(self.head, c)).max(0) as u64;
+        self.previous = self.previous_emitted(c);
+    }
+
+    /// The adjusted day and instant of the last valid candidate before `c` (what a walk from
+    /// the start would remember when reaching `c`).
+    fn previous_emitted(&self, c: i64) -> Option<(i32, i64)> {
+        let calendar = self.schedule.calendar();
+        let mut p = c - 1;
+        // Bounded: runs of months lacking the day are short, and a missing civil day (a zone
+        // skipping a date) happens once.
+        for _ in 0..64 {
+            if p < self.head {
+                return None;
+            }
+            if let Slot::Day(nominal) = self.plan.slot(p, calendar) {
+                let day = calendar.adjust(nominal, self.schedule.adjustment());
+                let resolved = self.table.resolve(i64::from(day) * DAY + self.time, &mut 0);
+                if !resolved.day_missing {
+                    return Some((day, resolved.utc));
+                }
+            }
+            p -= 1;
+        }
+        None
+    }
+
+    fn next_item(&mut self) -> Option<BaseItem> {
+        let calendar = self.schedule.calendar();
+        let adjustment = self.schedule.adjustment();
+        while !self.done {
+            let c = self.candidate;
+            if c > 0 && self.plan.is_single() {
+                break;
+            }
+            let nominal = match self.plan.slot(c, calendar) {
+                Slot::Beyond => break,
+                Slot::Missing => {
+                    self.candidate += 1;
+                    continue;
+                }
+                Slot::Day(day) => day,
+            };
+            self.candidate += 1;
+            let rule_seq = self.seq;
+            self.seq += 1;
+            if rule_seq >= self.limits.count {
+                break;
+            }
+            let day = calendar.adjust(nominal, adjustment);
+            if day > self.limits.until_day {
+                break;
+            }
+            let local = i64::from(day) * DAY + self.time;
+            let resolved = self.table.resolve(local, &mut self.zone_cursor);
+            if resolved.utc > self.limits.until_instant {
+                break;
+            }
+            if resolved.day_missing {
+                continue;
+            }
+            if let Some((previous_day, previous_at)) = self.previous
+                && (previous_day == day || previous_at >= resolved.utc)
+            {
+                continue;
+            }
+            self.previous = Some((day, resolved.utc));
+            if resolved.utc <= self.after {
+                continue;
+            }
+            return Some(BaseItem {
+                rule_seq,
+                local,
+                at: resolved.utc,
+            });
+        }
+        self.done = true;
+        None
+    }
+}
+
+/// Walks a general RFC 5545 rule with the rrule crate in floating time, resolving each local
+/// date-time with the crate's DST policy (rrule's own zone handling drops occurrences whose
+/// local midnight falls in a gap).
+pub(crate) struct GeneralCursor<'a> {
+    schedule: &'a Schedule,
+    iter: Option<rrule::RRuleSetIter>,
+    table: &'static ZoneTable,
+    limits: Limits,
+    seq: u64,
+    previous_at: Option<i64>,
+    zone_cursor: usize,
+    after: i64,
+}
+
+impl<'a> GeneralCursor<'a> {
+    fn new(schedule: &'a Schedule, rule: &'a crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
+        GeneralCursor {
+            schedule,
+            iter: Some(rule.floating_set().into_iter()),
+            table: schedule.table(),
+            limits: Limits::of(schedule),
+            seq: 0,
+            previous_at: None,
+            zone_cursor: 0,
+            after: after.unwrap_or(i64::MIN),
+        }
+    }
+
+    fn next_item(&mut self) -> Option<BaseItem> {
+        let _ = self.schedule;
+        loop {
+            let iter = self.iter.as_mut()?;
+            let Some(floating) = iter.next() else {
+                self.iter = None;
+                return None;
+            };
+            let local = floating.naive_utc().and_utc().timestamp();
+            let day = i32::try_from(local.div_euclid(DAY)).unwrap_or(i32::MAX);
+            let rule_seq = self.seq;
+            self.seq += 1;
+            if rule_seq >= self.limits.count || day > self.limits.until_day {
+                self.iter = None;
+                return None;
+            }
+            let resolved = self.table.resolve(local, &mut self.zone_cursor);
+            if resolved.utc > self.limits.until_instant {
+                self.iter = None;
+                return None;
+            }
+            if resolved.day_missing || self.previous_at.is_some_and(|p| p >= resolved.utc) {
+                continue;
+            }
+            self.previous_at = Some(resolved.utc);
+            if resolved.utc <= self.after {
+                continue;
+            }
+            return Some(BaseItem {
+                rule_seq,
+                local,
+                at: resolved.utc,
+            });
+        }
+    }
+}
+
+impl Cursor<'_> {
+    /// The `rule_seq` of the last rule occurrence (walks the whole series; for finite ones).
+    pub(crate) fn last_rule_seq(mut self) -> Option<u64> {
+        let mut last = None;
+        while let Some(item) = self.next_item() {
+            last = Some(item.rule_seq);
+        }
+        last
+    }
+}

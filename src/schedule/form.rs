@@ -1,0 +1,154 @@
+//! The JSON form of a schedule: readable, and validated on the way in (an invalid schedule is
+//! an error, never a half-valid value).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::calendar::{Adjustment, WorkingCalendar};
+use crate::error::ScheduleError;
+use crate::schedule::recurrence::{Overflow, Recurrence};
+use crate::schedule::{End, Rule, Schedule, parse_zone};
+
+/// What a schedule looks like in JSON. Structured schedules write their parts; general RFC
+/// 5545 rules write their text under `rrule`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleForm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rule: Option<Recurrence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rrule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start: Option<NaiveDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zone: Option<String>,
+    #[serde(default, skip_serializing_if = "is_never")]
+    end: End,
+    #[serde(default, skip_serializing_if = "is_clamp")]
+    overflow: Overflow,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    calendar: Option<WorkingCalendar>,
+    #[serde(default, skip_serializing_if = "is_no_adjustment")]
+    adjustment: Adjustment,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skip: Vec<NaiveDate>,
+    #[serde(default, rename = "move", skip_serializing_if = "Vec::is_empty")]
+    moves: Vec<Move>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Move {
+    from: NaiveDate,
+    to: NaiveDateTime,
+}
+
+fn is_never(end: &End) -> bool {
+    *end == End::Never
+}
+
+fn is_clamp(overflow: &Overflow) -> bool {
+    *overflow == Overflow::Clamp
+}
+
+fn is_no_adjustment(adjustment: &Adjustment) -> bool {
+    *adjustment == Adjustment::None
+}
+
+impl From<&Schedule> for ScheduleForm {
+    fn from(schedule: &Schedule) -> ScheduleForm {
+        match schedule.rule() {
+            Rule::Rfc(_) => ScheduleForm {
+                rule: None,
+                rrule: Some(schedule.to_rrule()),
+                start: None,
+                zone: None,
+                end: End::Never,
+                overflow: Overflow::Clamp,
+                calendar: None,
+                adjustment: Adjustment::None,
+                skip: Vec::new(),
+                moves: Vec::new(),
+            },
+            Rule::Structured { recurrence, .. } => ScheduleForm {
+                rule: Some(*recurrence),
+                rrule: None,
+                start: Some(schedule.start()),
+                zone: Some(schedule.zone().name().to_owned()),
+                end: schedule.end(),
+                overflow: schedule.overflow(),
+                calendar: (*schedule.calendar() != WorkingCalendar::default())
+                    .then(|| schedule.calendar().clone()),
+                adjustment: schedule.adjustment(),
+                skip: schedule.skipped().map(|t| t.date()).collect(),
+                moves: schedule
+                    .moved()
+                    .map(|(from, to)| Move {
+                        from: from.date(),
+                        to,
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl TryFrom<ScheduleForm> for Schedule {
+    type Error = ScheduleError;
+
+    fn try_from(form: ScheduleForm) -> Result<Schedule, ScheduleError> {
+        match (form.rule, form.rrule) {
+            (Some(_), Some(_)) => Err(ScheduleError::Contradictory(
+                "a schedule has either \"rule\" or \"rrule\", not both".into(),
+            )),
+            (None, None) => Err(ScheduleError::Contradictory(
+                "a schedule needs \"rule\" or \"rrule\"".into(),
+            )),
+            (None, Some(text)) => {
+                let structured_only = form.start.is_some()
+                    || form.zone.is_some()
+                    || form.end != End::Never
+                    || form.calendar.is_some()
+                    || !form.skip.is_empty()
+                    || !form.moves.is_empty();
+                if structured_only {
+                    return Err(ScheduleError::Contradictory(
+                        "an \"rrule\" schedule carries its start, zone, end and exceptions in the text".into(),
+                    ));
+                }
+                Schedule::from_rrule(&text)
+            }
+            (Some(rule), None) => {
+                let start = form.start.ok_or_else(|| {
+                    ScheduleError::Contradictory("a schedule needs \"start\"".into())
+                })?;
+                let zone = parse_zone(form.zone.as_deref().unwrap_or("UTC"))?;
+                let mut builder = Schedule::builder(rule, start, zone)
+                    .end(form.end)
+                    .overflow(form.overflow)
+                    .adjustment(form.adjustment)
+                    .calendar(form.calendar.unwrap_or_default());
+                for date in form.skip {
+                    builder = builder.skip(date);
+                }
+                for Move { from, to } in form.moves {
+                    builder = builder.move_occurrence(from, to);
+                }
+                builder.build()
+            }
+        }
+    }
+}
+
+impl Serialize for Schedule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ScheduleForm::from(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Schedule, D::Error> {
+        let form = ScheduleForm::deserialize(deserializer)?;
+        Schedule::try_from(form).map_err(serde::de::Error::custom)
+    }
+}

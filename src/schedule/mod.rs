@@ -1,0 +1,248 @@
+//! Schedules: when is each occurrence of a recurrence?
+
+pub(crate) mod builder;
+mod cursor;
+mod exceptions;
+mod form;
+mod occurrences;
+pub(crate) mod plan;
+pub(crate) mod recurrence;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{Adjustment, WorkingCalendar};
+use crate::error::ScheduleError;
+use crate::rfc5545::RfcRule;
+use crate::zone::{self, ZoneTable};
+
+pub use builder::ScheduleBuilder;
+pub(crate) use exceptions::Exceptions;
+pub use occurrences::{Occurrence, Occurrences};
+use plan::Plan;
+use recurrence::{Overflow, Recurrence};
+
+/// When a series ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// Never (series still stop at the end of the supported years, 2199-12-31).
+    #[default]
+    Never,
+    /// After the last occurrence on or before this civil date, in the schedule's zone.
+    Until(NaiveDate),
+    /// After the last occurrence at or before this instant (RFC 5545 `UNTIL` in UTC).
+    UntilInstant(DateTime<Utc>),
+    /// After this many occurrences of the rule (skipped ones included, as RFC 5545 counts).
+    Count(u32),
+}
+
+/// A validated recurrence schedule: a rule, a start, a time of day in an IANA zone, an end,
+/// and exceptions.
+///
+/// Build one with [`Schedule::builder`], read one from RFC 5545 text with
+/// [`Schedule::from_rrule`], or deserialize its JSON form; all three validate.
+///
+/// ```
+/// use chrono::{NaiveDate, Utc, TimeZone};
+/// use recurring_deals::{End, Interval, MonthDay, DayOfMonth, Recurrence, Schedule};
+///
+/// let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
+/// let schedule = Schedule::builder(
+///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?)),
+///     start,
+///     chrono_tz::Europe::Moscow,
+/// )
+/// .end(End::Count(4))
+/// .build()?;
+/// let dates: Vec<String> = schedule.occurrences().map(|o| o.date().to_string()).collect();
+/// assert_eq!(dates, ["2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30"]);
+///
+/// // Seek: occurrences strictly after an instant, numbered as in the full series.
+/// let after = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+/// let next = schedule.occurrences_after(after).next().unwrap();
+/// assert_eq!((next.seq(), next.date().to_string()), (2, "2026-03-31".to_string()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    rule: Rule,
+    start: NaiveDateTime,
+    zone: Tz,
+    end: End,
+    overflow: Overflow,
+    calendar: WorkingCalendar,
+    adjustment: Adjustment,
+    exceptions: Exceptions,
+}
+
+/// The rule of a schedule: the structured vocabulary (fast, arithmetic) or a general RFC 5545
+/// rule (expanded by walking).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rule {
+    Structured {
+        recurrence: Recurrence,
+        plan: Plan,
+        /// Candidates before the start, derived from `plan`.
+        head: i64,
+    },
+    Rfc(Box<RfcRule>),
+}
+
+impl Schedule {
+    /// Starts building a schedule of `recurrence` from `start` (local wall-clock date and time
+    /// in `zone`; the time is the time of day of every occurrence).
+    pub fn builder(recurrence: Recurrence, start: NaiveDateTime, zone: Tz) -> ScheduleBuilder {
+        ScheduleBuilder::new(recurrence, start, zone)
+    }
+
+    /// All occurrences from the first, in increasing order.
+    ///
+    /// ```
+    /// # use recurring_deals::*;
+    /// # use chrono::NaiveDate;
+    /// let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    /// let schedule = Schedule::builder(Recurrence::daily(Interval::new(2)?), start, chrono_tz::UTC)
+    ///     .end(End::Count(3))
+    ///     .build()?;
+    /// assert_eq!(schedule.occurrences().count(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn occurrences(&self) -> Occurrences<'_> {
+        Occurrences::new(self, None)
+    }
+
+    /// The occurrences strictly after `after`, with the `seq` they have in the full series.
+    ///
+    /// Structured rules find the position by arithmetic: the cost does not grow with how long
+    /// ago the schedule started. General RFC 5545 rules outside the structured vocabulary are
+    /// walked from their start.
+    pub fn occurrences_after(&self, after: DateTime<Utc>) -> Occurrences<'_> {
+        Occurrences::new(self, Some(after.timestamp()))
+    }
+
+    /// The civil date of `now` in the schedule's zone ("today" is always the zone's).
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.zone).date_naive()
+    }
+
+    /// The structured recurrence, or `None` for a general RFC 5545 rule.
+    pub fn recurrence(&self) -> Option<&Recurrence> {
+        match &self.rule {
+            Rule::Structured { recurrence, .. } => Some(recurrence),
+            Rule::Rfc(_) => None,
+        }
+    }
+
+    /// The start: local date and time of day.
+    pub fn start(&self) -> NaiveDateTime {
+        self.start
+    }
+
+    /// The time of day of occurrences.
+    pub fn time(&self) -> NaiveTime {
+        self.start.time()
+    }
+
+    /// The IANA zone.
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
+    /// When the series ends.
+    pub fn end(&self) -> End {
+        self.end
+    }
+
+    /// The month-day overflow policy.
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// The working-day calendar.
+    pub fn calendar(&self) -> &WorkingCalendar {
+        &self.calendar
+    }
+
+    /// What happens to occurrences on days off.
+    pub fn adjustment(&self) -> Adjustment {
+        self.adjustment
+    }
+
+    /// Dates (and times) of the occurrences removed from the series.
+    pub fn skipped(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
+        self.exceptions.skipped()
+    }
+
+    /// Occurrences moved elsewhere: `(original local date-time, new local date-time)`.
+    pub fn moved(&self) -> impl Iterator<Item = (NaiveDateTime, NaiveDateTime)> + '_ {
+        self.exceptions.moved()
+    }
+
+    /// Extra local date-times added to the series (RFC 5545 `RDATE`).
+    pub fn extra(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
+        self.exceptions.extra()
+    }
+
+    pub(crate) fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    pub(crate) fn table(&self) -> &'static ZoneTable {
+        zone::table(self.zone)
+    }
+
+    pub(crate) fn exceptions(&self) -> &Exceptions {
+        &self.exceptions
+    }
+
+    /// Seconds after local midnight of each occurrence.
+    pub(crate) fn time_seconds(&self) -> i64 {
+        i64::from(chrono::Timelike::num_seconds_from_midnight(
+            &self.start.time(),
+        ))
+    }
+}
+
+/// Looks up an IANA zone by name.
+///
+/// # Errors
+/// [`ScheduleError::UnknownZone`] for a name chrono-tz does not know.
+///
+/// ```
+/// assert_eq!(recurring_deals::parse_zone("Europe/Moscow")?, chrono_tz::Europe::Moscow);
+/// assert!(recurring_deals::parse_zone("Mars/Olympus").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn parse_zone(name: &str) -> Result<Tz, ScheduleError> {
+    name.parse::<Tz>()
+        .map_err(|_| ScheduleError::UnknownZone(name.to_owned()))
+}
+
+impl Schedule {
+    /// Puts a schedule together from validated parts (RFC 5545 parsing; exceptions are
+    /// attached afterwards by `builder::finish`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        rule: Rule,
+        start: NaiveDateTime,
+        zone: Tz,
+        end: End,
+        overflow: Overflow,
+        calendar: WorkingCalendar,
+        adjustment: Adjustment,
+        exceptions: Exceptions,
+    ) -> Schedule {
+        Schedule {
+            rule,
+            start,
+            zone,
+            end,
+            overflow,
+            calendar,
+            adjustment,
+            exceptions,
+        }
+    }
+}

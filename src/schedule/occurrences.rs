@@ -1,0 +1,112 @@
+//! Occurrences and the iterator over them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::civil;
+use crate::schedule::Schedule;
+use crate::schedule::cursor::{BaseItem, Cursor};
+use crate::schedule::exceptions::Inserted;
+
+/// One occurrence of a schedule.
+///
+/// `seq` is the 0-based position in the series and is stable: seeking gives the same number
+/// as walking, and a skipped occurrence leaves its number unused rather than renumbering the
+/// rest (so `(series, seq)` is a safe idempotency key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Occurrence {
+    at: DateTime<Utc>,
+    seq: u64,
+    date: NaiveDate,
+}
+
+impl Occurrence {
+    /// Position in the series, from 0.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The civil date in the schedule's zone the occurrence is for. For a local time moved
+    /// forward out of a DST gap past midnight this stays the rule's date.
+    pub fn date(&self) -> NaiveDate {
+        self.date
+    }
+
+    /// The instant.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    fn from_parts(seq: u64, local: i64, at: i64) -> Option<Occurrence> {
+        Some(Occurrence {
+            seq,
+            date: civil::date_of(i32::try_from(local.div_euclid(86_400)).ok()?)?,
+            at: DateTime::from_timestamp(at, 0)?,
+        })
+    }
+}
+
+/// Iterator over a schedule's occurrences in increasing order of instant. Allocates nothing
+/// per occurrence for structured rules.
+pub struct Occurrences<'a> {
+    schedule: &'a Schedule,
+    cursor: Cursor<'a>,
+    pending: Option<BaseItem>,
+    inserted: &'a [Inserted],
+}
+
+impl<'a> Occurrences<'a> {
+    pub(crate) fn new(schedule: &'a Schedule, after: Option<i64>) -> Occurrences<'a> {
+        let all = schedule.exceptions().inserted.as_slice();
+        let inserted = match after {
+            Some(after) => &all[all.partition_point(|i| i.at <= after)..],
+            None => all,
+        };
+        Occurrences {
+            schedule,
+            cursor: Cursor::new(schedule, after),
+            pending: None,
+            inserted,
+        }
+    }
+
+    /// The next rule occurrence that is neither skipped nor moved away.
+    fn next_base(&mut self) -> Option<BaseItem> {
+        if let Some(item) = self.pending.take() {
+            return Some(item);
+        }
+        let exceptions = self.schedule.exceptions();
+        loop {
+            let item = self.cursor.next_item()?;
+            if !exceptions.is_removed(item.local) {
+                return Some(item);
+            }
+        }
+    }
+}
+
+impl Iterator for Occurrences<'_> {
+    type Item = Occurrence;
+
+    fn next(&mut self) -> Option<Occurrence> {
+        let base = self.next_base();
+        match (base, self.inserted.first()) {
+            (Some(item), Some(insert)) if insert.at < item.at => {
+                self.pending = Some(item);
+                self.inserted = &self.inserted[1..];
+                Occurrence::from_parts(insert.seq, insert.local, insert.at)
+            }
+            (Some(item), _) => {
+                let seq = item.rule_seq + self.schedule.exceptions().extra_before(item.at);
+                Occurrence::from_parts(seq, item.local, item.at)
+            }
+            (None, Some(insert)) => {
+                self.inserted = &self.inserted[1..];
+                Occurrence::from_parts(insert.seq, insert.local, insert.at)
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+impl std::iter::FusedIterator for Occurrences<'_> {}

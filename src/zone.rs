@@ -1,0 +1,273 @@
+//! Time zones: the one place where a local wall-clock time becomes an instant.
+//!
+//! chrono refuses to choose an instant for a local time that falls in a DST gap or overlap; a
+//! schedule must always choose exactly one. The policy lives in [`resolve_local`]:
+//!
+//! * a local time in a **gap** (clocks jump forward) moves forward by the gap's length: 02:30 on
+//!   the day New York springs forward becomes 03:30 EDT (RFC 5545 §3.3.5, jiff's `Compatible`);
+//! * a local time in an **overlap** (clocks fall back) takes the **earlier** instant: 01:30 on
+//!   the day New York falls back is 01:30 EDT, not EST.
+//!
+//! Looking offsets up in chrono-tz for every occurrence is the dominant cost of expanding a
+//! schedule, so each zone's transitions are extracted once into a flat table (built lazily, kept
+//! for the life of the process) and occurrences are resolved against it with a cursor that only
+//! moves forward while a series is walked.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::civil;
+
+/// A zone's offset changes inside the supported years, as a flat sorted table.
+#[derive(Debug)]
+pub(crate) struct ZoneTable {
+    /// Offset (seconds east of UTC) in force before the first transition.
+    initial_offset: i32,
+    transitions: Box<[Transition]>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Transition {
+    /// UTC instant of the change, seconds since the Unix epoch.
+    at: i64,
+    /// Local seconds from which the new offset is used: the end of the gap, or the end of the
+    /// overlap (whose local times keep the earlier, pre-transition offset).
+    switch_local: i64,
+    /// Offset before the change.
+    before: i32,
+    /// Offset after the change.
+    after: i32,
+}
+
+/// How a local time was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    /// The instant, seconds since the Unix epoch.
+    pub(crate) utc: i64,
+    /// Whether the local time fell in a gap and was moved forward.
+    pub(crate) in_gap: bool,
+    /// Whether the whole civil day of the local time is missing from the zone (Pacific/Apia
+    /// skipped 2011-12-30): only meaningful when `in_gap`.
+    pub(crate) day_missing: bool,
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Resolves a local wall-clock time in `zone` to exactly one instant (the crate's DST policy).
+///
+/// In a gap the time moves forward by the gap's length; in an overlap it takes the earlier
+/// instant.
+///
+/// ```
+/// use chrono::{NaiveDate, TimeZone, Utc};
+/// use recurring_deals::resolve_local;
+///
+/// let ny = chrono_tz::America::New_York;
+/// // 2026-03-08 02:30 does not exist in New York: it becomes 03:30 EDT.
+/// let gap = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(2, 30, 0).unwrap();
+/// assert_eq!(resolve_local(ny, gap), Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
+/// // 2026-11-01 01:30 happens twice: the earlier one (EDT) is taken.
+/// let overlap = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(1, 30, 0).unwrap();
+/// assert_eq!(resolve_local(ny, overlap), Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap());
+/// ```
+pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let secs = local.and_utc().timestamp();
+    let resolved = table(zone).resolve(secs, &mut 0);
+    // The table is built over chrono's own range, and the offset is at most a day, so the
+    // instant is representable; fall back to chrono's own reading (never reached) otherwise.
+    DateTime::from_timestamp(resolved.utc, 0)
+        .unwrap_or_else(|| zone.from_utc_datetime(&local).with_timezone(&Utc))
+}
+
+/// The transition table of `zone`, built on first use.
+pub(crate) fn table(zone: Tz) -> &'static ZoneTable {
+    const ZONES: usize = chrono_tz::TZ_VARIANTS.len();
+    static TABLES: [OnceLock<ZoneTable>; ZONES] = [const { OnceLock::new() }; ZONES];
+    let index = zone as usize;
+    match TABLES.get(index) {
+        Some(slot) => slot.get_or_init(|| ZoneTable::build(zone)),
+        // Tz is a fieldless enum listed in TZ_VARIANTS; an index past it would be a chrono-tz
+        // change we do not know of: build an uncached table rather than panic.
+        None => Box::leak(Box::new(ZoneTable::build(zone))),
+    }
+}
+
+impl ZoneTable {
+    /// Extracts the offset changes of `zone` from chrono-tz by probing every 6 hours across
+    /// the supported years and bisecting each change to the second.
+    fn build(zone: Tz) -> ZoneTable {
+        const STEP: i64 = 6 * 3600;
+        let start = i64::from(civil::days_from_civil(civil::MIN_YEAR - 1, 12, 1)) * SECONDS_PER_DAY;
+        let end = i64::from(civil::days_from_civil(civil::MAX_YEAR + 1, 2, 1)) * SECONDS_PER_DAY;
+        let offset_at = |t: i64| -> i32 {
+            DateTime::from_timestamp(t, 0)
+                .map(|utc| {
+                    zone.offset_from_utc_datetime(&utc.naive_utc())
+                        .fix()
+                        .local_minus_utc()
+                })
+                .unwrap_or(0)
+        };
+        let initial_offset = offset_at(start);
+        let mut transitions = Vec::new();
+        let mut previous = initial_offset;
+        let mut t = start;
+        while t < end {
+            let next = t + STEP;
+            let offset = offset_at(next);
+            if offset != previous {
+                // The change lies in (t, next]: bisect for its first second.
+                let (mut lo, mut hi) = (t, next);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if offset_at(mid) == previous {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                transitions.push(Transition {
+                    at: hi,
+                    switch_local: hi + i64::from(previous.max(offset)),
+                    before: previous,
+                    after: offset,
+                });
+                previous = offset;
+            }
+            t = next;
+        }
+        ZoneTable {
+            initial_offset,
+            transitions: transitions.into_boxed_slice(),
+        }
+    }
+
+    /// Resolves local seconds with the crate's policy. `cursor` is a hint: the index of the
+    /// first transition not yet passed, kept by callers that resolve increasing times.
+    pub(crate) fn resolve(&self, local: i64, cursor: &mut usize) -> Resolved {
+        let transitions = &self.transitions;
+        let mut index = (*cursor).min(transitions.len());
+        if index > 0 && transitions[index - 1].switch_local > local {
+            index = transitions.partition_point(|t| t.switch_local <= local);
+        } else {
+            // Walking forward: usually zero or one step.
+            let mut steps = 0;
+            while index < transitions.len() && transitions[index].switch_local <= local {
+                index += 1;
+                steps += 1;
+                if steps == 4 {
+                    index = transitions.partition_point(|t| t.switch_local <= local);
+                    break;
+                }
+            }
+        }
+        *cursor = index;
+        let offset = match index {
+            0 => self.initial_offset,
+            i => transitions[i - 1].after,
+        };
+        let utc = local - i64::from(offset);
+        // The next transition's gap, if this local time is inside it.
+        let (in_gap, day_missing) = match transitions.get(index) {
+            Some(next) if next.after > next.before && local >= next.at + i64::from(next.before) => {
+                let gap_start = next.at + i64::from(next.before);
+                let gap_end = next.at + i64::from(next.after);
+                let day_start = local.div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY;
+                (
+                    true,
+                    gap_start <= day_start && gap_end >= day_start + SECONDS_PER_DAY,
+                )
+            }
+            _ => (false, false),
+        };
+        Resolved {
+            utc,
+            in_gap,
+            day_missing,
+        }
+    }
+
+    /// Offset (seconds east of UTC) in force at a UTC instant.
+    pub(crate) fn offset_at(&self, utc: i64) -> i32 {
+        match self.transitions.partition_point(|t| t.at <= utc) {
+            0 => self.initial_offset,
+            i => self.transitions[i - 1].after,
+        }
+    }
+
+    /// Local seconds (wall clock read as if UTC) of a UTC instant.
+    pub(crate) fn to_local(&self, utc: i64) -> i64 {
+        utc + i64::from(self.offset_at(utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{LocalResult, NaiveDate};
+
+    fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn unique_local_times_agree_with_chrono_tz() {
+        for zone in [
+            chrono_tz::America::New_York,
+            chrono_tz::Europe::Moscow,
+            chrono_tz::America::Santiago,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Pacific::Apia,
+        ] {
+            let mut t = local(1960, 1, 1, 0, 17);
+            while t.year_ce().1 < 2060 {
+                if let LocalResult::Single(expected) = zone.from_local_datetime(&t) {
+                    assert_eq!(
+                        resolve_local(zone, t),
+                        expected.with_timezone(&Utc),
+                        "{zone} {t}"
+                    );
+                }
+                t += chrono::Duration::minutes(9 * 60 + 7);
+            }
+        }
+    }
+
+    #[test]
+    fn gaps_move_forward_and_overlaps_take_the_earlier_instant() {
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            resolve_local(ny, local(2026, 3, 8, 2, 30)),
+            Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap()
+        );
+        assert_eq!(
+            resolve_local(ny, local(2026, 11, 1, 1, 30)),
+            Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap()
+        );
+        let lord_howe = chrono_tz::Australia::Lord_Howe;
+        // 2026-10-04 02:00 +10:30 → 02:30 +11:00: 02:10 moves forward by 30 minutes.
+        assert_eq!(
+            resolve_local(lord_howe, local(2026, 10, 4, 2, 10)),
+            Utc.with_ymd_and_hms(2026, 10, 3, 15, 40, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn apia_2011_12_30_is_a_missing_day() {
+        let apia = table(chrono_tz::Pacific::Apia);
+        let noon = local(2011, 12, 30, 12, 0).and_utc().timestamp();
+        let resolved = apia.resolve(noon, &mut 0);
+        assert!(resolved.in_gap && resolved.day_missing);
+        let ny = table(chrono_tz::America::New_York);
+        let gap = local(2026, 3, 8, 2, 30).and_utc().timestamp();
+        let resolved = ny.resolve(gap, &mut 0);
+        assert!(resolved.in_gap && !resolved.day_missing);
+    }
+
+    use chrono::Datelike;
+}
