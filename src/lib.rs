@@ -41,6 +41,8 @@
 //! for every structured rule, so asking for "the next run" costs the same for a schedule
 //! started yesterday or in 1990. `seq` numbers are stable under seek and exceptions.
 
+#![deny(missing_docs)]
+
 mod calendar;
 mod civil;
 mod describe;
