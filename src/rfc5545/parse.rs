@@ -338,7 +338,7 @@ fn single_param<'a>(line: &Line<'a>, key: &str) -> Result<&'a str, ScheduleError
 }
 
 /// The TZID parameter of a line, if any, as a zone.
-fn zone_param(line: &Line, part: &str) -> Result<Option<Tz>, ScheduleError> {
+fn zone_param(line: &Line) -> Result<Option<Tz>, ScheduleError> {
     match param(line, "TZID") {
         None => Ok(None),
         Some(name) => name.parse::<Tz>().map(Some).map_err(|_| {
@@ -351,7 +351,7 @@ fn zone_param(line: &Line, part: &str) -> Result<Option<Tz>, ScheduleError> {
 }
 
 fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Tz>), ScheduleError> {
-    let zone = zone_param(line, part)?;
+    let zone = zone_param(line)?;
     let value = date_time(line.value)
         .ok_or_else(|| err(line, part, format!("invalid date-time {:?}", line.value)))?;
     check_value(line, part, value)?;
@@ -362,7 +362,7 @@ fn list_values(line: &Line, part: &str) -> Result<Vec<(Value, Option<Tz>)>, Sche
     if param(line, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
         return Err(err(line, part, "PERIOD values are not supported"));
     }
-    let zone = zone_param(line, part)?;
+    let zone = zone_param(line)?;
     line.value
         .split(',')
         .map(|text| {
@@ -702,12 +702,10 @@ fn structured(parts: &Parts, start: NaiveDateTime) -> Option<(Recurrence, Overfl
         [v] => u32::from(*v) == actual,
         _ => false,
     };
-    if !(time_matches(&parts.by_hour, start.hour())
+    let time_from_start = time_matches(&parts.by_hour, start.hour())
         && time_matches(&parts.by_minute, start.minute())
-        && time_matches(&parts.by_second, start.second()))
-        || !parts.by_year_day.is_empty()
-        || !parts.by_week_no.is_empty()
-    {
+        && time_matches(&parts.by_second, start.second());
+    if !time_from_start || !parts.by_year_day.is_empty() || !parts.by_week_no.is_empty() {
         return None;
     }
     let interval = Interval::new(parts.interval).ok()?;
