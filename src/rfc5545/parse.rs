@@ -341,12 +341,10 @@ fn single_param<'a>(line: &Line<'a>, key: &str) -> Result<&'a str, ScheduleError
 fn zone_param(line: &Line) -> Result<Option<Tz>, ScheduleError> {
     match param(line, "TZID") {
         None => Ok(None),
-        Some(name) => name.parse::<Tz>().map(Some).map_err(|_| {
-            match ScheduleError::UnknownZone(name.to_owned()) {
-                e if part.is_empty() => e,
-                e => e,
-            }
-        }),
+        Some(name) => name
+            .parse::<Tz>()
+            .map(Some)
+            .map_err(|_| ScheduleError::UnknownZone(name.to_owned())),
     }
 }
 
