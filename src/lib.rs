@@ -45,18 +45,44 @@
 
 mod calendar;
 mod civil;
+mod clock;
+mod deal;
 mod describe;
+mod engine;
 mod error;
+mod event;
+mod ids;
+mod invoice;
+mod planner;
+mod repository;
 mod rfc5545;
 mod schedule;
+mod template;
 mod zone;
 
 pub use calendar::{Adjustment, WorkingCalendar};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use deal::{Currency, CustomValue, Deal, Money, ProductRow};
 pub use describe::Locale;
+pub use engine::{Engine, EngineConfig, EngineError, TickReport};
 pub use error::ScheduleError;
+pub use event::{EventKind, NewEvent, OutboxEvent};
+pub use ids::{DealKey, TemplateId, TenantId};
+pub use invoice::{Invoice, InvoiceOptions, InvoiceStatus, PaymentDue, PendingReminder};
+pub use planner::{
+    CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, plan_reminders, preview,
+};
+pub use repository::{
+    Commit, CommitOutcome, InMemoryRepository, Page, Repository, RepositoryError, StateFilter,
+    TemplateQuery,
+};
 pub use schedule::recurrence::{
     DayOfMonth, Interval, Lead, MonthDay, Ordinal, Overflow, Recurrence, WeekdaySet,
     WorkingDayNumber,
 };
 pub use schedule::{End, Occurrence, Occurrences, Schedule, ScheduleBuilder, parse_zone};
+pub use template::{
+    CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,
+    SkipReason, Target, Template, TemplateDraft, TemplateState,
+};
 pub use zone::resolve_local;

@@ -53,6 +53,17 @@ impl Exceptions {
         }
     }
 
+    /// The exceptions as given: skipped, moved, extra.
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        BTreeSet<NaiveDateTime>,
+        BTreeMap<NaiveDateTime, NaiveDateTime>,
+        BTreeSet<NaiveDateTime>,
+    ) {
+        (self.skipped.clone(), self.moved.clone(), self.extra.clone())
+    }
+
     pub(crate) fn skipped(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
         self.skipped.iter().copied()
     }

@@ -246,3 +246,32 @@ impl Schedule {
         }
     }
 }
+
+impl Schedule {
+    /// The same schedule with another end.
+    ///
+    /// # Errors
+    /// As [`ScheduleBuilder::build`] for the new end (a count of 0, an end before the start).
+    pub fn with_end(&self, end: End) -> Result<Schedule, ScheduleError> {
+        builder::validate_end(end, self.start.date())?;
+        let mut schedule = self.clone();
+        schedule.end = end;
+        schedule.exceptions = Exceptions::default();
+        let (skipped, moved, extra) = self.exceptions.parts();
+        builder::finish(schedule, skipped, moved, extra, false)
+    }
+
+    /// The same schedule with the occurrence on `date` moved to local date-time `to` (it keeps
+    /// its `seq`).
+    ///
+    /// # Errors
+    /// [`ScheduleError::NotAnOccurrence`] when no occurrence falls on `date`;
+    /// [`ScheduleError::MoveCollides`] when `to` is another occurrence's time.
+    pub fn with_move(&self, date: NaiveDate, to: NaiveDateTime) -> Result<Schedule, ScheduleError> {
+        let mut schedule = self.clone();
+        schedule.exceptions = Exceptions::default();
+        let (skipped, mut moved, extra) = self.exceptions.parts();
+        moved.insert(date.and_time(self.time()), to);
+        builder::finish(schedule, skipped, moved, extra, true)
+    }
+}

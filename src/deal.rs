@@ -1,0 +1,356 @@
+//! Deals: what a template copies into every deal it creates.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::EngineError;
+use crate::ids::DealKey;
+
+/// An ISO 4217-style currency code: three uppercase ASCII letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Validates a currency code.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidCurrency`] unless the code is three uppercase ASCII letters.
+    ///
+    /// ```
+    /// use recurring_deals::Currency;
+    /// assert_eq!(Currency::new("RUB")?.as_str(), "RUB");
+    /// assert!(Currency::new("rub").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(code: &str) -> Result<Currency, EngineError> {
+        match code.as_bytes() {
+            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Currency([a, b, c])),
+            _ => Err(EngineError::InvalidCurrency(code.to_owned())),
+        }
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        // Only uppercase ASCII letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = EngineError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Currency::new(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> String {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An exact amount of money in minor units (kopecks, cents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    /// Amount in minor units.
+    pub minor: i64,
+    /// Currency.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// An amount in minor units.
+    pub fn new(minor: i64, currency: Currency) -> Money {
+        Money { minor, currency }
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        write!(f, "{sign}{}.{:02} {}", abs / 100, abs % 100, self.currency)
+    }
+}
+
+/// A product row of a deal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProductRow {
+    /// Product name.
+    pub name: String,
+    /// Unit price.
+    pub price: Money,
+    /// Quantity in thousandths (1500 = 1.5 units).
+    pub quantity_milli: i64,
+    /// Discount per unit, in the price's currency.
+    pub discount: i64,
+    /// Tax rate in basis points (2000 = 20 %).
+    pub tax_rate_bp: u32,
+}
+
+/// A typed custom field value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomValue {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Integer(i64),
+    /// Yes/no.
+    Flag(bool),
+    /// A date.
+    Date(NaiveDate),
+    /// Money.
+    Money(Money),
+    /// Several texts (a multiple list field).
+    List(Vec<String>),
+}
+
+/// A deal: the template's copy, or one created from it.
+///
+/// Construct with [`Deal::new`] and the `with_*` methods, which validate.
+///
+/// ```
+/// use recurring_deals::{Currency, Deal, Money};
+/// let rub = Currency::new("RUB")?;
+/// let deal = Deal::new("Monthly support", Money::new(1_500_000, rub))?
+///     .with_pipeline(2, "NEW")
+///     .with_assignee(17);
+/// assert_eq!(deal.amount().minor, 1_500_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Deal {
+    title: String,
+    amount: Money,
+    pipeline: u32,
+    stage: String,
+    assignee: Option<u64>,
+    company: Option<u64>,
+    contacts: Vec<u64>,
+    observers: Vec<u64>,
+    products: Vec<ProductRow>,
+    begin_date: Option<NaiveDate>,
+    close_date: Option<NaiveDate>,
+    comments: String,
+    custom: BTreeMap<String, CustomValue>,
+    /// Set on created deals: where they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<DealKey>,
+}
+
+impl Deal {
+    /// A deal with a title and an amount, in pipeline 0 at stage `NEW`.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidDeal`] for an empty title or a negative amount.
+    pub fn new(title: impl Into<String>, amount: Money) -> Result<Deal, EngineError> {
+        let title = title.into();
+        if title.trim().is_empty() {
+            return Err(EngineError::InvalidDeal("title must not be empty".into()));
+        }
+        if amount.minor < 0 {
+            return Err(EngineError::InvalidDeal(format!(
+                "amount must not be negative, got {}",
+                amount.minor
+            )));
+        }
+        Ok(Deal {
+            title,
+            amount,
+            pipeline: 0,
+            stage: "NEW".into(),
+            assignee: None,
+            company: None,
+            contacts: Vec::new(),
+            observers: Vec::new(),
+            products: Vec::new(),
+            begin_date: None,
+            close_date: None,
+            comments: String::new(),
+            custom: BTreeMap::new(),
+            origin: None,
+        })
+    }
+
+    /// Sets the pipeline (category) and stage.
+    #[must_use]
+    pub fn with_pipeline(mut self, pipeline: u32, stage: impl Into<String>) -> Deal {
+        self.pipeline = pipeline;
+        self.stage = stage.into();
+        self
+    }
+
+    /// Sets the responsible user.
+    #[must_use]
+    pub fn with_assignee(mut self, user: u64) -> Deal {
+        self.assignee = Some(user);
+        self
+    }
+
+    /// Sets the company.
+    #[must_use]
+    pub fn with_company(mut self, company: u64) -> Deal {
+        self.company = Some(company);
+        self
+    }
+
+    /// Sets the contacts.
+    #[must_use]
+    pub fn with_contacts(mut self, contacts: impl IntoIterator<Item = u64>) -> Deal {
+        self.contacts = contacts.into_iter().collect();
+        self
+    }
+
+    /// Sets the observers.
+    #[must_use]
+    pub fn with_observers(mut self, observers: impl IntoIterator<Item = u64>) -> Deal {
+        self.observers = observers.into_iter().collect();
+        self
+    }
+
+    /// Sets the product rows.
+    ///
+    /// # Errors
+    /// [`EngineError::CurrencyMismatch`] when a row's price is not in the deal's currency;
+    /// [`EngineError::InvalidDeal`] for a negative quantity or price.
+    pub fn with_products(mut self, products: Vec<ProductRow>) -> Result<Deal, EngineError> {
+        for row in &products {
+            if row.price.currency != self.amount.currency {
+                return Err(EngineError::CurrencyMismatch {
+                    expected: self.amount.currency,
+                    got: row.price.currency,
+                });
+            }
+            if row.quantity_milli < 0 || row.price.minor < 0 || row.discount < 0 {
+                return Err(EngineError::InvalidDeal(format!(
+                    "product row {:?} has a negative price, discount or quantity",
+                    row.name
+                )));
+            }
+        }
+        self.products = products;
+        Ok(self)
+    }
+
+    /// Sets the begin and close dates of the template deal (used when no offset is set).
+    #[must_use]
+    pub fn with_dates(mut self, begin: Option<NaiveDate>, close: Option<NaiveDate>) -> Deal {
+        self.begin_date = begin;
+        self.close_date = close;
+        self
+    }
+
+    /// Sets the comments.
+    #[must_use]
+    pub fn with_comments(mut self, comments: impl Into<String>) -> Deal {
+        self.comments = comments.into();
+        self
+    }
+
+    /// Sets a custom field.
+    #[must_use]
+    pub fn with_custom(mut self, name: impl Into<String>, value: CustomValue) -> Deal {
+        self.custom.insert(name.into(), value);
+        self
+    }
+
+    /// Checks what the constructors check, for deals read from JSON.
+    ///
+    /// # Errors
+    /// As [`Deal::new`] and [`Deal::with_products`].
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let checked = Deal::new(self.title.clone(), self.amount)?;
+        checked.with_products(self.products.clone())?;
+        Ok(())
+    }
+
+    /// Title.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+    /// Amount.
+    pub fn amount(&self) -> Money {
+        self.amount
+    }
+    /// Pipeline (category).
+    pub fn pipeline(&self) -> u32 {
+        self.pipeline
+    }
+    /// Stage.
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+    /// Responsible user.
+    pub fn assignee(&self) -> Option<u64> {
+        self.assignee
+    }
+    /// Company.
+    pub fn company(&self) -> Option<u64> {
+        self.company
+    }
+    /// Contacts.
+    pub fn contacts(&self) -> &[u64] {
+        &self.contacts
+    }
+    /// Observers.
+    pub fn observers(&self) -> &[u64] {
+        &self.observers
+    }
+    /// Product rows.
+    pub fn products(&self) -> &[ProductRow] {
+        &self.products
+    }
+    /// Begin date.
+    pub fn begin_date(&self) -> Option<NaiveDate> {
+        self.begin_date
+    }
+    /// Close date.
+    pub fn close_date(&self) -> Option<NaiveDate> {
+        self.close_date
+    }
+    /// Comments.
+    pub fn comments(&self) -> &str {
+        &self.comments
+    }
+    /// Custom fields.
+    pub fn custom(&self) -> &BTreeMap<String, CustomValue> {
+        &self.custom
+    }
+    /// For a created deal, the template and slot it came from.
+    pub fn origin(&self) -> Option<DealKey> {
+        self.origin
+    }
+
+    /// The copy a template creates: same fields, its own amount, pipeline, stage and dates,
+    /// and a link to the template.
+    pub(crate) fn materialize(
+        &self,
+        key: DealKey,
+        amount: Money,
+        target: Option<(u32, &str)>,
+        begin: Option<NaiveDate>,
+        close: Option<NaiveDate>,
+    ) -> Deal {
+        let mut deal = self.clone();
+        deal.amount = amount;
+        if let Some((pipeline, stage)) = target {
+            deal.pipeline = pipeline;
+            deal.stage = stage.to_owned();
+        }
+        deal.begin_date = begin.or(self.begin_date);
+        deal.close_date = close.or(self.close_date);
+        deal.origin = Some(key);
+        deal
+    }
+}

@@ -1,0 +1,107 @@
+//! Errors of the engine's operations.
+
+use crate::deal::Currency;
+use crate::error::ScheduleError;
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::repository::RepositoryError;
+
+/// Why an engine operation failed. Nothing was changed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No such template for this tenant. A template of another tenant is reported the same
+    /// way, so one tenant cannot probe another's ids.
+    #[error("template {id} not found for tenant {tenant}")]
+    UnknownTemplate {
+        /// The tenant asking.
+        tenant: TenantId,
+        /// The id asked for.
+        id: TemplateId,
+    },
+    /// No invoice for this deal and tenant.
+    #[error("invoice of deal {deal} not found for tenant {tenant}")]
+    UnknownInvoice {
+        /// The tenant asking.
+        tenant: TenantId,
+        /// The deal.
+        deal: DealKey,
+    },
+    /// The template's series is over; it cannot be edited (create a new one).
+    #[error("template {0} is finished and cannot be changed")]
+    Finished(TemplateId),
+    /// A tenant id that is empty, too long or has control characters.
+    #[error("invalid tenant id {0:?}")]
+    InvalidTenant(String),
+    /// A currency code that is not three uppercase letters.
+    #[error("invalid currency code {0:?}")]
+    InvalidCurrency(String),
+    /// A product row in another currency than the deal.
+    #[error("product row currency {got} does not match the deal currency {expected}")]
+    CurrencyMismatch {
+        /// The deal's currency.
+        expected: Currency,
+        /// The row's.
+        got: Currency,
+    },
+    /// A deal that breaks a rule (empty title, negative amount).
+    #[error("invalid deal: {0}")]
+    InvalidDeal(String),
+    /// An offset out of its range.
+    #[error("{what} must be at most {max} {unit}, got {value}")]
+    OffsetOutOfRange {
+        /// Which offset.
+        what: &'static str,
+        /// The value given.
+        value: i64,
+        /// The maximum.
+        max: i64,
+        /// The unit.
+        unit: &'static str,
+    },
+    /// Installment shares that do not sum to 100 % (10000 basis points), or a split on a
+    /// schedule that is not a one-off.
+    #[error(
+        "installment shares must be two or more positive basis points summing to 10000 on a one-off schedule, got {shares:?}"
+    )]
+    SplitShares {
+        /// The shares given.
+        shares: Vec<u32>,
+    },
+    /// The tenant's plan allows no more live templates.
+    #[error("tenant {tenant} has reached its limit of {limit} recurring deal templates")]
+    TenantLimit {
+        /// The tenant.
+        tenant: TenantId,
+        /// Its limit.
+        limit: u64,
+    },
+    /// An occurrence that does not exist.
+    #[error("template {template} has no occurrence {seq} in its schedule")]
+    NoSuchOccurrence {
+        /// The template.
+        template: TemplateId,
+        /// The seq asked for.
+        seq: u64,
+    },
+    /// Concurrent changes kept winning; try again.
+    #[error("template {0} kept changing concurrently; try again")]
+    Conflict(TemplateId),
+    /// An invalid schedule.
+    #[error("invalid schedule")]
+    Schedule(#[source] ScheduleError),
+    /// The repository failed.
+    #[error("repository failed")]
+    Repository(#[source] RepositoryError),
+}
+
+impl From<ScheduleError> for EngineError {
+    fn from(error: ScheduleError) -> Self {
+        EngineError::Schedule(error)
+    }
+}
+
+impl From<RepositoryError> for EngineError {
+    fn from(error: RepositoryError) -> Self {
+        EngineError::Repository(error)
+    }
+}

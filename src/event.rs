@@ -1,0 +1,89 @@
+//! Outbox events: what the host must deliver (mails, notifications, webhooks).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    /// A deal was created.
+    DealCreated {
+        /// Its key.
+        deal: DealKey,
+        /// The date it was scheduled for.
+        nominal_date: NaiveDate,
+        /// Whether it was created late, catching up.
+        catch_up: bool,
+    },
+    /// The template will create no more deals.
+    TemplateFinished {
+        /// The template.
+        template: TemplateId,
+    },
+    /// An invoice was issued (send it to the client).
+    InvoiceIssued {
+        /// The invoice.
+        invoice: Box<Invoice>,
+    },
+    /// A payment reminder is due.
+    PaymentReminder {
+        /// The invoice's deal.
+        deal: DealKey,
+        /// Days relative to the due date (negative: before).
+        offset_days: i32,
+        /// The due date.
+        due_on: NaiveDate,
+    },
+    /// A deal will be created soon.
+    UpcomingDeal {
+        /// The template.
+        template: TemplateId,
+        /// When it will be created.
+        at: DateTime<Utc>,
+    },
+}
+
+/// An event in the transactional outbox, committed with the change that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// Position in the outbox (assigned by the repository).
+    pub id: u64,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// A key the host can deduplicate deliveries by: the same event always has the same key.
+    pub idempotency_key: String,
+    /// When it was produced (the tick's instant).
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// An event before the repository numbers it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// See [`OutboxEvent::idempotency_key`].
+    pub idempotency_key: String,
+    /// When it was produced.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    /// Numbers the event.
+    pub fn into_outbox(self, id: u64) -> OutboxEvent {
+        OutboxEvent {
+            id,
+            tenant: self.tenant,
+            idempotency_key: self.idempotency_key,
+            at: self.at,
+            kind: self.kind,
+        }
+    }
+}

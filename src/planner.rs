@@ -1,0 +1,496 @@
+//! The pure planner: given a template and `now`, what to create, skip and announce.
+//!
+//! No I/O and no clock: the same function drives the engine's ticks and previews, so a
+//! preview is what the engine then does.
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::deal::{Deal, Money};
+use crate::event::{EventKind, NewEvent};
+use crate::ids::{DealKey, TenantId};
+use crate::invoice::{Invoice, InvoiceStatus, PendingReminder};
+use crate::schedule::{Occurrence, Occurrences};
+use crate::template::{CatchUpMode, ResumePolicy, SkipReason, Template, TemplateState};
+use crate::zone::resolve_local;
+
+/// A deal the engine creates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CreatedDeal {
+    /// The unique key.
+    pub key: DealKey,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The deal.
+    pub deal: Deal,
+    /// The date it was scheduled for, in the schedule's zone.
+    pub nominal_date: NaiveDate,
+    /// The instant it was scheduled for.
+    pub nominal_at: DateTime<Utc>,
+    /// When it was created (the tick's instant).
+    pub created_at: DateTime<Utc>,
+    /// Whether it was created late (a missed day caught up).
+    pub catch_up: bool,
+}
+
+/// An occurrence that was not created, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SkippedOccurrence {
+    /// The key the deal would have had.
+    pub key: DealKey,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The date it was scheduled for.
+    pub nominal_date: NaiveDate,
+    /// The instant it was scheduled for.
+    pub nominal_at: DateTime<Utc>,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// What planning one template at one instant decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatePlan {
+    /// The template's new state (same version; the repository bumps it on commit).
+    pub template: Template,
+    /// Deals to create.
+    pub deals: Vec<CreatedDeal>,
+    /// Occurrences skipped.
+    pub skipped: Vec<SkippedOccurrence>,
+    /// Invoices issued with the deals.
+    pub invoices: Vec<Invoice>,
+    /// Outbox events.
+    pub events: Vec<NewEvent>,
+    /// Whether more due occurrences are left for the next tick (the per-tick bound).
+    pub more: bool,
+}
+
+/// One deal of a preview.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PreviewDeal {
+    /// The key it will have.
+    pub key: DealKey,
+    /// When it will be created.
+    pub at: DateTime<Utc>,
+    /// Its nominal date.
+    pub date: NaiveDate,
+    /// Its amount.
+    pub amount: Money,
+    /// Its begin date.
+    pub begin_date: Option<NaiveDate>,
+    /// Its close date.
+    pub close_date: Option<NaiveDate>,
+}
+
+/// What happens to one due occurrence.
+enum Decision {
+    Create { catch_up: bool },
+    Skip(SkipReason),
+}
+
+/// Plans `template` at `now`.
+pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
+    let mut next = template.clone();
+    let mut plan = TemplatePlan {
+        template: template.clone(),
+        deals: Vec::new(),
+        skipped: Vec::new(),
+        invoices: Vec::new(),
+        events: Vec::new(),
+        more: false,
+    };
+    resume_if_due(&mut next, now);
+    if next.state != TemplateState::Active {
+        next.next_run = match &next.state {
+            TemplateState::Paused {
+                resume_on: Some(date),
+                ..
+            } => Some(resume_instant(&next, *date)),
+            _ => None,
+        };
+        plan.template = next;
+        return plan;
+    }
+    let schedule = next.schedule.clone();
+    let mut occurrences = upcoming(&schedule, next.cursor).peekable();
+    let mut budget = next.catch_up.max_per_tick;
+    let today = schedule.today(now);
+    let mut finished = false;
+    while let Some(occurrence) = occurrences.peek().copied() {
+        if occurrence.at() > now {
+            break;
+        }
+        if next
+            .limit
+            .is_some_and(|limit| next.counters.created_by_schedule >= limit)
+        {
+            finished = true;
+            break;
+        }
+        if budget == 0 {
+            plan.more = true;
+            break;
+        }
+        budget -= 1;
+        occurrences.next();
+        let later_due = occurrences.peek().is_some_and(|o| o.at() <= now);
+        let key = DealKey::Scheduled {
+            template: next.id,
+            revision: next.revision,
+            seq: occurrence.seq(),
+        };
+        match decide(&next, &occurrence, now, today, later_due) {
+            Decision::Skip(reason) => {
+                next.counters.skipped += 1;
+                plan.skipped.push(SkippedOccurrence {
+                    key,
+                    tenant: next.tenant.clone(),
+                    nominal_date: occurrence.date(),
+                    nominal_at: occurrence.at(),
+                    reason,
+                });
+            }
+            Decision::Create { catch_up } => {
+                create(&mut next, &mut plan, key, &occurrence, now, catch_up);
+                next.counters.created_by_schedule += 1;
+            }
+        }
+        next.cursor = Some(occurrence.at());
+        next.skip_requests.remove(&occurrence.seq());
+    }
+    if next
+        .skip_through
+        .is_some_and(|t| next.cursor.is_some_and(|c| c >= t))
+    {
+        next.skip_through = None;
+    }
+    let limit_reached = next
+        .limit
+        .is_some_and(|limit| next.counters.created_by_schedule >= limit);
+    let upcoming = occurrences.peek().copied();
+    if finished || limit_reached || upcoming.is_none() {
+        next.state = TemplateState::Finished;
+        next.next_run = None;
+        plan.events.push(NewEvent {
+            tenant: next.tenant.clone(),
+            idempotency_key: format!("finished:{}", next.id),
+            at: now,
+            kind: EventKind::TemplateFinished { template: next.id },
+        });
+    } else if plan.more {
+        next.next_run = Some(now);
+    } else if let Some(occurrence) = upcoming {
+        next.next_run = Some(notice(&mut next, &mut plan, &occurrence, now));
+    }
+    plan.template = next;
+    plan
+}
+
+/// The next `count` deals the template will create if the engine ticks on time, with their
+/// dates and amounts: the planner run forward, so a preview is what the engine then does.
+pub fn preview(template: &Template, count: usize) -> Vec<PreviewDeal> {
+    let mut current = template.clone();
+    let mut deals = Vec::with_capacity(count);
+    // Each round moves to the next instant the template has work; bounded by `count` deals
+    // and by a guard against rounds that only skip or notify.
+    let mut rounds = 0usize;
+    while deals.len() < count && rounds < count.saturating_mul(4) + 64 {
+        rounds += 1;
+        let Some(at) = current.next_run.or_else(|| first_run(&current)) else {
+            break;
+        };
+        let plan = plan(&current, at);
+        for created in &plan.deals {
+            if deals.len() == count {
+                break;
+            }
+            deals.push(PreviewDeal {
+                key: created.key,
+                at: created.nominal_at,
+                date: created.nominal_date,
+                amount: created.deal.amount(),
+                begin_date: created.deal.begin_date(),
+                close_date: created.deal.close_date(),
+            });
+        }
+        if plan.template.next_run.is_none() {
+            break;
+        }
+        current = plan.template;
+    }
+    deals
+}
+
+/// When a newly created (or re-planned) template first has work: its first occurrence after
+/// the cursor, or the notice before it.
+pub(crate) fn first_run(template: &Template) -> Option<DateTime<Utc>> {
+    if template.state != TemplateState::Active {
+        return None;
+    }
+    let first = upcoming(&template.schedule, template.cursor).next()?;
+    Some(match template.upcoming_notice_days {
+        Some(days) if template.noticed_through.is_none_or(|t| t < first.at()) => {
+            first.at() - TimeDelta::days(i64::from(days))
+        }
+        _ => first.at(),
+    })
+}
+
+/// The plan for "create now": one deal at `now`, not from the schedule (it does not shift
+/// the schedule and does not use up the count).
+pub(crate) fn plan_manual(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
+    let mut next = template.clone();
+    let key = DealKey::Manual {
+        template: next.id,
+        number: next.counters.created_manually,
+    };
+    let mut plan = TemplatePlan {
+        template: template.clone(),
+        deals: Vec::new(),
+        skipped: Vec::new(),
+        invoices: Vec::new(),
+        events: Vec::new(),
+        more: false,
+    };
+    let today = next.schedule.today(now);
+    create_deal(&mut next, &mut plan, key, today, now, now, false);
+    next.counters.created_manually += 1;
+    plan.template = next;
+    plan
+}
+
+/// The payment reminders of `invoice` due at `now`: after downtime only the latest due one
+/// goes out (the older ones are dropped rather than sent in a burst); none once paid or void.
+pub fn plan_reminders(invoice: &Invoice, now: DateTime<Utc>) -> (Invoice, Vec<NewEvent>) {
+    let mut next = invoice.clone();
+    if next.status != InvoiceStatus::Open {
+        next.pending_reminders.clear();
+        return (next, Vec::new());
+    }
+    let due = next.pending_reminders.partition_point(|r| r.at <= now);
+    let sent: Vec<PendingReminder> = next.pending_reminders.drain(..due).collect();
+    let events = sent
+        .last()
+        .map(|reminder| NewEvent {
+            tenant: next.tenant.clone(),
+            idempotency_key: format!("reminder:{}:{}", next.deal, reminder.offset_days),
+            at: now,
+            kind: EventKind::PaymentReminder {
+                deal: next.deal,
+                offset_days: reminder.offset_days,
+                due_on: next.due_on,
+            },
+        })
+        .into_iter()
+        .collect();
+    (next, events)
+}
+
+fn upcoming(schedule: &crate::Schedule, cursor: Option<DateTime<Utc>>) -> Occurrences<'_> {
+    match cursor {
+        Some(cursor) => schedule.occurrences_after(cursor),
+        None => schedule.occurrences(),
+    }
+}
+
+fn decide(
+    template: &Template,
+    occurrence: &Occurrence,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    later_due: bool,
+) -> Decision {
+    let catch_up = occurrence.date() < today;
+    if template.skip_through.is_some_and(|t| occurrence.at() <= t) {
+        return Decision::Skip(SkipReason::Paused);
+    }
+    if template.skip_requests.contains(&occurrence.seq()) {
+        return Decision::Skip(SkipReason::Requested);
+    }
+    if let Some(days) = template.catch_up.window_days
+        && occurrence.at() < now - TimeDelta::days(i64::from(days))
+    {
+        return Decision::Skip(SkipReason::OutsideWindow);
+    }
+    match template.catch_up.mode {
+        CatchUpMode::All => Decision::Create { catch_up },
+        CatchUpMode::Latest if later_due => Decision::Skip(SkipReason::Superseded),
+        CatchUpMode::Latest => Decision::Create { catch_up },
+        CatchUpMode::None if catch_up => Decision::Skip(SkipReason::Missed),
+        CatchUpMode::None => Decision::Create { catch_up },
+    }
+}
+
+fn create(
+    template: &mut Template,
+    plan: &mut TemplatePlan,
+    key: DealKey,
+    occurrence: &Occurrence,
+    now: DateTime<Utc>,
+    catch_up: bool,
+) {
+    create_deal(
+        template,
+        plan,
+        key,
+        occurrence.date(),
+        occurrence.at(),
+        now,
+        catch_up,
+    );
+}
+
+fn create_deal(
+    template: &mut Template,
+    plan: &mut TemplatePlan,
+    key: DealKey,
+    date: NaiveDate,
+    nominal_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    catch_up: bool,
+) {
+    let amount = match &template.split {
+        Some(split) => split
+            .amounts(template.deal.amount())
+            .last()
+            .copied()
+            .unwrap_or(template.deal.amount()),
+        None => template.deal.amount(),
+    };
+    let target = template
+        .target
+        .as_ref()
+        .map(|t| (t.pipeline, t.stage.as_str()));
+    let begin = template.begin_offset.map(|o| o.after(date));
+    let close = template.close_offset.map(|o| o.after(date));
+    let deal = template.deal.materialize(key, amount, target, begin, close);
+    template.last_run = Some(now);
+    plan.events.push(NewEvent {
+        tenant: template.tenant.clone(),
+        idempotency_key: format!("deal:{key}"),
+        at: now,
+        kind: EventKind::DealCreated {
+            deal: key,
+            nominal_date: date,
+            catch_up,
+        },
+    });
+    if let Some(options) = &template.invoice {
+        let due_on = options.payment_due.due_date(date);
+        let zone = template.schedule.zone();
+        let time = template.schedule.time();
+        let pending_reminders = options
+            .reminder_offsets()
+            .into_iter()
+            .filter_map(|offset| {
+                let day = due_on.checked_add_signed(TimeDelta::days(i64::from(offset)))?;
+                let at = resolve_local(zone, day.and_time(time));
+                // Reminders already in the past at issue time are skipped.
+                (at > now).then_some(PendingReminder {
+                    at,
+                    offset_days: offset,
+                })
+            })
+            .collect();
+        let invoice = Invoice {
+            tenant: template.tenant.clone(),
+            deal: key,
+            amount,
+            issued_on: date,
+            due_on,
+            send_to: options.send_to.clone(),
+            mail_template: options.mail_template,
+            document_template: options.document_template,
+            status: InvoiceStatus::Open,
+            pending_reminders,
+            version: 0,
+        };
+        plan.events.push(NewEvent {
+            tenant: template.tenant.clone(),
+            idempotency_key: format!("invoice:{key}"),
+            at: now,
+            kind: EventKind::InvoiceIssued {
+                invoice: Box::new(invoice.clone()),
+            },
+        });
+        plan.invoices.push(invoice);
+    }
+    plan.deals.push(CreatedDeal {
+        key,
+        tenant: template.tenant.clone(),
+        deal,
+        nominal_date: date,
+        nominal_at,
+        created_at: now,
+        catch_up,
+    });
+}
+
+/// Sends the upcoming-deal notice for `occurrence` if due, and returns when the template next
+/// has work.
+fn notice(
+    template: &mut Template,
+    plan: &mut TemplatePlan,
+    occurrence: &Occurrence,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let Some(days) = template.upcoming_notice_days else {
+        return occurrence.at();
+    };
+    if template
+        .noticed_through
+        .is_some_and(|t| t >= occurrence.at())
+    {
+        return occurrence.at();
+    }
+    let notice_at = occurrence.at() - TimeDelta::days(i64::from(days));
+    if now < notice_at {
+        return notice_at;
+    }
+    template.noticed_through = Some(occurrence.at());
+    plan.events.push(NewEvent {
+        tenant: template.tenant.clone(),
+        idempotency_key: format!(
+            "upcoming:{}/r{}/{}",
+            template.id,
+            template.revision,
+            occurrence.seq()
+        ),
+        at: now,
+        kind: EventKind::UpcomingDeal {
+            template: template.id,
+            at: occurrence.at(),
+        },
+    });
+    occurrence.at()
+}
+
+/// Resumes a paused template whose resume date has come.
+fn resume_if_due(template: &mut Template, now: DateTime<Utc>) {
+    if let TemplateState::Paused {
+        resume_on: Some(date),
+        ..
+    } = template.state
+    {
+        let at = resume_instant(template, date);
+        if now >= at {
+            resume(template, at);
+        }
+    }
+}
+
+/// Makes a template active at `at`, applying its resume policy to the occurrences missed.
+pub(crate) fn resume(template: &mut Template, at: DateTime<Utc>) {
+    template.state = TemplateState::Active;
+    if template.resume == ResumePolicy::SkipPausedSpan {
+        template.skip_through = Some(at);
+    }
+}
+
+/// The instant a template resumes on `date`: the start of that civil day in its zone.
+fn resume_instant(template: &Template, date: NaiveDate) -> DateTime<Utc> {
+    resolve_local(
+        template.schedule.zone(),
+        date.and_time(chrono::NaiveTime::MIN),
+    )
+}

@@ -1,0 +1,369 @@
+//! The in-memory repository: the embedded default and the test double.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{EventKind, NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::repository::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::template::{Template, TemplateState};
+
+/// A thread-safe repository in memory. One mutex guards everything, which makes every commit
+/// trivially atomic; ticks hold it only for index look-ups and writes, never while planning.
+///
+/// ```
+/// use recurring_deals::{InMemoryRepository, Repository};
+/// let repository = InMemoryRepository::new();
+/// assert!(repository.outbox(10)?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemoryRepository {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    last_template_id: u64,
+    templates: HashMap<TemplateId, Template>,
+    /// `(next_run, id)` of every template with a next run: the due index.
+    due: BTreeSet<(DateTime<Utc>, TemplateId)>,
+    by_tenant: HashMap<TenantId, BTreeSet<TemplateId>>,
+    deals: HashMap<DealKey, CreatedDeal>,
+    skipped: HashMap<DealKey, SkippedOccurrence>,
+    invoices: HashMap<DealKey, Invoice>,
+    /// `(next reminder, deal)` of every open invoice with one pending.
+    reminders: BTreeSet<(DateTime<Utc>, DealKey)>,
+    outbox: BTreeMap<u64, OutboxEvent>,
+    last_event_id: u64,
+}
+
+impl InMemoryRepository {
+    /// An empty repository.
+    pub fn new() -> InMemoryRepository {
+        InMemoryRepository::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every write completes before the guard drops, so a poisoned state is still whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn index(&mut self, template: &Template) {
+        if let Some(at) = template.next_run {
+            self.due.insert((at, template.id));
+        }
+    }
+
+    fn unindex(&mut self, template: &Template) {
+        if let Some(at) = template.next_run {
+            self.due.remove(&(at, template.id));
+        }
+    }
+
+    fn push_events(&mut self, events: Vec<NewEvent>) {
+        for event in events {
+            self.last_event_id += 1;
+            let id = self.last_event_id;
+            self.outbox.insert(id, event.into_outbox(id));
+        }
+    }
+
+    fn put_invoice(&mut self, invoice: Invoice) {
+        if let Some(old) = self.invoices.get(&invoice.deal)
+            && let Some(at) = old.next_reminder()
+        {
+            self.reminders.remove(&(at, old.deal));
+        }
+        if let Some(at) = invoice.next_reminder() {
+            self.reminders.insert((at, invoice.deal));
+        }
+        self.invoices.insert(invoice.deal, invoice);
+    }
+
+    fn owned(&self, tenant: &TenantId, id: TemplateId) -> Option<&Template> {
+        self.templates.get(&id).filter(|t| &t.tenant == tenant)
+    }
+}
+
+impl Repository for InMemoryRepository {
+    fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+        let mut state = self.lock();
+        state.last_template_id += 1;
+        Ok(TemplateId(state.last_template_id))
+    }
+
+    fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+        let mut state = self.lock();
+        if state.templates.contains_key(&template.id) {
+            return Err(RepositoryError::new(format!(
+                "template {} already exists",
+                template.id
+            )));
+        }
+        state.index(template);
+        state
+            .by_tenant
+            .entry(template.tenant.clone())
+            .or_default()
+            .insert(template.id);
+        state.templates.insert(template.id, template.clone());
+        Ok(())
+    }
+
+    fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Option<Template>, RepositoryError> {
+        Ok(self.lock().owned(tenant, id).cloned())
+    }
+
+    fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Template>, RepositoryError> {
+        let state = self.lock();
+        Ok(state
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .filter_map(|(_, id)| state.templates.get(id).cloned())
+            .collect())
+    }
+
+    fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let state = self.lock();
+        let template = state.due.first().map(|(at, _)| *at);
+        let reminder = state.reminders.first().map(|(at, _)| *at);
+        Ok(template.into_iter().chain(reminder).min())
+    }
+
+    fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+        let mut state = self.lock();
+        let Commit {
+            mut template,
+            deals,
+            skipped,
+            invoices,
+            events,
+        } = commit;
+        let Some(stored) = state.owned(&template.tenant, template.id).cloned() else {
+            return Ok(CommitOutcome::Missing);
+        };
+        if stored.version != template.version {
+            return Ok(CommitOutcome::Conflict);
+        }
+        let mut already_created = Vec::new();
+        for deal in deals {
+            match state.deals.entry(deal.key) {
+                std::collections::hash_map::Entry::Occupied(_) => already_created.push(deal.key),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(deal);
+                }
+            }
+        }
+        for skip in skipped {
+            state.skipped.entry(skip.key).or_insert(skip);
+        }
+        for invoice in invoices {
+            if !already_created.contains(&invoice.deal)
+                && !state.invoices.contains_key(&invoice.deal)
+            {
+                state.put_invoice(invoice);
+            }
+        }
+        let fresh: Vec<NewEvent> = events
+            .into_iter()
+            .filter(|event| match &event.kind {
+                EventKind::DealCreated { deal, .. } => !already_created.contains(deal),
+                EventKind::InvoiceIssued { invoice } => !already_created.contains(&invoice.deal),
+                _ => true,
+            })
+            .collect();
+        state.push_events(fresh);
+        state.unindex(&stored);
+        template.version = stored.version + 1;
+        state.index(&template);
+        let version = template.version;
+        state.templates.insert(template.id, template);
+        Ok(CommitOutcome::Committed {
+            version,
+            already_created,
+        })
+    }
+
+    fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let mut state = self.lock();
+        let Some(stored) = state.owned(tenant, id).cloned() else {
+            return Ok(CommitOutcome::Missing);
+        };
+        if stored.version != version {
+            return Ok(CommitOutcome::Conflict);
+        }
+        state.unindex(&stored);
+        state.templates.remove(&id);
+        if let Some(ids) = state.by_tenant.get_mut(tenant) {
+            ids.remove(&id);
+        }
+        Ok(CommitOutcome::Committed {
+            version: version + 1,
+            already_created: Vec::new(),
+        })
+    }
+
+    fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> Result<Page<Template>, RepositoryError> {
+        let state = self.lock();
+        let mut matching: Vec<&Template> = state
+            .by_tenant
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.templates.get(id))
+            .filter(|t| query.state.is_none_or(|f| f.matches(&t.state)))
+            .collect();
+        matching.sort_by_key(|t| (t.next_run.is_none(), t.next_run, t.id));
+        let limit = if query.limit == 0 { 50 } else { query.limit };
+        Ok(Page {
+            total: matching.len(),
+            items: matching
+                .into_iter()
+                .skip(query.offset)
+                .take(limit)
+                .cloned()
+                .collect(),
+        })
+    }
+
+    fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        let state = self.lock();
+        Ok(state
+            .by_tenant
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.templates.get(id))
+            .filter(|t| {
+                matches!(
+                    t.state,
+                    TemplateState::Active | TemplateState::Paused { .. }
+                )
+            })
+            .count() as u64)
+    }
+
+    fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<CreatedDeal>, RepositoryError> {
+        let state = self.lock();
+        let mut deals: Vec<CreatedDeal> = state
+            .deals
+            .values()
+            .filter(|d| &d.tenant == tenant && template.is_none_or(|t| d.key.template() == t))
+            .cloned()
+            .collect();
+        deals.sort_by_key(|d| (d.key.template(), d.nominal_at, d.key));
+        Ok(deals)
+    }
+
+    fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
+        let state = self.lock();
+        let mut skipped: Vec<SkippedOccurrence> = state
+            .skipped
+            .values()
+            .filter(|s| &s.tenant == tenant && template.is_none_or(|t| s.key.template() == t))
+            .cloned()
+            .collect();
+        skipped.sort_by_key(|s| s.key);
+        Ok(skipped)
+    }
+
+    fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Option<Invoice>, RepositoryError> {
+        Ok(self
+            .lock()
+            .invoices
+            .get(&deal)
+            .filter(|i| &i.tenant == tenant)
+            .cloned())
+    }
+
+    fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let state = self.lock();
+        Ok(state
+            .reminders
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .filter_map(|(_, key)| state.invoices.get(key).cloned())
+            .collect())
+    }
+
+    fn commit_invoice(
+        &self,
+        mut invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let mut state = self.lock();
+        let Some(stored) = state
+            .invoices
+            .get(&invoice.deal)
+            .filter(|i| i.tenant == invoice.tenant)
+        else {
+            return Ok(CommitOutcome::Missing);
+        };
+        if stored.version != invoice.version {
+            return Ok(CommitOutcome::Conflict);
+        }
+        invoice.version += 1;
+        let version = invoice.version;
+        state.put_invoice(invoice);
+        state.push_events(events);
+        Ok(CommitOutcome::Committed {
+            version,
+            already_created: Vec::new(),
+        })
+    }
+
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        Ok(self.lock().outbox.values().take(limit).cloned().collect())
+    }
+
+    fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+        let mut state = self.lock();
+        for id in ids {
+            state.outbox.remove(id);
+        }
+        Ok(())
+    }
+}

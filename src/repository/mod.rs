@@ -1,0 +1,252 @@
+//! Storage: the trait the engine needs, and the in-memory store.
+//!
+//! The trait is storage-agnostic and synchronous; durable stores implement it without change.
+//! Two guarantees carry the engine's exactly-once promise, and every implementation must give
+//! both: a commit is atomic (deals, skipped occurrences, invoices, the template's new state and
+//! the outbox events all land, or none do), and it is conditional on the template's version
+//! (optimistic concurrency), with the deal key unique as a second guard.
+
+mod memory;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::template::{Template, TemplateState};
+
+pub use memory::InMemoryRepository;
+
+/// A storage failure (I/O, connection, corrupted data). The engine records it on the template
+/// and retries with backoff.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("repository failure: {message}")]
+pub struct RepositoryError {
+    /// What failed.
+    pub message: String,
+}
+
+impl RepositoryError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> RepositoryError {
+        RepositoryError {
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything one planning step of one template changes, committed atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The template's new state. Its `version` must equal the stored version; the store writes
+    /// it with `version + 1`.
+    pub template: Template,
+    /// Deals to insert (a key already present is reported, not inserted again).
+    pub deals: Vec<CreatedDeal>,
+    /// Occurrences skipped, with reasons.
+    pub skipped: Vec<SkippedOccurrence>,
+    /// Invoices issued.
+    pub invoices: Vec<Invoice>,
+    /// Outbox events.
+    pub events: Vec<NewEvent>,
+}
+
+/// The result of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Written; the template's new version, and the deal keys that already existed (their
+    /// deals and events were not written again).
+    Committed {
+        /// The stored version after the commit.
+        version: u64,
+        /// Keys that were already created.
+        already_created: Vec<DealKey>,
+    },
+    /// Someone else changed the template first; nothing was written.
+    Conflict,
+    /// The template no longer exists; nothing was written.
+    Missing,
+}
+
+/// Which templates to list, for the "recurring deal templates" view.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateQuery {
+    /// Only templates in this kind of state (`None`: all).
+    pub state: Option<StateFilter>,
+    /// Skip this many (pagination).
+    pub offset: usize,
+    /// At most this many (0 means 50, Bitrix24's page size).
+    pub limit: usize,
+}
+
+/// A filter on template states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateFilter {
+    /// Active ones.
+    Active,
+    /// Paused ones.
+    Paused,
+    /// Inactive ones.
+    Inactive,
+    /// Finished ones.
+    Finished,
+}
+
+impl StateFilter {
+    /// Whether `state` passes.
+    pub fn matches(self, state: &TemplateState) -> bool {
+        matches!(
+            (self, state),
+            (StateFilter::Active, TemplateState::Active)
+                | (StateFilter::Paused, TemplateState::Paused { .. })
+                | (StateFilter::Inactive, TemplateState::Inactive)
+                | (StateFilter::Finished, TemplateState::Finished)
+        )
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, sorted by next run (templates with none last), then id.
+    pub items: Vec<T>,
+    /// How many match in all.
+    pub total: usize,
+}
+
+/// Where templates, deals, invoices and events live.
+pub trait Repository: Send + Sync {
+    /// A fresh template id.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError>;
+
+    /// Stores a new template (version 0).
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails or the id is taken.
+    fn insert_template(&self, template: &Template) -> Result<(), RepositoryError>;
+
+    /// The template `id` of `tenant` (`None` if missing or another tenant's).
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Option<Template>, RepositoryError>;
+
+    /// Templates whose next run is at or before `now`, earliest first, at most `limit`. The
+    /// cost must grow with the number due, not the number stored.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Template>, RepositoryError>;
+
+    /// The earliest next run of any template or invoice reminder.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError>;
+
+    /// Commits atomically, if the stored template still has `commit.template.version`.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails (then nothing was written).
+    fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError>;
+
+    /// Deletes a template (its deals stay), if it still has `version`.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Result<CommitOutcome, RepositoryError>;
+
+    /// Lists a tenant's templates, sorted by next run.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> Result<Page<Template>, RepositoryError>;
+
+    /// Number of a tenant's templates that are active or paused (what plan limits count).
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError>;
+
+    /// A tenant's created deals (of one template, or all), by key.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<CreatedDeal>, RepositoryError>;
+
+    /// A tenant's skipped occurrences (of one template, or all), by key.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<SkippedOccurrence>, RepositoryError>;
+
+    /// The invoice of a deal.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn invoice(&self, tenant: &TenantId, deal: DealKey)
+    -> Result<Option<Invoice>, RepositoryError>;
+
+    /// Open invoices with a reminder due at or before `now`, at most `limit`.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError>;
+
+    /// Writes an invoice with its events, if the stored one still has `invoice.version`.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Result<CommitOutcome, RepositoryError>;
+
+    /// Unacknowledged outbox events in order, at most `limit`.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError>;
+
+    /// Acknowledges delivered events (unknown ids are ignored).
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError>;
+}

@@ -1,0 +1,169 @@
+//! The input form of a template, validated by the engine when the template is created.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Recurrence;
+use crate::deal::Deal;
+use crate::engine::EngineError;
+use crate::ids::{TemplateId, TenantId};
+use crate::invoice::InvoiceOptions;
+use crate::schedule::{End, Schedule};
+use crate::template::{
+    CatchUpPolicy, Counters, DateOffset, InstallmentSplit, ResumePolicy, Target, Template,
+    TemplateState,
+};
+
+/// What a new template is made of: the deal to copy, the schedule, and the options. Also the
+/// JSON form of templates files (see `examples/templates.json`).
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use recurring_deals::*;
+///
+/// let rub = Currency::new("RUB")?;
+/// let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
+/// let schedule = Schedule::builder(
+///     Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
+///     start,
+///     chrono_tz::Europe::Moscow,
+/// )
+/// .build()?;
+/// let draft = TemplateDraft::new(Deal::new("Rent", Money::new(5_000_000, rub))?, schedule);
+/// assert_eq!(draft.close_offset, Some(DateOffset::Days(7)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDraft {
+    /// The deal created deals copy.
+    pub deal: Deal,
+    /// When deals are created. An end count limits deals created by the schedule (skipped
+    /// occurrences do not use it up).
+    pub schedule: Schedule,
+    /// Pipeline and stage of created deals (default: the template deal's).
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// Created deals' begin date = creation date + this (default: the template deal's).
+    #[serde(default)]
+    pub begin_offset: Option<DateOffset>,
+    /// Created deals' close date = creation date + this (default: 7 days, as Bitrix24).
+    #[serde(default = "default_close_offset")]
+    pub close_offset: Option<DateOffset>,
+    /// Catch-up after downtime.
+    #[serde(default)]
+    pub catch_up: CatchUpPolicy,
+    /// What resuming does with the paused span.
+    #[serde(default)]
+    pub resume: ResumePolicy,
+    /// Issue an invoice with each created deal.
+    #[serde(default)]
+    pub invoice: Option<InvoiceOptions>,
+    /// Emit an "upcoming deal" event this many days before each creation.
+    #[serde(default)]
+    pub upcoming_notice_days: Option<u32>,
+    /// For a one-off schedule: split the amount, the created deal taking the last share
+    /// (the first shares stay with the original deal: 50 % now, 50 % later).
+    #[serde(default)]
+    pub split: Option<InstallmentSplit>,
+    /// The ordinary deal this template was made from (it stays an ordinary deal).
+    #[serde(default)]
+    pub based_on: Option<u64>,
+}
+
+fn default_close_offset() -> Option<DateOffset> {
+    Some(DateOffset::Days(7))
+}
+
+impl TemplateDraft {
+    /// A draft with default options.
+    pub fn new(deal: Deal, schedule: Schedule) -> TemplateDraft {
+        TemplateDraft {
+            deal,
+            schedule,
+            target: None,
+            begin_offset: None,
+            close_offset: default_close_offset(),
+            catch_up: CatchUpPolicy::default(),
+            resume: ResumePolicy::default(),
+            invoice: None,
+            upcoming_notice_days: None,
+            split: None,
+            based_on: None,
+        }
+    }
+
+    /// Validates the draft into a template with the given identity.
+    pub(crate) fn into_template(
+        self,
+        tenant: TenantId,
+        id: TemplateId,
+    ) -> Result<Template, EngineError> {
+        self.deal.validate()?;
+        if let Some(offset) = self.begin_offset {
+            offset.validate("begin offset")?;
+        }
+        if let Some(offset) = self.close_offset {
+            offset.validate("close offset")?;
+        }
+        if let Some(invoice) = &self.invoice {
+            invoice.validate()?;
+        }
+        if let Some(days) = self.upcoming_notice_days
+            && days > 365
+        {
+            return Err(EngineError::OffsetOutOfRange {
+                what: "upcoming notice",
+                value: i64::from(days),
+                max: 365,
+                unit: "days",
+            });
+        }
+        if !(1..=100_000).contains(&self.catch_up.max_per_tick) {
+            return Err(EngineError::OffsetOutOfRange {
+                what: "max per tick",
+                value: i64::from(self.catch_up.max_per_tick),
+                max: 100_000,
+                unit: "occurrences",
+            });
+        }
+        if let Some(split) = &self.split {
+            let once = matches!(self.schedule.recurrence(), Some(Recurrence::Once { .. }));
+            if !once || split.shares().len() != 2 {
+                return Err(EngineError::SplitShares {
+                    shares: split.shares().to_vec(),
+                });
+            }
+        }
+        let (schedule, limit) = match self.schedule.end() {
+            End::Count(n) => (self.schedule.with_end(End::Never)?, Some(u64::from(n))),
+            _ => (self.schedule, None),
+        };
+        Ok(Template {
+            tenant,
+            id,
+            version: 0,
+            deal: self.deal,
+            schedule,
+            revision: 0,
+            limit,
+            target: self.target,
+            begin_offset: self.begin_offset,
+            close_offset: self.close_offset,
+            catch_up: self.catch_up,
+            resume: self.resume,
+            invoice: self.invoice,
+            upcoming_notice_days: self.upcoming_notice_days,
+            split: self.split,
+            based_on: self.based_on,
+            state: TemplateState::Active,
+            counters: Counters::default(),
+            cursor: None,
+            skip_through: None,
+            skip_requests: Default::default(),
+            noticed_through: None,
+            last_run: None,
+            next_run: None,
+            failure: None,
+        })
+    }
+}
