@@ -17,7 +17,7 @@ use crate::invoice::{Invoice, InvoiceStatus};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
 use crate::repository::{Commit, CommitOutcome, Page, Repository, TemplateQuery};
 use crate::schedule::{End, Occurrence, Schedule};
-use crate::template::{Failure, SkipReason, Template, TemplateDraft, TemplateState};
+use crate::template::{Failure, Template, TemplateDraft, TemplateState};
 use crate::zone::resolve_local;
 
 pub use error::EngineError;
@@ -58,7 +58,7 @@ pub struct TickReport {
     /// Deals created.
     pub created: Vec<DealKey>,
     /// Occurrences skipped, with reasons.
-    pub skipped: Vec<(DealKey, SkipReason)>,
+    pub skipped: Vec<SkippedOccurrence>,
     /// Payment reminders sent.
     pub reminders: usize,
     /// Events written to the outbox.
@@ -173,8 +173,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut next = plan.template;
         next.failure = None;
         let created: Vec<DealKey> = plan.deals.iter().map(|d| d.key).collect();
-        let skipped: Vec<(DealKey, SkipReason)> =
-            plan.skipped.iter().map(|s| (s.key, s.reason)).collect();
+        let skipped = plan.skipped.clone();
         let events = plan.events.len();
         let commit = Commit {
             template: next,
@@ -611,6 +610,18 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, EngineError> {
         Ok(self.repository.deals(tenant, template)?)
+    }
+
+    /// A created deal by key.
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> Result<Option<CreatedDeal>, EngineError> {
+        Ok(self.repository.deal(tenant, key)?)
     }
 
     /// The tenant's skipped occurrences (of one template, or all).

@@ -285,6 +285,19 @@ impl Repository for InMemoryRepository {
         Ok(deals)
     }
 
+    fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> Result<Option<CreatedDeal>, RepositoryError> {
+        Ok(self
+            .lock()
+            .deals
+            .get(&key)
+            .filter(|d| &d.tenant == tenant)
+            .cloned())
+    }
+
     fn skipped(
         &self,
         tenant: &TenantId,

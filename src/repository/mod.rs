@@ -201,6 +201,13 @@ pub trait Repository: Send + Sync {
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, RepositoryError>;
 
+    /// A created deal by key.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails.
+    fn deal(&self, tenant: &TenantId, key: DealKey)
+    -> Result<Option<CreatedDeal>, RepositoryError>;
+
     /// A tenant's skipped occurrences (of one template, or all), by key.
     ///
     /// # Errors
