@@ -348,8 +348,8 @@ impl Deal {
             deal.pipeline = pipeline;
             deal.stage = stage.to_owned();
         }
-        deal.begin_date = begin.or(self.begin_date);
-        deal.close_date = close.or(self.close_date);
+        deal.begin_date = begin;
+        deal.close_date = close;
         deal.origin = Some(key);
         deal
     }

@@ -86,3 +86,8 @@ pub use template::{
     SkipReason, Target, Template, TemplateDraft, TemplateState,
 };
 pub use zone::resolve_local;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -186,39 +186,95 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
     plan
 }
 
-/// The next `count` deals the template will create if the engine ticks on time, with their
-/// dates and amounts: the planner run forward, so a preview is what the engine then does.
-pub fn preview(template: &Template, count: usize) -> Vec<PreviewDeal> {
-    let mut current = template.clone();
+/// The next `count` deals the template will create if the engine ticks at `now` and then on
+/// time, with their dates and amounts. It makes the planner's own decisions (the same
+/// `decide`, limit, pause and skip handling), without materializing deals, so previews of
+/// many templates cost little more than expanding their schedules.
+pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<PreviewDeal> {
     let mut deals = Vec::with_capacity(count);
-    // Each round moves to the next instant the template has work; bounded by `count` deals
-    // and by a guard against rounds that only skip or notify.
-    let mut rounds = 0usize;
-    while deals.len() < count && rounds < count.saturating_mul(4) + 64 {
-        rounds += 1;
-        let Some(at) = current.next_run.or_else(|| first_run(&current)) else {
+    let (from, skip_through) = match &template.state {
+        TemplateState::Active => (now, template.skip_through),
+        TemplateState::Paused {
+            resume_on: Some(date),
+            ..
+        } => {
+            let at = resume_instant(template, *date).max(now);
+            let skip = match template.resume {
+                ResumePolicy::SkipPausedSpan => Some(at),
+                ResumePolicy::CatchUpPausedSpan => template.skip_through,
+            };
+            (at, skip)
+        }
+        _ => return deals,
+    };
+    let mut created = template.counters.created_by_schedule;
+    let mut occurrences = upcoming(&template.schedule, template.cursor).peekable();
+    while deals.len() < count {
+        let Some(occurrence) = occurrences.next() else {
             break;
         };
-        let plan = plan(&current, at);
-        for created in &plan.deals {
-            if deals.len() == count {
-                break;
-            }
-            deals.push(PreviewDeal {
-                key: created.key,
-                at: created.nominal_at,
-                date: created.nominal_date,
-                amount: created.deal.amount(),
-                begin_date: created.deal.begin_date(),
-                close_date: created.deal.close_date(),
-            });
-        }
-        if plan.template.next_run.is_none() {
+        if template.limit.is_some_and(|limit| created >= limit) {
             break;
         }
-        current = plan.template;
+        // Occurrences due at the first tick are decided as that tick decides them; later ones
+        // are on time.
+        let tick = occurrence.at().max(from);
+        let later_due = tick == from && occurrences.peek().is_some_and(|o| o.at() <= from);
+        let today = if tick == occurrence.at() {
+            occurrence.date()
+        } else {
+            template.schedule.today(tick)
+        };
+        let decision = if skip_through.is_some_and(|t| occurrence.at() <= t) {
+            Decision::Skip(SkipReason::Paused)
+        } else {
+            decide(template, &occurrence, tick, today, later_due)
+        };
+        if let Decision::Create { .. } = decision {
+            created += 1;
+            let (begin_date, close_date) = deal_dates(template, occurrence.date());
+            deals.push(PreviewDeal {
+                key: DealKey::Scheduled {
+                    template: template.id,
+                    revision: template.revision,
+                    seq: occurrence.seq(),
+                },
+                at: occurrence.at(),
+                date: occurrence.date(),
+                amount: deal_amount(template),
+                begin_date,
+                close_date,
+            });
+        }
     }
     deals
+}
+
+/// The amount of a deal the template creates: the template deal's, or the last share of an
+/// installment split.
+fn deal_amount(template: &Template) -> Money {
+    match &template.split {
+        Some(split) => split
+            .amounts(template.deal.amount())
+            .last()
+            .copied()
+            .unwrap_or(template.deal.amount()),
+        None => template.deal.amount(),
+    }
+}
+
+/// Begin and close dates of a deal created for `date`: the offsets, else the template deal's.
+fn deal_dates(template: &Template, date: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    (
+        template
+            .begin_offset
+            .map(|o| o.after(date))
+            .or(template.deal.begin_date()),
+        template
+            .close_offset
+            .map(|o| o.after(date))
+            .or(template.deal.close_date()),
+    )
 }
 
 /// When a newly created (or re-planned) template first has work: its first occurrence after
@@ -349,20 +405,12 @@ fn create_deal(
     now: DateTime<Utc>,
     catch_up: bool,
 ) {
-    let amount = match &template.split {
-        Some(split) => split
-            .amounts(template.deal.amount())
-            .last()
-            .copied()
-            .unwrap_or(template.deal.amount()),
-        None => template.deal.amount(),
-    };
+    let amount = deal_amount(template);
     let target = template
         .target
         .as_ref()
         .map(|t| (t.pipeline, t.stage.as_str()));
-    let begin = template.begin_offset.map(|o| o.after(date));
-    let close = template.close_offset.map(|o| o.after(date));
+    let (begin, close) = deal_dates(template, date);
     let deal = template.deal.materialize(key, amount, target, begin, close);
     template.last_run = Some(now);
     plan.events.push(NewEvent {

@@ -538,8 +538,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         })
     }
 
-    /// The next `count` deals the template will create (dates, amounts): the planner run
-    /// forward, exactly what ticking on time will do.
+    /// The next `count` deals the template will create (dates, amounts): the planner's own
+    /// decisions, exactly what ticking now and then on time will do.
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`].
@@ -549,7 +549,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         id: TemplateId,
         count: usize,
     ) -> Result<Vec<PreviewDeal>, EngineError> {
-        Ok(planner::preview(&self.template(tenant, id)?, count))
+        Ok(planner::preview(
+            &self.template(tenant, id)?,
+            self.clock.now(),
+            count,
+        ))
     }
 
     /// Records that an invoice was paid or voided (no more reminders), or reopened.
