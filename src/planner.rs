@@ -65,6 +65,29 @@ pub struct TemplatePlan {
     pub more: bool,
 }
 
+/// What planning produces besides the template's new state.
+#[derive(Default)]
+struct Effects {
+    deals: Vec<CreatedDeal>,
+    skipped: Vec<SkippedOccurrence>,
+    invoices: Vec<Invoice>,
+    events: Vec<NewEvent>,
+    more: bool,
+}
+
+impl Effects {
+    fn into_plan(self, template: Template) -> TemplatePlan {
+        TemplatePlan {
+            template,
+            deals: self.deals,
+            skipped: self.skipped,
+            invoices: self.invoices,
+            events: self.events,
+            more: self.more,
+        }
+    }
+}
+
 /// One deal of a preview.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PreviewDeal {
@@ -91,14 +114,7 @@ enum Decision {
 /// Plans `template` at `now`.
 pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
     let mut next = template.clone();
-    let mut plan = TemplatePlan {
-        template: template.clone(),
-        deals: Vec::new(),
-        skipped: Vec::new(),
-        invoices: Vec::new(),
-        events: Vec::new(),
-        more: false,
-    };
+    let mut plan = Effects::default();
     resume_if_due(&mut next, now);
     if next.state != TemplateState::Active {
         next.next_run = match &next.state {
@@ -108,11 +124,11 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
             } => Some(resume_instant(&next, *date)),
             _ => None,
         };
-        plan.template = next;
-        return plan;
+        return plan.into_plan(next);
     }
-    let schedule = next.schedule.clone();
-    let mut occurrences = upcoming(&schedule, next.cursor).peekable();
+    // The input's schedule is the same as `next`'s and can be borrowed while `next` changes.
+    let schedule = &template.schedule;
+    let mut occurrences = upcoming(schedule, next.cursor).peekable();
     let mut budget = next.catch_up.max_per_tick;
     let today = schedule.today(now);
     let mut finished = false;
@@ -182,8 +198,7 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
     } else if let Some(occurrence) = upcoming {
         next.next_run = Some(notice(&mut next, &mut plan, &occurrence, now));
     }
-    plan.template = next;
-    plan
+    plan.into_plan(next)
 }
 
 /// The next `count` deals the template will create if the engine ticks at `now` and then on
@@ -300,19 +315,11 @@ pub(crate) fn plan_manual(template: &Template, now: DateTime<Utc>) -> TemplatePl
         template: next.id,
         number: next.counters.created_manually,
     };
-    let mut plan = TemplatePlan {
-        template: template.clone(),
-        deals: Vec::new(),
-        skipped: Vec::new(),
-        invoices: Vec::new(),
-        events: Vec::new(),
-        more: false,
-    };
+    let mut plan = Effects::default();
     let today = next.schedule.today(now);
     create_deal(&mut next, &mut plan, key, today, now, now, false);
     next.counters.created_manually += 1;
-    plan.template = next;
-    plan
+    plan.into_plan(next)
 }
 
 /// The payment reminders of `invoice` due at `now`: after downtime only the latest due one
@@ -379,7 +386,7 @@ fn decide(
 
 fn create(
     template: &mut Template,
-    plan: &mut TemplatePlan,
+    plan: &mut Effects,
     key: DealKey,
     occurrence: &Occurrence,
     now: DateTime<Utc>,
@@ -398,7 +405,7 @@ fn create(
 
 fn create_deal(
     template: &mut Template,
-    plan: &mut TemplatePlan,
+    plan: &mut Effects,
     key: DealKey,
     date: NaiveDate,
     nominal_at: DateTime<Utc>,
@@ -478,7 +485,7 @@ fn create_deal(
 /// has work.
 fn notice(
     template: &mut Template,
-    plan: &mut TemplatePlan,
+    plan: &mut Effects,
     occurrence: &Occurrence,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
