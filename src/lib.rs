@@ -72,6 +72,10 @@ pub use invoice::{Invoice, InvoiceOptions, InvoiceStatus, PaymentDue, PendingRem
 pub use planner::{
     CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, plan_reminders, preview,
 };
+#[cfg(feature = "postgres")]
+pub use repository::PostgresRepository;
+#[cfg(feature = "sqlite")]
+pub use repository::SqliteRepository;
 pub use repository::{
     Commit, CommitOutcome, InMemoryRepository, Page, Repository, RepositoryError, StateFilter,
     TemplateQuery,

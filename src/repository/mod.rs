@@ -7,6 +7,10 @@
 //! (optimistic concurrency), with the deal key unique as a second guard.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,6 +22,10 @@ use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::{Template, TemplateState};
 
 pub use memory::InMemoryRepository;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresRepository;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteRepository;
 
 /// A storage failure (I/O, connection, corrupted data). The engine records it on the template
 /// and retries with backoff.
