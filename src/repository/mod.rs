@@ -265,3 +265,67 @@ pub trait Repository: Send + Sync {
     /// A [`RepositoryError`] when the store fails.
     fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError>;
 }
+
+
+/// Shared and boxed repositories are repositories: several engines (threads, or an async
+/// service's tasks) can use one store through an `Arc`, and hosts can pick a store at run
+/// time through a `Box<dyn Repository>`.
+macro_rules! forward_repository {
+    ($($wrapper:ty),*) => {$(
+        impl<R: Repository + ?Sized> Repository for $wrapper {
+            fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+                (**self).allocate_template_id()
+            }
+            fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+                (**self).insert_template(template)
+            }
+            fn template(&self, tenant: &TenantId, id: TemplateId) -> Result<Option<Template>, RepositoryError> {
+                (**self).template(tenant, id)
+            }
+            fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Template>, RepositoryError> {
+                (**self).due_templates(now, limit)
+            }
+            fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+                (**self).next_wake()
+            }
+            fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+                (**self).commit(commit)
+            }
+            fn delete_template(&self, tenant: &TenantId, id: TemplateId, version: u64) -> Result<CommitOutcome, RepositoryError> {
+                (**self).delete_template(tenant, id, version)
+            }
+            fn list_templates(&self, tenant: &TenantId, query: &TemplateQuery) -> Result<Page<Template>, RepositoryError> {
+                (**self).list_templates(tenant, query)
+            }
+            fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+                (**self).count_live(tenant)
+            }
+            fn deals(&self, tenant: &TenantId, template: Option<TemplateId>) -> Result<Vec<CreatedDeal>, RepositoryError> {
+                (**self).deals(tenant, template)
+            }
+            fn deal(&self, tenant: &TenantId, key: DealKey) -> Result<Option<CreatedDeal>, RepositoryError> {
+                (**self).deal(tenant, key)
+            }
+            fn skipped(&self, tenant: &TenantId, template: Option<TemplateId>) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
+                (**self).skipped(tenant, template)
+            }
+            fn invoice(&self, tenant: &TenantId, deal: DealKey) -> Result<Option<Invoice>, RepositoryError> {
+                (**self).invoice(tenant, deal)
+            }
+            fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Invoice>, RepositoryError> {
+                (**self).due_invoices(now, limit)
+            }
+            fn commit_invoice(&self, invoice: Invoice, events: Vec<NewEvent>) -> Result<CommitOutcome, RepositoryError> {
+                (**self).commit_invoice(invoice, events)
+            }
+            fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+                (**self).outbox(limit)
+            }
+            fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+                (**self).ack(ids)
+            }
+        }
+    )*};
+}
+
+forward_repository!(std::sync::Arc<R>, Box<R>, &R);
