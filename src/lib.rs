@@ -1,29 +1,48 @@
-//! An embeddable engine for CRM recurring deals: drift-free, DST-correct recurrence schedules.
+//! An embeddable engine for CRM recurring deals: templates that create deals on drift-free,
+//! DST-correct schedules, exactly once, with recurring invoices and payment reminders.
 //!
 //! ```
-//! use chrono::{NaiveDate, TimeZone, Utc};
-//! use recurring_deals::{DayOfMonth, End, Interval, MonthDay, Recurrence, Schedule};
+//! use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+//! use recurring_deals::*;
 //!
-//! // A monthly deal on the 31st, 09:00 Moscow time: it never drifts to the 28th.
+//! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap());
+//! let engine = Engine::new(InMemoryRepository::new(), clock.clone());
 //! let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
 //! let monthly = Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?));
-//! let schedule = Schedule::builder(monthly, start, chrono_tz::Europe::Moscow)
-//!     .end(End::Count(12))
-//!     .build()?;
-//! let now = Utc.with_ymd_and_hms(2026, 4, 15, 0, 0, 0).unwrap();
-//! let next = schedule.occurrences_after(now).next().unwrap();
-//! assert_eq!((next.seq(), next.date()), (3, NaiveDate::from_ymd_opt(2026, 4, 30).unwrap()));
+//! let schedule = Schedule::builder(monthly, start, chrono_tz::Europe::Moscow).build()?;
+//! let deal = Deal::new("Support", Money::new(1_500_00, Currency::new("RUB")?))?;
+//! let tenant = TenantId::new("acme")?;
+//! engine.create_template(&tenant, TemplateDraft::new(deal, schedule))?;
+//! clock.advance(TimeDelta::days(80)); // the host was down: missed months are caught up
+//! assert_eq!(engine.tick()?.created.len(), 2); // Jan 31 and Feb 28, not Mar 3
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Overview
 //!
-//! A [`Schedule`] is a recurrence ([`Recurrence`]: every N days, working days, weeks on
-//! weekdays, months or years on a day, or once), a start date and time of day in an IANA
-//! zone, an [`End`], a [`WorkingCalendar`] with an optional [`Adjustment`] of days off, and
-//! exceptions (skipped and moved occurrences). It is built by [`Schedule::builder`], read from
-//! RFC 5545 text by [`Schedule::from_rrule`], or deserialized from its JSON form; all three
-//! validate and report a [`ScheduleError`] naming the bad value.
+//! * [`Schedule`]: when is each occurrence? A recurrence ([`Recurrence`]: every N days,
+//!   working days, weeks on weekdays, months or years on a day, the Nth or last weekday, the
+//!   Dth working day, or once with a lead time), a start date and time of day in an IANA zone,
+//!   an [`End`], a [`WorkingCalendar`] with an optional [`Adjustment`] of days off, and
+//!   exceptions. Built by [`Schedule::builder`], read from RFC 5545 text by
+//!   [`Schedule::from_rrule`], or deserialized from its JSON form; all three validate and
+//!   report a [`ScheduleError`] naming the bad value.
+//! * [`Template`]: a deal made recurring ([`TemplateDraft`]), with offsets for created deals'
+//!   dates, a [`CatchUpPolicy`], [`InvoiceOptions`], and its state and counters.
+//! * [`plan`] and [`preview`]: the pure planner. Given a template and `now`, it returns the
+//!   deals to create, the occurrences skipped and why, invoices, outbox events and the
+//!   template's new state; no I/O, no clock.
+//! * [`Repository`]: storage, a trait ([`InMemoryRepository`] is the embedded default);
+//!   [`Clock`]: time, a trait ([`SystemClock`], [`ManualClock`]).
+//! * [`Engine`]: ticks and the template lifecycle over a repository and a clock.
+//!
+//! # The run loop
+//!
+//! A host calls [`Engine::tick`] in a loop: the engine reads the clock once, loads the
+//! templates whose next run is due, plans each (pure), commits each atomically with a version
+//! check, and reports [`TickReport::next_wake`]; the host delivers the outbox
+//! ([`Engine::outbox`], [`Engine::ack`]) and sleeps until the next wake-up (or until a template
+//! changes). Nothing in the crate but the [`clock`](SystemClock) reads the wall clock.
 //!
 //! # Time and DST
 //!
@@ -34,12 +53,25 @@
 //! gap, in an overlap the earlier instant is taken; a civil day a zone skipped entirely
 //! (Pacific/Apia, 2011-12-30) has no occurrence. "Until" and "today" are the schedule zone's.
 //! Only dates from 1900-01-01 to 2199-12-31 are supported; series end there.
+//! [`Schedule::occurrences_after`] seeks by arithmetic, so "the next run" costs the same for a
+//! schedule started yesterday or in 1990.
 //!
-//! # Seek
+//! # Idempotency and catch-up
 //!
-//! [`Schedule::occurrences_after`] jumps to the first occurrence after an instant by arithmetic
-//! for every structured rule, so asking for "the next run" costs the same for a schedule
-//! started yesterday or in 1990. `seq` numbers are stable under seek and exceptions.
+//! Every created deal has a unique [`DealKey`] (template, schedule revision, occurrence
+//! `seq`); the repository refuses a second insert of a key and every commit is conditional on
+//! the template's version, so retries, crashes and concurrent workers never create a deal
+//! twice. What was due while nothing ran is created, or skipped and recorded with a
+//! [`SkipReason`], per the template's [`CatchUpPolicy`]; skipped occurrences never use up a
+//! count. A failed commit is recorded on the template ([`Template::failure`]) and retried with
+//! backoff; a template is never switched off by a failure.
+//!
+//! # Crate features
+//!
+//! * `sqlite`: [`SqliteRepository`](crate::Repository), an SQLite store (bundled SQLite).
+//! * `postgres`: a PostgreSQL store for several workers.
+//!
+//! The core depends on neither.
 
 #![deny(missing_docs)]
 
