@@ -190,6 +190,14 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
             },
             Overflow::Skip,
         )),
+        (Some(parts), None) if extensions.working_day_of_month.is_some() => {
+            // The writer gives other tools `BYDAY=MO,...,FR;BYSETPOS=N` beside the extension;
+            // the extension is the meaning.
+            let mut parts = parts.clone();
+            parts.by_day.clear();
+            parts.by_set_pos.clear();
+            structured(&parts, start)
+        }
         (Some(parts), None) => structured(parts, start),
     };
     let rule = match structured {
