@@ -278,7 +278,7 @@ fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
         if raw.is_empty() {
             continue;
         }
-        if raw.len() >= 5 && raw[..5].eq_ignore_ascii_case("FREQ=") {
+        if raw.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("FREQ=")) {
             lines.push(Line {
                 number,
                 name: "RRULE".into(),
@@ -412,7 +412,7 @@ fn date_time(text: &str) -> Option<Value> {
     match text.len() {
         8 => Some(Value::Date(date(text)?)),
         15 | 16 => {
-            let (d, rest) = text.split_at(8);
+            let (d, rest) = text.split_at_checked(8)?;
             let rest = rest.strip_prefix(['T', 't'])?;
             let (time, utc) = match rest.strip_suffix(['Z', 'z']) {
                 Some(time) => (time, true),

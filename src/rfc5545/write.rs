@@ -14,7 +14,16 @@ use crate::zone;
 pub(crate) fn write(schedule: &Schedule) -> String {
     let mut out = String::new();
     let zone = schedule.zone();
-    let start = schedule.start();
+    // A one-off is written as its single occurrence: DTSTART alone.
+    let start = match schedule.recurrence() {
+        Some(Recurrence::Once { date, lead }) => {
+            let start_day = crate::civil::days_of(schedule.start().date());
+            let day = lead.before(crate::civil::days_of(*date)).max(start_day);
+            crate::civil::date_of(day)
+                .map_or(schedule.start(), |d| d.and_time(schedule.time()))
+        }
+        _ => schedule.start(),
+    };
     if zone == chrono_tz::UTC {
         let _ = write!(out, "DTSTART:{}Z", date_time(start));
     } else {

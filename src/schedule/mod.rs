@@ -124,7 +124,14 @@ impl Schedule {
 
     /// The civil date of `now` in the schedule's zone ("today" is always the zone's).
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.zone).date_naive()
+        let local = self.table().to_local(now.timestamp());
+        let day = i32::try_from(local.div_euclid(86_400)).ok();
+        // Instants at the ends of chrono's range have no local date: saturate.
+        day.and_then(crate::civil::date_of).unwrap_or(if local < 0 {
+            NaiveDate::MIN
+        } else {
+            NaiveDate::MAX
+        })
     }
 
     /// The structured recurrence, or `None` for a general RFC 5545 rule.
