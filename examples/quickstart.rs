@@ -6,6 +6,10 @@
 //! happened as tables.
 //!
 //! Run: `cargo run --release --example quickstart`
+//!
+//! With `--db PATH` (feature `sqlite`: `cargo run --release --features sqlite --example
+//! quickstart -- --db deals.db`) the state lives in an SQLite file and survives restarts: a
+//! second run finds the templates and deals already there and creates nothing twice.
 
 use std::error::Error;
 
@@ -16,7 +20,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let moscow = chrono_tz::Europe::Moscow;
     // Ticks at 06:00 UTC, 09:00 in Moscow: deals due that morning are created on time.
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap());
-    let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+    let db = db_argument()?;
+    let engine = Engine::new(repository(db.as_deref())?, clock.clone());
     let tenant = TenantId::new("acme")?;
     let rub = Currency::new("RUB")?;
     let at = |y, m, d, h| {
@@ -32,7 +37,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         moscow,
     )
     .build()?;
-    let support = engine.create_template(
+    let support = create_or_find(
+        &engine,
         &tenant,
         TemplateDraft::new(
             Deal::new("Monthly support", Money::new(150_000_00, rub))?,
@@ -50,7 +56,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     )
     .end(End::Count(20))
     .build()?;
-    let visits = engine.create_template(
+    let visits = create_or_find(
+        &engine,
         &tenant,
         TemplateDraft::new(
             Deal::new("Site visit", Money::new(12_500_00, rub))?,
@@ -78,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .as_ref()
         .unwrap()
         .amounts(second_half.deal.amount());
-    let project = engine.create_template(&tenant, second_half)?;
+    let project = create_or_find(&engine, &tenant, second_half)?;
 
     let invoiced_schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(1)?)),
@@ -99,7 +106,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         remind_before_days: vec![3, 1],
         remind_after_days: vec![1, 7],
     });
-    let hosting = engine.create_template(&tenant, hosting)?;
+    let hosting = create_or_find(&engine, &tenant, hosting)?;
 
     println!("Templates");
     for template in [&support, &visits, &project, &hosting] {
@@ -215,4 +222,45 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     Ok(())
+}
+
+/// The `--db PATH` argument, if given.
+fn db_argument() -> Result<Option<String>, Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => Ok(None),
+        (Some("--db"), Some(path)) => Ok(Some(path)),
+        _ => Err("usage: quickstart [--db PATH]".into()),
+    }
+}
+
+/// The in-memory store, or the SQLite file given with `--db`.
+fn repository(db: Option<&str>) -> Result<Box<dyn Repository>, Box<dyn Error>> {
+    match db {
+        None => Ok(Box::new(InMemoryRepository::new())),
+        #[cfg(feature = "sqlite")]
+        Some(path) => Ok(Box::new(SqliteRepository::open(path)?)),
+        #[cfg(not(feature = "sqlite"))]
+        Some(_) => Err("--db needs the sqlite feature: cargo run --features sqlite ...".into()),
+    }
+}
+
+/// Creates the template, or finds the one a previous run with the same database created.
+fn create_or_find(
+    engine: &Engine<Box<dyn Repository>, ManualClock>,
+    tenant: &TenantId,
+    draft: TemplateDraft,
+) -> Result<Template, Box<dyn Error>> {
+    let query = TemplateQuery {
+        limit: 1000,
+        ..TemplateQuery::default()
+    };
+    let existing = engine.list(tenant, &query)?.items;
+    if let Some(template) = existing
+        .into_iter()
+        .find(|t| t.deal().title() == draft.deal.title())
+    {
+        return Ok(template);
+    }
+    Ok(engine.create_template(tenant, draft)?)
 }

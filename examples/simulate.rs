@@ -7,6 +7,10 @@
 //!
 //! The templates file is a JSON array of `{"tenant": "...", "template": <TemplateDraft>}`.
 //! Output is deterministic: the same input gives byte-identical output.
+//!
+//! With `--db PATH` (feature `sqlite`) the state lives in an SQLite file: the templates are
+//! created on the first run only, and simulating two adjacent ranges in two runs prints
+//! exactly what one run over both prints.
 
 use std::error::Error;
 use std::io::Write;
@@ -75,6 +79,7 @@ enum Line<'a> {
 
 struct Options {
     templates: String,
+    db: Option<String>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     every: TimeDelta,
@@ -98,9 +103,16 @@ fn run() -> Result<(), Box<dyn Error>> {
         .map_err(|e| format!("cannot read {}: {e}", options.templates))?;
     let entries: Vec<Entry> = serde_json::from_str(&text)?;
     let clock = ManualClock::new(options.from);
-    let engine = Engine::new(InMemoryRepository::new(), clock.clone());
-    for entry in entries {
-        engine.create_template(&entry.tenant, entry.template)?;
+    let engine = Engine::new(repository(options.db.as_deref())?, clock.clone());
+    // A database that already holds the file's templates continues them.
+    let mut fresh = true;
+    for entry in &entries {
+        fresh &= engine.list(&entry.tenant, &TemplateQuery::default())?.total == 0;
+    }
+    if fresh {
+        for entry in entries {
+            engine.create_template(&entry.tenant, entry.template)?;
+        }
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -140,8 +152,19 @@ fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// The in-memory store, or the SQLite file given with `--db`.
+fn repository(db: Option<&str>) -> Result<Box<dyn Repository>, Box<dyn Error>> {
+    match db {
+        None => Ok(Box::new(InMemoryRepository::new())),
+        #[cfg(feature = "sqlite")]
+        Some(path) => Ok(Box::new(SqliteRepository::open(path)?)),
+        #[cfg(not(feature = "sqlite"))]
+        Some(_) => Err("--db needs the sqlite feature: cargo run --features sqlite ...".into()),
+    }
+}
+
 fn write_event(
-    engine: &Engine<InMemoryRepository, ManualClock>,
+    engine: &Engine<Box<dyn Repository>, ManualClock>,
     event: &OutboxEvent,
     out: &mut impl Write,
 ) -> Result<(), Box<dyn Error>> {
@@ -214,6 +237,7 @@ fn write_event(
 
 fn options() -> Result<Options, Box<dyn Error>> {
     let mut templates = None;
+    let mut db = None;
     let mut from = None;
     let mut to = None;
     let mut every = TimeDelta::days(1);
@@ -222,12 +246,13 @@ fn options() -> Result<Options, Box<dyn Error>> {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--templates" => templates = Some(value()?),
+            "--db" => db = Some(value()?),
             "--from" => from = Some(value()?.parse::<DateTime<Utc>>()?),
             "--to" => to = Some(value()?.parse::<DateTime<Utc>>()?),
             "--every" => every = duration(&value()?)?,
             "--help" | "-h" => {
                 println!(
-                    "usage: simulate --templates FILE --from RFC3339 --to RFC3339 [--every 1d|6h|30m]"
+                    "usage: simulate --templates FILE --from RFC3339 --to RFC3339 [--every 1d|6h|30m] [--db PATH]"
                 );
                 std::process::exit(0);
             }
@@ -241,6 +266,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
     }
     Ok(Options {
         templates: templates.ok_or("--templates is required")?,
+        db,
         from,
         to,
         every,
