@@ -90,6 +90,9 @@ pub enum ScheduleError {
         /// Where it was moved to.
         to: NaiveDateTime,
     },
+    /// A time with a fraction of a second or a leap second.
+    #[error("time {0} must be a whole second")]
+    SubsecondTime(NaiveDateTime),
     /// RFC 5545 text that could not be parsed.
     #[error("invalid rrule text at line {line}, {part}: {reason}")]
     Parse {

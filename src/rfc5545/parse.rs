@@ -124,7 +124,7 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
             }
             name if name.starts_with("X-") => {}
             other => {
-                return Err(err(line, other, format!("unsupported property {other}")));
+                return Err(err(line, other, format!("unsupported property {other:?}")));
             }
         }
     }
@@ -196,6 +196,8 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
             let mut parts = parts.clone();
             parts.by_day.clear();
             parts.by_set_pos.clear();
+            // Any day that every month has: the extension replaces it.
+            parts.by_month_day = vec![1];
             structured(&parts, start)
         }
         (Some(parts), None) => structured(parts, start),
@@ -543,7 +545,7 @@ fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End
                     parts.by_day.push(WeekdayNum { ordinal, weekday });
                 }
             }
-            other => return Err(err(line, &part, format!("unknown rule part {other}"))),
+            other => return Err(err(line, &part, format!("unknown rule part {other:?}"))),
         }
     }
     parts.frequency = frequency.ok_or_else(|| err(line, "RRULE FREQ", "missing FREQ"))?;
@@ -693,7 +695,7 @@ fn calendar(line: &Line) -> Result<WorkingCalendar, ScheduleError> {
             }
             "HOLIDAYS" => holidays = dates(value)?,
             "WORKDAYS" => working = dates(value)?,
-            other => return Err(err(line, "X-RD-CALENDAR", format!("unknown part {other}"))),
+            other => return Err(err(line, "X-RD-CALENDAR", format!("unknown part {other:?}"))),
         }
     }
     WorkingCalendar::new(weekend, holidays, working)

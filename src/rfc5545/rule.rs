@@ -94,7 +94,18 @@ impl RfcRule {
         }
         let set = rule
             .build(dt_start)
-            .map_err(|e| ScheduleError::Expansion(e.to_string()))?
+            .map_err(|e| {
+                // rrule refuses a few combinations RFC 5545 allows (BYSETPOS beyond its
+                // limits): report them as contradictory parts, in this crate's style.
+                let message = e.to_string();
+                let message = message.trim().trim_end_matches('.');
+                let mut chars = message.chars();
+                let message = chars
+                    .next()
+                    .map(|c| c.to_lowercase().chain(chars).collect::<String>())
+                    .unwrap_or_default();
+                ScheduleError::Contradictory(format!("the rule is not expandable: {message}"))
+            })?
             .limit();
         Ok(RfcRule { parts, set })
     }

@@ -43,13 +43,11 @@ pub(crate) fn write(schedule: &Schedule) -> String {
             let _ = write!(rule, ";COUNT={n}");
         }
         End::Until(date) => {
-            // The end of the until date in the zone, as UTC (RFC 5545 wants UTC with a TZID).
-            let last = date.and_hms_opt(23, 59, 59).unwrap_or_default();
-            let _ = write!(
-                rule,
-                ";UNTIL={}Z",
-                date_time(zone::resolve_local(zone, last).naive_utc())
-            );
+            // The last second of the until date in the zone, as UTC (RFC 5545 wants UTC with a
+            // TZID): one second before the next day starts, which a gap cannot push past it.
+            let next_day = date.succ_opt().unwrap_or(date).and_time(chrono::NaiveTime::MIN);
+            let last = zone::resolve_local(zone, next_day) - chrono::TimeDelta::seconds(1);
+            let _ = write!(rule, ";UNTIL={}Z", date_time(last.naive_utc()));
         }
         End::UntilInstant(t) => {
             let _ = write!(rule, ";UNTIL={}Z", date_time(t.naive_utc()));

@@ -44,6 +44,7 @@ pub struct ScheduleBuilder {
     adjustment: Adjustment,
     skipped: BTreeSet<NaiveDate>,
     moved: BTreeMap<NaiveDate, NaiveDateTime>,
+    extra: BTreeSet<NaiveDateTime>,
 }
 
 impl ScheduleBuilder {
@@ -58,6 +59,7 @@ impl ScheduleBuilder {
             adjustment: Adjustment::None,
             skipped: BTreeSet::new(),
             moved: BTreeMap::new(),
+            extra: BTreeSet::new(),
         }
     }
 
@@ -97,6 +99,13 @@ impl ScheduleBuilder {
         self
     }
 
+    /// Adds an occurrence outside the rule at a local date and time (RFC 5545 `RDATE`); it
+    /// takes the `seq` of its place in the series.
+    pub fn extra(mut self, local: NaiveDateTime) -> Self {
+        self.extra.insert(local);
+        self
+    }
+
     /// Validates and builds the schedule.
     ///
     /// # Errors
@@ -107,6 +116,10 @@ impl ScheduleBuilder {
     pub fn build(self) -> Result<Schedule, ScheduleError> {
         self.recurrence.validate()?;
         check_range(self.start.date())?;
+        check_whole_seconds(self.start)?;
+        for to in self.moved.values().chain(&self.extra) {
+            check_whole_seconds(*to)?;
+        }
         validate_end(self.end, self.start.date())?;
         if let Recurrence::Once { date, .. } = self.recurrence
             && date < self.start.date()
@@ -140,7 +153,16 @@ impl ScheduleBuilder {
             adjustment: self.adjustment,
             exceptions: Exceptions::default(),
         };
-        finish(schedule, skipped, moved, BTreeSet::new(), true)
+        finish(schedule, skipped, moved, self.extra, true)
+    }
+}
+
+/// Times are whole seconds: RFC 5545 has no fractions, and a leap second has no instant.
+pub(crate) fn check_whole_seconds(local: NaiveDateTime) -> Result<(), ScheduleError> {
+    if chrono::Timelike::nanosecond(&local) == 0 {
+        Ok(())
+    } else {
+        Err(ScheduleError::SubsecondTime(local))
     }
 }
 
@@ -172,8 +194,8 @@ pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleErr
 /// moved and extra ones must not collide with others.
 pub(crate) fn finish(
     mut schedule: Schedule,
-    skipped: BTreeSet<NaiveDateTime>,
-    moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
+    mut skipped: BTreeSet<NaiveDateTime>,
+    mut moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
     extra: BTreeSet<NaiveDateTime>,
     strict: bool,
 ) -> Result<Schedule, ScheduleError> {
@@ -194,6 +216,11 @@ pub(crate) fn finish(
                 return Err(ScheduleError::NotAnOccurrence(*local));
             }
         }
+    } else {
+        // RFC 5545 lets an EXDATE name a time that is not an occurrence; it changes nothing,
+        // so it is not kept (and every form of the schedule can hold what is kept).
+        skipped.retain(|local| rule_occurrence_at(&schedule, *local).is_some());
+        moved.retain(|from, _| rule_occurrence_at(&schedule, *from).is_some());
     }
     if skipped.is_empty() && moved.is_empty() && extra.is_empty() {
         return Ok(schedule);

@@ -190,6 +190,9 @@ impl<'a> StructuredCursor<'a> {
             if day > self.limits.until_day {
                 break;
             }
+            if day < civil::min_days() {
+                continue; // adjusted out of the supported years
+            }
             let local = i64::from(day) * DAY + self.time;
             let resolved = self.table.resolve(local, &mut self.zone_cursor);
             if resolved.utc > self.limits.until_instant {

@@ -34,6 +34,8 @@ struct ScheduleForm {
     skip: Vec<NaiveDate>,
     #[serde(default, rename = "move", skip_serializing_if = "Vec::is_empty")]
     moves: Vec<Move>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    extra: Vec<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +71,7 @@ impl From<&Schedule> for ScheduleForm {
                 adjustment: Adjustment::None,
                 skip: Vec::new(),
                 moves: Vec::new(),
+                extra: Vec::new(),
             },
             Rule::Structured { recurrence, .. } => ScheduleForm {
                 rule: Some(*recurrence),
@@ -88,6 +91,7 @@ impl From<&Schedule> for ScheduleForm {
                         to,
                     })
                     .collect(),
+                extra: schedule.extra().collect(),
             },
         }
     }
@@ -110,7 +114,8 @@ impl TryFrom<ScheduleForm> for Schedule {
                     || form.end != End::Never
                     || form.calendar.is_some()
                     || !form.skip.is_empty()
-                    || !form.moves.is_empty();
+                    || !form.moves.is_empty()
+                    || !form.extra.is_empty();
                 if structured_only {
                     return Err(ScheduleError::Contradictory(
                         "an \"rrule\" schedule carries its start, zone, end and exceptions in the text".into(),
@@ -133,6 +138,9 @@ impl TryFrom<ScheduleForm> for Schedule {
                 }
                 for Move { from, to } in form.moves {
                     builder = builder.move_occurrence(from, to);
+                }
+                for local in form.extra {
+                    builder = builder.extra(local);
                 }
                 builder.build()
             }

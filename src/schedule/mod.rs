@@ -277,6 +277,7 @@ impl Schedule {
     pub fn with_move(&self, date: NaiveDate, to: NaiveDateTime) -> Result<Schedule, ScheduleError> {
         let mut schedule = self.clone();
         schedule.exceptions = Exceptions::default();
+        builder::check_whole_seconds(to)?;
         let (skipped, mut moved, extra) = self.exceptions.parts();
         moved.insert(date.and_time(self.time()), to);
         builder::finish(schedule, skipped, moved, extra, true)
