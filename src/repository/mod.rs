@@ -266,7 +266,6 @@ pub trait Repository: Send + Sync {
     fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError>;
 }
 
-
 /// Shared and boxed repositories are repositories: several engines (threads, or an async
 /// service's tasks) can use one store through an `Arc`, and hosts can pick a store at run
 /// time through a `Box<dyn Repository>`.

@@ -280,7 +280,10 @@ fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
         if raw.is_empty() {
             continue;
         }
-        if raw.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("FREQ=")) {
+        if raw
+            .get(..5)
+            .is_some_and(|head| head.eq_ignore_ascii_case("FREQ="))
+        {
             lines.push(Line {
                 number,
                 name: "RRULE".into(),
@@ -695,7 +698,13 @@ fn calendar(line: &Line) -> Result<WorkingCalendar, ScheduleError> {
             }
             "HOLIDAYS" => holidays = dates(value)?,
             "WORKDAYS" => working = dates(value)?,
-            other => return Err(err(line, "X-RD-CALENDAR", format!("unknown part {other:?}"))),
+            other => {
+                return Err(err(
+                    line,
+                    "X-RD-CALENDAR",
+                    format!("unknown part {other:?}"),
+                ));
+            }
         }
     }
     WorkingCalendar::new(weekend, holidays, working)

@@ -19,8 +19,7 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         Some(Recurrence::Once { date, lead }) => {
             let start_day = crate::civil::days_of(schedule.start().date());
             let day = lead.before(crate::civil::days_of(*date)).max(start_day);
-            crate::civil::date_of(day)
-                .map_or(schedule.start(), |d| d.and_time(schedule.time()))
+            crate::civil::date_of(day).map_or(schedule.start(), |d| d.and_time(schedule.time()))
         }
         _ => schedule.start(),
     };
@@ -45,7 +44,10 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         End::Until(date) => {
             // The last second of the until date in the zone, as UTC (RFC 5545 wants UTC with a
             // TZID): one second before the next day starts, which a gap cannot push past it.
-            let next_day = date.succ_opt().unwrap_or(date).and_time(chrono::NaiveTime::MIN);
+            let next_day = date
+                .succ_opt()
+                .unwrap_or(date)
+                .and_time(chrono::NaiveTime::MIN);
             let last = zone::resolve_local(zone, next_day) - chrono::TimeDelta::seconds(1);
             let _ = write!(rule, ";UNTIL={}Z", date_time(last.naive_utc()));
         }
