@@ -643,7 +643,6 @@ fn friday_the_13th_needs_no_exdate() {
 // the crate's general rules) follows python-dateutil rather than the RFC text.
 
 #[test]
-#[ignore = "bug: WEEKLY+BYSETPOS numbers the first week's set from DTSTART, not from WKST"]
 fn weekly_bysetpos_counts_the_whole_first_week() {
     // §3.3.10, BYSETPOS: "BYSETPOS operates on a set of recurrence instances in one interval
     // of the recurrence rule. For example, in a WEEKLY rule, the interval would be one week A
@@ -663,7 +662,6 @@ fn weekly_bysetpos_counts_the_whole_first_week() {
 }
 
 #[test]
-#[ignore = "bug: BYDAY mixing plain and ordinal weekdays is read as their intersection"]
 fn byday_mixes_plain_and_ordinal_weekdays() {
     // §3.3.10, BYDAY: "Each BYDAY value can also be preceded by a positive (+n) or negative
     // (-n) integer. If present, this indicates the nth occurrence of a specific day within the

@@ -1,6 +1,6 @@
 //! A general RFC 5545 rule: the parts as read, and the rrule crate's expansion of them.
 
-use chrono::{NaiveDateTime, Weekday};
+use chrono::{Datelike, NaiveDateTime, Weekday};
 
 use crate::error::ScheduleError;
 
@@ -38,10 +38,22 @@ pub(crate) struct Parts {
 }
 
 /// A rule outside the structured vocabulary, with its floating-time expansion.
+///
+/// Two readings of rrule 0.14 (shared with python-dateutil) differ from RFC 5545 and are
+/// neutralised here:
+/// * a `BYDAY` list mixing plain and numbered weekdays (`MO,-1WE`) means every Monday plus the
+///   last Wednesday, but rrule intersects the two: such a rule is expanded as two rules whose
+///   occurrences are merged (with `BYSETPOS` the positions would span both, so that
+///   combination is refused);
+/// * `FREQ=WEEKLY` with `BYSETPOS` counts positions in the whole week of DTSTART, but rrule
+///   builds the first week from DTSTART on: the expansion starts at the week's start and the
+///   occurrences before DTSTART are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RfcRule {
     pub(crate) parts: Parts,
-    set: rrule::RRuleSet,
+    sets: Vec<rrule::RRuleSet>,
+    /// Occurrences before this local time are not part of the series (see the week fix).
+    not_before: NaiveDateTime,
 }
 
 impl RfcRule {
@@ -49,69 +61,135 @@ impl RfcRule {
     /// local wall clock is expanded as if it were UTC (no DST inside rrule), and this crate
     /// resolves each local time.
     pub(crate) fn new(parts: Parts, start: NaiveDateTime) -> Result<RfcRule, ScheduleError> {
-        let dt_start = start.and_utc().with_timezone(&rrule::Tz::UTC);
-        let weekday = |w: WeekdayNum| {
-            if w.ordinal == 0 {
-                rrule::NWeekday::Every(w.weekday)
-            } else {
-                rrule::NWeekday::Nth(i16::from(w.ordinal), w.weekday)
-            }
-        };
-        let months: Vec<chrono::Month> = parts
-            .by_month
+        let plain: Vec<WeekdayNum> = parts
+            .by_day
             .iter()
-            .filter_map(|&m| chrono::Month::try_from(m).ok())
+            .copied()
+            .filter(|d| d.ordinal == 0)
             .collect();
-        let frequency = match parts.frequency {
-            Frequency::Daily => rrule::Frequency::Daily,
-            Frequency::Weekly => rrule::Frequency::Weekly,
-            Frequency::Monthly => rrule::Frequency::Monthly,
-            Frequency::Yearly => rrule::Frequency::Yearly,
+        let numbered: Vec<WeekdayNum> = parts
+            .by_day
+            .iter()
+            .copied()
+            .filter(|d| d.ordinal != 0)
+            .collect();
+        let mixed = !plain.is_empty() && !numbered.is_empty();
+        if mixed && !parts.by_set_pos.is_empty() {
+            return Err(ScheduleError::Contradictory(
+                "BYSETPOS over a BYDAY list mixing plain and numbered weekdays is not supported"
+                    .into(),
+            ));
+        }
+        let mut expansion = parts.clone();
+        let mut expansion_start = start;
+        if parts.frequency == Frequency::Weekly && !parts.by_set_pos.is_empty() {
+            if expansion.by_day.is_empty() {
+                expansion.by_day.push(WeekdayNum {
+                    ordinal: 0,
+                    weekday: start.weekday(),
+                });
+            }
+            let back = (start.weekday().num_days_from_monday() + 7
+                - parts.week_start.num_days_from_monday())
+                % 7;
+            expansion_start = start - chrono::TimeDelta::days(i64::from(back));
+        }
+        let sets = if mixed {
+            vec![
+                build_set(
+                    &Parts {
+                        by_day: plain,
+                        ..expansion.clone()
+                    },
+                    expansion_start,
+                )?,
+                build_set(
+                    &Parts {
+                        by_day: numbered,
+                        ..expansion
+                    },
+                    expansion_start,
+                )?,
+            ]
+        } else {
+            vec![build_set(&expansion, expansion_start)?]
         };
-        let interval = u16::try_from(parts.interval).map_err(|_| ScheduleError::Interval {
-            got: i64::from(parts.interval),
-            max: crate::Interval::MAX,
-        })?;
-        let mut rule = rrule::RRule::new(frequency)
-            .interval(interval)
-            .week_start(parts.week_start)
-            .by_set_pos(parts.by_set_pos.clone())
-            .by_month(&months)
-            .by_month_day(parts.by_month_day.clone())
-            .by_year_day(parts.by_year_day.clone())
-            .by_week_no(parts.by_week_no.clone())
-            .by_weekday(parts.by_day.iter().copied().map(weekday).collect());
-        // rrule derives missing BYHOUR/BYMINUTE/BYSECOND from DTSTART like RFC 5545 does;
-        // give only the parts that were written.
-        if !parts.by_hour.is_empty() {
-            rule = rule.by_hour(parts.by_hour.clone());
-        }
-        if !parts.by_minute.is_empty() {
-            rule = rule.by_minute(parts.by_minute.clone());
-        }
-        if !parts.by_second.is_empty() {
-            rule = rule.by_second(parts.by_second.clone());
-        }
-        let set = rule
-            .build(dt_start)
-            .map_err(|e| {
-                // rrule refuses a few combinations RFC 5545 allows (BYSETPOS beyond its
-                // limits): report them as contradictory parts, in this crate's style.
-                let message = e.to_string();
-                let message = message.trim().trim_end_matches('.');
-                let mut chars = message.chars();
-                let message = chars
-                    .next()
-                    .map(|c| c.to_lowercase().chain(chars).collect::<String>())
-                    .unwrap_or_default();
-                ScheduleError::Contradictory(format!("the rule is not expandable: {message}"))
-            })?
-            .limit();
-        Ok(RfcRule { parts, set })
+        Ok(RfcRule {
+            parts,
+            sets,
+            not_before: start,
+        })
     }
 
-    /// The rrule crate's set, in floating time.
-    pub(crate) fn floating_set(&self) -> &rrule::RRuleSet {
-        &self.set
+    /// The rrule crate's sets (merged by the caller), in floating time.
+    pub(crate) fn floating_sets(&self) -> &[rrule::RRuleSet] {
+        &self.sets
     }
+
+    /// Local times before this are not occurrences.
+    pub(crate) fn not_before(&self) -> NaiveDateTime {
+        self.not_before
+    }
+}
+
+/// The rrule crate's set for `parts` from `start`, in floating time.
+fn build_set(parts: &Parts, start: NaiveDateTime) -> Result<rrule::RRuleSet, ScheduleError> {
+    let dt_start = start.and_utc().with_timezone(&rrule::Tz::UTC);
+    let weekday = |w: WeekdayNum| {
+        if w.ordinal == 0 {
+            rrule::NWeekday::Every(w.weekday)
+        } else {
+            rrule::NWeekday::Nth(i16::from(w.ordinal), w.weekday)
+        }
+    };
+    let months: Vec<chrono::Month> = parts
+        .by_month
+        .iter()
+        .filter_map(|&m| chrono::Month::try_from(m).ok())
+        .collect();
+    let frequency = match parts.frequency {
+        Frequency::Daily => rrule::Frequency::Daily,
+        Frequency::Weekly => rrule::Frequency::Weekly,
+        Frequency::Monthly => rrule::Frequency::Monthly,
+        Frequency::Yearly => rrule::Frequency::Yearly,
+    };
+    let interval = u16::try_from(parts.interval).map_err(|_| ScheduleError::Interval {
+        got: i64::from(parts.interval),
+        max: crate::Interval::MAX,
+    })?;
+    let mut rule = rrule::RRule::new(frequency)
+        .interval(interval)
+        .week_start(parts.week_start)
+        .by_set_pos(parts.by_set_pos.clone())
+        .by_month(&months)
+        .by_month_day(parts.by_month_day.clone())
+        .by_year_day(parts.by_year_day.clone())
+        .by_week_no(parts.by_week_no.clone())
+        .by_weekday(parts.by_day.iter().copied().map(weekday).collect());
+    // rrule derives missing BYHOUR/BYMINUTE/BYSECOND from DTSTART like RFC 5545 does; give
+    // only the parts that were written.
+    if !parts.by_hour.is_empty() {
+        rule = rule.by_hour(parts.by_hour.clone());
+    }
+    if !parts.by_minute.is_empty() {
+        rule = rule.by_minute(parts.by_minute.clone());
+    }
+    if !parts.by_second.is_empty() {
+        rule = rule.by_second(parts.by_second.clone());
+    }
+    Ok(rule
+        .build(dt_start)
+        .map_err(|e| {
+            // rrule refuses a few combinations RFC 5545 allows (BYSETPOS beyond its limits):
+            // report them as contradictory parts, in this crate's style.
+            let message = e.to_string();
+            let message = message.trim().trim_end_matches('.');
+            let mut chars = message.chars();
+            let message = chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect::<String>())
+                .unwrap_or_default();
+            ScheduleError::Contradictory(format!("the rule is not expandable: {message}"))
+        })?
+        .limit())
 }

@@ -19,7 +19,7 @@ pub(crate) struct BaseItem {
 /// A position in a rule's series.
 pub(crate) enum Cursor<'a> {
     Structured(StructuredCursor<'a>),
-    General(GeneralCursor<'a>),
+    General(GeneralCursor),
 }
 
 impl<'a> Cursor<'a> {
@@ -223,52 +223,75 @@ impl<'a> StructuredCursor<'a> {
 
 /// Walks a general RFC 5545 rule with the rrule crate in floating time, resolving each local
 /// date-time with the crate's DST policy (rrule's own zone handling drops occurrences whose
-/// local midnight falls in a gap).
-pub(crate) struct GeneralCursor<'a> {
-    schedule: &'a Schedule,
-    iter: Option<rrule::RRuleSetIter>,
+/// local midnight falls in a gap). A rule expanded as several rrule sets is merged here.
+pub(crate) struct GeneralCursor {
+    /// Each set's iterator with its next local time (seconds), `None` once exhausted.
+    streams: Vec<(rrule::RRuleSetIter, Option<i64>)>,
+    not_before: i64,
     table: &'static ZoneTable,
     limits: Limits,
     seq: u64,
+    previous_local: Option<i64>,
     previous_at: Option<i64>,
     zone_cursor: usize,
     after: i64,
+    done: bool,
 }
 
-impl<'a> GeneralCursor<'a> {
-    fn new(schedule: &'a Schedule, rule: &'a crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
+impl GeneralCursor {
+    fn new(schedule: &Schedule, rule: &crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
+        let streams = rule
+            .floating_sets()
+            .iter()
+            .map(|set| {
+                let mut iter = set.into_iter();
+                let head = iter.next().map(local_seconds);
+                (iter, head)
+            })
+            .collect();
         GeneralCursor {
-            schedule,
-            iter: Some(rule.floating_set().into_iter()),
+            streams,
+            not_before: rule.not_before().and_utc().timestamp(),
             table: schedule.table(),
             limits: Limits::of(schedule),
             seq: 0,
+            previous_local: None,
             previous_at: None,
             zone_cursor: 0,
             after: after.unwrap_or(i64::MIN),
+            done: false,
         }
     }
 
+    /// The next local time of the merged sets (each once).
+    fn next_local(&mut self) -> Option<i64> {
+        let local = self.streams.iter().filter_map(|(_, head)| *head).min()?;
+        for (iter, head) in &mut self.streams {
+            if *head == Some(local) {
+                *head = iter.next().map(local_seconds);
+            }
+        }
+        Some(local)
+    }
+
     fn next_item(&mut self) -> Option<BaseItem> {
-        let _ = self.schedule;
-        loop {
-            let iter = self.iter.as_mut()?;
-            let Some(floating) = iter.next() else {
-                self.iter = None;
-                return None;
+        while !self.done {
+            let Some(local) = self.next_local() else {
+                break;
             };
-            let local = floating.naive_utc().and_utc().timestamp();
+            if local < self.not_before || self.previous_local.is_some_and(|p| p >= local) {
+                continue;
+            }
+            self.previous_local = Some(local);
             let day = i32::try_from(local.div_euclid(DAY)).unwrap_or(i32::MAX);
             let rule_seq = self.seq;
             self.seq += 1;
             if rule_seq >= self.limits.count || day > self.limits.until_day {
-                self.iter = None;
-                return None;
+                break;
             }
             let resolved = self.table.resolve(local, &mut self.zone_cursor);
             if resolved.utc > self.limits.until_instant {
-                self.iter = None;
-                return None;
+                break;
             }
             if resolved.day_missing || self.previous_at.is_some_and(|p| p >= resolved.utc) {
                 continue;
@@ -283,7 +306,14 @@ impl<'a> GeneralCursor<'a> {
                 at: resolved.utc,
             });
         }
+        self.done = true;
+        None
     }
+}
+
+/// Local seconds of a floating (UTC-labelled) date-time from the rrule crate.
+fn local_seconds(floating: chrono::DateTime<rrule::Tz>) -> i64 {
+    floating.naive_utc().and_utc().timestamp()
 }
 
 impl Cursor<'_> {
