@@ -74,6 +74,7 @@
 //! The core depends on neither.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod calendar;
 mod civil;

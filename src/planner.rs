@@ -93,7 +93,8 @@ impl Effects {
 pub struct PreviewDeal {
     /// The key it will have.
     pub key: DealKey,
-    /// When it will be created.
+    /// When it will be created: its scheduled instant, or the next tick's for one already
+    /// due.
     pub at: DateTime<Utc>,
     /// Its nominal date.
     pub date: NaiveDate,
@@ -187,18 +188,25 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
     if finished || limit_reached || upcoming.is_none() {
         next.state = TemplateState::Finished;
         next.next_run = None;
-        plan.events.push(NewEvent {
-            tenant: next.tenant.clone(),
-            idempotency_key: format!("finished:{}", next.id),
-            at: now,
-            kind: EventKind::TemplateFinished { template: next.id },
-        });
+        plan.events.push(finished_event(&next, now));
     } else if plan.more {
         next.next_run = Some(now);
     } else if let Some(occurrence) = upcoming {
         next.next_run = Some(notice(&mut next, &mut plan, &occurrence, now));
     }
     plan.into_plan(next)
+}
+
+/// The announcement that a template finished.
+pub(crate) fn finished_event(template: &Template, now: DateTime<Utc>) -> NewEvent {
+    NewEvent {
+        tenant: template.tenant.clone(),
+        idempotency_key: format!("finished:{}", template.id),
+        at: now,
+        kind: EventKind::TemplateFinished {
+            template: template.id,
+        },
+    }
 }
 
 /// The next `count` deals the template will create if the engine ticks at `now` and then on
@@ -213,12 +221,13 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
             resume_on: Some(date),
             ..
         } => {
-            let at = resume_instant(template, *date).max(now);
+            // The first tick on or after the resume date resumes it as of that date.
+            let resume = resume_instant(template, *date);
             let skip = match template.resume {
-                ResumePolicy::SkipPausedSpan => Some(at),
+                ResumePolicy::SkipPausedSpan => Some(resume),
                 ResumePolicy::CatchUpPausedSpan => template.skip_through,
             };
-            (at, skip)
+            (resume.max(now), skip)
         }
         _ => return deals,
     };
@@ -254,7 +263,7 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
                     revision: template.revision,
                     seq: occurrence.seq(),
                 },
-                at: occurrence.at(),
+                at: tick,
                 date: occurrence.date(),
                 amount: deal_amount(template),
                 begin_date,
@@ -492,9 +501,11 @@ fn notice(
     let Some(days) = template.upcoming_notice_days else {
         return occurrence.at();
     };
+    // No notice for an occurrence that will be skipped; the next one's comes after it.
     if template
         .noticed_through
         .is_some_and(|t| t >= occurrence.at())
+        || template.skip_requests.contains(&occurrence.seq())
     {
         return occurrence.at();
     }

@@ -83,6 +83,15 @@ pub enum EngineError {
         /// The seq asked for.
         seq: u64,
     },
+    /// The engine has already processed the template's occurrences up to this time: an
+    /// occurrence there cannot be moved, and nothing can be moved there.
+    #[error("template {template} has already processed its occurrences up to {local}")]
+    AlreadyProcessed {
+        /// The template.
+        template: TemplateId,
+        /// The local date-time asked for.
+        local: chrono::NaiveDateTime,
+    },
     /// Concurrent changes kept winning; try again.
     #[error("template {0} kept changing concurrently; try again")]
     Conflict(TemplateId),

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 
 use crate::clock::Clock;
 use crate::deal::Deal;
-use crate::event::OutboxEvent;
+use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
@@ -269,6 +269,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         }
         template.next_run = next_run(&template);
         self.repository.insert_template(&template)?;
+        if template.state == TemplateState::Active && template.next_run.is_none() {
+            // Its series is already over: finish it through a commit, which announces it.
+            return self.update(tenant, template.id, |_, _| Ok(true));
+        }
         Ok(template)
     }
 
@@ -331,6 +335,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         note: &str,
         resume_on: Option<NaiveDate>,
     ) -> Result<Template, EngineError> {
+        // A paused template is live (it counts against the tenant's limit); an inactive one
+        // is not.
+        if self.template(tenant, id)?.state == TemplateState::Inactive {
+            self.check_limit(tenant)?;
+        }
         self.update(tenant, id, |template, _| {
             match template.state {
                 TemplateState::Finished => return Err(EngineError::Finished(id)),
@@ -407,6 +416,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             End::Count(n) => (schedule.with_end(End::Never)?, Some(u64::from(n))),
             _ => (schedule, None),
         };
+        // What the old schedule made due must be created or skipped first, not dropped.
+        self.settle(tenant, id)?;
         self.update(tenant, id, |template, now| {
             if template.state == TemplateState::Finished {
                 return Err(EngineError::Finished(id));
@@ -511,6 +522,20 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             if template.state == TemplateState::Finished {
                 return Err(EngineError::Finished(id));
             }
+            // The engine has passed everything up to its cursor: an occurrence there was
+            // already created or skipped, and one moved there would never be seen.
+            if let Some(cursor) = template.cursor {
+                let zone = template.schedule.zone();
+                let from = date.and_time(template.schedule.time());
+                for local in [from, to] {
+                    if resolve_local(zone, local) <= cursor {
+                        return Err(EngineError::AlreadyProcessed {
+                            template: id,
+                            local,
+                        });
+                    }
+                }
+            }
             template.schedule = template.schedule.with_move(date, to)?;
             Ok(true)
         })
@@ -573,10 +598,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     deal,
                 }
             })?;
+            // Pending reminders are kept: a paid or voided invoice is not reminded of (it has no
+            // next reminder), and a reopened one gets its remaining reminders again.
             invoice.status = status;
-            if status != InvoiceStatus::Open {
-                invoice.pending_reminders.clear();
-            }
             match self
                 .repository
                 .commit_invoice(invoice.clone(), Vec::new())?
@@ -656,6 +680,48 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         Ok(self.repository.ack(ids)?)
     }
 
+    /// Processes what is due for one template now, as a tick would, so that a change after it
+    /// starts from a settled state.
+    fn settle(&self, tenant: &TenantId, id: TemplateId) -> Result<(), EngineError> {
+        let mut conflicts = 0;
+        // Bounded: each round processes up to the template's per-tick budget.
+        for _ in 0..10_000 {
+            let template = self.template(tenant, id)?;
+            let now = self.clock.now();
+            if !template.next_run.is_some_and(|t| t <= now) {
+                return Ok(());
+            }
+            let plan = planner::plan(&template, now);
+            let more = plan.more;
+            let mut next = plan.template;
+            next.failure = None;
+            let outcome = self.repository.commit(Commit {
+                template: next,
+                deals: plan.deals,
+                skipped: plan.skipped,
+                invoices: plan.invoices,
+                events: plan.events,
+            })?;
+            match outcome {
+                CommitOutcome::Committed { .. } if !more => return Ok(()),
+                CommitOutcome::Committed { .. } => {}
+                CommitOutcome::Conflict => {
+                    conflicts += 1;
+                    if conflicts == ATTEMPTS {
+                        break;
+                    }
+                }
+                CommitOutcome::Missing => {
+                    return Err(EngineError::UnknownTemplate {
+                        tenant: tenant.clone(),
+                        id,
+                    });
+                }
+            }
+        }
+        Err(EngineError::Conflict(id))
+    }
+
     fn check_limit(&self, tenant: &TenantId) -> Result<(), EngineError> {
         let limit = self
             .config
@@ -684,16 +750,18 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ) -> Result<Template, EngineError> {
         for _ in 0..ATTEMPTS {
             let mut template = self.template(tenant, id)?;
-            if !change(&mut template, self.clock.now())? {
+            let now = self.clock.now();
+            if !change(&mut template, now)? {
                 return Ok(template);
             }
             template.next_run = next_run(&template);
+            let events = finish_if_exhausted(&mut template, now);
             let outcome = self.repository.commit(Commit {
                 template: template.clone(),
                 deals: Vec::new(),
                 skipped: Vec::new(),
                 invoices: Vec::new(),
-                events: Vec::new(),
+                events,
             })?;
             match outcome {
                 CommitOutcome::Committed { version, .. } => {
@@ -706,6 +774,17 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         }
         Err(EngineError::Conflict(id))
     }
+}
+
+/// An active template whose schedule has nothing left (a series entirely in the past, an edit
+/// that ends it) is finished now, with its announcement, rather than left active with no next
+/// run forever.
+fn finish_if_exhausted(template: &mut Template, now: DateTime<Utc>) -> Vec<NewEvent> {
+    if template.state != TemplateState::Active || template.next_run.is_some() {
+        return Vec::new();
+    }
+    template.state = TemplateState::Finished;
+    vec![planner::finished_event(template, now)]
 }
 
 /// When a template next has work, from its state alone (after a lifecycle change).

@@ -1,0 +1,240 @@
+//! Helpers shared by the engine's scenario and property tests: short constructors for dates
+//! and deals, and a repository wrapper that injects faults.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use recurring_deals::{
+    Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent,
+    OutboxEvent, Page, Repository, RepositoryError, SkippedOccurrence, Template, TemplateId,
+    TemplateQuery, TenantId,
+};
+
+/// An instant in UTC.
+pub fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
+}
+
+/// A civil date.
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A local wall-clock date and time.
+pub fn local(y: i32, m: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+    date(y, m, d).and_hms_opt(h, mi, 0).unwrap()
+}
+
+pub fn rub() -> Currency {
+    Currency::new("RUB").unwrap()
+}
+
+/// A deal in roubles.
+pub fn deal(title: &str, minor: i64) -> Deal {
+    Deal::new(title, Money::new(minor, rub())).unwrap()
+}
+
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).unwrap()
+}
+
+/// The occurrence slot of a scheduled deal key.
+pub fn seq_of(key: &DealKey) -> u64 {
+    match key {
+        DealKey::Scheduled { seq, .. } => *seq,
+        DealKey::Manual { .. } => panic!("expected a scheduled key, got {key}"),
+    }
+}
+
+/// A scheduled deal key.
+pub fn scheduled(template: TemplateId, revision: u32, seq: u64) -> DealKey {
+    DealKey::Scheduled {
+        template,
+        revision,
+        seq,
+    }
+}
+
+/// What the fault injector sees.
+#[derive(Debug)]
+pub enum Call<'a> {
+    /// `Repository::commit`.
+    Commit(&'a Commit),
+    /// `Repository::ack`.
+    Ack(&'a [u64]),
+}
+
+/// What the fault injector decides for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass the call through.
+    None,
+    /// Fail before the store is touched: nothing is written.
+    Before,
+    /// Write, then report a failure (a lost reply, a timeout after the commit landed).
+    After,
+    /// Report success without doing anything (a lost acknowledgement).
+    Lose,
+}
+
+type Decide = Box<dyn FnMut(Call<'_>) -> Fault + Send>;
+
+/// A repository that delegates to `inner` and injects the faults `decide` chooses; counts of
+/// injected faults are kept so tests can check the faults really happened.
+pub struct Faulty<R> {
+    pub inner: R,
+    decide: Mutex<Decide>,
+    injected: Mutex<[u64; 3]>,
+}
+
+impl<R> Faulty<R> {
+    pub fn new(inner: R, decide: impl FnMut(Call<'_>) -> Fault + Send + 'static) -> Self {
+        Faulty {
+            inner,
+            decide: Mutex::new(Box::new(decide)),
+            injected: Mutex::new([0; 3]),
+        }
+    }
+
+    /// Replaces the fault policy.
+    pub fn set(&self, decide: impl FnMut(Call<'_>) -> Fault + Send + 'static) {
+        *self.decide.lock().unwrap() = Box::new(decide);
+    }
+
+    /// How many `Before`, `After` and `Lose` faults were injected.
+    pub fn injected(&self) -> [u64; 3] {
+        *self.injected.lock().unwrap()
+    }
+
+    fn fault(&self, call: Call<'_>) -> Fault {
+        let fault = (self.decide.lock().unwrap())(call);
+        let slot = match fault {
+            Fault::None => None,
+            Fault::Before => Some(0),
+            Fault::After => Some(1),
+            Fault::Lose => Some(2),
+        };
+        if let Some(slot) = slot {
+            self.injected.lock().unwrap()[slot] += 1;
+        }
+        fault
+    }
+}
+
+fn injected_error() -> RepositoryError {
+    RepositoryError::new("injected fault")
+}
+
+impl<R: Repository> Repository for Faulty<R> {
+    fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+        self.inner.allocate_template_id()
+    }
+    fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+        self.inner.insert_template(template)
+    }
+    fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Option<Template>, RepositoryError> {
+        self.inner.template(tenant, id)
+    }
+    fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Template>, RepositoryError> {
+        self.inner.due_templates(now, limit)
+    }
+    fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        self.inner.next_wake()
+    }
+    fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+        match self.fault(Call::Commit(&commit)) {
+            Fault::Before => Err(injected_error()),
+            Fault::After => {
+                self.inner.commit(commit)?;
+                Err(injected_error())
+            }
+            Fault::Lose => Ok(CommitOutcome::Conflict),
+            Fault::None => self.inner.commit(commit),
+        }
+    }
+    fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        self.inner.delete_template(tenant, id, version)
+    }
+    fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> Result<Page<Template>, RepositoryError> {
+        self.inner.list_templates(tenant, query)
+    }
+    fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        self.inner.count_live(tenant)
+    }
+    fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<CreatedDeal>, RepositoryError> {
+        self.inner.deals(tenant, template)
+    }
+    fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> Result<Option<CreatedDeal>, RepositoryError> {
+        self.inner.deal(tenant, key)
+    }
+    fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
+        self.inner.skipped(tenant, template)
+    }
+    fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Option<Invoice>, RepositoryError> {
+        self.inner.invoice(tenant, deal)
+    }
+    fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        self.inner.due_invoices(now, limit)
+    }
+    fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        self.inner.commit_invoice(invoice, events)
+    }
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        self.inner.outbox(limit)
+    }
+    fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+        match self.fault(Call::Ack(ids)) {
+            Fault::Lose => Ok(()),
+            Fault::Before => Err(injected_error()),
+            Fault::After => {
+                self.inner.ack(ids)?;
+                Err(injected_error())
+            }
+            Fault::None => self.inner.ack(ids),
+        }
+    }
+}

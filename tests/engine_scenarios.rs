@@ -1,0 +1,1832 @@
+//! Scenario tests of the engine, driven by a manual clock.
+//!
+//! Every expected deal, date and instant is worked out from the scenario itself (calendar
+//! facts, the documented policies, chrono and chrono-tz for offsets), never copied from the
+//! engine's output.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Datelike, Month, NaiveDate, Offset, TimeDelta, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use common::*;
+use recurring_deals::*;
+
+type MemEngine = Engine<InMemoryRepository, ManualClock>;
+
+fn engine_at(now: DateTime<Utc>) -> (MemEngine, ManualClock) {
+    let clock = ManualClock::new(now);
+    (Engine::new(InMemoryRepository::new(), clock.clone()), clock)
+}
+
+fn daily(start: chrono::NaiveDateTime, zone: Tz) -> ScheduleBuilder {
+    Schedule::builder(Recurrence::daily(Interval::ONE), start, zone)
+}
+
+/// Ticks once a day at the clock's time of day until `end` (inclusive); returns every tick's
+/// report.
+fn tick_daily(engine: &MemEngine, clock: &ManualClock, end: DateTime<Utc>) -> Vec<TickReport> {
+    tick_every(engine, clock, TimeDelta::days(1), end)
+}
+
+fn tick_every(
+    engine: &MemEngine,
+    clock: &ManualClock,
+    step: TimeDelta,
+    end: DateTime<Utc>,
+) -> Vec<TickReport> {
+    let mut reports = Vec::new();
+    while clock.now() + step <= end {
+        clock.advance(step);
+        reports.push(engine.tick().unwrap());
+    }
+    reports
+}
+
+/// Ticks at the current instant until nothing more is due.
+fn tick_all(engine: &MemEngine) -> Vec<TickReport> {
+    let mut reports = vec![engine.tick().unwrap()];
+    while reports.last().unwrap().more_due {
+        assert!(reports.len() < 10_000, "more_due never cleared");
+        reports.push(engine.tick().unwrap());
+    }
+    reports
+}
+
+fn scheduled_deals(engine: &MemEngine, tenant: &TenantId, id: TemplateId) -> Vec<CreatedDeal> {
+    engine
+        .deals(tenant, Some(id))
+        .unwrap()
+        .into_iter()
+        .filter(|d| matches!(d.key, DealKey::Scheduled { .. }))
+        .collect()
+}
+
+fn drain_outbox(engine: &MemEngine) -> Vec<OutboxEvent> {
+    let events = engine.outbox(usize::MAX).unwrap();
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    engine.ack(&ids).unwrap();
+    events
+}
+
+// ---------------------------------------------------------------------------------------------
+// A year of daily ticks; month ends; Feb 29
+// ---------------------------------------------------------------------------------------------
+
+/// The last day of a month.
+fn month_end(year: i32, month: u32) -> NaiveDate {
+    let next = if month == 12 {
+        date(year + 1, 1, 1)
+    } else {
+        date(year, month + 1, 1)
+    };
+    next.pred_opt().unwrap()
+}
+
+#[test]
+fn a_year_of_daily_ticks_monthly_on_the_31st_has_no_drift() {
+    // Moscow is UTC+3 all year (no DST since 2014): 09:00 there is 06:00 UTC.
+    let (engine, clock) = engine_at(utc(2026, 1, 1, 6, 0));
+    let acme = tenant("acme");
+    let schedule = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31).unwrap())),
+        local(2026, 1, 31, 9, 0),
+        chrono_tz::Europe::Moscow,
+    )
+    .build()
+    .unwrap();
+    let template = engine
+        .create_template(
+            &acme,
+            TemplateDraft::new(deal("Support", 150_000_00), schedule),
+        )
+        .unwrap();
+    let reports = tick_daily(&engine, &clock, utc(2027, 1, 1, 6, 0));
+    assert_eq!(reports.len(), 365);
+
+    // Clamp: the 31st, or the month's last day in shorter months. Each month is computed from
+    // the rule, so a drift (Mar 28 after Feb 28) would show.
+    let expected: Vec<NaiveDate> = (1..=12).map(|m| month_end(2026, m)).collect();
+    assert_eq!(expected[1], date(2026, 2, 28));
+    assert_eq!(expected[2], date(2026, 3, 31));
+    let deals = scheduled_deals(&engine, &acme, template.id());
+    let dates: Vec<NaiveDate> = deals.iter().map(|d| d.nominal_date).collect();
+    assert_eq!(dates, expected);
+    for (i, deal) in deals.iter().enumerate() {
+        let at = utc(
+            2026,
+            deal.nominal_date.month(),
+            deal.nominal_date.day(),
+            6,
+            0,
+        );
+        assert_eq!(deal.key, scheduled(template.id(), 0, i as u64));
+        assert_eq!(deal.nominal_at, at);
+        assert_eq!(deal.created_at, at, "created by the tick of its own day");
+        assert!(!deal.catch_up);
+        // The default close offset is 7 days.
+        assert_eq!(
+            deal.deal.close_date(),
+            Some(deal.nominal_date + TimeDelta::days(7))
+        );
+        assert_eq!(deal.deal.origin(), Some(deal.key));
+    }
+    // Each tick that created a deal announces the next month's instant as its wake-up.
+    let creating: Vec<&TickReport> = reports.iter().filter(|r| !r.created.is_empty()).collect();
+    assert_eq!(creating.len(), 12);
+    for (i, report) in creating.iter().enumerate() {
+        assert_eq!(report.created.len(), 1);
+        let next = if i < 11 {
+            expected[i + 1]
+        } else {
+            date(2027, 1, 31)
+        };
+        assert_eq!(
+            report.next_wake,
+            Some(utc(next.year(), next.month(), next.day(), 6, 0))
+        );
+    }
+    assert!(reports.iter().all(|r| r.skipped.is_empty()));
+    assert_eq!(
+        engine.template(&acme, template.id()).unwrap().state(),
+        &TemplateState::Active
+    );
+}
+
+#[test]
+fn monthly_on_the_31st_with_skip_overflow_uses_only_31_day_months() {
+    let (engine, clock) = engine_at(utc(2026, 1, 1, 6, 0));
+    let acme = tenant("acme");
+    let schedule = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31).unwrap())),
+        local(2026, 1, 31, 9, 0),
+        chrono_tz::Europe::Moscow,
+    )
+    .overflow(Overflow::Skip)
+    .build()
+    .unwrap();
+    let template = engine
+        .create_template(&acme, TemplateDraft::new(deal("Support", 100), schedule))
+        .unwrap();
+    tick_daily(&engine, &clock, utc(2027, 1, 1, 6, 0));
+    let expected: Vec<NaiveDate> = (1..=12)
+        .filter_map(|m| NaiveDate::from_ymd_opt(2026, m, 31))
+        .collect();
+    assert_eq!(expected.len(), 7);
+    let dates: Vec<NaiveDate> = scheduled_deals(&engine, &acme, template.id())
+        .iter()
+        .map(|d| d.nominal_date)
+        .collect();
+    assert_eq!(dates, expected);
+}
+
+#[test]
+fn yearly_on_feb_29_clamps_to_feb_28_in_common_years() {
+    let (engine, clock) = engine_at(utc(2024, 2, 1, 12, 0));
+    let acme = tenant("acme");
+    let leap_day = MonthDay::Day(DayOfMonth::new(29).unwrap());
+    let make = |overflow| {
+        Schedule::builder(
+            Recurrence::yearly(Interval::ONE, Month::February, leap_day),
+            local(2024, 2, 29, 10, 0),
+            chrono_tz::UTC,
+        )
+        .overflow(overflow)
+        .build()
+        .unwrap()
+    };
+    let clamp = engine
+        .create_template(
+            &acme,
+            TemplateDraft::new(deal("Anniversary", 100), make(Overflow::Clamp)),
+        )
+        .unwrap();
+    let skip = engine
+        .create_template(
+            &acme,
+            TemplateDraft::new(deal("Leap only", 100), make(Overflow::Skip)),
+        )
+        .unwrap();
+    tick_daily(&engine, &clock, utc(2028, 12, 31, 12, 0));
+    let leap = |y| NaiveDate::from_ymd_opt(y, 2, 29).is_some();
+    let expected: Vec<NaiveDate> = (2024..=2028)
+        .map(|y| date(y, 2, if leap(y) { 29 } else { 28 }))
+        .collect();
+    let clamped = scheduled_deals(&engine, &acme, clamp.id());
+    assert_eq!(
+        clamped.iter().map(|d| d.nominal_date).collect::<Vec<_>>(),
+        expected
+    );
+    // Ticking at noon daily, each deal is created on its own day, not caught up.
+    for deal in &clamped {
+        assert_eq!(deal.created_at.date_naive(), deal.nominal_date);
+        assert!(!deal.catch_up);
+    }
+    let skipped_years: Vec<NaiveDate> = scheduled_deals(&engine, &acme, skip.id())
+        .iter()
+        .map(|d| d.nominal_date)
+        .collect();
+    assert_eq!(skipped_years, [date(2024, 2, 29), date(2028, 2, 29)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DST
+// ---------------------------------------------------------------------------------------------
+
+/// The instant of `local` in `zone` by the documented policy, computed with chrono-tz: a gap
+/// moves the time forward by the gap's length, an overlap takes the earlier instant.
+fn documented_instant(zone: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(early, _) => early.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            // The offset before the gap applied to the wall time gives the moved-forward instant.
+            let before = zone
+                .offset_from_utc_datetime(&(local - TimeDelta::hours(12)))
+                .fix();
+            before
+                .from_local_datetime(&local)
+                .unwrap()
+                .with_timezone(&Utc)
+        }
+    }
+}
+
+#[test]
+fn new_york_daily_at_0230_across_spring_forward_creates_one_deal_at_0330_edt() {
+    let ny = chrono_tz::America::New_York;
+    let (engine, clock) = engine_at(utc(2026, 3, 6, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 6, 2, 30), ny).build().unwrap();
+    let template = engine
+        .create_template(&acme, TemplateDraft::new(deal("Night job", 100), schedule))
+        .unwrap();
+    // Hourly ticks: a second deal on the short day (02:30 and 03:30) would show.
+    tick_every(&engine, &clock, TimeDelta::hours(1), utc(2026, 3, 11, 0, 0));
+    let deals = scheduled_deals(&engine, &acme, template.id());
+    let days: Vec<NaiveDate> = deals.iter().map(|d| d.nominal_date).collect();
+    // Mar 6 to Mar 10 in New York (the last tick, 00:00 UTC on Mar 11, is Mar 10 evening).
+    assert_eq!(days, (6..=10).map(|d| date(2026, 3, d)).collect::<Vec<_>>());
+    // 2026-03-08 is the second Sunday of March: 02:00 EST jumps to 03:00 EDT.
+    let sunday = deals
+        .iter()
+        .find(|d| d.nominal_date == date(2026, 3, 8))
+        .unwrap();
+    assert_eq!(sunday.nominal_at, utc(2026, 3, 8, 7, 30));
+    let wall = sunday.nominal_at.with_timezone(&ny);
+    assert_eq!(
+        (
+            wall.format("%H:%M").to_string(),
+            wall.offset().fix().local_minus_utc()
+        ),
+        ("03:30".into(), -4 * 3600)
+    );
+    // The other days at 02:30 wall time: EST (UTC-5) before, EDT (UTC-4) after.
+    for deal in &deals {
+        assert_eq!(
+            deal.nominal_at,
+            documented_instant(ny, deal.nominal_date.and_hms_opt(2, 30, 0).unwrap())
+        );
+    }
+    assert_eq!(deals[0].nominal_at, utc(2026, 3, 6, 7, 30));
+    assert_eq!(deals[3].nominal_at, utc(2026, 3, 9, 6, 30));
+    // Created by the first hourly tick at or after the nominal instant.
+    assert_eq!(sunday.created_at, utc(2026, 3, 8, 8, 0));
+}
+
+#[test]
+fn new_york_daily_at_0130_across_fall_back_creates_one_deal_at_the_earlier_instant() {
+    let ny = chrono_tz::America::New_York;
+    let (engine, clock) = engine_at(utc(2026, 10, 30, 12, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 10, 31, 1, 30), ny).build().unwrap();
+    let template = engine
+        .create_template(&acme, TemplateDraft::new(deal("Night job", 100), schedule))
+        .unwrap();
+    tick_every(
+        &engine,
+        &clock,
+        TimeDelta::hours(1),
+        utc(2026, 11, 3, 12, 0),
+    );
+    let deals = scheduled_deals(&engine, &acme, template.id());
+    let days: Vec<NaiveDate> = deals.iter().map(|d| d.nominal_date).collect();
+    assert_eq!(
+        days,
+        [
+            date(2026, 10, 31),
+            date(2026, 11, 1),
+            date(2026, 11, 2),
+            date(2026, 11, 3)
+        ]
+    );
+    // 2026-11-01 (first Sunday of November) has 01:30 twice: EDT (05:30 UTC), then EST
+    // (06:30 UTC). The earlier one, once.
+    assert_eq!(deals[1].nominal_at, utc(2026, 11, 1, 5, 30));
+    assert_eq!(deals[2].nominal_at, utc(2026, 11, 2, 6, 30));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downtime and catch-up
+// ---------------------------------------------------------------------------------------------
+
+/// A daily 09:00 UTC template from Mar 1 2026, created at midnight, with `policy`; the clock
+/// is then moved to `wake` with no tick in between (30 days of downtime).
+fn after_downtime(policy: CatchUpPolicy, wake: DateTime<Utc>) -> (MemEngine, TenantId, TemplateId) {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
+    draft.catch_up = policy;
+    let template = engine.create_template(&acme, draft).unwrap();
+    clock.set(wake);
+    (engine, acme, template.id())
+}
+
+fn policy(mode: CatchUpMode) -> CatchUpPolicy {
+    CatchUpPolicy {
+        mode,
+        ..CatchUpPolicy::default()
+    }
+}
+
+/// The daily occurrence `seq` (0 = Mar 1 2026) of the downtime template.
+fn march(seq: u64) -> NaiveDate {
+    date(2026, 3, 1) + TimeDelta::days(seq as i64)
+}
+
+#[test]
+fn downtime_catch_up_all_creates_every_missed_occurrence() {
+    let wake = utc(2026, 3, 31, 12, 0);
+    let (engine, acme, id) = after_downtime(policy(CatchUpMode::All), wake);
+    let report = engine.tick().unwrap();
+    // Mar 1 .. Mar 31 at 09:00 are all at or before Mar 31 12:00.
+    let expected: Vec<DealKey> = (0..31).map(|s| scheduled(id, 0, s)).collect();
+    assert_eq!(report.created, expected);
+    assert!(report.skipped.is_empty());
+    assert!(!report.more_due);
+    assert_eq!(report.next_wake, Some(utc(2026, 4, 1, 9, 0)));
+    let deals = scheduled_deals(&engine, &acme, id);
+    assert_eq!(deals.len(), 31);
+    for deal in &deals {
+        let seq = seq_of(&deal.key);
+        assert_eq!(deal.nominal_date, march(seq));
+        assert_eq!(deal.created_at, wake);
+        // Only today's occurrence is on time.
+        assert_eq!(deal.catch_up, seq < 30, "seq {seq}");
+    }
+    // The outbox marks the caught-up deals too.
+    let marked: Vec<bool> = drain_outbox(&engine)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::DealCreated { catch_up, .. } => Some(catch_up),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(marked.len(), 31);
+    assert_eq!(marked.iter().filter(|c| **c).count(), 30);
+}
+
+#[test]
+fn downtime_catch_up_latest_creates_only_the_latest_and_supersedes_the_rest() {
+    // Woken before today's 09:00: the latest due occurrence is yesterday's (Mar 30).
+    let (engine, acme, id) = after_downtime(policy(CatchUpMode::Latest), utc(2026, 3, 31, 6, 0));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [scheduled(id, 0, 29)]);
+    let deal = engine.deal(&acme, scheduled(id, 0, 29)).unwrap().unwrap();
+    assert_eq!(deal.nominal_date, date(2026, 3, 30));
+    assert!(deal.catch_up);
+    let skipped = engine.skipped(&acme, Some(id)).unwrap();
+    assert_eq!(
+        skipped.iter().map(|s| seq_of(&s.key)).collect::<Vec<_>>(),
+        (0..29).collect::<Vec<_>>()
+    );
+    for s in &skipped {
+        assert_eq!(s.reason, SkipReason::Superseded);
+        assert_eq!(s.nominal_date, march(seq_of(&s.key)));
+    }
+    assert_eq!(report.skipped.len(), 29);
+    // Today's occurrence then comes on time.
+    engine.clock().set(utc(2026, 3, 31, 9, 0));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [scheduled(id, 0, 30)]);
+    assert!(report.skipped.is_empty());
+    assert!(
+        !engine
+            .deal(&acme, scheduled(id, 0, 30))
+            .unwrap()
+            .unwrap()
+            .catch_up
+    );
+    let counters = engine.template(&acme, id).unwrap().counters();
+    assert_eq!((counters.created_by_schedule, counters.skipped), (2, 29));
+}
+
+#[test]
+fn downtime_catch_up_none_creates_only_todays_and_records_the_rest_missed() {
+    let (engine, acme, id) = after_downtime(policy(CatchUpMode::None), utc(2026, 3, 31, 12, 0));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [scheduled(id, 0, 30)]);
+    assert!(
+        !engine
+            .deal(&acme, scheduled(id, 0, 30))
+            .unwrap()
+            .unwrap()
+            .catch_up
+    );
+    let skipped = engine.skipped(&acme, Some(id)).unwrap();
+    assert_eq!(
+        skipped.iter().map(|s| seq_of(&s.key)).collect::<Vec<_>>(),
+        (0..30).collect::<Vec<_>>()
+    );
+    assert!(skipped.iter().all(|s| s.reason == SkipReason::Missed));
+}
+
+#[test]
+fn downtime_catch_up_window_skips_older_occurrences() {
+    let wake = utc(2026, 3, 31, 12, 0);
+    let (engine, acme, id) = after_downtime(
+        CatchUpPolicy {
+            mode: CatchUpMode::All,
+            window_days: Some(7),
+            max_per_tick: 100,
+        },
+        wake,
+    );
+    let report = engine.tick().unwrap();
+    // The window starts 7 days before the tick: Mar 24 12:00. Mar 24 09:00 is just outside.
+    assert_eq!(
+        report.created,
+        (24..31).map(|s| scheduled(id, 0, s)).collect::<Vec<_>>()
+    );
+    let skipped = engine.skipped(&acme, Some(id)).unwrap();
+    assert_eq!(
+        skipped.iter().map(|s| seq_of(&s.key)).collect::<Vec<_>>(),
+        (0..24).collect::<Vec<_>>()
+    );
+    assert!(
+        skipped
+            .iter()
+            .all(|s| s.reason == SkipReason::OutsideWindow)
+    );
+    assert_eq!(skipped.last().unwrap().nominal_date, date(2026, 3, 24));
+}
+
+#[test]
+fn downtime_max_per_tick_bounds_a_tick_and_sets_more_due() {
+    let wake = utc(2026, 3, 31, 12, 0);
+    let (engine, acme, id) = after_downtime(
+        CatchUpPolicy {
+            mode: CatchUpMode::All,
+            window_days: None,
+            max_per_tick: 10,
+        },
+        wake,
+    );
+    let reports = tick_all(&engine);
+    // 31 due occurrences, 10 per tick: 10, 10, 10, 1.
+    let sizes: Vec<usize> = reports.iter().map(|r| r.created.len()).collect();
+    assert_eq!(sizes, [10, 10, 10, 1]);
+    let more: Vec<bool> = reports.iter().map(|r| r.more_due).collect();
+    assert_eq!(more, [true, true, true, false]);
+    // While more is due the engine wants to run again at once.
+    assert_eq!(reports[0].next_wake, Some(wake));
+    assert_eq!(reports[3].next_wake, Some(utc(2026, 4, 1, 9, 0)));
+    let all: Vec<DealKey> = reports.iter().flat_map(|r| r.created.clone()).collect();
+    assert_eq!(
+        all,
+        (0..31).map(|s| scheduled(id, 0, s)).collect::<Vec<_>>()
+    );
+    assert_eq!(scheduled_deals(&engine, &acme, id).len(), 31);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-off with lead time; installment split
+// ---------------------------------------------------------------------------------------------
+
+fn once_draft(total: i64, shares: Option<Vec<u32>>) -> TemplateDraft {
+    let schedule = Schedule::builder(
+        Recurrence::Once {
+            date: date(2026, 6, 15),
+            lead: Lead::Days(5),
+        },
+        local(2026, 1, 1, 9, 0),
+        chrono_tz::Europe::Moscow,
+    )
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Project, 2nd half", total), schedule);
+    draft.split = shares.map(|s| InstallmentSplit::new(s).unwrap());
+    draft
+}
+
+#[test]
+fn once_with_lead_creates_one_deal_five_days_before_then_finishes() {
+    let (engine, clock) = engine_at(utc(2026, 1, 1, 6, 0));
+    let acme = tenant("acme");
+    let template = engine
+        .create_template(&acme, once_draft(1_000_001, Some(vec![5000, 5000])))
+        .unwrap();
+    let mut created_on = Vec::new();
+    let mut finished_events = Vec::new();
+    while clock.now() < utc(2026, 12, 31, 6, 0) {
+        clock.advance(TimeDelta::days(1));
+        let report = engine.tick().unwrap();
+        for key in report.created {
+            created_on.push((clock.now(), key));
+        }
+        for event in drain_outbox(&engine) {
+            if let EventKind::TemplateFinished { template } = event.kind {
+                finished_events.push((event.at, template));
+            }
+        }
+    }
+    // June 15 minus 5 days is June 10, 09:00 Moscow = 06:00 UTC.
+    let key = scheduled(template.id(), 0, 0);
+    assert_eq!(created_on, [(utc(2026, 6, 10, 6, 0), key)]);
+    let created = engine.deal(&acme, key).unwrap().unwrap();
+    assert_eq!(created.nominal_date, date(2026, 6, 10));
+    // 1 000 001 kopecks split 50/50: 500 000.5 each; the odd kopeck goes to the first share
+    // (largest remainder, ties to the first), the created deal takes the later share.
+    assert_eq!(created.deal.amount(), Money::new(500_000, rub()));
+    let after = engine.template(&acme, template.id()).unwrap();
+    assert_eq!(after.state(), &TemplateState::Finished);
+    assert_eq!(after.next_run(), None);
+    assert_eq!(finished_events, [(utc(2026, 6, 10, 6, 0), template.id())]);
+}
+
+#[test]
+fn installment_shares_sum_exactly_and_the_deal_takes_the_last_share() {
+    let (engine, clock) = engine_at(utc(2026, 1, 1, 6, 0));
+    let acme = tenant("acme");
+    // 30/70 of 1 000 001: 300 000.3 and 700 000.7; the kopeck left goes to the larger
+    // fraction, the 70 % share: 300 000 + 700 001.
+    let template = engine
+        .create_template(&acme, once_draft(1_000_001, Some(vec![3000, 7000])))
+        .unwrap();
+    let split = InstallmentSplit::new(vec![3000, 7000]).unwrap();
+    let parts = split.amounts(Money::new(1_000_001, rub()));
+    assert_eq!(
+        parts.iter().map(|m| m.minor).collect::<Vec<_>>(),
+        [300_000, 700_001]
+    );
+    clock.set(utc(2026, 6, 10, 6, 0));
+    engine.tick().unwrap();
+    let created = engine
+        .deal(&acme, scheduled(template.id(), 0, 0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.deal.amount().minor, 700_001);
+    // Odd totals and uneven shares always sum exactly.
+    for total in [1, 3, 99, 100_001, 999_999_999] {
+        for shares in [vec![5000, 5000], vec![3333, 3333, 3334], vec![1, 9999]] {
+            let parts = InstallmentSplit::new(shares)
+                .unwrap()
+                .amounts(Money::new(total, rub()));
+            assert_eq!(parts.iter().map(|m| m.minor).sum::<i64>(), total);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invoices and reminders
+// ---------------------------------------------------------------------------------------------
+
+/// Monthly on the 1st at 09:00 Moscow (06:00 UTC), Feb 1 and Mar 1 2026, each with an invoice
+/// due in 10 days and reminders 3 and 1 days before, 1 and 7 days after.
+fn invoiced(engine: &MemEngine, acme: &TenantId) -> TemplateId {
+    let schedule = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(1).unwrap())),
+        local(2026, 2, 1, 9, 0),
+        chrono_tz::Europe::Moscow,
+    )
+    .end(End::Until(date(2026, 3, 31)))
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Hosting", 9_900_00), schedule);
+    draft.invoice = Some(InvoiceOptions {
+        payment_due: PaymentDue::Days(10),
+        send_to: vec![501],
+        mail_template: Some(7),
+        document_template: None,
+        remind_before_days: vec![3, 1],
+        remind_after_days: vec![1, 7],
+    });
+    engine.create_template(acme, draft).unwrap().id()
+}
+
+/// `(delivered at, deal, offset)` of every payment reminder, ticking daily at the clock's time
+/// until `end`; `each_day` runs after every tick.
+fn reminders_until(
+    engine: &MemEngine,
+    clock: &ManualClock,
+    end: DateTime<Utc>,
+    mut each_day: impl FnMut(&MemEngine, DateTime<Utc>),
+) -> Vec<(DateTime<Utc>, DealKey, i32)> {
+    let mut sent = Vec::new();
+    while clock.now() < end {
+        clock.advance(TimeDelta::days(1));
+        engine.tick().unwrap();
+        for event in drain_outbox(engine) {
+            if let EventKind::PaymentReminder {
+                deal, offset_days, ..
+            } = event.kind
+            {
+                sent.push((event.at, deal, offset_days));
+            }
+        }
+        each_day(engine, clock.now());
+    }
+    sent
+}
+
+#[test]
+fn reminders_go_out_once_each_on_their_day() {
+    let (engine, clock) = engine_at(utc(2026, 1, 15, 6, 0));
+    let acme = tenant("acme");
+    let id = invoiced(&engine, &acme);
+    let sent = reminders_until(&engine, &clock, utc(2026, 4, 30, 6, 0), |_, _| {});
+    let feb = scheduled(id, 0, 0);
+    let mar = scheduled(id, 0, 1);
+    // Due Feb 11 and Mar 11: reminders on the 8th, 10th, 12th and 18th at 09:00 Moscow.
+    let expected = vec![
+        (utc(2026, 2, 8, 6, 0), feb, -3),
+        (utc(2026, 2, 10, 6, 0), feb, -1),
+        (utc(2026, 2, 12, 6, 0), feb, 1),
+        (utc(2026, 2, 18, 6, 0), feb, 7),
+        (utc(2026, 3, 8, 6, 0), mar, -3),
+        (utc(2026, 3, 10, 6, 0), mar, -1),
+        (utc(2026, 3, 12, 6, 0), mar, 1),
+        (utc(2026, 3, 18, 6, 0), mar, 7),
+    ];
+    assert_eq!(sent, expected);
+    let invoice = engine.repository().invoice(&acme, feb).unwrap().unwrap();
+    assert_eq!(
+        (invoice.issued_on, invoice.due_on),
+        (date(2026, 2, 1), date(2026, 2, 11))
+    );
+    assert_eq!(invoice.amount, Money::new(9_900_00, rub()));
+    assert!(invoice.pending_reminders.is_empty());
+}
+
+#[test]
+fn a_paid_invoice_gets_no_more_reminders() {
+    let (engine, clock) = engine_at(utc(2026, 1, 15, 6, 0));
+    let acme = tenant("acme");
+    let id = invoiced(&engine, &acme);
+    let feb = scheduled(id, 0, 0);
+    let sent = reminders_until(&engine, &clock, utc(2026, 4, 30, 6, 0), |engine, now| {
+        // Paid on Feb 9, after the first reminder.
+        if now == utc(2026, 2, 9, 6, 0) {
+            let invoice = engine
+                .set_invoice_status(&tenant("acme"), feb, InvoiceStatus::Paid)
+                .unwrap();
+            assert_eq!(invoice.status, InvoiceStatus::Paid);
+        }
+    });
+    let for_feb: Vec<i32> = sent
+        .iter()
+        .filter(|(_, d, _)| *d == feb)
+        .map(|(_, _, o)| *o)
+        .collect();
+    assert_eq!(for_feb, [-3]);
+    let for_mar: Vec<i32> = sent
+        .iter()
+        .filter(|(_, d, _)| *d != feb)
+        .map(|(_, _, o)| *o)
+        .collect();
+    assert_eq!(for_mar, [-3, -1, 1, 7]);
+    let invoice = engine.repository().invoice(&acme, feb).unwrap().unwrap();
+    assert_eq!(invoice.status, InvoiceStatus::Paid);
+}
+
+#[test]
+fn a_reopened_invoice_gets_its_remaining_reminders() {
+    let (engine, clock) = engine_at(utc(2026, 1, 15, 6, 0));
+    let acme = tenant("acme");
+    let id = invoiced(&engine, &acme);
+    let feb = scheduled(id, 0, 0);
+    let sent = reminders_until(&engine, &clock, utc(2026, 2, 28, 6, 0), |engine, now| {
+        // Marked paid by mistake on Feb 9, reopened the same day: an open invoice is "not
+        // paid yet: reminders go out", so Feb 10, 12 and 18 are still due.
+        if now == utc(2026, 2, 9, 6, 0) {
+            let acme = tenant("acme");
+            engine
+                .set_invoice_status(&acme, feb, InvoiceStatus::Paid)
+                .unwrap();
+            engine
+                .set_invoice_status(&acme, feb, InvoiceStatus::Open)
+                .unwrap();
+        }
+    });
+    let offsets: Vec<i32> = sent.iter().map(|(_, _, o)| *o).collect();
+    assert_eq!(offsets, [-3, -1, 1, 7]);
+}
+
+#[test]
+fn reminders_already_past_when_a_late_deal_is_issued_are_not_sent() {
+    let (engine, clock) = engine_at(utc(2026, 1, 15, 6, 0));
+    let acme = tenant("acme");
+    let id = invoiced(&engine, &acme);
+    let feb = scheduled(id, 0, 0);
+    // Down from Jan 15 to Feb 13: the Feb 1 deal is caught up on Feb 13; its reminders of
+    // Feb 8, 10 and 12 are already past, only Feb 18 is left.
+    clock.set(utc(2026, 2, 13, 6, 0));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [feb]);
+    assert!(engine.deal(&acme, feb).unwrap().unwrap().catch_up);
+    let invoice = engine.repository().invoice(&acme, feb).unwrap().unwrap();
+    assert_eq!(
+        invoice.pending_reminders,
+        [PendingReminder {
+            at: utc(2026, 2, 18, 6, 0),
+            offset_days: 7
+        }]
+    );
+    drain_outbox(&engine);
+    let sent = reminders_until(&engine, &clock, utc(2026, 2, 28, 6, 0), |_, _| {});
+    assert_eq!(sent, [(utc(2026, 2, 18, 6, 0), feb, 7)]);
+}
+
+#[test]
+fn after_downtime_only_the_latest_due_reminder_goes_out() {
+    let (engine, clock) = engine_at(utc(2026, 1, 31, 6, 0));
+    let acme = tenant("acme");
+    let id = invoiced(&engine, &acme);
+    let feb = scheduled(id, 0, 0);
+    clock.set(utc(2026, 2, 1, 6, 0));
+    assert_eq!(engine.tick().unwrap().created, [feb]);
+    drain_outbox(&engine);
+    // Down from Feb 1 to Feb 13: -3, -1 and +1 are due; only +1 (the latest) is sent.
+    clock.set(utc(2026, 2, 12, 6, 0));
+    let sent = reminders_until(&engine, &clock, utc(2026, 2, 20, 6, 0), |_, _| {});
+    assert_eq!(
+        sent,
+        [
+            (utc(2026, 2, 13, 6, 0), feb, 1),
+            (utc(2026, 2, 18, 6, 0), feb, 7)
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Count and until
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn count_is_exact_and_a_skipped_occurrence_does_not_use_it_up() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Count(5))
+        .build()
+        .unwrap();
+    let template = engine
+        .create_template(&acme, TemplateDraft::new(deal("Five", 100), schedule))
+        .unwrap();
+    assert_eq!(template.limit(), Some(5));
+    let id = template.id();
+    clock.set(utc(2026, 3, 1, 12, 0));
+    assert_eq!(engine.tick().unwrap().created, [scheduled(id, 0, 0)]);
+    let skipped = engine.skip_next(&acme, id).unwrap();
+    assert_eq!((skipped.seq(), skipped.date()), (1, date(2026, 3, 2)));
+    let mut finished_at = None;
+    while clock.now() < utc(2026, 3, 20, 12, 0) {
+        clock.advance(TimeDelta::days(1));
+        engine.tick().unwrap();
+        if finished_at.is_none()
+            && engine.template(&acme, id).unwrap().state() == &TemplateState::Finished
+        {
+            finished_at = Some(clock.now());
+        }
+    }
+    let deals = scheduled_deals(&engine, &acme, id);
+    let seqs: Vec<u64> = deals.iter().map(|d| seq_of(&d.key)).collect();
+    assert_eq!(seqs, [0, 2, 3, 4, 5]);
+    assert_eq!(deals.last().unwrap().nominal_date, date(2026, 3, 6));
+    let skipped = engine.skipped(&acme, Some(id)).unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (seq_of(&skipped[0].key), skipped[0].reason),
+        (1, SkipReason::Requested)
+    );
+    // Finished by the tick that created the fifth deal.
+    assert_eq!(finished_at, Some(utc(2026, 3, 6, 12, 0)));
+    let counters = engine.template(&acme, id).unwrap().counters();
+    assert_eq!((counters.created_by_schedule, counters.skipped), (5, 1));
+}
+
+#[test]
+fn until_stops_on_or_before_the_date() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    // 2026-03-01 is a Sunday: Mondays are Mar 2, 9, 16, 23, 30; until Sunday Mar 29.
+    let mondays = Schedule::builder(
+        Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
+        local(2026, 3, 2, 9, 0),
+        chrono_tz::UTC,
+    )
+    .end(End::Until(date(2026, 3, 29)))
+    .build()
+    .unwrap();
+    let weekly = engine
+        .create_template(&acme, TemplateDraft::new(deal("Weekly", 100), mondays))
+        .unwrap();
+    // Until a day with an occurrence: inclusive.
+    let days = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Until(date(2026, 3, 10)))
+        .build()
+        .unwrap();
+    let daily_t = engine
+        .create_template(&acme, TemplateDraft::new(deal("Daily", 100), days))
+        .unwrap();
+    tick_every(&engine, &clock, TimeDelta::hours(6), utc(2026, 4, 30, 0, 0));
+    let weekly_dates: Vec<NaiveDate> = scheduled_deals(&engine, &acme, weekly.id())
+        .iter()
+        .map(|d| d.nominal_date)
+        .collect();
+    assert_eq!(
+        weekly_dates,
+        [
+            date(2026, 3, 2),
+            date(2026, 3, 9),
+            date(2026, 3, 16),
+            date(2026, 3, 23)
+        ]
+    );
+    let daily_dates: Vec<NaiveDate> = scheduled_deals(&engine, &acme, daily_t.id())
+        .iter()
+        .map(|d| d.nominal_date)
+        .collect();
+    assert_eq!(
+        daily_dates,
+        (1..=10).map(|d| date(2026, 3, d)).collect::<Vec<_>>()
+    );
+    for id in [weekly.id(), daily_t.id()] {
+        assert_eq!(
+            engine.template(&acme, id).unwrap().state(),
+            &TemplateState::Finished
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create now
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn create_now_does_not_shift_the_schedule_nor_use_up_the_count() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Count(3))
+        .build()
+        .unwrap();
+    let template = engine
+        .create_template(&acme, TemplateDraft::new(deal("Three", 100), schedule))
+        .unwrap();
+    let id = template.id();
+    clock.set(utc(2026, 3, 1, 3, 0));
+    let manual = engine.create_now(&acme, id).unwrap();
+    assert_eq!(
+        manual.key,
+        DealKey::Manual {
+            template: id,
+            number: 0
+        }
+    );
+    assert_eq!(manual.nominal_date, date(2026, 3, 1));
+    assert_eq!(manual.created_at, utc(2026, 3, 1, 3, 0));
+    // The schedule still wakes at the first occurrence.
+    let after = engine.template(&acme, id).unwrap();
+    assert_eq!(after.next_run(), Some(utc(2026, 3, 1, 9, 0)));
+    assert_eq!(engine.next_wake().unwrap(), Some(utc(2026, 3, 1, 9, 0)));
+    tick_every(&engine, &clock, TimeDelta::hours(3), utc(2026, 3, 10, 0, 0));
+    let deals = scheduled_deals(&engine, &acme, id);
+    assert_eq!(
+        deals.iter().map(|d| d.nominal_date).collect::<Vec<_>>(),
+        [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
+    );
+    assert_eq!(deals[0].nominal_at, utc(2026, 3, 1, 9, 0));
+    let finished = engine.template(&acme, id).unwrap();
+    assert_eq!(finished.state(), &TemplateState::Finished);
+    // A finished template can still create a deal by hand.
+    let again = engine.create_now(&acme, id).unwrap();
+    assert_eq!(
+        again.key,
+        DealKey::Manual {
+            template: id,
+            number: 1
+        }
+    );
+    let counters = engine.template(&acme, id).unwrap().counters();
+    assert_eq!(
+        (counters.created_by_schedule, counters.created_manually),
+        (3, 2)
+    );
+    assert_eq!(engine.deals(&acme, Some(id)).unwrap().len(), 5);
+    assert_eq!(
+        engine.template(&acme, id).unwrap().state(),
+        &TemplateState::Finished
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pause and resume
+// ---------------------------------------------------------------------------------------------
+
+/// A daily 09:00 UTC template from Mar 1 2026 with `resume`, ticked at noon on Mar 1 and 2.
+fn two_days_in(resume: ResumePolicy) -> (MemEngine, ManualClock, TenantId, TemplateId) {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
+    draft.resume = resume;
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    clock.set(utc(2026, 3, 1, 12, 0));
+    engine.tick().unwrap();
+    clock.set(utc(2026, 3, 2, 12, 0));
+    engine.tick().unwrap();
+    (engine, clock, acme, id)
+}
+
+#[test]
+fn pause_with_a_resume_date_skips_the_paused_span_and_continues() {
+    let (engine, clock, acme, id) = two_days_in(ResumePolicy::SkipPausedSpan);
+    let paused = engine
+        .pause(&acme, id, "vacation", Some(date(2026, 3, 6)))
+        .unwrap();
+    assert!(matches!(paused.state(), TemplateState::Paused { .. }));
+    let reports = tick_daily(&engine, &clock, utc(2026, 3, 10, 12, 0));
+    // Mar 3, 4 and 5 fall in the pause; it resumes at the start of Mar 6.
+    assert!(reports[..3].iter().all(|r| r.created.is_empty()));
+    let seqs: Vec<u64> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| seq_of(&d.key))
+        .collect();
+    assert_eq!(seqs, [0, 1, 5, 6, 7, 8, 9]);
+    let skipped = engine.skipped(&acme, Some(id)).unwrap();
+    assert_eq!(
+        skipped
+            .iter()
+            .map(|s| (s.nominal_date, s.reason))
+            .collect::<Vec<_>>(),
+        [
+            (date(2026, 3, 3), SkipReason::Paused),
+            (date(2026, 3, 4), SkipReason::Paused),
+            (date(2026, 3, 5), SkipReason::Paused)
+        ]
+    );
+    assert!(
+        !engine
+            .deal(&acme, scheduled(id, 0, 5))
+            .unwrap()
+            .unwrap()
+            .catch_up
+    );
+    assert_eq!(
+        engine.template(&acme, id).unwrap().state(),
+        &TemplateState::Active
+    );
+}
+
+#[test]
+fn resume_by_hand_with_catch_up_policy_creates_the_paused_span() {
+    let (engine, clock, acme, id) = two_days_in(ResumePolicy::CatchUpPausedSpan);
+    engine.pause(&acme, id, "hold", None).unwrap();
+    let reports = tick_daily(&engine, &clock, utc(2026, 3, 5, 12, 0));
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.created.is_empty() && r.skipped.is_empty())
+    );
+    engine.resume(&acme, id).unwrap();
+    let report = engine.tick().unwrap();
+    assert_eq!(
+        report.created,
+        (2..5).map(|s| scheduled(id, 0, s)).collect::<Vec<_>>()
+    );
+    let catch_up: Vec<bool> = (2..5)
+        .map(|s| {
+            engine
+                .deal(&acme, scheduled(id, 0, s))
+                .unwrap()
+                .unwrap()
+                .catch_up
+        })
+        .collect();
+    // Mar 3 and 4 are late; Mar 5 is today's.
+    assert_eq!(catch_up, [true, true, false]);
+    assert!(engine.skipped(&acme, Some(id)).unwrap().is_empty());
+}
+
+#[test]
+fn resume_by_hand_with_skip_policy_skips_the_paused_span() {
+    let (engine, clock, acme, id) = two_days_in(ResumePolicy::SkipPausedSpan);
+    engine.pause(&acme, id, "hold", None).unwrap();
+    tick_daily(&engine, &clock, utc(2026, 3, 5, 12, 0));
+    engine.resume(&acme, id).unwrap();
+    tick_daily(&engine, &clock, utc(2026, 3, 7, 12, 0));
+    let seqs: Vec<u64> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| seq_of(&d.key))
+        .collect();
+    assert_eq!(seqs, [0, 1, 5, 6]);
+    let skipped: Vec<(u64, SkipReason)> = engine
+        .skipped(&acme, Some(id))
+        .unwrap()
+        .iter()
+        .map(|s| (seq_of(&s.key), s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (2, SkipReason::Paused),
+            (3, SkipReason::Paused),
+            (4, SkipReason::Paused)
+        ]
+    );
+}
+
+#[test]
+fn pausing_a_paused_template_and_resuming_an_active_one_change_nothing() {
+    let (engine, _clock, acme, id) = two_days_in(ResumePolicy::SkipPausedSpan);
+    let active = engine.template(&acme, id).unwrap();
+    let resumed = engine.resume(&acme, id).unwrap();
+    assert_eq!(resumed, active);
+    assert_eq!(
+        engine.template(&acme, id).unwrap().version(),
+        active.version()
+    );
+    let paused = engine
+        .pause(&acme, id, "first", Some(date(2026, 3, 9)))
+        .unwrap();
+    let again = engine.pause(&acme, id, "second", None).unwrap();
+    assert_eq!(again, paused);
+    let stored = engine.template(&acme, id).unwrap();
+    assert_eq!(stored.version(), paused.version());
+    assert_eq!(
+        stored.state(),
+        &TemplateState::Paused {
+            note: "first".into(),
+            resume_on: Some(date(2026, 3, 9))
+        }
+    );
+}
+
+#[test]
+fn preview_after_an_unticked_resume_date_matches_the_tick() {
+    let (engine, clock, acme, id) = two_days_in(ResumePolicy::SkipPausedSpan);
+    engine
+        .pause(&acme, id, "vacation", Some(date(2026, 3, 5)))
+        .unwrap();
+    // The host was down from Mar 2 noon to Mar 7 noon: the resume date passed unticked.
+    clock.set(utc(2026, 3, 7, 12, 0));
+    let preview = engine.preview(&acme, id, 3).unwrap();
+    let report = engine.tick().unwrap();
+    // The pause ended at the start of Mar 5: Mar 3 and 4 are skipped, Mar 5, 6 and 7 are
+    // caught up by this tick.
+    let expected: Vec<DealKey> = (4..7).map(|s| scheduled(id, 0, s)).collect();
+    assert_eq!(report.created, expected);
+    let previewed: Vec<DealKey> = preview.iter().map(|p| p.key).collect();
+    assert_eq!(previewed, expected, "the preview promised other deals");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedule edits and moved occurrences
+// ---------------------------------------------------------------------------------------------
+
+fn edited(new_end: End) -> (MemEngine, TenantId, TemplateId) {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Count(10))
+        .build()
+        .unwrap();
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("Ten", 100), schedule))
+        .unwrap()
+        .id();
+    clock.set(utc(2026, 3, 1, 12, 0));
+    engine.tick().unwrap();
+    tick_daily(&engine, &clock, utc(2026, 3, 3, 12, 0));
+    assert_eq!(scheduled_deals(&engine, &acme, id).len(), 3);
+    // From Mar 4 at 15:00 instead of 09:00.
+    let later = daily(local(2026, 3, 4, 15, 0), chrono_tz::UTC)
+        .end(new_end)
+        .build()
+        .unwrap();
+    let template = engine.edit_schedule(&acme, id, later).unwrap();
+    assert_eq!(template.revision(), 1);
+    tick_daily(&engine, &clock, utc(2026, 3, 31, 12, 0));
+    (engine, acme, id)
+}
+
+#[test]
+fn edit_schedule_keeps_created_deals_starts_a_revision_and_carries_the_count() {
+    let (engine, acme, id) = edited(End::Never);
+    let deals = scheduled_deals(&engine, &acme, id);
+    let mut expected: Vec<(DealKey, DateTime<Utc>)> = (0..3)
+        .map(|s| (scheduled(id, 0, s), utc(2026, 3, 1 + s as u32, 9, 0)))
+        .collect();
+    // 10 - 3 = 7 more, Mar 4 to Mar 10 at 15:00, numbered from 0 in revision 1.
+    expected.extend((0..7).map(|s| (scheduled(id, 1, s), utc(2026, 3, 4 + s as u32, 15, 0))));
+    assert_eq!(
+        deals
+            .iter()
+            .map(|d| (d.key, d.nominal_at))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let template = engine.template(&acme, id).unwrap();
+    assert_eq!(template.state(), &TemplateState::Finished);
+    assert_eq!(template.counters().created_by_schedule, 10);
+}
+
+#[test]
+fn edit_schedule_with_a_count_sets_how_many_are_still_to_create() {
+    let (engine, acme, id) = edited(End::Count(2));
+    let keys: Vec<DealKey> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    let expected = vec![
+        scheduled(id, 0, 0),
+        scheduled(id, 0, 1),
+        scheduled(id, 0, 2),
+        scheduled(id, 1, 0),
+        scheduled(id, 1, 1),
+    ];
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn edit_schedule_does_not_lose_due_occurrences() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
+        .unwrap()
+        .id();
+    // No tick until Mar 4 noon: Mar 1 to 4 are due when the schedule is edited.
+    clock.set(utc(2026, 3, 4, 12, 0));
+    let later = daily(local(2026, 3, 5, 15, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    engine.edit_schedule(&acme, id, later).unwrap();
+    clock.set(utc(2026, 3, 6, 0, 0));
+    tick_all(&engine);
+    // Every occurrence that came due is accounted for: created, or skipped with a reason.
+    let revision_0 = |key: &DealKey| matches!(key, DealKey::Scheduled { revision: 0, .. });
+    let created = engine
+        .deals(&acme, Some(id))
+        .unwrap()
+        .iter()
+        .filter(|d| revision_0(&d.key))
+        .count();
+    let skipped = engine
+        .skipped(&acme, Some(id))
+        .unwrap()
+        .iter()
+        .filter(|s| revision_0(&s.key))
+        .count();
+    assert_eq!(created + skipped, 4, "{created} created, {skipped} skipped");
+}
+
+/// A one-off on Mar 1 and a daily series until Mar 5, both made on Mar 10.
+fn past_series() -> [Schedule; 2] {
+    let once = Schedule::builder(
+        Recurrence::Once {
+            date: date(2026, 3, 1),
+            lead: Lead::None,
+        },
+        local(2026, 3, 1, 9, 0),
+        chrono_tz::UTC,
+    )
+    .build()
+    .unwrap();
+    let until = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Until(date(2026, 3, 5)))
+        .build()
+        .unwrap();
+    [once, until]
+}
+
+#[test]
+fn an_exhausted_template_finishes_by_the_next_tick_and_says_so() {
+    let (engine, clock) = engine_at(utc(2026, 3, 10, 0, 0));
+    let acme = tenant("acme");
+    let mut exhausted = Vec::new();
+    // Past days are not back-filled, so nothing is left of these.
+    for schedule in past_series() {
+        let template = engine
+            .create_template(&acme, TemplateDraft::new(deal("Past", 100), schedule))
+            .unwrap();
+        // Finished already, or due now to be finished: not active with nothing to do.
+        assert!(
+            template.state() == &TemplateState::Finished
+                || template.next_run().is_some_and(|t| t <= clock.now()),
+            "{:?} {:?}",
+            template.state(),
+            template.next_run()
+        );
+        exhausted.push(template.id());
+    }
+    // An edit whose new schedule has nothing left ends a running template.
+    let running = engine.create_template(&acme, daily_draft()).unwrap().id();
+    let [_, ended] = past_series();
+    engine.edit_schedule(&acme, running, ended).unwrap();
+    exhausted.push(running);
+    clock.advance(TimeDelta::hours(1));
+    let report = engine.tick().unwrap();
+    assert!(report.created.is_empty());
+    for id in &exhausted {
+        let template = engine.template(&acme, *id).unwrap();
+        assert_eq!(template.state(), &TemplateState::Finished, "{id}");
+        assert_eq!(template.next_run(), None);
+    }
+    let announced: Vec<TemplateId> = drain_outbox(&engine)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::TemplateFinished { template } => Some(template),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced, exhausted);
+    // Finished templates do not count against a limit.
+    assert_eq!(engine.repository().count_live(&acme).unwrap(), 0);
+    assert_eq!(engine.next_wake().unwrap(), None);
+}
+
+#[test]
+fn move_occurrence_keeps_its_key() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
+        .unwrap()
+        .id();
+    // Mar 5 (seq 4) moves to Mar 6 13:00, after Mar 6's own 09:00 (seq 5).
+    engine
+        .move_occurrence(&acme, id, date(2026, 3, 5), local(2026, 3, 6, 13, 0))
+        .unwrap();
+    let reports = tick_every(&engine, &clock, TimeDelta::hours(1), utc(2026, 3, 8, 0, 0));
+    let deals = scheduled_deals(&engine, &acme, id);
+    assert_eq!(
+        deals
+            .iter()
+            .map(|d| seq_of(&d.key))
+            .collect::<BTreeSet<_>>(),
+        (0..7).collect::<BTreeSet<_>>()
+    );
+    let moved = engine.deal(&acme, scheduled(id, 0, 4)).unwrap().unwrap();
+    assert_eq!(moved.nominal_at, utc(2026, 3, 6, 13, 0));
+    assert_eq!(moved.created_at, utc(2026, 3, 6, 13, 0));
+    assert!(deals.iter().all(|d| d.nominal_date != date(2026, 3, 5)));
+    let created_on_mar_5: usize = reports
+        .iter()
+        .filter(|r| r.at.date_naive() == date(2026, 3, 5))
+        .map(|r| r.created.len())
+        .sum();
+    assert_eq!(created_on_mar_5, 0);
+}
+
+#[test]
+fn moving_an_occurrence_already_created_does_not_cost_a_deal_of_the_count() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Count(3))
+        .build()
+        .unwrap();
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("Three", 100), schedule))
+        .unwrap()
+        .id();
+    clock.set(utc(2026, 3, 1, 12, 0));
+    assert_eq!(engine.tick().unwrap().created, [scheduled(id, 0, 0)]);
+    // Mar 1's deal exists: moving its occurrence is refused (moving it later would make the
+    // engine meet it, and count it, a second time).
+    let moved = engine.move_occurrence(&acme, id, date(2026, 3, 1), local(2026, 3, 2, 12, 0));
+    assert!(
+        matches!(moved, Err(EngineError::AlreadyProcessed { template, .. }) if template == id),
+        "{moved:?}"
+    );
+    tick_every(&engine, &clock, TimeDelta::hours(1), utc(2026, 3, 10, 0, 0));
+    let seqs: Vec<u64> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| seq_of(&d.key))
+        .collect();
+    assert_eq!(seqs, [0, 1, 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenant limits and typed errors
+// ---------------------------------------------------------------------------------------------
+
+fn limited(limits: &[(&str, u64)], default: Option<u64>) -> (MemEngine, ManualClock) {
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let config = EngineConfig {
+        tenant_limits: limits.iter().map(|(t, n)| (tenant(t), *n)).collect(),
+        default_tenant_limit: default,
+        ..EngineConfig::default()
+    };
+    (
+        Engine::with_config(InMemoryRepository::new(), clock.clone(), config),
+        clock,
+    )
+}
+
+fn daily_draft() -> TemplateDraft {
+    TemplateDraft::new(
+        deal("Daily", 100),
+        daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn tenant_limit_counts_live_templates() {
+    let (engine, _clock) = limited(&[("acme", 2)], Some(1));
+    let acme = tenant("acme");
+    let first = engine.create_template(&acme, daily_draft()).unwrap();
+    engine.create_template(&acme, daily_draft()).unwrap();
+    assert_eq!(
+        engine.create_template(&acme, daily_draft()),
+        Err(EngineError::TenantLimit {
+            tenant: acme.clone(),
+            limit: 2
+        })
+    );
+    // Tenants not listed use the default limit.
+    let globex = tenant("globex");
+    engine.create_template(&globex, daily_draft()).unwrap();
+    assert_eq!(
+        engine.create_template(&globex, daily_draft()),
+        Err(EngineError::TenantLimit {
+            tenant: globex.clone(),
+            limit: 1
+        })
+    );
+    // An inactive template does not count; activating it again does.
+    engine.deactivate(&acme, first.id()).unwrap();
+    engine.create_template(&acme, daily_draft()).unwrap();
+    assert_eq!(
+        engine.activate(&acme, first.id()),
+        Err(EngineError::TenantLimit {
+            tenant: acme.clone(),
+            limit: 2
+        })
+    );
+    assert_eq!(
+        engine.template(&acme, first.id()).unwrap().state(),
+        &TemplateState::Inactive
+    );
+}
+
+#[test]
+fn pausing_an_inactive_template_respects_the_tenant_limit() {
+    let (engine, _clock) = limited(&[("acme", 1)], None);
+    let acme = tenant("acme");
+    let first = engine.create_template(&acme, daily_draft()).unwrap();
+    engine.deactivate(&acme, first.id()).unwrap();
+    engine.create_template(&acme, daily_draft()).unwrap();
+    // The tenant is at its limit; a paused template is live (it counts), so turning the
+    // inactive one into a paused one, then resuming it, must not give two live templates.
+    assert_eq!(
+        engine.pause(&acme, first.id(), "hold", None),
+        Err(EngineError::TenantLimit {
+            tenant: acme.clone(),
+            limit: 1
+        })
+    );
+    let _ = engine.resume(&acme, first.id());
+    let live = engine.repository().count_live(&acme).unwrap();
+    assert!(live <= 1, "{live} live templates with a limit of 1");
+}
+
+#[test]
+fn unknown_and_foreign_templates_are_reported_unknown() {
+    let (engine, _clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let globex = tenant("globex");
+    let id = engine.create_template(&acme, daily_draft()).unwrap().id();
+    let missing = TemplateId(id.0 + 100);
+    let unknown = |t: &TenantId, id| EngineError::UnknownTemplate {
+        tenant: t.clone(),
+        id,
+    };
+    assert_eq!(
+        engine.template(&acme, missing),
+        Err(unknown(&acme, missing))
+    );
+    assert_eq!(
+        engine.pause(&acme, missing, "x", None),
+        Err(unknown(&acme, missing))
+    );
+    // Another tenant's template looks exactly like a missing one.
+    assert_eq!(engine.template(&globex, id), Err(unknown(&globex, id)));
+    assert_eq!(engine.create_now(&globex, id), Err(unknown(&globex, id)));
+    assert_eq!(engine.delete(&globex, id), Err(unknown(&globex, id)));
+    assert_eq!(engine.preview(&globex, id, 3), Err(unknown(&globex, id)));
+    assert!(engine.deals(&globex, Some(id)).unwrap().is_empty());
+    assert_eq!(engine.template(&acme, id).unwrap().version(), 0);
+}
+
+#[test]
+fn a_finished_template_cannot_be_edited() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .end(End::Count(1))
+        .build()
+        .unwrap();
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("One", 100), schedule))
+        .unwrap()
+        .id();
+    clock.set(utc(2026, 3, 1, 12, 0));
+    engine.tick().unwrap();
+    assert_eq!(
+        engine.template(&acme, id).unwrap().state(),
+        &TemplateState::Finished
+    );
+    let finished = Err(EngineError::Finished(id));
+    let new_schedule = daily(local(2026, 4, 1, 9, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    assert_eq!(
+        engine.edit_schedule(&acme, id, new_schedule).map(|_| ()),
+        finished
+    );
+    assert_eq!(
+        engine.edit_deal(&acme, id, deal("Other", 5)).map(|_| ()),
+        finished
+    );
+    assert_eq!(engine.pause(&acme, id, "x", None).map(|_| ()), finished);
+    assert_eq!(engine.resume(&acme, id).map(|_| ()), finished);
+    assert_eq!(engine.deactivate(&acme, id).map(|_| ()), finished);
+    assert_eq!(engine.skip_occurrence(&acme, id, 5).map(|_| ()), finished);
+}
+
+#[test]
+fn invalid_drafts_give_typed_errors() {
+    let (engine, _clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let usd = Currency::new("USD").unwrap();
+    let row = ProductRow {
+        name: "Licence".into(),
+        price: Money::new(100, usd),
+        quantity_milli: 1000,
+        discount: 0,
+        tax_rate_bp: 2000,
+    };
+    assert_eq!(
+        deal("Daily", 100).with_products(vec![row.clone()]),
+        Err(EngineError::CurrencyMismatch {
+            expected: rub(),
+            got: usd
+        })
+    );
+    // A deal read from JSON is checked when the template is created.
+    let mut json = serde_json::to_value(deal("Daily", 100)).unwrap();
+    json["products"] = serde_json::to_value(vec![row]).unwrap();
+    let mut draft = daily_draft();
+    draft.deal = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        Err(EngineError::CurrencyMismatch {
+            expected: rub(),
+            got: usd
+        })
+    );
+
+    for shares in [
+        vec![5000, 4999],
+        vec![10_000],
+        vec![0, 10_000],
+        vec![6000, 5000],
+    ] {
+        assert_eq!(
+            InstallmentSplit::new(shares.clone()),
+            Err(EngineError::SplitShares { shares })
+        );
+    }
+    // A split needs a one-off schedule.
+    let mut draft = daily_draft();
+    draft.split = Some(InstallmentSplit::new(vec![5000, 5000]).unwrap());
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        Err(EngineError::SplitShares {
+            shares: vec![5000, 5000]
+        })
+    );
+
+    let out_of_range = |what, value, max, unit| {
+        Err(EngineError::OffsetOutOfRange {
+            what,
+            value,
+            max,
+            unit,
+        })
+    };
+    let mut draft = daily_draft();
+    draft.begin_offset = Some(DateOffset::Days(3651));
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        out_of_range("begin offset", 3651, 3650, "days")
+    );
+    let mut draft = daily_draft();
+    draft.close_offset = Some(DateOffset::Months(121));
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        out_of_range("close offset", 121, 120, "months")
+    );
+    let mut draft = daily_draft();
+    draft.close_offset = Some(DateOffset::Weeks(521));
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        out_of_range("close offset", 521, 520, "weeks")
+    );
+    let mut draft = daily_draft();
+    draft.upcoming_notice_days = Some(366);
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        out_of_range("upcoming notice", 366, 365, "days")
+    );
+    let mut draft = daily_draft();
+    draft.invoice = Some(InvoiceOptions {
+        payment_due: PaymentDue::Days(10),
+        send_to: vec![],
+        mail_template: None,
+        document_template: None,
+        remind_before_days: vec![3],
+        remind_after_days: vec![366],
+    });
+    assert_eq!(
+        engine.create_template(&acme, draft),
+        out_of_range("reminder", 366, 365, "days")
+    );
+    let mut draft = daily_draft();
+    draft.catch_up.max_per_tick = 0;
+    assert!(matches!(
+        engine.create_template(&acme, draft),
+        Err(EngineError::OffsetOutOfRange { value: 0, .. })
+    ));
+    // The boundaries themselves are accepted.
+    let mut draft = daily_draft();
+    draft.begin_offset = Some(DateOffset::Days(3650));
+    draft.close_offset = Some(DateOffset::Months(120));
+    draft.upcoming_notice_days = Some(365);
+    engine.create_template(&acme, draft).unwrap();
+    // Nothing invalid was stored.
+    let all = engine.list(&acme, &TemplateQuery::default()).unwrap();
+    assert_eq!(all.total, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A failing repository
+// ---------------------------------------------------------------------------------------------
+
+type FaultyEngine = Engine<Faulty<InMemoryRepository>, ManualClock>;
+
+/// An engine whose repository fails the commits that create deals of template `T1` while
+/// `failing` is set (the failure record itself, a commit without deals, goes through).
+fn failing_engine(config: EngineConfig) -> (FaultyEngine, ManualClock, Arc<AtomicBool>) {
+    let failing = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&failing);
+    let repository = Faulty::new(InMemoryRepository::new(), move |call| match call {
+        Call::Commit(commit)
+            if flag.load(Ordering::SeqCst)
+                && commit.template.id() == TemplateId(1)
+                && !commit.deals.is_empty() =>
+        {
+            Fault::Before
+        }
+        _ => Fault::None,
+    });
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    (
+        Engine::with_config(repository, clock.clone(), config),
+        clock,
+        failing,
+    )
+}
+
+#[test]
+fn a_failing_commit_is_recorded_and_retried_with_backoff_while_others_proceed() {
+    let (engine, clock, failing) = failing_engine(EngineConfig::default());
+    let acme = tenant("acme");
+    let a = engine.create_template(&acme, daily_draft()).unwrap().id();
+    let b = engine.create_template(&acme, daily_draft()).unwrap().id();
+    assert_eq!(a, TemplateId(1));
+    let first = utc(2026, 3, 1, 9, 0);
+    clock.set(first);
+    let report = engine.tick().unwrap();
+    // B gets its deal in the very tick A fails.
+    assert_eq!(report.created, [scheduled(b, 0, 0)]);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].0, a);
+    // Retries after 1, 2, 4, 8 minutes (the default base, doubled per failure).
+    let mut now = first;
+    for attempt in 1..=4u32 {
+        let template = engine.template(&acme, a).unwrap();
+        let failure = template.failure().expect("failure recorded");
+        let delay = TimeDelta::minutes(1 << (attempt - 1));
+        assert_eq!(failure.attempts, attempt);
+        assert_eq!(failure.retry_at, now + delay);
+        assert_eq!(template.next_run(), Some(now + delay));
+        assert_eq!(template.counters().failed, u64::from(attempt));
+        assert_eq!(template.state(), &TemplateState::Active);
+        // Not retried before its time.
+        clock.set(now + delay - TimeDelta::seconds(1));
+        let early = engine.tick().unwrap();
+        assert!(early.failures.is_empty() && early.created.is_empty());
+        now += delay;
+        clock.set(now);
+        if attempt < 4 {
+            assert_eq!(engine.tick().unwrap().failures.len(), 1);
+        }
+    }
+    failing.store(false, Ordering::SeqCst);
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [scheduled(a, 0, 0)]);
+    assert!(report.failures.is_empty());
+    let template = engine.template(&acme, a).unwrap();
+    assert_eq!(template.failure(), None);
+    assert_eq!(template.state(), &TemplateState::Active);
+    assert_eq!(template.counters().failed, 4);
+    assert_eq!(template.next_run(), Some(utc(2026, 3, 2, 9, 0)));
+    let late = engine.deal(&acme, scheduled(a, 0, 0)).unwrap().unwrap();
+    assert_eq!(late.nominal_at, first);
+    assert_eq!(late.created_at, now);
+    // Each deal exactly once.
+    assert_eq!(engine.deals(&acme, None).unwrap().len(), 2);
+}
+
+#[test]
+fn retry_delay_is_capped_and_the_template_is_never_switched_off() {
+    let (engine, clock, failing) = failing_engine(EngineConfig {
+        retry_base: TimeDelta::hours(1),
+        retry_max: TimeDelta::hours(6),
+        ..EngineConfig::default()
+    });
+    let acme = tenant("acme");
+    let a = engine.create_template(&acme, daily_draft()).unwrap().id();
+    let mut now = utc(2026, 3, 1, 9, 0);
+    clock.set(now);
+    let mut delays = Vec::new();
+    for _ in 0..8 {
+        assert_eq!(engine.tick().unwrap().failures.len(), 1);
+        let template = engine.template(&acme, a).unwrap();
+        assert_eq!(template.state(), &TemplateState::Active);
+        let retry_at = template.failure().unwrap().retry_at;
+        delays.push((retry_at - now).num_hours());
+        now = retry_at;
+        clock.set(now);
+    }
+    assert_eq!(delays, [1, 2, 4, 6, 6, 6, 6, 6]);
+    failing.store(false, Ordering::SeqCst);
+    // 1+2+4+6*5 = 37 hours after Mar 1 09:00: Mar 2 22:00, so Mar 1 and Mar 2 are created.
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [scheduled(a, 0, 0), scheduled(a, 0, 1)]);
+    assert_eq!(engine.template(&acme, a).unwrap().counters().failed, 8);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upcoming-deal notices
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn upcoming_notices_go_out_once_the_given_days_before() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let weekly = Schedule::builder(
+        Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
+        local(2026, 3, 2, 9, 0),
+        chrono_tz::UTC,
+    )
+    .end(End::Count(3))
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Weekly", 100), weekly);
+    draft.upcoming_notice_days = Some(2);
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    let mut notices = BTreeMap::new();
+    while clock.now() < utc(2026, 3, 31, 0, 0) {
+        clock.advance(TimeDelta::hours(1));
+        engine.tick().unwrap();
+        for event in drain_outbox(&engine) {
+            if let EventKind::UpcomingDeal { template, at } = event.kind {
+                assert_eq!(template, id);
+                assert!(
+                    notices.insert(at, event.at).is_none(),
+                    "second notice for {at}"
+                );
+            }
+        }
+    }
+    // Mondays Mar 2, 9, 16 at 09:00; notices on the Saturdays before at 09:00. The first is
+    // less than 2 days after creation time (Mar 1 00:00 + 1 h tick): sent at the first tick.
+    let expected: BTreeMap<DateTime<Utc>, DateTime<Utc>> = [
+        (utc(2026, 3, 2, 9, 0), utc(2026, 3, 1, 1, 0)),
+        (utc(2026, 3, 9, 9, 0), utc(2026, 3, 7, 9, 0)),
+        (utc(2026, 3, 16, 9, 0), utc(2026, 3, 14, 9, 0)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(notices, expected);
+}
+
+#[test]
+fn no_upcoming_notice_for_a_skipped_occurrence() {
+    let (engine, clock) = engine_at(utc(2026, 3, 3, 0, 0));
+    let acme = tenant("acme");
+    let weekly = Schedule::builder(
+        Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
+        local(2026, 3, 2, 9, 0),
+        chrono_tz::UTC,
+    )
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Weekly", 100), weekly);
+    draft.upcoming_notice_days = Some(2);
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    // Monday Mar 9 is skipped: its notice (Saturday Mar 7) must not go out; Mar 16's does.
+    let skipped = engine.skip_next(&acme, id).unwrap();
+    assert_eq!(skipped.date(), date(2026, 3, 9));
+    let mut notices = Vec::new();
+    while clock.now() < utc(2026, 3, 17, 0, 0) {
+        clock.advance(TimeDelta::hours(1));
+        engine.tick().unwrap();
+        for event in drain_outbox(&engine) {
+            if let EventKind::UpcomingDeal { at, .. } = event.kind {
+                notices.push((event.at, at));
+            }
+        }
+    }
+    assert_eq!(notices, [(utc(2026, 3, 14, 9, 0), utc(2026, 3, 16, 9, 0))]);
+}
+
+#[test]
+fn moving_an_occurrence_into_the_past_does_not_lose_it() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
+        .unwrap()
+        .id();
+    tick_every(&engine, &clock, TimeDelta::hours(6), utc(2026, 3, 5, 12, 0));
+    // Mar 10 (seq 9) moved to Mar 4 18:00, already behind the engine, would never be met:
+    // the move is refused and Mar 10 stays.
+    let moved = engine.move_occurrence(&acme, id, date(2026, 3, 10), local(2026, 3, 4, 18, 0));
+    assert_eq!(
+        moved.map(|_| ()),
+        Err(EngineError::AlreadyProcessed {
+            template: id,
+            local: local(2026, 3, 4, 18, 0)
+        })
+    );
+    tick_every(&engine, &clock, TimeDelta::hours(6), utc(2026, 3, 15, 0, 0));
+    let seqs: BTreeSet<u64> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| seq_of(&d.key))
+        .collect();
+    assert!(engine.skipped(&acme, Some(id)).unwrap().is_empty());
+    assert_eq!(seqs, (0..14).collect::<BTreeSet<_>>());
+    let mar_10 = engine.deal(&acme, scheduled(id, 0, 9)).unwrap().unwrap();
+    assert_eq!(mar_10.nominal_at, utc(2026, 3, 10, 9, 0));
+}
+
+#[test]
+fn preview_at_is_when_the_deal_will_be_created() {
+    // A daily template after 3 days of downtime: the overdue deals will be created by the
+    // next tick, now, not at their nominal instants in the past.
+    let (engine, acme, id) = after_downtime(policy(CatchUpMode::All), utc(2026, 3, 4, 12, 0));
+    let preview = engine.preview(&acme, id, 5).unwrap();
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created.len(), 4);
+    for p in &preview {
+        let deal = engine.deal(&acme, p.key).unwrap();
+        if let Some(deal) = deal {
+            assert_eq!(p.at, deal.created_at, "{}", p.key);
+        }
+    }
+}
