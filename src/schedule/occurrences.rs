@@ -13,11 +13,18 @@ use crate::schedule::exceptions::Inserted;
 /// `seq` is the 0-based position in the series and is stable: seeking gives the same number
 /// as walking, and a skipped occurrence leaves its number unused rather than renumbering the
 /// rest (so `(series, seq)` is a safe idempotency key).
+///
+/// It keeps plain numbers and builds the chrono values when asked: turning a day number into a
+/// `NaiveDate` is the largest cost of streaming a series, and callers often need only one of
+/// `date()` and `at()`. Its JSON form is `{"seq": 0, "date": "2026-01-31", "at": "..."}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "OccurrenceForm", try_from = "OccurrenceForm")]
 pub struct Occurrence {
-    at: DateTime<Utc>,
+    /// Seconds since the Unix epoch (first: occurrences order by instant).
+    at: i64,
     seq: u64,
-    date: NaiveDate,
+    /// Days since 1970-01-01 of the civil date.
+    day: i32,
 }
 
 impl Occurrence {
@@ -29,19 +36,53 @@ impl Occurrence {
     /// The civil date in the schedule's zone the occurrence is for. For a local time moved
     /// forward out of a DST gap past midnight this stays the rule's date.
     pub fn date(&self) -> NaiveDate {
-        self.date
+        // Built only from dates inside the supported years, which chrono represents.
+        civil::date_of(self.day).unwrap_or_default()
     }
 
     /// The instant.
     pub fn at(&self) -> DateTime<Utc> {
-        self.at
+        // Built only from instants near the supported years, which chrono represents.
+        DateTime::from_timestamp(self.at, 0).unwrap_or_default()
     }
 
     fn from_parts(seq: u64, local: i64, at: i64) -> Option<Occurrence> {
-        Some(Occurrence {
-            seq,
-            date: civil::date_of(i32::try_from(local.div_euclid(86_400)).ok()?)?,
-            at: DateTime::from_timestamp(at, 0)?,
+        let day = i32::try_from(local.div_euclid(86_400)).ok()?;
+        // Keep the getters' promise cheaply: a date a few days around the supported years,
+        // and an instant within a day of its local time, both exist in chrono.
+        let near_range = civil::min_days() - 8..=civil::max_days() + 8;
+        if !near_range.contains(&day) || (at - local).abs() > 2 * 86_400 {
+            return None;
+        }
+        Some(Occurrence { at, seq, day })
+    }
+}
+
+/// The serialized form of an [`Occurrence`].
+#[derive(Serialize, Deserialize)]
+struct OccurrenceForm {
+    seq: u64,
+    date: NaiveDate,
+    at: DateTime<Utc>,
+}
+
+impl From<Occurrence> for OccurrenceForm {
+    fn from(occurrence: Occurrence) -> Self {
+        OccurrenceForm {
+            seq: occurrence.seq(),
+            date: occurrence.date(),
+            at: occurrence.at(),
+        }
+    }
+}
+
+impl TryFrom<OccurrenceForm> for Occurrence {
+    type Error = String;
+    fn try_from(form: OccurrenceForm) -> Result<Self, Self::Error> {
+        Ok(Occurrence {
+            at: form.at.timestamp(),
+            seq: form.seq,
+            day: civil::days_of(form.date),
         })
     }
 }
