@@ -516,11 +516,13 @@ fn notice(
     template.noticed_through = Some(occurrence.at());
     plan.events.push(NewEvent {
         tenant: template.tenant.clone(),
+        // The instant is part of the key: a moved occurrence's new time is a new notice.
         idempotency_key: format!(
-            "upcoming:{}/r{}/{}",
+            "upcoming:{}/r{}/{}@{}",
             template.id,
             template.revision,
-            occurrence.seq()
+            occurrence.seq(),
+            occurrence.at().timestamp()
         ),
         at: now,
         kind: EventKind::UpcomingDeal {

@@ -101,7 +101,7 @@ fn a_year_of_daily_ticks_monthly_on_the_31st_has_no_drift() {
     let template = engine
         .create_template(
             &acme,
-            TemplateDraft::new(deal("Support", 150_000_00), schedule),
+            TemplateDraft::new(deal("Support", 15_000_000), schedule),
         )
         .unwrap();
     let reports = tick_daily(&engine, &clock, utc(2027, 1, 1, 6, 0));
@@ -608,7 +608,7 @@ fn invoiced(engine: &MemEngine, acme: &TenantId) -> TemplateId {
     .end(End::Until(date(2026, 3, 31)))
     .build()
     .unwrap();
-    let mut draft = TemplateDraft::new(deal("Hosting", 9_900_00), schedule);
+    let mut draft = TemplateDraft::new(deal("Hosting", 990_000), schedule);
     draft.invoice = Some(InvoiceOptions {
         payment_due: PaymentDue::Days(10),
         send_to: vec![501],
@@ -670,7 +670,7 @@ fn reminders_go_out_once_each_on_their_day() {
         (invoice.issued_on, invoice.due_on),
         (date(2026, 2, 1), date(2026, 2, 11))
     );
-    assert_eq!(invoice.amount, Money::new(9_900_00, rub()));
+    assert_eq!(invoice.amount, Money::new(990_000, rub()));
     assert!(invoice.pending_reminders.is_empty());
 }
 
@@ -1827,6 +1827,364 @@ fn preview_at_is_when_the_deal_will_be_created() {
         let deal = engine.deal(&acme, p.key).unwrap();
         if let Some(deal) = deal {
             assert_eq!(p.at, deal.created_at, "{}", p.key);
+        }
+    }
+}
+
+#[test]
+fn a_moved_occurrence_is_not_announced_twice_under_one_key() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 0, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
+    draft.upcoming_notice_days = Some(1);
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    // Mar 2 02:00: Mar 1 and 2 are created and Mar 3's notice has gone out.
+    clock.set(utc(2026, 3, 2, 2, 0));
+    engine.tick().unwrap();
+    engine
+        .move_occurrence(&acme, id, date(2026, 3, 3), local(2026, 3, 3, 1, 0))
+        .unwrap();
+    tick_every(&engine, &clock, TimeDelta::hours(1), utc(2026, 3, 3, 12, 0));
+    // A host deduplicates deliveries by key: one key must mean one event. Either the moved
+    // occurrence is not announced again, or its new notice has a key of its own.
+    let mut seen: BTreeMap<String, EventKind> = BTreeMap::new();
+    for event in engine.outbox(usize::MAX).unwrap() {
+        if let Some(first) = seen.insert(event.idempotency_key.clone(), event.kind.clone()) {
+            assert_eq!(
+                first, event.kind,
+                "two events under {}",
+                event.idempotency_key
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Today" is the zone's; dates and fields of created deals; lifecycle odds and ends
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn catch_up_none_uses_the_schedule_zones_today() {
+    // Tokyo is UTC+9 without DST: 08:00 there is 23:00 UTC the day before.
+    let tokyo = chrono_tz::Asia::Tokyo;
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let mut draft = TemplateDraft::new(
+        deal("Daily", 100),
+        daily(local(2026, 3, 2, 8, 0), tokyo).build().unwrap(),
+    );
+    draft.catch_up = policy(CatchUpMode::None);
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    // Mar 10 20:00 UTC is Mar 11 05:00 in Tokyo: Mar 10 08:00 Tokyo (Mar 9 23:00 UTC) is
+    // yesterday there, though the UTC date is still Mar 10; Mar 11's is not due yet.
+    clock.set(utc(2026, 3, 10, 20, 0));
+    let report = engine.tick().unwrap();
+    assert!(report.created.is_empty());
+    assert_eq!(report.skipped.len(), 9); // Mar 2 to Mar 10
+    assert!(
+        report
+            .skipped
+            .iter()
+            .all(|s| s.reason == SkipReason::Missed)
+    );
+    // Mar 10 23:30 UTC is Mar 11 08:30 in Tokyo: today's occurrence, created on time.
+    clock.set(utc(2026, 3, 10, 23, 30));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, [scheduled(id, 0, 9)]);
+    let deal = engine.deal(&acme, scheduled(id, 0, 9)).unwrap().unwrap();
+    assert_eq!(deal.nominal_date, date(2026, 3, 11));
+    assert_eq!(deal.nominal_at, utc(2026, 3, 10, 23, 0));
+    assert!(!deal.catch_up);
+}
+
+#[test]
+fn payment_due_dates_follow_the_calendar() {
+    // Monthly on the last day from Jan 31: Jan 31, Feb 28, Mar 31.
+    let expectations = [
+        // (terms, due dates of the three invoices)
+        (
+            PaymentDue::Days(10),
+            [date(2026, 2, 10), date(2026, 3, 10), date(2026, 4, 10)],
+        ),
+        (
+            PaymentDue::Weeks(2),
+            [date(2026, 2, 14), date(2026, 3, 14), date(2026, 4, 14)],
+        ),
+        // One month after Jan 31 is clamped to Feb 28; after Feb 28 it is Mar 28.
+        (
+            PaymentDue::Months(1),
+            [date(2026, 2, 28), date(2026, 3, 28), date(2026, 4, 30)],
+        ),
+        (
+            PaymentDue::EndOfMonth,
+            [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31)],
+        ),
+        (
+            PaymentDue::EndOfNextMonth,
+            [date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)],
+        ),
+    ];
+    for (terms, due) in expectations {
+        let (engine, clock) = engine_at(utc(2026, 1, 1, 0, 0));
+        let acme = tenant("acme");
+        let schedule = Schedule::builder(
+            Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
+            local(2026, 1, 31, 9, 0),
+            chrono_tz::UTC,
+        )
+        .end(End::Count(3))
+        .build()
+        .unwrap();
+        let mut draft = TemplateDraft::new(deal("Rent", 100), schedule);
+        draft.invoice = Some(InvoiceOptions {
+            payment_due: terms,
+            send_to: vec![],
+            mail_template: None,
+            document_template: None,
+            remind_before_days: vec![],
+            remind_after_days: vec![],
+        });
+        let id = engine.create_template(&acme, draft).unwrap().id();
+        clock.set(utc(2026, 4, 1, 0, 0));
+        engine.tick().unwrap();
+        let got: Vec<NaiveDate> = (0..3)
+            .map(|s| {
+                engine
+                    .repository()
+                    .invoice(&acme, scheduled(id, 0, s))
+                    .unwrap()
+                    .unwrap()
+                    .due_on
+            })
+            .collect();
+        assert_eq!(got, due, "{terms:?}");
+    }
+}
+
+#[test]
+fn created_deals_copy_the_template_with_their_own_dates_and_target() {
+    let (engine, clock) = engine_at(utc(2026, 1, 1, 0, 0));
+    let acme = tenant("acme");
+    let template_deal = deal("Service", 5_000)
+        .with_pipeline(1, "OLD")
+        .with_assignee(17)
+        .with_company(3)
+        .with_contacts([4, 5])
+        .with_observers([6])
+        .with_comments("monthly")
+        .with_custom("tier", CustomValue::Text("gold".into()))
+        .with_dates(Some(date(2025, 1, 1)), Some(date(2025, 2, 1)));
+    let schedule = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
+        local(2026, 1, 31, 9, 0),
+        chrono_tz::UTC,
+    )
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(template_deal.clone(), schedule);
+    draft.target = Some(Target {
+        pipeline: 2,
+        stage: "NEW".into(),
+    });
+    draft.begin_offset = Some(DateOffset::Weeks(1));
+    draft.close_offset = Some(DateOffset::Months(1));
+    draft.based_on = Some(4242);
+    let template = engine.create_template(&acme, draft).unwrap();
+    assert_eq!(template.based_on(), Some(4242));
+    clock.set(utc(2026, 2, 28, 12, 0));
+    engine.tick().unwrap();
+    let deals = scheduled_deals(&engine, &acme, template.id());
+    assert_eq!(deals.len(), 2);
+    let jan = &deals[0].deal;
+    assert_eq!((jan.pipeline(), jan.stage()), (2, "NEW"));
+    assert_eq!(
+        (
+            jan.assignee(),
+            jan.company(),
+            jan.contacts(),
+            jan.observers()
+        ),
+        (Some(17), Some(3), &[4, 5][..], &[6][..])
+    );
+    assert_eq!(jan.comments(), "monthly");
+    assert_eq!(jan.custom(), template_deal.custom());
+    assert_eq!(jan.amount(), Money::new(5_000, rub()));
+    // Jan 31 + 1 week = Feb 7; + 1 month = Feb 28 (clamped).
+    assert_eq!(jan.begin_date(), Some(date(2026, 2, 7)));
+    assert_eq!(jan.close_date(), Some(date(2026, 2, 28)));
+    // Feb 28 + 1 month = Mar 28.
+    assert_eq!(deals[1].deal.close_date(), Some(date(2026, 3, 28)));
+    // A deal edit applies to the deals created after it only.
+    engine
+        .edit_deal(&acme, template.id(), deal("Service v2", 6_000))
+        .unwrap();
+    clock.set(utc(2026, 3, 31, 12, 0));
+    engine.tick().unwrap();
+    let deals = scheduled_deals(&engine, &acme, template.id());
+    let titles: Vec<&str> = deals.iter().map(|d| d.deal.title()).collect();
+    assert_eq!(titles, ["Service", "Service", "Service v2"]);
+    assert_eq!(deals[2].deal.amount().minor, 6_000);
+    // Without offsets the template deal's own dates are kept.
+    let mut draft = daily_draft();
+    draft.deal = template_deal.clone();
+    draft.close_offset = None;
+    let plain = engine.create_template(&acme, draft).unwrap().id();
+    clock.set(utc(2026, 4, 1, 12, 0));
+    engine.tick().unwrap();
+    let made = &scheduled_deals(&engine, &acme, plain)[0].deal;
+    assert_eq!(
+        (made.begin_date(), made.close_date(), made.pipeline()),
+        (Some(date(2025, 1, 1)), Some(date(2025, 2, 1)), 1)
+    );
+}
+
+#[test]
+fn delete_keeps_the_deals_and_stops_the_template() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let id = engine.create_template(&acme, daily_draft()).unwrap().id();
+    clock.set(utc(2026, 3, 2, 12, 0));
+    engine.tick().unwrap();
+    engine.delete(&acme, id).unwrap();
+    assert_eq!(
+        engine.template(&acme, id),
+        Err(EngineError::UnknownTemplate {
+            tenant: acme.clone(),
+            id
+        })
+    );
+    tick_daily(&engine, &clock, utc(2026, 3, 10, 12, 0));
+    let deals = engine.deals(&acme, Some(id)).unwrap();
+    assert_eq!(deals.len(), 2);
+    assert_eq!(engine.next_wake().unwrap(), None);
+    assert_eq!(
+        engine.list(&acme, &TemplateQuery::default()).unwrap().total,
+        0
+    );
+}
+
+#[test]
+fn skipping_an_occurrence_already_processed_is_refused() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let id = engine.create_template(&acme, daily_draft()).unwrap().id();
+    clock.set(utc(2026, 3, 3, 12, 0));
+    engine.tick().unwrap();
+    // Mar 2 (seq 1) is created already; Mar 5 (seq 4) is ahead.
+    assert_eq!(
+        engine.skip_occurrence(&acme, id, 1).map(|_| ()),
+        Err(EngineError::NoSuchOccurrence {
+            template: id,
+            seq: 1
+        })
+    );
+    engine.skip_occurrence(&acme, id, 4).unwrap();
+    tick_daily(&engine, &clock, utc(2026, 3, 6, 12, 0));
+    let seqs: Vec<u64> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| seq_of(&d.key))
+        .collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 5]);
+}
+
+#[test]
+fn list_sorts_by_next_run_filters_by_state_and_pages() {
+    let (engine, _clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    // Daily at 12:00, 09:00 and 15:00: next runs in that order are 09:00, 12:00, 15:00.
+    let mut ids = Vec::new();
+    for hour in [12, 9, 15] {
+        let schedule = daily(local(2026, 3, 1, hour, 0), chrono_tz::UTC)
+            .build()
+            .unwrap();
+        let draft = TemplateDraft::new(deal("Daily", 100), schedule);
+        ids.push(engine.create_template(&acme, draft).unwrap().id());
+    }
+    engine.pause(&acme, ids[2], "hold", None).unwrap();
+    let all = engine.list(&acme, &TemplateQuery::default()).unwrap();
+    // The paused one has no next run: last.
+    assert_eq!(
+        all.items.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        [ids[1], ids[0], ids[2]]
+    );
+    let paused = engine
+        .list(
+            &acme,
+            &TemplateQuery {
+                state: Some(StateFilter::Paused),
+                ..TemplateQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(paused.total, 1);
+    assert_eq!(paused.items[0].id(), ids[2]);
+    let page = engine
+        .list(
+            &acme,
+            &TemplateQuery {
+                state: None,
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!((page.total, page.items.len()), (3, 1));
+    assert_eq!(page.items[0].id(), ids[0]);
+}
+
+#[test]
+fn half_hour_and_midnight_dst_gaps_give_one_deal_a_day_at_the_documented_instant() {
+    // Lord Howe moves from +10:30 to +11 at 02:00 on the first Sunday of October; Santiago
+    // skips midnight in early September. Each case's range must contain its gap.
+    let cases = [
+        (
+            chrono_tz::Australia::Lord_Howe,
+            (2, 15),
+            date(2026, 10, 1),
+            date(2026, 10, 8),
+        ),
+        (
+            chrono_tz::America::Santiago,
+            (0, 30),
+            date(2026, 9, 2),
+            date(2026, 9, 10),
+        ),
+    ];
+    for (zone, (h, m), first, last) in cases {
+        let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+        let in_gap = |d: &NaiveDate| {
+            matches!(
+                zone.from_local_datetime(&d.and_hms_opt(h, m, 0).unwrap()),
+                chrono::LocalResult::None
+            )
+        };
+        assert_eq!(days.iter().filter(|d| in_gap(d)).count(), 1, "{zone}");
+        let start = first.and_hms_opt(h, m, 0).unwrap();
+        let (engine, clock) = engine_at(documented_instant(zone, start) - TimeDelta::hours(1));
+        let acme = tenant("acme");
+        let schedule = daily(start, zone).end(End::Until(last)).build().unwrap();
+        let id = engine
+            .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
+            .unwrap()
+            .id();
+        let end = documented_instant(zone, last.and_hms_opt(23, 0, 0).unwrap());
+        tick_every(&engine, &clock, TimeDelta::minutes(15), end);
+        let deals = scheduled_deals(&engine, &acme, id);
+        assert_eq!(
+            deals.iter().map(|d| d.nominal_date).collect::<Vec<_>>(),
+            days,
+            "{zone}"
+        );
+        for deal in &deals {
+            let wall = deal.nominal_date.and_hms_opt(h, m, 0).unwrap();
+            assert_eq!(
+                deal.nominal_at,
+                documented_instant(zone, wall),
+                "{zone} {wall}"
+            );
         }
     }
 }
