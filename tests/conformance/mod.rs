@@ -1,0 +1,1680 @@
+//! The repository conformance suite: every store must behave as the in-memory reference store
+//! does, method by method.
+//!
+//! Use from a test file with `mod conformance;`, then either
+//!
+//! * `conformance::run_all(|| MyStore::new())` in one test, or
+//! * `conformance::conformance_tests!(runner);` to get one `#[test]` per case, where
+//!   `runner: fn(fn(&dyn Fn() -> MyStore))` calls the case with a factory (so it can create
+//!   temporary databases and clean them up afterwards, or skip when no server is configured).
+//!
+//! Every case takes `make: &dyn Fn() -> R`; each call of `make` must return a fresh, empty and
+//! independent store. Templates are built through the public API only (an [`Engine`] over the
+//! store under test, and the pure [`plan`] function), since `Template`'s fields are private.
+//! Expected dates, keys and orders are written out by hand from the schedules' definitions
+//! ("daily at 09:00 UTC from 2026-03-01"), not taken from the crate's output.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use recurring_deals::{
+    CatchUpMode, CatchUpPolicy, Commit, CommitOutcome, CreatedDeal, Currency, CustomValue,
+    DateOffset, Deal, DealKey, End, Engine, EventKind, Interval, Invoice, InvoiceOptions,
+    InvoiceStatus, ManualClock, Money, NewEvent, PaymentDue, PendingReminder, ProductRow,
+    Recurrence, Repository, Schedule, SkipReason, SkippedOccurrence, StateFilter, Target, Template,
+    TemplateDraft, TemplateId, TemplatePlan, TemplateQuery, TemplateState, TenantId, plan,
+};
+
+/// Runs every case, each with its own fresh store from `make`.
+pub fn run_all<R: Repository>(make: impl Fn() -> R) {
+    // Keep in sync with `conformance_tests!` below.
+    allocated_ids_are_distinct(&make);
+    template_round_trips_and_is_scoped_by_tenant(&make);
+    inserting_a_taken_id_fails(&make);
+    due_templates_are_ordered_limited_and_inclusive(&make);
+    instants_keep_their_nanoseconds(&make);
+    next_wake_covers_templates_and_reminders(&make);
+    commit_checks_the_version(&make);
+    commit_of_an_unknown_template_is_missing(&make);
+    commit_writes_deals_skipped_invoices_and_events(&make);
+    already_created_keys_are_reported_not_duplicated(&make);
+    skipped_occurrences_are_recorded_once(&make);
+    lookups_are_scoped_by_tenant_and_sorted(&make);
+    invoices_due_and_commit_invoice(&make);
+    outbox_keeps_order_and_ack_removes(&make);
+    delete_checks_the_version_and_keeps_deals(&make);
+    list_templates_filters_sorts_and_pages(&make);
+    list_templates_default_page_size_is_50(&make);
+    count_live_counts_active_and_paused(&make);
+    engine_runs_as_on_the_reference_store(&make);
+}
+
+/// One `#[test]` per case: `conformance_tests!(runner)` where `runner` calls the case it is
+/// given with a store factory.
+macro_rules! conformance_tests {
+    ($runner:path) => {
+        $crate::conformance::conformance_tests!(@cases $runner;
+            allocated_ids_are_distinct,
+            template_round_trips_and_is_scoped_by_tenant,
+            inserting_a_taken_id_fails,
+            due_templates_are_ordered_limited_and_inclusive,
+            instants_keep_their_nanoseconds,
+            next_wake_covers_templates_and_reminders,
+            commit_checks_the_version,
+            commit_of_an_unknown_template_is_missing,
+            commit_writes_deals_skipped_invoices_and_events,
+            already_created_keys_are_reported_not_duplicated,
+            skipped_occurrences_are_recorded_once,
+            lookups_are_scoped_by_tenant_and_sorted,
+            invoices_due_and_commit_invoice,
+            outbox_keeps_order_and_ack_removes,
+            delete_checks_the_version_and_keeps_deals,
+            list_templates_filters_sorts_and_pages,
+            list_templates_default_page_size_is_50,
+            count_live_counts_active_and_paused,
+            engine_runs_as_on_the_reference_store,
+        );
+    };
+    (@cases $runner:path; $($case:ident),* $(,)?) => {
+        mod conformance_cases {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    $runner(crate::conformance::$case);
+                }
+            )*
+        }
+    };
+}
+pub(crate) use conformance_tests;
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------
+
+/// 2026-03-01 00:00 UTC, where every case starts.
+pub fn t0() -> DateTime<Utc> {
+    utc(2026, 3, 1, 0, 0)
+}
+
+/// An instant in UTC.
+pub fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+}
+
+/// A civil date.
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A local date and time.
+pub fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
+    date(y, m, d).and_hms_opt(h, min, 0).unwrap()
+}
+
+/// A tenant.
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).unwrap()
+}
+
+/// An amount in roubles.
+pub fn rub(minor: i64) -> Money {
+    Money::new(minor, Currency::new("RUB").unwrap())
+}
+
+/// Every `interval` days at the local time of `start`, in UTC (so occurrence n is simply
+/// `start + n * interval days`).
+pub fn daily(start: NaiveDateTime, interval: u32) -> Schedule {
+    Schedule::builder(
+        Recurrence::daily(Interval::new(interval).unwrap()),
+        start,
+        chrono_tz::UTC,
+    )
+    .build()
+    .unwrap()
+}
+
+/// A plain draft: a deal of 1000.00 RUB created by `schedule`.
+pub fn draft(title: &str, schedule: Schedule) -> TemplateDraft {
+    TemplateDraft::new(Deal::new(title, rub(100_000)).unwrap(), schedule)
+}
+
+/// An engine over `repository` whose clock shows `now`.
+pub fn engine_at<R: Repository>(repository: &R, now: DateTime<Utc>) -> Engine<&R, ManualClock> {
+    Engine::new(repository, ManualClock::new(now))
+}
+
+/// A template created at `now` with a daily schedule from `start`.
+pub fn create_daily<R: Repository>(
+    repository: &R,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    start: NaiveDateTime,
+) -> Template {
+    engine_at(repository, now)
+        .create_template(tenant, draft("Daily", daily(start, 1)))
+        .unwrap()
+}
+
+/// A commit that writes the template and nothing else.
+pub fn bare(template: &Template) -> Commit {
+    Commit {
+        template: template.clone(),
+        deals: Vec::new(),
+        skipped: Vec::new(),
+        invoices: Vec::new(),
+        events: Vec::new(),
+    }
+}
+
+/// The commit of a plan.
+pub fn commit_of(plan: TemplatePlan) -> Commit {
+    Commit {
+        template: plan.template,
+        deals: plan.deals,
+        skipped: plan.skipped,
+        invoices: plan.invoices,
+        events: plan.events,
+    }
+}
+
+/// `template` as the store should hold it after one more commit.
+pub fn bumped(template: &Template) -> Template {
+    // The version is private: a commit of the template itself bumps it, through a scratch
+    // in-memory store holding the same template.
+    let scratch = recurring_deals::InMemoryRepository::new();
+    scratch.insert_template(template).unwrap();
+    let outcome = scratch.commit(bare(template)).unwrap();
+    assert_eq!(
+        outcome,
+        CommitOutcome::Committed {
+            version: template.version() + 1,
+            already_created: Vec::new(),
+        }
+    );
+    scratch
+        .template(template.tenant(), template.id())
+        .unwrap()
+        .unwrap()
+}
+
+/// The scheduled key `seq` of revision 0 of `template`.
+pub fn key(template: TemplateId, seq: u64) -> DealKey {
+    DealKey::Scheduled {
+        template,
+        revision: 0,
+        seq,
+    }
+}
+
+/// A hand-made created deal.
+pub fn created_deal(
+    tenant: &TenantId,
+    key: DealKey,
+    title: &str,
+    nominal_at: DateTime<Utc>,
+) -> CreatedDeal {
+    CreatedDeal {
+        key,
+        tenant: tenant.clone(),
+        deal: Deal::new(title, rub(5_000)).unwrap(),
+        nominal_date: nominal_at.date_naive(),
+        nominal_at,
+        created_at: nominal_at + TimeDelta::minutes(1),
+        catch_up: false,
+    }
+}
+
+/// A hand-made skipped occurrence.
+pub fn skipped_occurrence(
+    tenant: &TenantId,
+    key: DealKey,
+    nominal_at: DateTime<Utc>,
+    reason: SkipReason,
+) -> SkippedOccurrence {
+    SkippedOccurrence {
+        key,
+        tenant: tenant.clone(),
+        nominal_date: nominal_at.date_naive(),
+        nominal_at,
+        reason,
+    }
+}
+
+/// A hand-made open invoice with reminders at `reminders`.
+pub fn open_invoice(tenant: &TenantId, deal: DealKey, reminders: &[DateTime<Utc>]) -> Invoice {
+    Invoice {
+        tenant: tenant.clone(),
+        deal,
+        amount: rub(5_000),
+        issued_on: date(2026, 3, 1),
+        due_on: date(2026, 3, 11),
+        send_to: vec![7, 8],
+        mail_template: Some(3),
+        document_template: None,
+        status: InvoiceStatus::Open,
+        pending_reminders: reminders
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| PendingReminder {
+                at,
+                offset_days: i as i32 - 1,
+            })
+            .collect(),
+        version: 0,
+    }
+}
+
+/// A hand-made event.
+pub fn event(tenant: &TenantId, idempotency_key: &str, kind: EventKind) -> NewEvent {
+    NewEvent {
+        tenant: tenant.clone(),
+        idempotency_key: idempotency_key.to_owned(),
+        at: t0(),
+        kind,
+    }
+}
+
+/// A deal-created event.
+pub fn deal_created(tenant: &TenantId, deal: DealKey) -> NewEvent {
+    event(
+        tenant,
+        &format!("deal:{deal}"),
+        EventKind::DealCreated {
+            deal,
+            nominal_date: date(2026, 3, 1),
+            catch_up: false,
+        },
+    )
+}
+
+/// The outbox's events without their ids.
+pub fn outbox_events<R: Repository>(repository: &R) -> Vec<NewEvent> {
+    repository
+        .outbox(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| NewEvent {
+            tenant: e.tenant,
+            idempotency_key: e.idempotency_key,
+            at: e.at,
+            kind: e.kind,
+        })
+        .collect()
+}
+
+fn committed(version: u64, already_created: Vec<DealKey>) -> CommitOutcome {
+    CommitOutcome::Committed {
+        version,
+        already_created,
+    }
+}
+
+fn ids(templates: &[Template]) -> Vec<TemplateId> {
+    templates.iter().map(Template::id).collect()
+}
+
+fn page_ids<R: Repository>(
+    repository: &R,
+    tenant: &TenantId,
+    query: TemplateQuery,
+) -> Vec<TemplateId> {
+    ids(&repository.list_templates(tenant, &query).unwrap().items)
+}
+
+fn by_id(mut templates: Vec<&Template>) -> Vec<TemplateId> {
+    templates.sort_by_key(|t| t.id());
+    templates.into_iter().map(Template::id).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------------------
+
+/// `allocate_template_id` never hands out the same id twice, also not across tenants' creates.
+pub fn allocated_ids_are_distinct<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let mut seen = BTreeSet::new();
+    for _ in 0..5 {
+        assert!(seen.insert(repository.allocate_template_id().unwrap()));
+    }
+    for name in ["a", "b", "a"] {
+        let t = create_daily(&repository, &tenant(name), t0(), local(2026, 3, 1, 9, 0));
+        assert!(seen.insert(t.id()), "{} allocated twice", t.id());
+    }
+}
+
+/// A stored template reads back equal (every option survives the store), only for its tenant.
+pub fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let engine = engine_at(&repository, t0());
+    let deal = Deal::new(
+        "Всё включено \"quoted\" 'single' \\ ; DROP TABLE",
+        rub(123_456),
+    )
+    .unwrap()
+    .with_pipeline(2, "PREPARATION")
+    .with_assignee(17)
+    .with_company(4)
+    .with_contacts([1, 2, 3])
+    .with_observers([9])
+    .with_products(vec![ProductRow {
+        name: "Support".into(),
+        price: rub(123_456),
+        quantity_milli: 1_000,
+        discount: 0,
+        tax_rate_bp: 2_000,
+    }])
+    .unwrap()
+    .with_comments("line 1\nline 2 \u{1F600}")
+    .with_custom("UF_CRM_1", CustomValue::Date(date(2026, 5, 1)))
+    .with_custom("UF_CRM_2", CustomValue::List(vec!["x".into(), "y".into()]));
+    // A general RFC 5545 rule (expanded by the rrule crate) with an exception date.
+    let schedule = Schedule::from_rrule(
+        "DTSTART;TZID=Europe/Berlin:20260302T100000\n\
+         RRULE:FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=-1;COUNT=12\n\
+         EXDATE;TZID=Europe/Berlin:20260331T100000",
+    )
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal, schedule);
+    draft.target = Some(Target {
+        pipeline: 3,
+        stage: "NEW".into(),
+    });
+    draft.begin_offset = Some(DateOffset::Weeks(1));
+    draft.close_offset = Some(DateOffset::Months(2));
+    draft.catch_up = CatchUpPolicy {
+        mode: CatchUpMode::Latest,
+        window_days: Some(30),
+        max_per_tick: 7,
+    };
+    draft.invoice = Some(InvoiceOptions {
+        payment_due: PaymentDue::EndOfNextMonth,
+        send_to: vec![5],
+        mail_template: Some(11),
+        document_template: Some(12),
+        remind_before_days: vec![3, 1],
+        remind_after_days: vec![7],
+    });
+    draft.upcoming_notice_days = Some(2);
+    draft.based_on = Some(99);
+    let created = engine.create_template(&acme, draft).unwrap();
+    assert_eq!(created.version(), 0);
+    assert_eq!(
+        repository.template(&acme, created.id()).unwrap(),
+        Some(created.clone())
+    );
+
+    // Lifecycle changes go through `commit`; each read must return what was written.
+    let skipped = engine.skip_occurrence(&acme, created.id(), 2).unwrap();
+    assert_eq!(skipped.version(), 1);
+    assert_eq!(
+        repository.template(&acme, created.id()).unwrap(),
+        Some(skipped)
+    );
+    let paused = engine
+        .pause(
+            &acme,
+            created.id(),
+            "holiday «notes»",
+            Some(date(2026, 6, 1)),
+        )
+        .unwrap();
+    assert_eq!(paused.version(), 2);
+    assert_eq!(
+        repository.template(&acme, created.id()).unwrap(),
+        Some(paused.clone())
+    );
+    // The paused template resumes on 2026-06-01 00:00 in Berlin (UTC+2 in summer).
+    assert_eq!(paused.next_run(), Some(utc(2026, 5, 31, 22, 0)));
+
+    // Another tenant does not see it; an unknown id is nobody's.
+    assert_eq!(
+        repository.template(&tenant("other"), created.id()).unwrap(),
+        None
+    );
+    assert_eq!(
+        repository
+            .template(&acme, TemplateId(created.id().0 + 1000))
+            .unwrap(),
+        None
+    );
+}
+
+/// Inserting a template whose id is stored already is an error and changes nothing.
+pub fn inserting_a_taken_id_fails<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let changed = engine_at(&repository, t0())
+        .pause(&acme, t.id(), "x", None)
+        .unwrap();
+    assert!(repository.insert_template(&t).is_err());
+    assert_eq!(repository.template(&acme, t.id()).unwrap(), Some(changed));
+}
+
+/// `due_templates`: next run at or before `now` (to the nanosecond), earliest first, ties by
+/// id, all tenants, at most `limit`.
+pub fn due_templates_are_ordered_limited_and_inclusive<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let a3 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 3, 0));
+    let b1 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 1, 0));
+    let c2 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 2, 0));
+    let d2 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 2, 0));
+    let e130 = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 1, 30));
+    let paused = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 0, 30));
+    engine_at(&repository, t0())
+        .pause(&acme, paused.id(), "", None)
+        .unwrap();
+    let _later = create_daily(&repository, &acme, t0(), local(2026, 3, 5, 0, 0));
+    assert_eq!(b1.next_run(), Some(utc(2026, 3, 1, 1, 0)));
+
+    let ties = by_id(vec![&c2, &d2]);
+    let two = utc(2026, 3, 1, 2, 0);
+    let mut expected = vec![b1.id(), e130.id()];
+    expected.extend(&ties);
+    assert_eq!(ids(&repository.due_templates(two, 100).unwrap()), expected);
+    // The templates come back whole.
+    assert_eq!(repository.due_templates(two, 1).unwrap(), vec![b1.clone()]);
+    assert_eq!(
+        ids(&repository.due_templates(two, 3).unwrap()),
+        expected[..3].to_vec()
+    );
+    assert!(repository.due_templates(two, 0).unwrap().is_empty());
+    // One nanosecond before 02:00 the two 02:00 templates are not due yet.
+    assert_eq!(
+        ids(&repository
+            .due_templates(two - TimeDelta::nanoseconds(1), 100)
+            .unwrap()),
+        vec![b1.id(), e130.id()]
+    );
+    assert!(repository.due_templates(t0(), 100).unwrap().is_empty());
+    let mut all_today = expected.clone();
+    all_today.push(a3.id());
+    assert_eq!(
+        ids(&repository
+            .due_templates(utc(2026, 3, 1, 23, 0), 100)
+            .unwrap()),
+        all_today
+    );
+}
+
+/// Instants are compared to the nanosecond: a template or reminder due at `t` is not due at
+/// `t - 300ms`, and deals sort by their exact nominal instant.
+pub fn instants_keep_their_nanoseconds<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let mut d = draft("One per tick", daily(local(2026, 3, 1, 9, 0), 1));
+    d.catch_up.max_per_tick = 1;
+    let t = engine_at(&repository, t0())
+        .create_template(&acme, d)
+        .unwrap();
+    // Three occurrences are due, one is processed: the template is due again at once.
+    let now = utc(2026, 3, 3, 10, 0) + TimeDelta::milliseconds(500);
+    let planned = plan(&t, now);
+    assert_eq!(planned.template.next_run(), Some(now));
+    assert_eq!(
+        repository.commit(commit_of(planned)).unwrap(),
+        committed(1, vec![])
+    );
+    assert_eq!(repository.next_wake().unwrap(), Some(now));
+    assert!(
+        repository
+            .due_templates(now - TimeDelta::milliseconds(300), 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&repository.due_templates(now, 10).unwrap()),
+        vec![t.id()]
+    );
+
+    let reminder = utc(2026, 3, 5, 12, 0) + TimeDelta::nanoseconds(500_000_001);
+    let invoice = open_invoice(&acme, key(t.id(), 0), &[reminder]);
+    let early = created_deal(
+        &acme,
+        key(t.id(), 7),
+        "early",
+        reminder - TimeDelta::nanoseconds(2),
+    );
+    let late = created_deal(&acme, key(t.id(), 3), "late", reminder);
+    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let mut commit = bare(&current);
+    commit.invoices.push(invoice.clone());
+    commit.deals = vec![late.clone(), early.clone()];
+    assert_eq!(repository.commit(commit).unwrap(), committed(2, vec![]));
+    assert_eq!(
+        repository.deal(&acme, early.key).unwrap(),
+        Some(early.clone())
+    );
+    // Same second, 2ns apart: the earlier instant first, although its key is larger (the
+    // planned deal of Mar 1 comes before both).
+    assert_eq!(
+        repository.deals(&acme, None).unwrap()[1..].to_vec(),
+        vec![early, late]
+    );
+    assert!(
+        repository
+            .due_invoices(reminder - TimeDelta::nanoseconds(1), 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        repository.due_invoices(reminder, 10).unwrap(),
+        vec![invoice]
+    );
+}
+
+/// `next_wake`: the earliest next run of a template or reminder of an open invoice.
+pub fn next_wake_covers_templates_and_reminders<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    assert_eq!(repository.next_wake().unwrap(), None);
+    let paused = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 1, 0));
+    engine_at(&repository, t0())
+        .pause(&acme, paused.id(), "", None)
+        .unwrap();
+    assert_eq!(repository.next_wake().unwrap(), None);
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 3, 0));
+    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 3, 0)));
+
+    // An invoice reminder at 02:00 comes first.
+    let invoice = open_invoice(
+        &acme,
+        key(t.id(), 0),
+        &[utc(2026, 3, 1, 2, 0), utc(2026, 3, 4, 0, 0)],
+    );
+    let mut commit = bare(&t);
+    commit.invoices.push(invoice.clone());
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 2, 0)));
+
+    // Once paid it wants no reminders, whatever is still listed.
+    let mut paid = invoice;
+    paid.status = InvoiceStatus::Paid;
+    assert_eq!(
+        repository.commit_invoice(paid, Vec::new()).unwrap(),
+        committed(1, vec![])
+    );
+    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 3, 0)));
+}
+
+/// `commit` writes only if the stored version matches, and bumps it.
+pub fn commit_checks_the_version<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    assert_eq!(t.version(), 0);
+    assert_eq!(repository.commit(bare(&t)).unwrap(), committed(1, vec![]));
+    let stored = repository.template(&acme, t.id()).unwrap().unwrap();
+    assert_eq!(stored, bumped(&t));
+    assert_eq!(stored.version(), 1);
+
+    // A second writer still holding version 0 loses, and writes nothing at all.
+    let mut stale = bare(&t);
+    stale.deals.push(created_deal(
+        &acme,
+        key(t.id(), 0),
+        "stale",
+        utc(2026, 3, 1, 9, 0),
+    ));
+    stale.skipped.push(skipped_occurrence(
+        &acme,
+        key(t.id(), 1),
+        utc(2026, 3, 2, 9, 0),
+        SkipReason::Missed,
+    ));
+    stale.invoices.push(open_invoice(
+        &acme,
+        key(t.id(), 0),
+        &[utc(2026, 3, 2, 0, 0)],
+    ));
+    stale.events.push(deal_created(&acme, key(t.id(), 0)));
+    assert_eq!(repository.commit(stale).unwrap(), CommitOutcome::Conflict);
+    assert_eq!(
+        repository.template(&acme, t.id()).unwrap(),
+        Some(stored.clone())
+    );
+    assert!(repository.deals(&acme, None).unwrap().is_empty());
+    assert!(repository.skipped(&acme, None).unwrap().is_empty());
+    assert_eq!(repository.invoice(&acme, key(t.id(), 0)).unwrap(), None);
+    assert!(repository.outbox(10).unwrap().is_empty());
+    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 9, 0)));
+
+    // The current version wins, and each commit bumps it by one.
+    assert_eq!(
+        repository.commit(bare(&stored)).unwrap(),
+        committed(2, vec![])
+    );
+    let again = repository.template(&acme, t.id()).unwrap().unwrap();
+    assert_eq!(
+        repository.commit(bare(&again)).unwrap(),
+        committed(3, vec![])
+    );
+    assert_eq!(
+        repository
+            .template(&acme, t.id())
+            .unwrap()
+            .unwrap()
+            .version(),
+        3
+    );
+}
+
+/// A commit (or delete) of a template the store does not hold for that tenant is `Missing`.
+pub fn commit_of_an_unknown_template_is_missing<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let mine = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    // A template of another tenant, made in another store: its id is likely `mine`'s too, so
+    // this also checks that a commit is matched on the tenant as well as the id.
+    let scratch = make();
+    let ghost_tenant = tenant("ghost");
+    let ghost = create_daily(&scratch, &ghost_tenant, t0(), local(2026, 3, 1, 9, 0));
+    let mut commit = bare(&ghost);
+    commit.deals.push(created_deal(
+        &ghost_tenant,
+        key(ghost.id(), 0),
+        "ghost",
+        utc(2026, 3, 1, 9, 0),
+    ));
+    commit
+        .events
+        .push(deal_created(&ghost_tenant, key(ghost.id(), 0)));
+    assert_eq!(repository.commit(commit).unwrap(), CommitOutcome::Missing);
+    assert_eq!(
+        repository
+            .delete_template(&ghost_tenant, ghost.id(), 0)
+            .unwrap(),
+        CommitOutcome::Missing
+    );
+    assert!(repository.deals(&ghost_tenant, None).unwrap().is_empty());
+    assert!(repository.outbox(10).unwrap().is_empty());
+    assert_eq!(
+        repository.template(&ghost_tenant, ghost.id()).unwrap(),
+        None
+    );
+    assert_eq!(repository.template(&acme, mine.id()).unwrap(), Some(mine));
+}
+
+/// A planned commit lands whole: deals, skipped occurrences, invoices, events, new state.
+pub fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let engine = engine_at(&repository, t0());
+    let mut d = draft("Invoiced", daily(local(2026, 3, 1, 9, 0), 1));
+    d.invoice = Some(InvoiceOptions {
+        payment_due: PaymentDue::Days(10),
+        send_to: vec![1],
+        mail_template: None,
+        document_template: None,
+        remind_before_days: vec![3],
+        remind_after_days: vec![1],
+    });
+    let t = engine.create_template(&acme, d).unwrap();
+    let t = engine.skip_occurrence(&acme, t.id(), 1).unwrap();
+
+    // Mar 1..4 at 09:00 are due at Mar 4 10:00; seq 1 (Mar 2) was skipped on request.
+    let now = utc(2026, 3, 4, 10, 0);
+    let plan = plan(&t, now);
+    let expected_keys = vec![key(t.id(), 0), key(t.id(), 2), key(t.id(), 3)];
+    assert_eq!(
+        plan.deals.iter().map(|d| d.key).collect::<Vec<_>>(),
+        expected_keys
+    );
+    let nominal: Vec<DateTime<Utc>> = plan.deals.iter().map(|d| d.nominal_at).collect();
+    assert_eq!(
+        nominal,
+        vec![
+            utc(2026, 3, 1, 9, 0),
+            utc(2026, 3, 3, 9, 0),
+            utc(2026, 3, 4, 9, 0)
+        ]
+    );
+    let planned = plan.clone();
+    let outcome = repository.commit(commit_of(plan)).unwrap();
+    assert_eq!(outcome, committed(t.version() + 1, vec![]));
+
+    let stored = repository.template(&acme, t.id()).unwrap().unwrap();
+    assert_eq!(stored, bumped(&planned.template));
+    assert_eq!(stored.next_run(), Some(utc(2026, 3, 5, 9, 0)));
+    assert_eq!(stored.counters().created_by_schedule, 3);
+    assert_eq!(
+        repository.deals(&acme, Some(t.id())).unwrap(),
+        planned.deals
+    );
+    assert_eq!(repository.deals(&acme, None).unwrap(), planned.deals);
+    for deal in &planned.deals {
+        assert_eq!(
+            repository.deal(&acme, deal.key).unwrap().as_ref(),
+            Some(deal)
+        );
+    }
+    assert_eq!(
+        repository.skipped(&acme, Some(t.id())).unwrap(),
+        vec![skipped_occurrence(
+            &acme,
+            key(t.id(), 1),
+            utc(2026, 3, 2, 9, 0),
+            SkipReason::Requested
+        )]
+    );
+    assert_eq!(planned.invoices.len(), 3);
+    for invoice in &planned.invoices {
+        assert_eq!(
+            repository.invoice(&acme, invoice.deal).unwrap().as_ref(),
+            Some(invoice)
+        );
+    }
+    // Events in the order of the commit, numbered increasingly.
+    let outbox = repository.outbox(100).unwrap();
+    assert!(outbox.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(outbox_events(&repository), planned.events);
+    // 3 deals and 3 invoices issued.
+    assert_eq!(planned.events.len(), 6);
+    assert!(repository.due_templates(now, 10).unwrap().is_empty());
+}
+
+/// A deal key already stored is reported in `already_created`; that deal, its invoice and its
+/// events are not written again, while the rest of the commit is.
+pub fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let k0 = key(t.id(), 0);
+    let k1 = key(t.id(), 1);
+    let k9 = key(t.id(), 9);
+    let first = created_deal(&acme, k0, "first", utc(2026, 3, 1, 9, 0));
+    let first_invoice = open_invoice(&acme, k0, &[utc(2026, 3, 8, 9, 0)]);
+    // k5 is created without an invoice; a retry's invoice for it must not appear later.
+    let k5 = key(t.id(), 5);
+    let five = created_deal(&acme, k5, "five", utc(2026, 3, 6, 9, 0));
+    let mut commit = bare(&t);
+    commit.deals.push(five.clone());
+    commit.deals.push(first.clone());
+    commit.invoices.push(first_invoice.clone());
+    commit.events.push(deal_created(&acme, k0));
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+
+    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let mut retry = bare(&current);
+    let second = created_deal(&acme, k0, "second", utc(2026, 3, 1, 9, 0));
+    let nine = created_deal(&acme, k9, "nine", utc(2026, 3, 10, 9, 0));
+    let one = created_deal(&acme, k1, "one", utc(2026, 3, 2, 9, 0));
+    retry.deals = vec![second, nine.clone(), five.clone(), one.clone()];
+    let second_invoice = open_invoice(&acme, k0, &[utc(2026, 3, 2, 9, 0)]);
+    let nine_invoice = open_invoice(&acme, k9, &[utc(2026, 3, 20, 9, 0)]);
+    let five_invoice = open_invoice(&acme, k5, &[utc(2026, 3, 2, 9, 0)]);
+    retry.invoices = vec![second_invoice.clone(), nine_invoice.clone(), five_invoice];
+    let issued = |invoice: &Invoice| {
+        event(
+            &acme,
+            &format!("invoice:{}", invoice.deal),
+            EventKind::InvoiceIssued {
+                invoice: Box::new(invoice.clone()),
+            },
+        )
+    };
+    let finished = event(
+        &acme,
+        "finished",
+        EventKind::TemplateFinished { template: t.id() },
+    );
+    retry.events = vec![
+        deal_created(&acme, k0),
+        issued(&second_invoice),
+        deal_created(&acme, k9),
+        issued(&nine_invoice),
+        deal_created(&acme, k1),
+        finished.clone(),
+    ];
+    assert_eq!(
+        repository.commit(retry).unwrap(),
+        committed(2, vec![k0, k5])
+    );
+    assert_eq!(repository.invoice(&acme, k5).unwrap(), None);
+
+    // The first deal and invoice stay as they were; the new ones are there.
+    assert_eq!(repository.deal(&acme, k0).unwrap(), Some(first.clone()));
+    assert_eq!(repository.deal(&acme, k9).unwrap(), Some(nine.clone()));
+    assert_eq!(repository.invoice(&acme, k0).unwrap(), Some(first_invoice));
+    assert_eq!(
+        repository.invoice(&acme, k9).unwrap(),
+        Some(nine_invoice.clone())
+    );
+    assert_eq!(
+        repository.deals(&acme, Some(t.id())).unwrap(),
+        vec![first, one, five, nine]
+    );
+    assert_eq!(
+        outbox_events(&repository),
+        vec![
+            deal_created(&acme, k0),
+            deal_created(&acme, k9),
+            issued(&nine_invoice),
+            deal_created(&acme, k1),
+            finished,
+        ]
+    );
+    // The second invoice of k0 (reminder Mar 2) was not written: nothing is due by Mar 5.
+    assert_eq!(
+        repository.due_invoices(utc(2026, 3, 5, 0, 0), 10).unwrap(),
+        Vec::<Invoice>::new()
+    );
+    // Reporting an already created key again, in a third commit.
+    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let mut third = bare(&current);
+    third.deals = vec![
+        created_deal(&acme, k9, "again", utc(2026, 3, 10, 9, 0)),
+        created_deal(&acme, k0, "again", utc(2026, 3, 1, 9, 0)),
+    ];
+    assert_eq!(
+        repository.commit(third).unwrap(),
+        committed(3, vec![k9, k0])
+    );
+    assert_eq!(repository.deals(&acme, None).unwrap().len(), 4);
+}
+
+/// A skipped occurrence is recorded once: a second record of the same key keeps the first.
+pub fn skipped_occurrences_are_recorded_once<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let first = skipped_occurrence(
+        &acme,
+        key(t.id(), 4),
+        utc(2026, 3, 5, 9, 0),
+        SkipReason::Paused,
+    );
+    let mut commit = bare(&t);
+    commit.skipped.push(first.clone());
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let mut commit = bare(&current);
+    commit.skipped.push(skipped_occurrence(
+        &acme,
+        key(t.id(), 4),
+        utc(2026, 3, 5, 9, 0),
+        SkipReason::Missed,
+    ));
+    // A skip never counts as a created deal.
+    assert_eq!(repository.commit(commit).unwrap(), committed(2, vec![]));
+    assert_eq!(
+        repository.skipped(&acme, Some(t.id())).unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(repository.skipped(&acme, None).unwrap(), vec![first]);
+    assert!(repository.deals(&acme, None).unwrap().is_empty());
+}
+
+/// Deals, skipped occurrences and invoices are visible only to their tenant; deals come sorted
+/// by template, nominal instant, key; skipped occurrences by key.
+pub fn lookups_are_scoped_by_tenant_and_sorted<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let one = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let two = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let (one, two) = if one.id() < two.id() {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    let theirs = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+
+    let manual = DealKey::Manual {
+        template: one.id(),
+        number: 0,
+    };
+    let s2 = created_deal(&acme, key(one.id(), 2), "s2", utc(2026, 3, 3, 9, 0));
+    let s0 = created_deal(&acme, key(one.id(), 0), "s0", utc(2026, 3, 1, 9, 0));
+    let m0 = created_deal(&acme, manual, "m0", utc(2026, 3, 2, 12, 0));
+    // Same nominal instant as s0: the key breaks the tie (scheduled before manual).
+    let m1 = created_deal(
+        &acme,
+        DealKey::Manual {
+            template: one.id(),
+            number: 1,
+        },
+        "m1",
+        utc(2026, 3, 1, 9, 0),
+    );
+    let mut commit = bare(&one);
+    commit.deals = vec![s2.clone(), m1.clone(), s0.clone(), m0.clone()];
+    let r1s0 = skipped_occurrence(
+        &acme,
+        DealKey::Scheduled {
+            template: one.id(),
+            revision: 1,
+            seq: 0,
+        },
+        utc(2026, 3, 9, 9, 0),
+        SkipReason::Requested,
+    );
+    let r0s7 = skipped_occurrence(
+        &acme,
+        key(one.id(), 7),
+        utc(2026, 3, 8, 9, 0),
+        SkipReason::Missed,
+    );
+    let r0s3 = skipped_occurrence(
+        &acme,
+        key(one.id(), 3),
+        utc(2026, 3, 4, 9, 0),
+        SkipReason::Missed,
+    );
+    commit.skipped = vec![r1s0.clone(), r0s7.clone(), r0s3.clone()];
+    commit.invoices = vec![open_invoice(&acme, key(one.id(), 0), &[])];
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+
+    // Template two's deal is the earliest of all, but template one sorts first.
+    let early = created_deal(&acme, key(two.id(), 0), "early", utc(2026, 2, 1, 9, 0));
+    let two_skip = skipped_occurrence(
+        &acme,
+        key(two.id(), 1),
+        utc(2026, 2, 2, 9, 0),
+        SkipReason::Missed,
+    );
+    let mut commit = bare(&two);
+    commit.deals = vec![early.clone()];
+    commit.skipped = vec![two_skip.clone()];
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+
+    let other = created_deal(&beta, key(theirs.id(), 0), "theirs", utc(2026, 1, 1, 9, 0));
+    let other_skip = skipped_occurrence(
+        &beta,
+        key(theirs.id(), 1),
+        utc(2026, 1, 2, 9, 0),
+        SkipReason::Missed,
+    );
+    let mut commit = bare(&theirs);
+    commit.deals = vec![other.clone()];
+    commit.skipped = vec![other_skip.clone()];
+    commit.invoices = vec![open_invoice(&beta, key(theirs.id(), 0), &[])];
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+
+    assert_eq!(
+        repository.deals(&acme, Some(one.id())).unwrap(),
+        vec![s0.clone(), m1.clone(), m0.clone(), s2.clone()]
+    );
+    assert_eq!(
+        repository.deals(&acme, None).unwrap(),
+        vec![s0.clone(), m1, m0, s2, early.clone()]
+    );
+    assert_eq!(
+        repository.deals(&acme, Some(two.id())).unwrap(),
+        vec![early]
+    );
+    assert_eq!(repository.deals(&beta, None).unwrap(), vec![other.clone()]);
+    assert!(repository.deals(&beta, Some(one.id())).unwrap().is_empty());
+    assert!(
+        repository
+            .deals(&acme, Some(theirs.id()))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        repository
+            .deals(&tenant("nobody"), None)
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(repository.deal(&acme, s0.key).unwrap(), Some(s0.clone()));
+    assert_eq!(repository.deal(&beta, s0.key).unwrap(), None);
+    assert_eq!(repository.deal(&acme, other.key).unwrap(), None);
+    assert_eq!(repository.deal(&acme, key(one.id(), 99)).unwrap(), None);
+
+    assert_eq!(
+        repository.skipped(&acme, Some(one.id())).unwrap(),
+        vec![r0s3.clone(), r0s7.clone(), r1s0.clone()]
+    );
+    assert_eq!(
+        repository.skipped(&acme, None).unwrap(),
+        vec![r0s3, r0s7, r1s0, two_skip]
+    );
+    assert_eq!(repository.skipped(&beta, None).unwrap(), vec![other_skip]);
+    assert!(
+        repository
+            .skipped(&beta, Some(one.id()))
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(repository.invoice(&acme, s0.key).unwrap().is_some());
+    assert_eq!(repository.invoice(&beta, s0.key).unwrap(), None);
+    assert_eq!(repository.invoice(&acme, other.key).unwrap(), None);
+    assert!(repository.invoice(&beta, other.key).unwrap().is_some());
+}
+
+/// `due_invoices` lists open invoices with a reminder at or before `now` (earliest first, ties
+/// by deal key, at most `limit`); `commit_invoice` is conditional on the invoice's version.
+pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+    let noon = utc(2026, 3, 2, 12, 0);
+    let a = open_invoice(&acme, key(t.id(), 3), &[noon, utc(2026, 3, 9, 12, 0)]);
+    let b = open_invoice(&acme, key(t.id(), 1), &[noon]);
+    let c = open_invoice(&acme, key(t.id(), 2), &[utc(2026, 3, 2, 8, 0)]);
+    let late = open_invoice(&acme, key(t.id(), 4), &[utc(2026, 3, 3, 0, 0)]);
+    let none = open_invoice(&acme, key(t.id(), 5), &[]);
+    let mut voided = open_invoice(&acme, key(t.id(), 6), &[utc(2026, 3, 2, 0, 0)]);
+    voided.status = InvoiceStatus::Voided;
+    let mut commit = bare(&t);
+    commit.invoices = vec![
+        a.clone(),
+        b.clone(),
+        c.clone(),
+        late.clone(),
+        none.clone(),
+        voided,
+    ];
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    let theirs = open_invoice(&beta, key(u.id(), 0), &[utc(2026, 3, 2, 10, 0)]);
+    let mut commit = bare(&u);
+    commit.invoices = vec![theirs.clone()];
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+
+    // 08:00 (c), 10:00 (theirs), then a and b at noon ordered by key (seq 1 before seq 3).
+    assert_eq!(
+        repository.due_invoices(noon, 10).unwrap(),
+        vec![c.clone(), theirs.clone(), b.clone(), a.clone()]
+    );
+    assert_eq!(
+        repository.due_invoices(noon, 2).unwrap(),
+        vec![c.clone(), theirs]
+    );
+    assert_eq!(
+        repository
+            .due_invoices(noon - TimeDelta::nanoseconds(1), 10)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        repository
+            .due_invoices(utc(2026, 3, 2, 7, 0), 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Conditional writes.
+    let unknown = open_invoice(&acme, key(t.id(), 40), &[]);
+    assert_eq!(
+        repository.commit_invoice(unknown, Vec::new()).unwrap(),
+        CommitOutcome::Missing
+    );
+    let mut wrong_tenant = a.clone();
+    wrong_tenant.tenant = beta.clone();
+    assert_eq!(
+        repository.commit_invoice(wrong_tenant, Vec::new()).unwrap(),
+        CommitOutcome::Missing
+    );
+    let mut stale = a.clone();
+    stale.version = 5;
+    stale.pending_reminders.clear();
+    assert_eq!(
+        repository
+            .commit_invoice(stale, vec![deal_created(&acme, a.deal)])
+            .unwrap(),
+        CommitOutcome::Conflict
+    );
+    assert_eq!(repository.invoice(&acme, a.deal).unwrap(), Some(a.clone()));
+    assert!(repository.outbox(10).unwrap().is_empty());
+
+    // Sending the noon reminder of `a`: its next reminder is a week later.
+    let mut sent = a.clone();
+    sent.pending_reminders.remove(0);
+    let reminder = event(
+        &acme,
+        "reminder",
+        EventKind::PaymentReminder {
+            deal: a.deal,
+            offset_days: -1,
+            due_on: a.due_on,
+        },
+    );
+    assert_eq!(
+        repository
+            .commit_invoice(sent.clone(), vec![reminder.clone()])
+            .unwrap(),
+        committed(1, vec![])
+    );
+    let mut stored = sent.clone();
+    stored.version = 1;
+    assert_eq!(
+        repository.invoice(&acme, a.deal).unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(outbox_events(&repository), vec![reminder]);
+    assert_eq!(
+        repository.due_invoices(noon, 10).unwrap(),
+        vec![
+            c.clone(),
+            open_invoice(&beta, key(u.id(), 0), &[utc(2026, 3, 2, 10, 0)]),
+            b
+        ]
+    );
+    assert!(
+        repository
+            .due_invoices(utc(2026, 3, 9, 12, 0), 10)
+            .unwrap()
+            .contains(&stored)
+    );
+    // The version moved on: the old one conflicts now.
+    assert_eq!(
+        repository.commit_invoice(sent, Vec::new()).unwrap(),
+        CommitOutcome::Conflict
+    );
+    // Paid: no reminders any more, whatever is listed.
+    let mut paid = stored;
+    paid.status = InvoiceStatus::Paid;
+    assert_eq!(
+        repository.commit_invoice(paid.clone(), Vec::new()).unwrap(),
+        committed(2, vec![])
+    );
+    assert!(
+        repository
+            .due_invoices(utc(2026, 12, 1, 0, 0), 10)
+            .unwrap()
+            .iter()
+            .all(|i| i.deal != a.deal)
+    );
+    let mut paid_stored = paid;
+    paid_stored.version = 2;
+    assert_eq!(
+        repository.invoice(&acme, a.deal).unwrap(),
+        Some(paid_stored)
+    );
+}
+
+/// The outbox returns unacknowledged events in commit order, at most `limit`; `ack` removes
+/// events by id, ignoring unknown ids; ids are never reused.
+pub fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+    assert!(repository.outbox(10).unwrap().is_empty());
+    let events: Vec<NewEvent> = (0..5)
+        .map(|i| {
+            event(
+                if i % 2 == 0 { &acme } else { &beta },
+                &format!("e{i}"),
+                EventKind::UpcomingDeal {
+                    template: t.id(),
+                    at: t0() + TimeDelta::days(i),
+                },
+            )
+        })
+        .collect();
+    let mut commit = bare(&t);
+    commit.events = events[..3].to_vec();
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    let mut commit = bare(&u);
+    commit.events = events[3..].to_vec();
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+
+    let outbox = repository.outbox(10).unwrap();
+    assert_eq!(outbox_events(&repository), events);
+    assert!(outbox.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(repository.outbox(2).unwrap(), outbox[..2].to_vec());
+    assert!(repository.outbox(0).unwrap().is_empty());
+
+    let unknown = outbox.iter().map(|e| e.id).max().unwrap() + 1000;
+    repository
+        .ack(&[outbox[1].id, outbox[3].id, unknown])
+        .unwrap();
+    repository.ack(&[]).unwrap();
+    assert_eq!(
+        repository.outbox(10).unwrap(),
+        vec![outbox[0].clone(), outbox[2].clone(), outbox[4].clone()]
+    );
+    // Acknowledging twice is harmless.
+    repository.ack(&[outbox[1].id]).unwrap();
+    repository
+        .ack(&[outbox[0].id, outbox[2].id, outbox[4].id])
+        .unwrap();
+    assert!(repository.outbox(10).unwrap().is_empty());
+
+    // An empty outbox does not restart numbering: a host acknowledging late must never
+    // acknowledge a new event by an old id.
+    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let mut commit = bare(&current);
+    commit.events = vec![event(
+        &acme,
+        "later",
+        EventKind::TemplateFinished { template: t.id() },
+    )];
+    assert_eq!(repository.commit(commit).unwrap(), committed(2, vec![]));
+    let later = repository.outbox(10).unwrap();
+    assert_eq!(later.len(), 1);
+    assert!(later[0].id > outbox[4].id, "id {} reused", later[0].id);
+}
+
+/// `delete_template` is conditional on the version and tenant; the deals stay.
+pub fn delete_checks_the_version_and_keeps_deals<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let keep = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0));
+    let deal = created_deal(&acme, key(t.id(), 0), "kept", utc(2026, 3, 1, 9, 0));
+    let mut commit = bare(&t);
+    commit.deals.push(deal.clone());
+    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(repository.count_live(&acme).unwrap(), 2);
+
+    assert_eq!(
+        repository.delete_template(&acme, t.id(), 0).unwrap(),
+        CommitOutcome::Conflict
+    );
+    assert_eq!(
+        repository
+            .delete_template(&tenant("beta"), t.id(), 1)
+            .unwrap(),
+        CommitOutcome::Missing
+    );
+    assert!(repository.template(&acme, t.id()).unwrap().is_some());
+    assert_eq!(
+        repository.delete_template(&acme, t.id(), 1).unwrap(),
+        committed(2, vec![])
+    );
+    assert_eq!(repository.template(&acme, t.id()).unwrap(), None);
+    assert_eq!(
+        ids(&repository.due_templates(utc(2026, 3, 2, 0, 0), 10).unwrap()),
+        vec![keep.id()]
+    );
+    assert_eq!(
+        repository.next_wake().unwrap(),
+        Some(utc(2026, 3, 1, 10, 0))
+    );
+    assert_eq!(
+        page_ids(&repository, &acme, TemplateQuery::default()),
+        vec![keep.id()]
+    );
+    assert_eq!(
+        repository
+            .list_templates(&acme, &TemplateQuery::default())
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(repository.count_live(&acme).unwrap(), 1);
+    assert_eq!(
+        repository.deals(&acme, Some(t.id())).unwrap(),
+        vec![deal.clone()]
+    );
+    assert_eq!(repository.deal(&acme, deal.key).unwrap(), Some(deal));
+    assert_eq!(
+        repository.delete_template(&acme, t.id(), 2).unwrap(),
+        CommitOutcome::Missing
+    );
+    assert_eq!(repository.commit(bare(&t)).unwrap(), CommitOutcome::Missing);
+}
+
+/// The templates of each kind of state, for the listing cases.
+struct Listed {
+    /// Active: next run Mar 3 09:00.
+    x: Template,
+    /// Active: next run Mar 2 09:00 (y and z tie, ordered by id).
+    y: Template,
+    z: Template,
+    /// Paused until Mar 10: next run Mar 10 00:00.
+    p: Template,
+    /// Paused without a date: no next run.
+    q: Template,
+    /// Inactive: no next run.
+    i: Template,
+    /// Finished: no next run.
+    f: Template,
+}
+
+fn listed<R: Repository>(repository: &R, acme: &TenantId) -> Listed {
+    let engine = engine_at(repository, t0());
+    let mut once = draft("Once", daily(local(2026, 3, 1, 1, 0), 1));
+    once.schedule = Schedule::builder(
+        Recurrence::daily(Interval::ONE),
+        local(2026, 3, 1, 1, 0),
+        chrono_tz::UTC,
+    )
+    .end(End::Count(1))
+    .build()
+    .unwrap();
+    let f = engine.create_template(acme, once).unwrap();
+    engine.clock().set(utc(2026, 3, 1, 1, 0));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created, vec![key(f.id(), 0)]);
+    let f = engine.template(acme, f.id()).unwrap();
+    assert_eq!(f.state(), &TemplateState::Finished);
+
+    let x = create_daily(repository, acme, t0(), local(2026, 3, 3, 9, 0));
+    let y = create_daily(repository, acme, t0(), local(2026, 3, 2, 9, 0));
+    let z = create_daily(repository, acme, t0(), local(2026, 3, 2, 9, 0));
+    let p = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0));
+    let p = engine
+        .pause(acme, p.id(), "", Some(date(2026, 3, 10)))
+        .unwrap();
+    assert_eq!(p.next_run(), Some(utc(2026, 3, 10, 0, 0)));
+    let q = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0));
+    let q = engine.pause(acme, q.id(), "", None).unwrap();
+    let i = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0));
+    let i = engine.deactivate(acme, i.id()).unwrap();
+    Listed {
+        x,
+        y,
+        z,
+        p,
+        q,
+        i,
+        f,
+    }
+}
+
+/// `list_templates`: a tenant's templates by next run (none last), then id; filtered by kind of
+/// state; paged with the total of all matching.
+pub fn list_templates_filters_sorts_and_pages<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let l = listed(&repository, &acme);
+    let _theirs = create_daily(&repository, &tenant("beta"), t0(), local(2026, 3, 1, 9, 0));
+
+    let mut all = by_id(vec![&l.y, &l.z]);
+    all.extend([l.x.id(), l.p.id()]);
+    all.extend(by_id(vec![&l.q, &l.i, &l.f]));
+    let page = repository
+        .list_templates(&acme, &TemplateQuery::default())
+        .unwrap();
+    assert_eq!(ids(&page.items), all);
+    assert_eq!(page.total, 7);
+    // Whole templates, as stored.
+    let stored_p = repository.template(&acme, l.p.id()).unwrap().unwrap();
+    assert!(page.items.contains(&stored_p));
+    assert!(page.items.contains(&l.f));
+
+    let query = |state, offset, limit| TemplateQuery {
+        state,
+        offset,
+        limit,
+    };
+    assert_eq!(
+        page_ids(&repository, &acme, query(Some(StateFilter::Active), 0, 0)),
+        [by_id(vec![&l.y, &l.z]), vec![l.x.id()]].concat()
+    );
+    assert_eq!(
+        page_ids(&repository, &acme, query(Some(StateFilter::Paused), 0, 0)),
+        vec![l.p.id(), l.q.id()]
+    );
+    assert_eq!(
+        page_ids(&repository, &acme, query(Some(StateFilter::Inactive), 0, 0)),
+        vec![l.i.id()]
+    );
+    assert_eq!(
+        page_ids(&repository, &acme, query(Some(StateFilter::Finished), 0, 0)),
+        vec![l.f.id()]
+    );
+
+    let page = repository
+        .list_templates(&acme, &query(None, 2, 3))
+        .unwrap();
+    assert_eq!(ids(&page.items), all[2..5].to_vec());
+    assert_eq!(page.total, 7);
+    let page = repository
+        .list_templates(&acme, &query(Some(StateFilter::Active), 1, 1))
+        .unwrap();
+    assert_eq!(ids(&page.items), all[1..2].to_vec());
+    assert_eq!(page.total, 3);
+    let page = repository
+        .list_templates(&acme, &query(None, 7, 10))
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(page.total, 7);
+
+    let page = repository
+        .list_templates(&tenant("nobody"), &TemplateQuery::default())
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(page.total, 0);
+}
+
+/// A limit of 0 means pages of 50.
+pub fn list_templates_default_page_size_is_50<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let mut created = Vec::new();
+    for i in 0..55 {
+        // Next runs a minute apart, so the order is by creation.
+        let t = create_daily(
+            &repository,
+            &acme,
+            t0(),
+            local(2026, 3, 1, 9, 0) + TimeDelta::minutes(i),
+        );
+        created.push(t.id());
+    }
+    let page = repository
+        .list_templates(&acme, &TemplateQuery::default())
+        .unwrap();
+    assert_eq!(ids(&page.items), created[..50].to_vec());
+    assert_eq!(page.total, 55);
+    let rest = TemplateQuery {
+        state: None,
+        offset: 50,
+        limit: 0,
+    };
+    assert_eq!(page_ids(&repository, &acme, rest), created[50..].to_vec());
+}
+
+/// `count_live`: a tenant's active and paused templates.
+pub fn count_live_counts_active_and_paused<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    assert_eq!(repository.count_live(&acme).unwrap(), 0);
+    let _ = listed(&repository, &acme);
+    let _ = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+    // x, y, z active; p, q paused; i inactive and f finished do not count.
+    assert_eq!(repository.count_live(&acme).unwrap(), 5);
+    assert_eq!(repository.count_live(&beta).unwrap(), 1);
+    assert_eq!(repository.count_live(&tenant("nobody")).unwrap(), 0);
+}
+
+/// The engine over the store behaves as over the in-memory reference store: the same tick
+/// reports, deals, skipped occurrences, invoices and outbox, through 40 days of daily ticks with
+/// invoices, reminders, a pause, a manual deal, catch-up and a finished series.
+pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let reference = recurring_deals::InMemoryRepository::new();
+    let clock = ManualClock::new(t0());
+    let engines = (
+        Engine::new(&repository, clock.clone()),
+        Engine::new(&reference, clock.clone()),
+    );
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let drafts = || {
+        let mut invoiced = draft("Invoiced", daily(local(2026, 3, 1, 9, 0), 3));
+        invoiced.invoice = Some(InvoiceOptions {
+            payment_due: PaymentDue::Days(5),
+            send_to: vec![1],
+            mail_template: Some(2),
+            document_template: None,
+            remind_before_days: vec![2],
+            remind_after_days: vec![1, 3],
+        });
+        invoiced.upcoming_notice_days = Some(1);
+        let mut counted = draft("Counted", daily(local(2026, 3, 2, 12, 0), 2));
+        counted.schedule = counted.schedule.with_end(End::Count(4)).unwrap();
+        let mut latest = draft("Latest", daily(local(2026, 3, 1, 6, 0), 1));
+        latest.catch_up.mode = CatchUpMode::Latest;
+        vec![
+            (acme.clone(), invoiced),
+            (acme.clone(), counted),
+            (beta.clone(), latest),
+        ]
+    };
+    let mut templates = Vec::new();
+    for (tenant, draft) in drafts() {
+        let a = engines.0.create_template(&tenant, draft.clone()).unwrap();
+        let b = engines.1.create_template(&tenant, draft).unwrap();
+        assert_eq!(a.version(), b.version());
+        templates.push((tenant, a.id(), b.id()));
+    }
+    // Ids may differ between stores; compare through a renaming.
+    let rename = |id: TemplateId| {
+        templates
+            .iter()
+            .find(|(_, a, _)| *a == id)
+            .map_or(id, |(_, _, b)| *b)
+    };
+    let rename_key = |key: DealKey| match key {
+        DealKey::Scheduled {
+            template,
+            revision,
+            seq,
+        } => DealKey::Scheduled {
+            template: rename(template),
+            revision,
+            seq,
+        },
+        DealKey::Manual { template, number } => DealKey::Manual {
+            template: rename(template),
+            number,
+        },
+    };
+    let mut created = 0;
+    for day in 0..40 {
+        clock.set(t0() + TimeDelta::days(day) + TimeDelta::hours(10));
+        if day == 5 {
+            let (tenant, a, b) = &templates[2];
+            engines
+                .0
+                .pause(tenant, *a, "", Some(date(2026, 3, 9)))
+                .unwrap();
+            engines
+                .1
+                .pause(tenant, *b, "", Some(date(2026, 3, 9)))
+                .unwrap();
+        }
+        if day == 7 {
+            let (tenant, a, b) = &templates[0];
+            let x = engines.0.create_now(tenant, *a).unwrap();
+            let y = engines.1.create_now(tenant, *b).unwrap();
+            assert_eq!(rename_key(x.key), y.key);
+        }
+        if (20..27).contains(&day) {
+            // A down week: caught up on day 27.
+            continue;
+        }
+        let mut a = engines.0.tick().unwrap();
+        let b = engines.1.tick().unwrap();
+        a.created = a.created.into_iter().map(rename_key).collect();
+        for s in &mut a.skipped {
+            s.key = rename_key(s.key);
+        }
+        assert_eq!(a, b, "day {day}");
+        created += a.created.len();
+    }
+    // Invoiced every 3 days from Mar 1 (Mar 1..Apr 9 10:00: 14), counted 4, latest: days run
+    // daily except the pause (Mar 6..8 skipped as paused) and the down week (catch-up of the
+    // latest only).
+    assert!(created > 14 + 4);
+    for (tenant, a, b) in &templates {
+        let x = repository.template(tenant, *a).unwrap().unwrap();
+        let y = reference.template(tenant, *b).unwrap().unwrap();
+        assert_eq!(x.counters(), y.counters());
+        assert_eq!(x.state(), y.state());
+        assert_eq!(x.next_run(), y.next_run());
+        assert_eq!(x.version(), y.version());
+        let deals_a: Vec<_> = repository
+            .deals(tenant, Some(*a))
+            .unwrap()
+            .into_iter()
+            .map(|d| (rename_key(d.key), d.nominal_at, d.created_at, d.catch_up))
+            .collect();
+        let deals_b: Vec<_> = reference
+            .deals(tenant, Some(*b))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.key, d.nominal_at, d.created_at, d.catch_up))
+            .collect();
+        assert_eq!(deals_a, deals_b);
+        assert_eq!(
+            x.counters().created_by_schedule + x.counters().created_manually,
+            deals_a.len() as u64
+        );
+        let skipped_a: Vec<_> = repository
+            .skipped(tenant, Some(*a))
+            .unwrap()
+            .into_iter()
+            .map(|s| (rename_key(s.key), s.reason))
+            .collect();
+        let skipped_b: Vec<_> = reference
+            .skipped(tenant, Some(*b))
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.key, s.reason))
+            .collect();
+        assert_eq!(skipped_a, skipped_b);
+    }
+    // The invoiced template: one deal every 3 days from Mar 1 at 09:00, checked by hand.
+    let (_, invoiced, _) = &templates[0];
+    let scheduled: Vec<DateTime<Utc>> = repository
+        .deals(&acme, Some(*invoiced))
+        .unwrap()
+        .into_iter()
+        .filter(|d| matches!(d.key, DealKey::Scheduled { .. }))
+        .map(|d| d.nominal_at)
+        .collect();
+    let expected: Vec<DateTime<Utc>> = (0..14)
+        .map(|n| utc(2026, 3, 1, 9, 0) + TimeDelta::days(3 * n))
+        .collect();
+    assert_eq!(scheduled, expected);
+    // The counted template: exactly 4, then finished.
+    let (_, counted, _) = &templates[1];
+    let counted = repository.template(&acme, *counted).unwrap().unwrap();
+    assert_eq!(counted.counters().created_by_schedule, 4);
+    assert_eq!(counted.state(), &TemplateState::Finished);
+
+    // The outboxes match, event for event, and deal events are unique.
+    let kinds = |events: Vec<NewEvent>| -> Vec<(String, String)> {
+        events
+            .into_iter()
+            .map(|e| {
+                (
+                    e.tenant.to_string(),
+                    format!("{:?}", std::mem::discriminant(&e.kind)),
+                )
+            })
+            .collect()
+    };
+    let a = outbox_events(&repository);
+    let b = outbox_events(&reference);
+    assert_eq!(a.len(), b.len());
+    assert_eq!(kinds(a.clone()), kinds(b));
+    let mut deal_events = BTreeSet::new();
+    for e in &a {
+        if let EventKind::DealCreated { deal, .. } = e.kind {
+            assert!(deal_events.insert(deal), "{deal} announced twice");
+        }
+    }
+    let all_deals: usize = [&acme, &beta]
+        .iter()
+        .map(|t| repository.deals(t, None).unwrap().len())
+        .sum();
+    assert_eq!(deal_events.len(), all_deals);
+    let invoices = repository.deals(&acme, Some(*invoiced)).unwrap();
+    for deal in invoices {
+        assert!(repository.invoice(&acme, deal.key).unwrap().is_some());
+    }
+}

@@ -1,0 +1,339 @@
+//! A worker process (`examples/pg_worker.rs`) ticking a PostgreSQL database is killed with
+//! SIGKILL at random moments, at least 30 times, and restarted each time; then it runs to the
+//! end. Every due occurrence must exist exactly once, with no gap, and every counter must
+//! agree with the rows.
+//!
+//! The templates are daily at 09:00 UTC from 2026-01-01 with an end count, and process at
+//! most 2 occurrences per tick, so each needs many commits and the kills land between (and
+//! during) the commits of one template. At the worker's instant (2026-03-15) every occurrence
+//! is due: template `i` must end with exactly the deals `Ti/r0/0 .. Ti/r0/{count-1}`, a fact
+//! of the schedule's definition.
+//!
+//! Set `RECURRING_DEALS_PG_URL` to run; without it the test prints a notice and passes. The
+//! random kill moments come from a seed printed at the start (`RECURRING_DEALS_CRASH_SEED`
+//! replays one).
+#![cfg(feature = "postgres")]
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use recurring_deals::{
+    CatchUpPolicy, Currency, Deal, End, Engine, InMemoryRepository, Interval, InvoiceOptions,
+    ManualClock, Money, PaymentDue, PostgresRepository, Recurrence, Repository, Schedule, Template,
+    TemplateDraft, TemplateQuery, TenantId,
+};
+
+const URL_VAR: &str = "RECURRING_DEALS_PG_URL";
+const TEMPLATES: usize = 600;
+const KILLS: usize = 40;
+
+fn pg_url(test: &str) -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "{test}: skipped: set {URL_VAR} (e.g. 'host=127.0.0.1 user=postgres \
+                 dbname=recurring_deals_test') to run the PostgreSQL tests"
+            );
+            None
+        }
+    }
+}
+
+/// A schema of the test's own, dropped at the end (also on panic).
+struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    fn new(url: &str) -> TestSchema {
+        TestSchema {
+            url: url.to_owned(),
+            name: format!(
+                "rd_crash_{}_{}",
+                std::process::id(),
+                Utc::now().timestamp_subsec_nanos()
+            ),
+        }
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ =
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
+/// xorshift64*: the kill moments need no more than a reproducible spread.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+}
+
+/// The end count of template number `i`: 20 to 40 deals.
+fn count_of(i: usize) -> u32 {
+    20 + (i % 21) as u32
+}
+
+/// Creates the templates (through an engine over the in-memory store, which numbers them
+/// 1..n in creation order) and loads them. Returns `(count, with invoices)` per id.
+fn load(url: &str, schema: &str) -> HashMap<u64, (u64, bool)> {
+    let scratch = InMemoryRepository::new();
+    let engine = Engine::new(&scratch, ManualClock::new(utc(2026, 1, 1, 0)));
+    let tenant = TenantId::new("crash").unwrap();
+    let rub = Currency::new("RUB").unwrap();
+    let mut expected = HashMap::new();
+    for i in 0..TEMPLATES {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+            .end(End::Count(count_of(i)))
+            .build()
+            .unwrap();
+        let mut draft = TemplateDraft::new(
+            Deal::new(format!("Crash {i}"), Money::new(50_000, rub)).unwrap(),
+            schedule,
+        );
+        draft.catch_up = CatchUpPolicy {
+            max_per_tick: 2,
+            ..CatchUpPolicy::default()
+        };
+        let invoiced = i % 2 == 0;
+        if invoiced {
+            draft.invoice = Some(InvoiceOptions {
+                payment_due: PaymentDue::Days(10),
+                send_to: vec![1],
+                mail_template: None,
+                document_template: None,
+                remind_before_days: vec![1],
+                remind_after_days: vec![3],
+            });
+        }
+        let template = engine.create_template(&tenant, draft).unwrap();
+        expected.insert(template.id().0, (u64::from(count_of(i)), invoiced));
+    }
+    let templates: Vec<Template> = scratch
+        .list_templates(
+            &tenant,
+            &TemplateQuery {
+                limit: TEMPLATES,
+                ..TemplateQuery::default()
+            },
+        )
+        .unwrap()
+        .items;
+    let store = PostgresRepository::connect_with(url, Some(schema), 1).unwrap();
+    store.insert_templates(&templates).unwrap();
+    expected
+}
+
+/// Builds the worker with the test's own cargo and profile; returns its path.
+fn build_worker() -> std::path::PathBuf {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--release",
+            "--features",
+            "postgres",
+            "--example",
+            "pg_worker",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo");
+    assert!(output.status.success(), "cargo build of pg_worker failed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == "pg_worker")
+        .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo reported no pg_worker executable")
+}
+
+#[test]
+fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
+    let Some(url) = pg_url("a_worker_killed_30_times_loses_and_duplicates_nothing") else {
+        return;
+    };
+    let worker = build_worker();
+    let seed = std::env::var("RECURRING_DEALS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1);
+    eprintln!("crash test seed {seed} (RECURRING_DEALS_CRASH_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+    let schema = TestSchema::new(&url);
+    let expected = load(&url, &schema.name);
+    let now = utc(2026, 3, 15, 0).to_rfc3339();
+    let start = || {
+        Command::new(&worker)
+            .args([url.as_str(), schema.name.as_str(), now.as_str(), "50"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pg_worker")
+    };
+
+    let started = Instant::now();
+    let mut kills = 0;
+    while kills < KILLS {
+        let mut child = start();
+        // Between 20 and 300 ms: from mid-connect to a few hundred commits.
+        std::thread::sleep(Duration::from_millis(20 + rng.below(280)));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                // It finished before the kill: too little work left for the kills to mean
+                // anything.
+                panic!(
+                    "the worker ran out of work after {kills} kills ({status}); give it more \
+                     templates"
+                );
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    let killed_for = started.elapsed();
+    // Then it runs to the end.
+    let output = start().wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the last run failed: {:?}",
+        output.status
+    );
+    eprintln!(
+        "{kills} kills in {:.1} s, then {} in {:.1} s in all",
+        killed_for.as_secs_f64(),
+        String::from_utf8_lossy(&output.stdout).trim(),
+        started.elapsed().as_secs_f64()
+    );
+    verify(&url, &schema.name, &expected);
+}
+
+fn verify(url: &str, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut seqs: HashMap<u64, Vec<u64>> = HashMap::new();
+    for row in client
+        .query(
+            &format!("SELECT template_id, kind, revision, num FROM \"{schema}\".rd_deals"),
+            &[],
+        )
+        .unwrap()
+    {
+        let (template, kind, revision, num): (i64, i16, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        assert_eq!((kind, revision), (0, 0), "unexpected key of T{template}");
+        seqs.entry(template as u64).or_default().push(num as u64);
+    }
+    let mut invoices: HashMap<u64, u64> = HashMap::new();
+    for row in client
+        .query(
+            &format!("SELECT template_id, count(*) FROM \"{schema}\".rd_invoices GROUP BY 1"),
+            &[],
+        )
+        .unwrap()
+    {
+        invoices.insert(row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64);
+    }
+    for (template, &(count, invoiced)) in expected {
+        let mut got = seqs.remove(template).unwrap_or_default();
+        got.sort_unstable();
+        // Exactly 0..count: no gap, nothing twice, nothing beyond the end.
+        assert_eq!(got, (0..count).collect::<Vec<_>>(), "deals of T{template}");
+        let want_invoices = if invoiced { count } else { 0 };
+        assert_eq!(
+            invoices.get(template).copied().unwrap_or(0),
+            want_invoices,
+            "invoices of T{template}"
+        );
+    }
+    assert!(seqs.is_empty(), "deals of unknown templates");
+
+    let total: u64 = expected.values().map(|&(count, _)| count).sum();
+    let invoiced: u64 = expected
+        .values()
+        .filter(|&&(_, invoiced)| invoiced)
+        .map(|&(count, _)| count)
+        .sum();
+    let events = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FILTER (WHERE body->>'type' = 'deal_created'),
+                        count(*) FILTER (WHERE body->>'type' = 'invoice_issued'),
+                        count(*) FILTER (WHERE body->>'type' = 'template_finished'),
+                        count(*), count(DISTINCT idempotency_key)
+                 FROM \"{schema}\".rd_events"
+            ),
+            &[],
+        )
+        .unwrap();
+    let counts: Vec<i64> = (0..5).map(|i| events.get(i)).collect();
+    assert_eq!(counts[0] as u64, total, "deal-created events");
+    assert_eq!(counts[1] as u64, invoiced, "invoice-issued events");
+    assert_eq!(
+        counts[2] as usize,
+        expected.len(),
+        "template-finished events"
+    );
+    assert_eq!(counts[3], counts[4], "an event was written twice");
+
+    // The counters in each template's state agree with its rows; nothing was skipped and
+    // no commit failed.
+    let inconsistent: Vec<i64> = client
+        .query(
+            &format!(
+                "SELECT t.id FROM \"{schema}\".rd_templates t
+                 WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
+                    OR (t.body->'counters'->>'created_by_schedule')::bigint
+                       <> (SELECT count(*) FROM \"{schema}\".rd_deals d WHERE d.template_id = t.id)
+                    OR (t.body->'counters'->>'skipped')::bigint <> 0
+                    OR (t.body->'counters'->>'failed')::bigint <> 0"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        inconsistent.is_empty(),
+        "inconsistent templates: {inconsistent:?}"
+    );
+    let skipped: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".rd_skipped"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(skipped, 0);
+}
