@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench engine`
 
+// Amounts are written as units_cents (150_000_00 = 150,000.00), the grouping is on purpose.
+#![allow(clippy::inconsistent_digit_grouping)]
+
 use std::hint::black_box;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};

@@ -11,6 +11,9 @@
 //! quickstart -- --db deals.db`) the state lives in an SQLite file and survives restarts: a
 //! second run finds the templates and deals already there and creates nothing twice.
 
+// Amounts are written as units_cents (150_000_00 = 150,000.00), the grouping is on purpose.
+#![allow(clippy::inconsistent_digit_grouping)]
+
 use std::error::Error;
 
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc, Weekday};

@@ -10,6 +10,9 @@
 //!
 //! Run: `cargo run --release --example tokio_service`
 
+// Amounts are written as units_cents (150_000_00 = 150,000.00), the grouping is on purpose.
+#![allow(clippy::inconsistent_digit_grouping)]
+
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;

@@ -287,9 +287,9 @@ fn verify(url: &str, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
     let events = client
         .query_one(
             &format!(
-                "SELECT count(*) FILTER (WHERE body->>'type' = 'deal_created'),
-                        count(*) FILTER (WHERE body->>'type' = 'invoice_issued'),
-                        count(*) FILTER (WHERE body->>'type' = 'template_finished'),
+                "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
+                        count(*) FILTER (WHERE body::jsonb->>'type' = 'invoice_issued'),
+                        count(*) FILTER (WHERE body::jsonb->>'type' = 'template_finished'),
                         count(*), count(DISTINCT idempotency_key)
                  FROM \"{schema}\".rd_events"
             ),
@@ -313,10 +313,10 @@ fn verify(url: &str, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
             &format!(
                 "SELECT t.id FROM \"{schema}\".rd_templates t
                  WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
-                    OR (t.body->'counters'->>'created_by_schedule')::bigint
+                    OR (t.body::jsonb->'counters'->>'created_by_schedule')::bigint
                        <> (SELECT count(*) FROM \"{schema}\".rd_deals d WHERE d.template_id = t.id)
-                    OR (t.body->'counters'->>'skipped')::bigint <> 0
-                    OR (t.body->'counters'->>'failed')::bigint <> 0"
+                    OR (t.body::jsonb->'counters'->>'skipped')::bigint <> 0
+                    OR (t.body::jsonb->'counters'->>'failed')::bigint <> 0"
             ),
             &[],
         )

@@ -184,8 +184,8 @@ fn verify(schema: &TestSchema, counts: &HashMap<u64, u64>, reported: u64) {
     let events = client
         .query_one(
             &format!(
-                "SELECT count(*) FILTER (WHERE body->>'type' = 'deal_created'),
-                        count(*) FILTER (WHERE body->>'type' = 'template_finished'),
+                "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
+                        count(*) FILTER (WHERE body::jsonb->>'type' = 'template_finished'),
                         count(*), count(DISTINCT idempotency_key)
                  FROM \"{s}\".rd_events"
             ),
@@ -204,9 +204,9 @@ fn verify(schema: &TestSchema, counts: &HashMap<u64, u64>, reported: u64) {
             &format!(
                 "SELECT count(*) FROM \"{s}\".rd_templates t
                  WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
-                    OR (t.body->'counters'->>'created_by_schedule')::bigint
+                    OR (t.body::jsonb->'counters'->>'created_by_schedule')::bigint
                        <> (SELECT count(*) FROM \"{s}\".rd_deals d WHERE d.template_id = t.id)
-                    OR (t.body->'counters'->>'failed')::bigint <> 0"
+                    OR (t.body::jsonb->'counters'->>'failed')::bigint <> 0"
             ),
             &[],
         )

@@ -249,7 +249,7 @@ fn a_corrupted_template_is_an_error_naming_it_and_the_others_keep_running() {
     let acme = tenant("acme");
     let clock = ManualClock::new(utc(2026, 3, 1, 0));
     let engine = Engine::new(&store, clock.clone());
-    let ids: Vec<TemplateId> = (0..4)
+    let ids: Vec<TemplateId> = (0..5)
         .map(|i| {
             engine
                 .create_template(&acme, daily_draft(&format!("Daily {i}")))
@@ -257,22 +257,24 @@ fn a_corrupted_template_is_an_error_naming_it_and_the_others_keep_running() {
                 .id()
         })
         .collect();
-    // Two kinds of damage: JSON that is not a template, and a template missing a field.
+    // Three kinds of damage: text that is not JSON, JSON that is not a template, and a
+    // template missing a field.
     let mut client = schemas.client();
-    client
-        .execute(
-            &format!("UPDATE \"{schema}\".rd_templates SET body = '{{\"oops\": 1}}' WHERE id = $1"),
-            &[&(ids[1].0 as i64)],
-        )
-        .unwrap();
-    client
-        .execute(
-            &format!("UPDATE \"{schema}\".rd_templates SET body = body - 'schedule' WHERE id = $1"),
-            &[&(ids[2].0 as i64)],
-        )
-        .unwrap();
+    let damage = [
+        (ids[1], "'{\"schedule\": {\"rule\": '"),
+        (ids[2], "'{\"oops\": 1}'"),
+        (ids[3], "(body::jsonb - 'schedule')::text"),
+    ];
+    for (id, body) in damage {
+        client
+            .execute(
+                &format!("UPDATE \"{schema}\".rd_templates SET body = {body} WHERE id = $1"),
+                &[&(id.0 as i64)],
+            )
+            .unwrap();
+    }
 
-    for id in [ids[1], ids[2]] {
+    for id in [ids[1], ids[2], ids[3]] {
         let error = store.template(&acme, id).unwrap_err().to_string();
         assert!(error.contains(&format!("T{} ", id.0)), "{error}");
         assert!(error.contains("corrupted"), "{error}");
@@ -282,7 +284,7 @@ fn a_corrupted_template_is_an_error_naming_it_and_the_others_keep_running() {
 
     let due = store.due_templates(utc(2026, 3, 1, 9), 10).unwrap();
     let due_ids: Vec<TemplateId> = due.iter().map(|t| t.id()).collect();
-    assert_eq!(due_ids, vec![ids[0], ids[3]]);
+    assert_eq!(due_ids, vec![ids[0], ids[4]]);
     // A limit of 2 still gets both readable ones: the corrupted rows do not use it up.
     let due_ids: Vec<TemplateId> = store
         .due_templates(utc(2026, 3, 1, 9), 2)
@@ -290,14 +292,14 @@ fn a_corrupted_template_is_an_error_naming_it_and_the_others_keep_running() {
         .iter()
         .map(|t| t.id())
         .collect();
-    assert_eq!(due_ids, vec![ids[0], ids[3]]);
+    assert_eq!(due_ids, vec![ids[0], ids[4]]);
 
     clock.set(utc(2026, 3, 2, 10));
     let report = engine.tick().unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     let mut created = report.created.clone();
     created.sort();
-    let expected: Vec<DealKey> = [ids[0], ids[3]]
+    let expected: Vec<DealKey> = [ids[0], ids[4]]
         .into_iter()
         .flat_map(|template| {
             (0..2).map(move |seq| DealKey::Scheduled {
@@ -534,4 +536,36 @@ fn instants_keep_their_nanoseconds_and_order() {
     assert!(store.due_templates(before, 10).unwrap().is_empty());
     assert_eq!(store.due_templates(next, 10).unwrap().len(), 1);
     assert_eq!(store.next_wake().unwrap(), Some(next));
+}
+
+#[test]
+fn any_string_round_trips_also_nul_and_non_ascii() {
+    let Some(url) = pg_url("any_string_round_trips_also_nul_and_non_ascii") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let store = schemas.store("strings");
+    let acme = tenant("acme");
+    let clock = ManualClock::new(utc(2026, 3, 1, 0));
+    let engine = Engine::new(&store, clock.clone());
+    // PostgreSQL's TEXT holds no NUL byte and JSONB refuses the \u0000 escape; the store must
+    // keep such strings anyway, as the in-memory store does.
+    let odd = "NUL \u{0} here, «ёлка» 🎄, quote \" and backslash \\";
+    let deal = Deal::new(odd, Money::new(100, Currency::new("RUB").unwrap()))
+        .unwrap()
+        .with_comments(odd)
+        .with_pipeline(1, odd)
+        .with_custom(odd, recurring_deals::CustomValue::Text(odd.to_owned()));
+    let mut draft = daily_draft("unused");
+    draft.deal = deal.clone();
+    let template = engine.create_template(&acme, draft).unwrap();
+    let stored = store.template(&acme, template.id()).unwrap().unwrap();
+    assert_eq!(stored.deal(), &deal);
+    clock.set(utc(2026, 3, 1, 10));
+    let report = engine.tick().unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let deals = store.deals(&acme, None).unwrap();
+    assert_eq!(deals.len(), 1);
+    assert_eq!(deals[0].deal.title(), odd);
+    assert_eq!(deals[0].deal.comments(), odd);
 }

@@ -688,7 +688,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         for _ in 0..10_000 {
             let template = self.template(tenant, id)?;
             let now = self.clock.now();
-            if !template.next_run.is_some_and(|t| t <= now) {
+            if template.next_run.is_none_or(|t| t > now) {
                 return Ok(());
             }
             let plan = planner::plan(&template, now);

@@ -1,72 +1,4 @@
-//! The SQLite store (feature `sqlite`): one file, bundled SQLite, nothing to install.
-//!
-//! # Concurrency
-//!
-//! One [`rusqlite::Connection`] behind a [`Mutex`]: the threads of one process take turns on
-//! it. SQLite admits one writer at a time anyway, and the engine holds the store only for
-//! look-ups and commits, never while planning, so a connection pool would buy parallel reads
-//! at the price of a second locking layer; a single connection also makes
-//! [`SqliteRepository::open_in_memory`] behave exactly like a file. Several *processes* may
-//! open the same file: the database runs in WAL mode (readers never block the writer), every
-//! write is a `BEGIN IMMEDIATE` transaction (it takes the write lock up front, so two writers
-//! never deadlock upgrading a read lock), and a busy timeout of 5 seconds makes a writer wait
-//! for another process's transaction instead of failing. Exactly-once does not depend on the
-//! locking: every commit is conditional on the template's version and the deal key is unique.
-//!
-//! # Durability
-//!
-//! `PRAGMA synchronous = FULL`: the WAL is synced at every commit, so a committed deal
-//! survives a power loss, not only a crash of the process. (With WAL, `NORMAL` keeps the
-//! database consistent but may lose the last commits on power loss; the host may already have
-//! delivered their outbox events, and re-created deals would carry new creation times.) The
-//! engine commits each template's planning step in one transaction, so a template catching up
-//! on many occurrences pays one sync for all of them.
-//!
-//! # Schema
-//!
-//! Rows keep the fields the store queries as indexed columns and the value itself as JSON
-//! (`body`, the type's serde form), so new fields need no migration. Instants are stored as
-//! unix seconds plus a nanoseconds column: chrono instants have nanosecond precision and the
-//! contract compares them exactly (a template due at `t` is not due at `t - 1ns`).
-//!
-//! The schema is versioned by the `schema_version` table (one row per applied version);
-//! [`SqliteRepository::open`] applies the missing migrations in one transaction and refuses a
-//! database whose version is newer than this crate knows.
-//!
-//! * **Version 1**:
-//!   * `meta (name, value)`: `last_template_id`, the id allocator.
-//!   * `templates (id, tenant, version, state, next_run, next_run_nanos, body)`: `state` is
-//!     `active`, `paused`, `inactive` or `finished`; `next_run` is NULL when nothing is
-//!     planned. Index `templates_due (next_run, next_run_nanos, id)` over planned templates:
-//!     due loading reads only the due rows. Index `templates_tenant (tenant, next_run,
-//!     next_run_nanos, state)` covers listing and counting a tenant's templates.
-//!   * `deals (template, kind, revision, seq, tenant, nominal_at, nominal_at_nanos, body)`:
-//!     the deal key is `(template, kind, revision, seq)` (`kind` 0 scheduled, 1 manual, whose
-//!     revision is 0 and `seq` the manual number), with a `UNIQUE` constraint. Index
-//!     `deals_tenant (tenant, template, nominal_at, nominal_at_nanos)`.
-//!   * `skipped (template, kind, revision, seq, tenant, body)`: `UNIQUE` key; index
-//!     `skipped_tenant (tenant, kind, template, revision, seq)` (the key's order).
-//!   * `invoices (template, kind, revision, seq, tenant, version, next_reminder,
-//!     next_reminder_nanos, body)`: keyed by the deal; `next_reminder` is the next pending
-//!     reminder of an open invoice (else NULL), indexed by `invoices_reminders`.
-//!   * `outbox (id, tenant, body)`: `id` is `AUTOINCREMENT`, so ids are never reused, even
-//!     after every event was acknowledged.
-//!
-//! Every query is parameterized. The queries that serve one tenant (`template`, `commit`,
-//! `delete_template`, `list_templates`, `count_live`, `deals`, `deal`, `skipped`, `invoice`,
-//! `commit_invoice`) all filter on the tenant column; the worker's queries (`due_templates`,
-//! `due_invoices`, `next_wake`, `outbox`, `ack`) are across tenants by the trait's design.
-//!
-//! # Corrupted rows
-//!
-//! A template row whose body cannot be read (unreadable JSON, or a body naming another id or
-//! tenant than its columns) makes [`Repository::template`] and
-//! [`Repository::list_templates`] fail with an error naming the template. The worker path
-//! keeps going: [`Repository::due_templates`] skips such rows (still returning up to `limit`
-//! readable ones), so one bad row never stops the other templates; the skipped rows are listed
-//! by [`SqliteRepository::corrupt_templates`]. Invoices are treated the same way in
-//! [`Repository::due_invoices`]; an unreadable deal, skipped occurrence or outbox event is an
-//! error naming it.
+//! The SQLite store (feature `sqlite`); see [`SqliteRepository`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -162,7 +94,8 @@ CREATE TABLE outbox (
 /// How long a writer waits for another process's transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Repository`] in an SQLite database file.
+/// A [`Repository`] in an SQLite database file (feature `sqlite`): bundled SQLite, nothing to
+/// install.
 ///
 /// ```
 /// use recurring_deals::{Repository, SqliteRepository};
@@ -171,7 +104,73 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// See the [module documentation](self) for the schema, locking and durability.
+/// # Concurrency
+///
+/// One [`rusqlite::Connection`] behind a [`Mutex`]: the threads of one process take turns on
+/// it. SQLite admits one writer at a time anyway, and the engine holds the store only for
+/// look-ups and commits, never while planning, so a connection pool would buy parallel reads
+/// at the price of a second locking layer; a single connection also makes
+/// [`SqliteRepository::open_in_memory`] behave exactly like a file. Several *processes* may
+/// open the same file: the database runs in WAL mode (readers never block the writer), every
+/// write is a `BEGIN IMMEDIATE` transaction (it takes the write lock up front, so two writers
+/// never deadlock upgrading a read lock), and a busy timeout of 5 seconds makes a writer wait
+/// for another process's transaction instead of failing. Exactly-once does not depend on the
+/// locking: every commit is conditional on the template's version and the deal key is unique.
+///
+/// # Durability
+///
+/// `PRAGMA synchronous = FULL`: the WAL is synced at every commit, so a committed deal
+/// survives a power loss, not only a crash of the process. (With WAL, `NORMAL` keeps the
+/// database consistent but may lose the last commits on power loss; the host may already have
+/// delivered their outbox events, and re-created deals would carry new creation times.) The
+/// engine commits each template's planning step in one transaction, so a template catching up
+/// on many occurrences pays one sync for all of them.
+///
+/// # Schema
+///
+/// Rows keep the fields the store queries as indexed columns and the value itself as JSON
+/// (`body`, the type's serde form), so new fields need no migration. Instants are stored as
+/// unix seconds plus a nanoseconds column: chrono instants have nanosecond precision and the
+/// contract compares them exactly (a template due at `t` is not due at `t - 1ns`).
+///
+/// The schema is versioned by the `schema_version` table (one row per applied version);
+/// [`SqliteRepository::open`] applies the missing migrations in one transaction and refuses a
+/// database whose version is newer than this crate knows.
+///
+/// * **Version 1**:
+///   * `meta (name, value)`: `last_template_id`, the id allocator.
+///   * `templates (id, tenant, version, state, next_run, next_run_nanos, body)`: `state` is
+///     `active`, `paused`, `inactive` or `finished`; `next_run` is NULL when nothing is
+///     planned. Index `templates_due (next_run, next_run_nanos, id)` over planned templates:
+///     due loading reads only the due rows. Index `templates_tenant (tenant, next_run,
+///     next_run_nanos, state)` covers listing and counting a tenant's templates.
+///   * `deals (template, kind, revision, seq, tenant, nominal_at, nominal_at_nanos, body)`:
+///     the deal key is `(template, kind, revision, seq)` (`kind` 0 scheduled, 1 manual, whose
+///     revision is 0 and `seq` the manual number), with a `UNIQUE` constraint. Index
+///     `deals_tenant (tenant, template, nominal_at, nominal_at_nanos)`.
+///   * `skipped (template, kind, revision, seq, tenant, body)`: `UNIQUE` key; index
+///     `skipped_tenant (tenant, kind, template, revision, seq)` (the key's order).
+///   * `invoices (template, kind, revision, seq, tenant, version, next_reminder,
+///     next_reminder_nanos, body)`: keyed by the deal; `next_reminder` is the next pending
+///     reminder of an open invoice (else NULL), indexed by `invoices_reminders`.
+///   * `outbox (id, tenant, body)`: `id` is `AUTOINCREMENT`, so ids are never reused, even
+///     after every event was acknowledged.
+///
+/// Every query is parameterized. The queries that serve one tenant (`template`, `commit`,
+/// `delete_template`, `list_templates`, `count_live`, `deals`, `deal`, `skipped`, `invoice`,
+/// `commit_invoice`) all filter on the tenant column; the worker's queries (`due_templates`,
+/// `due_invoices`, `next_wake`, `outbox`, `ack`) are across tenants by the trait's design.
+///
+/// # Corrupted rows
+///
+/// A template row whose body cannot be read (unreadable JSON, or a body naming another id or
+/// tenant than its columns) makes [`Repository::template`] and
+/// [`Repository::list_templates`] fail with an error naming the template. The worker path
+/// keeps going: [`Repository::due_templates`] skips such rows (still returning up to `limit`
+/// readable ones), so one bad row never stops the other templates; the skipped rows are listed
+/// by [`SqliteRepository::corrupt_templates`]. Invoices are treated the same way in
+/// [`Repository::due_invoices`]; an unreadable deal, skipped occurrence or outbox event is an
+/// error naming it.
 pub struct SqliteRepository {
     connection: Mutex<Connection>,
     /// Templates found unreadable since the store was opened, with the reason.
@@ -237,7 +236,6 @@ impl SqliteRepository {
             .pragma_update(None, "synchronous", "FULL")
             .map_err(failure)?;
         connection.set_prepared_statement_cache_capacity(64);
-        if let Ok(p) = std::env::var("RD_SQLITE_PRAGMAS") { connection.execute_batch(&p).unwrap(); }
         migrate(&mut connection)?;
         Ok(SqliteRepository {
             connection: Mutex::new(connection),
@@ -271,6 +269,30 @@ impl SqliteRepository {
                 Err(error)
             }
         }
+    }
+}
+
+impl SqliteRepository {
+    /// Runs a tenant's `(template, kind, revision, seq, body)` query (`?1` tenant, `?2` the
+    /// template or NULL); decoding happens after the lock is released.
+    fn keyed_bodies(
+        &self,
+        sql: &str,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<(DealKey, String)>, RepositoryError> {
+        let connection = self.lock();
+        let mut select = connection.prepare_cached(sql).map_err(failure)?;
+        let rows = select
+            .query_map(params![tenant.as_str(), template.map(|t| t.0)], |row| {
+                Ok((
+                    key_of(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?),
+                    row.get(4)?,
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(failure)?;
+        Ok(rows)
     }
 }
 
@@ -353,6 +375,23 @@ fn key_columns(key: DealKey) -> (u64, i64, u32, u64) {
             seq,
         } => (template.0, 0, revision, seq),
         DealKey::Manual { template, number } => (template.0, 1, 0, number),
+    }
+}
+
+/// The deal key of columns `(template, kind, revision, seq)`.
+fn key_of(template: u64, kind: i64, revision: u32, seq: u64) -> DealKey {
+    let template = TemplateId(template);
+    if kind == 0 {
+        DealKey::Scheduled {
+            template,
+            revision,
+            seq,
+        }
+    } else {
+        DealKey::Manual {
+            template,
+            number: seq,
+        }
     }
 }
 
@@ -849,24 +888,15 @@ impl Repository for SqliteRepository {
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, RepositoryError> {
-        let connection = self.lock();
-        let mut select = connection
-            .prepare_cached(
-                "SELECT body FROM deals WHERE tenant = ?1 AND (?2 IS NULL OR template = ?2) \
-                 ORDER BY template, nominal_at, nominal_at_nanos, kind, revision, seq",
-            )
-            .map_err(failure)?;
-        let bodies = select
-            .query_map(params![tenant.as_str(), template.map(|t| t.0)], |row| {
-                row.get::<_, String>(0)
-            })
-            .and_then(Iterator::collect::<rusqlite::Result<Vec<String>>>)
-            .map_err(failure)?;
-        drop(select);
-        drop(connection);
-        bodies
-            .iter()
-            .map(|body| from_json(body, format_args!("a deal of tenant {tenant}")))
+        let rows = self.keyed_bodies(
+            "SELECT template, kind, revision, seq, body FROM deals \
+             WHERE tenant = ?1 AND (?2 IS NULL OR template = ?2) \
+             ORDER BY template, nominal_at, nominal_at_nanos, kind, revision, seq",
+            tenant,
+            template,
+        )?;
+        rows.iter()
+            .map(|(key, body)| from_json(body, format_args!("deal {key}")))
             .collect()
     }
 
@@ -900,28 +930,15 @@ impl Repository for SqliteRepository {
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
-        let bodies: Vec<String> = self
-            .lock()
-            .prepare_cached(
-                "SELECT body FROM skipped WHERE tenant = ?1 AND (?2 IS NULL OR template = ?2) \
-                 ORDER BY kind, template, revision, seq",
-            )
-            .and_then(|mut select| {
-                select
-                    .query_map(params![tenant.as_str(), template.map(|t| t.0)], |row| {
-                        row.get(0)
-                    })?
-                    .collect()
-            })
-            .map_err(failure)?;
-        bodies
-            .iter()
-            .map(|body| {
-                from_json(
-                    body,
-                    format_args!("a skipped occurrence of tenant {tenant}"),
-                )
-            })
+        let rows = self.keyed_bodies(
+            "SELECT template, kind, revision, seq, body FROM skipped \
+             WHERE tenant = ?1 AND (?2 IS NULL OR template = ?2) \
+             ORDER BY kind, template, revision, seq",
+            tenant,
+            template,
+        )?;
+        rows.iter()
+            .map(|(key, body)| from_json(body, format_args!("skipped occurrence {key}")))
             .collect()
     }
 
@@ -974,22 +991,12 @@ impl Repository for SqliteRepository {
             let Some(row) = rows.next().map_err(failure)? else {
                 break;
             };
-            let template = TemplateId(row.get(0).map_err(failure)?);
-            let kind: i64 = row.get(1).map_err(failure)?;
-            let revision: u32 = row.get(2).map_err(failure)?;
-            let seq: u64 = row.get(3).map_err(failure)?;
-            let key = if kind == 0 {
-                DealKey::Scheduled {
-                    template,
-                    revision,
-                    seq,
-                }
-            } else {
-                DealKey::Manual {
-                    template,
-                    number: seq,
-                }
-            };
+            let key = key_of(
+                row.get(0).map_err(failure)?,
+                row.get(1).map_err(failure)?,
+                row.get(2).map_err(failure)?,
+                row.get(3).map_err(failure)?,
+            );
             let version: i64 = row.get(4).map_err(failure)?;
             let body: String = row.get(5).map_err(failure)?;
             // As with templates: an unreadable invoice must not stop the others' reminders.
