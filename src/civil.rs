@@ -227,3 +227,59 @@ mod tests {
         );
     }
 }
+
+/// Months in a 400-year Gregorian cycle (the calendar repeats exactly after it).
+const CYCLE_MONTHS: usize = 4800;
+/// Days in a 400-year cycle.
+const CYCLE_DAYS: i32 = 146_097;
+
+/// `MONTH_STARTS[k]`: days from year 0 January 1 to the first day of month `k` of the cycle
+/// (`k = year * 12 + month - 1`), for `k` in `0..=4800`. Built at compile time; it makes the
+/// first day and the length of any month a division-free look-up, the core of monthly and
+/// yearly series.
+static MONTH_STARTS: [i32; CYCLE_MONTHS + 1] = month_starts();
+
+const fn month_starts() -> [i32; CYCLE_MONTHS + 1] {
+    let mut table = [0i32; CYCLE_MONTHS + 1];
+    let mut k = 0;
+    while k < CYCLE_MONTHS {
+        let year = (k / 12) as i32;
+        let month = (k % 12) as u32 + 1;
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let length = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        table[k + 1] = table[k] + length;
+        k += 1;
+    }
+    table
+}
+
+/// The day number of the first day of month `index` (see [`month_index`]) and its length.
+pub(crate) fn month_start(index: i32) -> (i32, u32) {
+    let era = index.div_euclid(CYCLE_MONTHS as i32);
+    let k = index.rem_euclid(CYCLE_MONTHS as i32) as usize;
+    // Year 0 January 1 is day -719_528 from 1970-01-01.
+    let first = era * CYCLE_DAYS + MONTH_STARTS[k] - 719_528;
+    (first, (MONTH_STARTS[k + 1] - MONTH_STARTS[k]) as u32)
+}
+
+#[cfg(test)]
+mod month_start_tests {
+    use super::*;
+
+    #[test]
+    fn month_starts_match_civil_arithmetic() {
+        for index in month_index(1600, 1)..month_index(2801, 1) {
+            let (y, m) = month_from_index(index);
+            assert_eq!(
+                month_start(index),
+                (days_from_civil(y, m, 1), days_in_month(y, m)),
+                "{y}-{m}"
+            );
+        }
+    }
+}

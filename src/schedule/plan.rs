@@ -222,8 +222,7 @@ impl Plan {
                 ..
             } => {
                 let month = i32::try_from(i64::from(*month0) + c * i64::from(*step)).ok()?;
-                let (y, m) = civil::month_from_index(month);
-                day_in_month(y, m, *day, *skip, calendar)
+                day_in_month(month, *day, *skip, calendar)
             }
             Plan::Once { day } => (c == 0).then_some(*day),
         }
@@ -316,16 +315,15 @@ impl Plan {
     }
 }
 
-/// The day number of `day` in month `year`-`month`, per the overflow policy.
+/// The day number of `day` in month `month_index` (see [`civil::month_index`]), per the overflow
+/// policy.
 pub(crate) fn day_in_month(
-    year: i32,
-    month: u32,
+    month_index: i32,
     day: MonthDay,
     skip: bool,
     calendar: &WorkingCalendar,
 ) -> Option<i32> {
-    let length = civil::days_in_month(year, month);
-    let first = civil::days_from_civil(year, month, 1);
+    let (first, length) = civil::month_start(month_index);
     match day {
         MonthDay::Day(d) => {
             let d = d.get();
@@ -352,6 +350,9 @@ pub(crate) fn day_in_month(
                 }
             })
         }
-        MonthDay::WorkingDay(n) => calendar.nth_working_day_of_month(year, month, n.get()),
+        MonthDay::WorkingDay(n) => {
+            let (year, month) = civil::month_from_index(month_index);
+            calendar.nth_working_day_of_month(year, month, n.get())
+        }
     }
 }
