@@ -569,3 +569,49 @@ fn any_string_round_trips_also_nul_and_non_ascii() {
     assert_eq!(deals[0].deal.title(), odd);
     assert_eq!(deals[0].deal.comments(), odd);
 }
+
+#[test]
+fn bulk_insert_is_all_or_nothing_and_moves_the_id_sequence() {
+    let Some(url) = pg_url("bulk_insert_is_all_or_nothing_and_moves_the_id_sequence") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let store = schemas.store("bulk");
+    let acme = tenant("acme");
+    // Templates numbered 1..=2500 by a scratch in-memory store (more than one 2,000-row
+    // statement).
+    let scratch = recurring_deals::InMemoryRepository::new();
+    let engine = Engine::new(&scratch, ManualClock::new(utc(2026, 3, 1, 0)));
+    for i in 0..2_500 {
+        engine
+            .create_template(&acme, daily_draft(&format!("Bulk {i}")))
+            .unwrap();
+    }
+    let all = scratch
+        .list_templates(
+            &acme,
+            &TemplateQuery {
+                limit: 10_000,
+                ..TemplateQuery::default()
+            },
+        )
+        .unwrap()
+        .items;
+    assert_eq!(all.len(), 2_500);
+    assert_eq!(store.insert_templates(&all[..1_000]).unwrap(), 1_000);
+    // The second batch overlaps the first in one template: nothing of it is inserted.
+    let error = store.insert_templates(&all[999..]).unwrap_err();
+    assert!(error.to_string().contains("rd_templates_pkey"), "{error}");
+    assert_eq!(store.count_live(&acme).unwrap(), 1_000);
+    assert_eq!(store.insert_templates(&all[1_000..]).unwrap(), 1_500);
+    assert_eq!(store.count_live(&acme).unwrap(), 2_500);
+    for template in [&all[0], &all[1_999], &all[2_499]] {
+        assert_eq!(
+            store.template(&acme, template.id()).unwrap().as_ref(),
+            Some(template)
+        );
+    }
+    // New ids come after the loaded ones.
+    assert_eq!(store.allocate_template_id().unwrap(), TemplateId(2_501));
+    assert_eq!(store.insert_templates(&[]).unwrap(), 0);
+}

@@ -315,3 +315,50 @@ fn threads_ticking_one_store_create_no_duplicate() {
     }
     assert_eq!(announced.len(), deals.len());
 }
+
+/// An unreadable deal is an error naming its key; an unreadable invoice is skipped by due
+/// loading (the other reminders still go out) and an error when read by key.
+#[test]
+fn corrupted_deals_and_invoices_are_named_or_skipped() {
+    let dir = TempDir::new("corrupt-rows");
+    let path = dir.path().join("deals.db");
+    let repository = SqliteRepository::open(&path).unwrap();
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let k0 = conformance::key(t.id(), 0);
+    let k1 = conformance::key(t.id(), 1);
+    let noon = utc(2026, 3, 2, 12, 0);
+    let mut commit = conformance::bare(&t);
+    commit.deals = vec![conformance::created_deal(
+        &acme,
+        k0,
+        "d",
+        utc(2026, 3, 1, 9, 0),
+    )];
+    commit.invoices = vec![
+        conformance::open_invoice(&acme, k0, &[noon]),
+        conformance::open_invoice(&acme, k1, &[noon]),
+    ];
+    repository.commit(commit).unwrap();
+
+    let editor = rusqlite::Connection::open(&path).unwrap();
+    editor
+        .execute("UPDATE deals SET body = 'garbage' WHERE seq = 0", [])
+        .unwrap();
+    editor
+        .execute("UPDATE invoices SET body = '{}' WHERE seq = 0", [])
+        .unwrap();
+    let message = repository.deals(&acme, None).unwrap_err().to_string();
+    assert!(message.contains(&k0.to_string()), "{message}");
+    let message = repository.deal(&acme, k0).unwrap_err().to_string();
+    assert!(message.contains(&k0.to_string()), "{message}");
+    let message = repository.invoice(&acme, k0).unwrap_err().to_string();
+    assert!(message.contains(&k0.to_string()), "{message}");
+    let due: Vec<DealKey> = repository
+        .due_invoices(noon, 10)
+        .unwrap()
+        .iter()
+        .map(|i| i.deal)
+        .collect();
+    assert_eq!(due, vec![k1]);
+}

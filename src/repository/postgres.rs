@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use chrono::{DateTime, Utc};
@@ -68,11 +67,9 @@ use crate::template::{Template, TemplateState};
 /// claim.
 ///
 /// Several workers ticking at once all load the same earliest due templates (the trait's
-/// `due_templates` is a plain read), so each worker meets the templates the others took
-/// as conflicts; the work still spreads evenly, as the tests show. To keep those conflicts
-/// cheap, a store that saw a conflict reads the template's version (a light, lock-free
-/// read) before each of its next 64 commits and reports a stale one as a conflict without
-/// encoding and sending it; a single worker never conflicts and never pays for the read.
+/// `due_templates` is a plain read), so each worker meets the templates the others took as
+/// conflicts, one round trip each, that write nothing; the work still spreads evenly, as the
+/// tests show.
 ///
 /// A commit is durable when it returns (with the server's default `synchronous_commit`), so
 /// one worker commits at most one template per WAL flush. Where flushes are slow, a host may
@@ -131,9 +128,6 @@ pub struct PostgresRepository {
     config: Config,
     schema: Option<String>,
     slots: Box<[Mutex<Option<Connection>>]>,
-    /// How many more commits check the version with a light read first: set when a commit
-    /// conflicted, counted down by each commit. See [`PostgresRepository::commit`].
-    contended: AtomicU32,
 }
 
 impl fmt::Debug for PostgresRepository {
@@ -141,7 +135,6 @@ impl fmt::Debug for PostgresRepository {
         f.debug_struct("PostgresRepository")
             .field("schema", &self.schema)
             .field("pool_size", &self.slots.len())
-            .field("contended", &self.contended.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -304,12 +297,6 @@ const SQL_BUMP_IDS: &str = "SELECT setval('rd_template_ids',
          GREATEST($1::bigint, (SELECT last_value FROM rd_template_ids)))";
 
 const SQL_TEMPLATE: &str = "SELECT version, body FROM rd_templates WHERE tenant = $1 AND id = $2";
-
-/// The light read before a commit under contention (no lock, no write).
-const SQL_VERSION: &str = "SELECT version FROM rd_templates WHERE tenant = $1 AND id = $2";
-
-/// Commits that check the version first after a conflict (see `contended`).
-const CONTENDED_WINDOW: u32 = 64;
 
 /// The due templates after a `(next_run_ns, id)` position (keyset paging, so corrupted rows
 /// skipped on one page do not shrink the result).
@@ -510,7 +497,6 @@ impl PostgresRepository {
             config,
             schema: schema.map(str::to_owned),
             slots: (0..pool_size.max(1)).map(|_| Mutex::new(None)).collect(),
-            contended: AtomicU32::new(0),
         };
         let connection = repository.open_connection(true)?;
         // The connection that migrated stays in the pool.
@@ -1022,23 +1008,6 @@ impl Repository for PostgresRepository {
         } = commit;
         let id = to_i64(template.id.0, "template id")?;
         let expected = to_i64(template.version, "version")?;
-        // Under contention (other workers commit the templates this one has listed) most
-        // commits are stale; a light read finds those without encoding and sending the
-        // whole commit. Versions only grow, so a version that differs now means the commit
-        // would conflict; an equal one proves nothing, and the commit statement decides.
-        if self.contended.load(Ordering::Relaxed) > 0 {
-            let rows = self.with_connection("read template version", |c| {
-                c.query(SQL_VERSION, &[&template.tenant.as_str(), &id])
-            })?;
-            match rows.first().map(|row| row.get::<_, i64>(0)) {
-                None => return Ok(CommitOutcome::Missing),
-                Some(version) if version != expected => {
-                    self.contended.store(CONTENDED_WINDOW, Ordering::Relaxed);
-                    return Ok(CommitOutcome::Conflict);
-                }
-                Some(_) => {}
-            }
-        }
         template.version = template.version.checked_add(1).ok_or_else(|| {
             RepositoryError::new(format!("template {} version overflows", template.id))
         })?;
@@ -1138,18 +1107,11 @@ impl Repository for PostgresRepository {
         let inserted: HashSet<String> = row.get::<_, Vec<String>>(2).into_iter().collect();
         let Some(version) = version else {
             return Ok(if present {
-                self.contended.store(CONTENDED_WINDOW, Ordering::Relaxed);
                 CommitOutcome::Conflict
             } else {
                 CommitOutcome::Missing
             });
         };
-        // Fetch-update cannot fail with a closure that always returns a value.
-        let _ = self
-            .contended
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some(n.saturating_sub(1))
-            });
         let mut created: HashSet<DealKey> = HashSet::with_capacity(inserted.len());
         let mut already_created = Vec::new();
         for deal in &deals {

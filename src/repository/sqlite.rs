@@ -91,6 +91,25 @@ CREATE TABLE outbox (
 );
 "];
 
+/// The due templates, earliest first: a range of the `templates_due` index, so the cost grows
+/// with the number due. (`?1`, `?2`: `now` as seconds and nanoseconds.)
+const DUE_TEMPLATES: &str = "SELECT id, tenant, version, body FROM templates \
+     WHERE next_run <= ?1 AND (next_run < ?1 OR next_run_nanos <= ?2) \
+     ORDER BY next_run, next_run_nanos, id";
+
+/// The open invoices with a reminder due, earliest first (the `invoices_reminders` index).
+const DUE_INVOICES: &str = "SELECT template, kind, revision, seq, version, body FROM invoices \
+     WHERE next_reminder <= ?1 AND (next_reminder < ?1 OR next_reminder_nanos <= ?2) \
+     ORDER BY next_reminder, next_reminder_nanos, kind, template, revision, seq";
+
+/// The earliest next run: the first entry of the `templates_due` index.
+const NEXT_TEMPLATE_RUN: &str = "SELECT next_run, next_run_nanos FROM templates \
+     WHERE next_run IS NOT NULL ORDER BY next_run, next_run_nanos LIMIT 1";
+
+/// The earliest reminder: the first entry of the `invoices_reminders` index.
+const NEXT_REMINDER: &str = "SELECT next_reminder, next_reminder_nanos FROM invoices \
+     WHERE next_reminder IS NOT NULL ORDER BY next_reminder, next_reminder_nanos LIMIT 1";
+
 /// How long a writer waits for another process's transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -270,9 +289,7 @@ impl SqliteRepository {
             }
         }
     }
-}
 
-impl SqliteRepository {
     /// Runs a tenant's `(template, kind, revision, seq, body)` query (`?1` tenant, `?2` the
     /// template or NULL); decoding happens after the lock is released.
     fn keyed_bodies(
@@ -565,14 +582,7 @@ impl Repository for SqliteRepository {
         // Decoding happens under the lock: stepping the cursor lazily lets corrupted rows be
         // skipped while still returning `limit` readable ones, reading only as far as needed.
         let connection = self.lock();
-        let mut select = connection
-            .prepare_cached(&format!(
-                "SELECT {} FROM templates \
-                 WHERE next_run <= ?1 AND (next_run < ?1 OR next_run_nanos <= ?2) \
-                 ORDER BY next_run, next_run_nanos, id",
-                TemplateRow::COLUMNS
-            ))
-            .map_err(failure)?;
+        let mut select = connection.prepare_cached(DUE_TEMPLATES).map_err(failure)?;
         let mut rows = select.query(params![seconds, nanos]).map_err(failure)?;
         while due.len() < limit {
             let Some(row) = rows.next().map_err(failure)? else {
@@ -601,15 +611,8 @@ impl Repository for SqliteRepository {
             row.map(|(seconds, nanos)| from_instant(seconds, nanos))
                 .transpose()
         };
-        let template = earliest(
-            "SELECT next_run, next_run_nanos FROM templates WHERE next_run IS NOT NULL \
-             ORDER BY next_run, next_run_nanos LIMIT 1",
-        )?;
-        let reminder = earliest(
-            "SELECT next_reminder, next_reminder_nanos FROM invoices \
-             WHERE next_reminder IS NOT NULL \
-             ORDER BY next_reminder, next_reminder_nanos LIMIT 1",
-        )?;
+        let template = earliest(NEXT_TEMPLATE_RUN)?;
+        let reminder = earliest(NEXT_REMINDER)?;
         Ok(template.into_iter().chain(reminder).min())
     }
 
@@ -817,8 +820,11 @@ impl Repository for SqliteRepository {
     ) -> Result<Page<Template>, RepositoryError> {
         let limit = if query.limit == 0 { 50 } else { query.limit };
         let state = query.state.map(filter_name);
-        let rows = {
-            let connection = self.lock();
+        let (total, rows) = {
+            let mut connection = self.lock();
+            // One read transaction: the count, the ids and the bodies are of one snapshot,
+            // whatever other processes commit meanwhile.
+            let connection = connection.transaction().map_err(failure)?;
             let total: i64 = connection
                 .prepare_cached(
                     "SELECT count(*) FROM templates \
@@ -862,7 +868,6 @@ impl Repository for SqliteRepository {
                 .map_err(failure)?;
             (usize::try_from(total).unwrap_or(usize::MAX), rows)
         };
-        let (total, rows) = rows;
         Ok(Page {
             items: rows
                 .into_iter()
@@ -978,14 +983,7 @@ impl Repository for SqliteRepository {
         }
         let (seconds, nanos) = instant(now);
         let connection = self.lock();
-        let mut select = connection
-            .prepare_cached(
-                "SELECT template, kind, revision, seq, version, body FROM invoices \
-                 WHERE next_reminder <= ?1 \
-                 AND (next_reminder < ?1 OR next_reminder_nanos <= ?2) \
-                 ORDER BY next_reminder, next_reminder_nanos, kind, template, revision, seq",
-            )
-            .map_err(failure)?;
+        let mut select = connection.prepare_cached(DUE_INVOICES).map_err(failure)?;
         let mut rows = select.query(params![seconds, nanos]).map_err(failure)?;
         while due.len() < limit {
             let Some(row) = rows.next().map_err(failure)? else {
@@ -1105,5 +1103,45 @@ impl Repository for SqliteRepository {
             }
         }
         tx.commit().map_err(failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `sql`, as SQLite's `EXPLAIN QUERY PLAN` details.
+    fn plan(repository: &SqliteRepository, sql: &str) -> Vec<String> {
+        let connection = repository.lock();
+        let mut explain = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let zeros = vec![0; explain.parameter_count()];
+        explain
+            .query_map(rusqlite::params_from_iter(zeros), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .unwrap()
+    }
+
+    /// The worker's queries search their partial indexes (cost by the number due, whatever
+    /// the number stored) and need no sorting step.
+    #[test]
+    fn due_queries_search_their_indexes() {
+        let repository = SqliteRepository::open_in_memory().unwrap();
+        for (sql, index) in [
+            (DUE_TEMPLATES, "templates_due"),
+            (NEXT_TEMPLATE_RUN, "templates_due"),
+            (DUE_INVOICES, "invoices_reminders"),
+            (NEXT_REMINDER, "invoices_reminders"),
+        ] {
+            let plan = plan(&repository, sql);
+            assert!(
+                plan.len() == 1 && plan[0].starts_with("SEARCH") && plan[0].contains(index),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }
