@@ -25,8 +25,9 @@ use recurring_deals::{
 const DIR_VAR: &str = "RECURRING_DEALS_CRASH_DIR";
 /// Simulated time between ticks.
 const STEP_DAYS: i64 = 1;
-/// Ticks of a whole run (a year).
-const TICKS: i64 = 365;
+/// Ticks of a whole run (three years of daily ticks: long enough for 30 kills mid-run on a
+/// quiet machine).
+const TICKS: i64 = 1095;
 const KILLS: usize = 30;
 
 fn t0() -> DateTime<Utc> {
