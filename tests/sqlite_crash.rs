@@ -8,6 +8,11 @@
 //! [`worker_process`]). Simulated time is deterministic: tick `n` runs at `T0 + n * STEP`, and
 //! the worker records `n` in a file after each tick, so a restarted worker continues, and
 //! repeats at most the tick it was killed in (at the same instant, as a retry would).
+//!
+//! The run's length adapts to the machine: while the parent kills, the horizon is far away
+//! (`MAX_TICKS`); after the last kill it is set a few ticks past the worker's progress, and the
+//! last worker runs to it undisturbed. So the kills always land mid-run, and the test takes
+//! about as long as the kills, on a fast machine and a loaded one alike.
 #![cfg(all(feature = "sqlite", unix))]
 
 use std::collections::BTreeMap;
@@ -25,9 +30,10 @@ use recurring_deals::{
 const DIR_VAR: &str = "RECURRING_DEALS_CRASH_DIR";
 /// Simulated time between ticks.
 const STEP_DAYS: i64 = 1;
-/// Ticks of a whole run (three years of daily ticks: long enough for 30 kills mid-run on a
-/// quiet machine).
-const TICKS: i64 = 1095;
+/// The horizon while killing: 20 years of daily ticks, far more than the kills take.
+const MAX_TICKS: i64 = 20 * 365;
+/// Ticks the last worker runs past the progress of the last killed one.
+const TAIL: i64 = 10;
 const KILLS: usize = 30;
 
 fn t0() -> DateTime<Utc> {
@@ -140,17 +146,26 @@ fn worker_process() {
         SqliteRepository::open(dir.join("deals.db")).unwrap(),
         ManualClock::new(t0()),
     );
-    let mut n: i64 = std::fs::read_to_string(&progress)
-        .map(|s| s.trim().parse().unwrap())
-        .unwrap_or(0);
-    while n <= TICKS {
+    let mut n = read_number(&progress).unwrap_or(0);
+    let horizon = read_number(&dir.join("horizon")).unwrap_or(MAX_TICKS);
+    while n <= horizon {
         run_tick(&engine, n);
         n += 1;
-        // Written then renamed, so a kill leaves the old or the new number, never half.
-        let next = dir.join("progress.new");
-        std::fs::write(&next, n.to_string()).unwrap();
-        std::fs::rename(&next, &progress).unwrap();
+        write_number(&progress, n);
     }
+}
+
+fn read_number(path: &Path) -> Option<i64> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().parse().unwrap())
+}
+
+/// Written then renamed, so a kill leaves the old or the new number, never half of one.
+fn write_number(path: &Path, n: i64) {
+    let next = path.with_extension("new");
+    std::fs::write(&next, n.to_string()).unwrap();
+    std::fs::rename(&next, path).unwrap();
 }
 
 /// A small xorshift generator: random kill moments without a dependency.
@@ -192,38 +207,34 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
     let started = Instant::now();
     let mut kills = 0;
     let mut progress_at_kill = Vec::new();
-    loop {
+    let progress = dir.join("progress");
+    while kills < KILLS {
         let mut child = spawn_worker(&dir);
-        if kills < KILLS {
-            // Kill after 20 to 200 ms: past start-up (opening, WAL recovery) and into ticks.
-            std::thread::sleep(Duration::from_millis(20 + random.below(180)));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-                progress_at_kill
-                    .push(std::fs::read_to_string(dir.join("progress")).unwrap_or_default());
-                continue;
-            }
+        // Kill after 20 to 200 ms: past start-up (opening, WAL recovery) and into ticks.
+        std::thread::sleep(Duration::from_millis(20 + random.below(180)));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the worker ended by itself ({status}) after {kills} kills");
         }
-        let status = child.wait().unwrap();
-        assert!(status.success(), "worker failed: {status}");
-        break;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        progress_at_kill.push(read_number(&progress).unwrap_or(0));
     }
+    // The last worker finishes the tick it finds half done, and a few more, undisturbed.
+    let horizon = read_number(&progress).unwrap_or(0) + TAIL;
+    write_number(&dir.join("horizon"), horizon);
+    let status = spawn_worker(&dir).wait().unwrap();
+    assert!(status.success(), "worker failed: {status}");
     eprintln!(
-        "{kills} kills in {:?}, at ticks {progress_at_kill:?}",
+        "{kills} kills in {:?}, at ticks {progress_at_kill:?}; {horizon} ticks in all",
         started.elapsed()
-    );
-    assert!(
-        kills >= KILLS,
-        "the worker finished after {kills} kills: make the run longer"
     );
     // The kills must land while the worker makes progress, not only during start-up.
     let distinct: std::collections::BTreeSet<_> = progress_at_kill.iter().collect();
     assert!(distinct.len() >= 5, "kills at ticks {progress_at_kill:?}");
 
     let store = SqliteRepository::open(dir.join("deals.db")).unwrap();
-    let end = tick_at(TICKS);
+    let end = tick_at(horizon);
     let mut all_deals = 0;
     for (spec, id) in population().iter().zip(&ids) {
         let deals = store.deals(&spec.tenant, Some(*id)).unwrap();
@@ -263,7 +274,7 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
     let reference = InMemoryRepository::new();
     assert_eq!(create_population(&reference), ids);
     let engine = Engine::new(&reference, ManualClock::new(t0()));
-    for n in 0..=TICKS {
+    for n in 0..=horizon {
         run_tick(&engine, n);
     }
     let events = |repository: &dyn Repository| {
