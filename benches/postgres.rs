@@ -5,13 +5,15 @@
 //! cargo bench --features postgres --bench postgres`
 //!
 //! Each run loads templates into a fresh schema, then times the workers ticking until nothing
-//! is due, and checks the number of deal rows. Four scenarios:
+//! is due, and checks the number of deal rows. Each worker has its share of the due list
+//! (`EngineConfig::worker_index`). Four scenarios:
 //!
-//! * durable commits (the server's `synchronous_commit`), one deal due per template: the
-//!   steady state, one commit (one WAL flush) per deal;
-//! * durable commits, ten deals due per template: catching up, ten deals per commit;
-//! * `synchronous_commit=off` (set through the connection string), one deal per template;
-//! * `synchronous_commit=off`, ten deals per template.
+//! * durable commits (the server's `synchronous_commit`), one deal due per template, 64
+//!   templates per transaction (the engine's default `commit_batch`): the steady state;
+//! * the same with one template per transaction, one WAL flush per deal (the engine before
+//!   batched commits, for comparison);
+//! * durable commits, ten deals due per template: catching up;
+//! * `synchronous_commit=off` (set through the connection string), one deal per template.
 //!
 //! `BENCH_RUNS` runs (default 3) per scenario and worker count, the median reported;
 //! `BENCH_WORKERS` (default `1,2,4`); `BENCH_SCALE` multiplies the template counts (default
@@ -75,7 +77,13 @@ fn templates(n: usize, deals: u32) -> Vec<Template> {
 
 /// One timed run: `workers` threads tick a fresh schema holding `templates` until nothing is
 /// due. Returns the wall time.
-fn run(url: &str, workers: usize, templates: &[Template], deals: u64) -> Duration {
+fn run(
+    url: &str,
+    workers: usize,
+    templates: &[Template],
+    deals: u64,
+    commit_batch: usize,
+) -> Duration {
     let schema = format!(
         "rd_bench_{}_{}",
         std::process::id(),
@@ -95,11 +103,15 @@ fn run(url: &str, workers: usize, templates: &[Template], deals: u64) -> Duratio
     let barrier = Arc::new(Barrier::new(workers + 1));
     let handles: Vec<_> = stores
         .into_iter()
-        .map(|store| {
+        .enumerate()
+        .map(|(index, store)| {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let config = EngineConfig {
                     batch_size: 500,
+                    commit_batch,
+                    worker_index: index,
+                    worker_count: workers,
                     ..EngineConfig::default()
                 };
                 let engine = Engine::with_config(store, ManualClock::new(now), config);
@@ -164,30 +176,47 @@ fn main() {
         .unwrap_or_else(|| vec![1, 2, 4]);
     let async_url = with_param(&url, "options", "-c synchronous_commit=off");
     let scenarios = [
-        ("durable, 1 deal per commit", url.as_str(), 4_000, 1),
-        ("durable, 10 deals per commit", url.as_str(), 2_000, 10),
         (
-            "synchronous_commit=off, 1 deal per commit",
-            async_url.as_str(),
-            10_000,
+            "durable, 1 deal per template, 64 templates per commit",
+            url.as_str(),
+            20_000,
+            1,
+            64,
+        ),
+        (
+            "durable, 1 deal per template, 1 template per commit",
+            url.as_str(),
+            4_000,
+            1,
             1,
         ),
         (
-            "synchronous_commit=off, 10 deals per commit",
-            async_url.as_str(),
-            2_000,
+            "durable, 10 deals per template, 64 templates per commit",
+            url.as_str(),
+            4_000,
             10,
+            64,
+        ),
+        (
+            "synchronous_commit=off, 1 deal per template, 64 templates per commit",
+            async_url.as_str(),
+            20_000,
+            1,
+            64,
         ),
     ];
     println!("{runs} runs per line, median first");
-    for (name, url, n, per) in scenarios {
+    for (name, url, n, per, commit_batch) in scenarios {
         let n = n * scale;
         let templates = templates(n, per);
         let deals = n as u64 * u64::from(per);
         println!("{name}: {n} templates, {deals} deals per run");
         for &workers in &worker_counts {
             let mut rates: Vec<f64> = (0..runs)
-                .map(|_| deals as f64 / run(url, workers, &templates, deals).as_secs_f64())
+                .map(|_| {
+                    let elapsed = run(url, workers, &templates, deals, commit_batch);
+                    deals as f64 / elapsed.as_secs_f64()
+                })
                 .collect();
             rates.sort_by(f64::total_cmp);
             println!(

@@ -1,13 +1,16 @@
 //! A worker process ticking a PostgreSQL database until nothing is due: what the multi-process
 //! and crash tests start (several at once, or one killed and restarted over and over).
 //!
-//! Run: `cargo run --release --features postgres --example pg_worker -- URL SCHEMA NOW [BATCH]`
+//! Run: `cargo run --release --features postgres --example pg_worker -- URL SCHEMA NOW [BATCH
+//! [INDEX COUNT]]`
 //!
 //! * `URL`: the connection string (`host=127.0.0.1 user=postgres dbname=crm`);
 //! * `SCHEMA`: the schema holding the tables (`-` for the connection's default);
 //! * `NOW`: the instant the worker's clock shows, RFC 3339 (`2026-03-10T00:00:00Z`); it
 //!   stays there, so every run does exactly the work due by then;
-//! * `BATCH`: templates per tick (default 500).
+//! * `BATCH`: templates per tick (default 500);
+//! * `INDEX COUNT`: this worker's place among `COUNT` workers (default 0 of 1), so each starts
+//!   its ticks at its own share of the due templates (`EngineConfig::worker_index`).
 //!
 //! It ticks until no template is due at `NOW`, then prints one line, `created=N
 //! already_created=N conflicts=N failures=N ticks=N`, and exits with 0 (1 on an error or a
@@ -37,14 +40,25 @@ mod worker {
     pub fn run() -> Result<(), Box<dyn Error>> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let [url, schema, now, rest @ ..] = args.as_slice() else {
-            return Err("usage: pg_worker URL SCHEMA NOW [BATCH]".into());
+            return Err("usage: pg_worker URL SCHEMA NOW [BATCH [INDEX COUNT]]".into());
         };
         let now: DateTime<Utc> = DateTime::parse_from_rfc3339(now)?.with_timezone(&Utc);
-        let batch: usize = rest.first().map(|b| b.parse()).transpose()?.unwrap_or(500);
+        let number = |i: usize, default: usize| -> Result<usize, Box<dyn Error>> {
+            Ok(rest
+                .get(i)
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(default))
+        };
+        let batch = number(0, 500)?;
+        // This worker's share of the due list among COUNT workers (see `EngineConfig`).
+        let (worker_index, worker_count) = (number(1, 0)?, number(2, 1)?);
         let schema = (schema != "-").then_some(schema.as_str());
         let repository = PostgresRepository::connect_with(url, schema, 1)?;
         let config = EngineConfig {
             batch_size: batch,
+            worker_index,
+            worker_count,
             ..EngineConfig::default()
         };
         let engine = Engine::with_config(repository, ManualClock::new(now), config);

@@ -191,8 +191,18 @@ impl WorkingCalendar {
     }
 
     /// Moves a day off to a working day per `adjustment`.
+    #[inline]
     pub(crate) fn adjust(&self, days: i32, adjustment: Adjustment) -> i32 {
-        if adjustment == Adjustment::None || self.is_working(days) {
+        // Most schedules have no adjustment: keep that case a compare in the caller's loop.
+        if adjustment == Adjustment::None {
+            days
+        } else {
+            self.adjust_off_day(days, adjustment)
+        }
+    }
+
+    fn adjust_off_day(&self, days: i32, adjustment: Adjustment) -> i32 {
+        if self.is_working(days) {
             return days;
         }
         let following = || {

@@ -239,6 +239,14 @@ const CYCLE_DAYS: i32 = 146_097;
 /// yearly series.
 static MONTH_STARTS: [i32; CYCLE_MONTHS + 1] = month_starts();
 
+/// `FIRST_WEEKDAYS[k]`: weekday (0 = Monday) of the first day of month `k` of the cycle. A
+/// cycle is exactly 20,871 weeks, so the weekday of a month's first day is the same in every
+/// cycle: "last Friday" and "second Monday" need no division by 7 per month.
+static FIRST_WEEKDAYS: [u8; CYCLE_MONTHS] = first_weekdays();
+
+/// Weekday of year 0 January 1 (a Saturday in the proleptic Gregorian calendar).
+const YEAR_ZERO_WEEKDAY: i32 = 5;
+
 const fn month_starts() -> [i32; CYCLE_MONTHS + 1] {
     let mut table = [0i32; CYCLE_MONTHS + 1];
     let mut k = 0;
@@ -258,13 +266,59 @@ const fn month_starts() -> [i32; CYCLE_MONTHS + 1] {
     table
 }
 
-/// The day number of the first day of month `index` (see [`month_index`]) and its length.
-pub(crate) fn month_start(index: i32) -> (i32, u32) {
+const fn first_weekdays() -> [u8; CYCLE_MONTHS] {
+    let starts = month_starts();
+    let mut table = [0u8; CYCLE_MONTHS];
+    let mut k = 0;
+    while k < CYCLE_MONTHS {
+        table[k] = ((starts[k] + YEAR_ZERO_WEEKDAY) % 7) as u8;
+        k += 1;
+    }
+    table
+}
+
+/// A month of the calendar, as the month-based rules need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MonthInfo {
+    /// Day number of the first day.
+    pub(crate) first: i32,
+    /// Days in the month, 28..=31.
+    pub(crate) length: u32,
+    /// Weekday of the first day, 0 = Monday .. 6 = Sunday.
+    pub(crate) first_weekday: u32,
+}
+
+impl MonthInfo {
+    /// Day number of the last day.
+    pub(crate) fn last(&self) -> i32 {
+        self.first + self.length as i32 - 1
+    }
+
+    /// Weekday of the last day, 0 = Monday .. 6 = Sunday.
+    pub(crate) fn last_weekday(&self) -> u32 {
+        // The last day is `length - 1` (27..=30) days on: 6, 0, 1 or 2 weekdays modulo 7.
+        const SHIFT: [u32; 4] = [6, 0, 1, 2];
+        wrap_week(self.first_weekday + SHIFT[(self.length - 28) as usize & 3])
+    }
+}
+
+/// `value` modulo 7 for `value` in `0..14`, without a division.
+pub(crate) fn wrap_week(value: u32) -> u32 {
+    if value >= 7 { value - 7 } else { value }
+}
+
+/// The month `index` (see [`month_index`]): first day, length and weekday of its first day.
+#[inline(always)]
+pub(crate) fn month_info(index: i32) -> MonthInfo {
     let era = index.div_euclid(CYCLE_MONTHS as i32);
     let k = index.rem_euclid(CYCLE_MONTHS as i32) as usize;
     // Year 0 January 1 is day -719_528 from 1970-01-01.
     let first = era * CYCLE_DAYS + MONTH_STARTS[k] - 719_528;
-    (first, (MONTH_STARTS[k + 1] - MONTH_STARTS[k]) as u32)
+    MonthInfo {
+        first,
+        length: (MONTH_STARTS[k + 1] - MONTH_STARTS[k]) as u32,
+        first_weekday: u32::from(FIRST_WEEKDAYS[k]),
+    }
 }
 
 #[cfg(test)]
@@ -273,13 +327,16 @@ mod month_start_tests {
 
     #[test]
     fn month_starts_match_civil_arithmetic() {
-        for index in month_index(1600, 1)..month_index(2801, 1) {
+        for index in month_index(1200, 1)..month_index(2801, 1) {
             let (y, m) = month_from_index(index);
+            let month = month_info(index);
+            let first = days_from_civil(y, m, 1);
             assert_eq!(
-                month_start(index),
-                (days_from_civil(y, m, 1), days_in_month(y, m)),
+                (month.first, month.length, month.first_weekday),
+                (first, days_in_month(y, m), weekday_index(first)),
                 "{y}-{m}"
             );
+            assert_eq!(month.last_weekday(), weekday_index(month.last()), "{y}-{m}");
         }
     }
 }

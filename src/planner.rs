@@ -10,6 +10,7 @@ use crate::deal::{Deal, Money};
 use crate::event::{EventKind, NewEvent};
 use crate::ids::{DealKey, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus, PendingReminder};
+use crate::repository::Commit;
 use crate::schedule::{Occurrence, Occurrences};
 use crate::template::{CatchUpMode, ResumePolicy, SkipReason, Template, TemplateState};
 use crate::zone::resolve_local;
@@ -63,6 +64,19 @@ pub struct TemplatePlan {
     pub events: Vec<NewEvent>,
     /// Whether more due occurrences are left for the next tick (the per-tick bound).
     pub more: bool,
+}
+
+impl TemplatePlan {
+    /// The repository write that carries out this plan.
+    pub fn into_commit(self) -> Commit {
+        Commit {
+            template: self.template,
+            deals: self.deals,
+            skipped: self.skipped,
+            invoices: self.invoices,
+            events: self.events,
+        }
+    }
 }
 
 /// What planning produces besides the template's new state.

@@ -146,6 +146,7 @@ impl ZoneTable {
 
     /// Resolves local seconds with the crate's policy. `cursor` is a hint: the index of the
     /// first transition not yet passed, kept by callers that resolve increasing times.
+    #[inline(always)]
     pub(crate) fn resolve(&self, local: i64, cursor: &mut usize) -> Resolved {
         let transitions = &self.transitions;
         let mut index = (*cursor).min(transitions.len());

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Datelike, Month, NaiveDate, Offset, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
@@ -2187,4 +2187,155 @@ fn half_hour_and_midnight_dst_gaps_give_one_deal_a_day_at_the_documented_instant
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batched commits and several workers
+// ---------------------------------------------------------------------------------------------
+
+/// A store whose batch transaction fails whenever it holds template `T3`'s deals (as a real
+/// transaction fails on one bad row): the engine retries that batch template by template,
+/// so only `T3` fails and the others get their deals in the same tick.
+#[test]
+fn a_failed_batch_is_retried_one_by_one_so_only_the_bad_template_fails() {
+    let poisoned = TemplateId(3);
+    let batches = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&batches);
+    let repository = Faulty::new(InMemoryRepository::new(), move |call| match call {
+        Call::Batch(commits) => {
+            seen.fetch_add(1, Ordering::SeqCst);
+            if commits.iter().any(|c| c.template.id() == poisoned) {
+                Fault::Before
+            } else {
+                Fault::None
+            }
+        }
+        Call::Commit(commit) if commit.template.id() == poisoned && !commit.deals.is_empty() => {
+            Fault::Before
+        }
+        _ => Fault::None,
+    });
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let config = EngineConfig {
+        commit_batch: 4,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::with_config(repository, clock.clone(), config);
+    let acme = tenant("acme");
+    let ids: Vec<TemplateId> = (0..6)
+        .map(|_| engine.create_template(&acme, daily_draft()).unwrap().id())
+        .collect();
+    assert!(ids.contains(&poisoned));
+    clock.set(utc(2026, 3, 1, 9, 0));
+    let report = engine.tick().unwrap();
+    // Two batches (4 + 2 templates); the first failed whole and was retried one by one.
+    assert_eq!(batches.load(Ordering::SeqCst), 2);
+    let mut created: Vec<DealKey> = report.created.clone();
+    created.sort();
+    let expected: Vec<DealKey> = ids
+        .iter()
+        .filter(|&&id| id != poisoned)
+        .map(|&id| scheduled(id, 0, 0))
+        .collect();
+    assert_eq!(created, expected);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].0, poisoned);
+    assert_eq!(
+        engine
+            .template(&acme, poisoned)
+            .unwrap()
+            .failure()
+            .unwrap()
+            .attempts,
+        1
+    );
+    assert_eq!(engine.deals(&acme, None).unwrap().len(), 5);
+}
+
+/// A batch that landed but whose reply was lost: the retries find every template changed,
+/// nothing is created twice, and the next ticks carry on.
+#[test]
+fn a_batch_whose_reply_was_lost_creates_nothing_twice() {
+    let lose_once = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&lose_once);
+    let repository = Faulty::new(InMemoryRepository::new(), move |call| match call {
+        Call::Batch(_) if flag.swap(false, Ordering::SeqCst) => Fault::After,
+        _ => Fault::None,
+    });
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let engine = Engine::new(repository, clock.clone());
+    let acme = tenant("acme");
+    for _ in 0..5 {
+        engine.create_template(&acme, daily_draft()).unwrap();
+    }
+    clock.set(utc(2026, 3, 1, 9, 0));
+    let report = engine.tick().unwrap();
+    assert!(report.created.is_empty() && report.failures.is_empty());
+    assert_eq!(report.conflicts, 5);
+    assert_eq!(engine.deals(&acme, None).unwrap().len(), 5);
+    assert!(engine.tick().unwrap().created.is_empty());
+    clock.set(utc(2026, 3, 3, 9, 0));
+    assert_eq!(engine.tick().unwrap().created.len(), 10);
+    let deals = engine.deals(&acme, None).unwrap();
+    let keys: std::collections::BTreeSet<DealKey> = deals.iter().map(|d| d.key).collect();
+    assert_eq!((deals.len(), keys.len()), (15, 15));
+}
+
+/// Workers with their own share start at different places of the due list, and together
+/// create exactly the deals one engine alone creates, each once.
+#[test]
+fn workers_with_shares_create_every_due_deal_once() {
+    let acme = tenant("acme");
+    let start = utc(2026, 3, 1, 0, 0);
+    let now = utc(2026, 3, 10, 9, 0);
+    let populate = |store: &InMemoryRepository| {
+        let setup = Engine::new(store, ManualClock::new(start));
+        for _ in 0..50 {
+            setup.create_template(&acme, daily_draft()).unwrap();
+        }
+    };
+    let reference = InMemoryRepository::new();
+    populate(&reference);
+    let alone = Engine::new(&reference, ManualClock::new(now));
+    while alone.tick().unwrap().more_due {}
+
+    let store = InMemoryRepository::new();
+    populate(&store);
+    let workers: Vec<_> = (0..3)
+        .map(|index| {
+            let config = EngineConfig {
+                commit_batch: 8,
+                worker_index: index,
+                worker_count: 3,
+                ..EngineConfig::default()
+            };
+            Engine::with_config(&store, ManualClock::new(now), config)
+        })
+        .collect();
+    // The last worker starts two thirds into the due list, not at its first template.
+    let first = workers[2].tick().unwrap();
+    assert!(!first.created.is_empty());
+    assert_ne!(first.created[0].template(), TemplateId(1));
+    let mut rounds = 0;
+    while !store.due_templates(now, 1).unwrap().is_empty() {
+        for worker in &workers {
+            worker.tick().unwrap();
+        }
+        rounds += 1;
+        assert!(rounds < 100);
+    }
+    let keys = |store: &InMemoryRepository| -> Vec<DealKey> {
+        store
+            .deals(&acme, None)
+            .unwrap()
+            .iter()
+            .map(|d| d.key)
+            .collect()
+    };
+    let mut shared = keys(&store);
+    let mut expected = keys(&reference);
+    assert!(expected.len() >= 50);
+    shared.sort();
+    expected.sort();
+    assert_eq!(shared, expected);
 }

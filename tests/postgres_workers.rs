@@ -238,11 +238,13 @@ fn four_worker_threads_create_every_due_deal_exactly_once() {
         Arc::new(PostgresRepository::connect_with(&url, Some(&schema.name), WORKERS).unwrap());
     let started = Instant::now();
     let handles: Vec<_> = (0..WORKERS)
-        .map(|_| {
+        .map(|index| {
             let store = store.clone();
             std::thread::spawn(move || {
                 let config = EngineConfig {
                     batch_size: 500,
+                    worker_index: index,
+                    worker_count: WORKERS,
                     ..EngineConfig::default()
                 };
                 let engine = Engine::with_config(store, ManualClock::new(workers_now()), config);
@@ -323,13 +325,15 @@ fn four_worker_processes_create_every_due_deal_exactly_once() {
     let counts = load_templates(&url, &schema.name, n);
     let started = Instant::now();
     let children: Vec<_> = (0..WORKERS)
-        .map(|_| {
+        .map(|index| {
             Command::new(&worker)
                 .args([
                     url.as_str(),
                     schema.name.as_str(),
                     &workers_now().to_rfc3339(),
                     "500",
+                    &index.to_string(),
+                    &WORKERS.to_string(),
                 ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

@@ -1,7 +1,8 @@
 //! The engine: ticks that create deals on schedule, and the lifecycle of templates.
 //!
-//! The run loop of a host: read the clock, load what is due, plan (pure), commit per template,
-//! sleep until the next wake-up. [`Engine::tick`] does one round.
+//! The run loop of a host: read the clock, load what is due, plan (pure), commit (a batch of
+//! templates per store transaction), sleep until the next wake-up. [`Engine::tick`] does one
+//! round.
 
 mod error;
 
@@ -15,7 +16,7 @@ use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
-use crate::repository::{Commit, CommitOutcome, Page, Repository, TemplateQuery};
+use crate::repository::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
 use crate::schedule::{End, Occurrence, Schedule};
 use crate::template::{Failure, Template, TemplateDraft, TemplateState};
 use crate::zone::resolve_local;
@@ -36,6 +37,17 @@ pub struct EngineConfig {
     pub retry_base: TimeDelta,
     /// Longest retry delay.
     pub retry_max: TimeDelta,
+    /// Templates written per store transaction (see [`Repository::commit_batch`]): one
+    /// durable flush for this many templates. 1 commits each template on its own.
+    pub commit_batch: usize,
+    /// This engine's place among `worker_count` engines ticking one store (0-based; default
+    /// 0 of 1). Each tick starts its walk through the due templates at its own share, so the
+    /// workers do not all reach for the same templates first and skip each other's locked
+    /// rows. Only the order within a tick changes: every due template is still processed,
+    /// whatever the count, and a worker that stops leaves nothing behind.
+    pub worker_index: usize,
+    /// How many engines tick the store (see `worker_index`).
+    pub worker_count: usize,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +58,9 @@ impl Default for EngineConfig {
             default_tenant_limit: None,
             retry_base: TimeDelta::minutes(1),
             retry_max: TimeDelta::hours(6),
+            commit_batch: 64,
+            worker_index: 0,
+            worker_count: 1,
         }
     }
 }
@@ -148,8 +163,18 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let due = self.repository.due_templates(now, self.config.batch_size)?;
         report.more_due = due.len() >= self.config.batch_size;
-        for template in due {
-            self.run_template(&template, now, &mut report);
+        let batches: Vec<&[Template]> = due.chunks(self.config.commit_batch.max(1)).collect();
+        let first = self.first_batch(batches.len());
+        for k in 0..batches.len() {
+            let batch = batches[(first + k) % batches.len()];
+            if self.run_batch(batch, now, &mut report) == BatchResult::AllConflicted
+                && k + 1 < batches.len()
+            {
+                // Another worker got there first: the rest of this list is likely taken too.
+                // A fresh list (next tick) no longer holds what it committed.
+                report.more_due = true;
+                break;
+            }
         }
         let invoices = self.repository.due_invoices(now, self.config.batch_size)?;
         report.more_due |= invoices.len() >= self.config.batch_size;
@@ -168,31 +193,88 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         Ok(report)
     }
 
-    fn run_template(&self, template: &Template, now: DateTime<Utc>, report: &mut TickReport) {
-        let plan = planner::plan(template, now);
-        let mut next = plan.template;
-        next.failure = None;
-        let created: Vec<DealKey> = plan.deals.iter().map(|d| d.key).collect();
-        let skipped = plan.skipped.clone();
-        let events = plan.events.len();
-        let commit = Commit {
-            template: next,
-            deals: plan.deals,
-            skipped: plan.skipped,
-            invoices: plan.invoices,
-            events: plan.events,
+    /// The batch this worker starts its tick with: its share of the due list.
+    fn first_batch(&self, batches: usize) -> usize {
+        let workers = self.config.worker_count.max(1);
+        let index = self.config.worker_index % workers;
+        index * batches / workers
+    }
+
+    /// Plans `templates` and commits them as one batch. A batch the store failed as a whole is
+    /// retried template by template, so one bad template cannot fail the others.
+    fn run_batch(
+        &self,
+        templates: &[Template],
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> BatchResult {
+        let mut summaries = Vec::with_capacity(templates.len());
+        let mut commits = Vec::with_capacity(templates.len());
+        for template in templates {
+            let (summary, commit) = planned_commit(template, now);
+            summaries.push(summary);
+            commits.push(commit);
+        }
+        let outcomes = if commits.len() == 1 {
+            commits
+                .into_iter()
+                .map(|commit| self.repository.commit(commit))
+                .collect()
+        } else {
+            self.repository.commit_batch(commits)
         };
-        match self.repository.commit(commit) {
+        let mut conflicts = 0;
+        let mut outcomes = outcomes.into_iter();
+        for (template, summary) in templates.iter().zip(summaries) {
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(RepositoryError::new(
+                    "the store returned fewer outcomes than commits",
+                ))
+            });
+            match outcome {
+                Err(_) if templates.len() > 1 => self.run_template(template, now, report),
+                outcome => {
+                    conflicts += usize::from(matches!(outcome, Ok(CommitOutcome::Conflict)));
+                    self.apply_outcome(template, summary, outcome, now, report);
+                }
+            }
+        }
+        if conflicts == templates.len() {
+            BatchResult::AllConflicted
+        } else {
+            BatchResult::Progress
+        }
+    }
+
+    fn run_template(&self, template: &Template, now: DateTime<Utc>, report: &mut TickReport) {
+        let (summary, commit) = planned_commit(template, now);
+        let outcome = self.repository.commit(commit);
+        self.apply_outcome(template, summary, outcome, now, report);
+    }
+
+    /// Reports a commit's outcome; a failure is recorded on the template.
+    fn apply_outcome(
+        &self,
+        template: &Template,
+        summary: PlanSummary,
+        outcome: Result<CommitOutcome, RepositoryError>,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) {
+        match outcome {
             Ok(CommitOutcome::Committed {
                 already_created, ..
             }) => {
                 report.already_created += already_created.len();
-                report
-                    .created
-                    .extend(created.into_iter().filter(|k| !already_created.contains(k)));
-                report.skipped.extend(skipped);
-                report.events += events;
-                report.more_due |= plan.more;
+                report.created.extend(
+                    summary
+                        .created
+                        .into_iter()
+                        .filter(|k| !already_created.contains(k)),
+                );
+                report.skipped.extend(summary.skipped);
+                report.events += summary.events;
+                report.more_due |= summary.more;
             }
             Ok(CommitOutcome::Conflict) => report.conflicts += 1,
             Ok(CommitOutcome::Missing) => {}
@@ -307,13 +389,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             let Some(deal) = plan.deals.first().cloned() else {
                 break;
             };
-            let outcome = self.repository.commit(Commit {
-                template: plan.template,
-                deals: plan.deals,
-                skipped: plan.skipped,
-                invoices: plan.invoices,
-                events: plan.events,
-            })?;
+            let outcome = self.repository.commit(plan.into_commit())?;
             match outcome {
                 CommitOutcome::Committed { .. } => return Ok(deal),
                 CommitOutcome::Conflict => continue,
@@ -691,17 +767,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             if template.next_run.is_none_or(|t| t > now) {
                 return Ok(());
             }
-            let plan = planner::plan(&template, now);
-            let more = plan.more;
-            let mut next = plan.template;
-            next.failure = None;
-            let outcome = self.repository.commit(Commit {
-                template: next,
-                deals: plan.deals,
-                skipped: plan.skipped,
-                invoices: plan.invoices,
-                events: plan.events,
-            })?;
+            let (summary, commit) = planned_commit(&template, now);
+            let outcome = self.repository.commit(commit)?;
+            let more = summary.more;
             match outcome {
                 CommitOutcome::Committed { .. } if !more => return Ok(()),
                 CommitOutcome::Committed { .. } => {}
@@ -779,6 +847,38 @@ impl<R: Repository, C: Clock> Engine<R, C> {
 /// An active template whose schedule has nothing left (a series entirely in the past, an edit
 /// that ends it) is finished now, with its announcement, rather than left active with no next
 /// run forever.
+/// Whether a batch moved anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchResult {
+    /// Every template of the batch had been changed by someone else.
+    AllConflicted,
+    /// Anything else.
+    Progress,
+}
+
+/// What a tick reports of a committed plan.
+struct PlanSummary {
+    created: Vec<DealKey>,
+    skipped: Vec<SkippedOccurrence>,
+    events: usize,
+    more: bool,
+}
+
+/// Plans `template` at `now`: the commit to write and what to report once it lands.
+fn planned_commit(template: &Template, now: DateTime<Utc>) -> (PlanSummary, Commit) {
+    let plan = planner::plan(template, now);
+    let summary = PlanSummary {
+        created: plan.deals.iter().map(|d| d.key).collect(),
+        skipped: plan.skipped.clone(),
+        events: plan.events.len(),
+        more: plan.more,
+    };
+    let mut commit = plan.into_commit();
+    // A successful plan clears the record of earlier failed attempts.
+    commit.template.failure = None;
+    (summary, commit)
+}
+
 fn finish_if_exhausted(template: &mut Template, now: DateTime<Utc>) -> Vec<NewEvent> {
     if template.state != TemplateState::Active || template.next_run.is_some() {
         return Vec::new();

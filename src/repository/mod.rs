@@ -172,6 +172,31 @@ pub trait Repository: Send + Sync {
     /// A [`RepositoryError`] when the store fails (then nothing was written).
     fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError>;
 
+    /// Commits several templates' planning steps, each exactly as [`Repository::commit`]
+    /// would, and returns their outcomes in order. This is how a tick writes many templates
+    /// with one durable flush instead of one per template.
+    ///
+    /// A store may write the whole batch in one transaction. If that transaction fails, every
+    /// commit of the batch reports the error and nothing of the batch was written, so the
+    /// caller can retry the commits one by one to find the one at fault. The provided method
+    /// commits them one by one; a store with cheaper transactions needs nothing more.
+    ///
+    /// The commits must be of distinct templates.
+    ///
+    /// ```
+    /// use recurring_deals::{Commit, InMemoryRepository, Repository};
+    ///
+    /// let store = InMemoryRepository::new();
+    /// let outcomes = store.commit_batch(Vec::<Commit>::new());
+    /// assert!(outcomes.is_empty());
+    /// ```
+    fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        commits
+            .into_iter()
+            .map(|commit| self.commit(commit))
+            .collect()
+    }
+
     /// Deletes a template (its deals stay), if it still has `version`.
     ///
     /// # Errors
@@ -289,6 +314,9 @@ macro_rules! forward_repository {
             }
             fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
                 (**self).commit(commit)
+            }
+            fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+                (**self).commit_batch(commits)
             }
             fn delete_template(&self, tenant: &TenantId, id: TemplateId, version: u64) -> Result<CommitOutcome, RepositoryError> {
                 (**self).delete_template(tenant, id, version)

@@ -309,66 +309,80 @@ const SQL_NEXT_WAKE: &str = "SELECT LEAST(
          (SELECT min(next_run_ns) FROM rd_templates WHERE next_run_ns IS NOT NULL),
          (SELECT min(next_reminder_ns) FROM rd_invoices WHERE next_reminder_ns IS NOT NULL))";
 
-/// The commit, as one statement (one transaction, one round trip). `ok` has a row only when
-/// the template row has the expected version and no other transaction holds it, and then
-/// locks it; every write joins `ok`, so a failed claim writes nothing. The result says
-/// whether the template exists (in the statement's snapshot, so a row locked by another
-/// worker still counts), the new version if written, and the deal keys inserted.
+/// A batch of commits, as one statement (one transaction, one round trip, one WAL flush).
+/// `ok` holds the templates of the batch whose row has the expected version and that no other
+/// transaction holds, and locks them; every write is of a template in `ok`, so a template that
+/// failed its claim writes nothing. One result row per template of the batch: its id, whether
+/// it exists (in the statement's snapshot, so a row locked by another worker still counts),
+/// the new version if written, and the deal keys inserted for it.
 ///
-/// Parameters: $1 tenant, $2 id, $3 expected version, $4 state, $5 next run, $6 body; then
-/// the rows to insert as parallel arrays: deals $7..$13, skipped occurrences $14..$19,
-/// invoices $20..$28, events $29..$36. An invoice row with `gated` is written only if its deal
+/// Parameters: the templates as parallel arrays, $1 tenant, $2 id, $3 expected version,
+/// $4 state, $5 next run, $6 body; then the rows to insert, also as parallel arrays: deals
+/// $7..$13, skipped occurrences $14..$19, invoices $20..$28, events $29..$37 (the last is the
+/// template each event belongs to). An invoice row with `gated` is written only if its deal
 /// was inserted; an event row with a dependency (`dt`, `dk`, `dr`, `dn`) likewise.
-const SQL_COMMIT: &str = "WITH ok AS MATERIALIZED (
-         SELECT 1 AS ok FROM rd_templates
-         WHERE tenant = $1 AND id = $2 AND version = $3
-         FOR UPDATE SKIP LOCKED
+const SQL_COMMIT: &str = "WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],
+                              $5::bigint[], $6::text[])
+             AS i(tenant, id, expected, state, next_run, body)
+     ), ok AS MATERIALIZED (
+         SELECT t.id FROM rd_templates t
+         WHERE t.id = ANY($2::bigint[])
+             AND (t.tenant, t.id, t.version) IN (SELECT tenant, id, expected FROM input)
+         ORDER BY t.id
+         FOR UPDATE OF t SKIP LOCKED
      ), deals AS (
          INSERT INTO rd_deals (template_id, kind, revision, num, tenant, nominal_at_ns, body)
          SELECT d.t, d.k, d.r, d.n, d.tenant, d.at, d.body
-         FROM ok, unnest($7::bigint[], $8::smallint[], $9::bigint[], $10::bigint[],
-                         $11::text[], $12::bigint[], $13::text[])
+         FROM unnest($7::bigint[], $8::smallint[], $9::bigint[], $10::bigint[],
+                     $11::text[], $12::bigint[], $13::text[])
              AS d(t, k, r, n, tenant, at, body)
+         WHERE d.t IN (SELECT id FROM ok)
          ON CONFLICT ON CONSTRAINT rd_deals_key DO NOTHING
          RETURNING template_id, kind, revision, num
      ), skipped AS (
          INSERT INTO rd_skipped (template_id, kind, revision, num, tenant, body)
          SELECT s.t, s.k, s.r, s.n, s.tenant, s.body
-         FROM ok, unnest($14::bigint[], $15::smallint[], $16::bigint[], $17::bigint[],
-                         $18::text[], $19::text[])
+         FROM unnest($14::bigint[], $15::smallint[], $16::bigint[], $17::bigint[],
+                     $18::text[], $19::text[])
              AS s(t, k, r, n, tenant, body)
+         WHERE s.t IN (SELECT id FROM ok)
          ON CONFLICT ON CONSTRAINT rd_skipped_key DO NOTHING
      ), invoices AS (
          INSERT INTO rd_invoices
              (template_id, kind, revision, num, tenant, version, next_reminder_ns, body)
-         SELECT i.t, i.k, i.r, i.n, i.tenant, i.version, i.remind, i.body
-         FROM ok, unnest($20::bigint[], $21::smallint[], $22::bigint[], $23::bigint[],
-                         $24::text[], $25::bigint[], $26::bigint[], $27::boolean[], $28::text[])
-             AS i(t, k, r, n, tenant, version, remind, gated, body)
-         WHERE NOT i.gated OR EXISTS (
+         SELECT v.t, v.k, v.r, v.n, v.tenant, v.version, v.remind, v.body
+         FROM unnest($20::bigint[], $21::smallint[], $22::bigint[], $23::bigint[],
+                     $24::text[], $25::bigint[], $26::bigint[], $27::boolean[], $28::text[])
+             AS v(t, k, r, n, tenant, version, remind, gated, body)
+         WHERE v.t IN (SELECT id FROM ok) AND (NOT v.gated OR EXISTS (
              SELECT 1 FROM deals x
-             WHERE x.template_id = i.t AND x.kind = i.k AND x.revision = i.r AND x.num = i.n)
+             WHERE x.template_id = v.t AND x.kind = v.k AND x.revision = v.r AND x.num = v.n))
          ON CONFLICT ON CONSTRAINT rd_invoices_key DO NOTHING
      ), events AS (
          INSERT INTO rd_events (tenant, idempotency_key, at_ns, body)
          SELECT e.tenant, e.idem, e.at, e.body
-         FROM ok, unnest($29::text[], $30::text[], $31::bigint[], $32::bigint[],
-                         $33::smallint[], $34::bigint[], $35::bigint[], $36::text[])
-                  WITH ORDINALITY AS e(tenant, idem, at, dt, dk, dr, dn, body, ord)
-         WHERE e.dt IS NULL OR EXISTS (
+         FROM unnest($29::text[], $30::text[], $31::bigint[], $32::bigint[],
+                     $33::smallint[], $34::bigint[], $35::bigint[], $36::text[], $37::bigint[])
+                  WITH ORDINALITY AS e(tenant, idem, at, dt, dk, dr, dn, body, owner, ord)
+         WHERE e.owner IN (SELECT id FROM ok) AND (e.dt IS NULL OR EXISTS (
              SELECT 1 FROM deals x
-             WHERE x.template_id = e.dt AND x.kind = e.dk AND x.revision = e.dr AND x.num = e.dn)
+             WHERE x.template_id = e.dt AND x.kind = e.dk AND x.revision = e.dr AND x.num = e.dn))
          ORDER BY e.ord
      ), updated AS (
-         UPDATE rd_templates
-         SET version = $3 + 1, state = $4, next_run_ns = $5, body = $6
-         FROM ok
-         WHERE tenant = $1 AND id = $2
-         RETURNING version
+         UPDATE rd_templates t
+         SET version = i.expected + 1, state = i.state, next_run_ns = i.next_run, body = i.body
+         FROM input i
+         WHERE t.id = ANY($2::bigint[]) AND t.id IN (SELECT id FROM ok)
+             AND t.tenant = i.tenant AND t.id = i.id
+         RETURNING t.id, t.version
      )
-     SELECT EXISTS (SELECT 1 FROM rd_templates WHERE tenant = $1 AND id = $2),
-         (SELECT version FROM updated),
-         ARRAY(SELECT template_id || ':' || kind || ':' || revision || ':' || num FROM deals)";
+     SELECT i.id,
+         EXISTS (SELECT 1 FROM rd_templates x WHERE x.tenant = i.tenant AND x.id = i.id),
+         u.version,
+         ARRAY(SELECT d.template_id || ':' || d.kind || ':' || d.revision || ':' || d.num
+               FROM deals d WHERE d.template_id = i.id)
+     FROM input i LEFT JOIN updated u ON u.id = i.id";
 
 const SQL_DELETE: &str = "WITH deleted AS (
          DELETE FROM rd_templates WHERE tenant = $1 AND id = $2 AND version = $3
@@ -566,6 +580,66 @@ impl PostgresRepository {
         })
     }
 
+    /// Runs [`SQL_COMMIT`] for a batch; the result rows by template id.
+    fn write_batch(&self, rows: &BatchRows) -> Result<HashMap<i64, BatchResult>, RepositoryError> {
+        let e = &rows.events;
+        let result = self.with_connection("commit", |c| {
+            c.query(
+                SQL_COMMIT,
+                &[
+                    &rows.tenant,
+                    &rows.id,
+                    &rows.expected,
+                    &rows.state,
+                    &rows.next_run,
+                    &rows.body,
+                    &rows.deal_keys.t,
+                    &rows.deal_keys.k,
+                    &rows.deal_keys.r,
+                    &rows.deal_keys.n,
+                    &rows.deal_tenants,
+                    &rows.deal_at,
+                    &rows.deal_bodies,
+                    &rows.skip_keys.t,
+                    &rows.skip_keys.k,
+                    &rows.skip_keys.r,
+                    &rows.skip_keys.n,
+                    &rows.skip_tenants,
+                    &rows.skip_bodies,
+                    &rows.invoice_keys.t,
+                    &rows.invoice_keys.k,
+                    &rows.invoice_keys.r,
+                    &rows.invoice_keys.n,
+                    &rows.invoice_tenants,
+                    &rows.invoice_versions,
+                    &rows.invoice_reminders,
+                    &rows.invoice_gated,
+                    &rows.invoice_bodies,
+                    &e.tenant,
+                    &e.idem,
+                    &e.at,
+                    &e.dt,
+                    &e.dk,
+                    &e.dr,
+                    &e.dn,
+                    &e.body,
+                    &e.owner,
+                ],
+            )
+        })?;
+        Ok(result
+            .iter()
+            .map(|row| {
+                let outcome = BatchResult {
+                    present: row.get(1),
+                    version: row.get(2),
+                    inserted: row.get::<_, Vec<String>>(3).into_iter().collect(),
+                };
+                (row.get(0), outcome)
+            })
+            .collect())
+    }
+
     /// The pool slot `index`, locked.
     fn slot(&self, index: usize) -> MutexGuard<'_, Option<Connection>> {
         // A panic while a slot was held may have left its connection mid-protocol: drop it.
@@ -644,6 +718,12 @@ impl PostgresRepository {
                 )
                 .map_err(|e| db_error("set search_path", &e))?;
         }
+        // The commit statement is large and its cost hardly depends on the batch's size:
+        // planning it again for each execution (PostgreSQL's choice when a generic plan's
+        // estimate looks worse) would cost more than running it. Every statement here is a
+        // keyed look-up or a small batch, which the generic plan serves well. A server older
+        // than PostgreSQL 12 lacks the setting and keeps its own choice.
+        let _ = client.batch_execute("SET plan_cache_mode = force_generic_plan");
         if migrate {
             apply_migrations(&mut client, self.schema.as_deref())?;
         }
@@ -827,44 +907,234 @@ impl KeyArrays {
         self.r.push(key.r);
         self.n.push(key.n);
     }
+
+    fn append(&mut self, other: KeyArrays) {
+        self.t.extend(other.t);
+        self.k.extend(other.k);
+        self.r.extend(other.r);
+        self.n.extend(other.n);
+    }
 }
 
 /// Outbox events to insert, as parallel arrays. An event about a deal of the commit carries
 /// the deal's key as a dependency (`dt`, `dk`, `dr`, `dn`): it is written only if the deal is.
+/// `owner` is the template whose commit the event belongs to (unused by invoice commits).
 #[derive(Default)]
-struct EventArrays<'a> {
-    tenant: Vec<&'a str>,
-    idem: Vec<&'a str>,
+struct EventArrays {
+    tenant: Vec<String>,
+    idem: Vec<String>,
     at: Vec<i64>,
     dt: Vec<Option<i64>>,
     dk: Vec<Option<i16>>,
     dr: Vec<Option<i64>>,
     dn: Vec<Option<i64>>,
     body: Vec<String>,
+    owner: Vec<i64>,
 }
 
-impl<'a> EventArrays<'a> {
-    /// The events; one about a deal in `gate` depends on that deal being inserted.
-    fn of(
+impl EventArrays {
+    /// The events of `owner`; one about a deal in `gate` depends on that deal being inserted.
+    fn of<'a>(
         events: impl IntoIterator<Item = &'a NewEvent>,
         gate: &HashSet<DealKey>,
-    ) -> Result<EventArrays<'a>, RepositoryError> {
+        owner: i64,
+    ) -> Result<EventArrays, RepositoryError> {
         let mut arrays = EventArrays::default();
         for event in events {
             let dep = event_deal(&event.kind)
                 .filter(|key| gate.contains(key))
                 .map(KeyColumns::of)
                 .transpose()?;
-            arrays.tenant.push(event.tenant.as_str());
-            arrays.idem.push(&event.idempotency_key);
+            arrays.tenant.push(event.tenant.as_str().to_owned());
+            arrays.idem.push(event.idempotency_key.clone());
             arrays.at.push(nanos(event.at));
             arrays.dt.push(dep.map(|k| k.t));
             arrays.dk.push(dep.map(|k| k.k));
             arrays.dr.push(dep.map(|k| k.r));
             arrays.dn.push(dep.map(|k| k.n));
             arrays.body.push(to_json(&event.kind)?);
+            arrays.owner.push(owner);
         }
         Ok(arrays)
+    }
+
+    fn append(&mut self, other: EventArrays) {
+        self.tenant.extend(other.tenant);
+        self.idem.extend(other.idem);
+        self.at.extend(other.at);
+        self.dt.extend(other.dt);
+        self.dk.extend(other.dk);
+        self.dr.extend(other.dr);
+        self.dn.extend(other.dn);
+        self.body.extend(other.body);
+        self.owner.extend(other.owner);
+    }
+}
+
+/// The rows of a batch of template commits, as the parallel arrays [`SQL_COMMIT`] binds.
+#[derive(Default)]
+struct BatchRows {
+    tenant: Vec<String>,
+    id: Vec<i64>,
+    expected: Vec<i64>,
+    state: Vec<&'static str>,
+    next_run: Vec<Option<i64>>,
+    body: Vec<String>,
+    deal_keys: KeyArrays,
+    deal_tenants: Vec<String>,
+    deal_at: Vec<i64>,
+    deal_bodies: Vec<String>,
+    skip_keys: KeyArrays,
+    skip_tenants: Vec<String>,
+    skip_bodies: Vec<String>,
+    invoice_keys: KeyArrays,
+    invoice_tenants: Vec<String>,
+    invoice_versions: Vec<i64>,
+    invoice_reminders: Vec<Option<i64>>,
+    invoice_gated: Vec<bool>,
+    invoice_bodies: Vec<String>,
+    events: EventArrays,
+}
+
+/// A template of a batch, and what its result row needs to become its outcome.
+struct BatchMember {
+    id: i64,
+    /// Each deal of the commit in order, with its key as the statement returns it.
+    deals: Vec<(DealKey, String)>,
+}
+
+/// A template's result row: whether it exists, its new version if written, the deal keys
+/// inserted for it.
+struct BatchResult {
+    present: bool,
+    version: Option<i64>,
+    inserted: HashSet<String>,
+}
+
+impl BatchRows {
+    /// The rows of one commit.
+    fn of(commit: Commit) -> Result<(BatchRows, BatchMember), RepositoryError> {
+        let Commit {
+            mut template,
+            deals,
+            skipped,
+            invoices,
+            events,
+        } = commit;
+        let id = to_i64(template.id.0, "template id")?;
+        let expected = to_i64(template.version, "version")?;
+        template.version = template.version.checked_add(1).ok_or_else(|| {
+            RepositoryError::new(format!("template {} version overflows", template.id))
+        })?;
+        let mut rows = BatchRows {
+            tenant: vec![template.tenant.as_str().to_owned()],
+            id: vec![id],
+            expected: vec![expected],
+            state: vec![state_name(&template.state)],
+            next_run: vec![template.next_run.map(nanos)],
+            body: vec![to_json(&template)?],
+            ..BatchRows::default()
+        };
+
+        // A key repeated within the commit is inserted once and reported as already created
+        // (as the in-memory store does), and its invoice and events are not written.
+        let mut sent: HashSet<DealKey> = HashSet::with_capacity(deals.len());
+        let mut repeated: HashSet<DealKey> = HashSet::new();
+        let mut member_deals = Vec::with_capacity(deals.len());
+        for deal in &deals {
+            let key = KeyColumns::of(deal.key)?;
+            member_deals.push((deal.key, key.text()));
+            if sent.insert(deal.key) {
+                rows.deal_keys.push(key);
+                rows.deal_tenants.push(deal.tenant.as_str().to_owned());
+                rows.deal_at.push(nanos(deal.nominal_at));
+                rows.deal_bodies.push(to_json(deal)?);
+            } else {
+                repeated.insert(deal.key);
+            }
+        }
+        for skip in &skipped {
+            rows.skip_keys.push(KeyColumns::of(skip.key)?);
+            rows.skip_tenants.push(skip.tenant.as_str().to_owned());
+            rows.skip_bodies.push(to_json(skip)?);
+        }
+        for invoice in invoices.iter().filter(|i| !repeated.contains(&i.deal)) {
+            rows.invoice_keys.push(KeyColumns::of(invoice.deal)?);
+            rows.invoice_tenants
+                .push(invoice.tenant.as_str().to_owned());
+            rows.invoice_versions
+                .push(to_i64(invoice.version, "invoice version")?);
+            rows.invoice_reminders
+                .push(invoice.next_reminder().map(nanos));
+            rows.invoice_gated.push(sent.contains(&invoice.deal));
+            rows.invoice_bodies.push(to_json(invoice)?);
+        }
+        rows.events = EventArrays::of(
+            events
+                .iter()
+                .filter(|event| event_deal(&event.kind).is_none_or(|key| !repeated.contains(&key))),
+            &sent,
+            id,
+        )?;
+        let member = BatchMember {
+            id,
+            deals: member_deals,
+        };
+        Ok((rows, member))
+    }
+
+    fn append(&mut self, other: BatchRows) {
+        self.tenant.extend(other.tenant);
+        self.id.extend(other.id);
+        self.expected.extend(other.expected);
+        self.state.extend(other.state);
+        self.next_run.extend(other.next_run);
+        self.body.extend(other.body);
+        self.deal_keys.append(other.deal_keys);
+        self.deal_tenants.extend(other.deal_tenants);
+        self.deal_at.extend(other.deal_at);
+        self.deal_bodies.extend(other.deal_bodies);
+        self.skip_keys.append(other.skip_keys);
+        self.skip_tenants.extend(other.skip_tenants);
+        self.skip_bodies.extend(other.skip_bodies);
+        self.invoice_keys.append(other.invoice_keys);
+        self.invoice_tenants.extend(other.invoice_tenants);
+        self.invoice_versions.extend(other.invoice_versions);
+        self.invoice_reminders.extend(other.invoice_reminders);
+        self.invoice_gated.extend(other.invoice_gated);
+        self.invoice_bodies.extend(other.invoice_bodies);
+        self.events.append(other.events);
+    }
+}
+
+impl BatchMember {
+    /// The outcome of this template's commit from its result row.
+    fn outcome(self, row: Option<BatchResult>) -> Result<CommitOutcome, RepositoryError> {
+        let Some(row) = row else {
+            return Err(RepositoryError::new(format!(
+                "postgres: the commit statement returned no row for template T{}",
+                self.id
+            )));
+        };
+        let Some(version) = row.version else {
+            return Ok(if row.present {
+                CommitOutcome::Conflict
+            } else {
+                CommitOutcome::Missing
+            });
+        };
+        let mut created: HashSet<DealKey> = HashSet::with_capacity(self.deals.len());
+        let mut already_created = Vec::new();
+        for (key, text) in &self.deals {
+            let fresh = row.inserted.contains(text);
+            if !(fresh && created.insert(*key)) {
+                already_created.push(*key);
+            }
+        }
+        Ok(CommitOutcome::Committed {
+            version: u64::try_from(version).unwrap_or_default(),
+            already_created,
+        })
     }
 }
 
@@ -999,131 +1269,54 @@ impl Repository for PostgresRepository {
     }
 
     fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
-        let Commit {
-            mut template,
-            deals,
-            skipped,
-            invoices,
-            events,
-        } = commit;
-        let id = to_i64(template.id.0, "template id")?;
-        let expected = to_i64(template.version, "version")?;
-        template.version = template.version.checked_add(1).ok_or_else(|| {
-            RepositoryError::new(format!("template {} version overflows", template.id))
-        })?;
-        let body = to_json(&template)?;
-        let next = template.next_run.map(nanos);
+        self.commit_batch(vec![commit])
+            .pop()
+            .unwrap_or_else(|| Err(RepositoryError::new("postgres: commit produced no outcome")))
+    }
 
-        // A key repeated within the commit is inserted once and reported as already created
-        // (as the in-memory store does), and its invoice and events are not written.
-        let mut sent: HashSet<DealKey> = HashSet::with_capacity(deals.len());
-        let mut repeated: HashSet<DealKey> = HashSet::new();
-        let mut deal_keys = KeyArrays::default();
-        let mut deal_tenants = Vec::with_capacity(deals.len());
-        let mut deal_at = Vec::with_capacity(deals.len());
-        let mut deal_bodies = Vec::with_capacity(deals.len());
-        for deal in &deals {
-            if sent.insert(deal.key) {
-                deal_keys.push(KeyColumns::of(deal.key)?);
-                deal_tenants.push(deal.tenant.as_str());
-                deal_at.push(nanos(deal.nominal_at));
-                deal_bodies.push(to_json(deal)?);
-            } else {
-                repeated.insert(deal.key);
+    fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        // The statement claims each template once: a template twice in one batch (which the
+        // engine never sends) is committed one at a time instead.
+        let mut ids = HashSet::with_capacity(commits.len());
+        if !commits.iter().all(|c| ids.insert(c.template.id)) {
+            return commits.into_iter().map(|c| self.commit(c)).collect();
+        }
+        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> =
+            Vec::with_capacity(commits.len());
+        let mut rows = BatchRows::default();
+        let mut members = Vec::with_capacity(commits.len());
+        for commit in commits {
+            // A commit that cannot be encoded fails alone; the others go ahead.
+            match BatchRows::of(commit) {
+                Ok((encoded, member)) => {
+                    rows.append(encoded);
+                    members.push((outcomes.len(), member));
+                    outcomes.push(None);
+                }
+                Err(error) => outcomes.push(Some(Err(error))),
             }
         }
-        let mut skip_keys = KeyArrays::default();
-        let mut skip_tenants = Vec::with_capacity(skipped.len());
-        let mut skip_bodies = Vec::with_capacity(skipped.len());
-        for skip in &skipped {
-            skip_keys.push(KeyColumns::of(skip.key)?);
-            skip_tenants.push(skip.tenant.as_str());
-            skip_bodies.push(to_json(skip)?);
-        }
-        let mut invoice_keys = KeyArrays::default();
-        let (mut invoice_tenants, mut invoice_versions, mut invoice_reminders) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let (mut invoice_gated, mut invoice_bodies) = (Vec::new(), Vec::new());
-        for invoice in invoices.iter().filter(|i| !repeated.contains(&i.deal)) {
-            invoice_keys.push(KeyColumns::of(invoice.deal)?);
-            invoice_tenants.push(invoice.tenant.as_str());
-            invoice_versions.push(to_i64(invoice.version, "invoice version")?);
-            invoice_reminders.push(invoice.next_reminder().map(nanos));
-            invoice_gated.push(sent.contains(&invoice.deal));
-            invoice_bodies.push(to_json(invoice)?);
-        }
-        let e = EventArrays::of(
-            events
-                .iter()
-                .filter(|event| event_deal(&event.kind).is_none_or(|key| !repeated.contains(&key))),
-            &sent,
-        )?;
-
-        let row = self.with_connection("commit", |c| {
-            c.query_one(
-                SQL_COMMIT,
-                &[
-                    &template.tenant.as_str(),
-                    &id,
-                    &expected,
-                    &state_name(&template.state),
-                    &next,
-                    &body,
-                    &deal_keys.t,
-                    &deal_keys.k,
-                    &deal_keys.r,
-                    &deal_keys.n,
-                    &deal_tenants,
-                    &deal_at,
-                    &deal_bodies,
-                    &skip_keys.t,
-                    &skip_keys.k,
-                    &skip_keys.r,
-                    &skip_keys.n,
-                    &skip_tenants,
-                    &skip_bodies,
-                    &invoice_keys.t,
-                    &invoice_keys.k,
-                    &invoice_keys.r,
-                    &invoice_keys.n,
-                    &invoice_tenants,
-                    &invoice_versions,
-                    &invoice_reminders,
-                    &invoice_gated,
-                    &invoice_bodies,
-                    &e.tenant,
-                    &e.idem,
-                    &e.at,
-                    &e.dt,
-                    &e.dk,
-                    &e.dr,
-                    &e.dn,
-                    &e.body,
-                ],
-            )
-        })?;
-        let present: bool = row.get(0);
-        let version: Option<i64> = row.get(1);
-        let inserted: HashSet<String> = row.get::<_, Vec<String>>(2).into_iter().collect();
-        let Some(version) = version else {
-            return Ok(if present {
-                CommitOutcome::Conflict
-            } else {
-                CommitOutcome::Missing
-            });
-        };
-        let mut created: HashSet<DealKey> = HashSet::with_capacity(inserted.len());
-        let mut already_created = Vec::new();
-        for deal in &deals {
-            let fresh = inserted.contains(&KeyColumns::of(deal.key)?.text());
-            if !(fresh && created.insert(deal.key)) {
-                already_created.push(deal.key);
+        if !members.is_empty() {
+            match self.write_batch(&rows) {
+                Ok(mut results) => {
+                    for (index, member) in members {
+                        let result = results.remove(&member.id);
+                        let outcome = member.outcome(result);
+                        outcomes[index] = Some(outcome);
+                    }
+                }
+                Err(error) => {
+                    // The transaction rolled back: nothing of the batch was written.
+                    for (index, _) in members {
+                        outcomes[index] = Some(Err(error.clone()));
+                    }
+                }
             }
         }
-        Ok(CommitOutcome::Committed {
-            version: u64::try_from(version).unwrap_or_default(),
-            already_created,
-        })
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(RepositoryError::new("postgres: commit not run"))))
+            .collect()
     }
 
     fn delete_template(
@@ -1295,7 +1488,7 @@ impl Repository for PostgresRepository {
             .ok_or_else(|| RepositoryError::new("postgres: invoice version overflows"))?;
         let remind = invoice.next_reminder().map(nanos);
         let body = to_json(&invoice)?;
-        let e = EventArrays::of(&events, &HashSet::new())?;
+        let e = EventArrays::of(&events, &HashSet::new(), 0)?;
         let row = self.with_connection("commit invoice", |c| {
             c.query_one(
                 SQL_COMMIT_INVOICE,

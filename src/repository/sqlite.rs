@@ -497,6 +497,183 @@ fn push_events(
     Ok(())
 }
 
+/// A commit with every row encoded, ready to be written under the lock.
+struct EncodedCommit {
+    template: Template,
+    expected: u64,
+    body: String,
+    next_run: (Option<i64>, Option<i64>),
+    deals: Vec<(CreatedDeal, String)>,
+    skipped: Vec<(SkippedOccurrence, String)>,
+    invoices: Vec<(Invoice, String)>,
+    events: Vec<(NewEvent, String)>,
+}
+
+impl EncodedCommit {
+    fn of(commit: Commit) -> Result<EncodedCommit, RepositoryError> {
+        let Commit {
+            mut template,
+            deals,
+            skipped,
+            invoices,
+            events,
+        } = commit;
+        let expected = template.version;
+        template.version = expected
+            .checked_add(1)
+            .ok_or_else(|| RepositoryError::new("template version overflow"))?;
+        fn encoded<T: Serialize>(rows: Vec<T>) -> Result<Vec<(T, String)>, RepositoryError> {
+            rows.into_iter()
+                .map(|row| {
+                    let body = to_json(&row)?;
+                    Ok((row, body))
+                })
+                .collect()
+        }
+        Ok(EncodedCommit {
+            body: to_json(&template)?,
+            next_run: optional_instant(template.next_run),
+            template,
+            expected,
+            deals: encoded(deals)?,
+            skipped: encoded(skipped)?,
+            invoices: encoded(invoices)?,
+            events: encoded(events)?,
+        })
+    }
+
+    /// Writes the commit in `tx` if the stored template still has the expected version; a
+    /// conflict writes nothing.
+    fn write(&self, tx: &rusqlite::Transaction<'_>) -> Result<CommitOutcome, RepositoryError> {
+        let template = &self.template;
+        let (next_run, next_run_nanos) = self.next_run;
+        let updated = tx
+            .prepare_cached(
+                "UPDATE templates SET version = ?1, state = ?2, next_run = ?3, \
+                 next_run_nanos = ?4, body = ?5 \
+                 WHERE id = ?6 AND tenant = ?7 AND version = ?8",
+            )
+            .and_then(|mut update| {
+                update.execute(params![
+                    template.version,
+                    state_name(&template.state),
+                    next_run,
+                    next_run_nanos,
+                    self.body,
+                    template.id.0,
+                    template.tenant.as_str(),
+                    self.expected,
+                ])
+            })
+            .map_err(failure)?;
+        if updated == 0 {
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM templates WHERE id = ?1 AND tenant = ?2")
+                .and_then(|mut select| {
+                    select.exists(params![template.id.0, template.tenant.as_str()])
+                })
+                .map_err(failure)?;
+            return Ok(if exists {
+                CommitOutcome::Conflict
+            } else {
+                CommitOutcome::Missing
+            });
+        }
+
+        let mut already_created = Vec::new();
+        if !self.deals.is_empty() {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO deals (template, kind, revision, seq, tenant, nominal_at, \
+                     nominal_at_nanos, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (template, kind, revision, seq) DO NOTHING",
+                )
+                .map_err(failure)?;
+            for (deal, body) in &self.deals {
+                let (t, kind, revision, seq) = key_columns(deal.key);
+                let (at, at_nanos) = instant(deal.nominal_at);
+                let inserted = insert
+                    .execute(params![
+                        t,
+                        kind,
+                        revision,
+                        seq,
+                        deal.tenant.as_str(),
+                        at,
+                        at_nanos,
+                        body
+                    ])
+                    .map_err(failure)?;
+                if inserted == 0 {
+                    already_created.push(deal.key);
+                }
+            }
+        }
+        if !self.skipped.is_empty() {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO skipped (template, kind, revision, seq, tenant, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (template, kind, revision, seq) DO NOTHING",
+                )
+                .map_err(failure)?;
+            for (skip, body) in &self.skipped {
+                let (t, kind, revision, seq) = key_columns(skip.key);
+                insert
+                    .execute(params![t, kind, revision, seq, skip.tenant.as_str(), body])
+                    .map_err(failure)?;
+            }
+        }
+        if !self.invoices.is_empty() {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO invoices (template, kind, revision, seq, tenant, version, \
+                     next_reminder, next_reminder_nanos, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                     ON CONFLICT (template, kind, revision, seq) DO NOTHING",
+                )
+                .map_err(failure)?;
+            for (invoice, body) in &self.invoices {
+                // An invoice of a deal created before was issued with it.
+                if already_created.contains(&invoice.deal) {
+                    continue;
+                }
+                let (t, kind, revision, seq) = key_columns(invoice.deal);
+                let (at, at_nanos) = optional_instant(invoice.next_reminder());
+                insert
+                    .execute(params![
+                        t,
+                        kind,
+                        revision,
+                        seq,
+                        invoice.tenant.as_str(),
+                        invoice.version,
+                        at,
+                        at_nanos,
+                        body
+                    ])
+                    .map_err(failure)?;
+            }
+        }
+        // The events of a deal created before went out with it.
+        let fresh: Vec<(String, String)> = self
+            .events
+            .iter()
+            .filter(|(event, _)| match &event.kind {
+                EventKind::DealCreated { deal, .. } => !already_created.contains(deal),
+                EventKind::InvoiceIssued { invoice } => !already_created.contains(&invoice.deal),
+                _ => true,
+            })
+            .map(|(event, body)| (event.tenant.as_str().to_owned(), body.clone()))
+            .collect();
+        push_events(tx, &fresh)?;
+        Ok(CommitOutcome::Committed {
+            version: template.version,
+            already_created,
+        })
+    }
+}
+
 impl Repository for SqliteRepository {
     fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
         let connection = self.lock();
@@ -617,167 +794,48 @@ impl Repository for SqliteRepository {
     }
 
     fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
-        let Commit {
-            mut template,
-            deals,
-            skipped,
-            invoices,
-            events,
-        } = commit;
-        // Everything is encoded before the lock is taken, to keep the write lock short.
-        let expected = template.version;
-        let version = expected
-            .checked_add(1)
-            .ok_or_else(|| RepositoryError::new("template version overflow"))?;
-        template.version = version;
-        let body = to_json(&template)?;
-        let (next_run, next_run_nanos) = optional_instant(template.next_run);
-        let deal_rows = deals
-            .iter()
-            .map(|deal| Ok((deal, to_json(deal)?)))
-            .collect::<Result<Vec<_>, RepositoryError>>()?;
-        let skipped_rows = skipped
-            .iter()
-            .map(|skip| Ok((skip, to_json(skip)?)))
-            .collect::<Result<Vec<_>, RepositoryError>>()?;
-        let invoice_rows = invoices
-            .iter()
-            .map(|invoice| Ok((invoice, to_json(invoice)?)))
-            .collect::<Result<Vec<_>, RepositoryError>>()?;
-        let event_rows = events
-            .iter()
-            .map(|event| Ok((event, to_json(event)?)))
-            .collect::<Result<Vec<_>, RepositoryError>>()?;
+        self.commit_batch(vec![commit])
+            .pop()
+            .unwrap_or_else(|| Err(RepositoryError::new("sqlite: commit produced no outcome")))
+    }
 
+    /// One `BEGIN IMMEDIATE` transaction for the whole batch: one fsync for all its templates.
+    fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        // Everything is encoded before the lock is taken, to keep the write lock short; a
+        // commit that cannot be encoded fails alone.
+        let encoded: Vec<Result<EncodedCommit, RepositoryError>> =
+            commits.into_iter().map(EncodedCommit::of).collect();
         let mut connection = self.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failure)?;
-        let updated = tx
-            .prepare_cached(
-                "UPDATE templates SET version = ?1, state = ?2, next_run = ?3, \
-                 next_run_nanos = ?4, body = ?5 \
-                 WHERE id = ?6 AND tenant = ?7 AND version = ?8",
-            )
-            .and_then(|mut update| {
-                update.execute(params![
-                    version,
-                    state_name(&template.state),
-                    next_run,
-                    next_run_nanos,
-                    body,
-                    template.id.0,
-                    template.tenant.as_str(),
-                    expected,
-                ])
-            })
-            .map_err(failure)?;
-        if updated == 0 {
-            // Dropping the transaction rolls it back (it wrote nothing).
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM templates WHERE id = ?1 AND tenant = ?2")
-                .and_then(|mut select| {
-                    select.exists(params![template.id.0, template.tenant.as_str()])
+        let written = (|| -> Result<Vec<Option<CommitOutcome>>, RepositoryError> {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(failure)?;
+            let mut outcomes = Vec::with_capacity(encoded.len());
+            for commit in &encoded {
+                outcomes.push(match commit {
+                    Ok(commit) => Some(commit.write(&tx)?),
+                    Err(_) => None,
+                });
+            }
+            tx.commit().map_err(failure)?;
+            Ok(outcomes)
+        })();
+        match written {
+            Ok(outcomes) => encoded
+                .into_iter()
+                .zip(outcomes)
+                .map(|(commit, outcome)| match (commit, outcome) {
+                    (Err(error), _) => Err(error),
+                    (Ok(_), Some(outcome)) => Ok(outcome),
+                    (Ok(_), None) => Err(RepositoryError::new("sqlite: commit not written")),
                 })
-                .map_err(failure)?;
-            return Ok(if exists {
-                CommitOutcome::Conflict
-            } else {
-                CommitOutcome::Missing
-            });
+                .collect(),
+            // The transaction rolled back: nothing of the batch was written.
+            Err(error) => encoded
+                .into_iter()
+                .map(|commit| commit.and(Err(error.clone())))
+                .collect(),
         }
-
-        let mut already_created = Vec::new();
-        if !deal_rows.is_empty() {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO deals (template, kind, revision, seq, tenant, nominal_at, \
-                     nominal_at_nanos, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                     ON CONFLICT (template, kind, revision, seq) DO NOTHING",
-                )
-                .map_err(failure)?;
-            for (deal, body) in &deal_rows {
-                let (t, kind, revision, seq) = key_columns(deal.key);
-                let (at, at_nanos) = instant(deal.nominal_at);
-                let inserted = insert
-                    .execute(params![
-                        t,
-                        kind,
-                        revision,
-                        seq,
-                        deal.tenant.as_str(),
-                        at,
-                        at_nanos,
-                        body
-                    ])
-                    .map_err(failure)?;
-                if inserted == 0 {
-                    already_created.push(deal.key);
-                }
-            }
-        }
-        if !skipped_rows.is_empty() {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO skipped (template, kind, revision, seq, tenant, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT (template, kind, revision, seq) DO NOTHING",
-                )
-                .map_err(failure)?;
-            for (skip, body) in &skipped_rows {
-                let (t, kind, revision, seq) = key_columns(skip.key);
-                insert
-                    .execute(params![t, kind, revision, seq, skip.tenant.as_str(), body])
-                    .map_err(failure)?;
-            }
-        }
-        if !invoice_rows.is_empty() {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO invoices (template, kind, revision, seq, tenant, version, \
-                     next_reminder, next_reminder_nanos, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                     ON CONFLICT (template, kind, revision, seq) DO NOTHING",
-                )
-                .map_err(failure)?;
-            for (invoice, body) in &invoice_rows {
-                // An invoice of a deal created before was issued with it.
-                if already_created.contains(&invoice.deal) {
-                    continue;
-                }
-                let (t, kind, revision, seq) = key_columns(invoice.deal);
-                let (at, at_nanos) = optional_instant(invoice.next_reminder());
-                insert
-                    .execute(params![
-                        t,
-                        kind,
-                        revision,
-                        seq,
-                        invoice.tenant.as_str(),
-                        invoice.version,
-                        at,
-                        at_nanos,
-                        body
-                    ])
-                    .map_err(failure)?;
-            }
-        }
-        // The events of a deal created before went out with it.
-        let fresh: Vec<(String, String)> = event_rows
-            .into_iter()
-            .filter(|(event, _)| match &event.kind {
-                EventKind::DealCreated { deal, .. } => !already_created.contains(deal),
-                EventKind::InvoiceIssued { invoice } => !already_created.contains(&invoice.deal),
-                _ => true,
-            })
-            .map(|(event, body)| (event.tenant.as_str().to_owned(), body))
-            .collect();
-        push_events(&tx, &fresh)?;
-        tx.commit().map_err(failure)?;
-        Ok(CommitOutcome::Committed {
-            version,
-            already_created,
-        })
     }
 
     fn delete_template(

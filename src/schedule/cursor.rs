@@ -33,6 +33,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn next_item(&mut self) -> Option<BaseItem> {
         match self {
             Cursor::Structured(cursor) => cursor.next_item(),

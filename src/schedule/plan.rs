@@ -165,6 +165,7 @@ impl Plan {
 
     /// The slot of candidate `c`: its nominal day number, a month lacking the day, or past the
     /// supported years. Candidates before the start are not filtered here (see [`Plan::head`]).
+    #[inline(always)]
     pub(crate) fn slot(&self, c: i64, calendar: &WorkingCalendar) -> Slot {
         let day = match self {
             Plan::Months { month0, step, .. } => {
@@ -191,6 +192,7 @@ impl Plan {
 
     /// Nominal day number of candidate `c`, or `None` when its month lacks the day (or the
     /// candidate is past anything representable).
+    #[inline(always)]
     fn nominal(&self, c: i64, calendar: &WorkingCalendar) -> Option<i32> {
         match self {
             Plan::Days { first, step } => {
@@ -317,36 +319,37 @@ impl Plan {
 
 /// The day number of `day` in month `month_index` (see [`civil::month_index`]), per the overflow
 /// policy.
+#[inline(always)]
 pub(crate) fn day_in_month(
     month_index: i32,
     day: MonthDay,
     skip: bool,
     calendar: &WorkingCalendar,
 ) -> Option<i32> {
-    let (first, length) = civil::month_start(month_index);
+    let month = civil::month_info(month_index);
     match day {
         MonthDay::Day(d) => {
             let d = d.get();
-            if d <= length {
-                Some(first + d as i32 - 1)
+            if d <= month.length {
+                Some(month.first + d as i32 - 1)
             } else if skip {
                 None
             } else {
-                Some(first + length as i32 - 1)
+                Some(month.last())
             }
         }
-        MonthDay::LastDay => Some(first + length as i32 - 1),
+        MonthDay::LastDay => Some(month.last()),
         MonthDay::Weekday { ordinal, weekday } => {
+            // Weekdays from the month's table: no division by 7 per candidate.
             let wanted = civil::weekday_number(weekday);
             Some(match ordinal {
                 Ordinal::Last => {
-                    let last = first + length as i32 - 1;
-                    last - ((civil::weekday_index(last) + 7 - wanted) % 7) as i32
+                    let back = civil::wrap_week(month.last_weekday() + 7 - wanted);
+                    month.last() - back as i32
                 }
                 n => {
-                    let first_match =
-                        first + ((wanted + 7 - civil::weekday_index(first)) % 7) as i32;
-                    first_match + 7 * (n.number() - 1)
+                    let ahead = civil::wrap_week(wanted + 7 - month.first_weekday);
+                    month.first + ahead as i32 + 7 * (n.number() - 1)
                 }
             })
         }

@@ -63,6 +63,8 @@ pub fn scheduled(template: TemplateId, revision: u32, seq: u64) -> DealKey {
 pub enum Call<'a> {
     /// `Repository::commit`.
     Commit(&'a Commit),
+    /// `Repository::commit_batch`, as a whole (then each commit of it as `Commit`).
+    Batch(&'a [Commit]),
     /// `Repository::ack`.
     Ack(&'a [u64]),
 }
@@ -161,6 +163,23 @@ impl<R: Repository> Repository for Faulty<R> {
             }
             Fault::Lose => Ok(CommitOutcome::Conflict),
             Fault::None => self.inner.commit(commit),
+        }
+    }
+    /// A batch is one transaction: a fault on it fails, lands or loses the whole batch.
+    fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let failed = |n: usize| (0..n).map(|_| Err(injected_error())).collect();
+        match self.fault(Call::Batch(&commits)) {
+            Fault::Before => failed(commits.len()),
+            Fault::After => {
+                let n = commits.len();
+                let _ = self.inner.commit_batch(commits);
+                failed(n)
+            }
+            Fault::Lose => commits
+                .iter()
+                .map(|_| Ok(CommitOutcome::Conflict))
+                .collect(),
+            Fault::None => commits.into_iter().map(|c| self.commit(c)).collect(),
         }
     }
     fn delete_template(

@@ -40,6 +40,7 @@ pub fn run_all<R: Repository>(make: impl Fn() -> R) {
     commit_of_an_unknown_template_is_missing(&make);
     commit_writes_deals_skipped_invoices_and_events(&make);
     already_created_keys_are_reported_not_duplicated(&make);
+    commit_batch_gives_each_commit_its_own_outcome(&make);
     skipped_occurrences_are_recorded_once(&make);
     lookups_are_scoped_by_tenant_and_sorted(&make);
     invoices_due_and_commit_invoice(&make);
@@ -66,6 +67,7 @@ macro_rules! conformance_tests {
             commit_of_an_unknown_template_is_missing,
             commit_writes_deals_skipped_invoices_and_events,
             already_created_keys_are_reported_not_duplicated,
+            commit_batch_gives_each_commit_its_own_outcome,
             skipped_occurrences_are_recorded_once,
             lookups_are_scoped_by_tenant_and_sorted,
             invoices_due_and_commit_invoice,
@@ -173,13 +175,7 @@ pub fn bare(template: &Template) -> Commit {
 
 /// The commit of a plan.
 pub fn commit_of(plan: TemplatePlan) -> Commit {
-    Commit {
-        template: plan.template,
-        deals: plan.deals,
-        skipped: plan.skipped,
-        invoices: plan.invoices,
-        events: plan.events,
-    }
+    plan.into_commit()
 }
 
 /// `template` as the store should hold it after one more commit.
@@ -880,6 +876,89 @@ pub fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &dy
         committed(3, vec![k9, k0])
     );
     assert_eq!(repository.deals(&acme, None).unwrap().len(), 4);
+}
+
+/// A batch commits each template as `commit` would: a stale one conflicts and writes nothing,
+/// an unknown one is missing, the others land with their own already-created keys, and the
+/// events keep the batch's order.
+pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn Fn() -> R) {
+    let repository = make();
+    let acme = tenant("acme");
+    let other = tenant("other");
+    assert!(repository.commit_batch(Vec::new()).is_empty());
+    let stale = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let fresh = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0));
+    let again = create_daily(&repository, &other, t0(), local(2026, 3, 1, 11, 0));
+    // `stale` moves on before the batch; `again` already has its deal 0.
+    assert_eq!(
+        repository.commit(bare(&stale)).unwrap(),
+        committed(1, vec![])
+    );
+    let mut first = bare(&again);
+    first.deals.push(created_deal(
+        &other,
+        key(again.id(), 0),
+        "first",
+        utc(2026, 3, 1, 11, 0),
+    ));
+    assert_eq!(repository.commit(first).unwrap(), committed(1, vec![]));
+    let again = repository.template(&other, again.id()).unwrap().unwrap();
+    let scratch = make();
+    let ghost = create_daily(&scratch, &tenant("ghost"), t0(), local(2026, 3, 1, 9, 0));
+
+    let with_deal = |template: &Template, tenant: &TenantId, seq: u64, title: &str| {
+        let mut commit = bare(template);
+        let k = key(template.id(), seq);
+        commit
+            .deals
+            .push(created_deal(tenant, k, title, utc(2026, 3, 2, 9, 0)));
+        commit.events.push(deal_created(tenant, k));
+        commit
+    };
+    let outcomes = repository.commit_batch(vec![
+        with_deal(&stale, &acme, 1, "stale"),
+        with_deal(&fresh, &acme, 0, "fresh"),
+        with_deal(&ghost, &tenant("ghost"), 0, "ghost"),
+        with_deal(&again, &other, 0, "again"),
+    ]);
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(CommitOutcome::Conflict),
+            Ok(committed(1, vec![])),
+            Ok(CommitOutcome::Missing),
+            Ok(committed(2, vec![key(again.id(), 0)])),
+        ]
+    );
+    assert_eq!(repository.deal(&acme, key(stale.id(), 1)).unwrap(), None);
+    let fresh_deal = repository.deal(&acme, key(fresh.id(), 0)).unwrap().unwrap();
+    assert_eq!(fresh_deal.deal.title(), "fresh");
+    let kept = repository
+        .deal(&other, key(again.id(), 0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.deal.title(), "first");
+    assert_eq!(
+        repository
+            .template(&acme, fresh.id())
+            .unwrap()
+            .unwrap()
+            .version(),
+        1
+    );
+    assert_eq!(
+        repository
+            .template(&acme, stale.id())
+            .unwrap()
+            .unwrap()
+            .version(),
+        1
+    );
+    // Only the landed, new deal announced itself.
+    assert_eq!(
+        outbox_events(&repository),
+        vec![deal_created(&acme, key(fresh.id(), 0))]
+    );
 }
 
 /// A skipped occurrence is recorded once: a second record of the same key keeps the first.
