@@ -55,6 +55,34 @@ pub(crate) struct Resolved {
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// A run of local times that all resolve with one offset and outside any gap: a cursor walking
+/// a series reuses it until a local time falls outside, instead of searching the table for
+/// every occurrence.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ZoneSpan {
+    /// First local second of the run.
+    from: i64,
+    /// First local second after the run.
+    until: i64,
+    /// Offset in force (seconds east of UTC).
+    offset: i64,
+}
+
+impl ZoneSpan {
+    /// A run holding no local time.
+    pub(crate) const EMPTY: ZoneSpan = ZoneSpan {
+        from: 0,
+        until: 0,
+        offset: 0,
+    };
+
+    /// The instant of local seconds `local`, if inside the run.
+    #[inline]
+    pub(crate) fn resolve(&self, local: i64) -> Option<i64> {
+        (local >= self.from && local < self.until).then_some(local - self.offset)
+    }
+}
+
 /// Resolves a local wall-clock time in `zone` to exactly one instant (the crate's DST policy).
 ///
 /// In a gap the time moves forward by the gap's length; in an overlap it takes the earlier
@@ -190,6 +218,27 @@ impl ZoneTable {
         }
     }
 
+    /// The run of local times resolved with the offset that `cursor` (as left by
+    /// [`ZoneTable::resolve`]) points at: from the previous transition's switch to the start
+    /// of the next transition's gap or overlap.
+    pub(crate) fn span(&self, cursor: usize) -> ZoneSpan {
+        let transitions = &self.transitions;
+        let index = cursor.min(transitions.len());
+        let (from, offset) = match index {
+            0 => (i64::MIN, self.initial_offset),
+            i => (transitions[i - 1].switch_local, transitions[i - 1].after),
+        };
+        // A gap starts, and an overlap's earlier offset ends, at `at + before` local time.
+        let until = transitions
+            .get(index)
+            .map_or(i64::MAX, |next| next.at + i64::from(next.before));
+        ZoneSpan {
+            from,
+            until,
+            offset: i64::from(offset),
+        }
+    }
+
     /// Offset (seconds east of UTC) in force at a UTC instant.
     pub(crate) fn offset_at(&self, utc: i64) -> i32 {
         match self.transitions.partition_point(|t| t.at <= utc) {
@@ -214,6 +263,42 @@ mod tests {
             .unwrap()
             .and_hms_opt(h, min, 0)
             .unwrap()
+    }
+
+    #[test]
+    fn a_span_resolves_exactly_as_the_table_and_never_covers_a_gap() {
+        let zones = [
+            chrono_tz::America::New_York,
+            chrono_tz::America::Santiago,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Pacific::Apia,
+            chrono_tz::Europe::Moscow,
+            chrono_tz::UTC,
+        ];
+        for zone in zones {
+            let table = table(zone);
+            let start = local(2010, 1, 1, 0, 0).and_utc().timestamp();
+            let end = local(2013, 1, 1, 0, 0).and_utc().timestamp();
+            let (mut cursor, mut span, mut hits) = (0, ZoneSpan::EMPTY, 0);
+            // Every 10 minutes, as a cursor walking a series would meet them.
+            for local in (start..end).step_by(600) {
+                let expected = table.resolve(local, &mut 0);
+                match span.resolve(local) {
+                    Some(utc) => {
+                        hits += 1;
+                        assert_eq!(utc, expected.utc, "{zone} at {local}");
+                        assert!(!expected.in_gap, "{zone} at {local}");
+                    }
+                    None => {
+                        assert_eq!(table.resolve(local, &mut cursor), expected);
+                        span = table.span(cursor);
+                    }
+                }
+            }
+            // The span serves nearly every time: only times in or next to a transition (and
+            // the day Apia skipped) go back to the table.
+            assert!(hits > (end - start) / 600 - 400, "{zone}: {hits}");
+        }
     }
 
     #[test]

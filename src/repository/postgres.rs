@@ -51,29 +51,30 @@ use crate::template::{Template, TemplateState};
 ///
 /// # Claiming templates across workers
 ///
-/// [`Repository::commit`] is one SQL statement, hence one transaction and one round trip. Its
-/// first step claims the template row:
-/// `SELECT ... WHERE tenant = $1 AND id = $2 AND version = $3 FOR UPDATE SKIP LOCKED`. A row
-/// that another worker's commit holds is skipped, and a row with another version does not
-/// match; either way the commit is a [`CommitOutcome::Conflict`] at once (the engine moves on
-/// to its next template and sees this one again on a later tick), without waiting and
-/// without writing anything (so a conflict does not even cost a WAL flush). Only when the
-/// claim succeeds do the deals, skipped occurrences, invoices, outbox events and the
-/// template's new state get written, all in that transaction, so a worker that dies mid-tick
-/// leaves nothing behind: its transaction rolls back and the row lock goes with it. The
-/// primary key on the deal key (template, kind, revision, sequence number) is the second
-/// guard: a key already present is reported in `already_created`, and its invoice and events
-/// are not written again. There is no leader election and no lock table; the row lock is the
-/// claim.
+/// [`Repository::commit_batch`] is one SQL statement, hence one transaction, one round trip
+/// and one WAL flush for a whole batch of templates ([`Repository::commit`] is a batch of
+/// one). Its first step claims the batch's template rows:
+/// `SELECT ... WHERE id = ANY($ids) AND (tenant, id, version) IN (...) FOR UPDATE SKIP
+/// LOCKED`. A row that another worker's commit holds is skipped, and a row with another
+/// version does not match; either way that template's outcome is a
+/// [`CommitOutcome::Conflict`] at once (the engine moves on and sees it again on a later
+/// tick), without waiting and without writing anything for it. Only the claimed templates get
+/// their deals, skipped occurrences, invoices, outbox events and new state written, all in
+/// that transaction, so a worker that dies mid-tick leaves nothing behind: its transaction
+/// rolls back and the row locks go with it. The primary key on the deal key (template, kind,
+/// revision, sequence number) is the second guard: a key already present is reported in
+/// `already_created`, and its invoice and events are not written again. There is no leader
+/// election and no lock table; the row lock is the claim.
 ///
 /// Several workers ticking at once all load the same earliest due templates (the trait's
-/// `due_templates` is a plain read), so each worker meets the templates the others took as
-/// conflicts, one round trip each, that write nothing; the work still spreads evenly, as the
-/// tests show.
+/// `due_templates` is a plain read). Give each engine its share with
+/// `EngineConfig::worker_index` and `worker_count`: each then starts its tick at its own part
+/// of the list, and stops a tick early when a whole batch was taken by others, so conflicts
+/// stay few. Without shares the result is the same, only slower.
 ///
-/// A commit is durable when it returns (with the server's default `synchronous_commit`), so
-/// one worker commits at most one template per WAL flush. Where flushes are slow, a host may
-/// add `options='-c synchronous_commit=off'` to the connection string: a server crash can then
+/// A commit is durable when it returns (with the server's default `synchronous_commit`); a
+/// batch of 64 templates shares one WAL flush. Where flushes are slow, a host may add
+/// `options='-c synchronous_commit=off'` to the connection string: a server crash can then
 /// lose the last fraction of a second of commits, but never part of one (the deals, the
 /// template's state and the outbox events go together), and the next tick creates the same
 /// deals again under the same keys and idempotency keys.

@@ -141,9 +141,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `PRAGMA synchronous = FULL`: the WAL is synced at every commit, so a committed deal
 /// survives a power loss, not only a crash of the process. (With WAL, `NORMAL` keeps the
 /// database consistent but may lose the last commits on power loss; the host may already have
-/// delivered their outbox events, and re-created deals would carry new creation times.) The
-/// engine commits each template's planning step in one transaction, so a template catching up
-/// on many occurrences pays one sync for all of them.
+/// delivered their outbox events, and re-created deals would carry new creation times.)
+/// [`Repository::commit_batch`] writes a whole batch of templates (the engine's
+/// `commit_batch`, 64 by default) in one transaction, so a tick pays one sync per batch, not
+/// per template or per deal; if that transaction fails, nothing of the batch is written.
 ///
 /// # Schema
 ///

@@ -3,7 +3,7 @@
 use crate::civil;
 use crate::schedule::plan::{Plan, Slot};
 use crate::schedule::{End, Rule, Schedule};
-use crate::zone::ZoneTable;
+use crate::zone::{Resolved, ZoneSpan, ZoneTable};
 
 /// One occurrence of the rule itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub(crate) struct StructuredCursor<'a> {
     /// Adjusted day and instant of the last emitted candidate (collision check).
     previous: Option<(i32, i64)>,
     zone_cursor: usize,
+    /// The zone's offset run around the last resolved time (most occurrences fall in it).
+    zone_span: ZoneSpan,
     /// Items at or before this instant are passed over (seek).
     after: i64,
     done: bool,
@@ -102,6 +104,7 @@ impl<'a> StructuredCursor<'a> {
             seq: 0,
             previous: None,
             zone_cursor: 0,
+            zone_span: ZoneSpan::EMPTY,
             after: i64::MIN,
             done: false,
         };
@@ -109,6 +112,21 @@ impl<'a> StructuredCursor<'a> {
             cursor.seek(after);
         }
         cursor
+    }
+
+    /// Resolves local seconds, from the current offset run when they fall in it.
+    #[inline]
+    fn resolve(&mut self, local: i64) -> Resolved {
+        if let Some(utc) = self.zone_span.resolve(local) {
+            return Resolved {
+                utc,
+                in_gap: false,
+                day_missing: false,
+            };
+        }
+        let resolved = self.table.resolve(local, &mut self.zone_cursor);
+        self.zone_span = self.table.span(self.zone_cursor);
+        resolved
     }
 
     /// Positions the cursor near the first occurrence after `after` by arithmetic; `next_item`
@@ -195,7 +213,7 @@ impl<'a> StructuredCursor<'a> {
                 continue; // adjusted out of the supported years
             }
             let local = i64::from(day) * DAY + self.time;
-            let resolved = self.table.resolve(local, &mut self.zone_cursor);
+            let resolved = self.resolve(local);
             if resolved.utc > self.limits.until_instant {
                 break;
             }
