@@ -2339,3 +2339,59 @@ fn workers_with_shares_create_every_due_deal_once() {
     expected.sort();
     assert_eq!(shared, expected);
 }
+
+/// A clock that records the retry waits the engine asks for.
+#[derive(Clone)]
+struct WaitRecordingClock {
+    inner: ManualClock,
+    waits: Arc<std::sync::Mutex<Vec<u32>>>,
+}
+
+impl Clock for WaitRecordingClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.now()
+    }
+    fn wait_before_retry(&self, attempt: u32) {
+        self.waits.lock().unwrap().push(attempt);
+    }
+}
+
+/// A lifecycle change that loses races to another writer waits before each retry (through
+/// the clock, so a real host sleeps and a test does not), then lands.
+#[test]
+fn a_lifecycle_change_waits_before_retrying_a_conflict() {
+    let conflicts_left = Arc::new(AtomicUsize::new(0));
+    let left = Arc::clone(&conflicts_left);
+    let repository = Faulty::new(InMemoryRepository::new(), move |call| match call {
+        Call::Commit(_)
+            if left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok() =>
+        {
+            Fault::Lose
+        }
+        _ => Fault::None,
+    });
+    let clock = WaitRecordingClock {
+        inner: ManualClock::new(utc(2026, 3, 1, 0, 0)),
+        waits: Arc::default(),
+    };
+    let engine = Engine::new(repository, clock.clone());
+    let acme = tenant("acme");
+    let id = engine.create_template(&acme, daily_draft()).unwrap().id();
+    conflicts_left.store(3, Ordering::SeqCst);
+    engine.pause(&acme, id, "holiday", None).unwrap();
+    assert_eq!(*clock.waits.lock().unwrap(), [1, 2, 3]);
+    assert!(matches!(
+        engine.template(&acme, id).unwrap().state(),
+        TemplateState::Paused { .. }
+    ));
+    // Eight lost races in a row: the change reports the conflict.
+    clock.waits.lock().unwrap().clear();
+    conflicts_left.store(8, Ordering::SeqCst);
+    assert!(matches!(
+        engine.resume(&acme, id),
+        Err(EngineError::Conflict(_))
+    ));
+    assert_eq!(clock.waits.lock().unwrap().len(), 8);
+}

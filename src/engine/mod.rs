@@ -122,7 +122,7 @@ pub struct Engine<R: Repository, C: Clock> {
 }
 
 /// How many times a lifecycle operation re-reads and retries after a concurrent change.
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: u32 = 8;
 
 impl<R: Repository, C: Clock> Engine<R, C> {
     /// An engine with default settings.
@@ -383,7 +383,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         id: TemplateId,
     ) -> Result<CreatedDeal, EngineError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 1..=ATTEMPTS {
             let template = self.template(tenant, id)?;
             let plan = planner::plan_manual(&template, self.clock.now());
             let Some(deal) = plan.deals.first().cloned() else {
@@ -392,7 +392,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             let outcome = self.repository.commit(plan.into_commit())?;
             match outcome {
                 CommitOutcome::Committed { .. } => return Ok(deal),
-                CommitOutcome::Conflict => continue,
+                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
                 CommitOutcome::Missing => break,
             }
         }
@@ -622,14 +622,14 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Conflict`].
     pub fn delete(&self, tenant: &TenantId, id: TemplateId) -> Result<(), EngineError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 1..=ATTEMPTS {
             let template = self.template(tenant, id)?;
             match self
                 .repository
                 .delete_template(tenant, id, template.version)?
             {
                 CommitOutcome::Committed { .. } => return Ok(()),
-                CommitOutcome::Conflict => continue,
+                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
                 CommitOutcome::Missing => break,
             }
         }
@@ -667,7 +667,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         deal: DealKey,
         status: InvoiceStatus,
     ) -> Result<Invoice, EngineError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 1..=ATTEMPTS {
             let mut invoice = self.repository.invoice(tenant, deal)?.ok_or_else(|| {
                 EngineError::UnknownInvoice {
                     tenant: tenant.clone(),
@@ -685,7 +685,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     invoice.version = version;
                     return Ok(invoice);
                 }
-                CommitOutcome::Conflict => continue,
+                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
                 CommitOutcome::Missing => break,
             }
         }
@@ -778,6 +778,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     if conflicts == ATTEMPTS {
                         break;
                     }
+                    self.clock.wait_before_retry(conflicts);
                 }
                 CommitOutcome::Missing => {
                     return Err(EngineError::UnknownTemplate {
@@ -816,7 +817,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         id: TemplateId,
         change: impl Fn(&mut Template, DateTime<Utc>) -> Result<bool, EngineError>,
     ) -> Result<Template, EngineError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 1..=ATTEMPTS {
             let mut template = self.template(tenant, id)?;
             let now = self.clock.now();
             if !change(&mut template, now)? {
@@ -836,7 +837,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     template.version = version;
                     return Ok(template);
                 }
-                CommitOutcome::Conflict => continue,
+                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
                 CommitOutcome::Missing => break,
             }
         }
