@@ -1,15 +1,20 @@
-//! The main job: a year of recurring deals on the embedded in-memory store.
+//! The main job: a year of recurring deals on the embedded store.
 //!
 //! Creates four templates (monthly on the 31st, every 2 weeks on Monday and Friday, a one-off
 //! with a 50/50 installment split, a monthly invoice with payment reminders), ticks once a day
 //! through 2026 with a manual clock, delivers the outbox like a host would, and prints what
 //! happened as tables.
 //!
-//! Run: `cargo run --release --example quickstart`
+//! Run: `cargo run --release --features sqlite --example quickstart`
 //!
-//! With `--db PATH` (feature `sqlite`: `cargo run --release --features sqlite --example
-//! quickstart -- --db deals.db`) the state lives in an SQLite file and survives restarts: a
-//! second run finds the templates and deals already there and creates nothing twice.
+//! The store, by the arguments:
+//!
+//! * none: with the `sqlite` feature, a fresh SQLite file in the system's temp directory
+//!   (replaced at every run; its path is printed), durable as a host would run it; without
+//!   the feature, the in-memory store;
+//! * `--db PATH`: the SQLite file at `PATH`, kept: the state survives restarts, and a second
+//!   run finds the templates and deals already there and creates nothing twice;
+//! * `--memory`: the in-memory store.
 
 // Amounts are written as units_cents (150_000_00 = 150,000.00), the grouping is on purpose.
 #![allow(clippy::inconsistent_digit_grouping)]
@@ -23,8 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let moscow = chrono_tz::Europe::Moscow;
     // Ticks at 06:00 UTC, 09:00 in Moscow: deals due that morning are created on time.
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap());
-    let db = db_argument()?;
-    let engine = Engine::new(repository(db.as_deref())?, clock.clone());
+    let engine = Engine::new(repository(store_argument()?)?, clock.clone());
     let tenant = TenantId::new("acme")?;
     let rub = Currency::new("RUB")?;
     let at = |y, m, d, h| {
@@ -227,24 +231,63 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The `--db PATH` argument, if given.
-fn db_argument() -> Result<Option<String>, Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => Ok(None),
-        (Some("--db"), Some(path)) => Ok(Some(path)),
-        _ => Err("usage: quickstart [--db PATH]".into()),
+/// Where the run keeps its state.
+enum Store {
+    /// The default: a fresh SQLite file (with the `sqlite` feature), else memory.
+    Default,
+    /// An SQLite file that is kept.
+    File(String),
+    /// The in-memory store.
+    Memory,
+}
+
+fn store_argument() -> Result<Store, Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => Ok(Store::Default),
+        ["--memory"] => Ok(Store::Memory),
+        ["--db", path] => Ok(Store::File((*path).to_owned())),
+        _ => Err("usage: quickstart [--db PATH | --memory]".into()),
     }
 }
 
-/// The in-memory store, or the SQLite file given with `--db`.
-fn repository(db: Option<&str>) -> Result<Box<dyn Repository>, Box<dyn Error>> {
-    match db {
-        None => Ok(Box::new(InMemoryRepository::new())),
+fn repository(store: Store) -> Result<Box<dyn Repository>, Box<dyn Error>> {
+    match store {
+        Store::Memory => Ok(Box::new(InMemoryRepository::new())),
         #[cfg(feature = "sqlite")]
-        Some(path) => Ok(Box::new(SqliteRepository::open(path)?)),
+        Store::Default => {
+            let path = std::env::temp_dir().join("recurring-deals-quickstart.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+            println!("Store: SQLite file {} (fresh)\n", path.display());
+            Ok(Box::new(SqliteRepository::open(&path)?))
+        }
         #[cfg(not(feature = "sqlite"))]
-        Some(_) => Err("--db needs the sqlite feature: cargo run --features sqlite ...".into()),
+        Store::Default => {
+            println!("Store: in memory (build with --features sqlite for the SQLite file)\n");
+            Ok(Box::new(InMemoryRepository::new()))
+        }
+        #[cfg(feature = "sqlite")]
+        Store::File(path) => {
+            println!("Store: SQLite file {path}\n");
+            Ok(Box::new(SqliteRepository::open(&path)?))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Store::File(path) => Err(format!(
+            "--db {path} needs the sqlite feature: cargo run --features sqlite ..."
+        )
+        .into()),
     }
 }
 

@@ -164,11 +164,14 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
         }
         budget -= 1;
         occurrences.next();
-        let later_due = occurrences.peek().is_some_and(|o| o.at() <= now);
+        let occurrence = Due::of(&occurrence);
+        let later_due = occurrences
+            .peek()
+            .is_some_and(|o| o.unix_seconds() <= now.timestamp());
         let key = DealKey::Scheduled {
             template: next.id,
             revision: next.revision,
-            seq: occurrence.seq(),
+            seq: occurrence.seq,
         };
         match decide(&next, &occurrence, now, today, later_due) {
             Decision::Skip(reason) => {
@@ -176,8 +179,8 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
                 plan.skipped.push(SkippedOccurrence {
                     key,
                     tenant: next.tenant.clone(),
-                    nominal_date: occurrence.date(),
-                    nominal_at: occurrence.at(),
+                    nominal_date: occurrence.date,
+                    nominal_at: occurrence.at,
                     reason,
                 });
             }
@@ -186,8 +189,8 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
                 next.counters.created_by_schedule += 1;
             }
         }
-        next.cursor = Some(occurrence.at());
-        next.skip_requests.remove(&occurrence.seq());
+        next.cursor = Some(occurrence.at);
+        next.skip_requests.remove(&occurrence.seq);
     }
     if next
         .skip_through
@@ -247,6 +250,8 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
     };
     let mut created = template.counters.created_by_schedule;
     let mut occurrences = upcoming(&template.schedule, template.cursor).peekable();
+    // The first tick's date, computed once: every occurrence due by then shares it.
+    let mut today_at_first_tick = None;
     while deals.len() < count {
         let Some(occurrence) = occurrences.next() else {
             break;
@@ -256,29 +261,33 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
         }
         // Occurrences due at the first tick are decided as that tick decides them; later ones
         // are on time.
-        let tick = occurrence.at().max(from);
-        let later_due = tick == from && occurrences.peek().is_some_and(|o| o.at() <= from);
-        let today = if tick == occurrence.at() {
-            occurrence.date()
+        let occurrence = Due::of(&occurrence);
+        let tick = occurrence.at.max(from);
+        let later_due = tick == from
+            && occurrences
+                .peek()
+                .is_some_and(|o| o.unix_seconds() <= from.timestamp());
+        let today = if tick == occurrence.at {
+            occurrence.date
         } else {
-            template.schedule.today(tick)
+            *today_at_first_tick.get_or_insert_with(|| template.schedule.today(from))
         };
-        let decision = if skip_through.is_some_and(|t| occurrence.at() <= t) {
+        let decision = if skip_through.is_some_and(|t| occurrence.at <= t) {
             Decision::Skip(SkipReason::Paused)
         } else {
             decide(template, &occurrence, tick, today, later_due)
         };
         if let Decision::Create { .. } = decision {
             created += 1;
-            let (begin_date, close_date) = deal_dates(template, occurrence.date());
+            let (begin_date, close_date) = deal_dates(template, occurrence.date);
             deals.push(PreviewDeal {
                 key: DealKey::Scheduled {
                     template: template.id,
                     revision: template.revision,
-                    seq: occurrence.seq(),
+                    seq: occurrence.seq,
                 },
                 at: tick,
-                date: occurrence.date(),
+                date: occurrence.date,
                 amount: deal_amount(template),
                 begin_date,
                 close_date,
@@ -379,22 +388,41 @@ fn upcoming(schedule: &crate::Schedule, cursor: Option<DateTime<Utc>>) -> Occurr
     }
 }
 
+/// An occurrence with its chrono values built once: each is a conversion, and planning reads
+/// them several times.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    seq: u64,
+    at: DateTime<Utc>,
+    date: NaiveDate,
+}
+
+impl Due {
+    fn of(occurrence: &Occurrence) -> Due {
+        Due {
+            seq: occurrence.seq(),
+            at: occurrence.at(),
+            date: occurrence.date(),
+        }
+    }
+}
+
 fn decide(
     template: &Template,
-    occurrence: &Occurrence,
+    occurrence: &Due,
     now: DateTime<Utc>,
     today: NaiveDate,
     later_due: bool,
 ) -> Decision {
-    let catch_up = occurrence.date() < today;
-    if template.skip_through.is_some_and(|t| occurrence.at() <= t) {
+    let catch_up = occurrence.date < today;
+    if template.skip_through.is_some_and(|t| occurrence.at <= t) {
         return Decision::Skip(SkipReason::Paused);
     }
-    if template.skip_requests.contains(&occurrence.seq()) {
+    if template.skip_requests.contains(&occurrence.seq) {
         return Decision::Skip(SkipReason::Requested);
     }
     if let Some(days) = template.catch_up.window_days
-        && occurrence.at() < now - TimeDelta::days(i64::from(days))
+        && occurrence.at < now - TimeDelta::days(i64::from(days))
     {
         return Decision::Skip(SkipReason::OutsideWindow);
     }
@@ -411,7 +439,7 @@ fn create(
     template: &mut Template,
     plan: &mut Effects,
     key: DealKey,
-    occurrence: &Occurrence,
+    occurrence: &Due,
     now: DateTime<Utc>,
     catch_up: bool,
 ) {
@@ -419,8 +447,8 @@ fn create(
         template,
         plan,
         key,
-        occurrence.date(),
-        occurrence.at(),
+        occurrence.date,
+        occurrence.at,
         now,
         catch_up,
     );

@@ -46,6 +46,13 @@ impl Occurrence {
         DateTime::from_timestamp(self.at, 0).unwrap_or_default()
     }
 
+    /// The instant as seconds since the Unix epoch (no chrono value built): for comparisons
+    /// in hot loops. An occurrence is at a whole second, so `o.unix_seconds() <= t.timestamp()`
+    /// is exactly `o.at() <= t`.
+    pub(crate) fn unix_seconds(&self) -> i64 {
+        self.at
+    }
+
     fn from_parts(seq: u64, local: i64, at: i64) -> Option<Occurrence> {
         let day = i32::try_from(local.div_euclid(86_400)).ok()?;
         // Keep the getters' promise cheaply: a date a few days around the supported years,
