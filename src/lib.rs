@@ -32,7 +32,9 @@
 //! * [`plan`] and [`preview`]: the pure planner. Given a template and `now`, it returns the
 //!   deals to create, the occurrences skipped and why, invoices, outbox events and the
 //!   template's new state; no I/O, no clock.
-//! * [`Repository`]: storage, a trait ([`InMemoryRepository`] is the embedded default);
+//! * [`Repository`]: storage, a trait: `SqliteRepository` (feature `sqlite`, the embedded
+//!   durable store), `PostgresRepository` (feature `postgres`, several workers on one
+//!   database), [`InMemoryRepository`] (always there; tests and simulations);
 //!   [`Clock`]: time, a trait ([`SystemClock`], [`ManualClock`]).
 //! * [`Engine`]: ticks and the template lifecycle over a repository and a clock.
 //!
@@ -40,7 +42,8 @@
 //!
 //! A host calls [`Engine::tick`] in a loop: the engine reads the clock once, loads the
 //! templates whose next run is due, plans each (pure), commits each atomically with a version
-//! check, and reports [`TickReport::next_wake`]; the host delivers the outbox
+//! check (a batch of templates per store transaction, [`Repository::commit_batch`]), and
+//! reports [`TickReport::next_wake`]; the host delivers the outbox
 //! ([`Engine::outbox`], [`Engine::ack`]) and sleeps until the next wake-up (or until a template
 //! changes). Nothing in the crate but the [`clock`](SystemClock) reads the wall clock.
 //!
