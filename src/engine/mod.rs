@@ -168,10 +168,13 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         for k in 0..batches.len() {
             let batch = batches[(first + k) % batches.len()];
             if self.run_batch(batch, now, &mut report) == BatchResult::AllConflicted
+                && self.config.worker_count > 1
+                && batch.len() > 1
                 && k + 1 < batches.len()
             {
                 // Another worker got there first: the rest of this list is likely taken too.
-                // A fresh list (next tick) no longer holds what it committed.
+                // A fresh list (next tick) no longer holds what it committed. (A single
+                // conflict, say a user's edit, or a lone engine, goes on with the list.)
                 report.more_due = true;
                 break;
             }
@@ -392,7 +395,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             let outcome = self.repository.commit(plan.into_commit())?;
             match outcome {
                 CommitOutcome::Committed { .. } => return Ok(deal),
-                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
+                CommitOutcome::Conflict if attempt < ATTEMPTS => {
+                    self.clock.wait_before_retry(attempt)
+                }
+                CommitOutcome::Conflict => {}
                 CommitOutcome::Missing => break,
             }
         }
@@ -629,7 +635,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 .delete_template(tenant, id, template.version)?
             {
                 CommitOutcome::Committed { .. } => return Ok(()),
-                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
+                CommitOutcome::Conflict if attempt < ATTEMPTS => {
+                    self.clock.wait_before_retry(attempt)
+                }
+                CommitOutcome::Conflict => {}
                 CommitOutcome::Missing => break,
             }
         }
@@ -685,7 +694,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     invoice.version = version;
                     return Ok(invoice);
                 }
-                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
+                CommitOutcome::Conflict if attempt < ATTEMPTS => {
+                    self.clock.wait_before_retry(attempt)
+                }
+                CommitOutcome::Conflict => {}
                 CommitOutcome::Missing => break,
             }
         }
@@ -837,7 +849,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     template.version = version;
                     return Ok(template);
                 }
-                CommitOutcome::Conflict => self.clock.wait_before_retry(attempt),
+                CommitOutcome::Conflict if attempt < ATTEMPTS => {
+                    self.clock.wait_before_retry(attempt)
+                }
+                CommitOutcome::Conflict => {}
                 CommitOutcome::Missing => break,
             }
         }
@@ -845,9 +860,6 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     }
 }
 
-/// An active template whose schedule has nothing left (a series entirely in the past, an edit
-/// that ends it) is finished now, with its announcement, rather than left active with no next
-/// run forever.
 /// Whether a batch moved anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BatchResult {
@@ -880,6 +892,9 @@ fn planned_commit(template: &Template, now: DateTime<Utc>) -> (PlanSummary, Comm
     (summary, commit)
 }
 
+/// An active template whose schedule has nothing left (a series entirely in the past, an edit
+/// that ends it) is finished now, with its announcement, rather than left active with no next
+/// run forever.
 fn finish_if_exhausted(template: &mut Template, now: DateTime<Utc>) -> Vec<NewEvent> {
     if template.state != TemplateState::Active || template.next_run.is_some() {
         return Vec::new();

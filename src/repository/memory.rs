@@ -148,6 +148,7 @@ impl Repository for InMemoryRepository {
     }
 
     fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+        commit.check_rows()?;
         let mut state = self.lock();
         let Commit {
             mut template,

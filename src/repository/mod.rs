@@ -61,6 +61,41 @@ pub struct Commit {
     pub events: Vec<NewEvent>,
 }
 
+impl Commit {
+    /// Checks that every row belongs to the commit's template: deals, skipped occurrences and
+    /// invoices keyed to it and of its tenant, events of its tenant. Every store refuses a
+    /// commit that fails this (writing nothing of it), so a batch can never attach one
+    /// commit's rows to another template's claim.
+    pub(crate) fn check_rows(&self) -> Result<(), RepositoryError> {
+        let (id, tenant) = (self.template.id, &self.template.tenant);
+        let keyed = self
+            .deals
+            .iter()
+            .map(|d| ("deal", d.key, &d.tenant))
+            .chain(
+                self.skipped
+                    .iter()
+                    .map(|s| ("skipped occurrence", s.key, &s.tenant)),
+            )
+            .chain(self.invoices.iter().map(|i| ("invoice", i.deal, &i.tenant)));
+        for (what, key, row_tenant) in keyed {
+            if key.template() != id || row_tenant != tenant {
+                return Err(RepositoryError::new(format!(
+                    "commit of template {id} (tenant {tenant}) holds {what} {key} of tenant \
+                     {row_tenant}: a commit writes rows of its own template only"
+                )));
+            }
+        }
+        match self.events.iter().find(|e| &e.tenant != tenant) {
+            Some(event) => Err(RepositoryError::new(format!(
+                "commit of template {id} (tenant {tenant}) holds an event of tenant {}",
+                event.tenant
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The result of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
@@ -166,7 +201,10 @@ pub trait Repository: Send + Sync {
     /// A [`RepositoryError`] when the store fails.
     fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError>;
 
-    /// Commits atomically, if the stored template still has `commit.template.version`.
+    /// Commits atomically, if the stored template still has `commit.template.version`. The
+    /// commit's deals, skipped occurrences and invoices must be keyed to its template, and
+    /// every row must be of the template's tenant (as the planner makes them); a commit that
+    /// is not is refused with an error and writes nothing.
     ///
     /// # Errors
     /// A [`RepositoryError`] when the store fails (then nothing was written).

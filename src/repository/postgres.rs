@@ -1015,6 +1015,9 @@ struct BatchResult {
 impl BatchRows {
     /// The rows of one commit.
     fn of(commit: Commit) -> Result<(BatchRows, BatchMember), RepositoryError> {
+        // Rows are matched to the claimed templates by the template in their key: a row keyed
+        // to another template would follow that template's claim, not its commit's.
+        commit.check_rows()?;
         let Commit {
             mut template,
             deals,

@@ -512,6 +512,7 @@ struct EncodedCommit {
 
 impl EncodedCommit {
     fn of(commit: Commit) -> Result<EncodedCommit, RepositoryError> {
+        commit.check_rows()?;
         let Commit {
             mut template,
             deals,

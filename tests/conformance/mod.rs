@@ -903,8 +903,16 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
     ));
     assert_eq!(repository.commit(first).unwrap(), committed(1, vec![]));
     let again = repository.template(&other, again.id()).unwrap().unwrap();
+    let other_fresh = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 12, 0));
+    // A template this store does not hold, with an id it does not hold either (so the batch
+    // has distinct ids and goes through the store's batch path).
     let scratch = make();
-    let ghost = create_daily(&scratch, &tenant("ghost"), t0(), local(2026, 3, 1, 9, 0));
+    let ghost = (0..6)
+        .map(|_| create_daily(&scratch, &tenant("ghost"), t0(), local(2026, 3, 1, 9, 0)))
+        .last()
+        .unwrap();
+    let held = [stale.id(), fresh.id(), again.id(), other_fresh.id()];
+    assert!(!held.contains(&ghost.id()));
 
     let with_deal = |template: &Template, tenant: &TenantId, seq: u64, title: &str| {
         let mut commit = bare(template);
@@ -915,12 +923,29 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
         commit.events.push(deal_created(tenant, k));
         commit
     };
+    // A commit carrying a deal keyed to another template is refused alone.
+    let mut foreign = with_deal(&other_fresh, &acme, 0, "mine");
+    foreign.deals.push(created_deal(
+        &acme,
+        key(fresh.id(), 7),
+        "foreign",
+        utc(2026, 3, 8, 9, 0),
+    ));
     let outcomes = repository.commit_batch(vec![
         with_deal(&stale, &acme, 1, "stale"),
         with_deal(&fresh, &acme, 0, "fresh"),
         with_deal(&ghost, &tenant("ghost"), 0, "ghost"),
+        foreign,
         with_deal(&again, &other, 0, "again"),
     ]);
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes[3].is_err(), "{:?}", outcomes[3]);
+    let outcomes: Vec<_> = outcomes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, o)| o)
+        .collect();
     assert_eq!(
         outcomes,
         vec![
@@ -929,6 +954,15 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
             Ok(CommitOutcome::Missing),
             Ok(committed(2, vec![key(again.id(), 0)])),
         ]
+    );
+    assert_eq!(repository.deal(&acme, key(fresh.id(), 7)).unwrap(), None);
+    assert_eq!(
+        repository.deal(&acme, key(other_fresh.id(), 0)).unwrap(),
+        None
+    );
+    assert_eq!(
+        repository.template(&acme, other_fresh.id()).unwrap(),
+        Some(other_fresh.clone())
     );
     assert_eq!(repository.deal(&acme, key(stale.id(), 1)).unwrap(), None);
     let fresh_deal = repository.deal(&acme, key(fresh.id(), 0)).unwrap().unwrap();
@@ -1286,13 +1320,16 @@ pub fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &dyn Fn() -> R) {
     let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
     let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
     assert!(repository.outbox(10).unwrap().is_empty());
+    // The first three are `t`'s (acme), the last two `u`'s (beta): a commit's events are of
+    // its template's tenant.
     let events: Vec<NewEvent> = (0..5)
         .map(|i| {
+            let (owner, template) = if i < 3 { (&acme, &t) } else { (&beta, &u) };
             event(
-                if i % 2 == 0 { &acme } else { &beta },
+                owner,
                 &format!("e{i}"),
                 EventKind::UpcomingDeal {
-                    template: t.id(),
+                    template: template.id(),
                     at: t0() + TimeDelta::days(i),
                 },
             )
