@@ -180,7 +180,7 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
                     key,
                     tenant: next.tenant.clone(),
                     nominal_date: occurrence.date,
-                    nominal_at: occurrence.at,
+                    nominal_at: occurrence.at(),
                     reason,
                 });
             }
@@ -189,7 +189,7 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
                 next.counters.created_by_schedule += 1;
             }
         }
-        next.cursor = Some(occurrence.at);
+        next.cursor = Some(occurrence.at());
         next.skip_requests.remove(&occurrence.seq);
     }
     if next
@@ -262,17 +262,22 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
         // Occurrences due at the first tick are decided as that tick decides them; later ones
         // are on time.
         let occurrence = Due::of(&occurrence);
-        let tick = occurrence.at.max(from);
+        // The first tick takes what is due by then; later occurrences are on time.
+        let on_time = !occurrence.before(from);
+        let tick = if on_time { occurrence.at() } else { from };
         let later_due = tick == from
             && occurrences
                 .peek()
                 .is_some_and(|o| o.unix_seconds() <= from.timestamp());
-        let today = if tick == occurrence.at {
+        // "Today" only makes an occurrence a catch-up, which changes a decision under
+        // `CatchUpMode::None` alone (a preview shows no catch-up flag): the first tick's date
+        // (a zone look-up) is needed only then.
+        let today = if on_time || template.catch_up.mode != CatchUpMode::None {
             occurrence.date
         } else {
             *today_at_first_tick.get_or_insert_with(|| template.schedule.today(from))
         };
-        let decision = if skip_through.is_some_and(|t| occurrence.at <= t) {
+        let decision = if skip_through.is_some_and(|t| occurrence.at_or_before(t)) {
             Decision::Skip(SkipReason::Paused)
         } else {
             decide(template, &occurrence, tick, today, later_due)
@@ -388,22 +393,37 @@ fn upcoming(schedule: &crate::Schedule, cursor: Option<DateTime<Utc>>) -> Occurr
     }
 }
 
-/// An occurrence with its chrono values built once: each is a conversion, and planning reads
-/// them several times.
+/// An occurrence with its date built once (planning reads it several times); the instant is
+/// compared as plain seconds and built as a chrono value only where one is stored.
 #[derive(Debug, Clone, Copy)]
 struct Due {
+    occurrence: Occurrence,
     seq: u64,
-    at: DateTime<Utc>,
     date: NaiveDate,
 }
 
 impl Due {
     fn of(occurrence: &Occurrence) -> Due {
         Due {
+            occurrence: *occurrence,
             seq: occurrence.seq(),
-            at: occurrence.at(),
             date: occurrence.date(),
         }
+    }
+
+    fn at(&self) -> DateTime<Utc> {
+        self.occurrence.at()
+    }
+
+    /// Whether the occurrence is at or before `t` (an occurrence is at a whole second).
+    fn at_or_before(&self, t: DateTime<Utc>) -> bool {
+        self.occurrence.unix_seconds() <= t.timestamp()
+    }
+
+    /// Whether the occurrence is strictly before `t`.
+    fn before(&self, t: DateTime<Utc>) -> bool {
+        let (seconds, limit) = (self.occurrence.unix_seconds(), t.timestamp());
+        seconds < limit || (seconds == limit && t.timestamp_subsec_nanos() > 0)
     }
 }
 
@@ -415,14 +435,17 @@ fn decide(
     later_due: bool,
 ) -> Decision {
     let catch_up = occurrence.date < today;
-    if template.skip_through.is_some_and(|t| occurrence.at <= t) {
+    if template
+        .skip_through
+        .is_some_and(|t| occurrence.at_or_before(t))
+    {
         return Decision::Skip(SkipReason::Paused);
     }
     if template.skip_requests.contains(&occurrence.seq) {
         return Decision::Skip(SkipReason::Requested);
     }
     if let Some(days) = template.catch_up.window_days
-        && occurrence.at < now - TimeDelta::days(i64::from(days))
+        && occurrence.before(now - TimeDelta::days(i64::from(days)))
     {
         return Decision::Skip(SkipReason::OutsideWindow);
     }
@@ -448,7 +471,7 @@ fn create(
         plan,
         key,
         occurrence.date,
-        occurrence.at,
+        occurrence.at(),
         now,
         catch_up,
     );
