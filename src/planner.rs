@@ -165,13 +165,14 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
         budget -= 1;
         occurrences.next();
         let occurrence = Due::of(&occurrence);
+        let at = occurrence.at();
         let later_due = occurrences
             .peek()
             .is_some_and(|o| o.unix_seconds() <= now.timestamp());
         let key = DealKey::Scheduled {
             template: next.id,
             revision: next.revision,
-            seq: occurrence.seq,
+            seq: occurrence.seq(),
         };
         match decide(&next, &occurrence, now, today, later_due) {
             Decision::Skip(reason) => {
@@ -180,17 +181,25 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
                     key,
                     tenant: next.tenant.clone(),
                     nominal_date: occurrence.date,
-                    nominal_at: occurrence.at(),
+                    nominal_at: at,
                     reason,
                 });
             }
             Decision::Create { catch_up } => {
-                create(&mut next, &mut plan, key, &occurrence, now, catch_up);
+                create_deal(
+                    &mut next,
+                    &mut plan,
+                    key,
+                    occurrence.date,
+                    at,
+                    now,
+                    catch_up,
+                );
                 next.counters.created_by_schedule += 1;
             }
         }
-        next.cursor = Some(occurrence.at());
-        next.skip_requests.remove(&occurrence.seq);
+        next.cursor = Some(at);
+        next.skip_requests.remove(&occurrence.seq());
     }
     if next
         .skip_through
@@ -289,7 +298,7 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
                 key: DealKey::Scheduled {
                     template: template.id,
                     revision: template.revision,
-                    seq: occurrence.seq,
+                    seq: occurrence.seq(),
                 },
                 at: tick,
                 date: occurrence.date,
@@ -398,7 +407,6 @@ fn upcoming(schedule: &crate::Schedule, cursor: Option<DateTime<Utc>>) -> Occurr
 #[derive(Debug, Clone, Copy)]
 struct Due {
     occurrence: Occurrence,
-    seq: u64,
     date: NaiveDate,
 }
 
@@ -406,9 +414,12 @@ impl Due {
     fn of(occurrence: &Occurrence) -> Due {
         Due {
             occurrence: *occurrence,
-            seq: occurrence.seq(),
             date: occurrence.date(),
         }
+    }
+
+    fn seq(&self) -> u64 {
+        self.occurrence.seq()
     }
 
     fn at(&self) -> DateTime<Utc> {
@@ -441,7 +452,7 @@ fn decide(
     {
         return Decision::Skip(SkipReason::Paused);
     }
-    if template.skip_requests.contains(&occurrence.seq) {
+    if template.skip_requests.contains(&occurrence.seq()) {
         return Decision::Skip(SkipReason::Requested);
     }
     if let Some(days) = template.catch_up.window_days
@@ -456,25 +467,6 @@ fn decide(
         CatchUpMode::None if catch_up => Decision::Skip(SkipReason::Missed),
         CatchUpMode::None => Decision::Create { catch_up },
     }
-}
-
-fn create(
-    template: &mut Template,
-    plan: &mut Effects,
-    key: DealKey,
-    occurrence: &Due,
-    now: DateTime<Utc>,
-    catch_up: bool,
-) {
-    create_deal(
-        template,
-        plan,
-        key,
-        occurrence.date,
-        occurrence.at(),
-        now,
-        catch_up,
-    );
 }
 
 fn create_deal(

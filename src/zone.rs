@@ -55,11 +55,46 @@ pub(crate) struct Resolved {
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// A run of local times that all resolve with one offset and outside any gap: a cursor walking
-/// a series reuses it until a local time falls outside, instead of searching the table for
-/// every occurrence.
+/// Resolves the mostly increasing local times of a series walk: it remembers its place in the
+/// transition table and the run of local times around the last one resolved, so most times
+/// resolve with two comparisons.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ZoneSpan {
+pub(crate) struct ZoneWalker {
+    table: &'static ZoneTable,
+    /// Index of the first transition not yet passed (a hint for [`ZoneTable::resolve`]).
+    cursor: usize,
+    span: ZoneSpan,
+}
+
+impl ZoneWalker {
+    pub(crate) fn new(table: &'static ZoneTable) -> ZoneWalker {
+        ZoneWalker {
+            table,
+            cursor: 0,
+            span: ZoneSpan::EMPTY,
+        }
+    }
+
+    /// Resolves local seconds exactly as [`ZoneTable::resolve`] does.
+    #[inline]
+    pub(crate) fn resolve(&mut self, local: i64) -> Resolved {
+        if let Some(utc) = self.span.resolve(local) {
+            return Resolved {
+                utc,
+                in_gap: false,
+                day_missing: false,
+            };
+        }
+        let resolved = self.table.resolve(local, &mut self.cursor);
+        self.span = self.table.span(self.cursor);
+        resolved
+    }
+}
+
+/// A run of local times that all resolve with one offset and outside any gap: a walker reuses
+/// it until a local time falls outside, instead of searching the table for every occurrence.
+#[derive(Debug, Clone, Copy)]
+struct ZoneSpan {
     /// First local second of the run.
     from: i64,
     /// First local second after the run.
@@ -70,7 +105,7 @@ pub(crate) struct ZoneSpan {
 
 impl ZoneSpan {
     /// A run holding no local time.
-    pub(crate) const EMPTY: ZoneSpan = ZoneSpan {
+    const EMPTY: ZoneSpan = ZoneSpan {
         from: 0,
         until: 0,
         offset: 0,
@@ -78,7 +113,7 @@ impl ZoneSpan {
 
     /// The instant of local seconds `local`, if inside the run.
     #[inline]
-    pub(crate) fn resolve(&self, local: i64) -> Option<i64> {
+    fn resolve(&self, local: i64) -> Option<i64> {
         (local >= self.from && local < self.until).then_some(local - self.offset)
     }
 }
@@ -221,7 +256,7 @@ impl ZoneTable {
     /// The run of local times resolved with the offset that `cursor` (as left by
     /// [`ZoneTable::resolve`]) points at: from the previous transition's switch to the start
     /// of the next transition's gap or overlap.
-    pub(crate) fn span(&self, cursor: usize) -> ZoneSpan {
+    fn span(&self, cursor: usize) -> ZoneSpan {
         let transitions = &self.transitions;
         let index = cursor.min(transitions.len());
         let (from, offset) = match index {

@@ -218,16 +218,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             summaries.push(summary);
             commits.push(commit);
         }
-        let outcomes = if commits.len() == 1 {
-            commits
-                .into_iter()
-                .map(|commit| self.repository.commit(commit))
-                .collect()
-        } else {
-            self.repository.commit_batch(commits)
-        };
         let mut conflicts = 0;
-        let mut outcomes = outcomes.into_iter();
+        let mut outcomes = self.repository.commit_batch(commits).into_iter();
         for (template, summary) in templates.iter().zip(summaries) {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(RepositoryError::new(

@@ -139,6 +139,28 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
+    /// The filter `state` passes (each state passes exactly one).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn of(state: &TemplateState) -> StateFilter {
+        match state {
+            TemplateState::Active => StateFilter::Active,
+            TemplateState::Paused { .. } => StateFilter::Paused,
+            TemplateState::Inactive => StateFilter::Inactive,
+            TemplateState::Finished => StateFilter::Finished,
+        }
+    }
+
+    /// The name the durable stores keep in their indexed `state` column.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn column_name(self) -> &'static str {
+        match self {
+            StateFilter::Active => "active",
+            StateFilter::Paused => "paused",
+            StateFilter::Inactive => "inactive",
+            StateFilter::Finished => "finished",
+        }
+    }
+
     /// Whether `state` passes.
     pub fn matches(self, state: &TemplateState) -> bool {
         matches!(

@@ -18,7 +18,7 @@ use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::repository::{
     Commit, CommitOutcome, Page, Repository, RepositoryError, StateFilter, TemplateQuery,
 };
-use crate::template::{Template, TemplateState};
+use crate::template::Template;
 
 /// A [`Repository`] in a PostgreSQL database, for several workers (threads or processes)
 /// ticking one database at once.
@@ -566,7 +566,7 @@ impl PostgresRepository {
                     ids.push(id);
                     tenants.push(template.tenant.as_str());
                     versions.push(to_i64(template.version, "version")?);
-                    states.push(state_name(&template.state));
+                    states.push(StateFilter::of(&template.state).column_name());
                     next_runs.push(template.next_run.map(nanos));
                     bodies.push(to_json(template)?);
                 }
@@ -579,6 +579,29 @@ impl PostgresRepository {
             tx.commit()?;
             Ok(templates.len() as u64)
         })
+    }
+
+    /// The stored JSON bodies of a tenant's rows (`all`: `$1` tenant) or of one of its
+    /// templates (`of_template`: `$1` tenant, `$2` template), read as `T`.
+    fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+        all: &'static str,
+        of_template: &'static str,
+    ) -> Result<Vec<T>, RepositoryError> {
+        let context = format!("list {what}");
+        let rows = match template {
+            None => self.with_connection(&context, |c| c.query(all, &[&tenant.as_str()]))?,
+            Some(id) => {
+                let Ok(id) = i64::try_from(id.0) else {
+                    return Ok(Vec::new());
+                };
+                self.with_connection(&context, |c| c.query(of_template, &[&tenant.as_str(), &id]))?
+            }
+        };
+        rows.iter().map(|row| read_json(what, row.get(0))).collect()
     }
 
     /// Runs [`SQL_COMMIT`] for a batch; the result rows by template id.
@@ -837,24 +860,6 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, RepositoryError> 
         .map_err(|e| RepositoryError::new(format!("postgres: cannot encode JSON: {e}")))
 }
 
-fn state_name(state: &TemplateState) -> &'static str {
-    match state {
-        TemplateState::Active => "active",
-        TemplateState::Paused { .. } => "paused",
-        TemplateState::Inactive => "inactive",
-        TemplateState::Finished => "finished",
-    }
-}
-
-fn filter_name(filter: StateFilter) -> &'static str {
-    match filter {
-        StateFilter::Active => "active",
-        StateFilter::Paused => "paused",
-        StateFilter::Inactive => "inactive",
-        StateFilter::Finished => "finished",
-    }
-}
-
 /// The columns of a deal key: template, kind, revision, number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct KeyColumns {
@@ -1034,7 +1039,7 @@ impl BatchRows {
             tenant: vec![template.tenant.as_str().to_owned()],
             id: vec![id],
             expected: vec![expected],
-            state: vec![state_name(&template.state)],
+            state: vec![StateFilter::of(&template.state).column_name()],
             next_run: vec![template.next_run.map(nanos)],
             body: vec![to_json(&template)?],
             ..BatchRows::default()
@@ -1203,7 +1208,7 @@ impl Repository for PostgresRepository {
                     &id,
                     &template.tenant.as_str(),
                     &version,
-                    &state_name(&template.state),
+                    &StateFilter::of(&template.state).column_name(),
                     &next,
                     &body,
                 ],
@@ -1351,7 +1356,7 @@ impl Repository for PostgresRepository {
         tenant: &TenantId,
         query: &TemplateQuery,
     ) -> Result<Page<Template>, RepositoryError> {
-        let state = query.state.map(filter_name);
+        let state = query.state.map(StateFilter::column_name);
         let limit = if query.limit == 0 { 50 } else { query.limit };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
@@ -1390,22 +1395,7 @@ impl Repository for PostgresRepository {
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, RepositoryError> {
-        let rows = match template {
-            None => {
-                self.with_connection("list deals", |c| c.query(SQL_DEALS, &[&tenant.as_str()]))?
-            }
-            Some(id) => {
-                let Ok(id) = i64::try_from(id.0) else {
-                    return Ok(Vec::new());
-                };
-                self.with_connection("list deals", |c| {
-                    c.query(SQL_DEALS_OF, &[&tenant.as_str(), &id])
-                })?
-            }
-        };
-        rows.iter()
-            .map(|row| read_json("deal", row.get(0)))
-            .collect()
+        self.bodies("deal", tenant, template, SQL_DEALS, SQL_DEALS_OF)
     }
 
     fn deal(
@@ -1429,22 +1419,13 @@ impl Repository for PostgresRepository {
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
-        let rows = match template {
-            None => self.with_connection("list skipped", |c| {
-                c.query(SQL_SKIPPED, &[&tenant.as_str()])
-            })?,
-            Some(id) => {
-                let Ok(id) = i64::try_from(id.0) else {
-                    return Ok(Vec::new());
-                };
-                self.with_connection("list skipped", |c| {
-                    c.query(SQL_SKIPPED_OF, &[&tenant.as_str(), &id])
-                })?
-            }
-        };
-        rows.iter()
-            .map(|row| read_json("skipped occurrence", row.get(0)))
-            .collect()
+        self.bodies(
+            "skipped occurrence",
+            tenant,
+            template,
+            SQL_SKIPPED,
+            SQL_SKIPPED_OF,
+        )
     }
 
     fn invoice(

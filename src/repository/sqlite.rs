@@ -18,7 +18,7 @@ use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::repository::{
     Commit, CommitOutcome, Page, Repository, RepositoryError, StateFilter, TemplateQuery,
 };
-use crate::template::{Template, TemplateState};
+use crate::template::Template;
 
 /// The newest schema version this crate knows.
 const SCHEMA_VERSION: i64 = 1;
@@ -413,24 +413,6 @@ fn key_of(template: u64, kind: i64, revision: u32, seq: u64) -> DealKey {
     }
 }
 
-fn state_name(state: &TemplateState) -> &'static str {
-    match state {
-        TemplateState::Active => "active",
-        TemplateState::Paused { .. } => "paused",
-        TemplateState::Inactive => "inactive",
-        TemplateState::Finished => "finished",
-    }
-}
-
-fn filter_name(filter: StateFilter) -> &'static str {
-    match filter {
-        StateFilter::Active => "active",
-        StateFilter::Paused => "paused",
-        StateFilter::Inactive => "inactive",
-        StateFilter::Finished => "finished",
-    }
-}
-
 /// A row count or limit as SQLite's integer.
 fn sql_count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -558,7 +540,7 @@ impl EncodedCommit {
             .and_then(|mut update| {
                 update.execute(params![
                     template.version,
-                    state_name(&template.state),
+                    StateFilter::of(&template.state).column_name(),
                     next_run,
                     next_run_nanos,
                     self.body,
@@ -706,7 +688,7 @@ impl Repository for SqliteRepository {
                     template.id.0,
                     template.tenant.as_str(),
                     template.version,
-                    state_name(&template.state),
+                    StateFilter::of(&template.state).column_name(),
                     next_run,
                     next_run_nanos,
                     body,
@@ -879,7 +861,7 @@ impl Repository for SqliteRepository {
         query: &TemplateQuery,
     ) -> Result<Page<Template>, RepositoryError> {
         let limit = if query.limit == 0 { 50 } else { query.limit };
-        let state = query.state.map(filter_name);
+        let state = query.state.map(StateFilter::column_name);
         let (total, rows) = {
             let mut connection = self.lock();
             // One read transaction: the count, the ids and the bodies are of one snapshot,

@@ -3,7 +3,7 @@
 use crate::civil;
 use crate::schedule::plan::{Plan, Slot};
 use crate::schedule::{End, Rule, Schedule};
-use crate::zone::{Resolved, ZoneSpan, ZoneTable};
+use crate::zone::{ZoneTable, ZoneWalker};
 
 /// One occurrence of the rule itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,9 +83,7 @@ pub(crate) struct StructuredCursor<'a> {
     seq: u64,
     /// Adjusted day and instant of the last emitted candidate (collision check).
     previous: Option<(i32, i64)>,
-    zone_cursor: usize,
-    /// The zone's offset run around the last resolved time (most occurrences fall in it).
-    zone_span: ZoneSpan,
+    zone: ZoneWalker,
     /// Items at or before this instant are passed over (seek).
     after: i64,
     done: bool,
@@ -103,8 +101,7 @@ impl<'a> StructuredCursor<'a> {
             candidate: head,
             seq: 0,
             previous: None,
-            zone_cursor: 0,
-            zone_span: ZoneSpan::EMPTY,
+            zone: ZoneWalker::new(schedule.table()),
             after: i64::MIN,
             done: false,
         };
@@ -112,21 +109,6 @@ impl<'a> StructuredCursor<'a> {
             cursor.seek(after);
         }
         cursor
-    }
-
-    /// Resolves local seconds, from the current offset run when they fall in it.
-    #[inline]
-    fn resolve(&mut self, local: i64) -> Resolved {
-        if let Some(utc) = self.zone_span.resolve(local) {
-            return Resolved {
-                utc,
-                in_gap: false,
-                day_missing: false,
-            };
-        }
-        let resolved = self.table.resolve(local, &mut self.zone_cursor);
-        self.zone_span = self.table.span(self.zone_cursor);
-        resolved
     }
 
     /// Positions the cursor near the first occurrence after `after` by arithmetic; `next_item`
@@ -213,7 +195,7 @@ impl<'a> StructuredCursor<'a> {
                 continue; // adjusted out of the supported years
             }
             let local = i64::from(day) * DAY + self.time;
-            let resolved = self.resolve(local);
+            let resolved = self.zone.resolve(local);
             if resolved.utc > self.limits.until_instant {
                 break;
             }
@@ -247,12 +229,11 @@ pub(crate) struct GeneralCursor {
     /// Each set's iterator with its next local time (seconds), `None` once exhausted.
     streams: Vec<(rrule::RRuleSetIter, Option<i64>)>,
     not_before: i64,
-    table: &'static ZoneTable,
     limits: Limits,
     seq: u64,
     previous_local: Option<i64>,
     previous_at: Option<i64>,
-    zone_cursor: usize,
+    zone: ZoneWalker,
     after: i64,
     done: bool,
 }
@@ -271,12 +252,11 @@ impl GeneralCursor {
         GeneralCursor {
             streams,
             not_before: rule.not_before().and_utc().timestamp(),
-            table: schedule.table(),
             limits: Limits::of(schedule),
             seq: 0,
             previous_local: None,
             previous_at: None,
-            zone_cursor: 0,
+            zone: ZoneWalker::new(schedule.table()),
             after: after.unwrap_or(i64::MIN),
             done: false,
         }
@@ -308,7 +288,7 @@ impl GeneralCursor {
             if rule_seq >= self.limits.count || day > self.limits.until_day {
                 break;
             }
-            let resolved = self.table.resolve(local, &mut self.zone_cursor);
+            let resolved = self.zone.resolve(local);
             if resolved.utc > self.limits.until_instant {
                 break;
             }
