@@ -16,60 +16,21 @@
 //! replays one).
 #![cfg(feature = "postgres")]
 
+mod pg;
+
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use pg::{TestSchema, build_worker, pg_url};
 use recurring_deals::{
     CatchUpPolicy, Currency, Deal, End, Engine, Interval, InvoiceOptions, ManualClock, Money,
     PaymentDue, PostgresRepository, Recurrence, Schedule, TemplateDraft, TenantId,
 };
 
-const URL_VAR: &str = "RECURRING_DEALS_PG_URL";
 const TEMPLATES: usize = 600;
 const KILLS: usize = 40;
-
-fn pg_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "{test}: skipped: set {URL_VAR} (e.g. 'host=127.0.0.1 user=postgres \
-                 dbname=recurring_deals_test') to run the PostgreSQL tests"
-            );
-            None
-        }
-    }
-}
-
-/// A schema of the test's own, dropped at the end (also on panic).
-struct TestSchema {
-    url: String,
-    name: String,
-}
-
-impl TestSchema {
-    fn new(url: &str) -> TestSchema {
-        TestSchema {
-            url: url.to_owned(),
-            name: format!(
-                "rd_crash_{}_{}",
-                std::process::id(),
-                Utc::now().timestamp_subsec_nanos()
-            ),
-        }
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
-            let _ =
-                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
-        }
-    }
-}
 
 /// xorshift64*: the kill moments need no more than a reproducible spread.
 struct Rng(u64);
@@ -138,33 +99,6 @@ fn add_wave(store: &PostgresRepository, wave: usize) -> HashMap<u64, (u64, bool)
     expected
 }
 
-/// Builds the worker with the test's own cargo and profile; returns its path.
-fn build_worker() -> std::path::PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--release",
-            "--features",
-            "postgres",
-            "--example",
-            "pg_worker",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo");
-    assert!(output.status.success(), "cargo build of pg_worker failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "pg_worker")
-        .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
-        .expect("cargo reported no pg_worker executable")
-}
-
 #[test]
 fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
     let Some(url) = pg_url("a_worker_killed_30_times_loses_and_duplicates_nothing") else {
@@ -177,7 +111,7 @@ fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
         .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1);
     eprintln!("crash test seed {seed} (RECURRING_DEALS_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed);
-    let schema = TestSchema::new(&url);
+    let schema = TestSchema::new(&url, "crash");
     let store = PostgresRepository::connect_with(&url, Some(&schema.name), 1).unwrap();
     let mut expected = add_wave(&store, 0);
     let now = utc(2026, 3, 15, 0).to_rfc3339();

@@ -10,35 +10,23 @@
 //! Set `RECURRING_DEALS_PG_URL` to run; without it the tests print a notice and pass.
 #![cfg(feature = "postgres")]
 
+mod pg;
+
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use pg::{TestSchema, build_worker, pg_url};
 use recurring_deals::{
     Currency, Deal, End, Engine, EngineConfig, InMemoryRepository, Interval, ManualClock, Money,
     PostgresRepository, Recurrence, Repository, Schedule, Template, TemplateDraft, TemplateQuery,
     TenantId,
 };
 
-const URL_VAR: &str = "RECURRING_DEALS_PG_URL";
 const WORKERS: usize = 4;
 const TENANTS: usize = 8;
-
-fn pg_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "{test}: skipped: set {URL_VAR} (e.g. 'host=127.0.0.1 user=postgres \
-                 dbname=recurring_deals_test') to run the PostgreSQL tests"
-            );
-            None
-        }
-    }
-}
 
 fn template_count() -> usize {
     if std::env::var("RECURRING_DEALS_HEAVY").is_ok_and(|v| v == "1") {
@@ -51,40 +39,6 @@ fn template_count() -> usize {
 /// The two tests each load a large data set: one at a time keeps the machine responsive and
 /// the timings meaningful.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// A schema of the test's own, dropped at the end (also on panic).
-struct TestSchema {
-    url: String,
-    name: String,
-}
-
-impl TestSchema {
-    fn new(url: &str, what: &str) -> TestSchema {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        TestSchema {
-            url: url.to_owned(),
-            name: format!(
-                "rd_w_{what}_{}_{}_{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed),
-                Utc::now().timestamp_subsec_nanos()
-            ),
-        }
-    }
-
-    fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
-            let _ =
-                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
-        }
-    }
-}
 
 fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
@@ -274,33 +228,6 @@ fn four_worker_threads_create_every_due_deal_exactly_once() {
     // Each thread did part of the work: the claims spread it.
     assert!(totals.iter().all(|t| t.created > 0), "{totals:?}");
     verify(&schema, &counts, totals.iter().map(|t| t.created).sum());
-}
-
-/// Builds `examples/pg_worker.rs` with the test's own cargo and profile, and returns its path.
-fn build_worker() -> std::path::PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--release",
-            "--features",
-            "postgres",
-            "--example",
-            "pg_worker",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo");
-    assert!(output.status.success(), "cargo build of pg_worker failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "pg_worker")
-        .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
-        .expect("cargo reported no pg_worker executable")
 }
 
 /// Parses the worker's summary line.

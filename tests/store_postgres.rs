@@ -7,33 +7,19 @@
 #![cfg(feature = "postgres")]
 
 mod conformance;
+mod pg;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use pg::pg_url;
 use recurring_deals::{
     CommitOutcome, Currency, Deal, DealKey, Engine, Interval, ManualClock, Money,
     PostgresRepository, Recurrence, Repository, Schedule, TemplateDraft, TemplateId, TemplateQuery,
     TenantId,
 };
-
-const URL_VAR: &str = "RECURRING_DEALS_PG_URL";
-
-/// The server to test against, or `None` (with a notice) when none is configured.
-fn pg_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "{test}: skipped: set {URL_VAR} (e.g. 'host=127.0.0.1 user=postgres \
-                 dbname=recurring_deals_test') to run the PostgreSQL tests"
-            );
-            None
-        }
-    }
-}
 
 /// `url` with one more connection parameter, in the URL's own form (`key=value` string or
 /// `postgresql://` URI).
