@@ -101,9 +101,6 @@ pub struct Occurrences<'a> {
     cursor: Cursor<'a>,
     pending: Option<BaseItem>,
     inserted: &'a [Inserted],
-    /// No exceptions at all: every rule occurrence is yielded as is (the common case, kept
-    /// free of the exception look-ups).
-    plain: bool,
 }
 
 impl<'a> Occurrences<'a> {
@@ -113,15 +110,11 @@ impl<'a> Occurrences<'a> {
             Some(after) => &all[all.partition_point(|i| i.at <= after)..],
             None => all,
         };
-        let exceptions = schedule.exceptions();
         Occurrences {
             schedule,
             cursor: Cursor::new(schedule, after),
             pending: None,
             inserted,
-            plain: all.is_empty()
-                && exceptions.removed.is_empty()
-                && exceptions.extra_instants.is_empty(),
         }
     }
 
@@ -144,10 +137,6 @@ impl Iterator for Occurrences<'_> {
     type Item = Occurrence;
 
     fn next(&mut self) -> Option<Occurrence> {
-        if self.plain {
-            let item = self.cursor.next_item()?;
-            return Occurrence::from_parts(item.rule_seq, item.local, item.at);
-        }
         let base = self.next_base();
         match (base, self.inserted.first()) {
             (Some(item), Some(insert)) if insert.at < item.at => {
