@@ -4,7 +4,6 @@
 //! deterministically with a [`ManualClock`] (like Stripe's test clocks or Kill Bill's clock).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -12,15 +11,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
-
-    /// Waits before retry `attempt` (1, 2, ...) of a write that lost a race with another
-    /// writer. A durable store holds a template's row for as long as a worker's batch commit
-    /// runs, so retrying at once could use up every attempt within that commit; the
-    /// [`SystemClock`] sleeps a few milliseconds, doubling per attempt. The default returns at
-    /// once, which keeps a [`ManualClock`]'s runs instant and deterministic.
-    fn wait_before_retry(&self, attempt: u32) {
-        let _ = attempt;
-    }
 }
 
 /// The system's wall clock.
@@ -30,14 +20,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-
-    /// Sleeps 1, 2, 4, ... milliseconds, at most 50.
-    fn wait_before_retry(&self, attempt: u32) {
-        let millis = 1u64
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u64::MAX);
-        std::thread::sleep(Duration::from_millis(millis.min(50)));
     }
 }
 

@@ -89,10 +89,11 @@ mod error;
 mod event;
 mod ids;
 mod invoice;
+mod lifecycle;
 mod planner;
-mod repository;
 mod rfc5545;
 mod schedule;
+pub mod store;
 mod template;
 mod zone;
 
@@ -100,27 +101,27 @@ pub use calendar::{Adjustment, WorkingCalendar};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deal::{Currency, CustomValue, Deal, Money, ProductRow};
 pub use describe::Locale;
-pub use engine::{Engine, EngineConfig, EngineError, TickReport};
+pub use engine::{
+    ConfigError, ConflictRetry, Engine, EngineConfig, EngineConfigBuilder, EngineError,
+    TickFailure, TickReport,
+};
 pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};
 pub use ids::{DealKey, TemplateId, TenantId};
 pub use invoice::{Invoice, InvoiceOptions, InvoiceStatus, PaymentDue, PendingReminder};
+pub use lifecycle::{Change, LifecycleError};
 pub use planner::{
     CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, plan_reminders, preview,
-};
-#[cfg(feature = "postgres")]
-pub use repository::PostgresRepository;
-#[cfg(feature = "sqlite")]
-pub use repository::SqliteRepository;
-pub use repository::{
-    Commit, CommitOutcome, InMemoryRepository, Page, Repository, RepositoryError, StateFilter,
-    TemplateQuery,
 };
 pub use schedule::recurrence::{
     DayOfMonth, Interval, Lead, MonthDay, Ordinal, Overflow, Recurrence, WeekdaySet,
     WorkingDayNumber,
 };
 pub use schedule::{End, Occurrence, Occurrences, Schedule, ScheduleBuilder, parse_zone};
+pub use store::{
+    Commit, CommitOutcome, DynRepository, InMemoryRepository, Page, Repository, RepositoryError,
+    StateFilter, TemplateQuery,
+};
 pub use template::{
     CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,
     SkipReason, Target, Template, TemplateDraft, TemplateState,

@@ -10,7 +10,6 @@ use crate::deal::{Deal, Money};
 use crate::event::{EventKind, NewEvent};
 use crate::ids::{DealKey, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus, PendingReminder};
-use crate::repository::Commit;
 use crate::schedule::{Occurrence, Occurrences};
 use crate::template::{CatchUpMode, ResumePolicy, SkipReason, Template, TemplateState};
 use crate::zone::resolve_local;
@@ -64,19 +63,6 @@ pub struct TemplatePlan {
     pub events: Vec<NewEvent>,
     /// Whether more due occurrences are left for the next tick (the per-tick bound).
     pub more: bool,
-}
-
-impl TemplatePlan {
-    /// The repository write that carries out this plan.
-    pub fn into_commit(self) -> Commit {
-        Commit {
-            template: self.template,
-            deals: self.deals,
-            skipped: self.skipped,
-            invoices: self.invoices,
-            events: self.events,
-        }
-    }
 }
 
 /// What planning produces besides the template's new state.
@@ -240,7 +226,7 @@ pub(crate) fn finished_event(template: &Template, now: DateTime<Utc>) -> NewEven
 /// `decide`, limit, pause and skip handling), without materializing deals, so previews of
 /// many templates cost little more than expanding their schedules.
 pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<PreviewDeal> {
-    let mut deals = Vec::with_capacity(count);
+    let mut deals = Vec::with_capacity(count.min(1_024));
     let (from, skip_through) = match &template.state {
         TemplateState::Active => (now, template.skip_through),
         TemplateState::Paused {

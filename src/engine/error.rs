@@ -3,7 +3,8 @@
 use crate::deal::Currency;
 use crate::error::ScheduleError;
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::repository::RepositoryError;
+use crate::lifecycle::LifecycleError;
+use crate::store::RepositoryError;
 
 /// Why an engine operation failed. Nothing was changed when one is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +93,18 @@ pub enum EngineError {
         /// The local date-time asked for.
         local: chrono::NaiveDateTime,
     },
+    /// A preview longer than the engine allows ([`crate::EngineConfig::max_preview`]).
+    #[error("a preview may ask for at most {max} deals, got {count}")]
+    PreviewTooLong {
+        /// The count asked for.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The template has more due occurrences than a lifecycle change settles first: tick the
+    /// engine (which catches it up) and try again.
+    #[error("template {0} is too far behind its schedule to change now; tick the engine first")]
+    Behind(TemplateId),
     /// Concurrent changes kept winning; try again.
     #[error("template {0} kept changing concurrently; try again")]
     Conflict(TemplateId),
@@ -112,5 +125,20 @@ impl From<ScheduleError> for EngineError {
 impl From<RepositoryError> for EngineError {
     fn from(error: RepositoryError) -> Self {
         EngineError::Repository(error)
+    }
+}
+
+impl From<LifecycleError> for EngineError {
+    fn from(error: LifecycleError) -> Self {
+        match error {
+            LifecycleError::Finished(id) => EngineError::Finished(id),
+            LifecycleError::NoSuchOccurrence { template, seq } => {
+                EngineError::NoSuchOccurrence { template, seq }
+            }
+            LifecycleError::AlreadyProcessed { template, local } => {
+                EngineError::AlreadyProcessed { template, local }
+            }
+            LifecycleError::Schedule(error) => EngineError::Schedule(error),
+        }
     }
 }

@@ -2,71 +2,34 @@
 //!
 //! The run loop of a host: read the clock, load what is due, plan (pure), commit (a batch of
 //! templates per store transaction), sleep until the next wake-up. [`Engine::tick`] does one
-//! round.
+//! round; lifecycle operations load a template, apply a pure transition
+//! ([`Template::pause`], ...) and commit it with a version check, retrying lost races.
 
+mod config;
 mod error;
 
-use std::collections::BTreeMap;
+use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 
 use crate::clock::Clock;
 use crate::deal::Deal;
-use crate::event::{NewEvent, OutboxEvent};
+use crate::event::OutboxEvent;
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus};
+use crate::lifecycle::{self, Change};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
-use crate::repository::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
-use crate::schedule::{End, Occurrence, Schedule};
+use crate::schedule::{Occurrence, Schedule};
+use crate::store::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
 use crate::template::{Failure, Template, TemplateDraft, TemplateState};
 use crate::zone::resolve_local;
 
+pub use config::{ConfigError, ConflictRetry, EngineConfig, EngineConfigBuilder};
 pub use error::EngineError;
-
-/// Engine settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineConfig {
-    /// At most this many templates (and as many invoices) are processed per tick.
-    pub batch_size: usize,
-    /// Live (active or paused) templates allowed per tenant; tenants not listed use
-    /// `default_tenant_limit` (`None`: unlimited).
-    pub tenant_limits: BTreeMap<TenantId, u64>,
-    /// The limit of tenants not in `tenant_limits`.
-    pub default_tenant_limit: Option<u64>,
-    /// First retry delay after a failure; doubled per consecutive failure.
-    pub retry_base: TimeDelta,
-    /// Longest retry delay.
-    pub retry_max: TimeDelta,
-    /// Templates written per store transaction (see [`Repository::commit_batch`]): one
-    /// durable flush for this many templates. 1 commits each template on its own.
-    pub commit_batch: usize,
-    /// This engine's place among `worker_count` engines ticking one store (0-based; default
-    /// 0 of 1). Each tick starts its walk through the due templates at its own share, so the
-    /// workers do not all reach for the same templates first and skip each other's locked
-    /// rows. Only the order within a tick changes: every due template is still processed,
-    /// whatever the count, and a worker that stops leaves nothing behind.
-    pub worker_index: usize,
-    /// How many engines tick the store (see `worker_index`).
-    pub worker_count: usize,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            batch_size: 10_000,
-            tenant_limits: BTreeMap::new(),
-            default_tenant_limit: None,
-            retry_base: TimeDelta::minutes(1),
-            retry_max: TimeDelta::hours(6),
-            commit_batch: 64,
-            worker_index: 0,
-            worker_count: 1,
-        }
-    }
-}
 
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TickReport {
     /// The tick's instant.
     pub at: DateTime<Utc>,
@@ -78,8 +41,8 @@ pub struct TickReport {
     pub reminders: usize,
     /// Events written to the outbox.
     pub events: usize,
-    /// Templates whose commit failed (recorded on them, retried with backoff).
-    pub failures: Vec<(TemplateId, String)>,
+    /// Templates whose commit failed (recorded on them, retried with back-off).
+    pub failures: Vec<TickFailure>,
     /// Templates another worker changed first (they will be seen again).
     pub conflicts: usize,
     /// Deals found already created (a retried commit that had landed).
@@ -90,12 +53,24 @@ pub struct TickReport {
     pub next_wake: Option<DateTime<Utc>>,
 }
 
-/// The recurring deals engine over a repository and a clock.
+/// A template whose commit failed during a tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TickFailure {
+    /// The template.
+    pub template: TemplateId,
+    /// What the store said.
+    pub error: RepositoryError,
+}
+
+/// The recurring deals engine over a repository and a clock. Every operation is `async` and
+/// its future is `Send`: share one engine between a service's tasks through an `Arc`.
 ///
 /// ```
 /// use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
 /// use recurring_deals::*;
 ///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
 /// let engine = Engine::new(InMemoryRepository::new(), clock.clone());
 /// let tenant = TenantId::new("acme")?;
@@ -108,10 +83,12 @@ pub struct TickReport {
 /// .end(End::Count(3))
 /// .build()?;
 /// let deal = Deal::new("Support", Money::new(1_000_00, Currency::new("RUB")?))?;
-/// engine.create_template(&tenant, TemplateDraft::new(deal, schedule))?;
+/// engine.create_template(&tenant, TemplateDraft::new(deal, schedule)).await?;
 /// clock.advance(TimeDelta::days(120));
-/// let report = engine.tick()?;
+/// let report = engine.tick().await?;
 /// assert_eq!(report.created.len(), 3); // Jan 31, Feb 28, Mar 31: caught up
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -121,8 +98,15 @@ pub struct Engine<R: Repository, C: Clock> {
     config: EngineConfig,
 }
 
-/// How many times a lifecycle operation re-reads and retries after a concurrent change.
-const ATTEMPTS: u32 = 8;
+/// One try of a read-change-write operation.
+enum Attempt<T> {
+    /// Done, with the result.
+    Done(T),
+    /// Another writer changed the row first: read again and retry.
+    Conflict,
+    /// The row is gone.
+    Missing,
+}
 
 impl<R: Repository, C: Clock> Engine<R, C> {
     /// An engine with default settings.
@@ -149,26 +133,33 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         &self.clock
     }
 
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// One round: reads the clock once, loads the due templates and invoices, plans each and
-    /// commits it. A template whose commit fails gets the failure recorded and is retried with
-    /// backoff; it never blocks the others and is never switched off.
+    /// commits them in batches. A template whose commit fails gets the failure recorded and
+    /// is retried with back-off; it never blocks the others and is never switched off.
     ///
     /// # Errors
     /// [`EngineError::Repository`] only when the due work cannot even be loaded.
-    pub fn tick(&self) -> Result<TickReport, EngineError> {
+    pub async fn tick(&self) -> Result<TickReport, EngineError> {
         let now = self.clock.now();
         let mut report = TickReport {
             at: now,
             ..TickReport::default()
         };
-        let due = self.repository.due_templates(now, self.config.batch_size)?;
-        report.more_due = due.len() >= self.config.batch_size;
-        let batches: Vec<&[Template]> = due.chunks(self.config.commit_batch.max(1)).collect();
+        let batch_size = self.config.batch_size();
+        let due = self.repository.due_templates(now, batch_size).await?;
+        report.more_due = due.len() >= batch_size;
+        let batches: Vec<&[Template]> = due.chunks(self.config.commit_batch()).collect();
         let first = self.first_batch(batches.len());
         for k in 0..batches.len() {
             let batch = batches[(first + k) % batches.len()];
-            if self.run_batch(batch, now, &mut report) == BatchResult::AllConflicted
-                && self.config.worker_count > 1
+            let result = self.run_batch(batch, now, &mut report).await;
+            if result == BatchResult::AllConflicted
+                && self.config.worker_count() > 1
                 && batch.len() > 1
                 && k + 1 < batches.len()
             {
@@ -179,33 +170,32 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 break;
             }
         }
-        let invoices = self.repository.due_invoices(now, self.config.batch_size)?;
-        report.more_due |= invoices.len() >= self.config.batch_size;
+        let invoices = self.repository.due_invoices(now, batch_size).await?;
+        report.more_due |= invoices.len() >= batch_size;
         for invoice in invoices {
             let (next, events) = planner::plan_reminders(&invoice, now);
             let sent = events.len();
             // A conflict means another worker sent it; a failure is retried next tick.
             if let Ok(CommitOutcome::Committed { .. }) =
-                self.repository.commit_invoice(next, events)
+                self.repository.commit_invoice(next, events).await
             {
                 report.reminders += sent;
                 report.events += sent;
             }
         }
-        report.next_wake = self.repository.next_wake()?;
+        report.next_wake = self.repository.next_wake().await?;
         Ok(report)
     }
 
     /// The batch this worker starts its tick with: its share of the due list.
     fn first_batch(&self, batches: usize) -> usize {
-        let workers = self.config.worker_count.max(1);
-        let index = self.config.worker_index % workers;
-        index * batches / workers
+        // Both are below 10,000 (checked by the config), so the product cannot overflow.
+        self.config.worker_index() * batches / self.config.worker_count()
     }
 
     /// Plans `templates` and commits them as one batch. A batch the store failed as a whole is
     /// retried template by template, so one bad template cannot fail the others.
-    fn run_batch(
+    async fn run_batch(
         &self,
         templates: &[Template],
         now: DateTime<Utc>,
@@ -219,18 +209,24 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             commits.push(commit);
         }
         let mut conflicts = 0;
-        let mut outcomes = self.repository.commit_batch(commits).into_iter();
+        let mut outcomes = self.repository.commit_batch(commits).await.into_iter();
         for (template, summary) in templates.iter().zip(summaries) {
             let outcome = outcomes.next().unwrap_or_else(|| {
-                Err(RepositoryError::new(
-                    "the store returned fewer outcomes than commits",
-                ))
+                Err(RepositoryError::Refused {
+                    reason: "the store returned fewer outcomes than commits".into(),
+                })
             });
             match outcome {
-                Err(_) if templates.len() > 1 => self.run_template(template, now, report),
+                Err(_) if templates.len() > 1 => {
+                    let (summary, commit) = planned_commit(template, now);
+                    let outcome = self.repository.commit(commit).await;
+                    self.apply_outcome(template, summary, outcome, now, report)
+                        .await;
+                }
                 outcome => {
                     conflicts += usize::from(matches!(outcome, Ok(CommitOutcome::Conflict)));
-                    self.apply_outcome(template, summary, outcome, now, report);
+                    self.apply_outcome(template, summary, outcome, now, report)
+                        .await;
                 }
             }
         }
@@ -241,14 +237,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         }
     }
 
-    fn run_template(&self, template: &Template, now: DateTime<Utc>, report: &mut TickReport) {
-        let (summary, commit) = planned_commit(template, now);
-        let outcome = self.repository.commit(commit);
-        self.apply_outcome(template, summary, outcome, now, report);
-    }
-
     /// Reports a commit's outcome; a failure is recorded on the template.
-    fn apply_outcome(
+    async fn apply_outcome(
         &self,
         template: &Template,
         summary: PlanSummary,
@@ -274,46 +264,46 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             Ok(CommitOutcome::Conflict) => report.conflicts += 1,
             Ok(CommitOutcome::Missing) => {}
             Err(error) => {
-                report.failures.push((template.id, error.to_string()));
-                self.record_failure(template, &error.to_string(), now);
+                self.record_failure(template, &error, now).await;
+                report.failures.push(TickFailure {
+                    template: template.id,
+                    error,
+                });
             }
         }
     }
 
     /// Records a failed attempt on the template and schedules a retry with exponential
-    /// backoff. If even this write fails, the template stays due and is retried next tick.
-    fn record_failure(&self, template: &Template, error: &str, now: DateTime<Utc>) {
+    /// back-off. If even this write fails, the template stays due and is retried next tick.
+    async fn record_failure(
+        &self,
+        template: &Template,
+        error: &RepositoryError,
+        now: DateTime<Utc>,
+    ) {
         let attempts = template
             .failure
             .as_ref()
             .map_or(1, |f| f.attempts.saturating_add(1));
-        let factor = 1i32
-            .checked_shl(attempts.saturating_sub(1).min(20))
-            .unwrap_or(i32::MAX);
-        let delay = (self.config.retry_base * factor).min(self.config.retry_max);
+        let delay = self.config.failure_delay(attempts);
+        let retry_at = now.checked_add_signed(delay).unwrap_or(now);
         let mut failed = template.clone();
         failed.counters.failed += 1;
         failed.failure = Some(Failure {
             attempts,
-            error: error.to_owned(),
-            retry_at: now + delay,
+            error: error.chain(),
+            retry_at,
         });
-        failed.next_run = Some(now + delay);
-        let _ = self.repository.commit(Commit {
-            template: failed,
-            deals: Vec::new(),
-            skipped: Vec::new(),
-            invoices: Vec::new(),
-            events: Vec::new(),
-        });
+        failed.next_run = Some(retry_at);
+        let _ = self.repository.commit(Commit::template_only(failed)).await;
     }
 
     /// When the engine next has work (for the host's sleep).
     ///
     /// # Errors
     /// [`EngineError::Repository`] when the store fails.
-    pub fn next_wake(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
-        Ok(self.repository.next_wake()?)
+    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
+        Ok(self.repository.next_wake().await?)
     }
 
     /// Creates a template: from a new deal, or from an existing one (set
@@ -325,14 +315,14 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// [`EngineError::TenantLimit`] when the tenant's plan allows no more templates; the
     /// validation errors of the draft ([`EngineError::OffsetOutOfRange`],
     /// [`EngineError::SplitShares`], [`EngineError::CurrencyMismatch`], ...).
-    pub fn create_template(
+    pub async fn create_template(
         &self,
         tenant: &TenantId,
         draft: TemplateDraft,
     ) -> Result<Template, EngineError> {
-        self.check_limit(tenant)?;
+        self.check_limit(tenant).await?;
         let now = self.clock.now();
-        let id = self.repository.allocate_template_id()?;
+        let id = self.repository.allocate_template_id().await?;
         let mut template = draft.into_template(tenant.clone(), id)?;
         let today = template.schedule.today(now);
         let midnight = resolve_local(template.schedule.zone(), today.and_time(NaiveTime::MIN));
@@ -344,11 +334,13 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         {
             template.cursor = Some(midnight - TimeDelta::seconds(1));
         }
-        template.next_run = next_run(&template);
-        self.repository.insert_template(&template)?;
-        if template.state == TemplateState::Active && template.next_run.is_none() {
+        template.next_run = lifecycle::next_run(&template);
+        self.repository.insert_template(&template).await?;
+        if template.finish_if_over(now).is_some() {
             // Its series is already over: finish it through a commit, which announces it.
-            return self.update(tenant, template.id, |_, _| Ok(true));
+            return self
+                .change(tenant, id, |template, now| Ok(template.finish_if_over(now)))
+                .await;
         }
         Ok(template)
     }
@@ -357,9 +349,14 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`].
-    pub fn template(&self, tenant: &TenantId, id: TemplateId) -> Result<Template, EngineError> {
+    pub async fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Template, EngineError> {
         self.repository
-            .template(tenant, id)?
+            .template(tenant, id)
+            .await?
             .ok_or_else(|| EngineError::UnknownTemplate {
                 tenant: tenant.clone(),
                 id,
@@ -373,36 +370,34 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Conflict`] after repeated concurrent
     /// changes; [`EngineError::Repository`].
-    pub fn create_now(
+    pub async fn create_now(
         &self,
         tenant: &TenantId,
         id: TemplateId,
     ) -> Result<CreatedDeal, EngineError> {
-        for attempt in 1..=ATTEMPTS {
-            let template = self.template(tenant, id)?;
+        self.retry(tenant, id, || async {
+            let template = self.template(tenant, id).await?;
             let plan = planner::plan_manual(&template, self.clock.now());
             let Some(deal) = plan.deals.first().cloned() else {
-                break;
+                return Ok(Attempt::Missing);
             };
-            let outcome = self.repository.commit(plan.into_commit())?;
-            match outcome {
-                CommitOutcome::Committed { .. } => return Ok(deal),
-                CommitOutcome::Conflict if attempt < ATTEMPTS => {
-                    self.clock.wait_before_retry(attempt)
-                }
-                CommitOutcome::Conflict => {}
-                CommitOutcome::Missing => break,
-            }
-        }
-        Err(EngineError::Conflict(id))
+            Ok(match self.repository.commit(Commit::from(plan)).await? {
+                CommitOutcome::Committed { .. } => Attempt::Done(deal),
+                CommitOutcome::Missing => Attempt::Missing,
+                _ => Attempt::Conflict,
+            })
+        })
+        .await
     }
 
     /// Pauses a template: nothing is created until it is resumed, by hand or on `resume_on`
-    /// (a civil date in the schedule's zone). Pausing a paused template changes nothing.
+    /// (a civil date in the schedule's zone). What fell due before the pause is created (or
+    /// skipped by the catch-up policy) first. Pausing a paused template changes nothing.
     ///
     /// # Errors
-    /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`].
-    pub fn pause(
+    /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
+    /// [`EngineError::TenantLimit`] for an inactive template over the tenant's limit.
+    pub async fn pause(
         &self,
         tenant: &TenantId,
         id: TemplateId,
@@ -411,21 +406,14 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ) -> Result<Template, EngineError> {
         // A paused template is live (it counts against the tenant's limit); an inactive one
         // is not.
-        if self.template(tenant, id)?.state == TemplateState::Inactive {
-            self.check_limit(tenant)?;
+        if self.template(tenant, id).await?.state == TemplateState::Inactive {
+            self.check_limit(tenant).await?;
         }
-        self.update(tenant, id, |template, _| {
-            match template.state {
-                TemplateState::Finished => return Err(EngineError::Finished(id)),
-                TemplateState::Paused { .. } => return Ok(false),
-                TemplateState::Active | TemplateState::Inactive => {}
-            }
-            template.state = TemplateState::Paused {
-                note: note.to_owned(),
-                resume_on,
-            };
-            Ok(true)
+        self.settle(tenant, id).await?;
+        self.change(tenant, id, |template, now| {
+            Ok(template.pause(note, resume_on, now)?)
         })
+        .await
     }
 
     /// Resumes a paused or inactive template. By its [`crate::ResumePolicy`], the occurrences
@@ -435,78 +423,58 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
     /// [`EngineError::TenantLimit`] for an inactive template over the tenant's limit.
-    pub fn resume(&self, tenant: &TenantId, id: TemplateId) -> Result<Template, EngineError> {
-        let current = self.template(tenant, id)?;
-        if current.state == TemplateState::Inactive {
-            self.check_limit(tenant)?;
+    pub async fn resume(&self, tenant: &TenantId, id: TemplateId) -> Result<Template, EngineError> {
+        if self.template(tenant, id).await?.state == TemplateState::Inactive {
+            self.check_limit(tenant).await?;
         }
-        self.update(tenant, id, |template, now| {
-            match template.state {
-                TemplateState::Finished => return Err(EngineError::Finished(id)),
-                TemplateState::Active => return Ok(false),
-                TemplateState::Paused { .. } | TemplateState::Inactive => {}
-            }
-            planner::resume(template, now);
-            Ok(true)
-        })
+        self.change(tenant, id, |template, now| Ok(template.resume(now)?))
+            .await
     }
 
-    /// Switches a template off until [`Engine::activate`].
+    /// Switches a template off until [`Engine::activate`]. What fell due before is created
+    /// (or skipped by the catch-up policy) first.
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`].
-    pub fn deactivate(&self, tenant: &TenantId, id: TemplateId) -> Result<Template, EngineError> {
-        self.update(tenant, id, |template, _| match template.state {
-            TemplateState::Finished => Err(EngineError::Finished(id)),
-            TemplateState::Inactive => Ok(false),
-            _ => {
-                template.state = TemplateState::Inactive;
-                Ok(true)
-            }
-        })
+    pub async fn deactivate(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Template, EngineError> {
+        self.settle(tenant, id).await?;
+        self.change(tenant, id, |template, now| Ok(template.deactivate(now)?))
+            .await
     }
 
     /// Switches an inactive template on again (as [`Engine::resume`]).
     ///
     /// # Errors
     /// As [`Engine::resume`].
-    pub fn activate(&self, tenant: &TenantId, id: TemplateId) -> Result<Template, EngineError> {
-        self.resume(tenant, id)
+    pub async fn activate(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Template, EngineError> {
+        self.resume(tenant, id).await
     }
 
-    /// Replaces the schedule from the next occurrence on: deals already created are untouched,
-    /// the new schedule's occurrences after now are numbered in a new revision, and the count
-    /// carries over (a count on the new schedule is the number of deals still to create).
+    /// Replaces the schedule from the next occurrence on ([`Template::edit_schedule`]):
+    /// what the old schedule made due is settled first, deals already created are
+    /// untouched, and the count carries over.
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`]; [`EngineError::Schedule`].
-    pub fn edit_schedule(
+    pub async fn edit_schedule(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         schedule: Schedule,
     ) -> Result<Template, EngineError> {
-        let (schedule, count) = match schedule.end() {
-            End::Count(n) => (schedule.with_end(End::Never)?, Some(u64::from(n))),
-            _ => (schedule, None),
-        };
-        // What the old schedule made due must be created or skipped first, not dropped.
-        self.settle(tenant, id)?;
-        self.update(tenant, id, |template, now| {
-            if template.state == TemplateState::Finished {
-                return Err(EngineError::Finished(id));
-            }
-            if let Some(count) = count {
-                template.limit = Some(template.counters.created_by_schedule + count);
-            }
-            template.schedule = schedule.clone();
-            template.revision += 1;
-            template.cursor = Some(now);
-            template.skip_requests.clear();
-            template.skip_through = None;
-            template.noticed_through = None;
-            Ok(true)
+        self.settle(tenant, id).await?;
+        self.change(tenant, id, |template, now| {
+            Ok(Some(template.edit_schedule(&schedule, now)?))
         })
+        .await
     }
 
     /// Replaces the template deal; deals already created are untouched.
@@ -514,20 +482,17 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`]; the deal's validation
     /// errors.
-    pub fn edit_deal(
+    pub async fn edit_deal(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         deal: Deal,
     ) -> Result<Template, EngineError> {
         deal.validate()?;
-        self.update(tenant, id, |template, _| {
-            if template.state == TemplateState::Finished {
-                return Err(EngineError::Finished(id));
-            }
-            template.deal = deal.clone();
-            Ok(true)
+        self.change(tenant, id, |template, now| {
+            Ok(Some(template.edit_deal(&deal, now)?))
         })
+        .await
     }
 
     /// Skips the next occurrence (recorded with reason `requested`; it does not use up the
@@ -536,17 +501,19 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
     /// [`EngineError::NoSuchOccurrence`] when no occurrence is left.
-    pub fn skip_next(&self, tenant: &TenantId, id: TemplateId) -> Result<Occurrence, EngineError> {
-        let template = self.template(tenant, id)?;
+    pub async fn skip_next(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Occurrence, EngineError> {
+        let template = self.template(tenant, id).await?;
         let next = template
-            .schedule
-            .occurrences_after(template.cursor.unwrap_or(DateTime::<Utc>::MIN_UTC))
-            .find(|o| !template.skip_requests.contains(&o.seq()))
+            .next_occurrence()
             .ok_or(EngineError::NoSuchOccurrence {
                 template: id,
                 seq: 0,
             })?;
-        self.skip_occurrence(tenant, id, next.seq())?;
+        self.skip_occurrence(tenant, id, next.seq()).await?;
         Ok(next)
     }
 
@@ -554,105 +521,78 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
-    /// [`EngineError::NoSuchOccurrence`] when it is not a future occurrence.
-    pub fn skip_occurrence(
+    /// [`EngineError::NoSuchOccurrence`] when it is not a coming occurrence.
+    pub async fn skip_occurrence(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         seq: u64,
     ) -> Result<Template, EngineError> {
-        self.update(tenant, id, |template, _| {
-            if template.state == TemplateState::Finished {
-                return Err(EngineError::Finished(id));
-            }
-            let after = template.cursor.unwrap_or(DateTime::<Utc>::MIN_UTC);
-            // Bounded look-ahead: skipping is for occurrences in sight.
-            let exists = template
-                .schedule
-                .occurrences_after(after)
-                .take(100_000)
-                .take_while(|o| o.seq() <= seq)
-                .any(|o| o.seq() == seq);
-            if !exists {
-                return Err(EngineError::NoSuchOccurrence { template: id, seq });
-            }
-            Ok(template.skip_requests.insert(seq))
+        self.change(tenant, id, |template, now| {
+            Ok(template.skip_occurrence(seq, now)?)
         })
+        .await
     }
 
     /// Moves the occurrence on `date` to another local date and time; it keeps its key.
     ///
     /// # Errors
-    /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`]; [`EngineError::Schedule`]
-    /// when `date` is not an occurrence or `to` collides with one.
-    pub fn move_occurrence(
+    /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
+    /// [`EngineError::AlreadyProcessed`]; [`EngineError::Schedule`] when `date` is not an
+    /// occurrence or `to` collides with one.
+    pub async fn move_occurrence(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         date: NaiveDate,
         to: NaiveDateTime,
     ) -> Result<Template, EngineError> {
-        self.update(tenant, id, |template, _| {
-            if template.state == TemplateState::Finished {
-                return Err(EngineError::Finished(id));
-            }
-            // The engine has passed everything up to its cursor: an occurrence there was
-            // already created or skipped, and one moved there would never be seen.
-            if let Some(cursor) = template.cursor {
-                let zone = template.schedule.zone();
-                let from = date.and_time(template.schedule.time());
-                for local in [from, to] {
-                    if resolve_local(zone, local) <= cursor {
-                        return Err(EngineError::AlreadyProcessed {
-                            template: id,
-                            local,
-                        });
-                    }
-                }
-            }
-            template.schedule = template.schedule.with_move(date, to)?;
-            Ok(true)
+        self.change(tenant, id, |template, now| {
+            Ok(Some(template.move_occurrence(date, to, now)?))
         })
+        .await
     }
 
     /// Deletes a template; the deals it created stay.
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Conflict`].
-    pub fn delete(&self, tenant: &TenantId, id: TemplateId) -> Result<(), EngineError> {
-        for attempt in 1..=ATTEMPTS {
-            let template = self.template(tenant, id)?;
-            match self
-                .repository
-                .delete_template(tenant, id, template.version)?
-            {
-                CommitOutcome::Committed { .. } => return Ok(()),
-                CommitOutcome::Conflict if attempt < ATTEMPTS => {
-                    self.clock.wait_before_retry(attempt)
-                }
-                CommitOutcome::Conflict => {}
-                CommitOutcome::Missing => break,
-            }
-        }
-        Err(EngineError::UnknownTemplate {
-            tenant: tenant.clone(),
-            id,
+    pub async fn delete(&self, tenant: &TenantId, id: TemplateId) -> Result<(), EngineError> {
+        self.retry(tenant, id, || async {
+            let template = self.template(tenant, id).await?;
+            Ok(
+                match self
+                    .repository
+                    .delete_template(tenant, id, template.version)
+                    .await?
+                {
+                    CommitOutcome::Committed { .. } => Attempt::Done(()),
+                    CommitOutcome::Missing => Attempt::Missing,
+                    _ => Attempt::Conflict,
+                },
+            )
         })
+        .await
     }
 
     /// The next `count` deals the template will create (dates, amounts): the planner's own
     /// decisions, exactly what ticking now and then on time will do.
     ///
     /// # Errors
-    /// [`EngineError::UnknownTemplate`].
-    pub fn preview(
+    /// [`EngineError::UnknownTemplate`]; [`EngineError::PreviewTooLong`] when `count` is
+    /// over [`EngineConfig::max_preview`].
+    pub async fn preview(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         count: usize,
     ) -> Result<Vec<PreviewDeal>, EngineError> {
+        let max = self.config.max_preview();
+        if count > max {
+            return Err(EngineError::PreviewTooLong { count, max });
+        }
         Ok(planner::preview(
-            &self.template(tenant, id)?,
+            &self.template(tenant, id).await?,
             self.clock.now(),
             count,
         ))
@@ -662,127 +602,182 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// # Errors
     /// [`EngineError::UnknownInvoice`]; [`EngineError::Conflict`].
-    pub fn set_invoice_status(
+    pub async fn set_invoice_status(
         &self,
         tenant: &TenantId,
         deal: DealKey,
         status: InvoiceStatus,
     ) -> Result<Invoice, EngineError> {
-        for attempt in 1..=ATTEMPTS {
-            let mut invoice = self.repository.invoice(tenant, deal)?.ok_or_else(|| {
-                EngineError::UnknownInvoice {
-                    tenant: tenant.clone(),
-                    deal,
-                }
-            })?;
-            // Pending reminders are kept: a paid or voided invoice is not reminded of (it has no
-            // next reminder), and a reopened one gets its remaining reminders again.
-            invoice.status = status;
-            match self
-                .repository
-                .commit_invoice(invoice.clone(), Vec::new())?
-            {
-                CommitOutcome::Committed { version, .. } => {
-                    invoice.version = version;
-                    return Ok(invoice);
-                }
-                CommitOutcome::Conflict if attempt < ATTEMPTS => {
-                    self.clock.wait_before_retry(attempt)
-                }
-                CommitOutcome::Conflict => {}
-                CommitOutcome::Missing => break,
-            }
+        let unknown = || EngineError::UnknownInvoice {
+            tenant: tenant.clone(),
+            deal,
+        };
+        let outcome = self
+            .retry(tenant, deal.template(), || async {
+                let Some(mut invoice) = self.repository.invoice(tenant, deal).await? else {
+                    return Ok(Attempt::Missing);
+                };
+                // Pending reminders are kept: a paid or voided invoice is not reminded of (it
+                // has no next reminder), and a reopened one gets its remaining reminders.
+                invoice.status = status;
+                Ok(
+                    match self
+                        .repository
+                        .commit_invoice(invoice.clone(), Vec::new())
+                        .await?
+                    {
+                        CommitOutcome::Committed { version, .. } => {
+                            invoice.version = version;
+                            Attempt::Done(invoice)
+                        }
+                        CommitOutcome::Missing => Attempt::Missing,
+                        _ => Attempt::Conflict,
+                    },
+                )
+            })
+            .await;
+        match outcome {
+            Err(EngineError::UnknownTemplate { .. }) => Err(unknown()),
+            other => other,
         }
-        Err(EngineError::Conflict(deal.template()))
+    }
+
+    /// The invoice of a created deal.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownInvoice`]; [`EngineError::Repository`].
+    pub async fn invoice(&self, tenant: &TenantId, deal: DealKey) -> Result<Invoice, EngineError> {
+        self.repository
+            .invoice(tenant, deal)
+            .await?
+            .ok_or_else(|| EngineError::UnknownInvoice {
+                tenant: tenant.clone(),
+                deal,
+            })
     }
 
     /// The tenant's templates for the "recurring deal templates" view, sorted by next run.
     ///
     /// # Errors
     /// [`EngineError::Repository`].
-    pub fn list(
+    pub async fn list(
         &self,
         tenant: &TenantId,
         query: &TemplateQuery,
     ) -> Result<Page<Template>, EngineError> {
-        Ok(self.repository.list_templates(tenant, query)?)
+        Ok(self.repository.list_templates(tenant, query).await?)
+    }
+
+    /// Number of the tenant's live (active or paused) templates: what plan limits count.
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn count_live(&self, tenant: &TenantId) -> Result<u64, EngineError> {
+        Ok(self.repository.count_live(tenant).await?)
     }
 
     /// The tenant's created deals (of one template, or all).
     ///
     /// # Errors
     /// [`EngineError::Repository`].
-    pub fn deals(
+    pub async fn deals(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, EngineError> {
-        Ok(self.repository.deals(tenant, template)?)
+        Ok(self.repository.deals(tenant, template).await?)
     }
 
     /// A created deal by key.
     ///
     /// # Errors
     /// [`EngineError::Repository`].
-    pub fn deal(
+    pub async fn deal(
         &self,
         tenant: &TenantId,
         key: DealKey,
     ) -> Result<Option<CreatedDeal>, EngineError> {
-        Ok(self.repository.deal(tenant, key)?)
+        Ok(self.repository.deal(tenant, key).await?)
     }
 
     /// The tenant's skipped occurrences (of one template, or all).
     ///
     /// # Errors
     /// [`EngineError::Repository`].
-    pub fn skipped(
+    pub async fn skipped(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<SkippedOccurrence>, EngineError> {
-        Ok(self.repository.skipped(tenant, template)?)
+        Ok(self.repository.skipped(tenant, template).await?)
     }
 
-    /// Unacknowledged outbox events, oldest first.
+    /// Unacknowledged outbox events of every tenant, oldest first. The outbox is global:
+    /// a host delivering per tenant uses [`Engine::tenant_outbox`].
     ///
     /// # Errors
     /// [`EngineError::Repository`].
-    pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, EngineError> {
-        Ok(self.repository.outbox(limit)?)
+    pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, EngineError> {
+        Ok(self.repository.outbox(limit).await?)
     }
 
-    /// Acknowledges delivered events.
+    /// Unacknowledged outbox events of one tenant, oldest first.
     ///
     /// # Errors
     /// [`EngineError::Repository`].
-    pub fn ack(&self, ids: &[u64]) -> Result<(), EngineError> {
-        Ok(self.repository.ack(ids)?)
+    pub async fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, EngineError> {
+        Ok(self.repository.tenant_outbox(tenant, limit).await?)
+    }
+
+    /// Acknowledges delivered events of any tenant.
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn ack(&self, ids: &[u64]) -> Result<(), EngineError> {
+        Ok(self.repository.ack(ids).await?)
+    }
+
+    /// Acknowledges delivered events of one tenant (other tenants' ids are ignored).
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), EngineError> {
+        Ok(self.repository.tenant_ack(tenant, ids).await?)
     }
 
     /// Processes what is due for one template now, as a tick would, so that a change after it
-    /// starts from a settled state.
-    fn settle(&self, tenant: &TenantId, id: TemplateId) -> Result<(), EngineError> {
+    /// starts from a settled state. Bounded: at most one tick's budget of the template's
+    /// occurrences ([`crate::CatchUpPolicy::max_per_tick`]) per round, and a handful of
+    /// rounds; a template further behind than that is left to the ticks
+    /// ([`EngineError::Behind`]), which are where catch-up work belongs.
+    async fn settle(&self, tenant: &TenantId, id: TemplateId) -> Result<(), EngineError> {
+        const ROUNDS: u32 = 8;
         let mut conflicts = 0;
-        // Bounded: each round processes up to the template's per-tick budget.
-        for _ in 0..10_000 {
-            let template = self.template(tenant, id)?;
+        let mut rounds = 0;
+        loop {
+            let template = self.template(tenant, id).await?;
             let now = self.clock.now();
             if template.next_run.is_none_or(|t| t > now) {
                 return Ok(());
             }
+            if rounds == ROUNDS {
+                return Err(EngineError::Behind(id));
+            }
             let (summary, commit) = planned_commit(&template, now);
-            let outcome = self.repository.commit(commit)?;
-            let more = summary.more;
-            match outcome {
-                CommitOutcome::Committed { .. } if !more => return Ok(()),
-                CommitOutcome::Committed { .. } => {}
+            match self.repository.commit(commit).await? {
+                CommitOutcome::Committed { .. } if !summary.more => return Ok(()),
+                CommitOutcome::Committed { .. } => rounds += 1,
                 CommitOutcome::Conflict => {
                     conflicts += 1;
-                    if conflicts == ATTEMPTS {
-                        break;
+                    let retry = self.config.conflict_retry();
+                    if conflicts >= retry.attempts {
+                        return Err(EngineError::Conflict(id));
                     }
-                    self.clock.wait_before_retry(conflicts);
+                    tokio::time::sleep(retry.wait(conflicts)).await;
                 }
                 CommitOutcome::Missing => {
                     return Err(EngineError::UnknownTemplate {
@@ -792,18 +787,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 }
             }
         }
-        Err(EngineError::Conflict(id))
     }
 
-    fn check_limit(&self, tenant: &TenantId) -> Result<(), EngineError> {
-        let limit = self
-            .config
-            .tenant_limits
-            .get(tenant)
-            .copied()
-            .or(self.config.default_tenant_limit);
-        if let Some(limit) = limit
-            && self.repository.count_live(tenant)? >= limit
+    async fn check_limit(&self, tenant: &TenantId) -> Result<(), EngineError> {
+        if let Some(limit) = self.config.tenant_limit(tenant)
+            && self.repository.count_live(tenant).await? >= limit
         {
             return Err(EngineError::TenantLimit {
                 tenant: tenant.clone(),
@@ -813,39 +801,64 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         Ok(())
     }
 
-    /// Reads, changes and conditionally writes a template, retrying on concurrent changes.
-    /// `change` returns whether it changed anything (an unchanged template is not written).
-    fn update(
+    /// Loads a template, applies a pure transition and commits the change with a version
+    /// check, retrying lost races. A transition that changes nothing writes nothing.
+    async fn change(
         &self,
         tenant: &TenantId,
         id: TemplateId,
-        change: impl Fn(&mut Template, DateTime<Utc>) -> Result<bool, EngineError>,
+        transition: impl Fn(&Template, DateTime<Utc>) -> Result<Option<Change>, EngineError>,
     ) -> Result<Template, EngineError> {
-        for attempt in 1..=ATTEMPTS {
-            let mut template = self.template(tenant, id)?;
-            let now = self.clock.now();
-            if !change(&mut template, now)? {
-                return Ok(template);
-            }
-            template.next_run = next_run(&template);
-            let events = finish_if_exhausted(&mut template, now);
-            let outcome = self.repository.commit(Commit {
-                template: template.clone(),
-                deals: Vec::new(),
-                skipped: Vec::new(),
-                invoices: Vec::new(),
-                events,
-            })?;
-            match outcome {
+        let transition = &transition;
+        self.retry(tenant, id, || async move {
+            let template = self.template(tenant, id).await?;
+            let Some(change) = transition(&template, self.clock.now())? else {
+                return Ok(Attempt::Done(template));
+            };
+            let mut next = change.template.clone();
+            let commit = Commit {
+                events: change.events,
+                ..Commit::template_only(change.template)
+            };
+            Ok(match self.repository.commit(commit).await? {
                 CommitOutcome::Committed { version, .. } => {
-                    template.version = version;
-                    return Ok(template);
+                    next.version = version;
+                    Attempt::Done(next)
                 }
-                CommitOutcome::Conflict if attempt < ATTEMPTS => {
-                    self.clock.wait_before_retry(attempt)
+                CommitOutcome::Missing => Attempt::Missing,
+                _ => Attempt::Conflict,
+            })
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it is done, the row is missing ([`EngineError::UnknownTemplate`])
+    /// or the conflict-retry policy gives up ([`EngineError::Conflict`]), waiting between
+    /// tries as the policy says.
+    async fn retry<T, F, Fut>(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        mut attempt: F,
+    ) -> Result<T, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Attempt<T>, EngineError>>,
+    {
+        let policy = self.config.conflict_retry();
+        for n in 1..=policy.attempts {
+            match attempt().await? {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Missing => {
+                    return Err(EngineError::UnknownTemplate {
+                        tenant: tenant.clone(),
+                        id,
+                    });
                 }
-                CommitOutcome::Conflict => {}
-                CommitOutcome::Missing => break,
+                Attempt::Conflict if n < policy.attempts => {
+                    tokio::time::sleep(policy.wait(n)).await;
+                }
+                Attempt::Conflict => {}
             }
         }
         Err(EngineError::Conflict(id))
@@ -878,34 +891,8 @@ fn planned_commit(template: &Template, now: DateTime<Utc>) -> (PlanSummary, Comm
         events: plan.events.len(),
         more: plan.more,
     };
-    let mut commit = plan.into_commit();
+    let mut commit = Commit::from(plan);
     // A successful plan clears the record of earlier failed attempts.
     commit.template.failure = None;
     (summary, commit)
-}
-
-/// An active template whose schedule has nothing left (a series entirely in the past, an edit
-/// that ends it) is finished now, with its announcement, rather than left active with no next
-/// run forever.
-fn finish_if_exhausted(template: &mut Template, now: DateTime<Utc>) -> Vec<NewEvent> {
-    if template.state != TemplateState::Active || template.next_run.is_some() {
-        return Vec::new();
-    }
-    template.state = TemplateState::Finished;
-    vec![planner::finished_event(template, now)]
-}
-
-/// When a template next has work, from its state alone (after a lifecycle change).
-fn next_run(template: &Template) -> Option<DateTime<Utc>> {
-    match &template.state {
-        TemplateState::Active => planner::first_run(template),
-        TemplateState::Paused {
-            resume_on: Some(date),
-            ..
-        } => Some(resolve_local(
-            template.schedule.zone(),
-            date.and_time(NaiveTime::MIN),
-        )),
-        _ => None,
-    }
 }

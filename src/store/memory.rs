@@ -5,11 +5,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{EventKind, NewEvent, OutboxEvent};
+use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
 use crate::planner::{CreatedDeal, SkippedOccurrence};
-use crate::repository::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::store::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
 use crate::template::{Template, TemplateState};
 
 /// A thread-safe repository in memory. One mutex guards everything, which makes every commit
@@ -17,8 +17,12 @@ use crate::template::{Template, TemplateState};
 ///
 /// ```
 /// use recurring_deals::{InMemoryRepository, Repository};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 /// let repository = InMemoryRepository::new();
-/// assert!(repository.outbox(10)?.is_empty());
+/// assert!(repository.outbox(10).await?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Default)]
@@ -93,19 +97,18 @@ impl State {
 }
 
 impl Repository for InMemoryRepository {
-    fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+    async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
         let mut state = self.lock();
         state.last_template_id += 1;
         Ok(TemplateId(state.last_template_id))
     }
 
-    fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+    async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
         let mut state = self.lock();
         if state.templates.contains_key(&template.id) {
-            return Err(RepositoryError::new(format!(
-                "template {} already exists",
-                template.id
-            )));
+            return Err(RepositoryError::Refused {
+                reason: format!("template {} already exists", template.id),
+            });
         }
         state.index(template);
         state
@@ -117,7 +120,7 @@ impl Repository for InMemoryRepository {
         Ok(())
     }
 
-    fn template(
+    async fn template(
         &self,
         tenant: &TenantId,
         id: TemplateId,
@@ -125,7 +128,7 @@ impl Repository for InMemoryRepository {
         Ok(self.lock().owned(tenant, id).cloned())
     }
 
-    fn due_templates(
+    async fn due_templates(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -140,14 +143,14 @@ impl Repository for InMemoryRepository {
             .collect())
     }
 
-    fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
         let state = self.lock();
         let template = state.due.first().map(|(at, _)| *at);
         let reminder = state.reminders.first().map(|(at, _)| *at);
         Ok(template.into_iter().chain(reminder).min())
     }
 
-    fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
         commit.check_rows()?;
         let mut state = self.lock();
         let Commit {
@@ -163,34 +166,31 @@ impl Repository for InMemoryRepository {
         if stored.version != template.version {
             return Ok(CommitOutcome::Conflict);
         }
-        let mut already_created = Vec::new();
-        for deal in deals {
-            match state.deals.entry(deal.key) {
-                std::collections::hash_map::Entry::Occupied(_) => already_created.push(deal.key),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(deal);
-                }
-            }
+        let already_created: Vec<DealKey> = deals
+            .iter()
+            .map(|d| d.key)
+            .filter(|key| state.deals.contains_key(key))
+            .collect();
+        let mut rows = Commit {
+            template: template.clone(),
+            deals,
+            skipped,
+            invoices,
+            events,
+        };
+        rows.drop_already_created(&already_created);
+        for deal in rows.deals {
+            state.deals.insert(deal.key, deal);
         }
-        for skip in skipped {
+        for skip in rows.skipped {
             state.skipped.entry(skip.key).or_insert(skip);
         }
-        for invoice in invoices {
-            if !already_created.contains(&invoice.deal)
-                && !state.invoices.contains_key(&invoice.deal)
-            {
+        for invoice in rows.invoices {
+            if !state.invoices.contains_key(&invoice.deal) {
                 state.put_invoice(invoice);
             }
         }
-        let fresh: Vec<NewEvent> = events
-            .into_iter()
-            .filter(|event| match &event.kind {
-                EventKind::DealCreated { deal, .. } => !already_created.contains(deal),
-                EventKind::InvoiceIssued { invoice } => !already_created.contains(&invoice.deal),
-                _ => true,
-            })
-            .collect();
-        state.push_events(fresh);
+        state.push_events(rows.events);
         state.unindex(&stored);
         template.version = stored.version + 1;
         state.index(&template);
@@ -202,7 +202,7 @@ impl Repository for InMemoryRepository {
         })
     }
 
-    fn delete_template(
+    async fn delete_template(
         &self,
         tenant: &TenantId,
         id: TemplateId,
@@ -226,7 +226,7 @@ impl Repository for InMemoryRepository {
         })
     }
 
-    fn list_templates(
+    async fn list_templates(
         &self,
         tenant: &TenantId,
         query: &TemplateQuery,
@@ -253,7 +253,7 @@ impl Repository for InMemoryRepository {
         })
     }
 
-    fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+    async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
         let state = self.lock();
         Ok(state
             .by_tenant
@@ -270,7 +270,7 @@ impl Repository for InMemoryRepository {
             .count() as u64)
     }
 
-    fn deals(
+    async fn deals(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
@@ -286,7 +286,7 @@ impl Repository for InMemoryRepository {
         Ok(deals)
     }
 
-    fn deal(
+    async fn deal(
         &self,
         tenant: &TenantId,
         key: DealKey,
@@ -299,7 +299,7 @@ impl Repository for InMemoryRepository {
             .cloned())
     }
 
-    fn skipped(
+    async fn skipped(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
@@ -315,7 +315,7 @@ impl Repository for InMemoryRepository {
         Ok(skipped)
     }
 
-    fn invoice(
+    async fn invoice(
         &self,
         tenant: &TenantId,
         deal: DealKey,
@@ -328,7 +328,7 @@ impl Repository for InMemoryRepository {
             .cloned())
     }
 
-    fn due_invoices(
+    async fn due_invoices(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -343,7 +343,7 @@ impl Repository for InMemoryRepository {
             .collect())
     }
 
-    fn commit_invoice(
+    async fn commit_invoice(
         &self,
         mut invoice: Invoice,
         events: Vec<NewEvent>,
@@ -369,14 +369,39 @@ impl Repository for InMemoryRepository {
         })
     }
 
-    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
         Ok(self.lock().outbox.values().take(limit).cloned().collect())
     }
 
-    fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+    async fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|e| &e.tenant == tenant)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
         let mut state = self.lock();
         for id in ids {
             state.outbox.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
+        let mut state = self.lock();
+        for id in ids {
+            if state.outbox.get(id).is_some_and(|e| &e.tenant == tenant) {
+                state.outbox.remove(id);
+            }
         }
         Ok(())
     }

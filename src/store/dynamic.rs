@@ -1,0 +1,324 @@
+//! A repository chosen at run time: [`Repository`]'s futures are `impl Trait`, so the trait
+//! is not object-safe; [`DynRepository`] erases a store behind boxed futures (the pattern of
+//! the `dynosaur` crate) and is itself a [`Repository`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::event::{NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::template::Template;
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Res<T> = Result<T, RepositoryError>;
+
+/// Any [`Repository`], chosen at run time: for hosts and examples that pick SQLite or
+/// PostgreSQL from a flag. Each call costs one boxed future; clones share the store.
+///
+/// ```
+/// use recurring_deals::{DynRepository, InMemoryRepository, Repository};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let store = DynRepository::new(InMemoryRepository::new());
+/// assert!(store.outbox(10).await?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct DynRepository {
+    inner: Arc<dyn Erased>,
+}
+
+impl DynRepository {
+    /// Erases `store`.
+    pub fn new(store: impl Repository + 'static) -> DynRepository {
+        DynRepository {
+            inner: Arc::new(store),
+        }
+    }
+}
+
+impl std::fmt::Debug for DynRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynRepository").finish_non_exhaustive()
+    }
+}
+
+/// The object-safe twin of [`Repository`], implemented for every repository.
+trait Erased: Send + Sync {
+    fn allocate_template_id(&self) -> Boxed<'_, Res<TemplateId>>;
+    fn insert_template<'a>(&'a self, template: &'a Template) -> Boxed<'a, Res<()>>;
+    fn template<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        id: TemplateId,
+    ) -> Boxed<'a, Res<Option<Template>>>;
+    fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Template>>>;
+    fn next_wake(&self) -> Boxed<'_, Res<Option<DateTime<Utc>>>>;
+    fn commit(&self, commit: Commit) -> Boxed<'_, Res<CommitOutcome>>;
+    fn commit_batch(&self, commits: Vec<Commit>) -> Boxed<'_, Vec<Res<CommitOutcome>>>;
+    fn delete_template<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Boxed<'a, Res<CommitOutcome>>;
+    fn list_templates<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        query: &'a TemplateQuery,
+    ) -> Boxed<'a, Res<Page<Template>>>;
+    fn count_live<'a>(&'a self, tenant: &'a TenantId) -> Boxed<'a, Res<u64>>;
+    fn deals<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        template: Option<TemplateId>,
+    ) -> Boxed<'a, Res<Vec<CreatedDeal>>>;
+    fn deal<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        key: DealKey,
+    ) -> Boxed<'a, Res<Option<CreatedDeal>>>;
+    fn skipped<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        template: Option<TemplateId>,
+    ) -> Boxed<'a, Res<Vec<SkippedOccurrence>>>;
+    fn invoice<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        deal: DealKey,
+    ) -> Boxed<'a, Res<Option<Invoice>>>;
+    fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Invoice>>>;
+    fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Boxed<'_, Res<CommitOutcome>>;
+    fn outbox(&self, limit: usize) -> Boxed<'_, Res<Vec<OutboxEvent>>>;
+    fn tenant_outbox<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<OutboxEvent>>>;
+    fn ack<'a>(&'a self, ids: &'a [u64]) -> Boxed<'a, Res<()>>;
+    fn tenant_ack<'a>(&'a self, tenant: &'a TenantId, ids: &'a [u64]) -> Boxed<'a, Res<()>>;
+}
+
+impl<R: Repository> Erased for R {
+    fn allocate_template_id(&self) -> Boxed<'_, Res<TemplateId>> {
+        Box::pin(Repository::allocate_template_id(self))
+    }
+    fn insert_template<'a>(&'a self, template: &'a Template) -> Boxed<'a, Res<()>> {
+        Box::pin(Repository::insert_template(self, template))
+    }
+    fn template<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        id: TemplateId,
+    ) -> Boxed<'a, Res<Option<Template>>> {
+        Box::pin(Repository::template(self, tenant, id))
+    }
+    fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Template>>> {
+        Box::pin(Repository::due_templates(self, now, limit))
+    }
+    fn next_wake(&self) -> Boxed<'_, Res<Option<DateTime<Utc>>>> {
+        Box::pin(Repository::next_wake(self))
+    }
+    fn commit(&self, commit: Commit) -> Boxed<'_, Res<CommitOutcome>> {
+        Box::pin(Repository::commit(self, commit))
+    }
+    fn commit_batch(&self, commits: Vec<Commit>) -> Boxed<'_, Vec<Res<CommitOutcome>>> {
+        Box::pin(Repository::commit_batch(self, commits))
+    }
+    fn delete_template<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Boxed<'a, Res<CommitOutcome>> {
+        Box::pin(Repository::delete_template(self, tenant, id, version))
+    }
+    fn list_templates<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        query: &'a TemplateQuery,
+    ) -> Boxed<'a, Res<Page<Template>>> {
+        Box::pin(Repository::list_templates(self, tenant, query))
+    }
+    fn count_live<'a>(&'a self, tenant: &'a TenantId) -> Boxed<'a, Res<u64>> {
+        Box::pin(Repository::count_live(self, tenant))
+    }
+    fn deals<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        template: Option<TemplateId>,
+    ) -> Boxed<'a, Res<Vec<CreatedDeal>>> {
+        Box::pin(Repository::deals(self, tenant, template))
+    }
+    fn deal<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        key: DealKey,
+    ) -> Boxed<'a, Res<Option<CreatedDeal>>> {
+        Box::pin(Repository::deal(self, tenant, key))
+    }
+    fn skipped<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        template: Option<TemplateId>,
+    ) -> Boxed<'a, Res<Vec<SkippedOccurrence>>> {
+        Box::pin(Repository::skipped(self, tenant, template))
+    }
+    fn invoice<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        deal: DealKey,
+    ) -> Boxed<'a, Res<Option<Invoice>>> {
+        Box::pin(Repository::invoice(self, tenant, deal))
+    }
+    fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Invoice>>> {
+        Box::pin(Repository::due_invoices(self, now, limit))
+    }
+    fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Boxed<'_, Res<CommitOutcome>> {
+        Box::pin(Repository::commit_invoice(self, invoice, events))
+    }
+    fn outbox(&self, limit: usize) -> Boxed<'_, Res<Vec<OutboxEvent>>> {
+        Box::pin(Repository::outbox(self, limit))
+    }
+    fn tenant_outbox<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<OutboxEvent>>> {
+        Box::pin(Repository::tenant_outbox(self, tenant, limit))
+    }
+    fn ack<'a>(&'a self, ids: &'a [u64]) -> Boxed<'a, Res<()>> {
+        Box::pin(Repository::ack(self, ids))
+    }
+    fn tenant_ack<'a>(&'a self, tenant: &'a TenantId, ids: &'a [u64]) -> Boxed<'a, Res<()>> {
+        Box::pin(Repository::tenant_ack(self, tenant, ids))
+    }
+}
+
+impl Repository for DynRepository {
+    fn allocate_template_id(&self) -> impl Future<Output = Res<TemplateId>> + Send {
+        async move { self.inner.allocate_template_id().await }
+    }
+    fn insert_template(&self, template: &Template) -> impl Future<Output = Res<()>> + Send {
+        async move { self.inner.insert_template(template).await }
+    }
+    fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> impl Future<Output = Res<Option<Template>>> + Send {
+        async move { self.inner.template(tenant, id).await }
+    }
+    fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Res<Vec<Template>>> + Send {
+        async move { self.inner.due_templates(now, limit).await }
+    }
+    fn next_wake(&self) -> impl Future<Output = Res<Option<DateTime<Utc>>>> + Send {
+        async move { self.inner.next_wake().await }
+    }
+    fn commit(&self, commit: Commit) -> impl Future<Output = Res<CommitOutcome>> + Send {
+        async move { self.inner.commit(commit).await }
+    }
+    fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> impl Future<Output = Vec<Res<CommitOutcome>>> + Send {
+        async move { self.inner.commit_batch(commits).await }
+    }
+    fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> impl Future<Output = Res<CommitOutcome>> + Send {
+        async move { self.inner.delete_template(tenant, id, version).await }
+    }
+    fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> impl Future<Output = Res<Page<Template>>> + Send {
+        async move { self.inner.list_templates(tenant, query).await }
+    }
+    fn count_live(&self, tenant: &TenantId) -> impl Future<Output = Res<u64>> + Send {
+        async move { self.inner.count_live(tenant).await }
+    }
+    fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> impl Future<Output = Res<Vec<CreatedDeal>>> + Send {
+        async move { self.inner.deals(tenant, template).await }
+    }
+    fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> impl Future<Output = Res<Option<CreatedDeal>>> + Send {
+        async move { self.inner.deal(tenant, key).await }
+    }
+    fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> impl Future<Output = Res<Vec<SkippedOccurrence>>> + Send {
+        async move { self.inner.skipped(tenant, template).await }
+    }
+    fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> impl Future<Output = Res<Option<Invoice>>> + Send {
+        async move { self.inner.invoice(tenant, deal).await }
+    }
+    fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Res<Vec<Invoice>>> + Send {
+        async move { self.inner.due_invoices(now, limit).await }
+    }
+    fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Res<CommitOutcome>> + Send {
+        async move { self.inner.commit_invoice(invoice, events).await }
+    }
+    fn outbox(&self, limit: usize) -> impl Future<Output = Res<Vec<OutboxEvent>>> + Send {
+        async move { self.inner.outbox(limit).await }
+    }
+    fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> impl Future<Output = Res<Vec<OutboxEvent>>> + Send {
+        async move { self.inner.tenant_outbox(tenant, limit).await }
+    }
+    fn ack(&self, ids: &[u64]) -> impl Future<Output = Res<()>> + Send {
+        async move { self.inner.ack(ids).await }
+    }
+    fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> impl Future<Output = Res<()>> + Send {
+        async move { self.inner.tenant_ack(tenant, ids).await }
+    }
+}

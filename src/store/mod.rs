@@ -1,0 +1,462 @@
+//! Storage: the [`Repository`] trait the engine needs, its error type, and the stores.
+//!
+//! The trait is asynchronous and storage-agnostic: every method returns a `Send` future, so
+//! an engine over any store runs on a multi-threaded runtime. Two guarantees carry the
+//! engine's exactly-once promise, and every store must give both: a commit is atomic (deals,
+//! skipped occurrences, invoices, the template's new state and the outbox events all land, or
+//! none do), and it is conditional on the template's version (optimistic concurrency), with
+//! the deal key unique as a second guard. A lost version check is a value
+//! ([`CommitOutcome::Conflict`]), never an error.
+//!
+//! Stores: [`InMemoryRepository`] (always there; tests and simulations), the SQLite store
+//! (feature `sqlite`, the embedded durable default) and the PostgreSQL store (feature
+//! `postgres`, several workers on one database). [`DynRepository`] picks one at run time.
+
+mod dynamic;
+mod error;
+mod memory;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{EventKind, NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence, TemplatePlan};
+use crate::template::{Template, TemplateState};
+
+pub use dynamic::DynRepository;
+pub use error::{BoxError, RepositoryError};
+pub use memory::InMemoryRepository;
+
+/// Everything one planning step of one template changes, committed atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The template's new state. Its `version` must equal the stored version; the store writes
+    /// it with `version + 1`.
+    pub template: Template,
+    /// Deals to insert (a key already present is reported, not inserted again).
+    pub deals: Vec<CreatedDeal>,
+    /// Occurrences skipped, with reasons.
+    pub skipped: Vec<SkippedOccurrence>,
+    /// Invoices issued.
+    pub invoices: Vec<Invoice>,
+    /// Outbox events.
+    pub events: Vec<NewEvent>,
+}
+
+impl From<TemplatePlan> for Commit {
+    /// The write that carries out a plan.
+    fn from(plan: TemplatePlan) -> Commit {
+        Commit {
+            template: plan.template,
+            deals: plan.deals,
+            skipped: plan.skipped,
+            invoices: plan.invoices,
+            events: plan.events,
+        }
+    }
+}
+
+impl Commit {
+    /// A commit of the template's new state alone.
+    pub fn template_only(template: Template) -> Commit {
+        Commit {
+            template,
+            deals: Vec::new(),
+            skipped: Vec::new(),
+            invoices: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Checks that every row belongs to the commit's template: deals, skipped occurrences and
+    /// invoices keyed to it and of its tenant, events of its tenant. Every store refuses a
+    /// commit that fails this (writing nothing of it), so a batch can never attach one
+    /// commit's rows to another template's claim.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] naming the first row of another template or tenant.
+    pub fn check_rows(&self) -> Result<(), RepositoryError> {
+        let (id, tenant) = (self.template.id, &self.template.tenant);
+        let keyed = self
+            .deals
+            .iter()
+            .map(|d| ("deal", d.key, &d.tenant))
+            .chain(
+                self.skipped
+                    .iter()
+                    .map(|s| ("skipped occurrence", s.key, &s.tenant)),
+            )
+            .chain(self.invoices.iter().map(|i| ("invoice", i.deal, &i.tenant)));
+        for (what, key, row_tenant) in keyed {
+            if key.template() != id || row_tenant != tenant {
+                return Err(RepositoryError::Refused {
+                    reason: format!(
+                        "commit of template {id} (tenant {tenant}) holds {what} {key} of tenant \
+                         {row_tenant}: a commit writes rows of its own template only"
+                    ),
+                });
+            }
+        }
+        match self.events.iter().find(|e| &e.tenant != tenant) {
+            Some(event) => Err(RepositoryError::Refused {
+                reason: format!(
+                    "commit of template {id} (tenant {tenant}) holds an event of tenant {}",
+                    event.tenant
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The rule every store applies once it knows which of the commit's deal keys already
+    /// exist (a retried commit that had landed): those deals are not written again, and
+    /// neither are their invoices nor their `deal_created` / `invoice_issued` events. The
+    /// template's state, skipped occurrences and other events are written as usual.
+    pub fn drop_already_created(&mut self, already_created: &[DealKey]) {
+        if already_created.is_empty() {
+            return;
+        }
+        self.deals.retain(|d| !already_created.contains(&d.key));
+        self.invoices.retain(|i| !already_created.contains(&i.deal));
+        self.events.retain(|event| match &event.kind {
+            EventKind::DealCreated { deal, .. } => !already_created.contains(deal),
+            EventKind::InvoiceIssued { invoice } => !already_created.contains(&invoice.deal),
+            _ => true,
+        });
+    }
+}
+
+/// The result of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommitOutcome {
+    /// Written; the template's new version, and the deal keys that already existed (their
+    /// deals and events were not written again).
+    Committed {
+        /// The stored version after the commit.
+        version: u64,
+        /// Keys that were already created.
+        already_created: Vec<DealKey>,
+    },
+    /// Someone else changed the template first; nothing was written.
+    Conflict,
+    /// The template no longer exists; nothing was written.
+    Missing,
+}
+
+/// Which templates to list, for the "recurring deal templates" view.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateQuery {
+    /// Only templates in this kind of state (`None`: all).
+    pub state: Option<StateFilter>,
+    /// Skip this many (pagination).
+    pub offset: usize,
+    /// At most this many (0 means 50, Bitrix24's page size).
+    pub limit: usize,
+}
+
+/// A filter on template states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StateFilter {
+    /// Active ones.
+    Active,
+    /// Paused ones.
+    Paused,
+    /// Inactive ones.
+    Inactive,
+    /// Finished ones.
+    Finished,
+}
+
+impl StateFilter {
+    /// The filter `state` passes (each state passes exactly one).
+    pub fn of(state: &TemplateState) -> StateFilter {
+        match state {
+            TemplateState::Active => StateFilter::Active,
+            TemplateState::Paused { .. } => StateFilter::Paused,
+            TemplateState::Inactive => StateFilter::Inactive,
+            TemplateState::Finished => StateFilter::Finished,
+        }
+    }
+
+    /// The filter's name, as in the JSON form and the durable stores' `state` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateFilter::Active => "active",
+            StateFilter::Paused => "paused",
+            StateFilter::Inactive => "inactive",
+            StateFilter::Finished => "finished",
+        }
+    }
+
+    /// Whether `state` passes.
+    pub fn matches(self, state: &TemplateState) -> bool {
+        StateFilter::of(state) == self
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, sorted by next run (templates with none last), then id.
+    pub items: Vec<T>,
+    /// How many match in all.
+    pub total: usize,
+}
+
+/// Where templates, deals, invoices and events live.
+///
+/// Every method returns a `Send` future (so engines run on multi-threaded runtimes) and fails
+/// with a [`RepositoryError`] whose kind says whether retrying may help
+/// ([`RepositoryError::is_retryable`]). Lookups are scoped by tenant: another tenant's row is
+/// reported absent. Implement it for a store of your own and run the crate's conformance
+/// suite (`tests/conformance`) against it.
+///
+/// ```
+/// use recurring_deals::{InMemoryRepository, Repository};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let store = InMemoryRepository::new();
+/// assert!(store.outbox(10).await?.is_empty());
+/// assert_eq!(store.next_wake().await?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Repository: Send + Sync {
+    /// A fresh template id.
+    fn allocate_template_id(
+        &self,
+    ) -> impl Future<Output = Result<TemplateId, RepositoryError>> + Send;
+
+    /// Stores a new template (version 0).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] when the id is taken; any other kind when the store fails.
+    fn insert_template(
+        &self,
+        template: &Template,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// The template `id` of `tenant` (`None` if missing or another tenant's).
+    fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> impl Future<Output = Result<Option<Template>, RepositoryError>> + Send;
+
+    /// Templates whose next run is at or before `now`, earliest first, at most `limit`. The
+    /// cost must grow with the number due, not the number stored.
+    fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send;
+
+    /// The earliest next run of any template or invoice reminder.
+    fn next_wake(
+        &self,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send;
+
+    /// Commits atomically, if the stored template still has `commit.template.version`. The
+    /// commit's deals, skipped occurrences and invoices must be keyed to its template, and
+    /// every row must be of the template's tenant (as the planner makes them); a commit that
+    /// is not is refused ([`Commit::check_rows`]) and writes nothing. Deal keys already
+    /// present are reported in [`CommitOutcome::Committed`] and handled by
+    /// [`Commit::drop_already_created`].
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the store fails (then nothing was written).
+    fn commit(
+        &self,
+        commit: Commit,
+    ) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send;
+
+    /// Commits several templates' planning steps, each exactly as [`Repository::commit`]
+    /// would, and returns their outcomes in order. This is how a tick writes many templates
+    /// with one durable flush instead of one per template.
+    ///
+    /// A store may write the whole batch in one transaction. If that transaction fails, every
+    /// commit of the batch reports the error and nothing of the batch was written, so the
+    /// caller can retry the commits one by one to find the one at fault. The provided method
+    /// commits them one by one; a store with cheaper transactions needs nothing more.
+    ///
+    /// The commits must be of distinct templates.
+    fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> impl Future<Output = Vec<Result<CommitOutcome, RepositoryError>>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(commits.len());
+            for commit in commits {
+                outcomes.push(self.commit(commit).await);
+            }
+            outcomes
+        }
+    }
+
+    /// Deletes a template (its deals stay), if it still has `version`.
+    fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send;
+
+    /// Lists a tenant's templates, sorted by next run (templates with none last), then id.
+    fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> impl Future<Output = Result<Page<Template>, RepositoryError>> + Send;
+
+    /// Number of a tenant's templates that are active or paused (what plan limits count).
+    fn count_live(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+
+    /// A tenant's created deals (of one template, or all), by template, nominal instant, key.
+    fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> impl Future<Output = Result<Vec<CreatedDeal>, RepositoryError>> + Send;
+
+    /// A created deal by key.
+    fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> impl Future<Output = Result<Option<CreatedDeal>, RepositoryError>> + Send;
+
+    /// A tenant's skipped occurrences (of one template, or all), by key.
+    fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> impl Future<Output = Result<Vec<SkippedOccurrence>, RepositoryError>> + Send;
+
+    /// The invoice of a deal.
+    fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> impl Future<Output = Result<Option<Invoice>, RepositoryError>> + Send;
+
+    /// Open invoices with a reminder due at or before `now`, earliest first, at most `limit`.
+    fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Invoice>, RepositoryError>> + Send;
+
+    /// Writes an invoice with its events, if the stored one still has `invoice.version`.
+    fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send;
+
+    /// Unacknowledged outbox events of every tenant in order, at most `limit`.
+    fn outbox(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send;
+
+    /// Unacknowledged outbox events of one tenant in order, at most `limit`.
+    fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send;
+
+    /// Acknowledges delivered events of any tenant (unknown ids are ignored).
+    fn ack(&self, ids: &[u64]) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// Acknowledges delivered events of one tenant (ids of other tenants' events, and
+    /// unknown ids, are ignored).
+    fn tenant_ack(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+}
+
+/// Shared and boxed repositories are repositories: several engines (threads, or a service's
+/// tasks) can use one store through an `Arc`.
+macro_rules! forward_repository {
+    ($($wrapper:ty),*) => {$(
+        impl<R: Repository + ?Sized> Repository for $wrapper {
+            fn allocate_template_id(&self) -> impl Future<Output = Result<TemplateId, RepositoryError>> + Send {
+                (**self).allocate_template_id()
+            }
+            fn insert_template(&self, template: &Template) -> impl Future<Output = Result<(), RepositoryError>> + Send {
+                (**self).insert_template(template)
+            }
+            fn template(&self, tenant: &TenantId, id: TemplateId) -> impl Future<Output = Result<Option<Template>, RepositoryError>> + Send {
+                (**self).template(tenant, id)
+            }
+            fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send {
+                (**self).due_templates(now, limit)
+            }
+            fn next_wake(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send {
+                (**self).next_wake()
+            }
+            fn commit(&self, commit: Commit) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send {
+                (**self).commit(commit)
+            }
+            fn commit_batch(&self, commits: Vec<Commit>) -> impl Future<Output = Vec<Result<CommitOutcome, RepositoryError>>> + Send {
+                (**self).commit_batch(commits)
+            }
+            fn delete_template(&self, tenant: &TenantId, id: TemplateId, version: u64) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send {
+                (**self).delete_template(tenant, id, version)
+            }
+            fn list_templates(&self, tenant: &TenantId, query: &TemplateQuery) -> impl Future<Output = Result<Page<Template>, RepositoryError>> + Send {
+                (**self).list_templates(tenant, query)
+            }
+            fn count_live(&self, tenant: &TenantId) -> impl Future<Output = Result<u64, RepositoryError>> + Send {
+                (**self).count_live(tenant)
+            }
+            fn deals(&self, tenant: &TenantId, template: Option<TemplateId>) -> impl Future<Output = Result<Vec<CreatedDeal>, RepositoryError>> + Send {
+                (**self).deals(tenant, template)
+            }
+            fn deal(&self, tenant: &TenantId, key: DealKey) -> impl Future<Output = Result<Option<CreatedDeal>, RepositoryError>> + Send {
+                (**self).deal(tenant, key)
+            }
+            fn skipped(&self, tenant: &TenantId, template: Option<TemplateId>) -> impl Future<Output = Result<Vec<SkippedOccurrence>, RepositoryError>> + Send {
+                (**self).skipped(tenant, template)
+            }
+            fn invoice(&self, tenant: &TenantId, deal: DealKey) -> impl Future<Output = Result<Option<Invoice>, RepositoryError>> + Send {
+                (**self).invoice(tenant, deal)
+            }
+            fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> impl Future<Output = Result<Vec<Invoice>, RepositoryError>> + Send {
+                (**self).due_invoices(now, limit)
+            }
+            fn commit_invoice(&self, invoice: Invoice, events: Vec<NewEvent>) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send {
+                (**self).commit_invoice(invoice, events)
+            }
+            fn outbox(&self, limit: usize) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send {
+                (**self).outbox(limit)
+            }
+            fn tenant_outbox(&self, tenant: &TenantId, limit: usize) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send {
+                (**self).tenant_outbox(tenant, limit)
+            }
+            fn ack(&self, ids: &[u64]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
+                (**self).ack(ids)
+            }
+            fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
+                (**self).tenant_ack(tenant, ids)
+            }
+        }
+    )*};
+}
+
+forward_repository!(std::sync::Arc<R>, Box<R>, &R);
