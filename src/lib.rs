@@ -79,6 +79,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 mod calendar;
 mod civil;
 mod clock;
@@ -103,7 +104,7 @@ pub use deal::{Currency, CustomValue, Deal, Money, ProductRow};
 pub use describe::Locale;
 pub use engine::{
     ConfigError, ConflictRetry, Engine, EngineConfig, EngineConfigBuilder, EngineError,
-    TickFailure, TickReport,
+    RuntimeError, TickFailure, TickReport,
 };
 pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};

@@ -20,6 +20,7 @@ use common::*;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest::test_runner::{FileFailurePersistence, TestRunner};
+use recurring_deals::blocking::Engine;
 use recurring_deals::*;
 
 /// `cases` cases (`PROPTEST_CASES` overrides, for longer searches), failures kept in
@@ -335,7 +336,7 @@ struct Run<R: Repository> {
 impl<R: Repository> Run<R> {
     fn new(repository: R, config: EngineConfig, specs: &[Spec]) -> Self {
         let clock = ManualClock::new(t0());
-        let engine = Engine::with_config(repository, clock.clone(), config);
+        let engine = Engine::with_config(repository, clock.clone(), config).unwrap();
         let tenant = tenant("acme");
         let ids = specs
             .iter()
@@ -387,9 +388,8 @@ impl<R: Repository> Run<R> {
                     .unwrap()
                     .into_iter()
                     .find_map(|d| {
-                        e.repository()
-                            .invoice(t, d.key)
-                            .unwrap()
+                        e.invoice(t, d.key)
+                            .ok()
                             .filter(|inv| inv.status == InvoiceStatus::Open)
                     });
                 match open {
@@ -406,9 +406,8 @@ impl<R: Repository> Run<R> {
                     .unwrap()
                     .into_iter()
                     .find_map(|d| {
-                        e.repository()
-                            .invoice(t, d.key)
-                            .unwrap()
+                        e.invoice(t, d.key)
+                            .ok()
                             .filter(|inv| inv.status == InvoiceStatus::Paid)
                     });
                 match paid {
@@ -576,7 +575,7 @@ fn invariants(run: &Run<InMemoryRepository>) -> Result<(), String> {
         }
         // Every due reminder went out in the last tick (or the invoice is settled).
         for key in deals.iter().filter(|k| ours(k)) {
-            if let Some(invoice) = run.engine.repository().invoice(&run.tenant, *key).unwrap()
+            if let Some(invoice) = run.engine.invoice(&run.tenant, *key).ok()
                 && invoice.next_reminder().is_some_and(|at| at <= now)
                 && run.engine.next_wake().unwrap().is_none_or(|w| w > now)
             {
@@ -661,7 +660,7 @@ proptest! {
         batch_size in select(vec![1usize, 2, 10_000]),
     ) {
         // A small batch spreads one instant's work over several ticks.
-        let config = EngineConfig { batch_size, ..EngineConfig::default() };
+        let config = EngineConfig::builder().batch_size(batch_size).build().unwrap();
         let stepwise = Run::new(InMemoryRepository::new(), config, &specs);
         for h in &hours {
             stepwise.apply(&Op::Tick(*h), |_, _| {});
@@ -805,11 +804,10 @@ impl SplitMix {
 }
 
 fn retry_config() -> EngineConfig {
-    EngineConfig {
-        retry_base: TimeDelta::minutes(1),
-        retry_max: TimeDelta::hours(1),
-        ..EngineConfig::default()
-    }
+    EngineConfig::builder()
+        .failure_retry(TimeDelta::minutes(1), TimeDelta::hours(1))
+        .build()
+        .unwrap()
 }
 
 /// Total faults injected over all cases: the property must really have met faults.
@@ -946,7 +944,7 @@ fn four_workers_create_what_one_creates() {
             let setup = Run::new(Arc::clone(&repository), EngineConfig::default(), &specs);
             let clock = setup.clock.clone();
             let engines: Vec<Engine<Arc<InMemoryRepository>, ManualClock>> = (0..WORKERS)
-                .map(|_| Engine::new(Arc::clone(&repository), clock.clone()))
+                .map(|_| Engine::new(Arc::clone(&repository), clock.clone()).unwrap())
                 .collect();
             let start = Barrier::new(WORKERS + 1);
             let done = Barrier::new(WORKERS + 1);
@@ -1248,7 +1246,7 @@ proptest! {
         };
         let events_before = a_events(&run);
         let invoices = |run: &Run<InMemoryRepository>| -> Vec<Option<Invoice>> {
-            a_deals.iter().map(|k| run.engine.repository().invoice(&a, *k).unwrap()).collect()
+            a_deals.iter().map(|k| run.engine.invoice(&a, *k).ok()).collect()
         };
         let invoices_before = invoices(&run);
         let e = &run.engine;

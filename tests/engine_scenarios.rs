@@ -13,13 +13,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use chrono::{DateTime, Datelike, Month, NaiveDate, Offset, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use common::*;
+use recurring_deals::blocking::Engine;
 use recurring_deals::*;
 
 type MemEngine = Engine<InMemoryRepository, ManualClock>;
 
 fn engine_at(now: DateTime<Utc>) -> (MemEngine, ManualClock) {
     let clock = ManualClock::new(now);
-    (Engine::new(InMemoryRepository::new(), clock.clone()), clock)
+    (
+        Engine::new(InMemoryRepository::new(), clock.clone()).unwrap(),
+        clock,
+    )
 }
 
 fn daily(start: chrono::NaiveDateTime, zone: Tz) -> ScheduleBuilder {
@@ -665,7 +669,7 @@ fn reminders_go_out_once_each_on_their_day() {
         (utc(2026, 3, 18, 6, 0), mar, 7),
     ];
     assert_eq!(sent, expected);
-    let invoice = engine.repository().invoice(&acme, feb).unwrap().unwrap();
+    let invoice = engine.invoice(&acme, feb).unwrap();
     assert_eq!(
         (invoice.issued_on, invoice.due_on),
         (date(2026, 2, 1), date(2026, 2, 11))
@@ -701,7 +705,7 @@ fn a_paid_invoice_gets_no_more_reminders() {
         .map(|(_, _, o)| *o)
         .collect();
     assert_eq!(for_mar, [-3, -1, 1, 7]);
-    let invoice = engine.repository().invoice(&acme, feb).unwrap().unwrap();
+    let invoice = engine.invoice(&acme, feb).unwrap();
     assert_eq!(invoice.status, InvoiceStatus::Paid);
 }
 
@@ -740,7 +744,7 @@ fn reminders_already_past_when_a_late_deal_is_issued_are_not_sent() {
     let report = engine.tick().unwrap();
     assert_eq!(report.created, [feb]);
     assert!(engine.deal(&acme, feb).unwrap().unwrap().catch_up);
-    let invoice = engine.repository().invoice(&acme, feb).unwrap().unwrap();
+    let invoice = engine.invoice(&acme, feb).unwrap();
     assert_eq!(
         invoice.pending_reminders,
         [PendingReminder {
@@ -1264,7 +1268,7 @@ fn an_exhausted_template_finishes_by_the_next_tick_and_says_so() {
         .collect();
     assert_eq!(announced, exhausted);
     // Finished templates do not count against a limit.
-    assert_eq!(engine.repository().count_live(&acme).unwrap(), 0);
+    assert_eq!(engine.count_live(&acme).unwrap(), 0);
     assert_eq!(engine.next_wake().unwrap(), None);
 }
 
@@ -1339,13 +1343,16 @@ fn moving_an_occurrence_already_created_does_not_cost_a_deal_of_the_count() {
 
 fn limited(limits: &[(&str, u64)], default: Option<u64>) -> (MemEngine, ManualClock) {
     let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
-    let config = EngineConfig {
-        tenant_limits: limits.iter().map(|(t, n)| (tenant(t), *n)).collect(),
-        default_tenant_limit: default,
-        ..EngineConfig::default()
-    };
+    let mut config = EngineConfig::builder();
+    for (t, n) in limits {
+        config = config.tenant_limit(tenant(t), *n);
+    }
+    if let Some(default) = default {
+        config = config.default_tenant_limit(default);
+    }
+    let config = config.build().unwrap();
     (
-        Engine::with_config(InMemoryRepository::new(), clock.clone(), config),
+        Engine::with_config(InMemoryRepository::new(), clock.clone(), config).unwrap(),
         clock,
     )
 }
@@ -1415,7 +1422,7 @@ fn pausing_an_inactive_template_respects_the_tenant_limit() {
         })
     );
     let _ = engine.resume(&acme, first.id());
-    let live = engine.repository().count_live(&acme).unwrap();
+    let live = engine.count_live(&acme).unwrap();
     assert!(live <= 1, "{live} live templates with a limit of 1");
 }
 
@@ -1621,7 +1628,7 @@ fn failing_engine(config: EngineConfig) -> (FaultyEngine, ManualClock, Arc<Atomi
     });
     let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
     (
-        Engine::with_config(repository, clock.clone(), config),
+        Engine::with_config(repository, clock.clone(), config).unwrap(),
         clock,
         failing,
     )
@@ -1640,7 +1647,7 @@ fn a_failing_commit_is_recorded_and_retried_with_backoff_while_others_proceed() 
     // B gets its deal in the very tick A fails.
     assert_eq!(report.created, [scheduled(b, 0, 0)]);
     assert_eq!(report.failures.len(), 1);
-    assert_eq!(report.failures[0].0, a);
+    assert_eq!(report.failures[0].template, a);
     // Retries after 1, 2, 4, 8 minutes (the default base, doubled per failure).
     let mut now = first;
     for attempt in 1..=4u32 {
@@ -1680,11 +1687,12 @@ fn a_failing_commit_is_recorded_and_retried_with_backoff_while_others_proceed() 
 
 #[test]
 fn retry_delay_is_capped_and_the_template_is_never_switched_off() {
-    let (engine, clock, failing) = failing_engine(EngineConfig {
-        retry_base: TimeDelta::hours(1),
-        retry_max: TimeDelta::hours(6),
-        ..EngineConfig::default()
-    });
+    let (engine, clock, failing) = failing_engine(
+        EngineConfig::builder()
+            .failure_retry(TimeDelta::hours(1), TimeDelta::hours(6))
+            .build()
+            .unwrap(),
+    );
     let acme = tenant("acme");
     let a = engine.create_template(&acme, daily_draft()).unwrap().id();
     let mut now = utc(2026, 3, 1, 9, 0);
@@ -1951,14 +1959,7 @@ fn payment_due_dates_follow_the_calendar() {
         clock.set(utc(2026, 4, 1, 0, 0));
         engine.tick().unwrap();
         let got: Vec<NaiveDate> = (0..3)
-            .map(|s| {
-                engine
-                    .repository()
-                    .invoice(&acme, scheduled(id, 0, s))
-                    .unwrap()
-                    .unwrap()
-                    .due_on
-            })
+            .map(|s| engine.invoice(&acme, scheduled(id, 0, s)).unwrap().due_on)
             .collect();
         assert_eq!(got, due, "{terms:?}");
     }
@@ -2216,11 +2217,8 @@ fn a_failed_batch_is_retried_one_by_one_so_only_the_bad_template_fails() {
         _ => Fault::None,
     });
     let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
-    let config = EngineConfig {
-        commit_batch: 4,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::with_config(repository, clock.clone(), config);
+    let config = EngineConfig::builder().commit_batch(4).build().unwrap();
+    let engine = Engine::with_config(repository, clock.clone(), config).unwrap();
     let acme = tenant("acme");
     let ids: Vec<TemplateId> = (0..6)
         .map(|_| engine.create_template(&acme, daily_draft()).unwrap().id())
@@ -2239,7 +2237,7 @@ fn a_failed_batch_is_retried_one_by_one_so_only_the_bad_template_fails() {
         .collect();
     assert_eq!(created, expected);
     assert_eq!(report.failures.len(), 1);
-    assert_eq!(report.failures[0].0, poisoned);
+    assert_eq!(report.failures[0].template, poisoned);
     assert_eq!(
         engine
             .template(&acme, poisoned)
@@ -2263,7 +2261,7 @@ fn a_batch_whose_reply_was_lost_creates_nothing_twice() {
         _ => Fault::None,
     });
     let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
-    let engine = Engine::new(repository, clock.clone());
+    let engine = Engine::new(repository, clock.clone()).unwrap();
     let acme = tenant("acme");
     for _ in 0..5 {
         engine.create_template(&acme, daily_draft()).unwrap();
@@ -2289,27 +2287,26 @@ fn workers_with_shares_create_every_due_deal_once() {
     let start = utc(2026, 3, 1, 0, 0);
     let now = utc(2026, 3, 10, 9, 0);
     let populate = |store: &InMemoryRepository| {
-        let setup = Engine::new(store, ManualClock::new(start));
+        let setup = Engine::new(store, ManualClock::new(start)).unwrap();
         for _ in 0..50 {
             setup.create_template(&acme, daily_draft()).unwrap();
         }
     };
     let reference = InMemoryRepository::new();
     populate(&reference);
-    let alone = Engine::new(&reference, ManualClock::new(now));
+    let alone = Engine::new(&reference, ManualClock::new(now)).unwrap();
     while alone.tick().unwrap().more_due {}
 
     let store = InMemoryRepository::new();
     populate(&store);
     let workers: Vec<_> = (0..3)
         .map(|index| {
-            let config = EngineConfig {
-                commit_batch: 8,
-                worker_index: index,
-                worker_count: 3,
-                ..EngineConfig::default()
-            };
-            Engine::with_config(&store, ManualClock::new(now), config)
+            let config = EngineConfig::builder()
+                .commit_batch(8)
+                .worker(index, 3)
+                .build()
+                .unwrap();
+            Engine::with_config(&store, ManualClock::new(now), config).unwrap()
         })
         .collect();
     // The last worker starts two thirds into the due list, not at its first template.
@@ -2317,7 +2314,12 @@ fn workers_with_shares_create_every_due_deal_once() {
     assert!(!first.created.is_empty());
     assert_ne!(first.created[0].template(), TemplateId(1));
     let mut rounds = 0;
-    while !store.due_templates(now, 1).unwrap().is_empty() {
+    while !workers[0]
+        .block_on(store.due_templates(now, 1))
+        .unwrap()
+        .unwrap()
+        .is_empty()
+    {
         for worker in &workers {
             worker.tick().unwrap();
         }
@@ -2325,8 +2327,9 @@ fn workers_with_shares_create_every_due_deal_once() {
         assert!(rounds < 100);
     }
     let keys = |store: &InMemoryRepository| -> Vec<DealKey> {
-        store
-            .deals(&acme, None)
+        workers[0]
+            .block_on(store.deals(&acme, None))
+            .unwrap()
             .unwrap()
             .iter()
             .map(|d| d.key)
@@ -2340,26 +2343,11 @@ fn workers_with_shares_create_every_due_deal_once() {
     assert_eq!(shared, expected);
 }
 
-/// A clock that records the retry waits the engine asks for.
-#[derive(Clone)]
-struct WaitRecordingClock {
-    inner: ManualClock,
-    waits: Arc<std::sync::Mutex<Vec<u32>>>,
-}
-
-impl Clock for WaitRecordingClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.inner.now()
-    }
-    fn wait_before_retry(&self, attempt: u32) {
-        self.waits.lock().unwrap().push(attempt);
-    }
-}
-
-/// A lifecycle change that loses races to another writer waits before each retry (through
-/// the clock, so a real host sleeps and a test does not), then lands.
-#[test]
-fn a_lifecycle_change_waits_before_retrying_a_conflict() {
+/// A lifecycle change that loses races to another writer waits before each retry (the
+/// engine's conflict-retry policy: 1, 2, 4 ... ms, at most 50), then lands. Tokio's paused
+/// clock measures the waits exactly.
+#[tokio::test(start_paused = true)]
+async fn a_lifecycle_change_waits_before_retrying_a_conflict() {
     let conflicts_left = Arc::new(AtomicUsize::new(0));
     let left = Arc::clone(&conflicts_left);
     let repository = Faulty::new(InMemoryRepository::new(), move |call| match call {
@@ -2372,26 +2360,32 @@ fn a_lifecycle_change_waits_before_retrying_a_conflict() {
         }
         _ => Fault::None,
     });
-    let clock = WaitRecordingClock {
-        inner: ManualClock::new(utc(2026, 3, 1, 0, 0)),
-        waits: Arc::default(),
-    };
-    let engine = Engine::new(repository, clock.clone());
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let engine = recurring_deals::Engine::new(repository, clock.clone());
     let acme = tenant("acme");
-    let id = engine.create_template(&acme, daily_draft()).unwrap().id();
+    let id = engine
+        .create_template(&acme, daily_draft())
+        .await
+        .unwrap()
+        .id();
     conflicts_left.store(3, Ordering::SeqCst);
-    engine.pause(&acme, id, "holiday", None).unwrap();
-    assert_eq!(*clock.waits.lock().unwrap(), [1, 2, 3]);
+    let started = tokio::time::Instant::now();
+    engine.pause(&acme, id, "holiday", None).await.unwrap();
+    // Waits of 1, 2 and 4 ms before tries 2, 3 and 4.
+    assert_eq!(started.elapsed(), std::time::Duration::from_millis(7));
     assert!(matches!(
-        engine.template(&acme, id).unwrap().state(),
+        engine.template(&acme, id).await.unwrap().state(),
         TemplateState::Paused { .. }
     ));
     // Eight lost races in a row: the change reports the conflict (no wait after the last).
-    clock.waits.lock().unwrap().clear();
     conflicts_left.store(8, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
     assert!(matches!(
-        engine.resume(&acme, id),
+        engine.resume(&acme, id).await,
         Err(EngineError::Conflict(_))
     ));
-    assert_eq!(*clock.waits.lock().unwrap(), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        started.elapsed(),
+        std::time::Duration::from_millis(1 + 2 + 4 + 8 + 16 + 32 + 50)
+    );
 }

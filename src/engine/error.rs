@@ -105,6 +105,17 @@ pub enum EngineError {
     /// engine (which catches it up) and try again.
     #[error("template {0} is too far behind its schedule to change now; tick the engine first")]
     Behind(TemplateId),
+    /// The blocking facade ([`crate::blocking::Engine`]) was called on a thread that drives
+    /// async tasks (a runtime's worker thread, or inside `block_on`), where blocking would
+    /// stall that runtime: `.await` the async [`crate::Engine`] there, or call the facade
+    /// inside `tokio::task::spawn_blocking`.
+    #[error(
+        "the blocking engine was called on a thread that runs async tasks; await the async engine there, or call it inside spawn_blocking"
+    )]
+    BlockingInAsync,
+    /// The blocking facade could not start its runtime.
+    #[error("could not start the blocking engine's runtime")]
+    Runtime(#[source] RuntimeError),
     /// Concurrent changes kept winning; try again.
     #[error("template {0} kept changing concurrently; try again")]
     Conflict(TemplateId),
@@ -142,3 +153,27 @@ impl From<LifecycleError> for EngineError {
         }
     }
 }
+
+/// Why a runtime could not be started (the OS refused a thread or an event queue).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct RuntimeError(std::sync::Arc<std::io::Error>);
+
+impl RuntimeError {
+    pub(crate) fn new(error: std::io::Error) -> RuntimeError {
+        RuntimeError(std::sync::Arc::new(error))
+    }
+
+    /// The I/O error.
+    pub fn io(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl PartialEq for RuntimeError {
+    fn eq(&self, other: &RuntimeError) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for RuntimeError {}

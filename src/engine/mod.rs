@@ -25,7 +25,7 @@ use crate::template::{Failure, Template, TemplateDraft, TemplateState};
 use crate::zone::resolve_local;
 
 pub use config::{ConfigError, ConflictRetry, EngineConfig, EngineConfigBuilder};
-pub use error::EngineError;
+pub use error::{EngineError, RuntimeError};
 
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -127,133 +127,152 @@ impl<R> Faulty<R> {
 }
 
 fn injected_error() -> RepositoryError {
-    RepositoryError::new("injected fault")
+    RepositoryError::Connection(std::sync::Arc::new(std::io::Error::other("injected fault")))
 }
 
 impl<R: Repository> Repository for Faulty<R> {
-    fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
-        self.inner.allocate_template_id()
+    async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+        self.inner.allocate_template_id().await
     }
-    fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
-        self.inner.insert_template(template)
+    async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+        self.inner.insert_template(template).await
     }
-    fn template(
+    async fn template(
         &self,
         tenant: &TenantId,
         id: TemplateId,
     ) -> Result<Option<Template>, RepositoryError> {
-        self.inner.template(tenant, id)
+        self.inner.template(tenant, id).await
     }
-    fn due_templates(
+    async fn due_templates(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
-        self.inner.due_templates(now, limit)
+        self.inner.due_templates(now, limit).await
     }
-    fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
-        self.inner.next_wake()
+    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        self.inner.next_wake().await
     }
-    fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
         match self.fault(Call::Commit(&commit)) {
             Fault::Before => Err(injected_error()),
             Fault::After => {
-                self.inner.commit(commit)?;
+                self.inner.commit(commit).await?;
                 Err(injected_error())
             }
             Fault::Lose => Ok(CommitOutcome::Conflict),
-            Fault::None => self.inner.commit(commit),
+            Fault::None => self.inner.commit(commit).await,
         }
     }
     /// A batch is one transaction: a fault on it fails, lands or loses the whole batch.
-    fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
         let failed = |n: usize| (0..n).map(|_| Err(injected_error())).collect();
         match self.fault(Call::Batch(&commits)) {
             Fault::Before => failed(commits.len()),
             Fault::After => {
                 let n = commits.len();
-                let _ = self.inner.commit_batch(commits);
+                let _ = self.inner.commit_batch(commits).await;
                 failed(n)
             }
             Fault::Lose => commits
                 .iter()
                 .map(|_| Ok(CommitOutcome::Conflict))
                 .collect(),
-            Fault::None => commits.into_iter().map(|c| self.commit(c)).collect(),
+            Fault::None => {
+                let mut outcomes = Vec::with_capacity(commits.len());
+                for commit in commits {
+                    outcomes.push(self.commit(commit).await);
+                }
+                outcomes
+            }
         }
     }
-    fn delete_template(
+    async fn delete_template(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         version: u64,
     ) -> Result<CommitOutcome, RepositoryError> {
-        self.inner.delete_template(tenant, id, version)
+        self.inner.delete_template(tenant, id, version).await
     }
-    fn list_templates(
+    async fn list_templates(
         &self,
         tenant: &TenantId,
         query: &TemplateQuery,
     ) -> Result<Page<Template>, RepositoryError> {
-        self.inner.list_templates(tenant, query)
+        self.inner.list_templates(tenant, query).await
     }
-    fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        self.inner.count_live(tenant)
+    async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        self.inner.count_live(tenant).await
     }
-    fn deals(
+    async fn deals(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, RepositoryError> {
-        self.inner.deals(tenant, template)
+        self.inner.deals(tenant, template).await
     }
-    fn deal(
+    async fn deal(
         &self,
         tenant: &TenantId,
         key: DealKey,
     ) -> Result<Option<CreatedDeal>, RepositoryError> {
-        self.inner.deal(tenant, key)
+        self.inner.deal(tenant, key).await
     }
-    fn skipped(
+    async fn skipped(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
-        self.inner.skipped(tenant, template)
+        self.inner.skipped(tenant, template).await
     }
-    fn invoice(
+    async fn invoice(
         &self,
         tenant: &TenantId,
         deal: DealKey,
     ) -> Result<Option<Invoice>, RepositoryError> {
-        self.inner.invoice(tenant, deal)
+        self.inner.invoice(tenant, deal).await
     }
-    fn due_invoices(
+    async fn due_invoices(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
-        self.inner.due_invoices(now, limit)
+        self.inner.due_invoices(now, limit).await
     }
-    fn commit_invoice(
+    async fn commit_invoice(
         &self,
         invoice: Invoice,
         events: Vec<NewEvent>,
     ) -> Result<CommitOutcome, RepositoryError> {
-        self.inner.commit_invoice(invoice, events)
+        self.inner.commit_invoice(invoice, events).await
     }
-    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        self.inner.outbox(limit)
+    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        self.inner.outbox(limit).await
     }
-    fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+    async fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        self.inner.tenant_outbox(tenant, limit).await
+    }
+    async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.inner.tenant_ack(tenant, ids).await
+    }
+    async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
         match self.fault(Call::Ack(ids)) {
             Fault::Lose => Ok(()),
             Fault::Before => Err(injected_error()),
             Fault::After => {
-                self.inner.ack(ids)?;
+                self.inner.ack(ids).await?;
                 Err(injected_error())
             }
-            Fault::None => self.inner.ack(ids),
+            Fault::None => self.inner.ack(ids).await,
         }
     }
 }
