@@ -3,14 +3,36 @@
 //! Everything else takes time as an argument, so hosts and tests drive the engine
 //! deterministically with a [`ManualClock`] (like Stripe's test clocks or Kill Bill's clock).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Notify;
 
-/// A source of the current instant.
+/// A source of the current instant, and a timer on the same time line.
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
+
+    /// Completes once [`Clock::now`] is at or past `deadline` (at once if it already is).
+    /// The run loop ([`crate::Runner`]) sleeps through it, so a [`ManualClock`] drives a
+    /// runner deterministically: its sleepers wake when it is moved, never by wall time.
+    ///
+    /// The provided method sleeps on tokio's timer for the distance to `deadline` as
+    /// [`Clock::now`] measures it, then checks again.
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> impl Future<Output = ()> + Send {
+        async move {
+            loop {
+                let Ok(left) = (deadline - self.now()).to_std() else {
+                    return;
+                };
+                if left.is_zero() {
+                    return;
+                }
+                tokio::time::sleep(left).await;
+            }
+        }
+    }
 }
 
 /// The system's wall clock.
@@ -37,6 +59,7 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<Mutex<DateTime<Utc>>>,
+    moved: Arc<Notify>,
 }
 
 impl ManualClock {
@@ -44,18 +67,23 @@ impl ManualClock {
     pub fn new(now: DateTime<Utc>) -> ManualClock {
         ManualClock {
             now: Arc::new(Mutex::new(now)),
+            moved: Arc::new(Notify::new()),
         }
     }
 
     /// Sets the time.
     pub fn set(&self, now: DateTime<Utc>) {
         *self.lock() = now;
+        self.moved.notify_waiters();
     }
 
     /// Moves the time by `delta`.
     pub fn advance(&self, delta: TimeDelta) {
-        let mut now = self.lock();
-        *now = now.checked_add_signed(delta).unwrap_or(*now);
+        {
+            let mut now = self.lock();
+            *now = now.checked_add_signed(delta).unwrap_or(*now);
+        }
+        self.moved.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
@@ -67,5 +95,22 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.lock()
+    }
+
+    /// Completes when the clock is moved to or past `deadline`; wall time plays no part.
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> impl Future<Output = ()> + Send {
+        async move {
+            loop {
+                let moved = self.moved.notified();
+                tokio::pin!(moved);
+                // Registered before the check, so a move between the check and the wait
+                // is not missed.
+                moved.as_mut().enable();
+                if self.now() >= deadline {
+                    return;
+                }
+                moved.await;
+            }
+        }
     }
 }

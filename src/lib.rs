@@ -93,6 +93,7 @@ mod invoice;
 mod lifecycle;
 mod planner;
 mod rfc5545;
+mod runner;
 mod schedule;
 pub mod store;
 mod template;
@@ -113,6 +114,9 @@ pub use invoice::{Invoice, InvoiceOptions, InvoiceStatus, PaymentDue, PendingRem
 pub use lifecycle::{Change, LifecycleError};
 pub use planner::{
     CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, plan_reminders, preview,
+};
+pub use runner::{
+    NoWakeSource, OutboxHandler, Runner, RunnerConfig, RunnerStatus, Wake, WakeSource,
 };
 pub use schedule::recurrence::{
     DayOfMonth, Interval, Lead, MonthDay, Ordinal, Overflow, Recurrence, WeekdaySet,

@@ -9,8 +9,10 @@ mod config;
 mod error;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::deal::Deal;
@@ -96,6 +98,9 @@ pub struct Engine<R: Repository, C: Clock> {
     repository: R,
     clock: C,
     config: EngineConfig,
+    /// Signalled after every change this engine commits outside a tick (and by
+    /// [`Engine::notify`]): what wakes a [`crate::Runner`] early.
+    changes: Arc<Notify>,
 }
 
 /// One try of a read-change-write operation.
@@ -120,7 +125,21 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             repository,
             clock,
             config,
+            changes: Arc::new(Notify::new()),
         }
+    }
+
+    /// Tells a [`crate::Runner`] of this engine that something changed which it cannot
+    /// see by itself: a template created or edited in the host's own transaction, or by
+    /// another process on the same SQLite file. The engine's own operations notify on
+    /// their own. A notification while the runner is busy is kept, so none is lost.
+    pub fn notify(&self) {
+        self.changes.notify_one();
+    }
+
+    /// What [`Engine::notify`] signals.
+    pub(crate) fn changes(&self) -> &Notify {
+        &self.changes
     }
 
     /// The repository.
@@ -336,6 +355,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         }
         template.next_run = lifecycle::next_run(&template);
         self.repository.insert_template(&template).await?;
+        self.notify();
         if template.finish_if_over(now).is_some() {
             // Its series is already over: finish it through a commit, which announces it.
             return self
@@ -382,7 +402,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 return Ok(Attempt::Missing);
             };
             Ok(match self.repository.commit(Commit::from(plan)).await? {
-                CommitOutcome::Committed { .. } => Attempt::Done(deal),
+                CommitOutcome::Committed { .. } => {
+                    self.notify();
+                    Attempt::Done(deal)
+                }
                 CommitOutcome::Missing => Attempt::Missing,
                 _ => Attempt::Conflict,
             })
@@ -566,7 +589,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     .delete_template(tenant, id, template.version)
                     .await?
                 {
-                    CommitOutcome::Committed { .. } => Attempt::Done(()),
+                    CommitOutcome::Committed { .. } => {
+                        self.notify();
+                        Attempt::Done(())
+                    }
                     CommitOutcome::Missing => Attempt::Missing,
                     _ => Attempt::Conflict,
                 },
@@ -628,6 +654,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     {
                         CommitOutcome::Committed { version, .. } => {
                             invoice.version = version;
+                            self.notify();
                             Attempt::Done(invoice)
                         }
                         CommitOutcome::Missing => Attempt::Missing,
@@ -823,6 +850,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             Ok(match self.repository.commit(commit).await? {
                 CommitOutcome::Committed { version, .. } => {
                     next.version = version;
+                    self.notify();
                     Attempt::Done(next)
                 }
                 CommitOutcome::Missing => Attempt::Missing,

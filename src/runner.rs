@@ -1,0 +1,318 @@
+//! The run loop for services: tick, deliver the outbox, sleep until the next wake-up, stop
+//! gracefully.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::engine::{Engine, EngineError, TickReport};
+use crate::event::OutboxEvent;
+use crate::store::Repository;
+
+/// What a [`Runner`] hands each outbox event to: the host's delivery (a message bus, a
+/// webhook, a mailer). An event is acknowledged only after its handler succeeded, so
+/// delivery is at least once: handlers deduplicate by [`OutboxEvent::idempotency_key`].
+///
+/// Any `Fn(OutboxEvent) -> impl Future<Output = Result<(), E>>` is a handler.
+pub trait OutboxHandler: Send + Sync {
+    /// The handler's error.
+    type Error: std::fmt::Display + Send;
+
+    /// Delivers one event.
+    ///
+    /// # Errors
+    /// Any failure: the event stays in the outbox and is handed over again later, after the
+    /// runner's [`RunnerConfig::handler_retry`]; the events after it wait (the order of
+    /// the outbox is kept).
+    fn handle(&self, event: OutboxEvent) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+impl<F, Fut, E> OutboxHandler for F
+where
+    F: Fn(OutboxEvent) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display + Send,
+{
+    type Error = E;
+
+    fn handle(&self, event: OutboxEvent) -> impl Future<Output = Result<(), E>> + Send {
+        self(event)
+    }
+}
+
+/// A source of wake-ups other than the engine's own changes: a PostgreSQL `LISTEN`
+/// connection, say. [`WakeSource::wait`] completes when the runner should tick.
+pub trait WakeSource: Send {
+    /// Waits for the next wake-up. [`Wake::Reconnected`] after a lost connection, since
+    /// what was signalled meanwhile is lost: the runner ticks either way.
+    fn wait(&mut self) -> impl Future<Output = Wake> + Send;
+}
+
+/// Why a [`WakeSource`] woke the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Wake {
+    /// Something changed.
+    Notified,
+    /// The source reconnected: signals may have been lost.
+    Reconnected,
+}
+
+/// No wake source besides the engine's own notifications.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoWakeSource;
+
+impl WakeSource for NoWakeSource {
+    fn wait(&mut self) -> impl Future<Output = Wake> + Send {
+        std::future::pending()
+    }
+}
+
+/// Settings of a [`Runner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunnerConfig {
+    /// The longest sleep between ticks, for what no signal covers (another process on the
+    /// same SQLite file). Default: one minute.
+    pub max_sleep: TimeDelta,
+    /// Outbox events handed over per round. Default: 256.
+    pub outbox_batch: usize,
+    /// How long to wait before handing over an event whose handler failed. Default: 5 s.
+    pub handler_retry: TimeDelta,
+    /// How long to wait after a tick that could not even load its work (the store is down).
+    /// Default: 5 s.
+    pub error_retry: TimeDelta,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            max_sleep: TimeDelta::minutes(1),
+            outbox_batch: 256,
+            handler_retry: TimeDelta::seconds(5),
+            error_retry: TimeDelta::seconds(5),
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// The defaults with another `max_sleep` (at least one millisecond).
+    pub fn with_max_sleep(mut self, max_sleep: TimeDelta) -> Self {
+        self.max_sleep = max_sleep.max(TimeDelta::milliseconds(1));
+        self
+    }
+}
+
+/// What a runner is doing, for health checks and tests ([`Runner::status`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RunnerStatus {
+    /// Ticks done.
+    pub ticks: u64,
+    /// Outbox events delivered (handler succeeded, acknowledged).
+    pub delivered: u64,
+    /// Handler failures.
+    pub handler_failures: u64,
+    /// Ticks that failed to load their work.
+    pub tick_errors: u64,
+    /// The deadline of the current sleep; `None` while working.
+    pub sleeping_until: Option<DateTime<Utc>>,
+    /// Whether the loop has stopped.
+    pub stopped: bool,
+}
+
+/// The run loop of a service: ticks the engine, hands each outbox event to a handler,
+/// sleeps until the next wake-up, and stops gracefully on a shutdown signal after finishing
+/// the work in flight.
+///
+/// It wakes early on every change the engine itself commits (share the engine through an
+/// `Arc` between the runner and the code that edits templates), on [`Engine::notify`],
+/// and on a [`WakeSource`]; otherwise it sleeps until the store's next wake-up, at most
+/// [`RunnerConfig::max_sleep`]. It sleeps through [`Clock::sleep_until`], so a
+/// [`crate::ManualClock`] drives it deterministically.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::{TimeZone, Utc};
+/// use recurring_deals::*;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+/// let engine = Arc::new(Engine::new(InMemoryRepository::new(), clock));
+/// let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
+/// let deliver = |event: OutboxEvent| async move {
+///     println!("{}: {:?}", event.idempotency_key, event.kind);
+///     Ok::<(), std::io::Error>(())
+/// };
+/// // Stops at once here; a service passes its shutdown signal (ctrl-c, a token).
+/// runner.run(deliver, async {}).await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runner<R: Repository, C: Clock, W: WakeSource = NoWakeSource> {
+    engine: Arc<Engine<R, C>>,
+    config: RunnerConfig,
+    wake: W,
+    status: watch::Sender<RunnerStatus>,
+}
+
+impl<R: Repository, C: Clock> Runner<R, C, NoWakeSource> {
+    /// A runner over `engine`.
+    pub fn new(engine: Arc<Engine<R, C>>, config: RunnerConfig) -> Self {
+        Runner {
+            engine,
+            config,
+            wake: NoWakeSource,
+            status: watch::Sender::new(RunnerStatus::default()),
+        }
+    }
+}
+
+impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
+    /// The same runner, also woken by `wake` (a PostgreSQL listener, say).
+    pub fn with_wake_source<V: WakeSource>(self, wake: V) -> Runner<R, C, V> {
+        Runner {
+            engine: self.engine,
+            config: self.config,
+            wake,
+            status: self.status,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine<R, C>> {
+        &self.engine
+    }
+
+    /// A live view of what the runner is doing.
+    pub fn status(&self) -> watch::Receiver<RunnerStatus> {
+        self.status.subscribe()
+    }
+
+    /// Runs until `shutdown` completes: tick, deliver, sleep, repeat. The work in flight (a
+    /// tick, an outbox round) is finished before it returns; a sleep is cut short.
+    ///
+    /// # Errors
+    /// None today: a tick that fails to load its work is counted in
+    /// [`RunnerStatus::tick_errors`] and retried after [`RunnerConfig::error_retry`]; a
+    /// failing handler is retried after [`RunnerConfig::handler_retry`]. The `Result`
+    /// leaves room for errors that must stop the loop.
+    pub async fn run<H: OutboxHandler>(
+        mut self,
+        handler: H,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RunnerStatus, EngineError> {
+        tokio::pin!(shutdown);
+        // The first tick sees every change made before it: a notification left from then
+        // would only cause a second tick.
+        {
+            let pending = self.engine.changes().notified();
+            tokio::pin!(pending);
+            poll_once(pending);
+        }
+        loop {
+            self.set(|s| s.sleeping_until = None);
+            let tick = self.engine.tick().await;
+            self.set(|s| s.ticks += 1);
+            let now = self.engine.clock().now();
+            let deadline = match tick {
+                Ok(report) => {
+                    let delivered = self.deliver(&handler).await;
+                    if report.more_due {
+                        // More is due than one tick takes: go on at once (after a yield, so
+                        // a shutdown or another task gets its turn).
+                        tokio::task::yield_now().await;
+                        if poll_once(shutdown.as_mut()) {
+                            break;
+                        }
+                        continue;
+                    }
+                    self.wake_at(&report, delivered, now)
+                }
+                Err(_) => {
+                    self.set(|s| s.tick_errors += 1);
+                    now + self.config.error_retry
+                }
+            };
+            self.set(|s| s.sleeping_until = Some(deadline));
+            let clock = self.engine.clock();
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = self.engine.changes().notified() => {}
+                _ = self.wake.wait() => {}
+                () = clock.sleep_until(deadline) => {}
+            }
+        }
+        self.set(|s| {
+            s.sleeping_until = None;
+            s.stopped = true;
+        });
+        Ok(self.status.borrow().clone())
+    }
+
+    /// When to tick next: the store's next wake-up, at most `max_sleep` away; sooner when
+    /// a handler failed (its event is handed over again).
+    fn wake_at(
+        &self,
+        report: &TickReport,
+        delivered: Delivery,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let mut deadline = now + self.config.max_sleep;
+        if let Some(next) = report.next_wake {
+            deadline = deadline.min(next.max(now));
+        }
+        if delivered == Delivery::HandlerFailed {
+            deadline = deadline.min(now + self.config.handler_retry);
+        }
+        deadline
+    }
+
+    /// Hands the outbox to `handler` in order, acknowledging each event it accepted, until
+    /// the outbox is empty or the handler fails.
+    async fn deliver<H: OutboxHandler>(&self, handler: &H) -> Delivery {
+        loop {
+            let Ok(events) = self.engine.outbox(self.config.outbox_batch.max(1)).await else {
+                return Delivery::HandlerFailed;
+            };
+            if events.is_empty() {
+                return Delivery::Done;
+            }
+            for event in events {
+                let id = event.id;
+                if handler.handle(event).await.is_err() {
+                    self.set(|s| s.handler_failures += 1);
+                    return Delivery::HandlerFailed;
+                }
+                if self.engine.ack(&[id]).await.is_err() {
+                    return Delivery::HandlerFailed;
+                }
+                self.set(|s| s.delivered += 1);
+            }
+        }
+    }
+
+    fn set(&self, change: impl FnOnce(&mut RunnerStatus)) {
+        self.status.send_modify(change);
+    }
+}
+
+/// How an outbox round ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// The outbox is empty.
+    Done,
+    /// The handler (or the store) failed; try again later.
+    HandlerFailed,
+}
+
+/// Whether `future` is ready, polled once.
+fn poll_once<F: Future<Output = ()>>(future: std::pin::Pin<&mut F>) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    future.poll(&mut cx).is_ready()
+}

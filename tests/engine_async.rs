@@ -1,0 +1,380 @@
+//! The async engine as a tokio service uses it: the run loop on a manual clock, concurrent
+//! tasks on one store, the blocking facade's behaviour inside and outside a runtime, and a
+//! store chosen at run time.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use recurring_deals::*;
+
+fn daily_at_nine() -> TemplateDraft {
+    TemplateDraft::new(
+        deal("Daily", 100),
+        Schedule::builder(
+            Recurrence::daily(Interval::ONE),
+            local(2026, 3, 1, 9, 0),
+            chrono_tz::UTC,
+        )
+        .build()
+        .unwrap(),
+    )
+}
+
+type MemEngine = Engine<InMemoryRepository, ManualClock>;
+
+fn engine_at(now: DateTime<Utc>) -> (Arc<MemEngine>, ManualClock) {
+    let clock = ManualClock::new(now);
+    (
+        Arc::new(Engine::new(InMemoryRepository::new(), clock.clone())),
+        clock,
+    )
+}
+
+/// Waits until the runner has done `ticks` ticks and is asleep again.
+async fn asleep_after(status: &mut tokio::sync::watch::Receiver<RunnerStatus>, ticks: u64) {
+    status
+        .wait_for(|s| s.ticks == ticks && s.sleeping_until.is_some())
+        .await
+        .unwrap();
+}
+
+/// 24 idle simulated hours, the clock moved a minute at a time: the runner ticks once at
+/// start and once per `max_sleep` (an hour) or next wake-up (the 09:00 deal), never in
+/// between, and creates the one deal due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_runner_ticks_once_per_wake_up_or_max_sleep() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    engine
+        .create_template(&acme, daily_at_nine())
+        .await
+        .unwrap();
+    let runner = Runner::new(
+        Arc::clone(&engine),
+        RunnerConfig::default().with_max_sleep(TimeDelta::hours(1)),
+    );
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        |_event: OutboxEvent| async { Ok::<(), std::convert::Infallible>(()) },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    asleep_after(&mut status, 1).await;
+    let mut expected_ticks = 1;
+    for minute in 1..=24 * 60 {
+        clock.advance(TimeDelta::minutes(1));
+        if minute % 60 == 0 {
+            // An hour has passed: max_sleep, and at 09:00 also the deal's wake-up (the same
+            // instant: one tick).
+            expected_ticks += 1;
+            asleep_after(&mut status, expected_ticks).await;
+        } else {
+            // Nothing is due: give the runner every chance to tick by mistake.
+            tokio::task::yield_now().await;
+            assert_eq!(status.borrow().ticks, expected_ticks, "minute {minute}");
+        }
+    }
+    assert_eq!(expected_ticks, 25);
+    let deals = engine.deals(&acme, None).await.unwrap();
+    assert_eq!(
+        deals.iter().map(|d| d.nominal_at).collect::<Vec<_>>(),
+        [utc(2026, 3, 1, 9, 0)]
+    );
+    stop.send(()).unwrap();
+    let last = run.await.unwrap().unwrap();
+    assert!(last.stopped);
+    assert_eq!(last.ticks, 25);
+    // deal_created for the one deal: delivered and acknowledged.
+    assert!(last.delivered >= 1);
+    assert!(engine.outbox(10).await.unwrap().is_empty());
+}
+
+/// A change committed through the engine wakes a sleeping runner at once, without the
+/// clock moving; so does `Engine::notify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_wakes_the_runner() {
+    let (engine, _clock) = engine_at(utc(2026, 3, 1, 9, 30));
+    let runner = Runner::new(
+        Arc::clone(&engine),
+        RunnerConfig::default().with_max_sleep(TimeDelta::days(1)),
+    );
+    let mut status = runner.status();
+    let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&delivered);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        move |event: OutboxEvent| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push(event.idempotency_key);
+                Ok::<(), std::convert::Infallible>(())
+            }
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    asleep_after(&mut status, 1).await;
+    let acme = tenant("acme");
+    let template = engine
+        .create_template(&acme, daily_at_nine())
+        .await
+        .unwrap();
+    asleep_after(&mut status, 2).await;
+    let now = engine.create_now(&acme, template.id()).await.unwrap();
+    asleep_after(&mut status, 3).await;
+    assert!(
+        delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|key| key.contains(&now.key.to_string())),
+        "the manual deal's event was delivered: {:?}",
+        delivered.lock().unwrap()
+    );
+    engine.notify();
+    asleep_after(&mut status, 4).await;
+    stop.send(()).unwrap();
+    assert!(run.await.unwrap().unwrap().stopped);
+}
+
+/// A failing handler: its event is not acknowledged, is handed over again after
+/// `handler_retry`, and the events after it wait, so the outbox order is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_acknowledged_only_after_the_handler_succeeds() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    engine
+        .create_template(&acme, daily_at_nine())
+        .await
+        .unwrap();
+    clock.set(utc(2026, 3, 3, 10, 0)); // Mar 1, 2 and 3 are due: three deal_created events
+    let failures_left = Arc::new(AtomicUsize::new(2));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (left, log) = (Arc::clone(&failures_left), Arc::clone(&seen));
+    let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        move |event: OutboxEvent| {
+            let (left, log) = (Arc::clone(&left), Arc::clone(&log));
+            async move {
+                log.lock().unwrap().push(event.id);
+                match left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+                    Ok(_) => Err("the bus is down"),
+                    Err(_) => Ok(()),
+                }
+            }
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    asleep_after(&mut status, 1).await;
+    // The first event failed once; nothing was acknowledged.
+    assert_eq!(engine.outbox(10).await.unwrap().len(), 3);
+    clock.advance(TimeDelta::seconds(5));
+    asleep_after(&mut status, 2).await;
+    assert_eq!(engine.outbox(10).await.unwrap().len(), 3);
+    clock.advance(TimeDelta::seconds(5));
+    asleep_after(&mut status, 3).await;
+    assert!(engine.outbox(10).await.unwrap().is_empty());
+    let seen = seen.lock().unwrap().clone();
+    // The first event three times (two failures), then the other two in order.
+    assert_eq!(seen.len(), 5);
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1], seen[2]);
+    assert!(seen[2] < seen[3] && seen[3] < seen[4]);
+    stop.send(()).unwrap();
+    let last = run.await.unwrap().unwrap();
+    assert_eq!((last.delivered, last.handler_failures), (3, 2));
+}
+
+/// Tasks racing lifecycle edits against ticks on one store: every commit that reported
+/// success got its own version (no lost update), and no occurrence was created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tasks_lose_no_update_and_duplicate_no_deal() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let ids: Vec<TemplateId> = {
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(
+                engine
+                    .create_template(&acme, daily_at_nine())
+                    .await
+                    .unwrap()
+                    .id(),
+            );
+        }
+        ids
+    };
+    let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for worker in 0..4u64 {
+        let (engine, acme, ids, versions) = (
+            Arc::clone(&engine),
+            acme.clone(),
+            ids.clone(),
+            Arc::clone(&versions),
+        );
+        tasks.push(tokio::spawn(async move {
+            for round in 0..60u64 {
+                let id = ids[((worker + round) % 4) as usize];
+                let result = match (worker + round) % 5 {
+                    0 => engine.pause(&acme, id, "hold", None).await,
+                    1 => engine.resume(&acme, id).await,
+                    2 => {
+                        engine
+                            .edit_deal(&acme, id, deal(&format!("v{worker}.{round}"), 100))
+                            .await
+                    }
+                    3 => engine.skip_occurrence(&acme, id, 40 + round).await,
+                    _ => engine.template(&acme, id).await,
+                };
+                match result {
+                    Ok(template) => versions.lock().unwrap().push((id, template.version())),
+                    Err(EngineError::Conflict(_) | EngineError::NoSuchOccurrence { .. }) => {}
+                    Err(error) => panic!("{error}"),
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let ticker = {
+        let (engine, clock) = (Arc::clone(&engine), clock.clone());
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                clock.advance(TimeDelta::hours(7));
+                engine.tick().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    ticker.await.unwrap();
+    // Settle whatever is due, then check.
+    while engine.tick().await.unwrap().more_due {}
+    let deals = engine.deals(&acme, None).await.unwrap();
+    let keys: BTreeSet<DealKey> = deals.iter().map(|d| d.key).collect();
+    assert_eq!(keys.len(), deals.len());
+    for id in &ids {
+        let dates: Vec<_> = deals
+            .iter()
+            .filter(|d| d.key.template() == *id)
+            .map(|d| d.nominal_date)
+            .collect();
+        let distinct: BTreeSet<_> = dates.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            dates.len(),
+            "template {id} has a date twice"
+        );
+    }
+    // A version reported by a successful change is never reported by another change
+    // (reads report the stored version, which a change may also have reported).
+    let versions = versions.lock().unwrap();
+    assert!(!versions.is_empty());
+    for id in &ids {
+        let stored = engine.template(&acme, *id).await.unwrap().version();
+        assert!(
+            versions
+                .iter()
+                .filter(|(t, _)| t == id)
+                .all(|(_, v)| *v <= stored)
+        );
+    }
+}
+
+/// A store picked at run time works as the store itself.
+#[tokio::test]
+async fn an_engine_over_a_dyn_repository() {
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let store: DynRepository = DynRepository::new(InMemoryRepository::new());
+    let engine = Engine::new(store.clone(), clock.clone());
+    let acme = tenant("acme");
+    engine
+        .create_template(&acme, daily_at_nine())
+        .await
+        .unwrap();
+    clock.set(utc(2026, 3, 3, 10, 0));
+    assert_eq!(engine.tick().await.unwrap().created.len(), 3);
+    assert_eq!(store.deals(&acme, None).await.unwrap().len(), 3);
+}
+
+/// The blocking facade refuses, with a typed error, to block a thread that drives async
+/// tasks, and works inside `spawn_blocking`; dropping it inside a runtime does not panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_facade_inside_a_runtime() {
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let facade = Arc::new(blocking::Engine::new(InMemoryRepository::new(), clock).unwrap());
+    let acme = tenant("acme");
+    // On this worker thread: refused, not a panic.
+    assert_eq!(
+        facade.create_template(&acme, daily_at_nine()).unwrap_err(),
+        EngineError::BlockingInAsync
+    );
+    assert_eq!(facade.tick().unwrap_err(), EngineError::BlockingInAsync);
+    // Inside spawn_blocking: it works.
+    let inside = Arc::clone(&facade);
+    let id = tokio::task::spawn_blocking(move || {
+        inside
+            .create_template(&tenant("acme"), daily_at_nine())
+            .unwrap()
+            .id()
+    })
+    .await
+    .unwrap();
+    let inside = Arc::clone(&facade);
+    let template = tokio::task::spawn_blocking(move || inside.template(&tenant("acme"), id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(template.id(), id);
+    // The budget probe gave back what it took: this task still yields normally.
+    tokio::task::yield_now().await;
+    // Dropped on a worker thread: no panic.
+    drop(facade);
+}
+
+/// Inside a current-thread runtime (`#[tokio::test]`'s default) too.
+#[tokio::test]
+async fn the_blocking_facade_on_a_current_thread_runtime() {
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let facade = blocking::Engine::new(InMemoryRepository::new(), clock).unwrap();
+    assert_eq!(
+        facade.next_wake().unwrap_err(),
+        EngineError::BlockingInAsync
+    );
+    drop(facade);
+}
+
+/// Outside any runtime, and on plain threads sharing one facade.
+#[test]
+fn the_blocking_facade_on_plain_threads() {
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let facade = Arc::new(blocking::Engine::new(InMemoryRepository::new(), clock.clone()).unwrap());
+    let acme = tenant("acme");
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let (facade, acme) = (Arc::clone(&facade), acme.clone());
+            std::thread::spawn(move || facade.create_template(&acme, daily_at_nine()).unwrap())
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    clock.set(utc(2026, 3, 2, 10, 0));
+    assert_eq!(facade.tick().unwrap().created.len(), 6);
+    // Dropped on another thread than the one that made it.
+    std::thread::spawn(move || drop(facade)).join().unwrap();
+}
