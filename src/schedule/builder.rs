@@ -152,6 +152,7 @@ impl ScheduleBuilder {
             calendar: self.calendar,
             adjustment: self.adjustment,
             exceptions: Exceptions::default(),
+            count_bound: u64::MAX,
         };
         finish(schedule, skipped, moved, self.extra, true)
     }
@@ -199,6 +200,7 @@ pub(crate) fn finish(
     extra: BTreeSet<NaiveDateTime>,
     strict: bool,
 ) -> Result<Schedule, ScheduleError> {
+    schedule.count_bound = count_bound(&schedule);
     if Cursor::new(&schedule, None).next_item().is_none() && extra.is_empty() {
         return Err(ScheduleError::NoOccurrence);
     }
@@ -291,6 +293,39 @@ pub(crate) fn finish(
     exceptions.inserted = inserted;
     schedule.exceptions = exceptions;
     Ok(schedule)
+}
+
+/// The rule positions `End::Count(n)` admits: all positions up to the n-th one that has an
+/// instant. Positions without one (a civil day the zone skipped, an adjustment onto an earlier
+/// occurrence's day) are not counted, as RFC 5545 §3.3.10 says of instances that do not exist.
+/// Computed once so that seeking stays arithmetic; the walk happens only where such positions
+/// can occur (an adjustment, or a zone that crossed the date line), and stops at the n-th
+/// instant or the end of the supported years.
+fn count_bound(schedule: &Schedule) -> u64 {
+    let End::Count(n) = schedule.end() else {
+        return u64::MAX;
+    };
+    let Rule::Structured { .. } = schedule.rule() else {
+        // The general walk always starts at the start and counts instants itself.
+        return u64::from(n);
+    };
+    if schedule.adjustment() == Adjustment::None && !schedule.table().has_day_jumps() {
+        // Structured dates strictly increase and keep their time of day: every position has
+        // its own instant.
+        return u64::from(n);
+    }
+    let mut unbounded = schedule.clone();
+    unbounded.count_bound = u64::MAX;
+    let mut cursor = Cursor::new(&unbounded, None);
+    let mut last = None;
+    for _ in 0..n {
+        match cursor.next_item() {
+            Some(item) => last = Some(item.rule_seq),
+            // Fewer instants than the count: the supported years end the series first.
+            None => return u64::MAX,
+        }
+    }
+    last.map_or(u64::MAX, |seq| seq + 1)
 }
 
 /// The rule occurrence (before exceptions) at local date-time `local`, if there is one.

@@ -34,7 +34,12 @@ pub enum End {
     Until(NaiveDate),
     /// After the last occurrence at or before this instant (RFC 5545 `UNTIL` in UTC).
     UntilInstant(DateTime<Utc>),
-    /// After this many occurrences of the rule (skipped ones included, as RFC 5545 counts).
+    /// After this many occurrences of the rule. As in RFC 5545, occurrences removed by an
+    /// exception count (the count bounds the rule, exceptions apply after it), while positions
+    /// that produce no instant do not (RFC 5545 §3.3.10: such instances "MUST NOT be counted"):
+    /// a civil day the zone skipped, and an occurrence an adjustment drops onto an earlier
+    /// one's day. `Count(n)` thus ends after the n-th existing instant of the rule; `seq`
+    /// numbering is unaffected (a position without an instant leaves its `seq` unused).
     Count(u32),
 }
 
@@ -75,6 +80,10 @@ pub struct Schedule {
     calendar: WorkingCalendar,
     adjustment: Adjustment,
     exceptions: Exceptions,
+    /// Rule positions (`rule_seq`) the end admits: with [`End::Count`], the position after the
+    /// n-th existing instant; otherwise `u64::MAX`. Derived from the fields above by
+    /// `builder::finish`.
+    count_bound: u64,
 }
 
 /// The rule of a schedule: the structured vocabulary (fast, arithmetic) or a general RFC 5545
@@ -204,6 +213,11 @@ impl Schedule {
         &self.exceptions
     }
 
+    /// The rule positions the end admits (see the field).
+    pub(crate) fn count_bound(&self) -> u64 {
+        self.count_bound
+    }
+
     /// Seconds after local midnight of each occurrence.
     pub(crate) fn time_seconds(&self) -> i64 {
         i64::from(chrono::Timelike::num_seconds_from_midnight(
@@ -250,6 +264,7 @@ impl Schedule {
             calendar,
             adjustment,
             exceptions,
+            count_bound: u64::MAX,
         }
     }
 }
