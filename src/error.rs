@@ -82,6 +82,9 @@ pub enum ScheduleError {
     /// An exception that names a date that is not an occurrence of the schedule.
     #[error("{0} is not an occurrence of the schedule")]
     NotAnOccurrence(NaiveDateTime),
+    /// An exception that names an instant at which no occurrence of the schedule happens.
+    #[error("{0} is not the instant of an occurrence of the schedule")]
+    NotAnOccurrenceAt(chrono::DateTime<chrono::Utc>),
     /// An exception that would put two occurrences at the same instant.
     #[error("moving the occurrence of {from} to {to} collides with another occurrence")]
     MoveCollides {

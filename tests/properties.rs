@@ -108,7 +108,8 @@ enum EndGen {
 /// An exception to add: an index into the first occurrences of the schedule without it.
 #[derive(Debug, Clone, Copy)]
 enum ExceptionGen {
-    Skip(prop::sample::Index),
+    /// Skip by local date, or (when true) by the occurrence's instant.
+    Skip(prop::sample::Index, bool),
     /// Move by this many minutes; kept between its neighbours (which are not moved) so the
     /// series stays ordered by `seq`.
     Move(prop::sample::Index, i64),
@@ -366,7 +367,8 @@ fn end_strategy() -> impl Strategy<Value = EndGen> {
 
 fn exceptions_strategy() -> impl Strategy<Value = Vec<ExceptionGen>> {
     let one = prop_oneof![
-        any::<prop::sample::Index>().prop_map(ExceptionGen::Skip),
+        (any::<prop::sample::Index>(), any::<bool>())
+            .prop_map(|(i, by_instant)| ExceptionGen::Skip(i, by_instant)),
         (
             any::<prop::sample::Index>(),
             prop_oneof![-300i64..300, -5i64..5, -2880i64..2880]
@@ -478,6 +480,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
 struct Built {
     schedule: Schedule,
     skipped: BTreeSet<NaiveDateTime>,
+    skipped_at: BTreeSet<DateTime<Utc>>,
     moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
 }
 
@@ -488,7 +491,7 @@ fn build(spec: &Spec, end: End) -> Result<Option<Built>, TestCaseError> {
     let base = match spec.builder(end).build() {
         Ok(schedule) => schedule,
         Err(ScheduleError::NoOccurrence) => {
-            let model = model(spec, end, &none, &BTreeMap::new(), 1);
+            let model = model(spec, end, &none, &BTreeSet::new(), &BTreeMap::new(), 1);
             prop_assert!(
                 model.emitted(spec.zone).is_empty(),
                 "the engine found no occurrence, the model found {:?}",
@@ -507,15 +510,21 @@ fn build(spec: &Spec, end: End) -> Result<Option<Built>, TestCaseError> {
     let mut touched = BTreeSet::new();
     let mut moved_at = BTreeSet::new();
     let mut skipped = BTreeSet::new();
+    let mut skipped_at = BTreeSet::new();
     let mut moved = BTreeMap::new();
     let mut builder = spec.builder(end);
     for exception in &spec.exceptions {
         match *exception {
-            ExceptionGen::Skip(index) if !first.is_empty() => {
+            ExceptionGen::Skip(index, by_instant) if !first.is_empty() => {
                 let i = index.index(first.len().min(6));
                 if touched.insert(i) {
-                    skipped.insert(first[i].date().and_time(time));
-                    builder = builder.skip(first[i].date());
+                    if by_instant {
+                        skipped_at.insert(first[i].at());
+                        builder = builder.skip_instant(first[i].at());
+                    } else {
+                        skipped.insert(first[i].date().and_time(time));
+                        builder = builder.skip(first[i].date());
+                    }
                 }
             }
             ExceptionGen::Move(index, minutes) if first.len() >= 3 => {
@@ -544,21 +553,23 @@ fn build(spec: &Spec, end: End) -> Result<Option<Built>, TestCaseError> {
             _ => {}
         }
     }
-    if skipped.is_empty() && moved.is_empty() {
+    if skipped.is_empty() && skipped_at.is_empty() && moved.is_empty() {
         return Ok(Some(Built {
             schedule: base,
             skipped,
+            skipped_at,
             moved,
         }));
     }
     let schedule = builder.build().map_err(|e| {
         TestCaseError::fail(format!(
-            "exceptions on occurrences were refused: {e}; skipped {skipped:?}, moved {moved:?}"
+            "exceptions on occurrences were refused: {e}; skipped {skipped:?} {skipped_at:?}, moved {moved:?}"
         ))
     })?;
     Ok(Some(Built {
         schedule,
         skipped,
+        skipped_at,
         moved,
     }))
 }
@@ -568,6 +579,9 @@ fn rebuild(spec: &Spec, built: &Built, end: End) -> Result<Schedule, ScheduleErr
     let mut builder = spec.builder(end);
     for skipped in &built.skipped {
         builder = builder.skip(skipped.date());
+    }
+    for at in &built.skipped_at {
+        builder = builder.skip_instant(*at);
     }
     for (from, to) in &built.moved {
         builder = builder.move_occurrence(from.date(), *to);
@@ -806,6 +820,7 @@ fn model(
     spec: &Spec,
     end: End,
     skipped: &BTreeSet<NaiveDateTime>,
+    skipped_at: &BTreeSet<DateTime<Utc>>,
     moved: &BTreeMap<NaiveDateTime, NaiveDateTime>,
     want: usize,
 ) -> Model {
@@ -845,7 +860,7 @@ fn model(
             }
             counted += 1;
             previous = Some((day, at));
-            if skipped.contains(&local) {
+            if skipped.contains(&local) || skipped_at.contains(&at) {
                 Fate::Skipped
             } else if let Some(to) = moved.get(&local) {
                 emitted += 1;
@@ -877,7 +892,7 @@ proptest! {
             prop_assert!(pair[0].2 < pair[1].2, "instants not increasing: {pair:?}");
             prop_assert!(pair[0].0 < pair[1].0, "seq not increasing: {pair:?}");
         }
-        let model = model(&spec, spec.end, &built.skipped, &built.moved, 1);
+        let model = model(&spec, spec.end, &built.skipped, &built.skipped_at, &built.moved, 1);
         if let Some(first) = got.first() {
             let zero = model.candidates.first().map(|c| c.fate);
             match zero {
@@ -892,7 +907,7 @@ proptest! {
     fn expansion_matches_the_model(spec in spec_strategy()) {
         let Some(built) = build(&spec, spec.end)? else { return Ok(()) };
         let got = items(built.schedule.occurrences().take(80));
-        let expected = model(&spec, spec.end, &built.skipped, &built.moved, 80).emitted(spec.zone);
+        let expected = model(&spec, spec.end, &built.skipped, &built.skipped_at, &built.moved, 80).emitted(spec.zone);
         prop_assert_eq!(got, expected);
     }
 
@@ -904,7 +919,7 @@ proptest! {
         let Some(built) = build(&spec, spec.end)? else { return Ok(()) };
         let End::Count(n) = spec.end else { unreachable!("the strategy makes counts") };
         let got = items(built.schedule.occurrences());
-        let model = model(&spec, spec.end, &built.skipped, &built.moved, usize::MAX);
+        let model = model(&spec, spec.end, &built.skipped, &built.skipped_at, &built.moved, usize::MAX);
         let counted = model.candidates.len()
             - model.count(Fate::DayMissing)
             - model.count(Fate::Collision);

@@ -22,6 +22,13 @@ impl Schedule {
     /// The rule keeps its RFC 5545 meaning: months without the day are skipped, and a
     /// `DTSTART` that does not match the rule is not an occurrence.
     ///
+    /// An `EXDATE` or `RDATE` floating or with the schedule's `TZID` is a local time (an
+    /// `EXDATE` names the occurrence by its nominal time, before DST: 02:30 on a spring-forward
+    /// day names the occurrence that happens at 03:30); one in UTC (`...Z`) or with another
+    /// zone's `TZID` is an instant, kept as one and written back in UTC by
+    /// [`Schedule::to_rrule`]. An `EXDATE` that names no occurrence changes nothing and is not
+    /// kept.
+    ///
     /// # Errors
     /// [`ScheduleError::Parse`] naming the line and part for malformed text;
     /// [`ScheduleError::UnsupportedFrequency`] for HOURLY, MINUTELY and SECONDLY;

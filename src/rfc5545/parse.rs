@@ -1,6 +1,6 @@
 //! Reading RFC 5545 text.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use chrono_tz::Tz;
@@ -14,7 +14,7 @@ use crate::schedule::plan::Plan;
 use crate::schedule::recurrence::{
     DayOfMonth, Interval, MonthDay, Ordinal, Overflow, Recurrence, WorkingDayNumber,
 };
-use crate::schedule::{End, Exceptions, Rule, Schedule};
+use crate::schedule::{End, Exceptions, Given, Rule, Schedule};
 use crate::zone;
 
 /// A date or date-time value as written.
@@ -23,6 +23,12 @@ enum Value {
     Date(NaiveDate),
     Local(NaiveDateTime),
     Utc(NaiveDateTime),
+}
+
+/// An EXDATE or RDATE value: a local time in the schedule's zone, or an instant.
+enum Named {
+    Local(NaiveDateTime),
+    Instant(chrono::DateTime<chrono::Utc>),
 }
 
 /// One content line: name, parameters, value, and its 1-based line number.
@@ -147,37 +153,47 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         }
         other => other,
     })?;
-    let to_local = |line: &Line, part: &str| -> Result<Vec<NaiveDateTime>, ScheduleError> {
+    // An exception in the schedule's own terms (floating, or the schedule's TZID) is a local
+    // time; one in UTC or another zone's TZID names an instant and stays one.
+    let named = |line: &Line, part: &str| -> Result<Vec<Named>, ScheduleError> {
         list_values(line, part)?
             .into_iter()
             .map(|(value, value_zone)| {
                 Ok(match value {
-                    Value::Date(d) => d.and_time(start.time()),
+                    Value::Date(d) => Named::Local(d.and_time(start.time())),
                     Value::Local(t) => match value_zone {
                         Some(other) if other != zone => {
-                            in_zone(zone, zone::resolve_local(other, t).timestamp())
+                            Named::Instant(zone::resolve_local(other, t))
                         }
-                        _ => t,
+                        _ => Named::Local(t),
                     },
-                    Value::Utc(t) => in_zone(zone, t.and_utc().timestamp()),
+                    Value::Utc(t) => Named::Instant(t.and_utc()),
                 })
             })
             .collect()
     };
-    let mut skipped = BTreeSet::new();
+    let mut given = Given::default();
     for line in exdates {
-        skipped.extend(to_local(line, "EXDATE")?);
+        for value in named(line, "EXDATE")? {
+            match value {
+                Named::Local(t) => given.skipped.insert(t),
+                Named::Instant(t) => given.skipped_at.insert(t),
+            };
+        }
     }
-    let mut extra = BTreeSet::new();
     for line in rdates {
-        extra.extend(to_local(line, "RDATE")?);
+        for value in named(line, "RDATE")? {
+            match value {
+                Named::Local(t) => given.extra.insert(t),
+                Named::Instant(t) => given.extra_at.insert(t),
+            };
+        }
     }
-    let mut moved = BTreeMap::new();
     for (from, to) in extensions.moves {
         // The writer also lists a move as EXDATE + RDATE for other tools.
-        skipped.remove(&from);
-        extra.remove(&to);
-        moved.insert(from, to);
+        given.skipped.remove(&from);
+        given.extra.remove(&to);
+        given.moved.insert(from, to);
     }
 
     let calendar = extensions.calendar.unwrap_or_default();
@@ -248,14 +264,7 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         extensions.adjustment,
         Exceptions::default(),
     );
-    finish(schedule, skipped, moved, extra, false)
-}
-
-fn in_zone(zone: Tz, utc: i64) -> NaiveDateTime {
-    let local = zone::table(zone).to_local(utc);
-    chrono::DateTime::from_timestamp(local, 0)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default()
+    finish(schedule, given, false)
 }
 
 fn err(line: &Line, part: &str, reason: impl Into<String>) -> ScheduleError {

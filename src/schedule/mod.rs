@@ -18,7 +18,7 @@ use crate::rfc5545::RfcRule;
 use crate::zone::{self, ZoneTable};
 
 pub use builder::ScheduleBuilder;
-pub(crate) use exceptions::Exceptions;
+pub(crate) use exceptions::{Exceptions, Given};
 pub use occurrences::{Occurrence, Occurrences};
 use plan::Plan;
 use recurrence::{Overflow, Recurrence};
@@ -186,19 +186,42 @@ impl Schedule {
         self.adjustment
     }
 
-    /// Dates (and times) of the occurrences removed from the series.
+    /// Occurrences removed from the series, named by local date and time (RFC 5545 `EXDATE`
+    /// floating or with the schedule's `TZID`).
+    ///
+    /// A local time names an occurrence by its *nominal* time, the one the rule gives before
+    /// DST is applied: on the day Berlin springs forward, `02:30` names the occurrence that
+    /// happens at 03:30 CEST. See [`Schedule::skipped_instants`] for the other form.
     pub fn skipped(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
-        self.exceptions.skipped()
+        self.exceptions.given().skipped.iter().copied()
+    }
+
+    /// Occurrences removed from the series, named by instant (RFC 5545 `EXDATE` in UTC or
+    /// with another zone's `TZID`): the occurrence that happens at that instant, whatever its
+    /// nominal time.
+    pub fn skipped_instants(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.exceptions.given().skipped_at.iter().copied()
     }
 
     /// Occurrences moved elsewhere: `(original local date-time, new local date-time)`.
     pub fn moved(&self) -> impl Iterator<Item = (NaiveDateTime, NaiveDateTime)> + '_ {
-        self.exceptions.moved()
+        self.exceptions
+            .given()
+            .moved
+            .iter()
+            .map(|(from, to)| (*from, *to))
     }
 
-    /// Extra local date-times added to the series (RFC 5545 `RDATE`).
+    /// Extra local date-times added to the series (RFC 5545 `RDATE` floating or with the
+    /// schedule's `TZID`), each resolved with the crate's DST policy.
     pub fn extra(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
-        self.exceptions.extra()
+        self.exceptions.given().extra.iter().copied()
+    }
+
+    /// Extra instants added to the series (RFC 5545 `RDATE` in UTC or with another zone's
+    /// `TZID`): in a repeated hour, either of the two.
+    pub fn extra_instants(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.exceptions.given().extra_at.iter().copied()
     }
 
     pub(crate) fn rule(&self) -> &Rule {
@@ -279,8 +302,7 @@ impl Schedule {
         let mut schedule = self.clone();
         schedule.end = end;
         schedule.exceptions = Exceptions::default();
-        let (skipped, moved, extra) = self.exceptions.parts();
-        builder::finish(schedule, skipped, moved, extra, false)
+        builder::finish(schedule, self.exceptions.given().clone(), false)
     }
 
     /// The same schedule with the occurrence on `date` moved to local date-time `to` (it keeps
@@ -293,8 +315,8 @@ impl Schedule {
         let mut schedule = self.clone();
         schedule.exceptions = Exceptions::default();
         builder::check_whole_seconds(to)?;
-        let (skipped, mut moved, extra) = self.exceptions.parts();
-        moved.insert(date.and_time(self.time()), to);
-        builder::finish(schedule, skipped, moved, extra, true)
+        let mut given = self.exceptions.given().clone();
+        given.moved.insert(date.and_time(self.time()), to);
+        builder::finish(schedule, given, true)
     }
 }
