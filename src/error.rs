@@ -63,6 +63,12 @@ pub enum ScheduleError {
     /// A date outside the supported years.
     #[error("date {0} is outside the supported years 1900 to 2199")]
     DateOutOfRange(NaiveDate),
+    /// An end (RFC 5545 `UNTIL`, [`End::UntilInstant`](crate::End::UntilInstant)) that does not
+    /// fall on a date of the supported years in the schedule's zone, as written.
+    #[error(
+        "until {0} is outside the supported years: it must fall between 1900-01-01 and 2199-12-31 in the schedule's zone"
+    )]
+    UntilOutOfRange(String),
     /// An IANA zone name chrono-tz does not know.
     #[error("unknown time zone {0:?}")]
     UnknownZone(String),

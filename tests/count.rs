@@ -35,10 +35,9 @@ const APIA_FIVE: [&str; 5] = [
 
 #[test]
 fn a_skipped_civil_day_does_not_use_up_the_count_in_rrule_text() {
-    let schedule = Schedule::from_rrule(
-        "DTSTART;TZID=Pacific/Apia:20111227T080000\nRRULE:FREQ=DAILY;COUNT=5",
-    )
-    .unwrap();
+    let schedule =
+        Schedule::from_rrule("DTSTART;TZID=Pacific/Apia:20111227T080000\nRRULE:FREQ=DAILY;COUNT=5")
+            .unwrap();
     assert_eq!(instants(&schedule), APIA_FIVE);
     // The day the zone skipped keeps its `seq` unused.
     let seqs: Vec<u64> = schedule.occurrences().map(|o| o.seq()).collect();
@@ -159,10 +158,9 @@ fn an_excluded_occurrence_still_counts() {
 
 #[test]
 fn count_round_trips_through_text_and_json() {
-    let schedule = Schedule::from_rrule(
-        "DTSTART;TZID=Pacific/Apia:20111227T080000\nRRULE:FREQ=DAILY;COUNT=5",
-    )
-    .unwrap();
+    let schedule =
+        Schedule::from_rrule("DTSTART;TZID=Pacific/Apia:20111227T080000\nRRULE:FREQ=DAILY;COUNT=5")
+            .unwrap();
     let back = Schedule::from_rrule(&schedule.to_rrule()).unwrap();
     assert_eq!(back, schedule);
     let json = serde_json::to_string(&schedule).unwrap();

@@ -25,9 +25,15 @@ fn round_trips(schedule: &Schedule) {
     // Text keeps the exceptions exactly (a builder's month-day overflow policy is not
     // RFC 5545's, so the whole value is compared through JSON only).
     assert!(back.skipped().eq(schedule.skipped()), "{text}");
-    assert!(back.skipped_instants().eq(schedule.skipped_instants()), "{text}");
+    assert!(
+        back.skipped_instants().eq(schedule.skipped_instants()),
+        "{text}"
+    );
     assert!(back.extra().eq(schedule.extra()), "{text}");
-    assert!(back.extra_instants().eq(schedule.extra_instants()), "{text}");
+    assert!(
+        back.extra_instants().eq(schedule.extra_instants()),
+        "{text}"
+    );
     assert_eq!(back.to_rrule(), text);
     assert_eq!(instants(&back), instants(schedule));
     let json = serde_json::to_string(schedule).unwrap();

@@ -447,7 +447,16 @@ fn spec_with(end: impl Strategy<Value = EndGen>) -> impl Strategy<Value = Spec> 
                     EndGen::Count(n) => End::Count(n),
                     EndGen::Until(k) => End::Until((day + Days::new(k)).min(last_supported())),
                     EndGen::UntilInstant(s) => {
-                        End::UntilInstant(start.and_utc() + TimeDelta::seconds(s))
+                        // An instant end must fall on a date of the supported years in the
+                        // zone: the last is the last second of 2199-12-31 there.
+                        let last = resolve(
+                            zone,
+                            last_supported()
+                                .and_hms_opt(23, 59, 59)
+                                .expect("a valid time"),
+                        )
+                        .0;
+                        End::UntilInstant((start.and_utc() + TimeDelta::seconds(s)).min(last))
                     }
                 };
                 Spec {

@@ -50,6 +50,11 @@ pub(crate) fn write(schedule: &Schedule) -> String {
                 .and_time(chrono::NaiveTime::MIN);
             let last = zone::resolve_local(zone, next_day) - chrono::TimeDelta::seconds(1);
             let _ = write!(rule, ";UNTIL={}Z", date_time(last.naive_utc()));
+            // The civil date itself, which the instant only approximates (a gap that crosses
+            // midnight can move the date's last occurrence past it).
+            if !matches!(schedule.recurrence(), Some(Recurrence::Once { .. })) {
+                extensions.push(format!("X-RD-UNTIL:{}", self::date(date)));
+            }
         }
         End::UntilInstant(t) => {
             let _ = write!(rule, ";UNTIL={}Z", date_time(t.naive_utc()));

@@ -163,7 +163,7 @@ impl ScheduleBuilder {
         for at in self.skipped_at.iter().chain(&self.extra_at) {
             check_whole_seconds(at.naive_utc())?;
         }
-        validate_end(self.end, self.start.date())?;
+        validate_end(self.end, self.start.date(), self.zone)?;
         if let Recurrence::Once { date, .. } = self.recurrence
             && date < self.start.date()
         {
@@ -223,7 +223,11 @@ pub(crate) fn check_range(date: NaiveDate) -> Result<(), ScheduleError> {
     }
 }
 
-pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleError> {
+/// Checks an end against the start and the supported years. An instant end must fall on a
+/// civil date of the supported years in the schedule's zone (1900-01-01 to 2199-12-31): every
+/// form of the schedule (RFC 5545 text, JSON) can then write it and read it back, and none is
+/// needed past them (series end there).
+pub(crate) fn validate_end(end: End, start: NaiveDate, zone: Tz) -> Result<(), ScheduleError> {
     match end {
         End::Count(0) => Err(ScheduleError::ZeroCount),
         End::Until(until) if until < start => Err(ScheduleError::UntilBeforeStart { until, start }),
@@ -234,8 +238,17 @@ pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleErr
                 start,
             })
         }
+        End::UntilInstant(t) if !instant_in_range(crate::zone::table(zone), t.timestamp()) => Err(
+            ScheduleError::UntilOutOfRange(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ),
         _ => Ok(()),
     }
+}
+
+/// Whether instant `at` falls on a civil date of the supported years in the zone of `table`.
+fn instant_in_range(table: &ZoneTable, at: i64) -> bool {
+    let day = table.to_local(at).div_euclid(86_400);
+    (i64::from(civil::min_days())..=i64::from(civil::max_days())).contains(&day)
 }
 
 /// Checks that the rule has an occurrence, then attaches the exceptions: skipped and moved
@@ -265,7 +278,9 @@ pub(crate) fn finish(
     }
     // An instant is in the supported years when its local date in the schedule's zone is.
     for at in given.skipped_at.iter().chain(&given.extra_at) {
-        check_range(local_of(table, at.timestamp()).date())?;
+        if !instant_in_range(table, at.timestamp()) {
+            return Err(ScheduleError::DateOutOfRange(at.date_naive()));
+        }
     }
     if strict {
         for local in given.skipped.iter().chain(given.moved.keys()) {

@@ -298,7 +298,7 @@ impl Schedule {
     /// # Errors
     /// As [`ScheduleBuilder::build`] for the new end (a count of 0, an end before the start).
     pub fn with_end(&self, end: End) -> Result<Schedule, ScheduleError> {
-        builder::validate_end(end, self.start.date())?;
+        builder::validate_end(end, self.start.date(), self.zone)?;
         let mut schedule = self.clone();
         schedule.end = end;
         schedule.exceptions = Exceptions::default();
