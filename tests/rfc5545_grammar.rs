@@ -536,3 +536,25 @@ proptest! {
         prop_assert_eq!(first(&back), first(&schedule), "{}", written);
     }
 }
+
+#[test]
+fn an_adjustment_on_a_general_rule_is_refused() {
+    // The general walk never moves occurrences to working days: the extension would be
+    // stored and described without ever applying.
+    let result = Schedule::from_rrule(
+        "DTSTART:20260105T090000Z\nRRULE:FREQ=DAILY;BYHOUR=9,10\nX-RD-ADJUST:FOLLOWING",
+    );
+    assert!(
+        matches!(result, Err(ScheduleError::Contradictory(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_quote_in_a_value_is_not_a_parameter_quote() {
+    // Quotes matter only before the first colon outside them.
+    let schedule = Schedule::from_rrule(
+        "DTSTART;TZID=\"Europe/Berlin\":20260105T090000\nRRULE:FREQ=DAILY;COUNT=1\nX-NOTE:say \"hi",
+    );
+    assert!(schedule.is_ok(), "{schedule:?}");
+}

@@ -30,11 +30,15 @@ impl Schedule {
     /// kept.
     ///
     /// # Errors
-    /// [`ScheduleError::Parse`] naming the line and part for malformed text;
+    /// [`ScheduleError::Parse`] naming the line, the part and the offending text for text
+    /// outside RFC 5545's grammar (empty or repeated rule parts, empty list items, values out
+    /// of the grammar's ranges, a DATE without `VALUE=DATE`, a `TZID` on a UTC time);
     /// [`ScheduleError::UnsupportedFrequency`] for HOURLY, MINUTELY and SECONDLY;
     /// [`ScheduleError::Contradictory`] for COUNT with UNTIL, a `BYDAY` ordinal under WEEKLY
     /// and other parts RFC 5545 does not allow together; [`ScheduleError::UnknownZone`];
-    /// [`ScheduleError::DateOutOfRange`]; [`ScheduleError::NoOccurrence`] for a rule that never
+    /// [`ScheduleError::DateOutOfRange`]; [`ScheduleError::UntilOutOfRange`] for an `UNTIL`
+    /// past the supported years in the schedule's zone (`UNTIL=99991231T235959`: series end
+    /// on 2199-12-31, so no later end is needed); [`ScheduleError::NoOccurrence`] for a rule that never
     /// occurs (`FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30`).
     ///
     /// ```

@@ -272,6 +272,13 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
             let Some(parts) = parts else {
                 unreachable!("a missing RRULE is handled as a one-off above")
             };
+            if extensions.adjustment != Adjustment::None {
+                // The general walk does not move occurrences: accepting it would describe and
+                // store an adjustment that never applies.
+                return Err(ScheduleError::Contradictory(
+                    "X-RD-ADJUST needs a rule of the structured vocabulary (daily, working-day, weekly, or one monthly or yearly day)".into(),
+                ));
+            }
             (
                 Rule::Rfc(Box::new(RfcRule::new(parts, start)?)),
                 Overflow::Skip,
@@ -333,25 +340,16 @@ fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
             });
             continue;
         }
-        let Some((head, value)) = split_unquoted(raw, ':').map(|mut parts| {
-            let head = parts.next().unwrap_or_default();
-            (head, &raw[head.len()..])
-        }) else {
+        // The name and parameters end at the first colon outside double quotes.
+        let Some(colon) = first_unquoted(raw, ':') else {
             return Err(ScheduleError::parse(
                 number,
                 "line",
-                format!("unbalanced double quote in {raw:?}"),
+                format!("expected NAME:VALUE with balanced double quotes, got {raw:?}"),
             ));
         };
-        let Some(value) = value.strip_prefix(':') else {
-            return Err(ScheduleError::parse(
-                number,
-                "line",
-                format!("expected NAME:VALUE, got {raw:?}"),
-            ));
-        };
-        // `head` holds no quote-unbalanced text: split_unquoted checked the whole line.
-        let mut pieces = split_unquoted(head, ';').into_iter().flatten();
+        let (head, value) = (&raw[..colon], &raw[colon + 1..]);
+        let mut pieces = split_unquoted(head);
         let name_text = pieces.next().unwrap_or_default();
         if !is_name(name_text) {
             return Err(ScheduleError::parse(
@@ -430,27 +428,37 @@ fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
     Ok(lines)
 }
 
-/// The pieces of `text` between separators `sep` outside double quotes; `None` when a quote
+/// The byte index of the first `sep` outside double quotes, if there is one before any quote
 /// is left open.
-fn split_unquoted(text: &str, sep: char) -> Option<std::vec::IntoIter<&str>> {
-    let mut pieces = Vec::new();
+fn first_unquoted(text: &str, sep: char) -> Option<usize> {
     let mut quoted = false;
-    let mut from = 0;
     for (at, c) in text.char_indices() {
         match c {
             '"' => quoted = !quoted,
-            c if c == sep && !quoted => {
-                pieces.push(&text[from..at]);
-                from = at + c.len_utf8();
-            }
+            c if c == sep && !quoted => return Some(at),
             _ => {}
         }
     }
-    if quoted {
-        return None;
-    }
-    pieces.push(&text[from..]);
-    Some(pieces.into_iter())
+    None
+}
+
+/// The pieces of a line's head between semicolons outside double quotes (the head holds no
+/// open quote: it ends at a colon outside quotes).
+fn split_unquoted(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match first_unquoted(current, ';') {
+            Some(at) => {
+                rest = Some(&current[at + 1..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 /// RFC 5545 `iana-token` / `x-name`: letters, digits and hyphens.
@@ -699,16 +707,6 @@ fn rule_parts(line: &Line, zone: Tz) -> Result<(Parts, End), ScheduleError> {
             ));
         };
         let key = key.to_ascii_uppercase();
-        if !RULE_PARTS.contains(&key.as_str()) {
-            return Err(err(
-                line,
-                "RRULE",
-                format!(
-                    "unknown rule part {key:?}: expected one of {}",
-                    RULE_PARTS.join(", ")
-                ),
-            ));
-        }
         let part = format!("RRULE {key}");
         if !seen.insert(key.clone()) {
             return Err(err(
@@ -811,7 +809,16 @@ fn rule_parts(line: &Line, zone: Tz) -> Result<(Parts, End), ScheduleError> {
                     parts.by_day.push(weekday_num(line, &part, item)?);
                 }
             }
-            other => unreachable!("{other} is in RULE_PARTS and matched above"),
+            _ => {
+                return Err(err(
+                    line,
+                    "RRULE",
+                    format!(
+                        "unknown rule part {key:?}: expected one of {}",
+                        RULE_PARTS.join(", ")
+                    ),
+                ));
+            }
         }
     }
     parts.frequency = frequency.ok_or_else(|| err(line, "RRULE FREQ", "missing FREQ"))?;

@@ -32,7 +32,9 @@ pub enum End {
     Never,
     /// After the last occurrence on or before this civil date, in the schedule's zone.
     Until(NaiveDate),
-    /// After the last occurrence at or before this instant (RFC 5545 `UNTIL` in UTC).
+    /// After the last occurrence at or before this instant (RFC 5545 `UNTIL` in UTC). It must
+    /// fall on a date of the supported years in the schedule's zone
+    /// ([`ScheduleError::UntilOutOfRange`] otherwise).
     UntilInstant(DateTime<Utc>),
     /// After this many occurrences of the rule. As in RFC 5545, occurrences removed by an
     /// exception count (the count bounds the rule, exceptions apply after it), while positions
