@@ -118,9 +118,15 @@ impl Schedule {
         }
         parts.extend(words.adjustment(self.adjustment()));
         let exceptions = [
-            (Change::Skipped, self.skipped().count()),
+            (
+                Change::Skipped,
+                self.skipped().count() + self.skipped_instants().count(),
+            ),
             (Change::Moved, self.moved().count()),
-            (Change::Added, self.extra().count()),
+            (
+                Change::Added,
+                self.extra().count() + self.extra_instants().count(),
+            ),
         ];
         for (change, n) in exceptions {
             if n > 0 {

@@ -63,6 +63,12 @@ pub enum ScheduleError {
     /// A date outside the supported years.
     #[error("date {0} is outside the supported years 1900 to 2199")]
     DateOutOfRange(NaiveDate),
+    /// An end (RFC 5545 `UNTIL`, [`End::UntilInstant`](crate::End::UntilInstant)) that does not
+    /// fall on a date of the supported years in the schedule's zone, as written.
+    #[error(
+        "until {0} is outside the supported years: it must fall between 1900-01-01 and 2199-12-31 in the schedule's zone"
+    )]
+    UntilOutOfRange(String),
     /// An IANA zone name chrono-tz does not know.
     #[error("unknown time zone {0:?}")]
     UnknownZone(String),
@@ -82,6 +88,9 @@ pub enum ScheduleError {
     /// An exception that names a date that is not an occurrence of the schedule.
     #[error("{0} is not an occurrence of the schedule")]
     NotAnOccurrence(NaiveDateTime),
+    /// An exception that names an instant at which no occurrence of the schedule happens.
+    #[error("{0} is not the instant of an occurrence of the schedule")]
+    NotAnOccurrenceAt(chrono::DateTime<chrono::Utc>),
     /// An exception that would put two occurrences at the same instant.
     #[error("moving the occurrence of {from} to {to} collides with another occurrence")]
     MoveCollides {

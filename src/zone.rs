@@ -26,6 +26,9 @@ pub(crate) struct ZoneTable {
     /// Offset (seconds east of UTC) in force before the first transition.
     initial_offset: i32,
     transitions: Box<[Transition]>,
+    /// Whether an offset change of a day or more happens (a zone crossing the date line):
+    /// only then can a civil day be missing, or a day's time come before the previous day's.
+    day_jumps: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -201,9 +204,13 @@ impl ZoneTable {
             }
             t = next;
         }
+        let day_jumps = transitions
+            .iter()
+            .any(|t| (i64::from(t.after) - i64::from(t.before)).abs() >= SECONDS_PER_DAY);
         ZoneTable {
             initial_offset,
             transitions: transitions.into_boxed_slice(),
+            day_jumps,
         }
     }
 
@@ -272,6 +279,12 @@ impl ZoneTable {
             until,
             offset: i64::from(offset),
         }
+    }
+
+    /// Whether the zone changes its offset by a day or more in the supported years (so a civil
+    /// day can be missing).
+    pub(crate) fn has_day_jumps(&self) -> bool {
+        self.day_jumps
     }
 
     /// Offset (seconds east of UTC) in force at a UTC instant.

@@ -108,7 +108,8 @@ enum EndGen {
 /// An exception to add: an index into the first occurrences of the schedule without it.
 #[derive(Debug, Clone, Copy)]
 enum ExceptionGen {
-    Skip(prop::sample::Index),
+    /// Skip by local date, or (when true) by the occurrence's instant.
+    Skip(prop::sample::Index, bool),
     /// Move by this many minutes; kept between its neighbours (which are not moved) so the
     /// series stays ordered by `seq`.
     Move(prop::sample::Index, i64),
@@ -366,7 +367,8 @@ fn end_strategy() -> impl Strategy<Value = EndGen> {
 
 fn exceptions_strategy() -> impl Strategy<Value = Vec<ExceptionGen>> {
     let one = prop_oneof![
-        any::<prop::sample::Index>().prop_map(ExceptionGen::Skip),
+        (any::<prop::sample::Index>(), any::<bool>())
+            .prop_map(|(i, by_instant)| ExceptionGen::Skip(i, by_instant)),
         (
             any::<prop::sample::Index>(),
             prop_oneof![-300i64..300, -5i64..5, -2880i64..2880]
@@ -445,7 +447,16 @@ fn spec_with(end: impl Strategy<Value = EndGen>) -> impl Strategy<Value = Spec> 
                     EndGen::Count(n) => End::Count(n),
                     EndGen::Until(k) => End::Until((day + Days::new(k)).min(last_supported())),
                     EndGen::UntilInstant(s) => {
-                        End::UntilInstant(start.and_utc() + TimeDelta::seconds(s))
+                        // An instant end must fall on a date of the supported years in the
+                        // zone: the last is the last second of 2199-12-31 there.
+                        let last = resolve(
+                            zone,
+                            last_supported()
+                                .and_hms_opt(23, 59, 59)
+                                .expect("a valid time"),
+                        )
+                        .0;
+                        End::UntilInstant((start.and_utc() + TimeDelta::seconds(s)).min(last))
                     }
                 };
                 Spec {
@@ -478,6 +489,7 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
 struct Built {
     schedule: Schedule,
     skipped: BTreeSet<NaiveDateTime>,
+    skipped_at: BTreeSet<DateTime<Utc>>,
     moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
 }
 
@@ -488,7 +500,7 @@ fn build(spec: &Spec, end: End) -> Result<Option<Built>, TestCaseError> {
     let base = match spec.builder(end).build() {
         Ok(schedule) => schedule,
         Err(ScheduleError::NoOccurrence) => {
-            let model = model(spec, end, &none, &BTreeMap::new(), 1);
+            let model = model(spec, end, &none, &BTreeSet::new(), &BTreeMap::new(), 1);
             prop_assert!(
                 model.emitted(spec.zone).is_empty(),
                 "the engine found no occurrence, the model found {:?}",
@@ -507,15 +519,21 @@ fn build(spec: &Spec, end: End) -> Result<Option<Built>, TestCaseError> {
     let mut touched = BTreeSet::new();
     let mut moved_at = BTreeSet::new();
     let mut skipped = BTreeSet::new();
+    let mut skipped_at = BTreeSet::new();
     let mut moved = BTreeMap::new();
     let mut builder = spec.builder(end);
     for exception in &spec.exceptions {
         match *exception {
-            ExceptionGen::Skip(index) if !first.is_empty() => {
+            ExceptionGen::Skip(index, by_instant) if !first.is_empty() => {
                 let i = index.index(first.len().min(6));
                 if touched.insert(i) {
-                    skipped.insert(first[i].date().and_time(time));
-                    builder = builder.skip(first[i].date());
+                    if by_instant {
+                        skipped_at.insert(first[i].at());
+                        builder = builder.skip_instant(first[i].at());
+                    } else {
+                        skipped.insert(first[i].date().and_time(time));
+                        builder = builder.skip(first[i].date());
+                    }
                 }
             }
             ExceptionGen::Move(index, minutes) if first.len() >= 3 => {
@@ -544,21 +562,23 @@ fn build(spec: &Spec, end: End) -> Result<Option<Built>, TestCaseError> {
             _ => {}
         }
     }
-    if skipped.is_empty() && moved.is_empty() {
+    if skipped.is_empty() && skipped_at.is_empty() && moved.is_empty() {
         return Ok(Some(Built {
             schedule: base,
             skipped,
+            skipped_at,
             moved,
         }));
     }
     let schedule = builder.build().map_err(|e| {
         TestCaseError::fail(format!(
-            "exceptions on occurrences were refused: {e}; skipped {skipped:?}, moved {moved:?}"
+            "exceptions on occurrences were refused: {e}; skipped {skipped:?} {skipped_at:?}, moved {moved:?}"
         ))
     })?;
     Ok(Some(Built {
         schedule,
         skipped,
+        skipped_at,
         moved,
     }))
 }
@@ -568,6 +588,9 @@ fn rebuild(spec: &Spec, built: &Built, end: End) -> Result<Schedule, ScheduleErr
     let mut builder = spec.builder(end);
     for skipped in &built.skipped {
         builder = builder.skip(skipped.date());
+    }
+    for at in &built.skipped_at {
+        builder = builder.skip_instant(*at);
     }
     for (from, to) in &built.moved {
         builder = builder.move_occurrence(from.date(), *to);
@@ -799,12 +822,14 @@ impl Model {
 }
 
 /// The series of `spec` with `end` and the given exceptions, numbered as documented: every
-/// rule occurrence takes the next `seq`, including those that are dropped or skipped; walks
-/// until `want` occurrences are emitted or the series ends.
+/// rule occurrence takes the next `seq`, including those that are dropped or skipped; a count
+/// counts the occurrences that have an instant (skipped ones included, dropped ones not, as
+/// RFC 5545 §3.3.10 says); walks until `want` occurrences are emitted or the series ends.
 fn model(
     spec: &Spec,
     end: End,
     skipped: &BTreeSet<NaiveDateTime>,
+    skipped_at: &BTreeSet<DateTime<Utc>>,
     moved: &BTreeMap<NaiveDateTime, NaiveDateTime>,
     want: usize,
 ) -> Model {
@@ -817,9 +842,10 @@ fn model(
     let time = spec.start.time();
     let mut candidates = Vec::new();
     let mut emitted = 0;
+    let mut counted = 0u64;
     let mut previous: Option<(NaiveDate, DateTime<Utc>)> = None;
     for (seq, nominal) in (0u64..).zip(nominal_dates(spec)) {
-        if seq >= count || emitted >= want {
+        if emitted >= want {
             break;
         }
         let day = spec.calendar.adjust(nominal, spec.adjustment);
@@ -838,8 +864,12 @@ fn model(
         } else if previous.is_some_and(|(d, t)| d == day || t >= at) {
             Fate::Collision
         } else {
+            if counted >= count {
+                break;
+            }
+            counted += 1;
             previous = Some((day, at));
-            if skipped.contains(&local) {
+            if skipped.contains(&local) || skipped_at.contains(&at) {
                 Fate::Skipped
             } else if let Some(to) = moved.get(&local) {
                 emitted += 1;
@@ -871,7 +901,7 @@ proptest! {
             prop_assert!(pair[0].2 < pair[1].2, "instants not increasing: {pair:?}");
             prop_assert!(pair[0].0 < pair[1].0, "seq not increasing: {pair:?}");
         }
-        let model = model(&spec, spec.end, &built.skipped, &built.moved, 1);
+        let model = model(&spec, spec.end, &built.skipped, &built.skipped_at, &built.moved, 1);
         if let Some(first) = got.first() {
             let zero = model.candidates.first().map(|c| c.fate);
             match zero {
@@ -886,30 +916,49 @@ proptest! {
     fn expansion_matches_the_model(spec in spec_strategy()) {
         let Some(built) = build(&spec, spec.end)? else { return Ok(()) };
         let got = items(built.schedule.occurrences().take(80));
-        let expected = model(&spec, spec.end, &built.skipped, &built.moved, 80).emitted(spec.zone);
+        let expected = model(&spec, spec.end, &built.skipped, &built.skipped_at, &built.moved, 80).emitted(spec.zone);
         prop_assert_eq!(got, expected);
     }
 
-    /// `Count(n)`: `seq` stays below n, and there are exactly n occurrences minus the
-    /// documented drops among the first n rule occurrences (skipped ones, civil days the zone
-    /// skipped, adjustments onto an earlier occurrence's day) and minus those the supported
-    /// years cut off.
+    /// `Count(n)`: exactly n occurrences minus the skipped ones among them and minus those
+    /// the supported years cut off; civil days the zone skipped and adjustments onto an
+    /// earlier occurrence's day do not use up the count.
     #[test]
-    fn count_gives_n_minus_the_drops(spec in spec_with((1u32..=50).prop_map(EndGen::Count))) {
+    fn count_gives_n_minus_the_skipped(spec in spec_with((1u32..=50).prop_map(EndGen::Count))) {
         let Some(built) = build(&spec, spec.end)? else { return Ok(()) };
         let End::Count(n) = spec.end else { unreachable!("the strategy makes counts") };
         let got = items(built.schedule.occurrences());
-        if let Some(max) = got.iter().map(|item| item.0).max() {
-            prop_assert!(max < u64::from(n), "seq {max} with count {n}");
-        }
-        let model = model(&spec, spec.end, &built.skipped, &built.moved, usize::MAX);
-        let cut_by_the_years = n as usize - model.candidates.len();
-        let drops = model.count(Fate::Skipped)
-            + model.count(Fate::DayMissing)
-            + model.count(Fate::Collision)
-            + cut_by_the_years;
+        let model = model(&spec, spec.end, &built.skipped, &built.skipped_at, &built.moved, usize::MAX);
+        let counted = model.candidates.len()
+            - model.count(Fate::DayMissing)
+            - model.count(Fate::Collision);
+        prop_assert!(counted <= n as usize);
+        let cut_by_the_years = n as usize - counted;
+        let drops = model.count(Fate::Skipped) + cut_by_the_years;
         prop_assert_eq!(got.len(), n as usize - drops);
         prop_assert_eq!(got, model.emitted(spec.zone));
+    }
+
+    /// `Count(n)` is the first n occurrences of the same schedule without an end, whenever
+    /// that series has n: checked against a walk of the unbounded series, no model involved.
+    #[test]
+    fn count_takes_the_first_n_of_the_unbounded_series(
+        spec in spec_with((1u32..=60).prop_map(EndGen::Count)),
+    ) {
+        // Without exceptions: they apply after the count.
+        let Ok(never) = spec.builder(End::Never).build() else { return Ok(()) };
+        let End::Count(n) = spec.end else { unreachable!("the strategy makes counts") };
+        let counted = spec.builder(End::Count(n)).build()
+            .map_err(|e| TestCaseError::fail(format!("the same schedule with a count: {e}")))?;
+        let unbounded = items(never.occurrences().take(n as usize));
+        prop_assert_eq!(items(counted.occurrences()), unbounded.clone());
+        // Seeking from just before each one finds the same tail.
+        for item in &unbounded {
+            let t = item.2 - TimeDelta::seconds(1);
+            let sought = items(counted.occurrences_after(t));
+            let walked: Vec<Item> = unbounded.iter().copied().filter(|i| i.2 > t).collect();
+            prop_assert_eq!(sought, walked, "after {}", t);
+        }
     }
 
     /// `Until(d)` (and `UntilInstant(t)`): nothing after the end, and the same schedule

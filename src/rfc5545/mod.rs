@@ -22,12 +22,23 @@ impl Schedule {
     /// The rule keeps its RFC 5545 meaning: months without the day are skipped, and a
     /// `DTSTART` that does not match the rule is not an occurrence.
     ///
+    /// An `EXDATE` or `RDATE` floating or with the schedule's `TZID` is a local time (an
+    /// `EXDATE` names the occurrence by its nominal time, before DST: 02:30 on a spring-forward
+    /// day names the occurrence that happens at 03:30); one in UTC (`...Z`) or with another
+    /// zone's `TZID` is an instant, kept as one and written back in UTC by
+    /// [`Schedule::to_rrule`]. An `EXDATE` that names no occurrence changes nothing and is not
+    /// kept.
+    ///
     /// # Errors
-    /// [`ScheduleError::Parse`] naming the line and part for malformed text;
+    /// [`ScheduleError::Parse`] naming the line, the part and the offending text for text
+    /// outside RFC 5545's grammar (empty or repeated rule parts, empty list items, values out
+    /// of the grammar's ranges, a DATE without `VALUE=DATE`, a `TZID` on a UTC time);
     /// [`ScheduleError::UnsupportedFrequency`] for HOURLY, MINUTELY and SECONDLY;
     /// [`ScheduleError::Contradictory`] for COUNT with UNTIL, a `BYDAY` ordinal under WEEKLY
     /// and other parts RFC 5545 does not allow together; [`ScheduleError::UnknownZone`];
-    /// [`ScheduleError::DateOutOfRange`]; [`ScheduleError::NoOccurrence`] for a rule that never
+    /// [`ScheduleError::DateOutOfRange`]; [`ScheduleError::UntilOutOfRange`] for an `UNTIL`
+    /// past the supported years in the schedule's zone (`UNTIL=99991231T235959`: series end
+    /// on 2199-12-31, so no later end is needed); [`ScheduleError::NoOccurrence`] for a rule that never
     /// occurs (`FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30`).
     ///
     /// ```

@@ -1,6 +1,6 @@
 //! Reading RFC 5545 text.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use chrono_tz::Tz;
@@ -9,12 +9,12 @@ use crate::calendar::{Adjustment, WorkingCalendar};
 use crate::civil;
 use crate::error::ScheduleError;
 use crate::rfc5545::rule::{Frequency, Parts, RfcRule, WeekdayNum};
-use crate::schedule::builder::{check_range, finish, validate_end};
+use crate::schedule::builder::{finish, validate_end};
 use crate::schedule::plan::Plan;
 use crate::schedule::recurrence::{
     DayOfMonth, Interval, MonthDay, Ordinal, Overflow, Recurrence, WorkingDayNumber,
 };
-use crate::schedule::{End, Exceptions, Rule, Schedule};
+use crate::schedule::{End, Exceptions, Given, Rule, Schedule};
 use crate::zone;
 
 /// A date or date-time value as written.
@@ -23,6 +23,12 @@ enum Value {
     Date(NaiveDate),
     Local(NaiveDateTime),
     Utc(NaiveDateTime),
+}
+
+/// An EXDATE or RDATE value: a local time in the schedule's zone, or an instant.
+enum Named {
+    Local(NaiveDateTime),
+    Instant(chrono::DateTime<chrono::Utc>),
 }
 
 /// One content line: name, parameters, value, and its 1-based line number.
@@ -41,6 +47,7 @@ struct Extensions {
     calendar: Option<WorkingCalendar>,
     adjustment: Adjustment,
     moves: Vec<(NaiveDateTime, NaiveDateTime)>,
+    until_date: Option<(NaiveDate, usize)>,
 }
 
 pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
@@ -61,13 +68,7 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
                     Value::Date(d) => d.and_time(NaiveTime::MIN),
                     Value::Local(t) | Value::Utc(t) => t,
                 };
-                let zone = match (value, zone) {
-                    (Value::Utc(_), Some(_)) => {
-                        return Err(err(line, "DTSTART", "a UTC time cannot have a TZID"));
-                    }
-                    (_, Some(zone)) => zone,
-                    _ => chrono_tz::UTC,
-                };
+                let zone = zone.unwrap_or(chrono_tz::UTC);
                 start = Some((local, zone, line.number));
             }
             "RRULE" => {
@@ -108,6 +109,22 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
                     }
                 }
             }
+            "X-RD-UNTIL" => {
+                if extensions.until_date.is_some() {
+                    return Err(err(line, "X-RD-UNTIL", "X-RD-UNTIL appears twice"));
+                }
+                let date = match date_time(line.value) {
+                    Some(Value::Date(d)) => d,
+                    _ => {
+                        return Err(err(
+                            line,
+                            "X-RD-UNTIL",
+                            format!("invalid date {:?}: expected YYYYMMDD", line.value),
+                        ));
+                    }
+                };
+                extensions.until_date = Some((date, line.number));
+            }
             "X-RD-MOVE" => {
                 let Some((from, to)) = line.value.split_once('/') else {
                     return Err(err(line, "X-RD-MOVE", "expected FROM/TO"));
@@ -136,48 +153,71 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
     }
     let (parts, end) = match rule {
         Some(line) => {
-            let (parts, end) = rule_parts(line, start, zone)?;
+            let (parts, end) = rule_parts(line, zone)?;
             (Some(parts), end)
         }
         None => (None, End::Count(1)),
     };
-    validate_end(end, start.date()).map_err(|e| match e {
+    // The writer gives other tools an UNTIL in UTC (the last second of the date in the zone)
+    // and this crate the civil date the schedule ends on.
+    let end = match (extensions.until_date, end) {
+        (None, end) => end,
+        (Some((date, _)), End::UntilInstant(_)) => End::Until(date),
+        (Some((_, number)), _) => {
+            return Err(ScheduleError::parse(
+                number,
+                "X-RD-UNTIL",
+                "X-RD-UNTIL needs an RRULE with UNTIL",
+            ));
+        }
+    };
+    validate_end(end, start.date(), zone).map_err(|e| match e {
         ScheduleError::ZeroCount => {
             ScheduleError::parse(start_line, "RRULE COUNT", "count must be at least 1, got 0")
         }
         other => other,
     })?;
-    let to_local = |line: &Line, part: &str| -> Result<Vec<NaiveDateTime>, ScheduleError> {
+    // An exception in the schedule's own terms (floating, or the schedule's TZID) is a local
+    // time; one in UTC or another zone's TZID names an instant and stays one.
+    let named = |line: &Line, part: &str| -> Result<Vec<Named>, ScheduleError> {
         list_values(line, part)?
             .into_iter()
             .map(|(value, value_zone)| {
                 Ok(match value {
-                    Value::Date(d) => d.and_time(start.time()),
+                    Value::Date(d) => Named::Local(d.and_time(start.time())),
                     Value::Local(t) => match value_zone {
                         Some(other) if other != zone => {
-                            in_zone(zone, zone::resolve_local(other, t).timestamp())
+                            Named::Instant(zone::resolve_local(other, t))
                         }
-                        _ => t,
+                        _ => Named::Local(t),
                     },
-                    Value::Utc(t) => in_zone(zone, t.and_utc().timestamp()),
+                    Value::Utc(t) => Named::Instant(t.and_utc()),
                 })
             })
             .collect()
     };
-    let mut skipped = BTreeSet::new();
+    let mut given = Given::default();
     for line in exdates {
-        skipped.extend(to_local(line, "EXDATE")?);
+        for value in named(line, "EXDATE")? {
+            match value {
+                Named::Local(t) => given.skipped.insert(t),
+                Named::Instant(t) => given.skipped_at.insert(t),
+            };
+        }
     }
-    let mut extra = BTreeSet::new();
     for line in rdates {
-        extra.extend(to_local(line, "RDATE")?);
+        for value in named(line, "RDATE")? {
+            match value {
+                Named::Local(t) => given.extra.insert(t),
+                Named::Instant(t) => given.extra_at.insert(t),
+            };
+        }
     }
-    let mut moved = BTreeMap::new();
     for (from, to) in extensions.moves {
         // The writer also lists a move as EXDATE + RDATE for other tools.
-        skipped.remove(&from);
-        extra.remove(&to);
-        moved.insert(from, to);
+        given.skipped.remove(&from);
+        given.extra.remove(&to);
+        given.moved.insert(from, to);
     }
 
     let calendar = extensions.calendar.unwrap_or_default();
@@ -232,6 +272,13 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
             let Some(parts) = parts else {
                 unreachable!("a missing RRULE is handled as a one-off above")
             };
+            if extensions.adjustment != Adjustment::None {
+                // The general walk does not move occurrences: accepting it would describe and
+                // store an adjustment that never applies.
+                return Err(ScheduleError::Contradictory(
+                    "X-RD-ADJUST needs a rule of the structured vocabulary (daily, working-day, weekly, or one monthly or yearly day)".into(),
+                ));
+            }
             (
                 Rule::Rfc(Box::new(RfcRule::new(parts, start)?)),
                 Overflow::Skip,
@@ -248,22 +295,17 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         extensions.adjustment,
         Exceptions::default(),
     );
-    finish(schedule, skipped, moved, extra, false)
-}
-
-fn in_zone(zone: Tz, utc: i64) -> NaiveDateTime {
-    let local = zone::table(zone).to_local(utc);
-    chrono::DateTime::from_timestamp(local, 0)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default()
+    finish(schedule, given, false)
 }
 
 fn err(line: &Line, part: &str, reason: impl Into<String>) -> ScheduleError {
     ScheduleError::parse(line.number, part, reason)
 }
 
-/// Splits text into content lines, unfolding continuation lines (RFC 5545 §3.1). A bare
-/// `FREQ=...` line is read as an RRULE.
+/// Splits text into content lines (RFC 5545 §3.1: `name *(";" param) ":" value`). A bare
+/// `FREQ=...` line is read as an RRULE. Names and parameters follow §3.1 and §3.2: names are
+/// letters, digits and hyphens; a parameter is `name=value`, the value plain or in double
+/// quotes; control characters are refused.
 fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
     let mut lines: Vec<Line> = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
@@ -276,9 +318,15 @@ fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
                 "folded continuation lines are not supported",
             ));
         }
-        let raw = raw.trim();
-        if raw.is_empty() {
+        if raw.trim().is_empty() {
             continue;
+        }
+        if let Some(c) = raw.chars().find(|c| c.is_control() && *c != '\t') {
+            return Err(ScheduleError::parse(
+                number,
+                "line",
+                format!("control character {c:?} in {raw:?}: RFC 5545 text allows none"),
+            ));
         }
         if raw
             .get(..5)
@@ -292,48 +340,130 @@ fn split_lines(text: &str) -> Result<Vec<Line<'_>>, ScheduleError> {
             });
             continue;
         }
-        let Some((head, value)) = raw.split_once(':') else {
+        // The name and parameters end at the first colon outside double quotes.
+        let Some(colon) = first_unquoted(raw, ':') else {
             return Err(ScheduleError::parse(
                 number,
                 "line",
-                format!("expected NAME:VALUE, got {raw:?}"),
+                format!("expected NAME:VALUE with balanced double quotes, got {raw:?}"),
             ));
         };
-        let mut pieces = head.split(';');
-        let name = pieces
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_uppercase();
-        if name.is_empty() {
+        let (head, value) = (&raw[..colon], &raw[colon + 1..]);
+        let mut pieces = split_unquoted(head);
+        let name_text = pieces.next().unwrap_or_default();
+        if !is_name(name_text) {
             return Err(ScheduleError::parse(
                 number,
                 "line",
-                "missing property name",
+                format!(
+                    "invalid property name {name_text:?}: expected letters, digits and hyphens"
+                ),
             ));
         }
-        let mut params = Vec::new();
+        let name = name_text.to_ascii_uppercase();
+        let mut params: Vec<(String, &str)> = Vec::new();
         for piece in pieces {
             let Some((key, value)) = piece.split_once('=') else {
                 return Err(ScheduleError::parse(
                     number,
                     name.clone(),
-                    format!("invalid parameter {piece:?}"),
+                    format!("invalid parameter {piece:?}: expected NAME=VALUE"),
                 ));
             };
-            params.push((
-                key.trim().to_ascii_uppercase(),
-                value.trim().trim_matches('"'),
-            ));
+            if !is_name(key) {
+                return Err(ScheduleError::parse(
+                    number,
+                    name.clone(),
+                    format!("invalid parameter name {key:?}: expected letters, digits and hyphens"),
+                ));
+            }
+            let key = key.to_ascii_uppercase();
+            let value = match value.strip_prefix('"') {
+                Some(quoted) => match quoted.strip_suffix('"') {
+                    Some(inner) if !inner.contains('"') => inner,
+                    _ => {
+                        return Err(ScheduleError::parse(
+                            number,
+                            name.clone(),
+                            format!("invalid quoted parameter value {value:?}"),
+                        ));
+                    }
+                },
+                None if value.contains('"') => {
+                    return Err(ScheduleError::parse(
+                        number,
+                        name.clone(),
+                        format!(
+                            "invalid parameter value {value:?}: a double quote must enclose the whole value"
+                        ),
+                    ));
+                }
+                None => value,
+            };
+            if matches!(key.as_str(), "TZID" | "VALUE") {
+                if params.iter().any(|(k, _)| *k == key) {
+                    return Err(ScheduleError::parse(
+                        number,
+                        name.clone(),
+                        format!("parameter {key} appears twice"),
+                    ));
+                }
+                if value.contains(',') {
+                    return Err(ScheduleError::parse(
+                        number,
+                        name.clone(),
+                        format!("{key} takes one value, got {value:?}"),
+                    ));
+                }
+            }
+            params.push((key, value));
         }
         lines.push(Line {
             number,
             name,
             params,
-            value: value.trim(),
+            value,
         });
     }
     Ok(lines)
+}
+
+/// The byte index of the first `sep` outside double quotes, if there is one before any quote
+/// is left open.
+fn first_unquoted(text: &str, sep: char) -> Option<usize> {
+    let mut quoted = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => return Some(at),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The pieces of a line's head between semicolons outside double quotes (the head holds no
+/// open quote: it ends at a colon outside quotes).
+fn split_unquoted(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match first_unquoted(current, ';') {
+            Some(at) => {
+                rest = Some(&current[at + 1..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+/// RFC 5545 `iana-token` / `x-name`: letters, digits and hyphens.
+fn is_name(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn param<'a>(line: &Line<'a>, key: &str) -> Option<&'a str> {
@@ -361,34 +491,96 @@ fn zone_param(line: &Line) -> Result<Option<Tz>, ScheduleError> {
     }
 }
 
-fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Tz>), ScheduleError> {
+/// The value type a line declares (RFC 5545 §3.2.20 `VALUE`; DATE-TIME when absent), among
+/// `allowed`.
+fn value_type(line: &Line, part: &str, allowed: &[&str]) -> Result<String, ScheduleError> {
+    let declared = param(line, "VALUE")
+        .unwrap_or("DATE-TIME")
+        .to_ascii_uppercase();
+    if allowed.contains(&declared.as_str()) {
+        Ok(declared)
+    } else {
+        Err(err(
+            line,
+            part,
+            format!(
+                "unsupported VALUE={declared}: expected {}",
+                allowed.join(" or ")
+            ),
+        ))
+    }
+}
+
+/// One DATE or DATE-TIME value of a line, as its VALUE parameter declares it (§3.8.2.4,
+/// §3.8.5.1, §3.8.5.2: the value "MUST match value type"), with its zone. A TZID applies to
+/// local date-times only (§3.2.19: not to DATE values nor to UTC times).
+fn typed_value(
+    line: &Line,
+    part: &str,
+    kind: &str,
+    text: &str,
+) -> Result<(Value, Option<Tz>), ScheduleError> {
     let zone = zone_param(line)?;
-    let value = date_time(line.value)
-        .ok_or_else(|| err(line, part, format!("invalid date-time {:?}", line.value)))?;
+    let value = match (kind, date_time(text)) {
+        ("DATE", Some(value @ Value::Date(_))) => value,
+        ("DATE-TIME", Some(value @ (Value::Local(_) | Value::Utc(_)))) => value,
+        ("DATE", _) => {
+            return Err(err(
+                line,
+                part,
+                format!("invalid date {text:?}: expected YYYYMMDD (VALUE=DATE)"),
+            ));
+        }
+        _ => {
+            return Err(err(
+                line,
+                part,
+                format!(
+                    "invalid date-time {text:?}: expected YYYYMMDDTHHMMSS or YYYYMMDDTHHMMSSZ (a date needs VALUE=DATE)"
+                ),
+            ));
+        }
+    };
+    match (value, zone) {
+        (Value::Utc(_), Some(_)) => Err(err(
+            line,
+            part,
+            format!("a UTC time cannot have a TZID, got {text:?}"),
+        )),
+        (Value::Date(_), Some(_)) => Err(err(
+            line,
+            part,
+            format!("a DATE value cannot have a TZID, got {text:?}"),
+        )),
+        _ => Ok((value, zone)),
+    }
+}
+
+fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Tz>), ScheduleError> {
+    let kind = value_type(line, part, &["DATE-TIME", "DATE"])?;
+    let (value, zone) = typed_value(line, part, &kind, line.value)?;
     check_value(line, part, value)?;
     Ok((value, zone))
 }
 
 fn list_values(line: &Line, part: &str) -> Result<Vec<(Value, Option<Tz>)>, ScheduleError> {
-    if param(line, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
+    let kind = value_type(line, part, &["DATE-TIME", "DATE", "PERIOD"])?;
+    if kind == "PERIOD" {
         return Err(err(line, part, "PERIOD values are not supported"));
     }
-    let zone = zone_param(line)?;
-    line.value
-        .split(',')
-        .map(|text| {
-            let value = date_time(text.trim())
-                .ok_or_else(|| err(line, part, format!("invalid date-time {text:?}")))?;
-            check_value(line, part, value)?;
-            Ok((value, zone))
-        })
+    items(line, part, line.value, "dates or date-times")?
+        .into_iter()
+        .map(|text| typed_value(line, part, &kind, text))
         .collect()
 }
 
+/// A local date or date-time must fall in the supported years; instants are checked in the
+/// schedule's zone when the schedule is assembled.
 fn check_value(line: &Line, part: &str, value: Value) -> Result<(), ScheduleError> {
     let date = match value {
         Value::Date(d) => d,
-        Value::Local(t) | Value::Utc(t) => t.date(),
+        Value::Local(t) => t.date(),
+        Value::Utc(_) => return Ok(()),
     };
     if civil::in_range(date) {
         Ok(())
@@ -438,8 +630,46 @@ fn date_time(text: &str) -> Option<Value> {
     }
 }
 
-/// Parses the RRULE value into parts and an end.
-fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End), ScheduleError> {
+/// The items of a comma-separated list; an empty item (`MO,,TU`, a trailing comma) is not in
+/// the grammar.
+fn items<'a>(
+    line: &Line,
+    part: &str,
+    value: &'a str,
+    what: &str,
+) -> Result<Vec<&'a str>, ScheduleError> {
+    let items: Vec<&str> = value.split(',').collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(err(
+            line,
+            part,
+            format!("empty item in {value:?}: expected {what} separated by single commas"),
+        ));
+    }
+    Ok(items)
+}
+
+/// The rule parts RFC 5545 §3.3.10 defines (`recur-rule-part`).
+const RULE_PARTS: [&str; 14] = [
+    "FREQ",
+    "UNTIL",
+    "COUNT",
+    "INTERVAL",
+    "BYSECOND",
+    "BYMINUTE",
+    "BYHOUR",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYYEARDAY",
+    "BYWEEKNO",
+    "BYMONTH",
+    "BYSETPOS",
+    "WKST",
+];
+
+/// Parses the RRULE value (RFC 5545 §3.3.10 `recur`: `recur-rule-part *(";" recur-rule-part)`,
+/// each part once, in any order) into parts and an end.
+fn rule_parts(line: &Line, zone: Tz) -> Result<(Parts, End), ScheduleError> {
     let mut seen = BTreeSet::new();
     let mut frequency = None;
     let mut parts = Parts {
@@ -459,9 +689,15 @@ fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End
     let mut count = None;
     let mut until = None;
     for piece in line.value.split(';') {
-        let piece = piece.trim();
         if piece.is_empty() {
-            continue;
+            return Err(err(
+                line,
+                "RRULE",
+                format!(
+                    "empty rule part in {:?}: expected NAME=VALUE parts separated by single semicolons",
+                    line.value
+                ),
+            ));
         }
         let Some((key, value)) = piece.split_once('=') else {
             return Err(err(
@@ -470,12 +706,18 @@ fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End
                 format!("expected NAME=VALUE, got {piece:?}"),
             ));
         };
-        let key = key.trim().to_ascii_uppercase();
+        let key = key.to_ascii_uppercase();
         let part = format!("RRULE {key}");
         if !seen.insert(key.clone()) {
-            return Err(err(line, &part, format!("{key} appears twice")));
+            return Err(err(
+                line,
+                &part,
+                format!("{key} appears twice: each rule part may be given once"),
+            ));
         }
-        let value = value.trim();
+        if value.is_empty() {
+            return Err(err(line, &part, format!("{key} has an empty value")));
+        }
         match key.as_str() {
             "FREQ" => {
                 frequency = Some(match value.to_ascii_uppercase().as_str() {
@@ -486,73 +728,101 @@ fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End
                     f @ ("HOURLY" | "MINUTELY" | "SECONDLY") => {
                         return Err(ScheduleError::UnsupportedFrequency(f.to_owned()));
                     }
-                    other => return Err(err(line, &part, format!("unknown frequency {other:?}"))),
+                    _ => {
+                        return Err(err(
+                            line,
+                            &part,
+                            format!(
+                                "unknown frequency {value:?}: expected DAILY, WEEKLY, MONTHLY or YEARLY"
+                            ),
+                        ));
+                    }
                 })
             }
             "INTERVAL" => {
-                let n: u32 = number(line, &part, value, 1, i64::from(u32::MAX))?;
+                let n = count_value(line, &part, value, "a positive integer")?;
+                if n == 0 {
+                    return Err(err(
+                        line,
+                        &part,
+                        "interval must be a positive integer, got 0",
+                    ));
+                }
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
                 parts.interval = Interval::new(n)?.get();
             }
             "COUNT" => {
-                let n: u32 = number(line, &part, value, 0, i64::from(u32::MAX))?;
+                let n = count_value(line, &part, value, "a positive integer")?;
                 if n == 0 {
                     return Err(err(line, &part, "count must be at least 1, got 0"));
                 }
+                let n = u32::try_from(n).map_err(|_| {
+                    err(
+                        line,
+                        &part,
+                        format!("count {value} is above the supported {}", u32::MAX),
+                    )
+                })?;
                 count = Some(n);
             }
             "UNTIL" => {
-                let value = date_time(value)
-                    .ok_or_else(|| err(line, &part, format!("invalid date-time {value:?}")))?;
-                until = Some(match value {
-                    Value::Date(d) => {
-                        check_range(d)?;
-                        End::Until(d)
-                    }
+                let parsed = date_time(value).ok_or_else(|| {
+                    err(
+                        line,
+                        &part,
+                        format!(
+                            "invalid UNTIL {value:?}: expected YYYYMMDD, YYYYMMDDTHHMMSS or YYYYMMDDTHHMMSSZ"
+                        ),
+                    )
+                })?;
+                until = Some(match parsed {
+                    Value::Date(d) => End::Until(d),
                     Value::Utc(t) => End::UntilInstant(t.and_utc()),
-                    Value::Local(t) => End::UntilInstant(zone::resolve_local(zone, t)),
+                    Value::Local(t) => {
+                        // A local UNTIL outside the supported years has no instant to resolve.
+                        if !civil::in_range(t.date()) {
+                            return Err(ScheduleError::UntilOutOfRange(value.to_owned()));
+                        }
+                        End::UntilInstant(zone::resolve_local(zone, t))
+                    }
                 });
             }
-            "BYSECOND" => parts.by_second = list(line, &part, value, 0, 59, false)?,
-            "BYMINUTE" => parts.by_minute = list(line, &part, value, 0, 59, false)?,
-            "BYHOUR" => parts.by_hour = list(line, &part, value, 0, 23, false)?,
-            "BYMONTHDAY" => parts.by_month_day = list(line, &part, value, -31, 31, true)?,
-            "BYYEARDAY" => parts.by_year_day = list(line, &part, value, -366, 366, true)?,
-            "BYWEEKNO" => parts.by_week_no = list(line, &part, value, -53, 53, true)?,
-            "BYMONTH" => parts.by_month = list(line, &part, value, 1, 12, false)?,
-            "BYSETPOS" => parts.by_set_pos = list(line, &part, value, -366, 366, true)?,
+            "BYSECOND" => parts.by_second = list(line, &part, value, SECOND)?,
+            "BYMINUTE" => parts.by_minute = list(line, &part, value, MINUTE)?,
+            "BYHOUR" => parts.by_hour = list(line, &part, value, HOUR)?,
+            "BYMONTHDAY" => parts.by_month_day = list(line, &part, value, MONTH_DAY)?,
+            "BYYEARDAY" => parts.by_year_day = list(line, &part, value, YEAR_DAY)?,
+            "BYWEEKNO" => parts.by_week_no = list(line, &part, value, WEEK_NO)?,
+            "BYMONTH" => parts.by_month = list(line, &part, value, MONTH)?,
+            "BYSETPOS" => parts.by_set_pos = list(line, &part, value, SET_POS)?,
             "WKST" => {
-                parts.week_start = weekday(value)
-                    .ok_or_else(|| err(line, &part, format!("invalid weekday {value:?}")))?
+                parts.week_start = weekday(value).ok_or_else(|| {
+                    err(
+                        line,
+                        &part,
+                        format!("invalid weekday {value:?}: expected SU, MO, TU, WE, TH, FR or SA"),
+                    )
+                })?
             }
             "BYDAY" => {
-                for item in value.split(',') {
-                    let item = item.trim();
-                    let split = item.len().saturating_sub(2);
-                    let (ordinal, day) = item.split_at_checked(split).unwrap_or(("", item));
-                    let weekday = weekday(day)
-                        .ok_or_else(|| err(line, &part, format!("invalid weekday {item:?}")))?;
-                    let ordinal = match ordinal {
-                        "" => 0,
-                        text => {
-                            let n: i8 = number(line, &part, text.trim_start_matches('+'), -53, 53)?;
-                            if n == 0 {
-                                return Err(err(
-                                    line,
-                                    &part,
-                                    format!("invalid weekday ordinal in {item:?}"),
-                                ));
-                            }
-                            n
-                        }
-                    };
-                    parts.by_day.push(WeekdayNum { ordinal, weekday });
+                for item in items(line, &part, value, "weekdays like MO or -1FR")? {
+                    parts.by_day.push(weekday_num(line, &part, item)?);
                 }
             }
-            other => return Err(err(line, &part, format!("unknown rule part {other:?}"))),
+            _ => {
+                return Err(err(
+                    line,
+                    "RRULE",
+                    format!(
+                        "unknown rule part {key:?}: expected one of {}",
+                        RULE_PARTS.join(", ")
+                    ),
+                ));
+            }
         }
     }
     parts.frequency = frequency.ok_or_else(|| err(line, "RRULE FREQ", "missing FREQ"))?;
-    check_combination(line, &parts)?;
+    check_combination(&parts)?;
     let end = match (count, until) {
         (Some(_), Some(_)) => {
             return Err(ScheduleError::Contradictory(
@@ -563,12 +833,11 @@ fn rule_parts(line: &Line, start: NaiveDateTime, zone: Tz) -> Result<(Parts, End
         (None, Some(until)) => until,
         (None, None) => End::Never,
     };
-    let _ = start;
     Ok((parts, end))
 }
 
 /// The combinations RFC 5545 §3.3.10 forbids (and the rrule crate would misread).
-fn check_combination(line: &Line, parts: &Parts) -> Result<(), ScheduleError> {
+fn check_combination(parts: &Parts) -> Result<(), ScheduleError> {
     let contradictory = |reason: &str| Err(ScheduleError::Contradictory(reason.to_owned()));
     let f = parts.frequency;
     let ordinal_days = parts.by_day.iter().any(|d| d.ordinal != 0);
@@ -606,48 +875,170 @@ fn check_combination(line: &Line, parts: &Parts) -> Result<(), ScheduleError> {
     if !parts.by_set_pos.is_empty() && !has_other {
         return contradictory("BYSETPOS needs another BYxxx rule part");
     }
-    let _ = line;
     Ok(())
 }
 
-fn number<T: TryFrom<i64>>(
-    line: &Line,
-    part: &str,
-    text: &str,
+/// `weekdaynum = [[plus / minus] ordwk] weekday`, `ordwk = 1*2DIGIT ; 1 to 53`.
+fn weekday_num(line: &Line, part: &str, item: &str) -> Result<WeekdayNum, ScheduleError> {
+    let invalid = || {
+        err(
+            line,
+            part,
+            format!(
+                "invalid weekday {item:?}: expected SU, MO, TU, WE, TH, FR or SA, optionally after an ordinal 1 to 53 or -53 to -1 (like 2MO or -1FR)"
+            ),
+        )
+    };
+    let split = item.len().checked_sub(2).ok_or_else(invalid)?;
+    let (ordinal, day) = item.split_at_checked(split).ok_or_else(invalid)?;
+    let weekday = weekday(day).ok_or_else(invalid)?;
+    let ordinal = match ordinal {
+        "" => 0,
+        text => {
+            let n = signed_digits(text, 2).ok_or_else(invalid)?;
+            if !(1..=53).contains(&n.abs()) {
+                return Err(invalid());
+            }
+            // In -53..=53: fits.
+            i8::try_from(n).map_err(|_| invalid())?
+        }
+    };
+    Ok(WeekdayNum { ordinal, weekday })
+}
+
+/// The grammar of a numeric list item: a sign allowed or not, how many digits, which values.
+struct NumberRule {
+    signed: bool,
+    digits: usize,
     min: i64,
     max: i64,
-) -> Result<T, ScheduleError> {
-    let parsed = text
-        .trim_start_matches('+')
-        .parse::<i64>()
-        .map_err(|_| err(line, part, format!("invalid number {text:?}")))?;
-    if !(min..=max).contains(&parsed) {
+    what: &'static str,
+}
+
+/// `seconds = 1*2DIGIT ; 0 to 60`
+const SECOND: NumberRule = NumberRule {
+    signed: false,
+    digits: 2,
+    min: 0,
+    max: 60,
+    what: "a second 0 to 60",
+};
+/// `minutes = 1*2DIGIT ; 0 to 59`
+const MINUTE: NumberRule = NumberRule {
+    signed: false,
+    digits: 2,
+    min: 0,
+    max: 59,
+    what: "a minute 0 to 59",
+};
+/// `hour = 1*2DIGIT ; 0 to 23`
+const HOUR: NumberRule = NumberRule {
+    signed: false,
+    digits: 2,
+    min: 0,
+    max: 23,
+    what: "an hour 0 to 23",
+};
+/// `monthdaynum = [plus / minus] ordmoday`, `ordmoday = 1*2DIGIT ; 1 to 31`
+const MONTH_DAY: NumberRule = NumberRule {
+    signed: true,
+    digits: 2,
+    min: 1,
+    max: 31,
+    what: "a day of month 1 to 31 or -31 to -1",
+};
+/// `yeardaynum = [plus / minus] ordyrday`, `ordyrday = 1*3DIGIT ; 1 to 366`
+const YEAR_DAY: NumberRule = NumberRule {
+    signed: true,
+    digits: 3,
+    min: 1,
+    max: 366,
+    what: "a day of year 1 to 366 or -366 to -1",
+};
+/// `weeknum = [plus / minus] ordwk`, `ordwk = 1*2DIGIT ; 1 to 53`
+const WEEK_NO: NumberRule = NumberRule {
+    signed: true,
+    digits: 2,
+    min: 1,
+    max: 53,
+    what: "a week number 1 to 53 or -53 to -1",
+};
+/// `monthnum = 1*2DIGIT ; 1 to 12`
+const MONTH: NumberRule = NumberRule {
+    signed: false,
+    digits: 2,
+    min: 1,
+    max: 12,
+    what: "a month 1 to 12",
+};
+/// `setposday = yeardaynum`
+const SET_POS: NumberRule = NumberRule {
+    signed: true,
+    digits: 3,
+    min: 1,
+    max: 366,
+    what: "a position 1 to 366 or -366 to -1",
+};
+
+/// An optional sign (when `signed`... by the caller) and 1 to `digits` ASCII digits.
+fn signed_digits(text: &str, digits: usize) -> Option<i64> {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'+') => (false, &text[1..]),
+        Some(b'-') => (true, &text[1..]),
+        _ => (false, text),
+    };
+    let n = unsigned_digits(unsigned, digits)?;
+    Some(if negative { -n } else { n })
+}
+
+/// 1 to `digits` ASCII digits.
+fn unsigned_digits(text: &str, digits: usize) -> Option<i64> {
+    if text.is_empty() || text.len() > digits || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// `1*DIGIT` (COUNT, INTERVAL), saturating far past any accepted value.
+fn count_value(line: &Line, part: &str, text: &str, what: &str) -> Result<u64, ScheduleError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err(
             line,
             part,
-            format!("value {parsed} is outside {min}..={max}"),
+            format!("invalid number {text:?}: expected {what} (digits only)"),
         ));
     }
-    T::try_from(parsed).map_err(|_| err(line, part, format!("invalid number {text:?}")))
+    Ok(text.parse::<u64>().unwrap_or(u64::MAX))
 }
 
+/// A comma-separated list of numbers per `rule`, sorted and without repeats.
 fn list<T: TryFrom<i64> + Ord + Copy>(
     line: &Line,
     part: &str,
     value: &str,
-    min: i64,
-    max: i64,
-    nonzero: bool,
+    rule: NumberRule,
 ) -> Result<Vec<T>, ScheduleError> {
     let mut values = Vec::new();
-    for text in value.split(',') {
-        let text = text.trim();
-        let n: i64 = number(line, part, text, min, max)?;
-        if nonzero && n == 0 {
-            return Err(err(line, part, "value 0 is not allowed"));
-        }
-        values
-            .push(T::try_from(n).map_err(|_| err(line, part, format!("invalid number {text:?}")))?);
+    for text in items(line, part, value, rule.what)? {
+        let parsed = if rule.signed {
+            signed_digits(text, rule.digits)
+        } else {
+            unsigned_digits(text, rule.digits)
+        };
+        let accepted = parsed.filter(|n| (rule.min..=rule.max).contains(&n.abs()));
+        let value = accepted.and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
+            let form = if rule.signed {
+                format!("1 to {} digits with an optional sign", rule.digits)
+            } else {
+                format!("1 to {} digits", rule.digits)
+            };
+            err(
+                line,
+                part,
+                format!("invalid value {text:?}: expected {} ({form})", rule.what),
+            )
+        })?;
+        values.push(value);
     }
     values.sort_unstable();
     values.dedup();

@@ -175,7 +175,18 @@ fn build_set(parts: &Parts, start: NaiveDateTime) -> Result<rrule::RRuleSet, Sch
         rule = rule.by_minute(parts.by_minute.clone());
     }
     if !parts.by_second.is_empty() {
-        rule = rule.by_second(parts.by_second.clone());
+        // RFC 5545 allows second 60 for leap seconds; local times have none (chrono-tz counts
+        // no leap seconds), so those instances do not exist and are not counted.
+        let seconds: Vec<u8> = parts
+            .by_second
+            .iter()
+            .copied()
+            .filter(|&s| s < 60)
+            .collect();
+        if seconds.is_empty() {
+            return Err(ScheduleError::NoOccurrence);
+        }
+        rule = rule.by_second(seconds);
     }
     Ok(rule
         .build(dt_start)
@@ -184,12 +195,9 @@ fn build_set(parts: &Parts, start: NaiveDateTime) -> Result<rrule::RRuleSet, Sch
             // report them as contradictory parts, in this crate's style.
             let message = e.to_string();
             let message = message.trim().trim_end_matches('.');
-            let mut chars = message.chars();
-            let message = chars
-                .next()
-                .map(|c| c.to_lowercase().chain(chars).collect::<String>())
-                .unwrap_or_default();
-            ScheduleError::Contradictory(format!("the rule is not expandable: {message}"))
+            ScheduleError::Contradictory(format!(
+                "the rule is beyond what the rrule crate expands: {message}"
+            ))
         })?
         .limit())
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use chrono::{NaiveDate, NaiveDateTime, Weekday};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc, Weekday};
 
 use crate::calendar::Adjustment;
 use crate::rfc5545::rule::{Frequency, Parts};
@@ -50,6 +50,11 @@ pub(crate) fn write(schedule: &Schedule) -> String {
                 .and_time(chrono::NaiveTime::MIN);
             let last = zone::resolve_local(zone, next_day) - chrono::TimeDelta::seconds(1);
             let _ = write!(rule, ";UNTIL={}Z", date_time(last.naive_utc()));
+            // The civil date itself, which the instant only approximates (a gap that crosses
+            // midnight can move the date's last occurrence past it).
+            if !matches!(schedule.recurrence(), Some(Recurrence::Once { .. })) {
+                extensions.push(format!("X-RD-UNTIL:{}", self::date(date)));
+            }
         }
         End::UntilInstant(t) => {
             let _ = write!(rule, ";UNTIL={}Z", date_time(t.naive_utc()));
@@ -106,8 +111,24 @@ pub(crate) fn write(schedule: &Schedule) -> String {
     if !exdates.is_empty() {
         let _ = write!(out, "\nEXDATE{tzid}:{}", dates(exdates));
     }
+    // Exceptions given as instants are written as instants, in UTC.
+    let instants = |times: Vec<DateTime<Utc>>| {
+        times
+            .into_iter()
+            .map(|t| format!("{}Z", date_time(t.naive_utc())))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let skipped_at: Vec<DateTime<Utc>> = schedule.skipped_instants().collect();
+    if !skipped_at.is_empty() {
+        let _ = write!(out, "\nEXDATE:{}", instants(skipped_at));
+    }
     if !rdates.is_empty() {
         let _ = write!(out, "\nRDATE{tzid}:{}", dates(rdates));
+    }
+    let extra_at: Vec<DateTime<Utc>> = schedule.extra_instants().collect();
+    if !extra_at.is_empty() {
+        let _ = write!(out, "\nRDATE:{}", instants(extra_at));
     }
     for (from, to) in moved {
         extensions.push(format!("X-RD-MOVE:{}/{}", date_time(from), date_time(to)));

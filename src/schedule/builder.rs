@@ -2,17 +2,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::calendar::{Adjustment, WorkingCalendar};
 use crate::civil;
 use crate::error::ScheduleError;
 use crate::schedule::cursor::{BaseItem, Cursor};
-use crate::schedule::exceptions::{Exceptions, Inserted};
+use crate::schedule::exceptions::{Exceptions, Given, Inserted};
 use crate::schedule::plan::Plan;
 use crate::schedule::recurrence::{Overflow, Recurrence};
 use crate::schedule::{End, Rule, Schedule};
+use crate::zone::ZoneTable;
 
 /// Builds a [`Schedule`], validating everything in [`ScheduleBuilder::build`].
 ///
@@ -43,8 +44,10 @@ pub struct ScheduleBuilder {
     calendar: WorkingCalendar,
     adjustment: Adjustment,
     skipped: BTreeSet<NaiveDate>,
+    skipped_at: BTreeSet<DateTime<Utc>>,
     moved: BTreeMap<NaiveDate, NaiveDateTime>,
     extra: BTreeSet<NaiveDateTime>,
+    extra_at: BTreeSet<DateTime<Utc>>,
 }
 
 impl ScheduleBuilder {
@@ -58,8 +61,10 @@ impl ScheduleBuilder {
             calendar: WorkingCalendar::default(),
             adjustment: Adjustment::None,
             skipped: BTreeSet::new(),
+            skipped_at: BTreeSet::new(),
             moved: BTreeMap::new(),
             extra: BTreeSet::new(),
+            extra_at: BTreeSet::new(),
         }
     }
 
@@ -88,8 +93,35 @@ impl ScheduleBuilder {
     }
 
     /// Removes the occurrence on `date`; its `seq` stays unused.
+    ///
+    /// The date names the occurrence by its nominal date and the schedule's time of day, as
+    /// the rule gives it before DST is applied (an occurrence moved out of a gap is still
+    /// named by its own date).
     pub fn skip(mut self, date: NaiveDate) -> Self {
         self.skipped.insert(date);
+        self
+    }
+
+    /// Removes the occurrence that happens at instant `at` (RFC 5545 `EXDATE` in UTC); its
+    /// `seq` stays unused. Unlike [`ScheduleBuilder::skip`], this names the resolved instant:
+    /// on a spring-forward day the occurrence of 02:30 is named by the instant of 03:30.
+    ///
+    /// ```
+    /// use chrono::{NaiveDate, TimeZone, Utc};
+    /// use recurring_deals::{End, Interval, Recurrence, Schedule};
+    ///
+    /// // 02:30 does not exist in Berlin on 2026-03-29: the occurrence is at 03:30+02:00.
+    /// let start = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap().and_hms_opt(2, 30, 0).unwrap();
+    /// let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::Europe::Berlin)
+    ///     .end(End::Count(2))
+    ///     .skip_instant(Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap())
+    ///     .build()?;
+    /// let dates: Vec<String> = schedule.occurrences().map(|o| o.date().to_string()).collect();
+    /// assert_eq!(dates, ["2026-03-30"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn skip_instant(mut self, at: DateTime<Utc>) -> Self {
+        self.skipped_at.insert(at);
         self
     }
 
@@ -103,6 +135,14 @@ impl ScheduleBuilder {
     /// takes the `seq` of its place in the series.
     pub fn extra(mut self, local: NaiveDateTime) -> Self {
         self.extra.insert(local);
+        self
+    }
+
+    /// Adds an occurrence outside the rule at instant `at` (RFC 5545 `RDATE` in UTC): in a
+    /// repeated hour, this can be the later of the two local times. Its date is the local date
+    /// of `at` in the schedule's zone.
+    pub fn extra_instant(mut self, at: DateTime<Utc>) -> Self {
+        self.extra_at.insert(at);
         self
     }
 
@@ -120,7 +160,10 @@ impl ScheduleBuilder {
         for to in self.moved.values().chain(&self.extra) {
             check_whole_seconds(*to)?;
         }
-        validate_end(self.end, self.start.date())?;
+        for at in self.skipped_at.iter().chain(&self.extra_at) {
+            check_whole_seconds(at.naive_utc())?;
+        }
+        validate_end(self.end, self.start.date(), self.zone)?;
         if let Recurrence::Once { date, .. } = self.recurrence
             && date < self.start.date()
         {
@@ -133,12 +176,17 @@ impl ScheduleBuilder {
         let plan = Plan::compile(&self.recurrence, start_day, self.overflow, &self.calendar);
         let head = plan.head(start_day, &self.calendar);
         let time = self.start.time();
-        let skipped = self.skipped.iter().map(|d| d.and_time(time)).collect();
-        let moved = self
-            .moved
-            .iter()
-            .map(|(d, to)| (d.and_time(time), *to))
-            .collect();
+        let given = Given {
+            skipped: self.skipped.iter().map(|d| d.and_time(time)).collect(),
+            skipped_at: self.skipped_at,
+            moved: self
+                .moved
+                .iter()
+                .map(|(d, to)| (d.and_time(time), *to))
+                .collect(),
+            extra: self.extra,
+            extra_at: self.extra_at,
+        };
         let schedule = Schedule {
             rule: Rule::Structured {
                 recurrence: self.recurrence,
@@ -152,8 +200,9 @@ impl ScheduleBuilder {
             calendar: self.calendar,
             adjustment: self.adjustment,
             exceptions: Exceptions::default(),
+            count_bound: u64::MAX,
         };
-        finish(schedule, skipped, moved, self.extra, true)
+        finish(schedule, given, true)
     }
 }
 
@@ -174,7 +223,11 @@ pub(crate) fn check_range(date: NaiveDate) -> Result<(), ScheduleError> {
     }
 }
 
-pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleError> {
+/// Checks an end against the start and the supported years. An instant end must fall on a
+/// civil date of the supported years in the schedule's zone (1900-01-01 to 2199-12-31): every
+/// form of the schedule (RFC 5545 text, JSON) can then write it and read it back, and none is
+/// needed past them (series end there).
+pub(crate) fn validate_end(end: End, start: NaiveDate, zone: Tz) -> Result<(), ScheduleError> {
     match end {
         End::Count(0) => Err(ScheduleError::ZeroCount),
         End::Until(until) if until < start => Err(ScheduleError::UntilBeforeStart { until, start }),
@@ -185,8 +238,17 @@ pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleErr
                 start,
             })
         }
+        End::UntilInstant(t) if !instant_in_range(crate::zone::table(zone), t.timestamp()) => Err(
+            ScheduleError::UntilOutOfRange(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ),
         _ => Ok(()),
     }
+}
+
+/// Whether instant `at` falls on a civil date of the supported years in the zone of `table`.
+fn instant_in_range(table: &ZoneTable, at: i64) -> bool {
+    let day = table.to_local(at).div_euclid(86_400);
+    (i64::from(civil::min_days())..=i64::from(civil::max_days())).contains(&day)
 }
 
 /// Checks that the rule has an occurrence, then attaches the exceptions: skipped and moved
@@ -194,49 +256,80 @@ pub(crate) fn validate_end(end: End, start: NaiveDate) -> Result<(), ScheduleErr
 /// moved and extra ones must not collide with others.
 pub(crate) fn finish(
     mut schedule: Schedule,
-    mut skipped: BTreeSet<NaiveDateTime>,
-    mut moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
-    extra: BTreeSet<NaiveDateTime>,
+    mut given: Given,
     strict: bool,
 ) -> Result<Schedule, ScheduleError> {
-    if Cursor::new(&schedule, None).next_item().is_none() && extra.is_empty() {
+    schedule.count_bound = count_bound(&schedule);
+    let table = schedule.table();
+    if Cursor::new(&schedule, None).next_item().is_none()
+        && given.extra.is_empty()
+        && given.extra_at.is_empty()
+    {
         return Err(ScheduleError::NoOccurrence);
     }
-    for local in skipped
+    for local in given
+        .skipped
         .iter()
-        .chain(moved.keys())
-        .chain(extra.iter())
-        .chain(moved.values())
+        .chain(given.moved.keys())
+        .chain(given.extra.iter())
+        .chain(given.moved.values())
     {
         check_range(local.date())?;
     }
+    // An instant is in the supported years when its local date in the schedule's zone is.
+    for at in given.skipped_at.iter().chain(&given.extra_at) {
+        if !instant_in_range(table, at.timestamp()) {
+            return Err(ScheduleError::DateOutOfRange(at.date_naive()));
+        }
+    }
     if strict {
-        for local in skipped.iter().chain(moved.keys()) {
+        for local in given.skipped.iter().chain(given.moved.keys()) {
             if rule_occurrence_at(&schedule, *local).is_none() {
                 return Err(ScheduleError::NotAnOccurrence(*local));
+            }
+        }
+        for at in &given.skipped_at {
+            if rule_occurrence_at_instant(&schedule, at.timestamp()).is_none() {
+                return Err(ScheduleError::NotAnOccurrenceAt(*at));
             }
         }
     } else {
         // RFC 5545 lets an EXDATE name a time that is not an occurrence; it changes nothing,
         // so it is not kept (and every form of the schedule can hold what is kept).
-        skipped.retain(|local| rule_occurrence_at(&schedule, *local).is_some());
-        moved.retain(|from, _| rule_occurrence_at(&schedule, *from).is_some());
+        given
+            .skipped
+            .retain(|local| rule_occurrence_at(&schedule, *local).is_some());
+        given
+            .skipped_at
+            .retain(|at| rule_occurrence_at_instant(&schedule, at.timestamp()).is_some());
+        given
+            .moved
+            .retain(|from, _| rule_occurrence_at(&schedule, *from).is_some());
     }
-    if skipped.is_empty() && moved.is_empty() && extra.is_empty() {
+    if given.is_empty() {
         return Ok(schedule);
     }
-    let mut exceptions = Exceptions::new(skipped, moved.clone(), extra.clone());
-    let table = schedule.table();
+    let moved = given.moved.clone();
+    let mut exceptions = Exceptions::new(given);
     let resolve = |local: NaiveDateTime| table.resolve(local.and_utc().timestamp(), &mut 0).utc;
 
-    // Extra dates first: they shift the seq of later rule occurrences.
+    // Extra dates first: they shift the seq of later rule occurrences. A local one keeps its
+    // nominal local time (its date); an instant takes the local time it has in the zone.
+    let given = exceptions.given();
     let mut extras = Vec::new();
-    for local in &extra {
-        let at = resolve(*local);
+    let locals = given
+        .extra
+        .iter()
+        .map(|local| (resolve(*local), local.and_utc().timestamp()));
+    let instants = given
+        .extra_at
+        .iter()
+        .map(|at| (at.timestamp(), table.to_local(at.timestamp())));
+    for (at, local) in locals.chain(instants) {
         if first_rule_item_from(&schedule, at).is_some_and(|item| item.at == at) {
             continue; // already a rule occurrence: a set holds it once
         }
-        extras.push((at, local.and_utc().timestamp()));
+        extras.push((at, local));
     }
     extras.sort_unstable();
     extras.dedup_by_key(|(at, _)| *at);
@@ -264,7 +357,9 @@ pub(crate) fn finish(
         };
         let at = resolve(*to);
         let collides = first_rule_item_from(&schedule, at).is_some_and(|other| {
-            other.at == at && other.local != item.local && !exceptions.is_removed(other.local)
+            other.at == at
+                && other.local != item.local
+                && !exceptions.is_removed(other.local, other.at)
         });
         if collides {
             return Err(ScheduleError::MoveCollides {
@@ -280,9 +375,7 @@ pub(crate) fn finish(
     }
     inserted.sort_unstable_by_key(|i| i.at);
     if let Some(pair) = inserted.windows(2).find(|pair| pair[0].at == pair[1].at) {
-        let when = chrono::DateTime::from_timestamp(pair[1].local, 0)
-            .map(|t| t.naive_utc())
-            .unwrap_or_default();
+        let when = local_of(table, pair[1].at);
         return Err(ScheduleError::MoveCollides {
             from: when,
             to: when,
@@ -293,6 +386,48 @@ pub(crate) fn finish(
     Ok(schedule)
 }
 
+/// The local date-time of instant `at` in the zone of `table`.
+fn local_of(table: &ZoneTable, at: i64) -> NaiveDateTime {
+    // Instants come from chrono values or from local times of the supported years: the local
+    // time is representable; the default is never reached.
+    DateTime::from_timestamp(table.to_local(at), 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+/// The rule positions `End::Count(n)` admits: all positions up to the n-th one that has an
+/// instant. Positions without one (a civil day the zone skipped, an adjustment onto an earlier
+/// occurrence's day) are not counted, as RFC 5545 §3.3.10 says of instances that do not exist.
+/// Computed once so that seeking stays arithmetic; the walk happens only where such positions
+/// can occur (an adjustment, or a zone that crossed the date line), and stops at the n-th
+/// instant or the end of the supported years.
+fn count_bound(schedule: &Schedule) -> u64 {
+    let End::Count(n) = schedule.end() else {
+        return u64::MAX;
+    };
+    let Rule::Structured { .. } = schedule.rule() else {
+        // The general walk always starts at the start and counts instants itself.
+        return u64::from(n);
+    };
+    if schedule.adjustment() == Adjustment::None && !schedule.table().has_day_jumps() {
+        // Structured dates strictly increase and keep their time of day: every position has
+        // its own instant.
+        return u64::from(n);
+    }
+    let mut unbounded = schedule.clone();
+    unbounded.count_bound = u64::MAX;
+    let mut cursor = Cursor::new(&unbounded, None);
+    let mut last = None;
+    for _ in 0..n {
+        match cursor.next_item() {
+            Some(item) => last = Some(item.rule_seq),
+            // Fewer instants than the count: the supported years end the series first.
+            None => return u64::MAX,
+        }
+    }
+    last.map_or(u64::MAX, |seq| seq + 1)
+}
+
 /// The rule occurrence (before exceptions) at local date-time `local`, if there is one.
 fn rule_occurrence_at(schedule: &Schedule, local: NaiveDateTime) -> Option<BaseItem> {
     let at = schedule
@@ -300,6 +435,11 @@ fn rule_occurrence_at(schedule: &Schedule, local: NaiveDateTime) -> Option<BaseI
         .resolve(local.and_utc().timestamp(), &mut 0)
         .utc;
     first_rule_item_from(schedule, at).filter(|item| item.local == local.and_utc().timestamp())
+}
+
+/// The rule occurrence (before exceptions) that happens at instant `at`, if there is one.
+fn rule_occurrence_at_instant(schedule: &Schedule, at: i64) -> Option<BaseItem> {
+    first_rule_item_from(schedule, at).filter(|item| item.at == at)
 }
 
 /// The first rule occurrence at or after instant `at`.

@@ -45,13 +45,16 @@ impl<'a> Cursor<'a> {
 /// The end conditions shared by both walks.
 #[derive(Clone, Copy)]
 struct Limits {
+    /// The structured walk compares it with the rule position (the schedule's precomputed
+    /// count bound, so seeking needs no count of the positions without an instant); the
+    /// general walk, always from the start, with the number of existing instants met.
     count: u64,
     until_day: i32,
     until_instant: i64,
 }
 
 impl Limits {
-    fn of(schedule: &Schedule) -> Limits {
+    fn of(schedule: &Schedule, count_positions: bool) -> Limits {
         let mut limits = Limits {
             count: u64::MAX,
             until_day: civil::max_days(),
@@ -59,6 +62,7 @@ impl Limits {
         };
         match schedule.end() {
             End::Never => {}
+            End::Count(_) if count_positions => limits.count = schedule.count_bound(),
             End::Count(n) => limits.count = u64::from(n),
             End::Until(date) => limits.until_day = limits.until_day.min(civil::days_of(date)),
             End::UntilInstant(t) => limits.until_instant = t.timestamp(),
@@ -95,7 +99,7 @@ impl<'a> StructuredCursor<'a> {
             schedule,
             plan,
             table: schedule.table(),
-            limits: Limits::of(schedule),
+            limits: Limits::of(schedule, true),
             time: schedule.time_seconds(),
             head,
             candidate: head,
@@ -231,6 +235,8 @@ pub(crate) struct GeneralCursor {
     not_before: i64,
     limits: Limits,
     seq: u64,
+    /// Existing instants met so far (what COUNT counts).
+    instants: u64,
     previous_local: Option<i64>,
     previous_at: Option<i64>,
     zone: ZoneWalker,
@@ -252,8 +258,9 @@ impl GeneralCursor {
         GeneralCursor {
             streams,
             not_before: rule.not_before().and_utc().timestamp(),
-            limits: Limits::of(schedule),
+            limits: Limits::of(schedule, false),
             seq: 0,
+            instants: 0,
             previous_local: None,
             previous_at: None,
             zone: ZoneWalker::new(schedule.table()),
@@ -285,7 +292,7 @@ impl GeneralCursor {
             let day = i32::try_from(local.div_euclid(DAY)).unwrap_or(i32::MAX);
             let rule_seq = self.seq;
             self.seq += 1;
-            if rule_seq >= self.limits.count || day > self.limits.until_day {
+            if day > self.limits.until_day {
                 break;
             }
             let resolved = self.zone.resolve(local);
@@ -293,8 +300,12 @@ impl GeneralCursor {
                 break;
             }
             if resolved.day_missing || self.previous_at.is_some_and(|p| p >= resolved.utc) {
-                continue;
+                continue; // no instant of its own: not counted
             }
+            if self.instants >= self.limits.count {
+                break;
+            }
+            self.instants += 1;
             self.previous_at = Some(resolved.utc);
             if resolved.utc <= self.after {
                 continue;

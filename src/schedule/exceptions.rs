@@ -1,19 +1,57 @@
 //! Exceptions to a rule: occurrences skipped, occurrences moved, extra dates (RFC 5545 EXDATE,
 //! a moved recurrence instance, RDATE).
+//!
+//! An exception names an occurrence either by local time or by instant, and keeps the form it
+//! was given in (so RFC 5545 text and the JSON form write it back as it was read):
+//!
+//! * a **local** skip (a `NaiveDateTime` in the schedule's zone, RFC 5545 `EXDATE` floating or
+//!   with the schedule's `TZID`) names the occurrence by its *nominal* local time, the time the
+//!   rule gives before DST is applied: on a spring-forward day, skipping 02:30 removes the
+//!   occurrence that happens at 03:30;
+//! * an **instant** skip (`EXDATE:...Z`, or a `TZID` other than the schedule's) names the
+//!   occurrence that happens at that instant, whatever its nominal time;
+//! * a local extra date is resolved with the crate's DST policy (a gap moves it forward, an
+//!   overlap takes the earlier instant); an instant extra date happens at that instant, in
+//!   either half of a repeated hour.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+/// The exceptions as given, in the forms they were given in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Given {
+    /// Occurrences skipped, by nominal local time.
+    pub(crate) skipped: BTreeSet<NaiveDateTime>,
+    /// Occurrences skipped, by instant.
+    pub(crate) skipped_at: BTreeSet<DateTime<Utc>>,
+    /// Occurrences moved: nominal local time to new local time.
+    pub(crate) moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
+    /// Extra occurrences at local times.
+    pub(crate) extra: BTreeSet<NaiveDateTime>,
+    /// Extra occurrences at instants.
+    pub(crate) extra_at: BTreeSet<DateTime<Utc>>,
+}
+
+impl Given {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.skipped.is_empty()
+            && self.skipped_at.is_empty()
+            && self.moved.is_empty()
+            && self.extra.is_empty()
+            && self.extra_at.is_empty()
+    }
+}
 
 /// The exceptions of a schedule, as given and in the form the iterator consumes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Exceptions {
-    skipped: BTreeSet<NaiveDateTime>,
-    moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
-    extra: BTreeSet<NaiveDateTime>,
+    given: Given,
     /// Local seconds of rule occurrences that are not emitted where the rule puts them
     /// (skipped or moved away), sorted.
-    pub(crate) removed: Vec<i64>,
+    removed: Vec<i64>,
+    /// Instants of rule occurrences skipped by instant, sorted.
+    removed_at: Vec<i64>,
     /// Occurrences emitted outside the rule's own walk (moved ones and extra dates), sorted by
     /// instant.
     pub(crate) inserted: Vec<Inserted>,
@@ -31,54 +69,37 @@ pub(crate) struct Inserted {
 }
 
 impl Exceptions {
-    pub(crate) fn new(
-        skipped: BTreeSet<NaiveDateTime>,
-        moved: BTreeMap<NaiveDateTime, NaiveDateTime>,
-        extra: BTreeSet<NaiveDateTime>,
-    ) -> Exceptions {
-        let mut removed: Vec<i64> = skipped
+    pub(crate) fn new(given: Given) -> Exceptions {
+        let mut removed: Vec<i64> = given
+            .skipped
             .iter()
-            .chain(moved.keys())
+            .chain(given.moved.keys())
             .map(|t| t.and_utc().timestamp())
             .collect();
         removed.sort_unstable();
         removed.dedup();
+        // A BTreeSet iterates in order: already sorted and distinct.
+        let removed_at = given.skipped_at.iter().map(DateTime::timestamp).collect();
         Exceptions {
-            skipped,
-            moved,
-            extra,
+            given,
             removed,
+            removed_at,
             inserted: Vec::new(),
             extra_instants: Vec::new(),
         }
     }
 
-    /// The exceptions as given: skipped, moved, extra.
-    pub(crate) fn parts(
-        &self,
-    ) -> (
-        BTreeSet<NaiveDateTime>,
-        BTreeMap<NaiveDateTime, NaiveDateTime>,
-        BTreeSet<NaiveDateTime>,
-    ) {
-        (self.skipped.clone(), self.moved.clone(), self.extra.clone())
+    /// The exceptions as given.
+    pub(crate) fn given(&self) -> &Given {
+        &self.given
     }
 
-    pub(crate) fn skipped(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
-        self.skipped.iter().copied()
-    }
-
-    pub(crate) fn moved(&self) -> impl Iterator<Item = (NaiveDateTime, NaiveDateTime)> + '_ {
-        self.moved.iter().map(|(a, b)| (*a, *b))
-    }
-
-    pub(crate) fn extra(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
-        self.extra.iter().copied()
-    }
-
-    /// Whether the rule occurrence at local seconds `local` is skipped or moved away.
-    pub(crate) fn is_removed(&self, local: i64) -> bool {
-        !self.removed.is_empty() && self.removed.binary_search(&local).is_ok()
+    /// Whether the rule occurrence at nominal local seconds `local`, instant `at`, is skipped
+    /// or moved away.
+    #[inline]
+    pub(crate) fn is_removed(&self, local: i64, at: i64) -> bool {
+        (!self.removed.is_empty() && self.removed.binary_search(&local).is_ok())
+            || (!self.removed_at.is_empty() && self.removed_at.binary_search(&at).is_ok())
     }
 
     /// How many extra dates come before instant `at` (the `seq` shift of a rule occurrence).

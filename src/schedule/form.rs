@@ -1,7 +1,7 @@
 //! The JSON form of a schedule: readable, and validated on the way in (an invalid schedule is
 //! an error, never a half-valid value).
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::calendar::{Adjustment, WorkingCalendar};
@@ -32,10 +32,14 @@ struct ScheduleForm {
     adjustment: Adjustment,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     skip: Vec<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skip_instants: Vec<DateTime<Utc>>,
     #[serde(default, rename = "move", skip_serializing_if = "Vec::is_empty")]
     moves: Vec<Move>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     extra: Vec<NaiveDateTime>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    extra_instants: Vec<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,8 +74,10 @@ impl From<&Schedule> for ScheduleForm {
                 calendar: None,
                 adjustment: Adjustment::None,
                 skip: Vec::new(),
+                skip_instants: Vec::new(),
                 moves: Vec::new(),
                 extra: Vec::new(),
+                extra_instants: Vec::new(),
             },
             Rule::Structured { recurrence, .. } => ScheduleForm {
                 rule: Some(*recurrence),
@@ -84,6 +90,7 @@ impl From<&Schedule> for ScheduleForm {
                     .then(|| schedule.calendar().clone()),
                 adjustment: schedule.adjustment(),
                 skip: schedule.skipped().map(|t| t.date()).collect(),
+                skip_instants: schedule.skipped_instants().collect(),
                 moves: schedule
                     .moved()
                     .map(|(from, to)| Move {
@@ -92,6 +99,7 @@ impl From<&Schedule> for ScheduleForm {
                     })
                     .collect(),
                 extra: schedule.extra().collect(),
+                extra_instants: schedule.extra_instants().collect(),
             },
         }
     }
@@ -114,8 +122,10 @@ impl TryFrom<ScheduleForm> for Schedule {
                     || form.end != End::Never
                     || form.calendar.is_some()
                     || !form.skip.is_empty()
+                    || !form.skip_instants.is_empty()
                     || !form.moves.is_empty()
-                    || !form.extra.is_empty();
+                    || !form.extra.is_empty()
+                    || !form.extra_instants.is_empty();
                 if structured_only {
                     return Err(ScheduleError::Contradictory(
                         "an \"rrule\" schedule carries its start, zone, end and exceptions in the text".into(),
@@ -136,11 +146,17 @@ impl TryFrom<ScheduleForm> for Schedule {
                 for date in form.skip {
                     builder = builder.skip(date);
                 }
+                for at in form.skip_instants {
+                    builder = builder.skip_instant(at);
+                }
                 for Move { from, to } in form.moves {
                     builder = builder.move_occurrence(from, to);
                 }
                 for local in form.extra {
                     builder = builder.extra(local);
+                }
+                for at in form.extra_instants {
+                    builder = builder.extra_instant(at);
                 }
                 builder.build()
             }

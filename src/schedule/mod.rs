@@ -18,7 +18,7 @@ use crate::rfc5545::RfcRule;
 use crate::zone::{self, ZoneTable};
 
 pub use builder::ScheduleBuilder;
-pub(crate) use exceptions::Exceptions;
+pub(crate) use exceptions::{Exceptions, Given};
 pub use occurrences::{Occurrence, Occurrences};
 use plan::Plan;
 use recurrence::{Overflow, Recurrence};
@@ -32,9 +32,16 @@ pub enum End {
     Never,
     /// After the last occurrence on or before this civil date, in the schedule's zone.
     Until(NaiveDate),
-    /// After the last occurrence at or before this instant (RFC 5545 `UNTIL` in UTC).
+    /// After the last occurrence at or before this instant (RFC 5545 `UNTIL` in UTC). It must
+    /// fall on a date of the supported years in the schedule's zone
+    /// ([`ScheduleError::UntilOutOfRange`] otherwise).
     UntilInstant(DateTime<Utc>),
-    /// After this many occurrences of the rule (skipped ones included, as RFC 5545 counts).
+    /// After this many occurrences of the rule. As in RFC 5545, occurrences removed by an
+    /// exception count (the count bounds the rule, exceptions apply after it), while positions
+    /// that produce no instant do not (RFC 5545 §3.3.10: such instances "MUST NOT be counted"):
+    /// a civil day the zone skipped, and an occurrence an adjustment drops onto an earlier
+    /// one's day. `Count(n)` thus ends after the n-th existing instant of the rule; `seq`
+    /// numbering is unaffected (a position without an instant leaves its `seq` unused).
     Count(u32),
 }
 
@@ -75,6 +82,10 @@ pub struct Schedule {
     calendar: WorkingCalendar,
     adjustment: Adjustment,
     exceptions: Exceptions,
+    /// Rule positions (`rule_seq`) the end admits: with [`End::Count`], the position after the
+    /// n-th existing instant; otherwise `u64::MAX`. Derived from the fields above by
+    /// `builder::finish`.
+    count_bound: u64,
 }
 
 /// The rule of a schedule: the structured vocabulary (fast, arithmetic) or a general RFC 5545
@@ -177,19 +188,42 @@ impl Schedule {
         self.adjustment
     }
 
-    /// Dates (and times) of the occurrences removed from the series.
+    /// Occurrences removed from the series, named by local date and time (RFC 5545 `EXDATE`
+    /// floating or with the schedule's `TZID`).
+    ///
+    /// A local time names an occurrence by its *nominal* time, the one the rule gives before
+    /// DST is applied: on the day Berlin springs forward, `02:30` names the occurrence that
+    /// happens at 03:30 CEST. See [`Schedule::skipped_instants`] for the other form.
     pub fn skipped(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
-        self.exceptions.skipped()
+        self.exceptions.given().skipped.iter().copied()
+    }
+
+    /// Occurrences removed from the series, named by instant (RFC 5545 `EXDATE` in UTC or
+    /// with another zone's `TZID`): the occurrence that happens at that instant, whatever its
+    /// nominal time.
+    pub fn skipped_instants(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.exceptions.given().skipped_at.iter().copied()
     }
 
     /// Occurrences moved elsewhere: `(original local date-time, new local date-time)`.
     pub fn moved(&self) -> impl Iterator<Item = (NaiveDateTime, NaiveDateTime)> + '_ {
-        self.exceptions.moved()
+        self.exceptions
+            .given()
+            .moved
+            .iter()
+            .map(|(from, to)| (*from, *to))
     }
 
-    /// Extra local date-times added to the series (RFC 5545 `RDATE`).
+    /// Extra local date-times added to the series (RFC 5545 `RDATE` floating or with the
+    /// schedule's `TZID`), each resolved with the crate's DST policy.
     pub fn extra(&self) -> impl Iterator<Item = NaiveDateTime> + '_ {
-        self.exceptions.extra()
+        self.exceptions.given().extra.iter().copied()
+    }
+
+    /// Extra instants added to the series (RFC 5545 `RDATE` in UTC or with another zone's
+    /// `TZID`): in a repeated hour, either of the two.
+    pub fn extra_instants(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.exceptions.given().extra_at.iter().copied()
     }
 
     pub(crate) fn rule(&self) -> &Rule {
@@ -202,6 +236,11 @@ impl Schedule {
 
     pub(crate) fn exceptions(&self) -> &Exceptions {
         &self.exceptions
+    }
+
+    /// The rule positions the end admits (see the field).
+    pub(crate) fn count_bound(&self) -> u64 {
+        self.count_bound
     }
 
     /// Seconds after local midnight of each occurrence.
@@ -250,6 +289,7 @@ impl Schedule {
             calendar,
             adjustment,
             exceptions,
+            count_bound: u64::MAX,
         }
     }
 }
@@ -260,12 +300,11 @@ impl Schedule {
     /// # Errors
     /// As [`ScheduleBuilder::build`] for the new end (a count of 0, an end before the start).
     pub fn with_end(&self, end: End) -> Result<Schedule, ScheduleError> {
-        builder::validate_end(end, self.start.date())?;
+        builder::validate_end(end, self.start.date(), self.zone)?;
         let mut schedule = self.clone();
         schedule.end = end;
         schedule.exceptions = Exceptions::default();
-        let (skipped, moved, extra) = self.exceptions.parts();
-        builder::finish(schedule, skipped, moved, extra, false)
+        builder::finish(schedule, self.exceptions.given().clone(), false)
     }
 
     /// The same schedule with the occurrence on `date` moved to local date-time `to` (it keeps
@@ -278,8 +317,8 @@ impl Schedule {
         let mut schedule = self.clone();
         schedule.exceptions = Exceptions::default();
         builder::check_whole_seconds(to)?;
-        let (skipped, mut moved, extra) = self.exceptions.parts();
-        moved.insert(date.and_time(self.time()), to);
-        builder::finish(schedule, skipped, moved, extra, true)
+        let mut given = self.exceptions.given().clone();
+        given.moved.insert(date.and_time(self.time()), to);
+        builder::finish(schedule, given, true)
     }
 }

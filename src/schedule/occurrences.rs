@@ -126,7 +126,7 @@ impl<'a> Occurrences<'a> {
         let exceptions = self.schedule.exceptions();
         loop {
             let item = self.cursor.next_item()?;
-            if !exceptions.is_removed(item.local) {
+            if !exceptions.is_removed(item.local, item.at) {
                 return Some(item);
             }
         }
