@@ -91,6 +91,7 @@ mod event;
 mod ids;
 mod invoice;
 mod lifecycle;
+mod observe;
 mod planner;
 mod rfc5545;
 mod runner;

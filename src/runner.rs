@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineError, TickReport};
 use crate::event::OutboxEvent;
+use crate::observe;
 use crate::store::Repository;
 
 /// What a [`Runner`] hands each outbox event to: the host's delivery (a message bus, a
@@ -233,7 +234,13 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                     }
                     self.wake_at(&report, delivered, now)
                 }
-                Err(_) => {
+                Err(error) => {
+                    observe::event!(
+                        tracing::Level::ERROR,
+                        error = %error,
+                        "tick failed to load its work; retrying"
+                    );
+                    let _ = error;
                     self.set(|s| s.tick_errors += 1);
                     now + self.config.error_retry
                 }
@@ -285,13 +292,17 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
             }
             for event in events {
                 let id = event.id;
-                if handler.handle(event).await.is_err() {
+                if let Err(error) = handler.handle(event.clone()).await {
+                    observe::delivery(&event, Some(&error));
                     self.set(|s| s.handler_failures += 1);
                     return Delivery::HandlerFailed;
                 }
-                if self.engine.ack(&[id]).await.is_err() {
+                if let Err(error) = self.engine.ack(&[id]).await {
+                    observe::event!(tracing::Level::WARN, error = %error, "outbox acknowledgement failed");
+                    let _ = error;
                     return Delivery::HandlerFailed;
                 }
+                observe::delivery(&event, None);
                 self.set(|s| s.delivered += 1);
             }
         }

@@ -20,6 +20,7 @@ use crate::event::OutboxEvent;
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::lifecycle::{self, Change};
+use crate::observe::{self, instrumented};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
 use crate::schedule::{Occurrence, Schedule};
 use crate::store::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
@@ -165,6 +166,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// [`EngineError::Repository`] only when the due work cannot even be loaded.
     pub async fn tick(&self) -> Result<TickReport, EngineError> {
         let now = self.clock.now();
+        instrumented!(self.tick_at(now), tracing::Level::INFO, "tick", at = %now).await
+    }
+
+    async fn tick_at(&self, now: DateTime<Utc>) -> Result<TickReport, EngineError> {
+        let timer = observe::tick_started();
         let mut report = TickReport {
             at: now,
             ..TickReport::default()
@@ -203,6 +209,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             }
         }
         report.next_wake = self.repository.next_wake().await?;
+        timer.finished(&report, due.len());
         Ok(report)
     }
 
@@ -223,12 +230,22 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut summaries = Vec::with_capacity(templates.len());
         let mut commits = Vec::with_capacity(templates.len());
         for template in templates {
+            #[cfg(feature = "tracing")]
+            let _span =
+                tracing::trace_span!("plan", tenant = %template.tenant, template = %template.id)
+                    .entered();
             let (summary, commit) = planned_commit(template, now);
             summaries.push(summary);
             commits.push(commit);
         }
         let mut conflicts = 0;
-        let mut outcomes = self.repository.commit_batch(commits).await.into_iter();
+        let outcomes = instrumented!(
+            self.repository.commit_batch(commits),
+            tracing::Level::DEBUG,
+            "commit",
+            templates = templates.len()
+        );
+        let mut outcomes = outcomes.await.into_iter();
         for (template, summary) in templates.iter().zip(summaries) {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(RepositoryError::Refused {
@@ -283,6 +300,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             Ok(CommitOutcome::Conflict) => report.conflicts += 1,
             Ok(CommitOutcome::Missing) => {}
             Err(error) => {
+                observe::commit_failed(&template.tenant, template.id, &error);
                 self.record_failure(template, &error, now).await;
                 report.failures.push(TickFailure {
                     template: template.id,
@@ -837,7 +855,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         transition: impl Fn(&Template, DateTime<Utc>) -> Result<Option<Change>, EngineError>,
     ) -> Result<Template, EngineError> {
         let transition = &transition;
-        self.retry(tenant, id, || async move {
+        let attempts = self.retry(tenant, id, || async move {
             let template = self.template(tenant, id).await?;
             let Some(change) = transition(&template, self.clock.now())? else {
                 return Ok(Attempt::Done(template));
@@ -856,7 +874,14 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 CommitOutcome::Missing => Attempt::Missing,
                 _ => Attempt::Conflict,
             })
-        })
+        });
+        instrumented!(
+            attempts,
+            tracing::Level::DEBUG,
+            "change",
+            tenant = %tenant,
+            template = %id
+        )
         .await
     }
 

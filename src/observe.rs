@@ -1,0 +1,152 @@
+//! Observability: `tracing` spans and events (feature `tracing`) and counters and
+//! histograms through the `metrics` facade (feature `metrics`). Without the features every
+//! item here compiles to nothing, so the engine's code reads the same either way.
+//!
+//! Metrics (all prefixed `recurring_deals_`):
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `deals_created_total` | counter | deals a tick created |
+//! | `occurrences_skipped_total` | counter, label `reason` | occurrences a tick skipped |
+//! | `commit_failures_total` | counter, label `kind` | template commits the store failed |
+//! | `commit_conflicts_total` | counter | template commits another writer won |
+//! | `tick_duration_seconds` | histogram | one tick, load to last commit |
+//! | `due_backlog` | gauge | templates due when the tick loaded them (at most `batch_size`) |
+//! | `events_delivered_total` | counter | outbox events a runner's handler accepted |
+//! | `handler_failures_total` | counter | outbox events a runner's handler refused |
+
+use crate::engine::TickReport;
+use crate::store::RepositoryError;
+
+/// Wraps a future in a span when the `tracing` feature is on.
+macro_rules! instrumented {
+    ($future:expr, $($span:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        let future = tracing::Instrument::instrument($future, tracing::span!($($span)*));
+        #[cfg(not(feature = "tracing"))]
+        let future = $future;
+        future
+    }};
+}
+
+/// An event when the `tracing` feature is on.
+macro_rules! event {
+    ($($event:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        tracing::event!($($event)*);
+    }};
+}
+
+pub(crate) use {event, instrumented};
+
+/// Starts timing a tick.
+pub(crate) fn tick_started() -> TickTimer {
+    TickTimer {
+        #[cfg(feature = "metrics")]
+        started: std::time::Instant::now(),
+    }
+}
+
+/// A tick being timed (a duration, not a point in time: the only wall-clock reading the
+/// engine makes outside the clock, and only with the `metrics` feature).
+pub(crate) struct TickTimer {
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
+}
+
+impl TickTimer {
+    /// Records a finished tick: its duration, what it did, the backlog it saw.
+    pub(crate) fn finished(self, report: &TickReport, due: usize) {
+        #[cfg(feature = "metrics")]
+        {
+            metrics::histogram!("recurring_deals_tick_duration_seconds")
+                .record(self.started.elapsed().as_secs_f64());
+            metrics::gauge!("recurring_deals_due_backlog").set(due as f64);
+            metrics::counter!("recurring_deals_deals_created_total")
+                .increment(report.created.len() as u64);
+            metrics::counter!("recurring_deals_commit_conflicts_total")
+                .increment(report.conflicts as u64);
+            for skipped in &report.skipped {
+                metrics::counter!(
+                    "recurring_deals_occurrences_skipped_total",
+                    "reason" => skip_reason(skipped.reason)
+                )
+                .increment(1);
+            }
+        }
+        event!(
+            tracing::Level::DEBUG,
+            created = report.created.len(),
+            skipped = report.skipped.len(),
+            failures = report.failures.len(),
+            conflicts = report.conflicts,
+            due,
+            more_due = report.more_due,
+            "tick done"
+        );
+        let _ = (report, due, self);
+    }
+}
+
+/// Records a template commit the store failed.
+pub(crate) fn commit_failed(
+    tenant: &crate::ids::TenantId,
+    template: crate::ids::TemplateId,
+    error: &RepositoryError,
+) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("recurring_deals_commit_failures_total", "kind" => error.kind()).increment(1);
+    event!(
+        tracing::Level::WARN,
+        tenant = %tenant,
+        template = %template,
+        kind = error.kind(),
+        retryable = error.is_retryable(),
+        error = %error.chain(),
+        "commit failed; the template is retried with back-off"
+    );
+    let _ = (tenant, template, error);
+}
+
+/// Records an outbox event a runner delivered, or one its handler refused.
+pub(crate) fn delivery(event: &crate::event::OutboxEvent, error: Option<&dyn std::fmt::Display>) {
+    match error {
+        None => {
+            #[cfg(feature = "metrics")]
+            metrics::counter!("recurring_deals_events_delivered_total").increment(1);
+            event!(
+                tracing::Level::TRACE,
+                tenant = %event.tenant,
+                event = event.id,
+                key = %event.idempotency_key,
+                "event delivered"
+            );
+        }
+        Some(error) => {
+            #[cfg(feature = "metrics")]
+            metrics::counter!("recurring_deals_handler_failures_total").increment(1);
+            event!(
+                tracing::Level::WARN,
+                tenant = %event.tenant,
+                event = event.id,
+                key = %event.idempotency_key,
+                error = %error,
+                "outbox handler failed; the event is handed over again later"
+            );
+            let _ = error;
+        }
+    }
+    let _ = event;
+}
+
+#[cfg(feature = "metrics")]
+fn skip_reason(reason: crate::template::SkipReason) -> &'static str {
+    use crate::template::SkipReason;
+    match reason {
+        SkipReason::Paused => "paused",
+        SkipReason::OutsideWindow => "outside_window",
+        SkipReason::Superseded => "superseded",
+        SkipReason::Missed => "missed",
+        SkipReason::Requested => "requested",
+    }
+}
