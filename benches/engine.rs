@@ -40,9 +40,15 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// An engine with `due` daily templates and `idle - due` yearly ones (not due in the bench
 /// window), clock on 2026-01-01 12:00 UTC (the daily ones are due at 09:00).
-fn engine_with(total: usize, due: usize) -> (Engine<InMemoryRepository, ManualClock>, ManualClock) {
+fn engine_with(
+    total: usize,
+    due: usize,
+) -> (
+    blocking::Engine<InMemoryRepository, ManualClock>,
+    ManualClock,
+) {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap());
-    let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+    let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone()).expect("engine");
     let tenant = tenant();
     for i in 0..total {
         let recurrence = if i < due {
@@ -111,7 +117,10 @@ fn tick_cost(c: &mut Criterion) {
 fn materialization(c: &mut Criterion) {
     let mut group = c.benchmark_group("materialize");
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-    let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+    let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone()).expect("engine");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let mut draft = TemplateDraft::new(
         deal(),
         schedule(
@@ -135,21 +144,58 @@ fn materialization(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let repository = InMemoryRepository::new();
-                repository.insert_template(&template).expect("insert");
+                runtime
+                    .block_on(repository.insert_template(&template))
+                    .expect("insert");
                 repository
             },
             |repository| {
                 let plan = plan(&template, now);
-                let outcome = repository
-                    .commit(Commit {
-                        template: plan.template,
-                        deals: plan.deals,
-                        skipped: plan.skipped,
-                        invoices: plan.invoices,
-                        events: plan.events,
-                    })
+                let outcome = runtime
+                    .block_on(repository.commit(Commit::from(plan)))
                     .expect("commit");
                 black_box((outcome, repository))
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    // The async engine end to end on one core (a current-thread runtime): a catch-up tick of
+    // 100 templates x 100 daily deals, loaded, planned, committed in batches of 64, with
+    // its outbox events.
+    let mut group = c.benchmark_group("async_engine_one_core");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("catch_up_tick_10k_deals", |b| {
+        b.iter_batched(
+            || {
+                let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+                let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+                runtime.block_on(async {
+                    for _ in 0..100 {
+                        let draft = TemplateDraft::new(
+                            deal(),
+                            schedule(
+                                Recurrence::daily(Interval::ONE),
+                                day(2026, 1, 1),
+                                chrono_tz::UTC,
+                            ),
+                        );
+                        engine
+                            .create_template(&tenant(), draft)
+                            .await
+                            .expect("template");
+                    }
+                });
+                // 100 days later: 100 due occurrences each (the default per-tick budget).
+                clock.set(Utc.with_ymd_and_hms(2026, 4, 10, 12, 0, 0).unwrap());
+                engine
+            },
+            |engine| {
+                let report = runtime.block_on(engine.tick()).expect("tick");
+                assert_eq!(report.created.len(), 10_000);
+                black_box((report, engine))
             },
             BatchSize::PerIteration,
         )
@@ -163,7 +209,7 @@ fn preview_cost(c: &mut Criterion) {
     let mut group = c.benchmark_group("next_12_for_100k_templates");
     group.sample_size(10);
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-    let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+    let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone()).expect("engine");
     let zones = [
         chrono_tz::UTC,
         chrono_tz::Europe::Moscow,

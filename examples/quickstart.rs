@@ -20,15 +20,33 @@
 #![allow(clippy::inconsistent_digit_grouping)]
 
 use std::error::Error;
+use std::path::PathBuf;
 
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc, Weekday};
+use clap::Parser;
+use recurring_deals::blocking::Engine;
 use recurring_deals::*;
 
+/// A year of recurring deals on the embedded store, printed as tables.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Keep the state in the SQLite file at PATH (created if missing; a second run finds
+    /// the templates and deals already there and creates nothing twice). Needs the `sqlite`
+    /// feature.
+    #[arg(long, value_name = "PATH", conflicts_with = "memory")]
+    db: Option<PathBuf>,
+    /// Keep the state in memory only.
+    #[arg(long)]
+    memory: bool,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse();
     let moscow = chrono_tz::Europe::Moscow;
     // Ticks at 06:00 UTC, 09:00 in Moscow: deals due that morning are created on time.
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap());
-    let engine = Engine::new(repository(store_argument()?)?, clock.clone());
+    let engine = Engine::open(store(&args)?, clock.clone(), EngineConfig::default())?;
     let tenant = TenantId::new("acme")?;
     let rub = Currency::new("RUB")?;
     let at = |y, m, d, h| {
@@ -231,36 +249,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Where the run keeps its state.
-enum Store {
-    /// The default: a fresh SQLite file (with the `sqlite` feature), else memory.
-    Default,
-    /// An SQLite file that is kept.
-    File(String),
-    /// The in-memory store.
-    Memory,
-}
-
-fn store_argument() -> Result<Store, Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] => Ok(Store::Default),
-        ["--memory"] => Ok(Store::Memory),
-        ["--db", path] => Ok(Store::File((*path).to_owned())),
-        _ => Err("usage: quickstart [--db PATH | --memory]".into()),
-    }
-}
-
-fn repository(store: Store) -> Result<Box<dyn Repository>, Box<dyn Error>> {
-    match store {
-        Store::Memory => Ok(Box::new(InMemoryRepository::new())),
-        #[cfg(feature = "sqlite")]
-        Store::Default => {
+/// Opens the store the arguments ask for (on the engine's runtime: an SQLite pool must live
+/// on the runtime that drives it).
+fn store(
+    args: &Args,
+) -> Result<impl Future<Output = Result<DynRepository, RepositoryError>>, Box<dyn Error>> {
+    #[cfg(feature = "sqlite")]
+    let path = match (&args.db, args.memory) {
+        (_, true) => None,
+        (Some(path), _) => {
+            println!("Store: SQLite file {}\n", path.display());
+            Some(path.clone())
+        }
+        (None, false) => {
             let path = std::env::temp_dir().join("recurring-deals-quickstart.db");
             for suffix in ["", "-wal", "-shm"] {
                 let mut file = path.clone().into_os_string();
@@ -271,29 +272,39 @@ fn repository(store: Store) -> Result<Box<dyn Repository>, Box<dyn Error>> {
                 }
             }
             println!("Store: SQLite file {} (fresh)\n", path.display());
-            Ok(Box::new(SqliteRepository::open(&path)?))
+            Some(path)
         }
-        #[cfg(not(feature = "sqlite"))]
-        Store::Default => {
-            println!("Store: in memory (build with --features sqlite for the SQLite file)\n");
-            Ok(Box::new(InMemoryRepository::new()))
+    };
+    #[cfg(not(feature = "sqlite"))]
+    let path: Option<PathBuf> = match (&args.db, args.memory) {
+        (Some(path), _) => {
+            return Err(format!(
+                "--db {} needs the sqlite feature: cargo run --features sqlite --example quickstart",
+                path.display()
+            )
+            .into());
         }
-        #[cfg(feature = "sqlite")]
-        Store::File(path) => {
-            println!("Store: SQLite file {path}\n");
-            Ok(Box::new(SqliteRepository::open(&path)?))
+        (None, memory) => {
+            if !memory {
+                println!("Store: in memory (build with --features sqlite for the SQLite file)\n");
+            }
+            None
         }
-        #[cfg(not(feature = "sqlite"))]
-        Store::File(path) => Err(format!(
-            "--db {path} needs the sqlite feature: cargo run --features sqlite ..."
-        )
-        .into()),
-    }
+    };
+    Ok(async move {
+        match path {
+            #[cfg(feature = "sqlite")]
+            Some(path) => Ok(DynRepository::new(
+                store::SqliteStore::connect(&path).await?,
+            )),
+            _ => Ok(DynRepository::new(InMemoryRepository::new())),
+        }
+    })
 }
 
 /// Creates the template, or finds the one a previous run with the same database created.
 fn create_or_find(
-    engine: &Engine<Box<dyn Repository>, ManualClock>,
+    engine: &Engine<DynRepository, ManualClock>,
     tenant: &TenantId,
     draft: TemplateDraft,
 ) -> Result<Template, Box<dyn Error>> {

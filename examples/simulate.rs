@@ -14,8 +14,11 @@
 
 use std::error::Error;
 use std::io::Write;
+use std::path::PathBuf;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use clap::Parser;
+use recurring_deals::blocking::Engine;
 use recurring_deals::*;
 use serde::{Deserialize, Serialize};
 
@@ -77,11 +80,26 @@ enum Line<'a> {
     },
 }
 
+/// Runs templates from a JSON file through the engine on a manual clock and prints one JSON
+/// line per event, deterministically.
+#[derive(Parser)]
+#[command(version)]
 struct Options {
-    templates: String,
-    db: Option<String>,
+    /// The templates: a JSON array of `{"tenant": ..., "template": <draft>}`.
+    #[arg(long, value_name = "FILE")]
+    templates: PathBuf,
+    /// Keep the state in the SQLite file at PATH: a second run over the next range
+    /// continues the first (needs the `sqlite` feature).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Start, an RFC 3339 instant such as 2026-01-01T00:00:00Z.
+    #[arg(long, value_name = "RFC3339", value_parser = instant)]
     from: DateTime<Utc>,
+    /// End (inclusive), an RFC 3339 instant, not before --from.
+    #[arg(long, value_name = "RFC3339", value_parser = instant)]
     to: DateTime<Utc>,
+    /// Time between ticks: a positive number with a unit d, h, m or s (1d, 6h, 30m, 45s).
+    #[arg(long, value_name = "STEP", default_value = "1d", value_parser = duration, allow_hyphen_values = true)]
     every: TimeDelta,
 }
 
@@ -98,12 +116,29 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn Error>> {
-    let options = options()?;
+    let options = Options::parse();
+    if options.to < options.from {
+        return Err(format!(
+            "--to {} is before --from {}",
+            options.to.to_rfc3339(),
+            options.from.to_rfc3339()
+        )
+        .into());
+    }
     let text = std::fs::read_to_string(&options.templates)
-        .map_err(|e| format!("cannot read {}: {e}", options.templates))?;
-    let entries: Vec<Entry> = serde_json::from_str(&text)?;
+        .map_err(|e| format!("cannot read {}: {e}", options.templates.display()))?;
+    let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a JSON array of templates: {e}",
+            options.templates.display()
+        )
+    })?;
     let clock = ManualClock::new(options.from);
-    let engine = Engine::new(repository(options.db.as_deref())?, clock.clone());
+    let engine = Engine::open(
+        repository(options.db.clone())?,
+        clock.clone(),
+        EngineConfig::default(),
+    )?;
     // A database that already holds the file's templates continues them.
     let mut fresh = true;
     for entry in &entries {
@@ -152,19 +187,32 @@ fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The in-memory store, or the SQLite file given with `--db`.
-fn repository(db: Option<&str>) -> Result<Box<dyn Repository>, Box<dyn Error>> {
-    match db {
-        None => Ok(Box::new(InMemoryRepository::new())),
-        #[cfg(feature = "sqlite")]
-        Some(path) => Ok(Box::new(SqliteRepository::open(path)?)),
-        #[cfg(not(feature = "sqlite"))]
-        Some(_) => Err("--db needs the sqlite feature: cargo run --features sqlite ...".into()),
+/// The in-memory store, or the SQLite file given with `--db` (opened on the engine's
+/// runtime).
+fn repository(
+    db: Option<PathBuf>,
+) -> Result<impl Future<Output = Result<DynRepository, RepositoryError>>, Box<dyn Error>> {
+    #[cfg(not(feature = "sqlite"))]
+    if let Some(path) = &db {
+        return Err(format!(
+            "--db {} needs the sqlite feature: cargo run --features sqlite --example simulate ...",
+            path.display()
+        )
+        .into());
     }
+    Ok(async move {
+        match db {
+            #[cfg(feature = "sqlite")]
+            Some(path) => Ok(DynRepository::new(
+                store::SqliteStore::connect(&path).await?,
+            )),
+            _ => Ok(DynRepository::new(InMemoryRepository::new())),
+        }
+    })
 }
 
 fn write_event(
-    engine: &Engine<Box<dyn Repository>, ManualClock>,
+    engine: &Engine<DynRepository, ManualClock>,
     event: &OutboxEvent,
     out: &mut impl Write,
 ) -> Result<(), Box<dyn Error>> {
@@ -235,60 +283,37 @@ fn write_event(
     Ok(())
 }
 
-fn options() -> Result<Options, Box<dyn Error>> {
-    let mut templates = None;
-    let mut db = None;
-    let mut from = None;
-    let mut to = None;
-    let mut every = TimeDelta::days(1);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--templates" => templates = Some(value()?),
-            "--db" => db = Some(value()?),
-            "--from" => from = Some(value()?.parse::<DateTime<Utc>>()?),
-            "--to" => to = Some(value()?.parse::<DateTime<Utc>>()?),
-            "--every" => every = duration(&value()?)?,
-            "--help" | "-h" => {
-                println!(
-                    "usage: simulate --templates FILE --from RFC3339 --to RFC3339 [--every 1d|6h|30m] [--db PATH]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?}").into()),
-        }
-    }
-    let from = from.ok_or("--from is required")?;
-    let to = to.ok_or("--to is required")?;
-    if to < from {
-        return Err("--to is before --from".into());
-    }
-    Ok(Options {
-        templates: templates.ok_or("--templates is required")?,
-        db,
-        from,
-        to,
-        every,
-    })
+/// An RFC 3339 instant, with a message that names the input and the format.
+fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!(
+                "invalid instant {text:?}: expected RFC 3339 with a time and an offset, such as \
+                 2026-01-01T00:00:00Z ({e})"
+            )
+        })
 }
 
 /// `1d`, `6h`, `30m`, `45s`: a positive step.
-fn duration(text: &str) -> Result<TimeDelta, Box<dyn Error>> {
-    let split = text.len().saturating_sub(1);
+fn duration(text: &str) -> Result<TimeDelta, String> {
+    let accepted = "expected a positive whole number and a unit d, h, m or s, such as 1d, 6h, 30m";
+    let Some(split) = text.char_indices().last().map(|(i, _)| i) else {
+        return Err(format!("invalid step {text:?}: {accepted}"));
+    };
     let (number, unit) = text.split_at(split);
     let n: i64 = number
         .parse()
-        .map_err(|_| format!("invalid step {text:?}"))?;
+        .map_err(|_| format!("invalid step {text:?}: {accepted}"))?;
     let step = match unit {
-        "d" => TimeDelta::days(n),
-        "h" => TimeDelta::hours(n),
-        "m" => TimeDelta::minutes(n),
-        "s" => TimeDelta::seconds(n),
-        _ => return Err(format!("invalid step unit in {text:?}: use d, h, m or s").into()),
+        "d" => TimeDelta::try_days(n),
+        "h" => TimeDelta::try_hours(n),
+        "m" => TimeDelta::try_minutes(n),
+        "s" => TimeDelta::try_seconds(n),
+        _ => None,
     };
-    if step <= TimeDelta::zero() {
-        return Err(format!("step must be positive, got {text:?}").into());
+    match step {
+        Some(step) if step > TimeDelta::zero() && step <= TimeDelta::days(36_500) => Ok(step),
+        _ => Err(format!("invalid step {text:?}: {accepted}, at most 36500d")),
     }
-    Ok(step)
 }
