@@ -125,8 +125,8 @@ pub use schedule::recurrence::{
 };
 pub use schedule::{End, Occurrence, Occurrences, Schedule, ScheduleBuilder, parse_zone};
 pub use store::{
-    Commit, CommitOutcome, DynRepository, InMemoryRepository, Page, Repository, RepositoryError,
-    StateFilter, TemplateQuery,
+    Commit, CommitOutcome, DynRepository, InMemoryRepository, ListPosition, Page, Repository,
+    RepositoryError, StateFilter, TemplateQuery,
 };
 pub use template::{
     CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,

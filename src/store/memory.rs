@@ -9,7 +9,9 @@ use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
 use crate::planner::{CreatedDeal, SkippedOccurrence};
-use crate::store::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::store::{
+    Commit, CommitOutcome, ListPosition, Page, Repository, RepositoryError, TemplateQuery,
+};
 use crate::template::{Template, TemplateState};
 
 /// A thread-safe repository in memory. One mutex guards everything, which makes every commit
@@ -240,12 +242,17 @@ impl Repository for InMemoryRepository {
             .filter_map(|id| state.templates.get(id))
             .filter(|t| query.state.is_none_or(|f| f.matches(&t.state)))
             .collect();
-        matching.sort_by_key(|t| (t.next_run.is_none(), t.next_run, t.id));
+        matching.sort_by_key(|t| ListPosition::of(t).sort_key());
         let limit = if query.limit == 0 { 50 } else { query.limit };
         Ok(Page {
             total: matching.len(),
             items: matching
                 .into_iter()
+                .filter(|t| {
+                    query
+                        .after
+                        .is_none_or(|after| ListPosition::of(t).sort_key() > after.sort_key())
+                })
                 .skip(query.offset)
                 .take(limit)
                 .cloned()

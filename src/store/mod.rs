@@ -154,10 +154,39 @@ pub enum CommitOutcome {
 pub struct TemplateQuery {
     /// Only templates in this kind of state (`None`: all).
     pub state: Option<StateFilter>,
-    /// Skip this many (pagination).
+    /// Only templates after this place in the listing order (keyset pagination: pass the
+    /// place of the last item of the previous page, [`ListPosition::of`]). Stable while
+    /// templates are added or removed, unlike `offset`.
+    pub after: Option<ListPosition>,
+    /// Skip this many (counted after `after`).
     pub offset: usize,
     /// At most this many (0 means 50, Bitrix24's page size).
     pub limit: usize,
+}
+
+/// A template's place in the listing order: by next run, templates with none last, then by
+/// id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListPosition {
+    /// The template's next run.
+    pub next_run: Option<DateTime<Utc>>,
+    /// The template's id.
+    pub id: TemplateId,
+}
+
+impl ListPosition {
+    /// The place of `template`.
+    pub fn of(template: &Template) -> ListPosition {
+        ListPosition {
+            next_run: template.next_run,
+            id: template.id,
+        }
+    }
+
+    /// The listing order as a sortable key.
+    pub fn sort_key(&self) -> (bool, Option<DateTime<Utc>>, TemplateId) {
+        (self.next_run.is_none(), self.next_run, self.id)
+    }
 }
 
 /// A filter on template states.
@@ -310,7 +339,9 @@ pub trait Repository: Send + Sync {
         version: u64,
     ) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send;
 
-    /// Lists a tenant's templates, sorted by next run (templates with none last), then id.
+    /// Lists a tenant's templates, sorted by next run (templates with none last), then id;
+    /// [`Page::total`] counts every template passing the state filter, wherever the page
+    /// starts.
     fn list_templates(
         &self,
         tenant: &TenantId,

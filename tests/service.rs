@@ -1,0 +1,403 @@
+//! The reference service (`examples/service.rs`) over real HTTP: every route and every error
+//! class, on the store the tests were built with (SQLite with the `sqlite` feature).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+/// The service's executable, built once with this test's features.
+fn binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let mut command = Command::new(env!("CARGO"));
+        command.args([
+            "build",
+            "--release",
+            "--example",
+            "service",
+            "--message-format=json",
+        ]);
+        if cfg!(feature = "sqlite") {
+            command.args(["--features", "sqlite"]);
+        }
+        let output = command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "the service builds");
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "service")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reports the example's executable")
+    })
+}
+
+/// A running service; killed on drop.
+struct Service {
+    child: Child,
+    address: String,
+    _dir: TempDir,
+}
+
+impl Service {
+    fn start() -> Service {
+        let dir = TempDir::new();
+        let mut command = Command::new(binary());
+        command.args(["--listen", "127.0.0.1:0"]);
+        if cfg!(feature = "sqlite") {
+            command.arg("--db").arg(dir.0.join("service.db"));
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the service starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a first line").expect("readable");
+        let address = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        // The runner prints delivered events: keep reading so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Service {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+
+    /// Sends one request; returns the status and the JSON body (`Null` when empty).
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.address).expect("connects");
+        let body = body.unwrap_or("");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.address,
+            body.len()
+        )
+        .expect("request sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response read");
+        let (head, rest) = response.split_once("\r\n\r\n").expect("a header");
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let text = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        let value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        };
+        (status, value)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        text = &rest[size + 2..];
+    }
+    out
+}
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "recurring-deals-service-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The first draft of `examples/templates.json`, with a title.
+fn draft(title: &str) -> Value {
+    let text = include_str!("../examples/templates.json");
+    let entries: Value = serde_json::from_str(text).unwrap();
+    let mut draft = entries[0]["template"].clone();
+    draft["deal"]["title"] = json!(title);
+    draft
+}
+
+#[test]
+fn every_route_and_every_error_class() {
+    let service = Service::start();
+    assert_eq!(service.get("/healthz").0, 200);
+
+    // A tenant with nothing: an empty page.
+    let (status, page) = service.get("/v1/tenants/acme/templates");
+    assert_eq!(status, 200);
+    assert_eq!(page["items"], json!([]));
+    assert_eq!(page["total"], 0);
+
+    // Create two.
+    let (status, first) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&draft("Support").to_string()),
+    );
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["state"]["state"], "active");
+    assert!(first["next_run"].is_string());
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (status, second) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&draft("Hosting").to_string()),
+    );
+    assert_eq!(status, 201);
+    let second_id = second["id"].as_str().unwrap().to_owned();
+
+    // Errors on create; nothing is written by any of them.
+    let (status, body) = service.call("POST", "/v1/tenants/acme/templates", Some("{\"deal\":"));
+    assert_eq!(status, 400, "{body}");
+    let mut zero = draft("Zero");
+    zero["schedule"]["rule"]["interval"] = json!(0);
+    let (status, body) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&zero.to_string()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["field"].as_str().unwrap().starts_with("schedule"),
+        "{body}"
+    );
+    assert!(body["reason"].as_str().unwrap().contains('0'), "{body}");
+    let mut nowhere = draft("Nowhere");
+    nowhere["schedule"]["zone"] = json!("Mars/Olympus_Mons");
+    let (status, body) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&nowhere.to_string()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Mars/Olympus_Mons"),
+        "{body}"
+    );
+    let (status, body) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&json!({"deal": 1}).to_string()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(service.get("/v1/tenants/acme/templates").1["total"], 2);
+
+    // Pages: keyset cursors.
+    let (status, page) = service.get("/v1/tenants/acme/templates?limit=1");
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = service.get(&format!(
+        "/v1/tenants/acme/templates?limit=1&cursor={cursor}"
+    ));
+    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert_ne!(next["items"][0]["id"], page["items"][0]["id"]);
+    let cursor = next["next_cursor"].as_str().unwrap().to_owned();
+    let (_, last) = service.get(&format!(
+        "/v1/tenants/acme/templates?limit=1&cursor={cursor}"
+    ));
+    assert_eq!(last["items"], json!([]));
+    assert_eq!(last["next_cursor"], Value::Null);
+    assert_eq!(
+        service.get("/v1/tenants/acme/templates?cursor=zz").0,
+        422,
+        "a cursor that is not one"
+    );
+    assert_eq!(service.get("/v1/tenants/acme/templates?limit=0").0, 422);
+    assert_eq!(
+        service.get("/v1/tenants/acme/templates?state=sleeping").0,
+        422
+    );
+    let (_, active) = service.get("/v1/tenants/acme/templates?state=active");
+    assert_eq!(active["total"], 2);
+
+    // One template; another tenant's and absent ones are not found.
+    let path = format!("/v1/tenants/acme/templates/{id}");
+    let (status, got) = service.get(&path);
+    assert_eq!((status, &got["id"]), (200, &json!(id)));
+    assert_eq!(
+        service.get(&format!("/v1/tenants/globex/templates/{id}")).0,
+        404
+    );
+    assert_eq!(service.get("/v1/tenants/acme/templates/T999").0, 404);
+    assert_eq!(service.get("/v1/tenants/acme/templates/nonsense").0, 404);
+
+    // PATCH: pause with a note and a resume date, resume, deactivate, activate, deal,
+    // schedule.
+    let (status, paused) = service.call(
+        "PATCH",
+        &path,
+        Some(&json!({"pause": {"note": "holiday", "resume_on": "2030-01-01"}}).to_string()),
+    );
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["state"]["state"], "paused");
+    assert_eq!(paused["state"]["resume_on"], "2030-01-01");
+    let (status, resumed) = service.call("PATCH", &path, Some("\"resume\""));
+    assert_eq!(
+        (status, &resumed["state"]["state"]),
+        (200, &json!("active"))
+    );
+    let (_, off) = service.call("PATCH", &path, Some("\"deactivate\""));
+    assert_eq!(off["state"]["state"], "inactive");
+    let (_, on) = service.call("PATCH", &path, Some("\"activate\""));
+    assert_eq!(on["state"]["state"], "active");
+    let mut deal = draft("x")["deal"].clone();
+    deal["title"] = json!("Support, renamed");
+    let (status, renamed) =
+        service.call("PATCH", &path, Some(&json!({ "deal": deal }).to_string()));
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["deal"]["title"], "Support, renamed");
+    let mut schedule = draft("x")["schedule"].clone();
+    schedule["rule"] = json!({"every": "week", "interval": 1, "on": ["Tue"]});
+    let (status, weekly) = service.call(
+        "PATCH",
+        &path,
+        Some(&json!({ "schedule": schedule }).to_string()),
+    );
+    assert_eq!(status, 200, "{weekly}");
+    assert!(
+        weekly["description"].as_str().unwrap().contains("Tuesday"),
+        "{weekly}"
+    );
+    // PATCH errors write nothing.
+    let version = weekly["version"].clone();
+    assert_eq!(service.call("PATCH", &path, Some("{")).0, 400);
+    assert_eq!(service.call("PATCH", &path, Some("\"explode\"")).0, 422);
+    schedule["rule"]["interval"] = json!(0);
+    assert_eq!(
+        service
+            .call(
+                "PATCH",
+                &path,
+                Some(&json!({ "schedule": schedule }).to_string())
+            )
+            .0,
+        422
+    );
+    assert_eq!(
+        service
+            .call(
+                "PATCH",
+                &format!("/v1/tenants/globex/templates/{id}"),
+                Some("\"resume\"")
+            )
+            .0,
+        404
+    );
+    assert_eq!(service.get(&path).1["version"], version);
+
+    // Expose (create now) and preview.
+    let (status, exposed) = service.call("POST", &format!("{path}/expose"), None);
+    assert_eq!(status, 201, "{exposed}");
+    assert_eq!(exposed["template"], json!(id));
+    let (status, preview) = service.get(&format!("{path}/preview?count=3"));
+    assert_eq!(status, 200, "{preview}");
+    let items = preview["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let date = items[0]["date"].as_str().unwrap();
+    assert!(
+        date.len() == 10 && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(),
+        "{date}"
+    );
+    assert_eq!(service.get(&format!("{path}/preview?count=100000")).0, 422);
+    assert_eq!(service.get(&format!("{path}/preview?count=-1")).0, 422);
+    assert_eq!(
+        service
+            .get(&format!("/v1/tenants/globex/templates/{id}/preview"))
+            .0,
+        404
+    );
+    assert_eq!(
+        service
+            .call("POST", "/v1/tenants/globex/templates/T1/expose", None)
+            .0,
+        404
+    );
+
+    // Deals, by template, paged.
+    let (status, deals) = service.get(&format!("/v1/tenants/acme/deals?template={id}&limit=1"));
+    assert_eq!(status, 200, "{deals}");
+    assert_eq!(deals["items"][0]["key"], exposed["key"]);
+    let cursor = deals["next_cursor"].as_str().unwrap();
+    let (_, after) = service.get(&format!(
+        "/v1/tenants/acme/deals?template={id}&limit=1&cursor={cursor}"
+    ));
+    assert_eq!(after["items"], json!([]));
+    assert_eq!(
+        service.get("/v1/tenants/globex/deals").1["items"],
+        json!([])
+    );
+    assert_eq!(service.get("/v1/tenants/acme/deals?template=zz").0, 422);
+
+    // An invalid tenant id names the rule.
+    let long = "x".repeat(200);
+    let (status, body) = service.get(&format!("/v1/tenants/{long}/templates"));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "tenant");
+
+    // Delete: gone, the other stays; deleting again is not found.
+    assert_eq!(service.call("DELETE", &path, None).0, 204);
+    assert_eq!(service.get(&path).0, 404);
+    assert_eq!(service.call("DELETE", &path, None).0, 404);
+    assert_eq!(
+        service
+            .get(&format!("/v1/tenants/acme/templates/{second_id}"))
+            .0,
+        200
+    );
+}
