@@ -123,14 +123,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         Deal::new("Hosting", Money::new(9_900_00, rub))?,
         invoiced_schedule,
     );
-    hosting.invoice = Some(InvoiceOptions {
-        payment_due: PaymentDue::Days(10),
-        send_to: vec![501],
-        mail_template: Some(7),
-        document_template: Some(3),
-        remind_before_days: vec![3, 1],
-        remind_after_days: vec![1, 7],
-    });
+    hosting.invoice = Some(
+        InvoiceOptions::new(PaymentDue::Days(10))
+            .send_to([501])
+            .mail_template(7)
+            .document_template(3)
+            .remind_before([3, 1])
+            .remind_after([1, 7]),
+    );
     let hosting = create_or_find(&engine, &tenant, hosting)?;
 
     println!("Templates");
@@ -139,7 +139,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "  {:<4} {:<22} {}",
             template.id().to_string(),
             template.deal().title(),
-            template.schedule().describe(Locale::En)
+            template.describe(Locale::En)
         );
     }
     println!(
@@ -234,11 +234,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "  {:<4} {:<22} {:<10} next {:<26} created {}",
             template.id().to_string(),
             template.deal().title(),
-            format!("{:?}", template.state())
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-                .to_lowercase(),
+            template.state().to_string(),
             template
                 .next_run()
                 .map(|t| t.with_timezone(&moscow).to_rfc3339())

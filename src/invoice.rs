@@ -83,7 +83,68 @@ pub struct InvoiceOptions {
     pub remind_after_days: Vec<u32>,
 }
 
+impl Default for InvoiceOptions {
+    /// Due in 10 days, sent to nobody, no reminders.
+    fn default() -> Self {
+        InvoiceOptions::new(PaymentDue::Days(10))
+    }
+}
+
 impl InvoiceOptions {
+    /// Invoices due by `payment_due`, sent to nobody, without reminders; the other methods
+    /// add what is needed.
+    ///
+    /// ```
+    /// use recurring_deals::{InvoiceOptions, PaymentDue};
+    ///
+    /// let options = InvoiceOptions::new(PaymentDue::EndOfMonth)
+    ///     .send_to([501])
+    ///     .remind_before([3, 1])
+    ///     .remind_after([7]);
+    /// assert_eq!(options.remind_before_days, [3, 1]);
+    /// assert!(options.validate().is_ok());
+    /// ```
+    pub fn new(payment_due: PaymentDue) -> InvoiceOptions {
+        InvoiceOptions {
+            payment_due,
+            send_to: Vec::new(),
+            mail_template: None,
+            document_template: None,
+            remind_before_days: Vec::new(),
+            remind_after_days: Vec::new(),
+        }
+    }
+
+    /// Client e-mail ids to send each invoice to.
+    pub fn send_to(mut self, recipients: impl IntoIterator<Item = u64>) -> Self {
+        self.send_to = recipients.into_iter().collect();
+        self
+    }
+
+    /// The mail template id.
+    pub fn mail_template(mut self, id: u64) -> Self {
+        self.mail_template = Some(id);
+        self
+    }
+
+    /// The document (invoice form) template id.
+    pub fn document_template(mut self, id: u64) -> Self {
+        self.document_template = Some(id);
+        self
+    }
+
+    /// Reminders this many days before the due date.
+    pub fn remind_before(mut self, days: impl IntoIterator<Item = u32>) -> Self {
+        self.remind_before_days = days.into_iter().collect();
+        self
+    }
+
+    /// Overdue reminders this many days after the due date.
+    pub fn remind_after(mut self, days: impl IntoIterator<Item = u32>) -> Self {
+        self.remind_after_days = days.into_iter().collect();
+        self
+    }
+
     /// Checks ranges: due offsets and reminder offsets (at most 365 days).
     ///
     /// # Errors

@@ -105,7 +105,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use deal::{Currency, CustomValue, Deal, Money, ProductRow};
 pub use describe::Locale;
 pub use engine::{
-    ConfigError, ConflictRetry, Engine, EngineConfig, EngineConfigBuilder, EngineError,
+    ConfigError, ConflictRetry, DealLimits, Engine, EngineConfig, EngineConfigBuilder, EngineError,
     RuntimeError, TickFailure, TickReport,
 };
 pub use error::ScheduleError;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
+use crate::engine::DealLimits;
 use crate::ids::TenantId;
 
 /// Engine settings. Built by [`EngineConfig::builder`], which checks every value; the
@@ -35,6 +36,7 @@ pub struct EngineConfig {
     worker_count: usize,
     conflict_retry: ConflictRetry,
     max_preview: usize,
+    deal_limits: DealLimits,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +52,7 @@ impl Default for EngineConfig {
             worker_count: 1,
             conflict_retry: ConflictRetry::default(),
             max_preview: 1_000,
+            deal_limits: DealLimits::default(),
         }
     }
 }
@@ -110,6 +113,11 @@ impl EngineConfig {
     /// The most deals one preview may ask for (default 1,000).
     pub fn max_preview(&self) -> usize {
         self.max_preview
+    }
+
+    /// Size limits of a template's deal.
+    pub fn deal_limits(&self) -> DealLimits {
+        self.deal_limits
     }
 
     /// The delay before retrying a template whose commit failed `attempts` times in a row:
@@ -211,6 +219,12 @@ impl EngineConfigBuilder {
     /// How lifecycle operations retry after a lost race.
     pub fn conflict_retry(mut self, retry: ConflictRetry) -> Self {
         self.config.conflict_retry = retry;
+        self
+    }
+
+    /// Size limits of a template's deal.
+    pub fn deal_limits(mut self, limits: DealLimits) -> Self {
+        self.config.deal_limits = limits;
         self
     }
 

@@ -93,6 +93,18 @@ pub enum EngineError {
         /// The local date-time asked for.
         local: chrono::NaiveDateTime,
     },
+    /// A template's deal over one of the engine's [`crate::DealLimits`].
+    #[error("deal {what}: {size} {unit}, at most {max} accepted")]
+    DealTooLarge {
+        /// The part of the deal.
+        what: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+        /// `bytes` or `items`.
+        unit: &'static str,
+    },
     /// A preview longer than the engine allows ([`crate::EngineConfig::max_preview`]).
     #[error("a preview may ask for at most {max} deals, got {count}")]
     PreviewTooLong {

@@ -7,6 +7,7 @@
 
 mod config;
 mod error;
+mod limits;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::zone::resolve_local;
 
 pub use config::{ConfigError, ConflictRetry, EngineConfig, EngineConfigBuilder};
 pub use error::{EngineError, RuntimeError};
+pub use limits::DealLimits;
 
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -357,6 +359,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         draft: TemplateDraft,
     ) -> Result<Template, EngineError> {
+        self.config.deal_limits().check(&draft.deal)?;
         self.check_limit(tenant).await?;
         let now = self.clock.now();
         let id = self.repository.allocate_template_id().await?;
@@ -530,6 +533,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         deal: Deal,
     ) -> Result<Template, EngineError> {
         deal.validate()?;
+        self.config.deal_limits().check(&deal)?;
         self.change(tenant, id, |template, now| {
             Ok(Some(template.edit_deal(&deal, now)?))
         })

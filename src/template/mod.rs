@@ -2,6 +2,7 @@
 
 mod draft;
 mod split;
+mod summary;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
