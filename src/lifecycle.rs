@@ -303,3 +303,171 @@ pub(crate) fn next_run(template: &Template) -> Option<DateTime<Utc>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+    use crate::deal::{Currency, Money};
+    use crate::ids::TenantId;
+    use crate::schedule::recurrence::{DayOfMonth, Interval, MonthDay, Recurrence};
+    use crate::template::TemplateDraft;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    fn local(y: i32, m: u32, d: u32, h: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+    }
+
+    /// A stored template (as `create_template` makes it) of `schedule`, created at `now`.
+    fn template(recurrence: Recurrence, start: NaiveDateTime) -> Template {
+        let schedule = Schedule::builder(recurrence, start, chrono_tz::UTC)
+            .build()
+            .unwrap();
+        let deal = Deal::new("Support", Money::new(100, Currency::new("EUR").unwrap())).unwrap();
+        let mut template = TemplateDraft::new(deal, schedule)
+            .into_template(TenantId::new("acme").unwrap(), TemplateId(1))
+            .unwrap();
+        template.next_run = next_run(&template);
+        template
+    }
+
+    fn daily() -> Template {
+        template(Recurrence::daily(Interval::ONE), local(2026, 3, 1, 9))
+    }
+
+    #[test]
+    fn pause_and_resume_change_only_what_they_must() {
+        let now = utc(2026, 3, 1, 0);
+        let active = daily();
+        let resume_on = NaiveDate::from_ymd_opt(2026, 3, 10);
+        let paused = active.pause("holiday", resume_on, now).unwrap().unwrap();
+        assert_eq!(
+            paused.template.state,
+            TemplateState::Paused {
+                note: "holiday".into(),
+                resume_on,
+            }
+        );
+        // A paused template wakes on its resume date, at the start of that day in its zone.
+        assert_eq!(paused.template.next_run, Some(utc(2026, 3, 10, 0)));
+        assert!(paused.events.is_empty());
+        assert_eq!(paused.template.pause("again", None, now), Ok(None));
+        let resumed = paused.template.resume(now).unwrap().unwrap();
+        assert_eq!(resumed.template.state, TemplateState::Active);
+        assert_eq!(resumed.template.next_run, Some(utc(2026, 3, 1, 9)));
+        assert_eq!(active.resume(now), Ok(None));
+        let off = active.deactivate(now).unwrap().unwrap();
+        assert_eq!(
+            (off.template.state.clone(), off.template.next_run),
+            (TemplateState::Inactive, None)
+        );
+        assert_eq!(off.template.deactivate(now), Ok(None));
+    }
+
+    #[test]
+    fn a_finished_template_refuses_every_change() {
+        let mut finished = daily();
+        finished.state = TemplateState::Finished;
+        let now = utc(2026, 3, 1, 0);
+        let refused = Err(LifecycleError::Finished(TemplateId(1)));
+        assert_eq!(finished.pause("x", None, now), refused);
+        assert_eq!(finished.resume(now), refused);
+        assert_eq!(finished.deactivate(now), refused);
+        assert_eq!(finished.skip_occurrence(3, now), refused);
+        assert_eq!(
+            finished.edit_schedule(&daily().schedule, now).map(|_| ()),
+            Err(LifecycleError::Finished(TemplateId(1)))
+        );
+    }
+
+    #[test]
+    fn an_edit_after_the_clock_went_back_does_not_reopen_processed_days() {
+        // The old revision processed through Mar 10 09:00; the host's clock is then set back
+        // to Mar 5. The new revision (daily at 10:00) starts after Mar 10, not Mar 5: the
+        // days Mar 5..10 already have their deals.
+        let mut template = daily();
+        template.cursor = Some(utc(2026, 3, 10, 9));
+        let at_ten = Schedule::builder(
+            Recurrence::daily(Interval::ONE),
+            local(2026, 3, 1, 10),
+            chrono_tz::UTC,
+        )
+        .build()
+        .unwrap();
+        let change = template.edit_schedule(&at_ten, utc(2026, 3, 5, 0)).unwrap();
+        assert_eq!(change.template.revision, 1);
+        assert_eq!(change.template.next_run, Some(utc(2026, 3, 11, 10)));
+        // With the clock ahead of the cursor, the new revision starts now.
+        let change = template
+            .edit_schedule(&at_ten, utc(2026, 3, 20, 12))
+            .unwrap();
+        assert_eq!(change.template.next_run, Some(utc(2026, 3, 21, 10)));
+    }
+
+    #[test]
+    fn skip_finds_an_occurrence_moved_past_later_ones() {
+        // Monthly on the 1st; Feb 1 (seq 1) moved to Mar 5, after Mar 1 (seq 2).
+        let monthly = template(
+            Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(1).unwrap())),
+            local(2026, 1, 1, 9),
+        );
+        let now = utc(2026, 1, 2, 0);
+        let moved = monthly
+            .move_occurrence(
+                NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+                local(2026, 3, 5, 9),
+                now,
+            )
+            .unwrap()
+            .template;
+        let skipped = moved.skip_occurrence(1, now).unwrap().unwrap();
+        assert!(skipped.template.skip_requests.contains(&1));
+        assert_eq!(
+            moved.skip_occurrence(999_999, now),
+            Err(LifecycleError::NoSuchOccurrence {
+                template: TemplateId(1),
+                seq: 999_999
+            })
+        );
+    }
+
+    #[test]
+    fn nothing_moves_into_or_out_of_processed_time() {
+        let mut template = daily();
+        template.cursor = Some(utc(2026, 3, 10, 9));
+        let now = utc(2026, 3, 10, 12);
+        assert_eq!(
+            template
+                .move_occurrence(
+                    NaiveDate::from_ymd_opt(2026, 3, 9).unwrap(),
+                    local(2026, 3, 12, 9),
+                    now
+                )
+                .map(|_| ()),
+            Err(LifecycleError::AlreadyProcessed {
+                template: TemplateId(1),
+                local: local(2026, 3, 9, 9)
+            })
+        );
+        assert_eq!(
+            template
+                .move_occurrence(
+                    NaiveDate::from_ymd_opt(2026, 3, 12).unwrap(),
+                    local(2026, 3, 8, 9),
+                    now
+                )
+                .map(|_| ()),
+            Err(LifecycleError::AlreadyProcessed {
+                template: TemplateId(1),
+                local: local(2026, 3, 8, 9)
+            })
+        );
+    }
+}
