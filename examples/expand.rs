@@ -16,48 +16,70 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
-use recurring_deals::{Locale, Schedule, parse_zone};
+use clap::Parser;
+use recurring_deals::{Locale, Schedule, ScheduleError, parse_zone};
 use serde::Deserialize;
 
-const USAGE: &str = "\
-Expand an RFC 5545 recurrence rule with recurring-deals.
-
-USAGE:
-    expand --tz ZONE --start YYYY-MM-DDTHH:MM:SS --rrule RULE [--count N] [--calendar]
-    expand --batch
-    expand --help
-
-OPTIONS:
-    --tz ZONE        IANA zone of the start and of every occurrence (Europe/Moscow)
-    --start TIME     local wall-clock start, 2026-01-31T09:00:00 (DTSTART)
-    --rrule RULE     the RRULE value, FREQ=MONTHLY;BYMONTHDAY=-1
-    --count N        print at most N occurrences (the rule's own COUNT/UNTIL still apply)
-    --calendar       print month grids, from the first to the last occurrence printed,
-                     with occurrence days marked [dd], instead of a list
-    --batch          read JSON lines from stdin:
-                       {\"tz\": \"Europe/Moscow\", \"start\": \"2026-01-31T09:00:00\",
-                        \"rrule\": \"FREQ=MONTHLY;BYMONTHDAY=-1\", \"count\": 12}
-                     and write one JSON line per input line, in order:
-                       {\"occurrences\": [\"2026-01-31T09:00:00+03:00\", ...]} or {\"error\": \"...\"}
-    --help           print this text
-
-Occurrences are printed in RFC 3339 with the zone's UTC offset at that instant.
-Errors go to stderr with exit code 2.
-";
+/// Expand an RFC 5545 recurrence rule with recurring-deals.
+///
+/// Occurrences are printed in RFC 3339 with the zone's UTC offset at that instant. Errors go
+/// to stderr with exit code 2.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// IANA zone of the start and of every occurrence, such as Europe/Moscow.
+    #[arg(long, value_name = "ZONE", required_unless_present = "batch")]
+    tz: Option<String>,
+    /// Local wall-clock start (DTSTART), YYYY-MM-DDTHH:MM:SS or YYYY-MM-DDTHH:MM, such as
+    /// 2026-01-31T09:00:00.
+    #[arg(
+        long,
+        value_name = "TIME",
+        required_unless_present = "batch",
+        allow_hyphen_values = true
+    )]
+    start: Option<String>,
+    /// The RRULE value, such as FREQ=MONTHLY;BYMONTHDAY=-1 (an RRULE: prefix is accepted).
+    #[arg(
+        long,
+        value_name = "RULE",
+        required_unless_present = "batch",
+        allow_hyphen_values = true
+    )]
+    rrule: Option<String>,
+    /// Print at most N occurrences, a whole number ≥ 0 (the rule's own COUNT/UNTIL still
+    /// apply).
+    #[arg(long, value_name = "N", value_parser = count, allow_hyphen_values = true)]
+    count: Option<u64>,
+    /// Print month grids, from the first to the last occurrence printed, with occurrence
+    /// days marked [dd], instead of a list.
+    #[arg(long)]
+    calendar: bool,
+    /// Read JSON lines from stdin, {"tz": "Europe/Moscow", "start": "2026-01-31T09:00:00",
+    /// "rrule": "FREQ=MONTHLY;BYMONTHDAY=-1", "count": 12}, and write one JSON line per input
+    /// line, in order: {"occurrences": ["2026-01-31T09:00:00+03:00", ...]} or
+    /// {"error": "..."}.
+    #[arg(long, conflicts_with_all = ["tz", "start", "rrule", "count", "calendar"])]
+    batch: bool,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse_args(&args) {
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Ok(Command::Batch) => batch(),
-        Ok(Command::Expand { request, calendar }) => expand(&request, calendar),
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = Args::parse();
+    let result = match (args.batch, args.tz, args.start, args.rrule) {
+        (true, ..) => batch(),
+        (false, Some(tz), Some(start), Some(rrule)) => expand(
+            &Request {
+                tz,
+                start,
+                rrule,
+                count: args.count,
+            },
+            args.calendar,
+        ),
+        // clap requires the three without --batch.
+        _ => Err(Failure::Schedule(
+            "--tz, --start and --rrule are required".into(),
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,13 +90,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// What the command line asks for.
-enum Command {
-    Help,
-    Batch,
-    Expand { request: Request, calendar: bool },
 }
 
 /// One expansion: the fields of a batch line, or the options of a single run.
@@ -118,54 +133,10 @@ impl From<io::Error> for Failure {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Command, String> {
-    let (mut tz, mut start, mut rrule, mut count) = (None, None, None, None);
-    let (mut calendar, mut batch) = (false, false);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name {
-            "--help" | "-h" => return Ok(Command::Help),
-            "--batch" => batch = true,
-            "--calendar" => calendar = true,
-            "--tz" => tz = Some(value()?),
-            "--start" => start = Some(value()?),
-            "--rrule" => rrule = Some(value()?),
-            "--count" => {
-                let text = value()?;
-                let n = text
-                    .parse::<u64>()
-                    .map_err(|_| format!("--count must be a non-negative integer, got {text:?}"))?;
-                count = Some(n);
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    if batch {
-        if tz.is_some() || start.is_some() || rrule.is_some() || count.is_some() || calendar {
-            return Err("--batch takes its requests from stdin, not from options".into());
-        }
-        return Ok(Command::Batch);
-    }
-    let missing = |name: &str| format!("{name} is required");
-    Ok(Command::Expand {
-        request: Request {
-            tz: tz.ok_or_else(|| missing("--tz"))?,
-            start: start.ok_or_else(|| missing("--start"))?,
-            rrule: rrule.ok_or_else(|| missing("--rrule"))?,
-            count,
-        },
-        calendar,
-    })
+/// `--count`: a whole number ≥ 0.
+fn count(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .map_err(|_| format!("--count must be a whole number ≥ 0, got {text:?}"))
 }
 
 /// Builds the schedule of a request: `DTSTART;TZID=<tz>:<start>` and `RRULE:<rrule>`.
@@ -180,15 +151,58 @@ fn schedule(request: &Request) -> Result<(Schedule, Tz), String> {
         request.tz,
         start.format("%Y%m%dT%H%M%S")
     );
-    let schedule = Schedule::from_rrule(&text).map_err(|e| e.to_string())?;
+    // The text above is ours: an error in it is an error in the rule the user gave, named
+    // as such rather than by a line the user never wrote.
+    let schedule = Schedule::from_rrule(&text).map_err(|error| match error {
+        ScheduleError::Parse {
+            line: 2,
+            part,
+            reason,
+        } => {
+            format!("invalid rule {rule:?}, {part}: {reason}")
+        }
+        ScheduleError::Parse { part, reason, .. } => {
+            format!(
+                "invalid start {:?} or zone {:?}, {part}: {reason}",
+                request.start, request.tz
+            )
+        }
+        other => other.to_string(),
+    })?;
     Ok((schedule, zone))
 }
 
-/// Reads `YYYY-MM-DDTHH:MM:SS` (seconds optional).
+/// Reads `YYYY-MM-DDTHH:MM:SS` (seconds optional). A text of that shape whose date or time
+/// does not exist is told apart from one of another shape.
 fn parse_start(text: &str) -> Result<NaiveDateTime, String> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+    if let Ok(start) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
-        .map_err(|_| format!("invalid start {text:?}, expected YYYY-MM-DDTHH:MM:SS"))
+    {
+        return Ok(start);
+    }
+    let shape = |t: &str| {
+        let digits: Vec<u32> = t
+            .split(['-', 'T', ':'])
+            .map(|part| {
+                (part.len() >= 2 && part.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| part.parse().ok())
+                    .flatten()
+            })
+            .collect::<Option<_>>()?;
+        (t.len() >= 16 && t.as_bytes().get(10) == Some(&b'T') && matches!(digits.len(), 5 | 6))
+            .then_some(digits)
+    };
+    match shape(text).as_deref() {
+        Some([y, m, d, ..]) if NaiveDate::from_ymd_opt(*y as i32, *m, *d).is_none() => Err(
+            format!("invalid start {text:?}: the date {y:04}-{m:02}-{d:02} does not exist"),
+        ),
+        Some(_) => Err(format!(
+            "invalid start {text:?}: the time does not exist (hours 00-23, minutes and seconds 00-59)"
+        )),
+        None => Err(format!(
+            "invalid start {text:?}: expected a local date and time YYYY-MM-DDTHH:MM:SS, such as 2026-01-31T09:00:00"
+        )),
+    }
 }
 
 /// The first `count` occurrences as RFC 3339 text in the zone, with their civil dates.

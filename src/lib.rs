@@ -1,10 +1,12 @@
 //! An embeddable engine for CRM recurring deals: templates that create deals on drift-free,
-//! DST-correct schedules, exactly once, with recurring invoices and payment reminders.
+//! DST-correct schedules, exactly once, with recurring invoices, payment reminders and a
+//! transactional outbox. Async-first (tokio), with a blocking facade.
 //!
 //! ```
 //! use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
 //! use recurring_deals::*;
 //!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap());
 //! let engine = Engine::new(InMemoryRepository::new(), clock.clone());
 //! let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
@@ -12,9 +14,11 @@
 //! let schedule = Schedule::builder(monthly, start, chrono_tz::Europe::Moscow).build()?;
 //! let deal = Deal::new("Support", Money::new(1_500_00, Currency::new("RUB")?))?;
 //! let tenant = TenantId::new("acme")?;
-//! engine.create_template(&tenant, TemplateDraft::new(deal, schedule))?;
+//! engine.create_template(&tenant, TemplateDraft::new(deal, schedule)).await?;
 //! clock.advance(TimeDelta::days(80)); // the host was down: missed months are caught up
-//! assert_eq!(engine.tick()?.created.len(), 2); // Jan 31 and Feb 28, not Mar 3
+//! assert_eq!(engine.tick().await?.created.len(), 2); // Jan 31 and Feb 28, not Mar 3
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -28,24 +32,58 @@
 //!   [`Schedule::from_rrule`], or deserialized from its JSON form; all three validate and
 //!   report a [`ScheduleError`] naming the bad value.
 //! * [`Template`]: a deal made recurring ([`TemplateDraft`]), with offsets for created deals'
-//!   dates, a [`CatchUpPolicy`], [`InvoiceOptions`], and its state and counters.
+//!   dates, a [`CatchUpPolicy`], [`InvoiceOptions`], and its state and counters. Its
+//!   lifecycle ([`Template::pause`], [`Template::edit_schedule`], ...) is a set of pure
+//!   transitions that take `now` and return the [`Change`] to commit.
 //! * [`plan`] and [`preview`]: the pure planner. Given a template and `now`, it returns the
 //!   deals to create, the occurrences skipped and why, invoices, outbox events and the
 //!   template's new state; no I/O, no clock.
-//! * [`Repository`]: storage, a trait: `SqliteRepository` (feature `sqlite`, the embedded
-//!   durable store), `PostgresRepository` (feature `postgres`, several workers on one
-//!   database), [`InMemoryRepository`] (always there; tests and simulations);
-//!   [`Clock`]: time, a trait ([`SystemClock`], [`ManualClock`]).
-//! * [`Engine`]: ticks and the template lifecycle over a repository and a clock.
+//! * [`Repository`]: storage, an async trait. [`InMemoryRepository`] is always there; the
+//!   SQLite store (feature `sqlite`, the embedded durable default) and the PostgreSQL store
+//!   (feature `postgres`, several workers on one database) live in [`store`], on sqlx, and
+//!   take the host's own pool. [`DynRepository`] picks one at run time.
+//! * [`Clock`]: time, a trait ([`SystemClock`], [`ManualClock`]); the only reader of the
+//!   wall clock, and the timer the run loop sleeps on.
+//! * [`Engine`]: ticks and the template lifecycle over a repository and a clock, every
+//!   operation `async` with a `Send` future; [`Runner`]: the run loop of a service;
+//!   [`blocking::Engine`]: the same operations for synchronous hosts.
 //!
 //! # The run loop
 //!
-//! A host calls [`Engine::tick`] in a loop: the engine reads the clock once, loads the
-//! templates whose next run is due, plans each (pure), commits each atomically with a version
-//! check (a batch of templates per store transaction, [`Repository::commit_batch`]), and
-//! reports [`TickReport::next_wake`]; the host delivers the outbox
-//! ([`Engine::outbox`], [`Engine::ack`]) and sleeps until the next wake-up (or until a template
-//! changes). Nothing in the crate but the [`clock`](SystemClock) reads the wall clock.
+//! A service shares one [`Engine`] (in an `Arc`) between its request handlers and a
+//! [`Runner`], which ticks, hands each outbox event to the host's handler (acknowledged only
+//! after the handler succeeded: at least once, deduplicated by the events' idempotency keys),
+//! and sleeps until the next wake-up:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use recurring_deals::*;
+//!
+//! # async fn service() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Arc::new(Engine::new(InMemoryRepository::new(), SystemClock));
+//! let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
+//! let deliver = |event: OutboxEvent| async move {
+//!     // publish to the bus, call the webhook, send the mail...
+//!     println!("{} {:?}", event.idempotency_key, event.kind);
+//!     Ok::<(), std::io::Error>(())
+//! };
+//! let shutdown = async { tokio::signal::ctrl_c().await.ok(); };
+//! tokio::spawn(runner.run(deliver, shutdown));
+//! // ... request handlers call engine.create_template(..).await, engine.pause(..).await ...
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each tick reads the clock once, loads the templates whose next run is due, plans each
+//! (pure), and commits them in batches ([`Repository::commit_batch`]: one transaction per
+//! batch in the durable stores), each conditional on the template's version. The runner
+//! wakes early on every change the engine commits, on [`Engine::notify`] (a template changed
+//! in the host's own transaction), and on a [`WakeSource`] (PostgreSQL's `LISTEN`); it
+//! sleeps at most [`RunnerConfig::max_sleep`] and stops on the shutdown signal after the
+//! work in flight. A host may also call [`Engine::tick`] itself.
+//!
+//! Synchronous hosts and command-line tools use [`blocking::Engine`]: the same operations,
+//! on a runtime of its own.
 //!
 //! # Time and DST
 //!
@@ -66,23 +104,28 @@
 //! the template's version, so retries, crashes and concurrent workers never create a deal
 //! twice. What was due while nothing ran is created, or skipped and recorded with a
 //! [`SkipReason`], per the template's [`CatchUpPolicy`]; skipped occurrences never use up a
-//! count. A failed commit is recorded on the template ([`Template::failure`]) and retried with
-//! backoff; a template is never switched off by a failure.
+//! count. A lifecycle change (pause, deactivate, a schedule edit) first settles what fell due
+//! while the template was active. A failed commit is recorded on the template
+//! ([`Template::failure`]) and retried with back-off; a template is never switched off by a
+//! failure.
 //!
 //! # Crate features
 //!
-//! * `sqlite`: [`SqliteRepository`](crate::Repository), an SQLite store (bundled SQLite).
-//! * `postgres`: a PostgreSQL store for several workers.
+//! * `sqlite`: the SQLite store, [`store::SqliteStore`] (sqlx, bundled SQLite).
+//! * `postgres`: the PostgreSQL store, [`store::PostgresStore`] (sqlx).
+//! * `tracing`: spans for tick, plan, commit and lifecycle changes, events for failures.
+//! * `metrics`: counters, a histogram and a gauge through the `metrics` facade.
 //!
-//! The core depends on neither.
+//! The core depends on none of them.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod blocking;
 mod calendar;
 mod civil;
-mod clock;
+pub mod clock;
 mod deal;
 mod describe;
 mod engine;

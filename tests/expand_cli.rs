@@ -390,3 +390,65 @@ fn calendar_covers_months_without_occurrences() {
     assert!(!text.contains("May 2026"), "{text}");
     assert_eq!(text.matches("[15]").count(), 2, "{text}");
 }
+
+/// Each message names the input, what is wrong and what is accepted (issue examples).
+#[test]
+fn messages_name_the_input_and_what_is_accepted() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--tz",
+                "UTC",
+                "--start",
+                "2026-02-30T09:00:00",
+                "--rrule",
+                "FREQ=DAILY",
+            ],
+            "invalid start \"2026-02-30T09:00:00\": the date 2026-02-30 does not exist",
+        ),
+        (
+            &[
+                "--tz",
+                "UTC",
+                "--start",
+                "31.01.2026",
+                "--rrule",
+                "FREQ=DAILY",
+            ],
+            "expected a local date and time YYYY-MM-DDTHH:MM:SS",
+        ),
+        (
+            &[
+                "--tz",
+                "UTC",
+                "--start",
+                "2026-01-01T09:00:00",
+                "--rrule",
+                "FREQ=DAILY;INTERVAL=0",
+            ],
+            "invalid rule \"FREQ=DAILY;INTERVAL=0\", RRULE INTERVAL",
+        ),
+        (
+            &[
+                "--tz",
+                "UTC",
+                "--start",
+                "2026-01-01T09:00:00",
+                "--rrule",
+                "FREQ=DAILY",
+                "--count",
+                "-1",
+            ],
+            "--count must be a whole number ≥ 0, got \"-1\"",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("line 2"), "{stderr}");
+        // A short message, not the whole help.
+        assert!(stderr.lines().count() <= 4, "{stderr}");
+    }
+}

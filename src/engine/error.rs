@@ -31,7 +31,10 @@ pub enum EngineError {
     #[error("template {0} is finished and cannot be changed")]
     Finished(TemplateId),
     /// A tenant id that is empty, too long or has control characters.
-    #[error("invalid tenant id {0:?}")]
+    #[error(
+        "invalid tenant id {}: expected 1 to 64 characters, none of them control characters",
+        shown(.0)
+    )]
     InvalidTenant(String),
     /// A currency code that is not three uppercase letters.
     #[error("invalid currency code {0:?}")]
@@ -189,3 +192,30 @@ impl PartialEq for RuntimeError {
 }
 
 impl Eq for RuntimeError {}
+
+/// A value as quoted text, cut after 80 characters so a huge input is not echoed whole.
+fn shown(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(80).collect();
+    if chars.next().is_some() {
+        format!("{head:?}... ({} characters)", text.chars().count())
+    } else {
+        format!("{head:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ids::TenantId;
+
+    #[test]
+    fn an_invalid_tenant_id_is_named_with_the_rule() {
+        assert_eq!(
+            TenantId::new("").unwrap_err().to_string(),
+            "invalid tenant id \"\": expected 1 to 64 characters, none of them control characters"
+        );
+        let long = TenantId::new("x".repeat(1_000)).unwrap_err().to_string();
+        assert!(long.ends_with("... (1000 characters): expected 1 to 64 characters, none of them control characters"), "{long}");
+        assert!(long.len() < 200);
+    }
+}
