@@ -117,7 +117,11 @@ fn from_json<T: DeserializeOwned>(
     serde_json::from_str(body).map_err(|e| corrupt(table, key, format!("unreadable body: {e}")))
 }
 
-fn version_of(version: i64, table: &'static str, key: &dyn std::fmt::Display) -> Result<u64, RepositoryError> {
+fn version_of(
+    version: i64,
+    table: &'static str,
+    key: &dyn std::fmt::Display,
+) -> Result<u64, RepositoryError> {
     u64::try_from(version).map_err(|_| corrupt(table, key, format!("negative version {version}")))
 }
 
@@ -161,7 +165,10 @@ impl Key {
         let bad = |what: &str| {
             corrupt(
                 table,
-                format_args!("{}:{}:{}:{}", self.template, self.kind, self.revision, self.num),
+                format_args!(
+                    "{}:{}:{}:{}",
+                    self.template, self.kind, self.revision, self.num
+                ),
                 format!("bad key column {what}"),
             )
         };
@@ -274,7 +281,11 @@ fn keyed<T>(
 }
 
 /// Decodes a stored deal row `(key, tenant, body)`.
-pub(crate) fn decode_deal(key: Key, tenant: &str, body: &str) -> Result<CreatedDeal, RepositoryError> {
+pub(crate) fn decode_deal(
+    key: Key,
+    tenant: &str,
+    body: &str,
+) -> Result<CreatedDeal, RepositoryError> {
     let row_key = key.decode(table::DEALS)?;
     let deal: CreatedDeal = from_json(body, table::DEALS, &row_key)?;
     let (k, t) = (deal.key, deal.tenant.clone());
@@ -411,11 +422,14 @@ impl EncodedCommit {
     pub(crate) fn new(commit: Commit) -> Result<EncodedCommit, RepositoryError> {
         commit.check_rows()?;
         let expected = int(commit.template.version, "template version")?;
-        let version = commit.template.version.checked_add(1).ok_or_else(|| {
-            RepositoryError::Refused {
-                reason: format!("template {} version overflows", commit.template.id),
-            }
-        })?;
+        let version =
+            commit
+                .template
+                .version
+                .checked_add(1)
+                .ok_or_else(|| RepositoryError::Refused {
+                    reason: format!("template {} version overflows", commit.template.id),
+                })?;
         let mut template = commit.template.clone();
         template.version = version;
         let mut encoded = EncodedCommit {
@@ -505,17 +519,26 @@ pub(crate) struct EncodedInvoice {
 }
 
 impl EncodedInvoice {
-    pub(crate) fn new(mut invoice: Invoice, events: &[NewEvent]) -> Result<EncodedInvoice, RepositoryError> {
+    pub(crate) fn new(
+        mut invoice: Invoice,
+        events: &[NewEvent],
+    ) -> Result<EncodedInvoice, RepositoryError> {
         let expected = int(invoice.version, "invoice version")?;
-        let version = invoice.version.checked_add(1).ok_or_else(|| RepositoryError::Refused {
-            reason: format!("invoice of deal {} version overflows", invoice.deal),
-        })?;
+        let version = invoice
+            .version
+            .checked_add(1)
+            .ok_or_else(|| RepositoryError::Refused {
+                reason: format!("invoice of deal {} version overflows", invoice.deal),
+            })?;
         invoice.version = version;
         Ok(EncodedInvoice {
             expected,
             version,
             row: InvoiceRow::encode(&invoice)?,
-            events: events.iter().map(EventRow::encode).collect::<Result<_, _>>()?,
+            events: events
+                .iter()
+                .map(EventRow::encode)
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -409,11 +409,7 @@ fn no_outcome() -> RepositoryError {
 }
 
 /// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
-fn col<'r, T>(
-    row: &'r SqliteRow,
-    index: usize,
-    table: &'static str,
-) -> Result<T, RepositoryError>
+fn col<'r, T>(row: &'r SqliteRow, index: usize, table: &'static str) -> Result<T, RepositoryError>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
@@ -445,11 +441,9 @@ fn template_of(row: SqliteRow) -> Result<Template, RepositoryError> {
 
 fn rename(error: RepositoryError, key: String) -> RepositoryError {
     match error {
-        RepositoryError::CorruptRow { table, reason, .. } => RepositoryError::CorruptRow {
-            table,
-            key,
-            reason,
-        },
+        RepositoryError::CorruptRow { table, reason, .. } => {
+            RepositoryError::CorruptRow { table, key, reason }
+        }
         other => other,
     }
 }
@@ -457,13 +451,21 @@ fn rename(error: RepositoryError, key: String) -> RepositoryError {
 /// Key, `tenant, body`.
 fn deal_of(row: SqliteRow) -> Result<CreatedDeal, RepositoryError> {
     let key = key_at(&row, 0, table::DEALS)?;
-    decode_deal(key, &col::<String>(&row, 4, table::DEALS)?, &col::<String>(&row, 5, table::DEALS)?)
+    decode_deal(
+        key,
+        &col::<String>(&row, 4, table::DEALS)?,
+        &col::<String>(&row, 5, table::DEALS)?,
+    )
 }
 
 fn skipped_of(row: SqliteRow) -> Result<SkippedOccurrence, RepositoryError> {
     let t = table::SKIPPED;
     let key = key_at(&row, 0, t)?;
-    decode_skipped(key, &col::<String>(&row, 4, t)?, &col::<String>(&row, 5, t)?)
+    decode_skipped(
+        key,
+        &col::<String>(&row, 4, t)?,
+        &col::<String>(&row, 5, t)?,
+    )
 }
 
 /// Key, `tenant, version, body`.
@@ -532,7 +534,10 @@ async fn table_exists(conn: &mut SqliteConnection, name: &str) -> Result<bool, R
 }
 
 /// The version recorded in the crate's version table (0 without one).
-async fn schema_version(conn: &mut SqliteConnection, names: &Names) -> Result<i64, RepositoryError> {
+async fn schema_version(
+    conn: &mut SqliteConnection,
+    names: &Names,
+) -> Result<i64, RepositoryError> {
     let version_table = names.table("schema_version");
     if !table_exists(conn, &version_table).await? {
         return Ok(0);
@@ -577,8 +582,8 @@ async fn migrate(
     }
     for step in migrations::sqlite(prefix)? {
         if step.version() > current {
-            sqlx::raw_sql(step.sql())
-                .execute(&mut *tx)
+            // Through the executor (not `RawSql::execute`), whose future is `Send`.
+            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
                 .await
                 .map_err(error)?;
         }
@@ -991,8 +996,18 @@ async fn write_commits(
         .collect();
     let mut present: HashSet<(i64, String)> = HashSet::new();
     if !lost.is_empty() {
-        for row in chunked(conn, &lost, |n| sql.present(n), |q, c| q.bind(c.template.id)).await? {
-            present.insert((col(&row, 0, table::TEMPLATES)?, col(&row, 1, table::TEMPLATES)?));
+        for row in chunked(
+            conn,
+            &lost,
+            |n| sql.present(n),
+            |q, c| q.bind(c.template.id),
+        )
+        .await?
+        {
+            present.insert((
+                col(&row, 0, table::TEMPLATES)?,
+                col(&row, 1, table::TEMPLATES)?,
+            ));
         }
     }
 
@@ -1036,8 +1051,10 @@ async fn write_commits(
     }
 
     let claimed_commits: Vec<&EncodedCommit> = claimed.iter().map(|&i| &commits[i]).collect();
-    let skipped: Vec<&codec::SkippedRow> =
-        claimed_commits.iter().flat_map(|c| c.skipped.iter()).collect();
+    let skipped: Vec<&codec::SkippedRow> = claimed_commits
+        .iter()
+        .flat_map(|c| c.skipped.iter())
+        .collect();
     chunked(
         conn,
         &skipped,
@@ -1052,10 +1069,15 @@ async fn write_commits(
         },
     )
     .await?;
-    let invoices: Vec<&codec::InvoiceRow> =
-        claimed_commits.iter().flat_map(|c| c.invoices.iter()).collect();
+    let invoices: Vec<&codec::InvoiceRow> = claimed_commits
+        .iter()
+        .flat_map(|c| c.invoices.iter())
+        .collect();
     insert_invoices(sql, conn, &invoices).await?;
-    let events: Vec<&EventRow> = claimed_commits.iter().flat_map(|c| c.events.iter()).collect();
+    let events: Vec<&EventRow> = claimed_commits
+        .iter()
+        .flat_map(|c| c.events.iter())
+        .collect();
     insert_events(sql, conn, &events).await?;
 
     Ok(commits
@@ -1200,7 +1222,10 @@ impl Repository for SqliteStore {
                 .map_err(error)?;
             let last = rows.len() < want;
             for row in &rows {
-                after = (col(row, 4, table::TEMPLATES)?, col(row, 0, table::TEMPLATES)?);
+                after = (
+                    col(row, 4, table::TEMPLATES)?,
+                    col(row, 0, table::TEMPLATES)?,
+                );
             }
             due.extend(decode_all(rows, template_of));
             if last {
@@ -1500,7 +1525,10 @@ impl Repository for SqliteStore {
 
 impl SqliteStore {
     /// Writes commits of distinct templates in one transaction.
-    async fn write_batch(&self, commits: Vec<Commit>) -> Vec<Result<CommitOutcome, RepositoryError>> {
+    async fn write_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
         // Encoded before the write lock is taken; a commit that cannot be encoded fails
         // alone.
         let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
@@ -1551,7 +1579,10 @@ impl SqliteStore {
         ids: &[u64],
     ) -> Result<(), RepositoryError> {
         // Ids beyond SQLite's integers were never handed out: unknown, ignored.
-        let ids: Vec<i64> = ids.iter().filter_map(|&id| i64::try_from(id).ok()).collect();
+        let ids: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| i64::try_from(id).ok())
+            .collect();
         if ids.is_empty() {
             return Ok(());
         }
@@ -1608,7 +1639,8 @@ mod tests {
                 .map(|row| row.get::<String, _>(3))
                 .collect();
             assert!(
-                plan.iter().any(|step| step.starts_with("SEARCH") && step.contains(index)),
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH") && step.contains(index)),
                 "{statement}: {plan:?}"
             );
         }
