@@ -59,6 +59,32 @@ pub(crate) fn decode_all<R, T>(
         .collect()
 }
 
+/// Decodes up to `limit` rows of a page read `want` rows long, skipping corrupt ones (and
+/// reporting them). `Err(longer)` when corrupt rows were skipped from a full page, so a
+/// longer page (`longer` rows) may hold more readable ones: read it and call again.
+pub(crate) fn readable<R, T>(
+    rows: Vec<R>,
+    want: usize,
+    limit: usize,
+    decode: impl Fn(R) -> Result<T, RepositoryError>,
+) -> Result<Vec<T>, usize> {
+    let fetched = rows.len();
+    let mut bad = Vec::new();
+    let mut good = Vec::with_capacity(fetched);
+    for row in rows {
+        match decode(row) {
+            Ok(value) => good.push(value),
+            Err(e) => bad.push(e),
+        }
+    }
+    if good.len() >= limit || fetched < want || bad.is_empty() {
+        bad.iter().for_each(skipped_corrupt_row);
+        good.truncate(limit);
+        return Ok(good);
+    }
+    Err(want.saturating_add(bad.len()))
+}
+
 /// An instant as stored: nanoseconds since the Unix epoch.
 ///
 /// # Errors

@@ -353,34 +353,37 @@ impl SqliteStore {
             .map(codec::TemplateRow::encode)
             .collect::<Result<Vec<_>, _>>()?;
         let (_guard, mut tx) = self.write().await?;
-        for chunk in rows.chunks(CHUNK) {
-            let sql = self.inner.sql.insert_templates(chunk.len());
-            let mut query = sqlx::query(&sql);
-            for row in chunk {
-                query = query
-                    .bind(row.id)
-                    .bind(&row.tenant)
-                    .bind(row.version)
-                    .bind(row.state)
-                    .bind(row.next_run_ns)
-                    .bind(&row.body);
+        let result = async {
+            for chunk in rows.chunks(CHUNK) {
+                let sql = self.inner.sql.insert_templates(chunk.len());
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    query = query
+                        .bind(row.id)
+                        .bind(&row.tenant)
+                        .bind(row.version)
+                        .bind(row.state)
+                        .bind(row.next_run_ns)
+                        .bind(&row.body);
+                }
+                let inserted = query.execute(&mut *tx).await.map_err(error)?;
+                if inserted.rows_affected() != chunk.len() as u64 {
+                    return Err(RepositoryError::Refused {
+                        reason: "a template id of the bulk insert is taken".into(),
+                    });
+                }
             }
-            let inserted = query.execute(&mut *tx).await.map_err(error)?;
-            if inserted.rows_affected() != chunk.len() as u64 {
-                return Err(RepositoryError::Refused {
-                    reason: "a template id of the bulk insert is taken".into(),
-                });
+            if let Some(max) = rows.iter().map(|r| r.id).max() {
+                sqlx::query(&self.inner.sql.bump_ids)
+                    .bind(max)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
             }
+            Ok(rows.len() as u64)
         }
-        if let Some(max) = rows.iter().map(|r| r.id).max() {
-            sqlx::query(&self.inner.sql.bump_ids)
-                .bind(max)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
-        }
-        tx.commit().await.map_err(error)?;
-        Ok(rows.len() as u64)
+        .await;
+        finish(tx, result).await
     }
 
     /// The write lock of this store and a `BEGIN IMMEDIATE` transaction.
@@ -569,29 +572,52 @@ async fn migrate(
     names: &Names,
 ) -> Result<(), RepositoryError> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
-    let current = schema_version(&mut tx, names).await?;
-    if current > LATEST {
-        return Err(RepositoryError::SchemaVersion {
-            found: current,
-            expected: LATEST,
-        });
+    let result = async {
+        let current = schema_version(&mut tx, names).await?;
+        if current > LATEST {
+            return Err(RepositoryError::SchemaVersion {
+                found: current,
+                expected: LATEST,
+            });
+        }
+        let mut legacy = true;
+        for name in LEGACY_TABLES {
+            legacy &= table_exists(&mut tx, name).await?;
+        }
+        for step in migrations::sqlite(prefix)? {
+            if step.version() > current {
+                // Through the executor (not `RawSql::execute`), whose future is `Send`.
+                sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+                    .await
+                    .map_err(error)?;
+            }
+        }
+        if current == 0 && legacy {
+            import_legacy(&mut tx, names).await?;
+        }
+        Ok(())
     }
-    let mut legacy = true;
-    for name in LEGACY_TABLES {
-        legacy &= table_exists(&mut tx, name).await?;
-    }
-    for step in migrations::sqlite(prefix)? {
-        if step.version() > current {
-            // Through the executor (not `RawSql::execute`), whose future is `Send`.
-            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
-                .await
-                .map_err(error)?;
+    .await;
+    finish(tx, result).await
+}
+
+/// Commits `tx` after `result`, or rolls it back at once after an error (not later, when
+/// the connection is next used: a write lock must not outlive the call).
+async fn finish<T>(
+    tx: sqlx::Transaction<'_, Sqlite>,
+    result: Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(error)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The error to report is the first one; a failed rollback closes the connection.
+            let _ = tx.rollback().await;
+            Err(e)
         }
     }
-    if current == 0 && legacy {
-        import_legacy(&mut tx, names).await?;
-    }
-    tx.commit().await.map_err(error)
 }
 
 /// Copies the tables of the crate's earlier store (schema version 1) into the new ones.
@@ -1137,32 +1163,6 @@ async fn insert_events(
     Ok(())
 }
 
-/// Decodes up to `limit` rows of a page that was read `want` rows long, skipping corrupt
-/// ones; `None` when corrupt rows were skipped and the page was full, so a longer page may
-/// hold more readable rows (read it `want + skipped` long).
-fn readable<T>(
-    rows: Vec<SqliteRow>,
-    want: usize,
-    limit: usize,
-    decode: impl Fn(SqliteRow) -> Result<T, RepositoryError>,
-) -> Result<Vec<T>, usize> {
-    let fetched = rows.len();
-    let mut bad = Vec::new();
-    let mut good = Vec::with_capacity(fetched);
-    for row in rows {
-        match decode(row) {
-            Ok(value) => good.push(value),
-            Err(e) => bad.push(e),
-        }
-    }
-    if good.len() >= limit || fetched < want || bad.is_empty() {
-        bad.iter().for_each(codec::skipped_corrupt_row);
-        good.truncate(limit);
-        return Ok(good);
-    }
-    Err(want.saturating_add(bad.len()))
-}
-
 impl Repository for SqliteStore {
     async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
         let _guard = self.inner.write.lock().await;
@@ -1181,8 +1181,8 @@ impl Repository for SqliteStore {
 
     async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
         let (_guard, mut tx) = self.write().await?;
-        insert_template(&self.inner.sql, &mut tx, template).await?;
-        tx.commit().await.map_err(error)
+        let result = insert_template(&self.inner.sql, &mut tx, template).await;
+        finish(tx, result).await
     }
 
     async fn template(
@@ -1281,32 +1281,35 @@ impl Repository for SqliteStore {
             return Ok(CommitOutcome::Missing);
         };
         let (_guard, mut tx) = self.write().await?;
-        let deleted = sqlx::query(&self.inner.sql.delete)
-            .bind(id)
-            .bind(tenant.as_str())
-            .bind(expected)
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
-        if deleted.rows_affected() == 0 {
-            let exists = sqlx::query(&self.inner.sql.exists)
+        let result = async {
+            let deleted = sqlx::query(&self.inner.sql.delete)
                 .bind(id)
                 .bind(tenant.as_str())
-                .fetch_optional(&mut *tx)
+                .bind(expected)
+                .execute(&mut *tx)
                 .await
-                .map_err(error)?
-                .is_some();
-            return Ok(if exists {
-                CommitOutcome::Conflict
-            } else {
-                CommitOutcome::Missing
-            });
+                .map_err(error)?;
+            if deleted.rows_affected() == 0 {
+                let exists = sqlx::query(&self.inner.sql.exists)
+                    .bind(id)
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(error)?
+                    .is_some();
+                return Ok(if exists {
+                    CommitOutcome::Conflict
+                } else {
+                    CommitOutcome::Missing
+                });
+            }
+            Ok(CommitOutcome::Committed {
+                version: version + 1,
+                already_created: Vec::new(),
+            })
         }
-        tx.commit().await.map_err(error)?;
-        Ok(CommitOutcome::Committed {
-            version: version + 1,
-            already_created: Vec::new(),
-        })
+        .await;
+        finish(tx, result).await
     }
 
     async fn list_templates(
@@ -1318,21 +1321,25 @@ impl Repository for SqliteStore {
         let state = query.state.map(|s| s.name());
         // One read transaction: the count and the page are of one snapshot.
         let mut tx = self.inner.pool.begin().await.map_err(error)?;
-        let total: i64 = sqlx::query_scalar(&self.inner.sql.list_count)
-            .bind(tenant.as_str())
-            .bind(state)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(error)?;
-        let rows = sqlx::query(&self.inner.sql.list)
-            .bind(tenant.as_str())
-            .bind(state)
-            .bind(codec::count(limit))
-            .bind(codec::count(query.offset))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(error)?;
-        tx.commit().await.map_err(error)?;
+        let result = async {
+            let total: i64 = sqlx::query_scalar(&self.inner.sql.list_count)
+                .bind(tenant.as_str())
+                .bind(state)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error)?;
+            let rows = sqlx::query(&self.inner.sql.list)
+                .bind(tenant.as_str())
+                .bind(state)
+                .bind(codec::count(limit))
+                .bind(codec::count(query.offset))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(error)?;
+            Ok((total, rows))
+        }
+        .await;
+        let (total, rows) = finish(tx, result).await?;
         Ok(Page {
             items: decode_all(rows, template_of),
             total: usize::try_from(total).unwrap_or(0),
@@ -1436,7 +1443,7 @@ impl Repository for SqliteStore {
                 .fetch_all(&self.inner.pool)
                 .await
                 .map_err(error)?;
-            match readable(rows, want, limit, invoice_of) {
+            match codec::readable(rows, want, limit, invoice_of) {
                 Ok(due) => return Ok(due),
                 Err(longer) => want = longer,
             }
@@ -1451,43 +1458,46 @@ impl Repository for SqliteStore {
         let encoded = EncodedInvoice::new(invoice, &events)?;
         let row = &encoded.row;
         let (_guard, mut tx) = self.write().await?;
-        let updated = sqlx::query(&self.inner.sql.update_invoice)
-            .bind(row.key.template)
-            .bind(row.key.kind)
-            .bind(row.key.revision)
-            .bind(row.key.num)
-            .bind(&row.tenant)
-            .bind(row.version)
-            .bind(row.next_reminder_ns)
-            .bind(&row.body)
-            .bind(encoded.expected)
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
-        if updated.rows_affected() == 0 {
-            let exists = sqlx::query(&self.inner.sql.invoice_exists)
+        let result = async {
+            let updated = sqlx::query(&self.inner.sql.update_invoice)
                 .bind(row.key.template)
                 .bind(row.key.kind)
                 .bind(row.key.revision)
                 .bind(row.key.num)
                 .bind(&row.tenant)
-                .fetch_optional(&mut *tx)
+                .bind(row.version)
+                .bind(row.next_reminder_ns)
+                .bind(&row.body)
+                .bind(encoded.expected)
+                .execute(&mut *tx)
                 .await
-                .map_err(error)?
-                .is_some();
-            return Ok(if exists {
-                CommitOutcome::Conflict
-            } else {
-                CommitOutcome::Missing
-            });
+                .map_err(error)?;
+            if updated.rows_affected() == 0 {
+                let exists = sqlx::query(&self.inner.sql.invoice_exists)
+                    .bind(row.key.template)
+                    .bind(row.key.kind)
+                    .bind(row.key.revision)
+                    .bind(row.key.num)
+                    .bind(&row.tenant)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(error)?
+                    .is_some();
+                return Ok(if exists {
+                    CommitOutcome::Conflict
+                } else {
+                    CommitOutcome::Missing
+                });
+            }
+            let events: Vec<&EventRow> = encoded.events.iter().collect();
+            insert_events(&self.inner.sql, &mut tx, &events).await?;
+            Ok(CommitOutcome::Committed {
+                version: encoded.version,
+                already_created: Vec::new(),
+            })
         }
-        let events: Vec<&EventRow> = encoded.events.iter().collect();
-        insert_events(&self.inner.sql, &mut tx, &events).await?;
-        tx.commit().await.map_err(error)?;
-        Ok(CommitOutcome::Committed {
-            version: encoded.version,
-            already_created: Vec::new(),
-        })
+        .await;
+        finish(tx, result).await
     }
 
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
@@ -1547,9 +1557,8 @@ impl SqliteStore {
         if !ready.is_empty() {
             let written = async {
                 let (_guard, mut tx) = self.write().await?;
-                let outcomes = write_commits(&self.inner.sql, &mut tx, &mut ready).await?;
-                tx.commit().await.map_err(error)?;
-                Ok::<_, RepositoryError>(outcomes)
+                let result = write_commits(&self.inner.sql, &mut tx, &mut ready).await;
+                finish(tx, result).await
             }
             .await;
             match written {
