@@ -4,8 +4,8 @@
 //! Run: `cargo run --release --features postgres --example pg_worker -- URL SCHEMA NOW [BATCH
 //! [INDEX COUNT]]`
 //!
-//! * `URL`: the connection string (`host=127.0.0.1 user=postgres dbname=crm`);
-//! * `SCHEMA`: the schema holding the tables (`-` for the connection's default);
+//! * `URL`: the server, an sqlx URL (`postgres://postgres@127.0.0.1:5432/crm`);
+//! * `SCHEMA`: the schema holding the tables (`-` for the store's default);
 //! * `NOW`: the instant the worker's clock shows, RFC 3339 (`2026-03-10T00:00:00Z`); it
 //!   stays there, so every run does exactly the work due by then;
 //! * `BATCH`: templates per tick (default 500);
@@ -24,7 +24,12 @@ fn main() {
 
 #[cfg(feature = "postgres")]
 fn main() {
-    if let Err(error) = worker::run() {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Into::into)
+        .and_then(|runtime| runtime.block_on(worker::run()));
+    if let Err(error) = result {
         eprintln!("pg_worker: {error}");
         std::process::exit(1);
     }
@@ -35,9 +40,11 @@ mod worker {
     use std::error::Error;
 
     use chrono::{DateTime, Utc};
-    use recurring_deals::{Engine, EngineConfig, ManualClock, PostgresRepository, Repository};
+    use recurring_deals::{
+        Engine, EngineConfig, ManualClock, PostgresOptions, PostgresStore, Repository,
+    };
 
-    pub fn run() -> Result<(), Box<dyn Error>> {
+    pub async fn run() -> Result<(), Box<dyn Error>> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let [url, schema, now, rest @ ..] = args.as_slice() else {
             return Err("usage: pg_worker URL SCHEMA NOW [BATCH [INDEX COUNT]]".into());
@@ -53,29 +60,34 @@ mod worker {
         let batch = number(0, 500)?;
         // This worker's share of the due list among COUNT workers (see `EngineConfig`).
         let (worker_index, worker_count) = (number(1, 0)?, number(2, 1)?);
-        let schema = (schema != "-").then_some(schema.as_str());
-        let repository = PostgresRepository::connect_with(url, schema, 1)?;
-        let config = EngineConfig {
-            batch_size: batch,
-            worker_index,
-            worker_count,
-            ..EngineConfig::default()
-        };
-        let engine = Engine::with_config(repository, ManualClock::new(now), config);
+        let mut options = PostgresOptions::new().legacy_schema(None)?;
+        if schema != "-" {
+            options = options.schema(schema)?;
+        }
+        let store = PostgresStore::connect_with(url, options, 1).await?;
+        let config = EngineConfig::builder()
+            .batch_size(batch)
+            .worker(worker_index, worker_count)
+            .build()?;
+        let engine = Engine::with_config(store, ManualClock::new(now), config);
         let (mut created, mut already, mut conflicts, mut failures, mut ticks) = (0, 0, 0, 0, 0);
         loop {
-            let report = engine.tick()?;
+            let report = engine.tick().await?;
             ticks += 1;
             created += report.created.len();
             already += report.already_created;
             conflicts += report.conflicts;
             failures += report.failures.len();
-            for (template, error) in &report.failures {
-                eprintln!("pg_worker: template {template} failed: {error}");
+            for failure in &report.failures {
+                eprintln!(
+                    "pg_worker: template {} failed: {}",
+                    failure.template,
+                    failure.error.chain()
+                );
             }
             // Templates other workers hold stay due until they commit: look again until
             // nothing at all is due.
-            if engine.repository().due_templates(now, 1)?.is_empty() {
+            if engine.repository().due_templates(now, 1).await?.is_empty() {
                 break;
             }
         }

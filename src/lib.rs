@@ -121,6 +121,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod blocking;
 mod calendar;
@@ -171,6 +172,12 @@ pub use store::{
     Commit, CommitOutcome, DynRepository, InMemoryRepository, ListPosition, Page, Repository,
     RepositoryError, StateFilter, TemplateQuery,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::{PostgresOptions, PostgresStore};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::{SqliteOptions, SqliteStore};
 pub use template::{
     CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,
     SkipReason, Target, Template, TemplateDraft, TemplateState,

@@ -23,10 +23,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use pg::{TestSchema, build_worker, pg_url};
+use pg::{TestSchemas, build_worker, pg_url};
 use recurring_deals::{
     CatchUpPolicy, Currency, Deal, End, Engine, Interval, InvoiceOptions, ManualClock, Money,
-    PaymentDue, PostgresRepository, Recurrence, Schedule, TemplateDraft, TenantId,
+    PaymentDue, PostgresStore, Recurrence, Schedule, TemplateDraft, TenantId,
 };
 
 const TEMPLATES: usize = 600;
@@ -60,7 +60,7 @@ fn count_of(i: usize) -> u32 {
 /// Adds a wave of templates, created through the engine on the store itself (its clock on
 /// 2026-01-01, so the first deal of each is due on 2026-01-01 09:00). Returns `(count, with
 /// invoices)` per id.
-fn add_wave(store: &PostgresRepository, wave: usize) -> HashMap<u64, (u64, bool)> {
+async fn add_wave(store: &PostgresStore, wave: usize) -> HashMap<u64, (u64, bool)> {
     let engine = Engine::new(store, ManualClock::new(utc(2026, 1, 1, 0)));
     let tenant = TenantId::new(format!("crash-{}", wave % 3)).unwrap();
     let rub = Currency::new("RUB").unwrap();
@@ -93,14 +93,14 @@ fn add_wave(store: &PostgresRepository, wave: usize) -> HashMap<u64, (u64, bool)
                 remind_after_days: vec![3],
             });
         }
-        let template = engine.create_template(&tenant, draft).unwrap();
+        let template = engine.create_template(&tenant, draft).await.unwrap();
         expected.insert(template.id().0, (u64::from(count_of(i)), invoiced));
     }
     expected
 }
 
-#[test]
-fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
+#[tokio::test]
+async fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
     let Some(url) = pg_url("a_worker_killed_30_times_loses_and_duplicates_nothing") else {
         return;
     };
@@ -111,13 +111,17 @@ fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
         .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1);
     eprintln!("crash test seed {seed} (RECURRING_DEALS_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed);
-    let schema = TestSchema::new(&url, "crash");
-    let store = PostgresRepository::connect_with(&url, Some(&schema.name), 1).unwrap();
-    let mut expected = add_wave(&store, 0);
+    let schemas = TestSchemas::new(&url);
+    let store = schemas.store("crash", 1).await;
+    let schema = store
+        .listen_channel()
+        .trim_end_matches("_changed")
+        .to_owned();
+    let mut expected = add_wave(&store, 0).await;
     let now = utc(2026, 3, 15, 0).to_rfc3339();
     let start = || {
         Command::new(&worker)
-            .args([url.as_str(), schema.name.as_str(), now.as_str(), "50"])
+            .args([url.as_str(), schema.as_str(), now.as_str(), "50"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -135,7 +139,7 @@ fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
                 // It finished the work before the kill (fast flushes): give it more.
                 assert!(status.success(), "a worker failed: {status}");
                 assert!(waves < 20, "the worker keeps finishing before the kills");
-                expected.extend(add_wave(&store, waves));
+                expected.extend(add_wave(&store, waves).await);
                 waves += 1;
             }
             None => {
@@ -160,34 +164,31 @@ fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
         String::from_utf8_lossy(&output.stdout).trim(),
         started.elapsed().as_secs_f64()
     );
-    drop(store);
-    verify(&url, &schema.name, &expected);
+    verify(&store, &schema, &expected).await;
 }
 
-fn verify(url: &str, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+async fn verify(store: &PostgresStore, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
+    let pool = store.pool();
     let mut seqs: HashMap<u64, Vec<u64>> = HashMap::new();
-    for row in client
-        .query(
-            &format!("SELECT template_id, kind, revision, num FROM \"{schema}\".rd_deals"),
-            &[],
-        )
-        .unwrap()
-    {
-        let (template, kind, revision, num): (i64, i16, i64, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+    let rows: Vec<(i64, i16, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT template_id, kind, revision, num FROM \"{schema}\".deals"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (template, kind, revision, num) in rows {
         assert_eq!((kind, revision), (0, 0), "unexpected key of T{template}");
         seqs.entry(template as u64).or_default().push(num as u64);
     }
     let mut invoices: HashMap<u64, u64> = HashMap::new();
-    for row in client
-        .query(
-            &format!("SELECT template_id, count(*) FROM \"{schema}\".rd_invoices GROUP BY 1"),
-            &[],
-        )
-        .unwrap()
-    {
-        invoices.insert(row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64);
+    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT template_id, count(*) FROM \"{schema}\".invoices GROUP BY 1"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (template, count) in rows {
+        invoices.insert(template as u64, count as u64);
     }
     for (template, &(count, invoiced)) in expected {
         let mut got = seqs.remove(template).unwrap_or_default();
@@ -209,19 +210,17 @@ fn verify(url: &str, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
         .filter(|&&(_, invoiced)| invoiced)
         .map(|&(count, _)| count)
         .sum();
-    let events = client
-        .query_one(
-            &format!(
-                "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
+    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
+        "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
                         count(*) FILTER (WHERE body::jsonb->>'type' = 'invoice_issued'),
                         count(*) FILTER (WHERE body::jsonb->>'type' = 'template_finished'),
                         count(*), count(DISTINCT idempotency_key)
-                 FROM \"{schema}\".rd_events"
-            ),
-            &[],
-        )
-        .unwrap();
-    let counts: Vec<i64> = (0..5).map(|i| events.get(i)).collect();
+                 FROM \"{schema}\".outbox"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let counts = [counts.0, counts.1, counts.2, counts.3, counts.4];
     assert_eq!(counts[0] as u64, total, "deal-created events");
     assert_eq!(counts[1] as u64, invoiced, "invoice-issued events");
     assert_eq!(
@@ -233,32 +232,24 @@ fn verify(url: &str, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
 
     // The counters in each template's state agree with its rows; nothing was skipped and
     // no commit failed.
-    let inconsistent: Vec<i64> = client
-        .query(
-            &format!(
-                "SELECT t.id FROM \"{schema}\".rd_templates t
+    let inconsistent: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT t.id FROM \"{schema}\".templates t
                  WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
                     OR (t.body::jsonb->'counters'->>'created_by_schedule')::bigint
-                       <> (SELECT count(*) FROM \"{schema}\".rd_deals d WHERE d.template_id = t.id)
+                       <> (SELECT count(*) FROM \"{schema}\".deals d WHERE d.template_id = t.id)
                     OR (t.body::jsonb->'counters'->>'skipped')::bigint <> 0
                     OR (t.body::jsonb->'counters'->>'failed')::bigint <> 0"
-            ),
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
     assert!(
         inconsistent.is_empty(),
         "inconsistent templates: {inconsistent:?}"
     );
-    let skipped: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM \"{schema}\".rd_skipped"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let skipped: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".skipped"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(skipped, 0);
 }

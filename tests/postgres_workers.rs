@@ -1,5 +1,6 @@
-//! Four workers ticking one PostgreSQL database at once, as threads and as separate processes
-//! (`examples/pg_worker.rs`): every due deal is created exactly once.
+//! Four workers ticking one PostgreSQL database at once, as tasks on a multi-threaded runtime
+//! (four threads) and as separate processes (`examples/pg_worker.rs`): every due deal is
+//! created exactly once.
 //!
 //! 20,000 templates by default; `RECURRING_DEALS_HEAVY=1` runs the full 200,000 (as `.ci/run`
 //! does). Each template is daily at 09:00 UTC from 2026-03-01 (its start hour varies, so due
@@ -14,14 +15,13 @@ mod pg;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use pg::{TestSchema, build_worker, pg_url};
+use pg::{TestSchemas, build_worker, pg_url};
 use recurring_deals::{
     Currency, Deal, End, Engine, EngineConfig, InMemoryRepository, Interval, ManualClock, Money,
-    PostgresRepository, Recurrence, Repository, Schedule, Template, TemplateDraft, TemplateQuery,
+    PostgresStore, Recurrence, Repository, Schedule, Template, TemplateDraft, TemplateQuery,
     TenantId,
 };
 
@@ -38,7 +38,7 @@ fn template_count() -> usize {
 
 /// The two tests each load a large data set: one at a time keeps the machine responsive and
 /// the timings meaningful.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
@@ -52,7 +52,7 @@ fn workers_now() -> DateTime<Utc> {
 
 /// Creates `n` templates (through an engine over the in-memory store, which numbers them 1..n)
 /// and bulk-loads them into the schema. Returns the end count of each template id.
-fn load_templates(url: &str, schema: &str, n: usize) -> HashMap<u64, u64> {
+async fn load_templates(store: &PostgresStore, n: usize) -> HashMap<u64, u64> {
     let started = Instant::now();
     let clock = ManualClock::new(utc(2026, 3, 1, 0));
     let scratch = InMemoryRepository::new();
@@ -75,27 +75,20 @@ fn load_templates(url: &str, schema: &str, n: usize) -> HashMap<u64, u64> {
         let deal = Deal::new(format!("Service {i}"), Money::new(10_000, rub)).unwrap();
         let template = engine
             .create_template(&tenants[i % TENANTS], TemplateDraft::new(deal, schedule))
+            .await
             .unwrap();
         counts.insert(template.id().0, u64::from(count));
     }
-    let templates: Vec<Template> = tenants
-        .iter()
-        .flat_map(|tenant| {
-            scratch
-                .list_templates(
-                    tenant,
-                    &TemplateQuery {
-                        limit: n,
-                        ..TemplateQuery::default()
-                    },
-                )
-                .unwrap()
-                .items
-        })
-        .collect();
+    let mut templates: Vec<Template> = Vec::with_capacity(n);
+    for tenant in &tenants {
+        let query = TemplateQuery {
+            limit: n,
+            ..TemplateQuery::default()
+        };
+        templates.extend(scratch.list_templates(tenant, &query).await.unwrap().items);
+    }
     assert_eq!(templates.len(), n);
-    let store = PostgresRepository::connect_with(url, Some(schema), 1).unwrap();
-    assert_eq!(store.insert_templates(&templates).unwrap(), n as u64);
+    assert_eq!(store.insert_templates(&templates).await.unwrap(), n as u64);
     eprintln!(
         "loaded {n} templates in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -106,21 +99,19 @@ fn load_templates(url: &str, schema: &str, n: usize) -> HashMap<u64, u64> {
 /// Checks the database: exactly the expected deal keys, one deal-created event each, every
 /// template finished with counters matching its rows. `reported` is the workers' total of
 /// created deals, which must match too (no deal counted by two workers).
-fn verify(schema: &TestSchema, counts: &HashMap<u64, u64>, reported: u64) {
-    let mut client = schema.client();
-    let s = &schema.name;
+async fn verify(store: &PostgresStore, counts: &HashMap<u64, u64>, reported: u64) {
+    let pool = store.pool();
+    let s = store.listen_channel().trim_end_matches("_changed");
     let expected_total: u64 = counts.values().sum();
     let mut seqs: HashMap<u64, Vec<u64>> = HashMap::with_capacity(counts.len());
     let mut rows = 0u64;
-    for row in client
-        .query(
-            &format!("SELECT template_id, kind, revision, num FROM \"{s}\".rd_deals"),
-            &[],
-        )
-        .unwrap()
-    {
-        let (template, kind, revision, num): (i64, i16, i64, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+    let deal_rows: Vec<(i64, i16, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT template_id, kind, revision, num FROM \"{s}\".deals"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (template, kind, revision, num) in deal_rows {
         assert_eq!((kind, revision), (0, 0), "unexpected key of T{template}");
         seqs.entry(template as u64).or_default().push(num as u64);
         rows += 1;
@@ -135,37 +126,30 @@ fn verify(schema: &TestSchema, counts: &HashMap<u64, u64>, reported: u64) {
     assert!(seqs.is_empty(), "deals of unknown templates: {seqs:?}");
     assert_eq!(reported, expected_total, "deals the workers reported");
 
-    let events = client
-        .query_one(
-            &format!(
-                "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
+    let (created, finished, all, distinct): (i64, i64, i64, i64) = sqlx::query_as(&format!(
+        "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
                         count(*) FILTER (WHERE body::jsonb->>'type' = 'template_finished'),
                         count(*), count(DISTINCT idempotency_key)
-                 FROM \"{s}\".rd_events"
-            ),
-            &[],
-        )
-        .unwrap();
-    let (created, finished, all, distinct): (i64, i64, i64, i64) =
-        (events.get(0), events.get(1), events.get(2), events.get(3));
+                 FROM \"{s}\".outbox"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
     assert_eq!(created as u64, expected_total, "deal-created events");
     assert_eq!(finished as usize, counts.len(), "template-finished events");
     assert_eq!(all, distinct, "an event was written twice");
 
     // Counters and state agree with the rows, template by template.
-    let inconsistent: i64 = client
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM \"{s}\".rd_templates t
+    let inconsistent: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM \"{s}\".templates t
                  WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
                     OR (t.body::jsonb->'counters'->>'created_by_schedule')::bigint
-                       <> (SELECT count(*) FROM \"{s}\".rd_deals d WHERE d.template_id = t.id)
+                       <> (SELECT count(*) FROM \"{s}\".deals d WHERE d.template_id = t.id)
                     OR (t.body::jsonb->'counters'->>'failed')::bigint <> 0"
-            ),
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
     assert_eq!(
         inconsistent, 0,
         "templates whose counters disagree with their rows"
@@ -179,38 +163,37 @@ struct Totals {
     conflicts: u64,
 }
 
-#[test]
-fn four_worker_threads_create_every_due_deal_exactly_once() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_worker_threads_create_every_due_deal_exactly_once() {
     let Some(url) = pg_url("four_worker_threads_create_every_due_deal_exactly_once") else {
         return;
     };
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let n = template_count();
-    let schema = TestSchema::new(&url, "threads");
-    let counts = load_templates(&url, &schema.name, n);
-    let store =
-        Arc::new(PostgresRepository::connect_with(&url, Some(&schema.name), WORKERS).unwrap());
+    let schemas = TestSchemas::new(&url);
+    let store = schemas.store("threads", WORKERS as u32).await;
+    let counts = load_templates(&store, n).await;
     let started = Instant::now();
     let handles: Vec<_> = (0..WORKERS)
         .map(|index| {
             let store = store.clone();
-            std::thread::spawn(move || {
-                let config = EngineConfig {
-                    batch_size: 500,
-                    worker_index: index,
-                    worker_count: WORKERS,
-                    ..EngineConfig::default()
-                };
+            tokio::spawn(async move {
+                let config = EngineConfig::builder()
+                    .batch_size(500)
+                    .worker(index, WORKERS)
+                    .build()
+                    .unwrap();
                 let engine = Engine::with_config(store, ManualClock::new(workers_now()), config);
                 let mut totals = Totals::default();
                 loop {
-                    let report = engine.tick().unwrap();
+                    let report = engine.tick().await.unwrap();
                     assert!(report.failures.is_empty(), "{:?}", report.failures);
                     totals.created += report.created.len() as u64;
                     totals.conflicts += report.conflicts as u64;
                     if engine
                         .repository()
                         .due_templates(workers_now(), 1)
+                        .await
                         .unwrap()
                         .is_empty()
                     {
@@ -220,14 +203,17 @@ fn four_worker_threads_create_every_due_deal_exactly_once() {
             })
         })
         .collect();
-    let totals: Vec<Totals> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut totals = Vec::new();
+    for handle in handles {
+        totals.push(handle.await.unwrap());
+    }
     eprintln!(
-        "{WORKERS} threads: {n} templates in {:.1} s, {totals:?}",
+        "{WORKERS} tasks on 4 threads: {n} templates in {:.1} s, {totals:?}",
         started.elapsed().as_secs_f64()
     );
-    // Each thread did part of the work: the claims spread it.
+    // Each worker did part of the work: the claims spread it.
     assert!(totals.iter().all(|t| t.created > 0), "{totals:?}");
-    verify(&schema, &counts, totals.iter().map(|t| t.created).sum());
+    verify(&store, &counts, totals.iter().map(|t| t.created).sum()).await;
 }
 
 /// Parses the worker's summary line.
@@ -240,23 +226,28 @@ fn parse_summary(line: &str) -> HashMap<String, u64> {
         .collect()
 }
 
-#[test]
-fn four_worker_processes_create_every_due_deal_exactly_once() {
+#[tokio::test]
+async fn four_worker_processes_create_every_due_deal_exactly_once() {
     let Some(url) = pg_url("four_worker_processes_create_every_due_deal_exactly_once") else {
         return;
     };
     let worker = build_worker();
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let n = template_count();
-    let schema = TestSchema::new(&url, "procs");
-    let counts = load_templates(&url, &schema.name, n);
+    let schemas = TestSchemas::new(&url);
+    let store = schemas.store("procs", 1).await;
+    let schema = store
+        .listen_channel()
+        .trim_end_matches("_changed")
+        .to_owned();
+    let counts = load_templates(&store, n).await;
     let started = Instant::now();
     let children: Vec<_> = (0..WORKERS)
         .map(|index| {
             Command::new(&worker)
                 .args([
                     url.as_str(),
-                    schema.name.as_str(),
+                    schema.as_str(),
                     &workers_now().to_rfc3339(),
                     "500",
                     &index.to_string(),
@@ -290,8 +281,9 @@ fn four_worker_processes_create_every_due_deal_exactly_once() {
     );
     assert!(summaries.iter().all(|s| s["created"] > 0), "{summaries:?}");
     verify(
-        &schema,
+        &store,
         &counts,
         summaries.iter().map(|s| s["created"]).sum(),
-    );
+    )
+    .await;
 }

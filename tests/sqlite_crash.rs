@@ -11,7 +11,7 @@
 //!
 //! The run's length adapts to the machine: while the parent kills, the horizon is far away
 //! (`MAX_TICKS`); after the last kill it is set a few ticks past the worker's progress, and the
-//! last worker runs to it undisturbed. So the kills always land mid-run, and the test takes
+//! last worker runs to it undisturbed (a simulated year at least). So the kills always land mid-run, and the test takes
 //! about as long as the kills, on a fast machine and a loaded one alike.
 #![cfg(all(feature = "sqlite", unix))]
 
@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use recurring_deals::{
     Currency, Deal, DealKey, Engine, EventKind, InMemoryRepository, Interval, InvoiceOptions,
-    ManualClock, Money, PaymentDue, Recurrence, Repository, Schedule, SqliteRepository,
-    TemplateDraft, TemplateId, TenantId,
+    ManualClock, Money, PaymentDue, Recurrence, Repository, Schedule, SqliteStore, TemplateDraft,
+    TemplateId, TenantId,
 };
 
 const DIR_VAR: &str = "RECURRING_DEALS_CRASH_DIR";
@@ -109,24 +109,21 @@ impl Spec {
     }
 }
 
-fn create_population(repository: &impl Repository) -> Vec<TemplateId> {
+async fn create_population(repository: &impl Repository) -> Vec<TemplateId> {
     let engine = Engine::new(repository, ManualClock::new(t0()));
-    population()
-        .iter()
-        .map(|spec| {
-            engine
-                .create_template(&spec.tenant, spec.draft())
-                .unwrap()
-                .id()
-        })
-        .collect()
+    let mut ids = Vec::new();
+    for spec in population() {
+        let template = engine.create_template(&spec.tenant, spec.draft()).await;
+        ids.push(template.unwrap().id());
+    }
+    ids
 }
 
 /// Ticks `engine` at tick `n` until nothing more is due then.
-fn run_tick<R: Repository>(engine: &Engine<R, ManualClock>, n: i64) {
+async fn run_tick<R: Repository>(engine: &Engine<R, ManualClock>, n: i64) {
     engine.clock().set(tick_at(n));
     loop {
-        let report = engine.tick().unwrap();
+        let report = engine.tick().await.unwrap();
         assert!(report.failures.is_empty(), "{:?}", report.failures);
         if !report.more_due {
             break;
@@ -135,21 +132,21 @@ fn run_tick<R: Repository>(engine: &Engine<R, ManualClock>, n: i64) {
 }
 
 /// The worker's entry point: a no-op unless the parent started this binary as a worker.
-#[test]
-fn worker_process() {
+#[tokio::test]
+async fn worker_process() {
     let Ok(dir) = std::env::var(DIR_VAR) else {
         return;
     };
     let dir = PathBuf::from(dir);
     let progress = dir.join("progress");
     let engine = Engine::new(
-        SqliteRepository::open(dir.join("deals.db")).unwrap(),
+        SqliteStore::connect(dir.join("deals.db")).await.unwrap(),
         ManualClock::new(t0()),
     );
     let mut n = read_number(&progress).unwrap_or(0);
     let horizon = read_number(&dir.join("horizon")).unwrap_or(MAX_TICKS);
     while n <= horizon {
-        run_tick(&engine, n);
+        run_tick(&engine, n).await;
         n += 1;
         write_number(&progress, n);
     }
@@ -190,12 +187,17 @@ fn spawn_worker(dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn killed_workers_lose_nothing_and_duplicate_nothing() {
+#[tokio::test]
+async fn killed_workers_lose_nothing_and_duplicate_nothing() {
     let dir = std::env::temp_dir().join(format!("recurring-deals-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let ids = create_population(&SqliteRepository::open(dir.join("deals.db")).unwrap());
+    let ids = {
+        let store = SqliteStore::connect(dir.join("deals.db")).await.unwrap();
+        let ids = create_population(&store).await;
+        store.pool().close().await;
+        ids
+    };
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -221,7 +223,7 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
         progress_at_kill.push(read_number(&progress).unwrap_or(0));
     }
     // The last worker finishes the tick it finds half done, and a few more, undisturbed.
-    let horizon = read_number(&progress).unwrap_or(0) + TAIL;
+    let horizon = (read_number(&progress).unwrap_or(0) + TAIL).max(365);
     write_number(&dir.join("horizon"), horizon);
     let status = spawn_worker(&dir).wait().unwrap();
     assert!(status.success(), "worker failed: {status}");
@@ -233,11 +235,11 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
     let distinct: std::collections::BTreeSet<_> = progress_at_kill.iter().collect();
     assert!(distinct.len() >= 5, "kills at ticks {progress_at_kill:?}");
 
-    let store = SqliteRepository::open(dir.join("deals.db")).unwrap();
+    let store = SqliteStore::connect(dir.join("deals.db")).await.unwrap();
     let end = tick_at(horizon);
     let mut all_deals = 0;
     for (spec, id) in population().iter().zip(&ids) {
-        let deals = store.deals(&spec.tenant, Some(*id)).unwrap();
+        let deals = store.deals(&spec.tenant, Some(*id)).await.unwrap();
         let keys: Vec<DealKey> = deals.iter().map(|d| d.key).collect();
         let expected = spec.expected(end);
         let expected_keys: Vec<DealKey> = (0..expected.len() as u64)
@@ -253,7 +255,7 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
             expected,
             "{id}"
         );
-        let template = store.template(&spec.tenant, *id).unwrap().unwrap();
+        let template = store.template(&spec.tenant, *id).await.unwrap().unwrap();
         assert_eq!(
             template.counters().created_by_schedule,
             deals.len() as u64,
@@ -263,7 +265,11 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
         assert!(template.failure().is_none());
         for deal in &deals {
             assert_eq!(
-                store.invoice(&spec.tenant, deal.key).unwrap().is_some(),
+                store
+                    .invoice(&spec.tenant, deal.key)
+                    .await
+                    .unwrap()
+                    .is_some(),
                 spec.invoiced
             );
         }
@@ -272,26 +278,20 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
 
     // Every event exactly once: the same events as an uninterrupted run on the reference store.
     let reference = InMemoryRepository::new();
-    assert_eq!(create_population(&reference), ids);
+    assert_eq!(create_population(&reference).await, ids);
     let engine = Engine::new(&reference, ManualClock::new(t0()));
     for n in 0..=horizon {
-        run_tick(&engine, n);
+        run_tick(&engine, n).await;
     }
-    let events = |repository: &dyn Repository| {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for event in repository.outbox(usize::MAX).unwrap() {
-            *counts.entry(event.idempotency_key).or_default() += 1;
-        }
-        counts
-    };
-    let crashed = events(&store);
+    let crashed = event_counts(&store).await;
     assert!(
         crashed.values().all(|&n| n == 1),
         "an event was written twice"
     );
-    assert_eq!(crashed, events(&reference));
+    assert_eq!(crashed, event_counts(&reference).await);
     let created = store
         .outbox(usize::MAX)
+        .await
         .unwrap()
         .iter()
         .filter(|e| matches!(e.kind, EventKind::DealCreated { .. }))
@@ -299,14 +299,23 @@ fn killed_workers_lose_nothing_and_duplicate_nothing() {
     assert_eq!(created, all_deals);
     for spec in population() {
         assert_eq!(
-            store.deals(&spec.tenant, None).unwrap(),
-            reference.deals(&spec.tenant, None).unwrap()
+            store.deals(&spec.tenant, None).await.unwrap(),
+            reference.deals(&spec.tenant, None).await.unwrap()
         );
         assert_eq!(
-            store.skipped(&spec.tenant, None).unwrap(),
-            reference.skipped(&spec.tenant, None).unwrap()
+            store.skipped(&spec.tenant, None).await.unwrap(),
+            reference.skipped(&spec.tenant, None).await.unwrap()
         );
     }
-    drop(store);
+    store.pool().close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How often each idempotency key is in the outbox.
+async fn event_counts(repository: &impl Repository) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for event in repository.outbox(usize::MAX).await.unwrap() {
+        *counts.entry(event.idempotency_key).or_default() += 1;
+    }
+    counts
 }

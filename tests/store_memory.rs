@@ -3,16 +3,20 @@
 
 mod conformance;
 
+use conformance::Make;
 use recurring_deals::InMemoryRepository;
 
-fn run(case: fn(&dyn Fn() -> InMemoryRepository)) {
-    case(&InMemoryRepository::new);
+async fn run(_case: &'static str) -> Option<((), Box<Make<InMemoryRepository>>)> {
+    Some((
+        (),
+        conformance::make(|| async { InMemoryRepository::new() }),
+    ))
 }
 
 conformance::conformance_tests!(run);
 
 /// `run_all` runs the same cases in one go.
-#[test]
-fn run_all_passes() {
-    conformance::run_all(InMemoryRepository::new);
+#[tokio::test]
+async fn run_all_passes() {
+    conformance::run_all(&*conformance::make(|| async { InMemoryRepository::new() })).await;
 }

@@ -345,16 +345,15 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         Ok(self.repository.next_wake().await?)
     }
 
-    /// Creates a template: from a new deal, or from an existing one (set
-    /// [`TemplateDraft::based_on`]; the original stays an ordinary deal). Past days of the
-    /// schedule are not back-filled: the first deal is today's occurrence (in the schedule's
-    /// zone) or the first after it.
+    /// Builds a template as [`Engine::create_template`] does (checking the tenant's limit and
+    /// allocating its id) without storing it: for a host that inserts it inside its own
+    /// database transaction (`SqliteStore::insert_template_in`,
+    /// `PostgresStore::insert_template_in`), so the template commits or rolls back with the
+    /// host's rows. A template whose series is already over is finished by its first tick.
     ///
     /// # Errors
-    /// [`EngineError::TenantLimit`] when the tenant's plan allows no more templates; the
-    /// validation errors of the draft ([`EngineError::OffsetOutOfRange`],
-    /// [`EngineError::SplitShares`], [`EngineError::CurrencyMismatch`], ...).
-    pub async fn create_template(
+    /// As [`Engine::create_template`].
+    pub async fn new_template(
         &self,
         tenant: &TenantId,
         draft: TemplateDraft,
@@ -375,6 +374,25 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             template.cursor = Some(midnight - TimeDelta::seconds(1));
         }
         template.next_run = lifecycle::next_run(&template);
+        Ok(template)
+    }
+
+    /// Creates a template: from a new deal, or from an existing one (set
+    /// [`TemplateDraft::based_on`]; the original stays an ordinary deal). Past days of the
+    /// schedule are not back-filled: the first deal is today's occurrence (in the schedule's
+    /// zone) or the first after it.
+    ///
+    /// # Errors
+    /// [`EngineError::TenantLimit`] when the tenant's plan allows no more templates; the
+    /// validation errors of the draft ([`EngineError::OffsetOutOfRange`],
+    /// [`EngineError::SplitShares`], [`EngineError::CurrencyMismatch`], ...).
+    pub async fn create_template(
+        &self,
+        tenant: &TenantId,
+        draft: TemplateDraft,
+    ) -> Result<Template, EngineError> {
+        let template = self.new_template(tenant, draft).await?;
+        let (id, now) = (template.id, self.clock.now());
         self.repository.insert_template(&template).await?;
         self.notify();
         if template.finish_if_over(now).is_some() {

@@ -12,9 +12,18 @@
 //! (feature `sqlite`, the embedded durable default) and the PostgreSQL store (feature
 //! `postgres`, several workers on one database). [`DynRepository`] picks one at run time.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod codec;
 mod dynamic;
 mod error;
 mod memory;
+pub mod migrations;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sqlx_error;
 
 use std::future::Future;
 
@@ -31,6 +40,13 @@ use crate::template::{Template, TemplateState};
 pub use dynamic::DynRepository;
 pub use error::{BoxError, RepositoryError};
 pub use memory::InMemoryRepository;
+pub use migrations::{Migrate, Migration};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PostgresOptions, PostgresStore};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Everything one planning step of one template changes, committed atomically.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,14 +1,13 @@
 //! The repository conformance suite: every store must behave as the in-memory reference store
 //! does, method by method.
 //!
-//! Use from a test file with `mod conformance;`, then either
+//! Use from a test file with `mod conformance;`, then
+//! `conformance::conformance_tests!(runner);` to get one `#[tokio::test]` per case, where
+//! `runner` is an `async fn(case: &'static str) -> Option<(G, Box<Make<R>>)>`: a store
+//! factory for the case, with a guard `G` kept until the case ends (to drop temporary
+//! databases), or `None` to skip (no server configured). [`run_all`] runs every case in one go.
 //!
-//! * `conformance::run_all(|| MyStore::new())` in one test, or
-//! * `conformance::conformance_tests!(runner);` to get one `#[test]` per case, where
-//!   `runner: fn(fn(&dyn Fn() -> MyStore))` calls the case with a factory (so it can create
-//!   temporary databases and clean them up afterwards, or skip when no server is configured).
-//!
-//! Every case takes `make: &dyn Fn() -> R`; each call of `make` must return a fresh, empty and
+//! Every case takes `make: &Make<R>`; each `make().await` must return a fresh, empty and
 //! independent store. Templates are built through the public API only (an [`Engine`] over the
 //! store under test, and the pure [`plan`] function), since `Template`'s fields are private.
 //! Expected dates, keys and orders are written out by hand from the schedules' definitions
@@ -17,46 +16,46 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use recurring_deals::{
     CatchUpMode, CatchUpPolicy, Commit, CommitOutcome, CreatedDeal, Currency, CustomValue,
     DateOffset, Deal, DealKey, End, Engine, EventKind, Interval, Invoice, InvoiceOptions,
     InvoiceStatus, ManualClock, Money, NewEvent, PaymentDue, PendingReminder, ProductRow,
-    Recurrence, Repository, Schedule, SkipReason, SkippedOccurrence, StateFilter, Target, Template,
-    TemplateDraft, TemplateId, TemplatePlan, TemplateQuery, TemplateState, TenantId, plan,
+    Recurrence, Repository, RepositoryError, Schedule, SkipReason, SkippedOccurrence, StateFilter,
+    Target, Template, TemplateDraft, TemplateId, TemplatePlan, TemplateQuery, TemplateState,
+    TenantId, plan,
 };
 
-/// Runs every case, each with its own fresh store from `make`.
-pub fn run_all<R: Repository>(make: impl Fn() -> R) {
-    // Keep in sync with `conformance_tests!` below.
-    allocated_ids_are_distinct(&make);
-    template_round_trips_and_is_scoped_by_tenant(&make);
-    inserting_a_taken_id_fails(&make);
-    due_templates_are_ordered_limited_and_inclusive(&make);
-    instants_keep_their_nanoseconds(&make);
-    next_wake_covers_templates_and_reminders(&make);
-    commit_checks_the_version(&make);
-    commit_of_an_unknown_template_is_missing(&make);
-    commit_writes_deals_skipped_invoices_and_events(&make);
-    already_created_keys_are_reported_not_duplicated(&make);
-    commit_batch_gives_each_commit_its_own_outcome(&make);
-    skipped_occurrences_are_recorded_once(&make);
-    lookups_are_scoped_by_tenant_and_sorted(&make);
-    invoices_due_and_commit_invoice(&make);
-    outbox_keeps_order_and_ack_removes(&make);
-    delete_checks_the_version_and_keeps_deals(&make);
-    list_templates_filters_sorts_and_pages(&make);
-    list_templates_default_page_size_is_50(&make);
-    count_live_counts_active_and_paused(&make);
-    engine_runs_as_on_the_reference_store(&make);
+/// A store being made.
+pub type StoreFuture<R> = Pin<Box<dyn Future<Output = R> + Send>>;
+
+/// A factory of fresh, empty, independent stores.
+pub type Make<R> = dyn Fn() -> StoreFuture<R> + Send + Sync;
+
+/// Boxes a store factory.
+pub fn make<R, F, Fut>(f: F) -> Box<Make<R>>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    Box::new(move || Box::pin(f()))
 }
 
-/// One `#[test]` per case: `conformance_tests!(runner)` where `runner` calls the case it is
-/// given with a store factory.
-macro_rules! conformance_tests {
-    ($runner:path) => {
-        $crate::conformance::conformance_tests!(@cases $runner;
+/// Runs every case, each with its own fresh store from `make`.
+pub async fn run_all<R: Repository>(make: &Make<R>) {
+    macro_rules! all {
+        ($make:ident; $($case:ident),* $(,)?) => { $( $case($make).await; )* };
+    }
+    cases!(all, make);
+}
+
+/// Calls `$m!` with the list of every case.
+macro_rules! cases {
+    ($m:ident, $($arg:tt)*) => {
+        $m! {$($arg)*;
             allocated_ids_are_distinct,
             template_round_trips_and_is_scoped_by_tenant,
             inserting_a_taken_id_fails,
@@ -67,32 +66,53 @@ macro_rules! conformance_tests {
             commit_of_an_unknown_template_is_missing,
             commit_writes_deals_skipped_invoices_and_events,
             already_created_keys_are_reported_not_duplicated,
+            drop_already_created_keeps_other_rows,
+            commit_refuses_rows_of_another_template,
             commit_batch_gives_each_commit_its_own_outcome,
             skipped_occurrences_are_recorded_once,
             lookups_are_scoped_by_tenant_and_sorted,
             invoices_due_and_commit_invoice,
             outbox_keeps_order_and_ack_removes,
+            tenant_outbox_and_tenant_ack_are_scoped,
             delete_checks_the_version_and_keeps_deals,
             list_templates_filters_sorts_and_pages,
             list_templates_default_page_size_is_50,
             count_live_counts_active_and_paused,
             engine_runs_as_on_the_reference_store,
-        );
+        }
     };
-    (@cases $runner:path; $($case:ident),* $(,)?) => {
+}
+pub(crate) use cases;
+
+/// One `#[tokio::test]` per case: `conformance_tests!(runner)`, `runner` as in the module's
+/// docs.
+macro_rules! conformance_tests {
+    ($runner:path) => {
+        use $crate::conformance::conformance_tests_of;
+        $crate::conformance::cases!(conformance_tests_of, $runner);
+    };
+}
+pub(crate) use conformance_tests;
+
+/// The tests of [`conformance_tests`], given the case list.
+macro_rules! conformance_tests_of {
+    ($runner:path; $($case:ident),* $(,)?) => {
         mod conformance_cases {
             #[allow(unused_imports)]
             use super::*;
             $(
-                #[test]
-                fn $case() {
-                    $runner(crate::conformance::$case);
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some((_guard, make)) = $runner(stringify!($case)).await else {
+                        return;
+                    };
+                    crate::conformance::$case(&*make).await;
                 }
             )*
         }
     };
 }
-pub(crate) use conformance_tests;
+pub(crate) use conformance_tests_of;
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
@@ -151,7 +171,7 @@ pub fn engine_at<R: Repository>(repository: &R, now: DateTime<Utc>) -> Engine<&R
 }
 
 /// A template created at `now` with a daily schedule from `start`.
-pub fn create_daily<R: Repository>(
+pub async fn create_daily<R: Repository>(
     repository: &R,
     tenant: &TenantId,
     now: DateTime<Utc>,
@@ -159,6 +179,7 @@ pub fn create_daily<R: Repository>(
 ) -> Template {
     engine_at(repository, now)
         .create_template(tenant, draft("Daily", daily(start, 1)))
+        .await
         .unwrap()
 }
 
@@ -175,16 +196,16 @@ pub fn bare(template: &Template) -> Commit {
 
 /// The commit of a plan.
 pub fn commit_of(plan: TemplatePlan) -> Commit {
-    plan.into_commit()
+    Commit::from(plan)
 }
 
 /// `template` as the store should hold it after one more commit.
-pub fn bumped(template: &Template) -> Template {
+pub async fn bumped(template: &Template) -> Template {
     // The version is private: a commit of the template itself bumps it, through a scratch
     // in-memory store holding the same template.
     let scratch = recurring_deals::InMemoryRepository::new();
-    scratch.insert_template(template).unwrap();
-    let outcome = scratch.commit(bare(template)).unwrap();
+    scratch.insert_template(template).await.unwrap();
+    let outcome = scratch.commit(bare(template)).await.unwrap();
     assert_eq!(
         outcome,
         CommitOutcome::Committed {
@@ -194,6 +215,7 @@ pub fn bumped(template: &Template) -> Template {
     );
     scratch
         .template(template.tenant(), template.id())
+        .await
         .unwrap()
         .unwrap()
 }
@@ -289,9 +311,10 @@ pub fn deal_created(tenant: &TenantId, deal: DealKey) -> NewEvent {
 }
 
 /// The outbox's events without their ids.
-pub fn outbox_events<R: Repository>(repository: &R) -> Vec<NewEvent> {
+pub async fn outbox_events<R: Repository>(repository: &R) -> Vec<NewEvent> {
     repository
         .outbox(usize::MAX)
+        .await
         .unwrap()
         .into_iter()
         .map(|e| NewEvent {
@@ -314,12 +337,16 @@ fn ids(templates: &[Template]) -> Vec<TemplateId> {
     templates.iter().map(Template::id).collect()
 }
 
-fn page_ids<R: Repository>(
+async fn page_ids<R: Repository>(
     repository: &R,
     tenant: &TenantId,
     query: TemplateQuery,
 ) -> Vec<TemplateId> {
-    ids(&repository.list_templates(tenant, &query).unwrap().items)
+    ids(&repository
+        .list_templates(tenant, &query)
+        .await
+        .unwrap()
+        .items)
 }
 
 fn by_id(mut templates: Vec<&Template>) -> Vec<TemplateId> {
@@ -332,21 +359,21 @@ fn by_id(mut templates: Vec<&Template>) -> Vec<TemplateId> {
 // ---------------------------------------------------------------------------------------------
 
 /// `allocate_template_id` never hands out the same id twice, also not across tenants' creates.
-pub fn allocated_ids_are_distinct<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn allocated_ids_are_distinct<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let mut seen = BTreeSet::new();
     for _ in 0..5 {
-        assert!(seen.insert(repository.allocate_template_id().unwrap()));
+        assert!(seen.insert(repository.allocate_template_id().await.unwrap()));
     }
     for name in ["a", "b", "a"] {
-        let t = create_daily(&repository, &tenant(name), t0(), local(2026, 3, 1, 9, 0));
+        let t = create_daily(&repository, &tenant(name), t0(), local(2026, 3, 1, 9, 0)).await;
         assert!(seen.insert(t.id()), "{} allocated twice", t.id());
     }
 }
 
 /// A stored template reads back equal (every option survives the store), only for its tenant.
-pub fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let engine = engine_at(&repository, t0());
     let deal = Deal::new(
@@ -399,18 +426,21 @@ pub fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &dyn Fn
     });
     draft.upcoming_notice_days = Some(2);
     draft.based_on = Some(99);
-    let created = engine.create_template(&acme, draft).unwrap();
+    let created = engine.create_template(&acme, draft).await.unwrap();
     assert_eq!(created.version(), 0);
     assert_eq!(
-        repository.template(&acme, created.id()).unwrap(),
+        repository.template(&acme, created.id()).await.unwrap(),
         Some(created.clone())
     );
 
     // Lifecycle changes go through `commit`; each read must return what was written.
-    let skipped = engine.skip_occurrence(&acme, created.id(), 2).unwrap();
+    let skipped = engine
+        .skip_occurrence(&acme, created.id(), 2)
+        .await
+        .unwrap();
     assert_eq!(skipped.version(), 1);
     assert_eq!(
-        repository.template(&acme, created.id()).unwrap(),
+        repository.template(&acme, created.id()).await.unwrap(),
         Some(skipped)
     );
     let paused = engine
@@ -420,10 +450,11 @@ pub fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &dyn Fn
             "holiday «notes»",
             Some(date(2026, 6, 1)),
         )
+        .await
         .unwrap();
     assert_eq!(paused.version(), 2);
     assert_eq!(
-        repository.template(&acme, created.id()).unwrap(),
+        repository.template(&acme, created.id()).await.unwrap(),
         Some(paused.clone())
     );
     // The paused template resumes on 2026-06-01 00:00 in Berlin (UTC+2 in summer).
@@ -431,72 +462,100 @@ pub fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &dyn Fn
 
     // Another tenant does not see it; an unknown id is nobody's.
     assert_eq!(
-        repository.template(&tenant("other"), created.id()).unwrap(),
+        repository
+            .template(&tenant("other"), created.id())
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
         repository
             .template(&acme, TemplateId(created.id().0 + 1000))
+            .await
             .unwrap(),
         None
     );
 }
 
 /// Inserting a template whose id is stored already is an error and changes nothing.
-pub fn inserting_a_taken_id_fails<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn inserting_a_taken_id_fails<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     let changed = engine_at(&repository, t0())
         .pause(&acme, t.id(), "x", None)
+        .await
         .unwrap();
-    assert!(repository.insert_template(&t).is_err());
-    assert_eq!(repository.template(&acme, t.id()).unwrap(), Some(changed));
+    let taken = repository.insert_template(&t).await.unwrap_err();
+    assert!(
+        matches!(taken, RepositoryError::Refused { .. }),
+        "a taken id is refused, not {taken:?}"
+    );
+    assert!(!taken.is_retryable());
+    assert_eq!(
+        repository.template(&acme, t.id()).await.unwrap(),
+        Some(changed)
+    );
 }
 
 /// `due_templates`: next run at or before `now` (to the nanosecond), earliest first, ties by
 /// id, all tenants, at most `limit`.
-pub fn due_templates_are_ordered_limited_and_inclusive<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn due_templates_are_ordered_limited_and_inclusive<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let beta = tenant("beta");
-    let a3 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 3, 0));
-    let b1 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 1, 0));
-    let c2 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 2, 0));
-    let d2 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 2, 0));
-    let e130 = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 1, 30));
-    let paused = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 0, 30));
+    let a3 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 3, 0)).await;
+    let b1 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 1, 0)).await;
+    let c2 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 2, 0)).await;
+    let d2 = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 2, 0)).await;
+    let e130 = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 1, 30)).await;
+    let paused = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 0, 30)).await;
     engine_at(&repository, t0())
         .pause(&acme, paused.id(), "", None)
+        .await
         .unwrap();
-    let _later = create_daily(&repository, &acme, t0(), local(2026, 3, 5, 0, 0));
+    let _later = create_daily(&repository, &acme, t0(), local(2026, 3, 5, 0, 0)).await;
     assert_eq!(b1.next_run(), Some(utc(2026, 3, 1, 1, 0)));
 
     let ties = by_id(vec![&c2, &d2]);
     let two = utc(2026, 3, 1, 2, 0);
     let mut expected = vec![b1.id(), e130.id()];
     expected.extend(&ties);
-    assert_eq!(ids(&repository.due_templates(two, 100).unwrap()), expected);
-    // The templates come back whole.
-    assert_eq!(repository.due_templates(two, 1).unwrap(), vec![b1.clone()]);
     assert_eq!(
-        ids(&repository.due_templates(two, 3).unwrap()),
+        ids(&repository.due_templates(two, 100).await.unwrap()),
+        expected
+    );
+    // The templates come back whole.
+    assert_eq!(
+        repository.due_templates(two, 1).await.unwrap(),
+        vec![b1.clone()]
+    );
+    assert_eq!(
+        ids(&repository.due_templates(two, 3).await.unwrap()),
         expected[..3].to_vec()
     );
-    assert!(repository.due_templates(two, 0).unwrap().is_empty());
+    assert!(repository.due_templates(two, 0).await.unwrap().is_empty());
     // One nanosecond before 02:00 the two 02:00 templates are not due yet.
     assert_eq!(
         ids(&repository
             .due_templates(two - TimeDelta::nanoseconds(1), 100)
+            .await
             .unwrap()),
         vec![b1.id(), e130.id()]
     );
-    assert!(repository.due_templates(t0(), 100).unwrap().is_empty());
+    assert!(
+        repository
+            .due_templates(t0(), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut all_today = expected.clone();
     all_today.push(a3.id());
     assert_eq!(
         ids(&repository
             .due_templates(utc(2026, 3, 1, 23, 0), 100)
+            .await
             .unwrap()),
         all_today
     );
@@ -504,31 +563,33 @@ pub fn due_templates_are_ordered_limited_and_inclusive<R: Repository>(make: &dyn
 
 /// Instants are compared to the nanosecond: a template or reminder due at `t` is not due at
 /// `t - 300ms`, and deals sort by their exact nominal instant.
-pub fn instants_keep_their_nanoseconds<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn instants_keep_their_nanoseconds<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let mut d = draft("One per tick", daily(local(2026, 3, 1, 9, 0), 1));
     d.catch_up.max_per_tick = 1;
     let t = engine_at(&repository, t0())
         .create_template(&acme, d)
+        .await
         .unwrap();
     // Three occurrences are due, one is processed: the template is due again at once.
     let now = utc(2026, 3, 3, 10, 0) + TimeDelta::milliseconds(500);
     let planned = plan(&t, now);
     assert_eq!(planned.template.next_run(), Some(now));
     assert_eq!(
-        repository.commit(commit_of(planned)).unwrap(),
+        repository.commit(commit_of(planned)).await.unwrap(),
         committed(1, vec![])
     );
-    assert_eq!(repository.next_wake().unwrap(), Some(now));
+    assert_eq!(repository.next_wake().await.unwrap(), Some(now));
     assert!(
         repository
             .due_templates(now - TimeDelta::milliseconds(300), 10)
+            .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        ids(&repository.due_templates(now, 10).unwrap()),
+        ids(&repository.due_templates(now, 10).await.unwrap()),
         vec![t.id()]
     );
 
@@ -541,45 +602,53 @@ pub fn instants_keep_their_nanoseconds<R: Repository>(make: &dyn Fn() -> R) {
         reminder - TimeDelta::nanoseconds(2),
     );
     let late = created_deal(&acme, key(t.id(), 3), "late", reminder);
-    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
     let mut commit = bare(&current);
     commit.invoices.push(invoice.clone());
     commit.deals = vec![late.clone(), early.clone()];
-    assert_eq!(repository.commit(commit).unwrap(), committed(2, vec![]));
     assert_eq!(
-        repository.deal(&acme, early.key).unwrap(),
+        repository.commit(commit).await.unwrap(),
+        committed(2, vec![])
+    );
+    assert_eq!(
+        repository.deal(&acme, early.key).await.unwrap(),
         Some(early.clone())
     );
     // Same second, 2ns apart: the earlier instant first, although its key is larger (the
     // planned deal of Mar 1 comes before both).
     assert_eq!(
-        repository.deals(&acme, None).unwrap()[1..].to_vec(),
+        repository.deals(&acme, None).await.unwrap()[1..].to_vec(),
         vec![early, late]
     );
     assert!(
         repository
             .due_invoices(reminder - TimeDelta::nanoseconds(1), 10)
+            .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        repository.due_invoices(reminder, 10).unwrap(),
+        repository.due_invoices(reminder, 10).await.unwrap(),
         vec![invoice]
     );
 }
 
 /// `next_wake`: the earliest next run of a template or reminder of an open invoice.
-pub fn next_wake_covers_templates_and_reminders<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn next_wake_covers_templates_and_reminders<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    assert_eq!(repository.next_wake().unwrap(), None);
-    let paused = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 1, 0));
+    assert_eq!(repository.next_wake().await.unwrap(), None);
+    let paused = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 1, 0)).await;
     engine_at(&repository, t0())
         .pause(&acme, paused.id(), "", None)
+        .await
         .unwrap();
-    assert_eq!(repository.next_wake().unwrap(), None);
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 3, 0));
-    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 3, 0)));
+    assert_eq!(repository.next_wake().await.unwrap(), None);
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 3, 0)).await;
+    assert_eq!(
+        repository.next_wake().await.unwrap(),
+        Some(utc(2026, 3, 1, 3, 0))
+    );
 
     // An invoice reminder at 02:00 comes first.
     let invoice = open_invoice(
@@ -589,28 +658,40 @@ pub fn next_wake_covers_templates_and_reminders<R: Repository>(make: &dyn Fn() -
     );
     let mut commit = bare(&t);
     commit.invoices.push(invoice.clone());
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
-    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 2, 0)));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
+    assert_eq!(
+        repository.next_wake().await.unwrap(),
+        Some(utc(2026, 3, 1, 2, 0))
+    );
 
     // Once paid it wants no reminders, whatever is still listed.
     let mut paid = invoice;
     paid.status = InvoiceStatus::Paid;
     assert_eq!(
-        repository.commit_invoice(paid, Vec::new()).unwrap(),
+        repository.commit_invoice(paid, Vec::new()).await.unwrap(),
         committed(1, vec![])
     );
-    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 3, 0)));
+    assert_eq!(
+        repository.next_wake().await.unwrap(),
+        Some(utc(2026, 3, 1, 3, 0))
+    );
 }
 
 /// `commit` writes only if the stored version matches, and bumps it.
-pub fn commit_checks_the_version<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn commit_checks_the_version<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     assert_eq!(t.version(), 0);
-    assert_eq!(repository.commit(bare(&t)).unwrap(), committed(1, vec![]));
-    let stored = repository.template(&acme, t.id()).unwrap().unwrap();
-    assert_eq!(stored, bumped(&t));
+    assert_eq!(
+        repository.commit(bare(&t)).await.unwrap(),
+        committed(1, vec![])
+    );
+    let stored = repository.template(&acme, t.id()).await.unwrap().unwrap();
+    assert_eq!(stored, bumped(&t).await);
     assert_eq!(stored.version(), 1);
 
     // A second writer still holding version 0 loses, and writes nothing at all.
@@ -633,30 +714,40 @@ pub fn commit_checks_the_version<R: Repository>(make: &dyn Fn() -> R) {
         &[utc(2026, 3, 2, 0, 0)],
     ));
     stale.events.push(deal_created(&acme, key(t.id(), 0)));
-    assert_eq!(repository.commit(stale).unwrap(), CommitOutcome::Conflict);
     assert_eq!(
-        repository.template(&acme, t.id()).unwrap(),
+        repository.commit(stale).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    assert_eq!(
+        repository.template(&acme, t.id()).await.unwrap(),
         Some(stored.clone())
     );
-    assert!(repository.deals(&acme, None).unwrap().is_empty());
-    assert!(repository.skipped(&acme, None).unwrap().is_empty());
-    assert_eq!(repository.invoice(&acme, key(t.id(), 0)).unwrap(), None);
-    assert!(repository.outbox(10).unwrap().is_empty());
-    assert_eq!(repository.next_wake().unwrap(), Some(utc(2026, 3, 1, 9, 0)));
+    assert!(repository.deals(&acme, None).await.unwrap().is_empty());
+    assert!(repository.skipped(&acme, None).await.unwrap().is_empty());
+    assert_eq!(
+        repository.invoice(&acme, key(t.id(), 0)).await.unwrap(),
+        None
+    );
+    assert!(repository.outbox(10).await.unwrap().is_empty());
+    assert_eq!(
+        repository.next_wake().await.unwrap(),
+        Some(utc(2026, 3, 1, 9, 0))
+    );
 
     // The current version wins, and each commit bumps it by one.
     assert_eq!(
-        repository.commit(bare(&stored)).unwrap(),
+        repository.commit(bare(&stored)).await.unwrap(),
         committed(2, vec![])
     );
-    let again = repository.template(&acme, t.id()).unwrap().unwrap();
+    let again = repository.template(&acme, t.id()).await.unwrap().unwrap();
     assert_eq!(
-        repository.commit(bare(&again)).unwrap(),
+        repository.commit(bare(&again)).await.unwrap(),
         committed(3, vec![])
     );
     assert_eq!(
         repository
             .template(&acme, t.id())
+            .await
             .unwrap()
             .unwrap()
             .version(),
@@ -665,15 +756,15 @@ pub fn commit_checks_the_version<R: Repository>(make: &dyn Fn() -> R) {
 }
 
 /// A commit (or delete) of a template the store does not hold for that tenant is `Missing`.
-pub fn commit_of_an_unknown_template_is_missing<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn commit_of_an_unknown_template_is_missing<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let mine = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let mine = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     // A template of another tenant, made in another store: its id is likely `mine`'s too, so
     // this also checks that a commit is matched on the tenant as well as the id.
-    let scratch = make();
+    let scratch = make().await;
     let ghost_tenant = tenant("ghost");
-    let ghost = create_daily(&scratch, &ghost_tenant, t0(), local(2026, 3, 1, 9, 0));
+    let ghost = create_daily(&scratch, &ghost_tenant, t0(), local(2026, 3, 1, 9, 0)).await;
     let mut commit = bare(&ghost);
     commit.deals.push(created_deal(
         &ghost_tenant,
@@ -684,25 +775,41 @@ pub fn commit_of_an_unknown_template_is_missing<R: Repository>(make: &dyn Fn() -
     commit
         .events
         .push(deal_created(&ghost_tenant, key(ghost.id(), 0)));
-    assert_eq!(repository.commit(commit).unwrap(), CommitOutcome::Missing);
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        CommitOutcome::Missing
+    );
     assert_eq!(
         repository
             .delete_template(&ghost_tenant, ghost.id(), 0)
+            .await
             .unwrap(),
         CommitOutcome::Missing
     );
-    assert!(repository.deals(&ghost_tenant, None).unwrap().is_empty());
-    assert!(repository.outbox(10).unwrap().is_empty());
+    assert!(
+        repository
+            .deals(&ghost_tenant, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(repository.outbox(10).await.unwrap().is_empty());
     assert_eq!(
-        repository.template(&ghost_tenant, ghost.id()).unwrap(),
+        repository
+            .template(&ghost_tenant, ghost.id())
+            .await
+            .unwrap(),
         None
     );
-    assert_eq!(repository.template(&acme, mine.id()).unwrap(), Some(mine));
+    assert_eq!(
+        repository.template(&acme, mine.id()).await.unwrap(),
+        Some(mine)
+    );
 }
 
 /// A planned commit lands whole: deals, skipped occurrences, invoices, events, new state.
-pub fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let engine = engine_at(&repository, t0());
     let mut d = draft("Invoiced", daily(local(2026, 3, 1, 9, 0), 1));
@@ -714,8 +821,8 @@ pub fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make: &dyn
         remind_before_days: vec![3],
         remind_after_days: vec![1],
     });
-    let t = engine.create_template(&acme, d).unwrap();
-    let t = engine.skip_occurrence(&acme, t.id(), 1).unwrap();
+    let t = engine.create_template(&acme, d).await.unwrap();
+    let t = engine.skip_occurrence(&acme, t.id(), 1).await.unwrap();
 
     // Mar 1..4 at 09:00 are due at Mar 4 10:00; seq 1 (Mar 2) was skipped on request.
     let now = utc(2026, 3, 4, 10, 0);
@@ -735,26 +842,26 @@ pub fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make: &dyn
         ]
     );
     let planned = plan.clone();
-    let outcome = repository.commit(commit_of(plan)).unwrap();
+    let outcome = repository.commit(commit_of(plan)).await.unwrap();
     assert_eq!(outcome, committed(t.version() + 1, vec![]));
 
-    let stored = repository.template(&acme, t.id()).unwrap().unwrap();
-    assert_eq!(stored, bumped(&planned.template));
+    let stored = repository.template(&acme, t.id()).await.unwrap().unwrap();
+    assert_eq!(stored, bumped(&planned.template).await);
     assert_eq!(stored.next_run(), Some(utc(2026, 3, 5, 9, 0)));
     assert_eq!(stored.counters().created_by_schedule, 3);
     assert_eq!(
-        repository.deals(&acme, Some(t.id())).unwrap(),
+        repository.deals(&acme, Some(t.id())).await.unwrap(),
         planned.deals
     );
-    assert_eq!(repository.deals(&acme, None).unwrap(), planned.deals);
+    assert_eq!(repository.deals(&acme, None).await.unwrap(), planned.deals);
     for deal in &planned.deals {
         assert_eq!(
-            repository.deal(&acme, deal.key).unwrap().as_ref(),
+            repository.deal(&acme, deal.key).await.unwrap().as_ref(),
             Some(deal)
         );
     }
     assert_eq!(
-        repository.skipped(&acme, Some(t.id())).unwrap(),
+        repository.skipped(&acme, Some(t.id())).await.unwrap(),
         vec![skipped_occurrence(
             &acme,
             key(t.id(), 1),
@@ -765,25 +872,29 @@ pub fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make: &dyn
     assert_eq!(planned.invoices.len(), 3);
     for invoice in &planned.invoices {
         assert_eq!(
-            repository.invoice(&acme, invoice.deal).unwrap().as_ref(),
+            repository
+                .invoice(&acme, invoice.deal)
+                .await
+                .unwrap()
+                .as_ref(),
             Some(invoice)
         );
     }
     // Events in the order of the commit, numbered increasingly.
-    let outbox = repository.outbox(100).unwrap();
+    let outbox = repository.outbox(100).await.unwrap();
     assert!(outbox.windows(2).all(|w| w[0].id < w[1].id));
-    assert_eq!(outbox_events(&repository), planned.events);
+    assert_eq!(outbox_events(&repository).await, planned.events);
     // 3 deals and 3 invoices issued.
     assert_eq!(planned.events.len(), 6);
-    assert!(repository.due_templates(now, 10).unwrap().is_empty());
+    assert!(repository.due_templates(now, 10).await.unwrap().is_empty());
 }
 
 /// A deal key already stored is reported in `already_created`; that deal, its invoice and its
 /// events are not written again, while the rest of the commit is.
-pub fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     let k0 = key(t.id(), 0);
     let k1 = key(t.id(), 1);
     let k9 = key(t.id(), 9);
@@ -797,9 +908,12 @@ pub fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &dy
     commit.deals.push(first.clone());
     commit.invoices.push(first_invoice.clone());
     commit.events.push(deal_created(&acme, k0));
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
 
-    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
     let mut retry = bare(&current);
     let second = created_deal(&acme, k0, "second", utc(2026, 3, 1, 9, 0));
     let nine = created_deal(&acme, k9, "nine", utc(2026, 3, 10, 9, 0));
@@ -832,25 +946,34 @@ pub fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &dy
         finished.clone(),
     ];
     assert_eq!(
-        repository.commit(retry).unwrap(),
+        repository.commit(retry).await.unwrap(),
         committed(2, vec![k0, k5])
     );
-    assert_eq!(repository.invoice(&acme, k5).unwrap(), None);
+    assert_eq!(repository.invoice(&acme, k5).await.unwrap(), None);
 
     // The first deal and invoice stay as they were; the new ones are there.
-    assert_eq!(repository.deal(&acme, k0).unwrap(), Some(first.clone()));
-    assert_eq!(repository.deal(&acme, k9).unwrap(), Some(nine.clone()));
-    assert_eq!(repository.invoice(&acme, k0).unwrap(), Some(first_invoice));
     assert_eq!(
-        repository.invoice(&acme, k9).unwrap(),
+        repository.deal(&acme, k0).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        repository.deal(&acme, k9).await.unwrap(),
+        Some(nine.clone())
+    );
+    assert_eq!(
+        repository.invoice(&acme, k0).await.unwrap(),
+        Some(first_invoice)
+    );
+    assert_eq!(
+        repository.invoice(&acme, k9).await.unwrap(),
         Some(nine_invoice.clone())
     );
     assert_eq!(
-        repository.deals(&acme, Some(t.id())).unwrap(),
+        repository.deals(&acme, Some(t.id())).await.unwrap(),
         vec![first, one, five, nine]
     );
     assert_eq!(
-        outbox_events(&repository),
+        outbox_events(&repository).await,
         vec![
             deal_created(&acme, k0),
             deal_created(&acme, k9),
@@ -861,37 +984,40 @@ pub fn already_created_keys_are_reported_not_duplicated<R: Repository>(make: &dy
     );
     // The second invoice of k0 (reminder Mar 2) was not written: nothing is due by Mar 5.
     assert_eq!(
-        repository.due_invoices(utc(2026, 3, 5, 0, 0), 10).unwrap(),
+        repository
+            .due_invoices(utc(2026, 3, 5, 0, 0), 10)
+            .await
+            .unwrap(),
         Vec::<Invoice>::new()
     );
     // Reporting an already created key again, in a third commit.
-    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
     let mut third = bare(&current);
     third.deals = vec![
         created_deal(&acme, k9, "again", utc(2026, 3, 10, 9, 0)),
         created_deal(&acme, k0, "again", utc(2026, 3, 1, 9, 0)),
     ];
     assert_eq!(
-        repository.commit(third).unwrap(),
+        repository.commit(third).await.unwrap(),
         committed(3, vec![k9, k0])
     );
-    assert_eq!(repository.deals(&acme, None).unwrap().len(), 4);
+    assert_eq!(repository.deals(&acme, None).await.unwrap().len(), 4);
 }
 
 /// A batch commits each template as `commit` would: a stale one conflicts and writes nothing,
 /// an unknown one is missing, the others land with their own already-created keys, and the
 /// events keep the batch's order.
-pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let other = tenant("other");
-    assert!(repository.commit_batch(Vec::new()).is_empty());
-    let stale = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
-    let fresh = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0));
-    let again = create_daily(&repository, &other, t0(), local(2026, 3, 1, 11, 0));
+    assert!(repository.commit_batch(Vec::new()).await.is_empty());
+    let stale = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let fresh = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0)).await;
+    let again = create_daily(&repository, &other, t0(), local(2026, 3, 1, 11, 0)).await;
     // `stale` moves on before the batch; `again` already has its deal 0.
     assert_eq!(
-        repository.commit(bare(&stale)).unwrap(),
+        repository.commit(bare(&stale)).await.unwrap(),
         committed(1, vec![])
     );
     let mut first = bare(&again);
@@ -901,16 +1027,24 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
         "first",
         utc(2026, 3, 1, 11, 0),
     ));
-    assert_eq!(repository.commit(first).unwrap(), committed(1, vec![]));
-    let again = repository.template(&other, again.id()).unwrap().unwrap();
-    let other_fresh = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 12, 0));
+    assert_eq!(
+        repository.commit(first).await.unwrap(),
+        committed(1, vec![])
+    );
+    let again = repository
+        .template(&other, again.id())
+        .await
+        .unwrap()
+        .unwrap();
+    let other_fresh = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 12, 0)).await;
     // A template this store does not hold, with an id it does not hold either (so the batch
     // has distinct ids and goes through the store's batch path).
-    let scratch = make();
-    let ghost = (0..6)
-        .map(|_| create_daily(&scratch, &tenant("ghost"), t0(), local(2026, 3, 1, 9, 0)))
-        .last()
-        .unwrap();
+    let scratch = make().await;
+    let mut ghost = None;
+    for _ in 0..6 {
+        ghost = Some(create_daily(&scratch, &tenant("ghost"), t0(), local(2026, 3, 1, 9, 0)).await);
+    }
+    let ghost = ghost.unwrap();
     let held = [stale.id(), fresh.id(), again.id(), other_fresh.id()];
     assert!(!held.contains(&ghost.id()));
 
@@ -931,13 +1065,15 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
         "foreign",
         utc(2026, 3, 8, 9, 0),
     ));
-    let outcomes = repository.commit_batch(vec![
-        with_deal(&stale, &acme, 1, "stale"),
-        with_deal(&fresh, &acme, 0, "fresh"),
-        with_deal(&ghost, &tenant("ghost"), 0, "ghost"),
-        foreign,
-        with_deal(&again, &other, 0, "again"),
-    ]);
+    let outcomes = repository
+        .commit_batch(vec![
+            with_deal(&stale, &acme, 1, "stale"),
+            with_deal(&fresh, &acme, 0, "fresh"),
+            with_deal(&ghost, &tenant("ghost"), 0, "ghost"),
+            foreign,
+            with_deal(&again, &other, 0, "again"),
+        ])
+        .await;
     assert_eq!(outcomes.len(), 5);
     assert!(outcomes[3].is_err(), "{:?}", outcomes[3]);
     let outcomes: Vec<_> = outcomes
@@ -955,26 +1091,41 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
             Ok(committed(2, vec![key(again.id(), 0)])),
         ]
     );
-    assert_eq!(repository.deal(&acme, key(fresh.id(), 7)).unwrap(), None);
     assert_eq!(
-        repository.deal(&acme, key(other_fresh.id(), 0)).unwrap(),
+        repository.deal(&acme, key(fresh.id(), 7)).await.unwrap(),
         None
     );
     assert_eq!(
-        repository.template(&acme, other_fresh.id()).unwrap(),
+        repository
+            .deal(&acme, key(other_fresh.id(), 0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        repository.template(&acme, other_fresh.id()).await.unwrap(),
         Some(other_fresh.clone())
     );
-    assert_eq!(repository.deal(&acme, key(stale.id(), 1)).unwrap(), None);
-    let fresh_deal = repository.deal(&acme, key(fresh.id(), 0)).unwrap().unwrap();
+    assert_eq!(
+        repository.deal(&acme, key(stale.id(), 1)).await.unwrap(),
+        None
+    );
+    let fresh_deal = repository
+        .deal(&acme, key(fresh.id(), 0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(fresh_deal.deal.title(), "fresh");
     let kept = repository
         .deal(&other, key(again.id(), 0))
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(kept.deal.title(), "first");
     assert_eq!(
         repository
             .template(&acme, fresh.id())
+            .await
             .unwrap()
             .unwrap()
             .version(),
@@ -983,6 +1134,7 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
     assert_eq!(
         repository
             .template(&acme, stale.id())
+            .await
             .unwrap()
             .unwrap()
             .version(),
@@ -990,16 +1142,16 @@ pub fn commit_batch_gives_each_commit_its_own_outcome<R: Repository>(make: &dyn 
     );
     // Only the landed, new deal announced itself.
     assert_eq!(
-        outbox_events(&repository),
+        outbox_events(&repository).await,
         vec![deal_created(&acme, key(fresh.id(), 0))]
     );
 }
 
 /// A skipped occurrence is recorded once: a second record of the same key keeps the first.
-pub fn skipped_occurrences_are_recorded_once<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn skipped_occurrences_are_recorded_once<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     let first = skipped_occurrence(
         &acme,
         key(t.id(), 4),
@@ -1008,8 +1160,11 @@ pub fn skipped_occurrences_are_recorded_once<R: Repository>(make: &dyn Fn() -> R
     );
     let mut commit = bare(&t);
     commit.skipped.push(first.clone());
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
-    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
     let mut commit = bare(&current);
     commit.skipped.push(skipped_occurrence(
         &acme,
@@ -1018,29 +1173,32 @@ pub fn skipped_occurrences_are_recorded_once<R: Repository>(make: &dyn Fn() -> R
         SkipReason::Missed,
     ));
     // A skip never counts as a created deal.
-    assert_eq!(repository.commit(commit).unwrap(), committed(2, vec![]));
     assert_eq!(
-        repository.skipped(&acme, Some(t.id())).unwrap(),
+        repository.commit(commit).await.unwrap(),
+        committed(2, vec![])
+    );
+    assert_eq!(
+        repository.skipped(&acme, Some(t.id())).await.unwrap(),
         vec![first.clone()]
     );
-    assert_eq!(repository.skipped(&acme, None).unwrap(), vec![first]);
-    assert!(repository.deals(&acme, None).unwrap().is_empty());
+    assert_eq!(repository.skipped(&acme, None).await.unwrap(), vec![first]);
+    assert!(repository.deals(&acme, None).await.unwrap().is_empty());
 }
 
 /// Deals, skipped occurrences and invoices are visible only to their tenant; deals come sorted
 /// by template, nominal instant, key; skipped occurrences by key.
-pub fn lookups_are_scoped_by_tenant_and_sorted<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn lookups_are_scoped_by_tenant_and_sorted<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let beta = tenant("beta");
-    let one = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
-    let two = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
+    let one = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let two = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     let (one, two) = if one.id() < two.id() {
         (one, two)
     } else {
         (two, one)
     };
-    let theirs = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+    let theirs = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0)).await;
 
     let manual = DealKey::Manual {
         template: one.id(),
@@ -1085,7 +1243,10 @@ pub fn lookups_are_scoped_by_tenant_and_sorted<R: Repository>(make: &dyn Fn() ->
     );
     commit.skipped = vec![r1s0.clone(), r0s7.clone(), r0s3.clone()];
     commit.invoices = vec![open_invoice(&acme, key(one.id(), 0), &[])];
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
 
     // Template two's deal is the earliest of all, but template one sorts first.
     let early = created_deal(&acme, key(two.id(), 0), "early", utc(2026, 2, 1, 9, 0));
@@ -1098,7 +1259,10 @@ pub fn lookups_are_scoped_by_tenant_and_sorted<R: Repository>(make: &dyn Fn() ->
     let mut commit = bare(&two);
     commit.deals = vec![early.clone()];
     commit.skipped = vec![two_skip.clone()];
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
 
     let other = created_deal(&beta, key(theirs.id(), 0), "theirs", utc(2026, 1, 1, 9, 0));
     let other_skip = skipped_occurrence(
@@ -1111,70 +1275,100 @@ pub fn lookups_are_scoped_by_tenant_and_sorted<R: Repository>(make: &dyn Fn() ->
     commit.deals = vec![other.clone()];
     commit.skipped = vec![other_skip.clone()];
     commit.invoices = vec![open_invoice(&beta, key(theirs.id(), 0), &[])];
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
 
     assert_eq!(
-        repository.deals(&acme, Some(one.id())).unwrap(),
+        repository.deals(&acme, Some(one.id())).await.unwrap(),
         vec![s0.clone(), m1.clone(), m0.clone(), s2.clone()]
     );
     assert_eq!(
-        repository.deals(&acme, None).unwrap(),
+        repository.deals(&acme, None).await.unwrap(),
         vec![s0.clone(), m1, m0, s2, early.clone()]
     );
     assert_eq!(
-        repository.deals(&acme, Some(two.id())).unwrap(),
+        repository.deals(&acme, Some(two.id())).await.unwrap(),
         vec![early]
     );
-    assert_eq!(repository.deals(&beta, None).unwrap(), vec![other.clone()]);
-    assert!(repository.deals(&beta, Some(one.id())).unwrap().is_empty());
+    assert_eq!(
+        repository.deals(&beta, None).await.unwrap(),
+        vec![other.clone()]
+    );
+    assert!(
+        repository
+            .deals(&beta, Some(one.id()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         repository
             .deals(&acme, Some(theirs.id()))
+            .await
             .unwrap()
             .is_empty()
     );
     assert!(
         repository
             .deals(&tenant("nobody"), None)
+            .await
             .unwrap()
             .is_empty()
     );
 
-    assert_eq!(repository.deal(&acme, s0.key).unwrap(), Some(s0.clone()));
-    assert_eq!(repository.deal(&beta, s0.key).unwrap(), None);
-    assert_eq!(repository.deal(&acme, other.key).unwrap(), None);
-    assert_eq!(repository.deal(&acme, key(one.id(), 99)).unwrap(), None);
+    assert_eq!(
+        repository.deal(&acme, s0.key).await.unwrap(),
+        Some(s0.clone())
+    );
+    assert_eq!(repository.deal(&beta, s0.key).await.unwrap(), None);
+    assert_eq!(repository.deal(&acme, other.key).await.unwrap(), None);
+    assert_eq!(
+        repository.deal(&acme, key(one.id(), 99)).await.unwrap(),
+        None
+    );
 
     assert_eq!(
-        repository.skipped(&acme, Some(one.id())).unwrap(),
+        repository.skipped(&acme, Some(one.id())).await.unwrap(),
         vec![r0s3.clone(), r0s7.clone(), r1s0.clone()]
     );
     assert_eq!(
-        repository.skipped(&acme, None).unwrap(),
+        repository.skipped(&acme, None).await.unwrap(),
         vec![r0s3, r0s7, r1s0, two_skip]
     );
-    assert_eq!(repository.skipped(&beta, None).unwrap(), vec![other_skip]);
+    assert_eq!(
+        repository.skipped(&beta, None).await.unwrap(),
+        vec![other_skip]
+    );
     assert!(
         repository
             .skipped(&beta, Some(one.id()))
+            .await
             .unwrap()
             .is_empty()
     );
 
-    assert!(repository.invoice(&acme, s0.key).unwrap().is_some());
-    assert_eq!(repository.invoice(&beta, s0.key).unwrap(), None);
-    assert_eq!(repository.invoice(&acme, other.key).unwrap(), None);
-    assert!(repository.invoice(&beta, other.key).unwrap().is_some());
+    assert!(repository.invoice(&acme, s0.key).await.unwrap().is_some());
+    assert_eq!(repository.invoice(&beta, s0.key).await.unwrap(), None);
+    assert_eq!(repository.invoice(&acme, other.key).await.unwrap(), None);
+    assert!(
+        repository
+            .invoice(&beta, other.key)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// `due_invoices` lists open invoices with a reminder at or before `now` (earliest first, ties
 /// by deal key, at most `limit`); `commit_invoice` is conditional on the invoice's version.
-pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn invoices_due_and_commit_invoice<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let beta = tenant("beta");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
-    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0)).await;
     let noon = utc(2026, 3, 2, 12, 0);
     let a = open_invoice(&acme, key(t.id(), 3), &[noon, utc(2026, 3, 9, 12, 0)]);
     let b = open_invoice(&acme, key(t.id(), 1), &[noon]);
@@ -1192,24 +1386,31 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
         none.clone(),
         voided,
     ];
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
     let theirs = open_invoice(&beta, key(u.id(), 0), &[utc(2026, 3, 2, 10, 0)]);
     let mut commit = bare(&u);
     commit.invoices = vec![theirs.clone()];
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
 
     // 08:00 (c), 10:00 (theirs), then a and b at noon ordered by key (seq 1 before seq 3).
     assert_eq!(
-        repository.due_invoices(noon, 10).unwrap(),
+        repository.due_invoices(noon, 10).await.unwrap(),
         vec![c.clone(), theirs.clone(), b.clone(), a.clone()]
     );
     assert_eq!(
-        repository.due_invoices(noon, 2).unwrap(),
+        repository.due_invoices(noon, 2).await.unwrap(),
         vec![c.clone(), theirs]
     );
     assert_eq!(
         repository
             .due_invoices(noon - TimeDelta::nanoseconds(1), 10)
+            .await
             .unwrap()
             .len(),
         2
@@ -1217,6 +1418,7 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
     assert!(
         repository
             .due_invoices(utc(2026, 3, 2, 7, 0), 10)
+            .await
             .unwrap()
             .is_empty()
     );
@@ -1224,13 +1426,19 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
     // Conditional writes.
     let unknown = open_invoice(&acme, key(t.id(), 40), &[]);
     assert_eq!(
-        repository.commit_invoice(unknown, Vec::new()).unwrap(),
+        repository
+            .commit_invoice(unknown, Vec::new())
+            .await
+            .unwrap(),
         CommitOutcome::Missing
     );
     let mut wrong_tenant = a.clone();
     wrong_tenant.tenant = beta.clone();
     assert_eq!(
-        repository.commit_invoice(wrong_tenant, Vec::new()).unwrap(),
+        repository
+            .commit_invoice(wrong_tenant, Vec::new())
+            .await
+            .unwrap(),
         CommitOutcome::Missing
     );
     let mut stale = a.clone();
@@ -1239,11 +1447,15 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
     assert_eq!(
         repository
             .commit_invoice(stale, vec![deal_created(&acme, a.deal)])
+            .await
             .unwrap(),
         CommitOutcome::Conflict
     );
-    assert_eq!(repository.invoice(&acme, a.deal).unwrap(), Some(a.clone()));
-    assert!(repository.outbox(10).unwrap().is_empty());
+    assert_eq!(
+        repository.invoice(&acme, a.deal).await.unwrap(),
+        Some(a.clone())
+    );
+    assert!(repository.outbox(10).await.unwrap().is_empty());
 
     // Sending the noon reminder of `a`: its next reminder is a week later.
     let mut sent = a.clone();
@@ -1260,18 +1472,19 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
     assert_eq!(
         repository
             .commit_invoice(sent.clone(), vec![reminder.clone()])
+            .await
             .unwrap(),
         committed(1, vec![])
     );
     let mut stored = sent.clone();
     stored.version = 1;
     assert_eq!(
-        repository.invoice(&acme, a.deal).unwrap(),
+        repository.invoice(&acme, a.deal).await.unwrap(),
         Some(stored.clone())
     );
-    assert_eq!(outbox_events(&repository), vec![reminder]);
+    assert_eq!(outbox_events(&repository).await, vec![reminder]);
     assert_eq!(
-        repository.due_invoices(noon, 10).unwrap(),
+        repository.due_invoices(noon, 10).await.unwrap(),
         vec![
             c.clone(),
             open_invoice(&beta, key(u.id(), 0), &[utc(2026, 3, 2, 10, 0)]),
@@ -1281,24 +1494,29 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
     assert!(
         repository
             .due_invoices(utc(2026, 3, 9, 12, 0), 10)
+            .await
             .unwrap()
             .contains(&stored)
     );
     // The version moved on: the old one conflicts now.
     assert_eq!(
-        repository.commit_invoice(sent, Vec::new()).unwrap(),
+        repository.commit_invoice(sent, Vec::new()).await.unwrap(),
         CommitOutcome::Conflict
     );
     // Paid: no reminders any more, whatever is listed.
     let mut paid = stored;
     paid.status = InvoiceStatus::Paid;
     assert_eq!(
-        repository.commit_invoice(paid.clone(), Vec::new()).unwrap(),
+        repository
+            .commit_invoice(paid.clone(), Vec::new())
+            .await
+            .unwrap(),
         committed(2, vec![])
     );
     assert!(
         repository
             .due_invoices(utc(2026, 12, 1, 0, 0), 10)
+            .await
             .unwrap()
             .iter()
             .all(|i| i.deal != a.deal)
@@ -1306,20 +1524,20 @@ pub fn invoices_due_and_commit_invoice<R: Repository>(make: &dyn Fn() -> R) {
     let mut paid_stored = paid;
     paid_stored.version = 2;
     assert_eq!(
-        repository.invoice(&acme, a.deal).unwrap(),
+        repository.invoice(&acme, a.deal).await.unwrap(),
         Some(paid_stored)
     );
 }
 
 /// The outbox returns unacknowledged events in commit order, at most `limit`; `ack` removes
 /// events by id, ignoring unknown ids; ids are never reused.
-pub fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let beta = tenant("beta");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
-    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
-    assert!(repository.outbox(10).unwrap().is_empty());
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0)).await;
+    assert!(repository.outbox(10).await.unwrap().is_empty());
     // The first three are `t`'s (acme), the last two `u`'s (beta): a commit's events are of
     // its template's tenant.
     let events: Vec<NewEvent> = (0..5)
@@ -1337,106 +1555,351 @@ pub fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &dyn Fn() -> R) {
         .collect();
     let mut commit = bare(&t);
     commit.events = events[..3].to_vec();
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
     let mut commit = bare(&u);
     commit.events = events[3..].to_vec();
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
 
-    let outbox = repository.outbox(10).unwrap();
-    assert_eq!(outbox_events(&repository), events);
+    let outbox = repository.outbox(10).await.unwrap();
+    assert_eq!(outbox_events(&repository).await, events);
     assert!(outbox.windows(2).all(|w| w[0].id < w[1].id));
-    assert_eq!(repository.outbox(2).unwrap(), outbox[..2].to_vec());
-    assert!(repository.outbox(0).unwrap().is_empty());
+    assert_eq!(repository.outbox(2).await.unwrap(), outbox[..2].to_vec());
+    assert!(repository.outbox(0).await.unwrap().is_empty());
 
     let unknown = outbox.iter().map(|e| e.id).max().unwrap() + 1000;
     repository
         .ack(&[outbox[1].id, outbox[3].id, unknown])
+        .await
         .unwrap();
-    repository.ack(&[]).unwrap();
+    repository.ack(&[]).await.unwrap();
     assert_eq!(
-        repository.outbox(10).unwrap(),
+        repository.outbox(10).await.unwrap(),
         vec![outbox[0].clone(), outbox[2].clone(), outbox[4].clone()]
     );
     // Acknowledging twice is harmless.
-    repository.ack(&[outbox[1].id]).unwrap();
+    repository.ack(&[outbox[1].id]).await.unwrap();
     repository
         .ack(&[outbox[0].id, outbox[2].id, outbox[4].id])
+        .await
         .unwrap();
-    assert!(repository.outbox(10).unwrap().is_empty());
+    assert!(repository.outbox(10).await.unwrap().is_empty());
 
     // An empty outbox does not restart numbering: a host acknowledging late must never
     // acknowledge a new event by an old id.
-    let current = repository.template(&acme, t.id()).unwrap().unwrap();
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
     let mut commit = bare(&current);
     commit.events = vec![event(
         &acme,
         "later",
         EventKind::TemplateFinished { template: t.id() },
     )];
-    assert_eq!(repository.commit(commit).unwrap(), committed(2, vec![]));
-    let later = repository.outbox(10).unwrap();
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(2, vec![])
+    );
+    let later = repository.outbox(10).await.unwrap();
     assert_eq!(later.len(), 1);
     assert!(later[0].id > outbox[4].id, "id {} reused", later[0].id);
 }
 
-/// `delete_template` is conditional on the version and tenant; the deals stay.
-pub fn delete_checks_the_version_and_keeps_deals<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+/// `tenant_outbox` lists one tenant's events in order; `tenant_ack` acknowledges only that
+/// tenant's events (another tenant's ids and unknown ids are ignored).
+pub async fn tenant_outbox_and_tenant_ack_are_scoped<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0));
-    let keep = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0));
+    let beta = tenant("beta");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let u = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0)).await;
+    let upcoming = |owner: &TenantId, template: &Template, name: &str| {
+        event(
+            owner,
+            name,
+            EventKind::UpcomingDeal {
+                template: template.id(),
+                at: t0(),
+            },
+        )
+    };
+    let mut commit = bare(&t);
+    commit.events = vec![upcoming(&acme, &t, "a1"), upcoming(&acme, &t, "a2")];
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
+    let mut commit = bare(&u);
+    commit.events = vec![upcoming(&beta, &u, "b1")];
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
+    let mut commit = bare(&current);
+    commit.events = vec![upcoming(&acme, &t, "a3")];
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(2, vec![])
+    );
+
+    let all = repository.outbox(10).await.unwrap();
+    let keys = |events: &[recurring_deals::OutboxEvent]| {
+        events
+            .iter()
+            .map(|e| e.idempotency_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&all), ["a1", "a2", "b1", "a3"]);
+    let of_acme = repository.tenant_outbox(&acme, 10).await.unwrap();
+    assert_eq!(keys(&of_acme), ["a1", "a2", "a3"]);
+    assert!(of_acme.iter().all(|e| e.tenant == acme));
+    assert_eq!(
+        keys(&repository.tenant_outbox(&acme, 2).await.unwrap()),
+        ["a1", "a2"]
+    );
+    assert!(repository.tenant_outbox(&acme, 0).await.unwrap().is_empty());
+    assert!(
+        repository
+            .tenant_outbox(&tenant("nobody"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let of_beta = repository.tenant_outbox(&beta, 10).await.unwrap();
+    assert_eq!(keys(&of_beta), ["b1"]);
+
+    // acme acknowledges its first event, beta's event and an unknown id: only its own goes.
+    let unknown = all.iter().map(|e| e.id).max().unwrap() + 1000;
+    repository
+        .tenant_ack(&acme, &[of_acme[0].id, of_beta[0].id, unknown])
+        .await
+        .unwrap();
+    repository.tenant_ack(&acme, &[]).await.unwrap();
+    assert_eq!(
+        keys(&repository.outbox(10).await.unwrap()),
+        ["a2", "b1", "a3"]
+    );
+    repository
+        .tenant_ack(&beta, &[of_beta[0].id])
+        .await
+        .unwrap();
+    assert_eq!(keys(&repository.outbox(10).await.unwrap()), ["a2", "a3"]);
+}
+
+/// A retried commit whose deals exist writes the template's state, the skipped occurrences,
+/// the other deals' rows and every event not about an existing deal
+/// ([`Commit::drop_already_created`]), in a batch as alone.
+pub async fn drop_already_created_keeps_other_rows<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let u = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0)).await;
+    let (k0, k1, k2) = (key(t.id(), 0), key(t.id(), 1), key(t.id(), 2));
+    let mut first = bare(&t);
+    first
+        .deals
+        .push(created_deal(&acme, k0, "first", utc(2026, 3, 1, 9, 0)));
+    first
+        .invoices
+        .push(open_invoice(&acme, k0, &[utc(2026, 3, 8, 9, 0)]));
+    first.events.push(deal_created(&acme, k0));
+    assert_eq!(
+        repository.commit(first).await.unwrap(),
+        committed(1, vec![])
+    );
+
+    let current = repository.template(&acme, t.id()).await.unwrap().unwrap();
+    let moved = plan(&current, utc(2026, 3, 1, 12, 0)).template;
+    let mut retry = bare(&moved);
+    retry.deals = vec![
+        created_deal(&acme, k0, "again", utc(2026, 3, 1, 9, 0)),
+        created_deal(&acme, k2, "two", utc(2026, 3, 3, 9, 0)),
+    ];
+    retry.skipped = vec![skipped_occurrence(
+        &acme,
+        k1,
+        utc(2026, 3, 2, 9, 0),
+        SkipReason::Missed,
+    )];
+    retry.invoices = vec![
+        open_invoice(&acme, k0, &[utc(2026, 3, 2, 0, 0)]),
+        open_invoice(&acme, k2, &[utc(2026, 3, 9, 0, 0)]),
+    ];
+    let reminder = event(
+        &acme,
+        "reminder",
+        EventKind::PaymentReminder {
+            deal: k0,
+            offset_days: -1,
+            due_on: date(2026, 3, 11),
+        },
+    );
+    retry.events = vec![
+        deal_created(&acme, k0),
+        deal_created(&acme, k2),
+        reminder.clone(),
+    ];
+    let mut expected_rows = retry.clone();
+    expected_rows.drop_already_created(&[k0]);
+    let other = bare(&u);
+    let outcomes = repository.commit_batch(vec![retry, other]).await;
+    assert_eq!(
+        outcomes,
+        vec![Ok(committed(2, vec![k0])), Ok(committed(1, vec![]))]
+    );
+    let stored = repository.template(&acme, t.id()).await.unwrap().unwrap();
+    assert_eq!(stored.next_run(), moved.next_run());
+    assert_eq!(stored.version(), 2);
+    assert_eq!(
+        repository
+            .deal(&acme, k0)
+            .await
+            .unwrap()
+            .unwrap()
+            .deal
+            .title(),
+        "first"
+    );
+    assert_eq!(
+        repository.deals(&acme, Some(t.id())).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        repository.skipped(&acme, Some(t.id())).await.unwrap(),
+        expected_rows.skipped
+    );
+    // k0's invoice stays the first one (reminder Mar 8); k2's is new.
+    assert_eq!(
+        repository
+            .invoice(&acme, k0)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_reminders[0]
+            .at,
+        utc(2026, 3, 8, 9, 0)
+    );
+    assert!(repository.invoice(&acme, k2).await.unwrap().is_some());
+    let mut expected_events = vec![deal_created(&acme, k0)];
+    expected_events.extend(expected_rows.events);
+    assert_eq!(outbox_events(&repository).await, expected_events);
+}
+
+/// A commit holding a row of another template or tenant is refused whole (typed
+/// [`RepositoryError::Refused`]); in a batch it fails alone.
+pub async fn commit_refuses_rows_of_another_template<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let u = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0)).await;
+    let mut foreign_key = bare(&t);
+    foreign_key.deals.push(created_deal(
+        &acme,
+        key(u.id(), 0),
+        "u's",
+        utc(2026, 3, 1, 10, 0),
+    ));
+    let mut foreign_tenant = bare(&u);
+    foreign_tenant
+        .events
+        .push(deal_created(&beta, key(u.id(), 0)));
+    for commit in [foreign_key.clone(), foreign_tenant.clone()] {
+        let refused = repository.commit(commit).await.unwrap_err();
+        assert!(
+            matches!(refused, RepositoryError::Refused { .. }),
+            "{refused:?}"
+        );
+    }
+    let outcomes = repository.commit_batch(vec![foreign_key, bare(&u)]).await;
+    assert!(matches!(outcomes[0], Err(RepositoryError::Refused { .. })));
+    assert_eq!(outcomes[1], Ok(committed(1, vec![])));
+    assert!(repository.deals(&acme, None).await.unwrap().is_empty());
+    assert!(repository.outbox(10).await.unwrap().is_empty());
+    assert_eq!(
+        repository
+            .template(&acme, t.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .version(),
+        0
+    );
+}
+
+/// `delete_template` is conditional on the version and tenant; the deals stay.
+pub async fn delete_checks_the_version_and_keeps_deals<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
+    let acme = tenant("acme");
+    let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let keep = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 10, 0)).await;
     let deal = created_deal(&acme, key(t.id(), 0), "kept", utc(2026, 3, 1, 9, 0));
     let mut commit = bare(&t);
     commit.deals.push(deal.clone());
-    assert_eq!(repository.commit(commit).unwrap(), committed(1, vec![]));
-    assert_eq!(repository.count_live(&acme).unwrap(), 2);
+    assert_eq!(
+        repository.commit(commit).await.unwrap(),
+        committed(1, vec![])
+    );
+    assert_eq!(repository.count_live(&acme).await.unwrap(), 2);
 
     assert_eq!(
-        repository.delete_template(&acme, t.id(), 0).unwrap(),
+        repository.delete_template(&acme, t.id(), 0).await.unwrap(),
         CommitOutcome::Conflict
     );
     assert_eq!(
         repository
             .delete_template(&tenant("beta"), t.id(), 1)
+            .await
             .unwrap(),
         CommitOutcome::Missing
     );
-    assert!(repository.template(&acme, t.id()).unwrap().is_some());
+    assert!(repository.template(&acme, t.id()).await.unwrap().is_some());
     assert_eq!(
-        repository.delete_template(&acme, t.id(), 1).unwrap(),
+        repository.delete_template(&acme, t.id(), 1).await.unwrap(),
         committed(2, vec![])
     );
-    assert_eq!(repository.template(&acme, t.id()).unwrap(), None);
+    assert_eq!(repository.template(&acme, t.id()).await.unwrap(), None);
     assert_eq!(
-        ids(&repository.due_templates(utc(2026, 3, 2, 0, 0), 10).unwrap()),
+        ids(&repository
+            .due_templates(utc(2026, 3, 2, 0, 0), 10)
+            .await
+            .unwrap()),
         vec![keep.id()]
     );
     assert_eq!(
-        repository.next_wake().unwrap(),
+        repository.next_wake().await.unwrap(),
         Some(utc(2026, 3, 1, 10, 0))
     );
     assert_eq!(
-        page_ids(&repository, &acme, TemplateQuery::default()),
+        page_ids(&repository, &acme, TemplateQuery::default()).await,
         vec![keep.id()]
     );
     assert_eq!(
         repository
             .list_templates(&acme, &TemplateQuery::default())
+            .await
             .unwrap()
             .total,
         1
     );
-    assert_eq!(repository.count_live(&acme).unwrap(), 1);
+    assert_eq!(repository.count_live(&acme).await.unwrap(), 1);
     assert_eq!(
-        repository.deals(&acme, Some(t.id())).unwrap(),
+        repository.deals(&acme, Some(t.id())).await.unwrap(),
         vec![deal.clone()]
     );
-    assert_eq!(repository.deal(&acme, deal.key).unwrap(), Some(deal));
+    assert_eq!(repository.deal(&acme, deal.key).await.unwrap(), Some(deal));
     assert_eq!(
-        repository.delete_template(&acme, t.id(), 2).unwrap(),
+        repository.delete_template(&acme, t.id(), 2).await.unwrap(),
         CommitOutcome::Missing
     );
-    assert_eq!(repository.commit(bare(&t)).unwrap(), CommitOutcome::Missing);
+    assert_eq!(
+        repository.commit(bare(&t)).await.unwrap(),
+        CommitOutcome::Missing
+    );
 }
 
 /// The templates of each kind of state, for the listing cases.
@@ -1456,7 +1919,7 @@ struct Listed {
     f: Template,
 }
 
-fn listed<R: Repository>(repository: &R, acme: &TenantId) -> Listed {
+async fn listed<R: Repository>(repository: &R, acme: &TenantId) -> Listed {
     let engine = engine_at(repository, t0());
     let mut once = draft("Once", daily(local(2026, 3, 1, 1, 0), 1));
     once.schedule = Schedule::builder(
@@ -1467,25 +1930,26 @@ fn listed<R: Repository>(repository: &R, acme: &TenantId) -> Listed {
     .end(End::Count(1))
     .build()
     .unwrap();
-    let f = engine.create_template(acme, once).unwrap();
+    let f = engine.create_template(acme, once).await.unwrap();
     engine.clock().set(utc(2026, 3, 1, 1, 0));
-    let report = engine.tick().unwrap();
+    let report = engine.tick().await.unwrap();
     assert_eq!(report.created, vec![key(f.id(), 0)]);
-    let f = engine.template(acme, f.id()).unwrap();
+    let f = engine.template(acme, f.id()).await.unwrap();
     assert_eq!(f.state(), &TemplateState::Finished);
 
-    let x = create_daily(repository, acme, t0(), local(2026, 3, 3, 9, 0));
-    let y = create_daily(repository, acme, t0(), local(2026, 3, 2, 9, 0));
-    let z = create_daily(repository, acme, t0(), local(2026, 3, 2, 9, 0));
-    let p = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0));
+    let x = create_daily(repository, acme, t0(), local(2026, 3, 3, 9, 0)).await;
+    let y = create_daily(repository, acme, t0(), local(2026, 3, 2, 9, 0)).await;
+    let z = create_daily(repository, acme, t0(), local(2026, 3, 2, 9, 0)).await;
+    let p = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0)).await;
     let p = engine
         .pause(acme, p.id(), "", Some(date(2026, 3, 10)))
+        .await
         .unwrap();
     assert_eq!(p.next_run(), Some(utc(2026, 3, 10, 0, 0)));
-    let q = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0));
-    let q = engine.pause(acme, q.id(), "", None).unwrap();
-    let i = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0));
-    let i = engine.deactivate(acme, i.id()).unwrap();
+    let q = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0)).await;
+    let q = engine.pause(acme, q.id(), "", None).await.unwrap();
+    let i = create_daily(repository, acme, t0(), local(2026, 3, 4, 9, 0)).await;
+    let i = engine.deactivate(acme, i.id()).await.unwrap();
     Listed {
         x,
         y,
@@ -1499,22 +1963,23 @@ fn listed<R: Repository>(repository: &R, acme: &TenantId) -> Listed {
 
 /// `list_templates`: a tenant's templates by next run (none last), then id; filtered by kind of
 /// state; paged with the total of all matching.
-pub fn list_templates_filters_sorts_and_pages<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn list_templates_filters_sorts_and_pages<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
-    let l = listed(&repository, &acme);
-    let _theirs = create_daily(&repository, &tenant("beta"), t0(), local(2026, 3, 1, 9, 0));
+    let l = listed(&repository, &acme).await;
+    let _theirs = create_daily(&repository, &tenant("beta"), t0(), local(2026, 3, 1, 9, 0)).await;
 
     let mut all = by_id(vec![&l.y, &l.z]);
     all.extend([l.x.id(), l.p.id()]);
     all.extend(by_id(vec![&l.q, &l.i, &l.f]));
     let page = repository
         .list_templates(&acme, &TemplateQuery::default())
+        .await
         .unwrap();
     assert_eq!(ids(&page.items), all);
     assert_eq!(page.total, 7);
     // Whole templates, as stored.
-    let stored_p = repository.template(&acme, l.p.id()).unwrap().unwrap();
+    let stored_p = repository.template(&acme, l.p.id()).await.unwrap().unwrap();
     assert!(page.items.contains(&stored_p));
     assert!(page.items.contains(&l.f));
 
@@ -1524,48 +1989,52 @@ pub fn list_templates_filters_sorts_and_pages<R: Repository>(make: &dyn Fn() -> 
         limit,
     };
     assert_eq!(
-        page_ids(&repository, &acme, query(Some(StateFilter::Active), 0, 0)),
+        page_ids(&repository, &acme, query(Some(StateFilter::Active), 0, 0)).await,
         [by_id(vec![&l.y, &l.z]), vec![l.x.id()]].concat()
     );
     assert_eq!(
-        page_ids(&repository, &acme, query(Some(StateFilter::Paused), 0, 0)),
+        page_ids(&repository, &acme, query(Some(StateFilter::Paused), 0, 0)).await,
         vec![l.p.id(), l.q.id()]
     );
     assert_eq!(
-        page_ids(&repository, &acme, query(Some(StateFilter::Inactive), 0, 0)),
+        page_ids(&repository, &acme, query(Some(StateFilter::Inactive), 0, 0)).await,
         vec![l.i.id()]
     );
     assert_eq!(
-        page_ids(&repository, &acme, query(Some(StateFilter::Finished), 0, 0)),
+        page_ids(&repository, &acme, query(Some(StateFilter::Finished), 0, 0)).await,
         vec![l.f.id()]
     );
 
     let page = repository
         .list_templates(&acme, &query(None, 2, 3))
+        .await
         .unwrap();
     assert_eq!(ids(&page.items), all[2..5].to_vec());
     assert_eq!(page.total, 7);
     let page = repository
         .list_templates(&acme, &query(Some(StateFilter::Active), 1, 1))
+        .await
         .unwrap();
     assert_eq!(ids(&page.items), all[1..2].to_vec());
     assert_eq!(page.total, 3);
     let page = repository
         .list_templates(&acme, &query(None, 7, 10))
+        .await
         .unwrap();
     assert!(page.items.is_empty());
     assert_eq!(page.total, 7);
 
     let page = repository
         .list_templates(&tenant("nobody"), &TemplateQuery::default())
+        .await
         .unwrap();
     assert!(page.items.is_empty());
     assert_eq!(page.total, 0);
 }
 
 /// A limit of 0 means pages of 50.
-pub fn list_templates_default_page_size_is_50<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn list_templates_default_page_size_is_50<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let mut created = Vec::new();
     for i in 0..55 {
@@ -1575,11 +2044,13 @@ pub fn list_templates_default_page_size_is_50<R: Repository>(make: &dyn Fn() -> 
             &acme,
             t0(),
             local(2026, 3, 1, 9, 0) + TimeDelta::minutes(i),
-        );
+        )
+        .await;
         created.push(t.id());
     }
     let page = repository
         .list_templates(&acme, &TemplateQuery::default())
+        .await
         .unwrap();
     assert_eq!(ids(&page.items), created[..50].to_vec());
     assert_eq!(page.total, 55);
@@ -1588,28 +2059,31 @@ pub fn list_templates_default_page_size_is_50<R: Repository>(make: &dyn Fn() -> 
         offset: 50,
         limit: 0,
     };
-    assert_eq!(page_ids(&repository, &acme, rest), created[50..].to_vec());
+    assert_eq!(
+        page_ids(&repository, &acme, rest).await,
+        created[50..].to_vec()
+    );
 }
 
 /// `count_live`: a tenant's active and paused templates.
-pub fn count_live_counts_active_and_paused<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn count_live_counts_active_and_paused<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let acme = tenant("acme");
     let beta = tenant("beta");
-    assert_eq!(repository.count_live(&acme).unwrap(), 0);
-    let _ = listed(&repository, &acme);
-    let _ = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0));
+    assert_eq!(repository.count_live(&acme).await.unwrap(), 0);
+    let _ = listed(&repository, &acme).await;
+    let _ = create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0)).await;
     // x, y, z active; p, q paused; i inactive and f finished do not count.
-    assert_eq!(repository.count_live(&acme).unwrap(), 5);
-    assert_eq!(repository.count_live(&beta).unwrap(), 1);
-    assert_eq!(repository.count_live(&tenant("nobody")).unwrap(), 0);
+    assert_eq!(repository.count_live(&acme).await.unwrap(), 5);
+    assert_eq!(repository.count_live(&beta).await.unwrap(), 1);
+    assert_eq!(repository.count_live(&tenant("nobody")).await.unwrap(), 0);
 }
 
 /// The engine over the store behaves as over the in-memory reference store: the same tick
 /// reports, deals, skipped occurrences, invoices and outbox, through 40 days of daily ticks with
 /// invoices, reminders, a pause, a manual deal, catch-up and a finished series.
-pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R) {
-    let repository = make();
+pub async fn engine_runs_as_on_the_reference_store<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
     let reference = recurring_deals::InMemoryRepository::new();
     let clock = ManualClock::new(t0());
     let engines = (
@@ -1641,8 +2115,12 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
     };
     let mut templates = Vec::new();
     for (tenant, draft) in drafts() {
-        let a = engines.0.create_template(&tenant, draft.clone()).unwrap();
-        let b = engines.1.create_template(&tenant, draft).unwrap();
+        let a = engines
+            .0
+            .create_template(&tenant, draft.clone())
+            .await
+            .unwrap();
+        let b = engines.1.create_template(&tenant, draft).await.unwrap();
         assert_eq!(a.version(), b.version());
         templates.push((tenant, a.id(), b.id()));
     }
@@ -1676,24 +2154,26 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
             engines
                 .0
                 .pause(tenant, *a, "", Some(date(2026, 3, 9)))
+                .await
                 .unwrap();
             engines
                 .1
                 .pause(tenant, *b, "", Some(date(2026, 3, 9)))
+                .await
                 .unwrap();
         }
         if day == 7 {
             let (tenant, a, b) = &templates[0];
-            let x = engines.0.create_now(tenant, *a).unwrap();
-            let y = engines.1.create_now(tenant, *b).unwrap();
+            let x = engines.0.create_now(tenant, *a).await.unwrap();
+            let y = engines.1.create_now(tenant, *b).await.unwrap();
             assert_eq!(rename_key(x.key), y.key);
         }
         if (20..27).contains(&day) {
             // A down week: caught up on day 27.
             continue;
         }
-        let mut a = engines.0.tick().unwrap();
-        let b = engines.1.tick().unwrap();
+        let mut a = engines.0.tick().await.unwrap();
+        let b = engines.1.tick().await.unwrap();
         a.created = a.created.into_iter().map(rename_key).collect();
         for s in &mut a.skipped {
             s.key = rename_key(s.key);
@@ -1706,20 +2186,22 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
     // latest only).
     assert!(created > 14 + 4);
     for (tenant, a, b) in &templates {
-        let x = repository.template(tenant, *a).unwrap().unwrap();
-        let y = reference.template(tenant, *b).unwrap().unwrap();
+        let x = repository.template(tenant, *a).await.unwrap().unwrap();
+        let y = reference.template(tenant, *b).await.unwrap().unwrap();
         assert_eq!(x.counters(), y.counters());
         assert_eq!(x.state(), y.state());
         assert_eq!(x.next_run(), y.next_run());
         assert_eq!(x.version(), y.version());
         let deals_a: Vec<_> = repository
             .deals(tenant, Some(*a))
+            .await
             .unwrap()
             .into_iter()
             .map(|d| (rename_key(d.key), d.nominal_at, d.created_at, d.catch_up))
             .collect();
         let deals_b: Vec<_> = reference
             .deals(tenant, Some(*b))
+            .await
             .unwrap()
             .into_iter()
             .map(|d| (d.key, d.nominal_at, d.created_at, d.catch_up))
@@ -1731,12 +2213,14 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
         );
         let skipped_a: Vec<_> = repository
             .skipped(tenant, Some(*a))
+            .await
             .unwrap()
             .into_iter()
             .map(|s| (rename_key(s.key), s.reason))
             .collect();
         let skipped_b: Vec<_> = reference
             .skipped(tenant, Some(*b))
+            .await
             .unwrap()
             .into_iter()
             .map(|s| (s.key, s.reason))
@@ -1747,6 +2231,7 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
     let (_, invoiced, _) = &templates[0];
     let scheduled: Vec<DateTime<Utc>> = repository
         .deals(&acme, Some(*invoiced))
+        .await
         .unwrap()
         .into_iter()
         .filter(|d| matches!(d.key, DealKey::Scheduled { .. }))
@@ -1758,7 +2243,7 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
     assert_eq!(scheduled, expected);
     // The counted template: exactly 4, then finished.
     let (_, counted, _) = &templates[1];
-    let counted = repository.template(&acme, *counted).unwrap().unwrap();
+    let counted = repository.template(&acme, *counted).await.unwrap().unwrap();
     assert_eq!(counted.counters().created_by_schedule, 4);
     assert_eq!(counted.state(), &TemplateState::Finished);
 
@@ -1774,8 +2259,8 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
             })
             .collect()
     };
-    let a = outbox_events(&repository);
-    let b = outbox_events(&reference);
+    let a = outbox_events(&repository).await;
+    let b = outbox_events(&reference).await;
     assert_eq!(a.len(), b.len());
     assert_eq!(kinds(a.clone()), kinds(b));
     let mut deal_events = BTreeSet::new();
@@ -1784,13 +2269,13 @@ pub fn engine_runs_as_on_the_reference_store<R: Repository>(make: &dyn Fn() -> R
             assert!(deal_events.insert(deal), "{deal} announced twice");
         }
     }
-    let all_deals: usize = [&acme, &beta]
-        .iter()
-        .map(|t| repository.deals(t, None).unwrap().len())
-        .sum();
+    let mut all_deals = 0;
+    for t in [&acme, &beta] {
+        all_deals += repository.deals(t, None).await.unwrap().len();
+    }
     assert_eq!(deal_events.len(), all_deals);
-    let invoices = repository.deals(&acme, Some(*invoiced)).unwrap();
+    let invoices = repository.deals(&acme, Some(*invoiced)).await.unwrap();
     for deal in invoices {
-        assert!(repository.invoice(&acme, deal.key).unwrap().is_some());
+        assert!(repository.invoice(&acme, deal.key).await.unwrap().is_some());
     }
 }

@@ -6,15 +6,20 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
+use recurring_deals::{PostgresOptions, PostgresStore};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 /// The environment variable naming the server.
 pub const URL_VAR: &str = "RECURRING_DEALS_PG_URL";
 
-/// The server to test against, or `None` (with a notice, which `.ci/run` looks for) when none
-/// is configured.
+/// The server to test against (an sqlx URL such as
+/// `postgres://postgres@127.0.0.1:5432/recurring_deals_test`), or `None` (with a notice,
+/// which `.ci/run` looks for) when none is configured.
 pub fn pg_url(test: &str) -> Option<String> {
     match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => Some(url),
@@ -23,47 +28,99 @@ pub fn pg_url(test: &str) -> Option<String> {
             // of passing tests, and the notice must show (`.ci/run` fails on it).
             let _ = writeln!(
                 std::io::stderr(),
-                "{test}: skipped: set {URL_VAR} (e.g. 'host=127.0.0.1 user=postgres \
-                 dbname=recurring_deals_test') to run the PostgreSQL tests"
+                "{test}: skipped: set {URL_VAR} (e.g. \
+                 'postgres://postgres@127.0.0.1:5432/recurring_deals_test') to run the \
+                 PostgreSQL tests"
             );
             None
         }
     }
 }
 
-/// A schema of the test's own, dropped at the end (also on panic).
-pub struct TestSchema {
+/// A fresh schema name, `rd_{what}_...`, unique within and across test processes.
+pub fn schema_name(what: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let what: String = what.chars().take(20).collect();
+    format!(
+        "rd_{what}_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        Utc::now().timestamp_subsec_nanos() % 100_000
+    )
+}
+
+/// Schemas made by a test, dropped at the end (also on panic).
+pub struct TestSchemas {
     pub url: String,
-    pub name: String,
+    names: Mutex<Vec<String>>,
 }
 
-impl TestSchema {
-    /// A fresh schema name, `rd_{what}_...`, unique within and across test processes.
-    pub fn new(url: &str, what: &str) -> TestSchema {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        TestSchema {
+impl TestSchemas {
+    pub fn new(url: &str) -> TestSchemas {
+        TestSchemas {
             url: url.to_owned(),
-            name: format!(
-                "rd_{what}_{}_{}_{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed),
-                Utc::now().timestamp_subsec_nanos()
-            ),
+            names: Mutex::new(Vec::new()),
         }
     }
 
-    /// A client of the server (not set to the schema).
-    pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    /// A fresh schema name, dropped with `self`.
+    pub fn fresh(&self, what: &str) -> String {
+        let name = schema_name(what);
+        self.names.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// A store in a fresh schema, on a pool of `pool_size` (no earlier store's tables are
+    /// imported).
+    pub async fn store(&self, what: &str, pool_size: u32) -> PostgresStore {
+        let options = PostgresOptions::new()
+            .schema(&self.fresh(what))
+            .unwrap()
+            .legacy_schema(None)
+            .unwrap();
+        PostgresStore::connect_with(&self.url, options, pool_size)
+            .await
+            .unwrap()
+    }
+
+    /// A small pool of the server (not tied to a schema).
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.url)
+            .await
+            .unwrap()
     }
 }
 
-impl Drop for TestSchema {
+impl Drop for TestSchemas {
     fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
-            let _ =
-                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        let names = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
+        if names.is_empty() {
+            return;
         }
+        let url = self.url.clone();
+        // A runtime of its own, on a thread of its own: drop runs inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
+                    return;
+                };
+                for name in names {
+                    let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                        .execute(&pool)
+                        .await;
+                }
+                pool.close().await;
+            });
+        })
+        .join();
     }
 }
 

@@ -1,0 +1,1424 @@
+//! The PostgreSQL store (feature `postgres`), on sqlx; see [`PostgresStore`].
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+
+use super::codec::{
+    self, EncodedCommit, EncodedInvoice, EventRow, Key, decode_all, decode_deal, decode_event,
+    decode_invoice, decode_skipped, decode_template, table,
+};
+use super::migrations::{self, LATEST, Migrate, Names};
+use super::sqlx_error::{Backend, repository_error};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::event::{NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::template::Template;
+
+/// How [`PostgresStore::open`] treats the host's database.
+///
+/// ```
+/// use recurring_deals::PostgresOptions;
+///
+/// let options = PostgresOptions::new().schema("crm_recurring")?;
+/// assert_eq!(options.schema_name(), "crm_recurring");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    schema: String,
+    migrate: Migrate,
+    legacy_schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> PostgresOptions {
+        PostgresOptions {
+            schema: "recurring_deals".to_owned(),
+            migrate: Migrate::OnOpen,
+            legacy_schema: Some("public".to_owned()),
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults: schema `recurring_deals`, migrations applied on open, the earlier
+    /// store's tables looked for in `public`.
+    pub fn new() -> PostgresOptions {
+        PostgresOptions::default()
+    }
+
+    /// Puts the tables in `schema` (created by the first migration; default
+    /// `recurring_deals`).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] unless `schema` is 1 to 48 lowercase ASCII letters,
+    /// digits and `_`, not starting with a digit.
+    pub fn schema(mut self, schema: &str) -> Result<PostgresOptions, RepositoryError> {
+        migrations::check_name(schema, 48, "schema name")?;
+        schema.clone_into(&mut self.schema);
+        Ok(self)
+    }
+
+    /// Whether opening applies missing migrations (the default) or only checks the version.
+    pub fn migrate(mut self, migrate: Migrate) -> PostgresOptions {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Where the crate's earlier store kept its `rd_*` tables (default `public`, its default
+    /// too); `None` to never import. Their rows are copied into the new schema when it is
+    /// created.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] for a name that is not a plain identifier.
+    pub fn legacy_schema(
+        mut self,
+        schema: Option<&str>,
+    ) -> Result<PostgresOptions, RepositoryError> {
+        if let Some(schema) = schema {
+            migrations::check_name(schema, 63, "legacy schema name")?;
+        }
+        self.legacy_schema = schema.map(str::to_owned);
+        Ok(self)
+    }
+
+    /// The schema's name.
+    pub fn schema_name(&self) -> &str {
+        &self.schema
+    }
+}
+
+/// A [`Repository`] in a PostgreSQL database (feature `postgres`), for several workers
+/// (tasks, threads or processes) ticking one database at once, on an sqlx pool: the host's
+/// own, or one [`PostgresStore::connect`] builds.
+///
+/// ```no_run
+/// use recurring_deals::{Engine, PostgresStore, SystemClock};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/crm").await?;
+/// let engine = Engine::new(store, SystemClock);
+/// engine.tick().await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Claiming templates across workers
+///
+/// [`Repository::commit_batch`] writes a batch of templates in one transaction of four round
+/// trips: `BEGIN`; one statement that claims the batch's template rows
+/// (`FOR UPDATE SKIP LOCKED`, matching tenant and expected version) and inserts the claimed
+/// templates' deals (`ON CONFLICT DO NOTHING RETURNING` their keys); one statement that
+/// writes the skipped occurrences, invoices and outbox events of the claimed templates
+/// (after [`Commit::drop_already_created`] for the keys that were already there) and their
+/// new state; `COMMIT`. Every row travels in array parameters (`unnest`), so the statements
+/// are the same whatever the batch's size. A template row another worker holds, or of
+/// another version, is not claimed: its outcome is [`CommitOutcome::Conflict`] at once,
+/// without waiting and without writing anything for it. A worker that dies mid-tick leaves
+/// nothing behind: its transaction rolls back and the row locks go with it. Give each engine
+/// its share of the due list with `EngineConfig::builder().worker(index, count)`.
+///
+/// A commit is durable when it returns (the server's `synchronous_commit`); a batch shares
+/// one WAL flush.
+///
+/// # Wake-ups
+///
+/// A transaction that changes a template's next run (a commit, a new template) sends
+/// `NOTIFY` on [`PostgresStore::listen_channel`] (`{schema}_changed`, empty payload), once
+/// per transaction, delivered when it commits: a run loop `LISTEN`s and re-reads
+/// [`Repository::next_wake`] instead of polling.
+///
+/// # Schema and migrations
+///
+/// Tables live in their own schema (default `recurring_deals`), as described in
+/// [`migrations`](super::migrations); nothing else of the host's database or connections is
+/// touched (every statement names the schema; the `search_path` is left alone). Opening the
+/// store applies the migrations it lacks in one transaction under
+/// `pg_advisory_xact_lock`, so workers opening a fresh database at once apply each exactly
+/// once; a newer version is refused with [`RepositoryError::SchemaVersion`]. A database of
+/// the crate's earlier store (`rd_templates`, ... and `rd_schema_version` version 1, in
+/// [`PostgresOptions::legacy_schema`]) is copied into the new schema when it is created; the
+/// old tables are left as they were.
+///
+/// [`PostgresStore::connect`] sets `plan_cache_mode = force_generic_plan` on its
+/// connections (the batch statements' plans hardly depend on their arrays, and re-planning
+/// them costs more than running them); a host's pool may do the same.
+///
+/// # Corrupt rows
+///
+/// A row that does not decode (or whose body names another key or tenant than its columns)
+/// is a [`RepositoryError::CorruptRow`] from single-row reads and is skipped (and reported)
+/// by listings, due loading and the outbox.
+///
+/// # The host's transaction
+///
+/// [`PostgresStore::insert_template_in`] and [`PostgresStore::commit_in`] write through the
+/// host's connection, typically inside its transaction (`&mut *tx`), so "make this deal
+/// recurring" commits or rolls back with the host's rows.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    schema: String,
+    channel: String,
+    sql: Sql,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.inner.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// First key of the advisory lock that serializes migrations (ASCII "RDmg"); the second is
+/// the schema name's hash.
+const MIGRATION_LOCK: i32 = 0x5244_6d67;
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host/db`) with a pool of 8 connections (opened on
+    /// demand, `application_name` `recurring-deals`, generic plans) and opens the store with
+    /// the default [`PostgresOptions`].
+    ///
+    /// # Errors
+    /// [`RepositoryError::Connection`] when the server cannot be reached; the errors of
+    /// [`PostgresStore::open`].
+    pub async fn connect(url: &str) -> Result<PostgresStore, RepositoryError> {
+        PostgresStore::connect_with(url, PostgresOptions::new(), 8).await
+    }
+
+    /// As [`PostgresStore::connect`], with `options` and at most `pool_size` connections.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`]; [`RepositoryError::Refused`] for a malformed URL.
+    pub async fn connect_with(
+        url: &str,
+        options: PostgresOptions,
+        pool_size: u32,
+    ) -> Result<PostgresStore, RepositoryError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(PostgresStore::connect_options(url)?)
+            .await
+            .map_err(error)?;
+        PostgresStore::open(pool, options).await
+    }
+
+    /// The connection settings [`PostgresStore::connect`] uses, for a host's own pool.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] for a malformed URL.
+    pub fn connect_options(url: &str) -> Result<PgConnectOptions, RepositoryError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| RepositoryError::Refused {
+            reason: format!("invalid PostgreSQL URL: {e}"),
+        })?;
+        Ok(options
+            .application_name("recurring-deals")
+            .options([("plan_cache_mode", "force_generic_plan")]))
+    }
+
+    /// Opens the store on the host's `pool`: applies (or checks) the migrations.
+    ///
+    /// # Errors
+    /// [`RepositoryError::SchemaVersion`] for a database of a newer version, an earlier
+    /// store's tables this version cannot import, or (with [`Migrate::Check`]) a schema not
+    /// at [`LATEST`]; any other kind when the database fails.
+    pub async fn open(
+        pool: PgPool,
+        options: PostgresOptions,
+    ) -> Result<PostgresStore, RepositoryError> {
+        let names = Names::postgres(&options.schema);
+        let mut conn = pool.acquire().await.map_err(error)?;
+        match options.migrate {
+            Migrate::OnOpen => migrate(&mut conn, &options, &names).await?,
+            Migrate::Check => {
+                let found = schema_version(&mut conn, &names).await?;
+                if found != LATEST {
+                    return Err(RepositoryError::SchemaVersion {
+                        found,
+                        expected: LATEST,
+                    });
+                }
+            }
+        }
+        drop(conn);
+        let channel = format!("{}_changed", options.schema);
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&names),
+                schema: options.schema,
+                channel,
+            }),
+        })
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The channel every transaction that changes a template's next run notifies:
+    /// `{schema}_changed` (`recurring_deals_changed` by default), with an empty payload.
+    /// `LISTEN` on it (sqlx's `PgListener::listen`) to wake a run loop.
+    pub fn listen_channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// The schema version of the database.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the database fails.
+    pub async fn schema_version(&self) -> Result<i64, RepositoryError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(error)?;
+        schema_version(&mut conn, &Names::postgres(&self.inner.schema)).await
+    }
+
+    /// Inserts a new template through the host's connection (inside the host's transaction,
+    /// if it began one): as [`Repository::insert_template`], committed or rolled back with
+    /// the host's own writes. Build the template with
+    /// [`Engine::new_template`](crate::Engine::new_template).
+    ///
+    /// ```no_run
+    /// # use recurring_deals::*;
+    /// # async fn f(store: PostgresStore, engine: Engine<PostgresStore, SystemClock>, draft: TemplateDraft)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let tenant = TenantId::new("acme")?;
+    /// let template = engine.new_template(&tenant, draft).await?;
+    /// let mut tx = store.pool().begin().await?;
+    /// // ... the host's own writes in `tx` ...
+    /// store.insert_template_in(&mut tx, &template).await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] when the id is taken; any other kind when the database
+    /// fails (the host should then roll back).
+    pub async fn insert_template_in(
+        &self,
+        conn: &mut PgConnection,
+        template: &Template,
+    ) -> Result<(), RepositoryError> {
+        insert_template(&self.inner.sql, &self.inner.channel, conn, template).await
+    }
+
+    /// Commits through the host's connection (inside its transaction, if it began one): as
+    /// [`Repository::commit`], committed or rolled back with the host's writes.
+    ///
+    /// # Errors
+    /// As [`Repository::commit`].
+    pub async fn commit_in(
+        &self,
+        conn: &mut PgConnection,
+        commit: Commit,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let mut encoded = [EncodedCommit::new(commit)?];
+        let mut outcomes =
+            write_commits(&self.inner.sql, &self.inner.channel, conn, &mut encoded).await?;
+        outcomes.pop().ok_or_else(no_outcome)
+    }
+
+    /// Inserts many templates in one transaction, 2,000 rows per statement (imports, tests,
+    /// benchmarks). Each id must be new; the id sequence moves past the largest.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when an id is taken or the database fails (nothing is
+    /// inserted).
+    pub async fn insert_templates<'a>(
+        &self,
+        templates: impl IntoIterator<Item = &'a Template>,
+    ) -> Result<u64, RepositoryError> {
+        let rows = templates
+            .into_iter()
+            .map(codec::TemplateRow::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.inner.pool.begin().await.map_err(error)?;
+        let result = async {
+            for chunk in rows.chunks(2_000) {
+                sqlx::query(&self.inner.sql.insert_templates)
+                    .bind(chunk.iter().map(|r| r.id).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.version).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.state).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.next_run_ns).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            if let Some(max) = rows.iter().map(|r| r.id).max() {
+                sqlx::query(&self.inner.sql.bump_ids)
+                    .bind(max)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(&self.inner.channel)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            Ok(rows.len() as u64)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    /// Writes commits of distinct templates in one transaction.
+    async fn write_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
+        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
+        let mut slots = Vec::new();
+        for commit in codec::encode_batch(commits) {
+            match commit {
+                Ok(commit) => {
+                    slots.push(outcomes.len());
+                    outcomes.push(None);
+                    ready.push(commit);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        if !ready.is_empty() {
+            let written = async {
+                let mut tx = self.inner.pool.begin().await.map_err(error)?;
+                let result =
+                    write_commits(&self.inner.sql, &self.inner.channel, &mut tx, &mut ready).await;
+                finish(tx, result).await
+            }
+            .await;
+            match written {
+                Ok(written) => {
+                    for (slot, outcome) in slots.into_iter().zip(written) {
+                        outcomes[slot] = Some(Ok(outcome));
+                    }
+                }
+                // The transaction rolled back: nothing of the batch was written.
+                Err(e) => {
+                    for slot in slots {
+                        outcomes[slot] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
+            .collect()
+    }
+
+    async fn delete_events(
+        &self,
+        tenant: Option<&TenantId>,
+        ids: &[u64],
+    ) -> Result<(), RepositoryError> {
+        // Ids beyond BIGINT were never handed out: unknown, ignored.
+        let ids: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| i64::try_from(id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&self.inner.sql.ack)
+            .bind(ids)
+            .bind(tenant.map(TenantId::as_str))
+            .execute(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+}
+
+fn error(e: sqlx::Error) -> RepositoryError {
+    repository_error(e, Backend::Postgres)
+}
+
+fn no_outcome() -> RepositoryError {
+    RepositoryError::Database(Arc::new(std::io::Error::other(
+        "the store produced no outcome for a commit",
+    )))
+}
+
+/// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
+fn col<'r, T>(row: &'r PgRow, index: usize, table: &'static str) -> Result<T, RepositoryError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(index).map_err(|e| RepositoryError::CorruptRow {
+        table,
+        key: "(unreadable)".into(),
+        reason: format!("column {index}: {e}"),
+    })
+}
+
+fn key_at(row: &PgRow, at: usize, table: &'static str) -> Result<Key, RepositoryError> {
+    Ok(Key {
+        template: col(row, at, table)?,
+        kind: col(row, at + 1, table)?,
+        revision: col(row, at + 2, table)?,
+        num: col(row, at + 3, table)?,
+    })
+}
+
+/// `id, tenant, version, body` from column 0.
+fn template_of(row: PgRow) -> Result<Template, RepositoryError> {
+    let t = table::TEMPLATES;
+    let id: i64 = col(&row, 0, t)?;
+    decode_template(
+        id,
+        &col::<String>(&row, 1, t)?,
+        col(&row, 2, t)?,
+        &col::<String>(&row, 3, t)?,
+    )
+}
+
+/// Key, `tenant, body`.
+fn deal_of(row: PgRow) -> Result<CreatedDeal, RepositoryError> {
+    let t = table::DEALS;
+    decode_deal(
+        key_at(&row, 0, t)?,
+        &col::<String>(&row, 4, t)?,
+        &col::<String>(&row, 5, t)?,
+    )
+}
+
+fn skipped_of(row: PgRow) -> Result<SkippedOccurrence, RepositoryError> {
+    let t = table::SKIPPED;
+    decode_skipped(
+        key_at(&row, 0, t)?,
+        &col::<String>(&row, 4, t)?,
+        &col::<String>(&row, 5, t)?,
+    )
+}
+
+/// Key, `tenant, version, body`.
+fn invoice_of(row: PgRow) -> Result<Invoice, RepositoryError> {
+    let t = table::INVOICES;
+    decode_invoice(
+        key_at(&row, 0, t)?,
+        &col::<String>(&row, 4, t)?,
+        col(&row, 5, t)?,
+        &col::<String>(&row, 6, t)?,
+    )
+}
+
+fn event_of(row: PgRow) -> Result<OutboxEvent, RepositoryError> {
+    let t = table::OUTBOX;
+    decode_event(
+        col(&row, 0, t)?,
+        col(&row, 1, t)?,
+        col(&row, 2, t)?,
+        col(&row, 3, t)?,
+        &col::<String>(&row, 4, t)?,
+    )
+}
+
+/// The version recorded in the crate's version table (0 without one).
+async fn schema_version(conn: &mut PgConnection, names: &Names) -> Result<i64, RepositoryError> {
+    let version_table = names.table("schema_version");
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(&version_table)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    sqlx::query_scalar(&format!(
+        "SELECT coalesce(max(version), 0)::bigint FROM {version_table}"
+    ))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(error)
+}
+
+/// Applies the missing migrations (and the import of an earlier store's tables) in one
+/// transaction under an advisory lock keyed by the schema, so concurrent openers apply each
+/// once.
+async fn migrate(
+    conn: &mut PgConnection,
+    options: &PostgresOptions,
+    names: &Names,
+) -> Result<(), RepositoryError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(error)?;
+    let result = async {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(MIGRATION_LOCK)
+            .bind(&options.schema)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        let current = schema_version(&mut tx, names).await?;
+        if current > LATEST {
+            return Err(RepositoryError::SchemaVersion {
+                found: current,
+                expected: LATEST,
+            });
+        }
+        for step in migrations::postgres(&options.schema)? {
+            if step.version() > current {
+                // Through the executor (not `RawSql::execute`), whose future is `Send`.
+                sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+                    .await
+                    .map_err(error)?;
+            }
+        }
+        if current == 0
+            && let Some(legacy) = &options.legacy_schema
+            && legacy != &options.schema
+        {
+            import_legacy(&mut tx, legacy, names).await?;
+        }
+        Ok(())
+    }
+    .await;
+    finish(tx, result).await
+}
+
+/// Commits `tx` after `result`, or rolls it back at once after an error (not later, when
+/// the connection is next used: row locks must not outlive the call).
+async fn finish<T>(
+    tx: sqlx::Transaction<'_, Postgres>,
+    result: Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(error)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The error to report is the first one; a failed rollback closes the connection.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// Copies the tables of the crate's earlier store (`rd_*`, version 1, in `legacy`) into the
+/// new ones, if there are any.
+async fn import_legacy(
+    conn: &mut PgConnection,
+    legacy: &str,
+    names: &Names,
+) -> Result<(), RepositoryError> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(format!("\"{legacy}\".rd_schema_version"))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    let l = |table: &str| format!("\"{legacy}\".{table}");
+    let found: i64 = sqlx::query_scalar(&format!(
+        "SELECT coalesce(max(version), 0)::bigint FROM {}",
+        l("rd_schema_version")
+    ))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(error)?;
+    if found != 1 {
+        return Err(RepositoryError::SchemaVersion {
+            found,
+            expected: LATEST,
+        });
+    }
+    let statements = [
+        format!(
+            "INSERT INTO {} (id, tenant, version, state, next_run_ns, body) \
+             SELECT id, tenant, version, state, next_run_ns, body FROM {}",
+            names.table("templates"),
+            l("rd_templates")
+        ),
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, nominal_at_ns, body) \
+             SELECT template_id, kind, revision, num, tenant, nominal_at_ns, body FROM {}",
+            names.table("deals"),
+            l("rd_deals")
+        ),
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, body) \
+             SELECT template_id, kind, revision, num, tenant, body FROM {}",
+            names.table("skipped"),
+            l("rd_skipped")
+        ),
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, version, \
+             next_reminder_ns, body) \
+             SELECT template_id, kind, revision, num, tenant, version, next_reminder_ns, body \
+             FROM {}",
+            names.table("invoices"),
+            l("rd_invoices")
+        ),
+        format!(
+            "INSERT INTO {} (id, tenant, idempotency_key, at_ns, body) OVERRIDING SYSTEM VALUE \
+             SELECT id, tenant, idempotency_key, at_ns, body FROM {}",
+            names.table("outbox"),
+            l("rd_events")
+        ),
+        // Ids handed out before (acknowledged events, allocated templates) stay used.
+        format!(
+            "SELECT setval(pg_get_serial_sequence('{outbox}', 'id'), GREATEST(1, \
+             coalesce(pg_sequence_last_value(pg_get_serial_sequence('{events}', 'id')::regclass), 0), \
+             coalesce((SELECT max(id) FROM {outbox}), 0)))",
+            outbox = names.table("outbox"),
+            events = l("rd_events")
+        ),
+        format!(
+            "SELECT setval('{ids}', GREATEST(1, \
+             coalesce(pg_sequence_last_value('{old}'::regclass), 0), \
+             coalesce((SELECT max(id) FROM {templates}), 0)))",
+            ids = names.table("template_ids"),
+            old = l("rd_template_ids"),
+            templates = names.table("templates")
+        ),
+    ];
+    for sql in statements {
+        sqlx::query(&sql).execute(&mut *conn).await.map_err(error)?;
+    }
+    Ok(())
+}
+
+/// The store's statements, with its schema.
+struct Sql {
+    allocate: String,
+    insert_template: String,
+    insert_templates: String,
+    bump_ids: String,
+    template: String,
+    due: String,
+    next_wake: String,
+    claim: String,
+    write: String,
+    delete: String,
+    list_count: String,
+    list: String,
+    count_live: String,
+    deals: String,
+    deal: String,
+    skipped: String,
+    invoice: String,
+    due_invoices: String,
+    commit_invoice: String,
+    outbox: String,
+    tenant_outbox: String,
+    ack: String,
+}
+
+impl Sql {
+    fn new(names: &Names) -> Sql {
+        let templates = names.table("templates");
+        let ids = names.table("template_ids");
+        let deals = names.table("deals");
+        let skipped = names.table("skipped");
+        let invoices = names.table("invoices");
+        let outbox = names.table("outbox");
+        let key = "template_id = $2 AND kind = $3 AND revision = $4 AND num = $5";
+        let events_insert = |arrays: &str| {
+            format!(
+                "INSERT INTO {outbox} (tenant, idempotency_key, at_ns, body) \
+                 SELECT e.tenant, e.idem, e.at, e.body \
+                 FROM {arrays} WITH ORDINALITY AS e(tenant, idem, at, body, ord) ORDER BY e.ord"
+            )
+        };
+        Sql {
+            allocate: format!("SELECT nextval('{ids}')"),
+            // $7: the channel to notify when the template has a next run.
+            insert_template: format!(
+                "WITH ins AS ( \
+                     INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING \
+                     RETURNING id, next_run_ns), \
+                 bump AS (SELECT setval('{ids}', $1) FROM ins \
+                     WHERE $1 > (SELECT last_value FROM {ids})), \
+                 notified AS (SELECT pg_notify($7, '') FROM ins WHERE next_run_ns IS NOT NULL) \
+                 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump), \
+                     (SELECT count(*) FROM notified)"
+            ),
+            insert_templates: format!(
+                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], \
+                     $5::bigint[], $6::text[])"
+            ),
+            bump_ids: format!(
+                "SELECT setval('{ids}', GREATEST($1::bigint, (SELECT last_value FROM {ids})))"
+            ),
+            template: format!(
+                "SELECT id, tenant, version, body FROM {templates} WHERE id = $1 AND tenant = $2"
+            ),
+            due: format!(
+                "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
+                 WHERE next_run_ns <= $1 AND (next_run_ns, id) > ($2, $3) \
+                 ORDER BY next_run_ns, id LIMIT $4"
+            ),
+            next_wake: format!(
+                "SELECT LEAST( \
+                     (SELECT min(next_run_ns) FROM {templates} WHERE next_run_ns IS NOT NULL), \
+                     (SELECT min(next_reminder_ns) FROM {invoices} \
+                         WHERE next_reminder_ns IS NOT NULL))"
+            ),
+            // Claims the batch's templates ($1 id, $2 tenant, $3 expected version) and inserts
+            // the deals of the claimed ones ($4..$10). Rows `what = 0`: a template, whether
+            // it was claimed, whether it exists, its stored next run; `what = 1`: an inserted
+            // deal key.
+            claim: format!(
+                "WITH input AS ( \
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+                         AS i(id, tenant, expected)), \
+                 claimed AS MATERIALIZED ( \
+                     SELECT t.id, t.next_run_ns FROM {templates} t \
+                     WHERE t.id = ANY($1::bigint[]) \
+                         AND (t.tenant, t.id, t.version) IN \
+                             (SELECT tenant, id, expected FROM input) \
+                     ORDER BY t.id \
+                     FOR UPDATE OF t SKIP LOCKED), \
+                 inserted AS ( \
+                     INSERT INTO {deals} \
+                         (template_id, kind, revision, num, tenant, nominal_at_ns, body) \
+                     SELECT d.t, d.k, d.r, d.n, d.tenant, d.at, d.body \
+                     FROM unnest($4::bigint[], $5::smallint[], $6::bigint[], $7::bigint[], \
+                                 $8::text[], $9::bigint[], $10::text[]) \
+                         AS d(t, k, r, n, tenant, at, body) \
+                     WHERE d.t IN (SELECT id FROM claimed) \
+                     ON CONFLICT DO NOTHING \
+                     RETURNING template_id, kind, revision, num) \
+                 SELECT 0::smallint, i.id, c.id IS NOT NULL, \
+                     EXISTS (SELECT 1 FROM {templates} x WHERE x.id = i.id AND x.tenant = i.tenant), \
+                     c.next_run_ns, NULL::smallint, NULL::bigint, NULL::bigint \
+                 FROM input i LEFT JOIN claimed c ON c.id = i.id \
+                 UNION ALL \
+                 SELECT 1::smallint, template_id, NULL, NULL, NULL, kind, revision, num \
+                 FROM inserted"
+            ),
+            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$14), events
+            // ($15..$18), the templates' new state ($19..$23), and $24 the channel to notify
+            // when $25.
+            write: format!(
+                "WITH skipped AS ( \
+                     INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
+                     SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], \
+                         $4::bigint[], $5::text[], $6::text[]) \
+                     ON CONFLICT DO NOTHING), \
+                 invoices AS ( \
+                     INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
+                         next_reminder_ns, body) \
+                     SELECT * FROM unnest($7::bigint[], $8::smallint[], $9::bigint[], \
+                         $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::text[]) \
+                     ON CONFLICT DO NOTHING), \
+                 events AS ({events}), \
+                 updated AS ( \
+                     UPDATE {templates} t SET version = i.version, state = i.state, \
+                         next_run_ns = i.next_run_ns, body = i.body \
+                     FROM unnest($19::bigint[], $20::bigint[], $21::text[], $22::bigint[], \
+                         $23::text[]) AS i(id, version, state, next_run_ns, body) \
+                     WHERE t.id = i.id \
+                     RETURNING t.id), \
+                 notified AS (SELECT pg_notify($24, '') WHERE $25::boolean) \
+                 SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM notified)",
+                events =
+                    events_insert("unnest($15::text[], $16::text[], $17::bigint[], $18::text[])")
+            ),
+            delete: format!(
+                "WITH deleted AS ( \
+                     DELETE FROM {templates} WHERE tenant = $1 AND id = $2 AND version = $3 \
+                     RETURNING id) \
+                 SELECT EXISTS (SELECT 1 FROM {templates} WHERE tenant = $1 AND id = $2), \
+                     EXISTS (SELECT 1 FROM deleted)"
+            ),
+            list_count: format!(
+                "SELECT count(*) FROM {templates} \
+                 WHERE tenant = $1 AND ($2::text IS NULL OR state = $2)"
+            ),
+            list: format!(
+                "SELECT id, tenant, version, body FROM {templates} \
+                 WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) \
+                 ORDER BY next_run_ns NULLS LAST, id OFFSET $3 LIMIT $4"
+            ),
+            count_live: format!(
+                "SELECT count(*) FROM {templates} \
+                 WHERE tenant = $1 AND state IN ('active', 'paused')"
+            ),
+            deals: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                 WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
+                 ORDER BY template_id, nominal_at_ns, kind, revision, num"
+            ),
+            deal: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                 WHERE tenant = $1 AND {key}"
+            ),
+            skipped: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {skipped} \
+                 WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
+                 ORDER BY kind, template_id, revision, num"
+            ),
+            invoice: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE tenant = $1 AND {key}"
+            ),
+            due_invoices: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE next_reminder_ns <= $1 \
+                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT $2"
+            ),
+            // $1 tenant, $2..$5 the key, $6 expected version, $7 new version, $8 next
+            // reminder, $9 body, $10..$13 the events.
+            commit_invoice: format!(
+                "WITH updated AS ( \
+                     UPDATE {invoices} SET version = $7, next_reminder_ns = $8, body = $9 \
+                     WHERE tenant = $1 AND {key} AND version = $6 \
+                     RETURNING version), \
+                 events AS ({events}) \
+                 SELECT EXISTS (SELECT 1 FROM {invoices} WHERE tenant = $1 AND {key}), \
+                     (SELECT version FROM updated)",
+                events = events_insert(
+                    "updated, unnest($10::text[], $11::text[], $12::bigint[], $13::text[])"
+                )
+            ),
+            outbox: format!(
+                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
+                 ORDER BY id LIMIT $1"
+            ),
+            tenant_outbox: format!(
+                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
+                 WHERE tenant = $1 ORDER BY id LIMIT $2"
+            ),
+            ack: format!(
+                "DELETE FROM {outbox} WHERE id = ANY($1) AND ($2::text IS NULL OR tenant = $2)"
+            ),
+        }
+    }
+}
+
+async fn insert_template(
+    sql: &Sql,
+    channel: &str,
+    conn: &mut PgConnection,
+    template: &Template,
+) -> Result<(), RepositoryError> {
+    let row = codec::TemplateRow::encode(template)?;
+    let inserted: i64 = sqlx::query_scalar(&sql.insert_template)
+        .bind(row.id)
+        .bind(&row.tenant)
+        .bind(row.version)
+        .bind(row.state)
+        .bind(row.next_run_ns)
+        .bind(&row.body)
+        .bind(channel)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)?;
+    if inserted == 0 {
+        return Err(RepositoryError::Refused {
+            reason: format!("template {} already exists", template.id),
+        });
+    }
+    Ok(())
+}
+
+/// A claimed template's stored next run, by id.
+type Claimed = HashMap<i64, Option<i64>>;
+
+/// Writes commits of distinct templates through `conn` (inside a transaction the caller
+/// owns): the claim with the deals, then the rest of the claimed commits, with
+/// [`Commit::drop_already_created`] applied to keys found stored.
+async fn write_commits(
+    sql: &Sql,
+    channel: &str,
+    conn: &mut PgConnection,
+    commits: &mut [EncodedCommit],
+) -> Result<Vec<CommitOutcome>, RepositoryError> {
+    let deals = commits.iter().flat_map(|c| c.deals.iter());
+    let rows = sqlx::query(&sql.claim)
+        .bind(commits.iter().map(|c| c.template.id).collect::<Vec<_>>())
+        .bind(
+            commits
+                .iter()
+                .map(|c| c.template.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(commits.iter().map(|c| c.expected).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.template).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.kind).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.revision).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.num).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.tenant.as_str()).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.nominal_at_ns).collect::<Vec<_>>())
+        .bind(deals.map(|d| d.body.as_str()).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error)?;
+    let t = table::TEMPLATES;
+    let mut claimed: Claimed = HashMap::new();
+    let mut present: HashSet<i64> = HashSet::new();
+    let mut inserted: HashSet<Key> = HashSet::new();
+    for row in &rows {
+        let what: i16 = col(row, 0, t)?;
+        let id: i64 = col(row, 1, t)?;
+        if what == 0 {
+            if col::<bool>(row, 2, t)? {
+                claimed.insert(id, col(row, 4, t)?);
+            }
+            if col::<bool>(row, 3, t)? {
+                present.insert(id);
+            }
+        } else {
+            inserted.insert(Key {
+                template: id,
+                kind: col(row, 5, t)?,
+                revision: col(row, 6, t)?,
+                num: col(row, 7, t)?,
+            });
+        }
+    }
+
+    let mut already: HashMap<usize, Vec<DealKey>> = HashMap::new();
+    let mut notify = false;
+    for (i, commit) in commits.iter_mut().enumerate() {
+        let Some(stored_next_run) = claimed.get(&commit.template.id) else {
+            continue;
+        };
+        notify |= *stored_next_run != commit.template.next_run_ns;
+        let mut seen = BTreeSet::new();
+        let keys: Vec<DealKey> = commit
+            .deal_keys()
+            .filter(|&k| seen.insert(k))
+            .filter(|&k| Key::of(k).is_ok_and(|cols| !inserted.contains(&cols)))
+            .collect();
+        commit.drop_already_created(&keys)?;
+        already.insert(i, keys);
+    }
+
+    if !claimed.is_empty() {
+        let mine: Vec<&EncodedCommit> = commits
+            .iter()
+            .filter(|c| claimed.contains_key(&c.template.id))
+            .collect();
+        let skipped = mine.iter().flat_map(|c| c.skipped.iter());
+        let invoices = mine.iter().flat_map(|c| c.invoices.iter());
+        let events = mine.iter().flat_map(|c| c.events.iter());
+        sqlx::query(&sql.write)
+            .bind(skipped.clone().map(|s| s.key.template).collect::<Vec<_>>())
+            .bind(skipped.clone().map(|s| s.key.kind).collect::<Vec<_>>())
+            .bind(skipped.clone().map(|s| s.key.revision).collect::<Vec<_>>())
+            .bind(skipped.clone().map(|s| s.key.num).collect::<Vec<_>>())
+            .bind(
+                skipped
+                    .clone()
+                    .map(|s| s.tenant.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(skipped.map(|s| s.body.as_str()).collect::<Vec<_>>())
+            .bind(invoices.clone().map(|v| v.key.template).collect::<Vec<_>>())
+            .bind(invoices.clone().map(|v| v.key.kind).collect::<Vec<_>>())
+            .bind(invoices.clone().map(|v| v.key.revision).collect::<Vec<_>>())
+            .bind(invoices.clone().map(|v| v.key.num).collect::<Vec<_>>())
+            .bind(
+                invoices
+                    .clone()
+                    .map(|v| v.tenant.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(invoices.clone().map(|v| v.version).collect::<Vec<_>>())
+            .bind(
+                invoices
+                    .clone()
+                    .map(|v| v.next_reminder_ns)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(invoices.map(|v| v.body.as_str()).collect::<Vec<_>>())
+            .bind(
+                events
+                    .clone()
+                    .map(|e| e.tenant.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .clone()
+                    .map(|e| e.idempotency_key.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.clone().map(|e| e.at_ns).collect::<Vec<_>>())
+            .bind(events.map(|e| e.body.as_str()).collect::<Vec<_>>())
+            .bind(mine.iter().map(|c| c.template.id).collect::<Vec<_>>())
+            .bind(mine.iter().map(|c| c.template.version).collect::<Vec<_>>())
+            .bind(mine.iter().map(|c| c.template.state).collect::<Vec<_>>())
+            .bind(
+                mine.iter()
+                    .map(|c| c.template.next_run_ns)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                mine.iter()
+                    .map(|c| c.template.body.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(channel)
+            .bind(notify)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+    }
+
+    Ok(commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match already.remove(&i) {
+            Some(keys) => c.committed(keys),
+            None if present.contains(&c.template.id) => CommitOutcome::Conflict,
+            None => CommitOutcome::Missing,
+        })
+        .collect())
+}
+
+impl Repository for PostgresStore {
+    async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+        let id: i64 = sqlx::query_scalar(&self.inner.sql.allocate)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        u64::try_from(id)
+            .map(TemplateId)
+            .map_err(|_| RepositoryError::CorruptRow {
+                table: "template_ids",
+                key: "nextval".into(),
+                reason: format!("negative id {id}"),
+            })
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(error)?;
+        insert_template(&self.inner.sql, &self.inner.channel, &mut conn, template).await
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Option<Template>, RepositoryError> {
+        let Ok(id) = i64::try_from(id.0) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.template)
+            .bind(id)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(template_of).transpose()
+    }
+
+    async fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Template>, RepositoryError> {
+        let now = codec::instant(now)?;
+        let mut due = Vec::new();
+        let mut after = (i64::MIN, i64::MIN);
+        while due.len() < limit {
+            let want = limit - due.len();
+            let rows = sqlx::query(&self.inner.sql.due)
+                .bind(now)
+                .bind(after.0)
+                .bind(after.1)
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            let last = rows.len() < want;
+            for row in &rows {
+                after = (
+                    col(row, 4, table::TEMPLATES)?,
+                    col(row, 0, table::TEMPLATES)?,
+                );
+            }
+            due.extend(decode_all(rows, template_of));
+            if last {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let next: Option<i64> = sqlx::query_scalar(&self.inner.sql.next_wake)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(next.map(codec::instant_from))
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+        self.write_batch(vec![commit])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(no_outcome()))
+    }
+
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let mut ids = HashSet::with_capacity(commits.len());
+        if commits.iter().all(|c| ids.insert(c.template.id)) {
+            return self.write_batch(commits).await;
+        }
+        // The statements claim each template once: repeated templates go one by one.
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for commit in commits {
+            outcomes.extend(self.write_batch(vec![commit]).await);
+        }
+        outcomes
+    }
+
+    async fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let (Ok(id), Ok(expected)) = (i64::try_from(id.0), i64::try_from(version)) else {
+            return Ok(CommitOutcome::Missing);
+        };
+        let (present, deleted): (bool, bool) = sqlx::query_as(&self.inner.sql.delete)
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(expected)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(match (present, deleted) {
+            (_, true) => CommitOutcome::Committed {
+                version: version + 1,
+                already_created: Vec::new(),
+            },
+            (true, false) => CommitOutcome::Conflict,
+            (false, false) => CommitOutcome::Missing,
+        })
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> Result<Page<Template>, RepositoryError> {
+        let limit = if query.limit == 0 { 50 } else { query.limit };
+        let state = query.state.map(|s| s.name());
+        let total: i64 = sqlx::query_scalar(&self.inner.sql.list_count)
+            .bind(tenant.as_str())
+            .bind(state)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        let rows = sqlx::query(&self.inner.sql.list)
+            .bind(tenant.as_str())
+            .bind(state)
+            .bind(codec::count(query.offset))
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(Page {
+            items: decode_all(rows, template_of),
+            total: usize::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+            .bind(tenant.as_str())
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<CreatedDeal>, RepositoryError> {
+        let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&self.inner.sql.deals)
+            .bind(tenant.as_str())
+            .bind(template)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, deal_of))
+    }
+
+    async fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> Result<Option<CreatedDeal>, RepositoryError> {
+        let Ok(k) = Key::of(key) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.deal)
+            .bind(tenant.as_str())
+            .bind(k.template)
+            .bind(k.kind)
+            .bind(k.revision)
+            .bind(k.num)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(deal_of).transpose()
+    }
+
+    async fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
+        let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&self.inner.sql.skipped)
+            .bind(tenant.as_str())
+            .bind(template)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, skipped_of))
+    }
+
+    async fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Option<Invoice>, RepositoryError> {
+        let Ok(k) = Key::of(deal) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.invoice)
+            .bind(tenant.as_str())
+            .bind(k.template)
+            .bind(k.kind)
+            .bind(k.revision)
+            .bind(k.num)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(invoice_of).transpose()
+    }
+
+    async fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let now = codec::instant(now)?;
+        let mut want = limit;
+        loop {
+            let rows = sqlx::query(&self.inner.sql.due_invoices)
+                .bind(now)
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(due) => return Ok(due),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
+    async fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let encoded = EncodedInvoice::new(invoice, &events)?;
+        let row = &encoded.row;
+        let events: &[EventRow] = &encoded.events;
+        let (present, version): (bool, Option<i64>) =
+            sqlx::query_as(&self.inner.sql.commit_invoice)
+                .bind(&row.tenant)
+                .bind(row.key.template)
+                .bind(row.key.kind)
+                .bind(row.key.revision)
+                .bind(row.key.num)
+                .bind(encoded.expected)
+                .bind(row.version)
+                .bind(row.next_reminder_ns)
+                .bind(&row.body)
+                .bind(events.iter().map(|e| e.tenant.as_str()).collect::<Vec<_>>())
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.idempotency_key.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(events.iter().map(|e| e.at_ns).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(error)?;
+        Ok(match version {
+            Some(_) => CommitOutcome::Committed {
+                version: encoded.version,
+                already_created: Vec::new(),
+            },
+            None if present => CommitOutcome::Conflict,
+            None => CommitOutcome::Missing,
+        })
+    }
+
+    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let rows = sqlx::query(&self.inner.sql.outbox)
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, event_of))
+    }
+
+    async fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let rows = sqlx::query(&self.inner.sql.tenant_outbox)
+            .bind(tenant.as_str())
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, event_of))
+    }
+
+    async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.delete_events(None, ids).await
+    }
+
+    async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.delete_events(Some(tenant), ids).await
+    }
+}

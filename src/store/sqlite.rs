@@ -1,0 +1,1657 @@
+//! The SQLite store (feature `sqlite`), on sqlx; see [`SqliteStore`].
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection as _, Row, Sqlite};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::codec::{
+    self, EncodedCommit, EncodedInvoice, EventRow, Key, decode_all, decode_deal, decode_event,
+    decode_invoice, decode_skipped, decode_template, table,
+};
+use super::migrations::{self, LATEST, Migrate, Names};
+use super::sqlx_error::{Backend, repository_error};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::event::{NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::template::Template;
+
+/// How [`SqliteStore::open`] treats the host's pool and database.
+///
+/// ```
+/// use recurring_deals::store::{Migrate, SqliteOptions};
+///
+/// let options = SqliteOptions::new().prefix("crm_rd_")?.migrate(Migrate::Check);
+/// assert_eq!(options.table_prefix(), "crm_rd_");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    prefix: String,
+    migrate: Migrate,
+    durability: Durability,
+}
+
+/// Whether the store accepts a pool weaker than WAL with `synchronous=FULL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Durability {
+    Required,
+    WeakerAccepted,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions {
+            prefix: "rd_".to_owned(),
+            migrate: Migrate::OnOpen,
+            durability: Durability::Required,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// The defaults: tables prefixed `rd_`, migrations applied on open, durability checked.
+    pub fn new() -> SqliteOptions {
+        SqliteOptions::default()
+    }
+
+    /// Names the tables `{prefix}templates`, `{prefix}deals` and so on (default `rd_`).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] unless `prefix` is 1 to 32 lowercase ASCII letters,
+    /// digits and `_`, not starting with a digit.
+    pub fn prefix(mut self, prefix: &str) -> Result<SqliteOptions, RepositoryError> {
+        migrations::check_name(prefix, 32, "table prefix")?;
+        prefix.clone_into(&mut self.prefix);
+        Ok(self)
+    }
+
+    /// Whether opening applies missing migrations (the default) or only checks the version.
+    pub fn migrate(mut self, migrate: Migrate) -> SqliteOptions {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Accepts a pool whose connections are not in WAL mode with `synchronous=FULL` (or
+    /// `EXTRA`): commits may then be lost on power failure (`synchronous=NORMAL`), or readers
+    /// block the writer (other journal modes). Without it, opening such a pool fails with
+    /// [`RepositoryError::Durability`].
+    pub fn accept_weaker_durability(mut self) -> SqliteOptions {
+        self.durability = Durability::WeakerAccepted;
+        self
+    }
+
+    /// The table prefix.
+    pub fn table_prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// A [`Repository`] in an SQLite database (feature `sqlite`, bundled SQLite: nothing to
+/// install), on an sqlx pool: the host's own, or one [`SqliteStore::connect`] builds.
+///
+/// ```
+/// use recurring_deals::{Repository, SqliteStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let path = std::env::temp_dir().join(format!("rd-doc-{}.db", std::process::id()));
+/// let store = SqliteStore::connect(&path).await?;
+/// assert!(store.outbox(10).await?.is_empty());
+/// # store.pool().close().await;
+/// # for suffix in ["", "-wal", "-shm"] {
+/// #     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Concurrency and durability
+///
+/// Reads run on any connection of the pool, concurrently (WAL mode: readers never block the
+/// writer). Writes of one store take turns on an async mutex, each in one `BEGIN IMMEDIATE`
+/// transaction (the write lock up front, so two writers never deadlock upgrading a read
+/// lock); other processes on the same file wait for SQLite's busy timeout.
+/// [`Repository::commit_batch`] writes a whole batch of templates in one transaction, with a
+/// few multi-row statements, so a tick pays one `fsync` per batch. Every commit is
+/// conditional on the template's version and deal keys are unique, so exactly-once never
+/// depends on the locking.
+///
+/// [`SqliteStore::open`] checks that the pool's connections use WAL with
+/// `synchronous=FULL` (a committed deal survives a power loss) and refuses a weaker pool
+/// with [`RepositoryError::Durability`] unless [`SqliteOptions::accept_weaker_durability`]
+/// says otherwise. [`SqliteStore::connect_options`] gives the right settings for a host's
+/// own pool.
+///
+/// # Schema
+///
+/// Tables `{prefix}templates`, `{prefix}deals`, ... as described in
+/// [`migrations`](super::migrations), applied on open in one transaction; a database with a
+/// newer version is refused with [`RepositoryError::SchemaVersion`]. A database written by
+/// the crate's earlier rusqlite store (tables `templates`, `deals`, `skipped`, `invoices`,
+/// `outbox`, `meta`, `schema_version` version 1) is copied into the new tables when the
+/// store first migrates it (the old tables are left as they were; drop them once done).
+///
+/// # Corrupt rows
+///
+/// A row that does not decode (or whose body names another key or tenant than its columns)
+/// is a [`RepositoryError::CorruptRow`] from single-row reads, and is skipped (and reported)
+/// by listings, due loading and the outbox, so one bad row never stops the others.
+///
+/// # The host's transaction
+///
+/// [`SqliteStore::insert_template_in`] and [`SqliteStore::commit_in`] write through a
+/// connection the host holds, typically inside its own transaction, so "make this deal
+/// recurring" commits or rolls back with the host's rows.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    prefix: String,
+    sql: Sql,
+    write: Mutex<()>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a connection waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest number of rows one multi-row statement carries.
+const CHUNK: usize = 256;
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path` with [`SqliteStore::connect_options`]
+    /// on a pool of 4 connections, and opens the store with the default [`SqliteOptions`].
+    ///
+    /// # Errors
+    /// [`RepositoryError::Connection`] when the file cannot be opened; the errors of
+    /// [`SqliteStore::open`].
+    pub async fn connect(path: impl AsRef<Path>) -> Result<SqliteStore, RepositoryError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(SqliteStore::connect_options(path))
+            .await
+            .map_err(error)?;
+        SqliteStore::open(pool, SqliteOptions::new()).await
+    }
+
+    /// A private in-memory database on one connection (tests and simulations): durability
+    /// is not checked, since there is nothing durable.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub async fn in_memory() -> Result<SqliteStore, RepositoryError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .statement_cache_capacity(256);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(error)?;
+        SqliteStore::open(pool, SqliteOptions::new().accept_weaker_durability()).await
+    }
+
+    /// The connection settings the store needs, for a host building its own pool: the file
+    /// created if missing, WAL, `synchronous=FULL`, a busy timeout of 5 seconds, room for
+    /// the store's prepared statements.
+    pub fn connect_options(path: impl AsRef<Path>) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .statement_cache_capacity(256)
+    }
+
+    /// Opens the store on the host's `pool`: checks durability, applies (or checks) the
+    /// migrations.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Durability`] for a pool weaker than WAL with `synchronous=FULL`
+    /// (unless accepted); [`RepositoryError::SchemaVersion`] for a database of a newer
+    /// version, an earlier store's database this version cannot import, or (with
+    /// [`Migrate::Check`]) one not at [`LATEST`]; any other kind when the database fails.
+    pub async fn open(
+        pool: SqlitePool,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, RepositoryError> {
+        let mut conn = pool.acquire().await.map_err(error)?;
+        if options.durability == Durability::Required {
+            check_durability(&mut conn).await?;
+        }
+        let names = Names::sqlite(&options.prefix);
+        match options.migrate {
+            Migrate::OnOpen => migrate(&mut conn, &options.prefix, &names).await?,
+            Migrate::Check => {
+                let found = schema_version(&mut conn, &names).await?;
+                if found != LATEST {
+                    return Err(RepositoryError::SchemaVersion {
+                        found,
+                        expected: LATEST,
+                    });
+                }
+            }
+        }
+        drop(conn);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&names),
+                prefix: options.prefix,
+                write: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    /// The schema version of the database.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the database fails.
+    pub async fn schema_version(&self) -> Result<i64, RepositoryError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(error)?;
+        schema_version(&mut conn, &Names::sqlite(&self.inner.prefix)).await
+    }
+
+    /// Inserts a new template through the host's connection (inside the host's transaction,
+    /// if it began one): as [`Repository::insert_template`], committed or rolled back with
+    /// the host's own writes. Build the template with
+    /// [`Engine::new_template`](crate::Engine::new_template).
+    ///
+    /// ```
+    /// use recurring_deals::{Repository, SqliteStore};
+    /// # use recurring_deals::*;
+    /// # use chrono::{NaiveDate, TimeZone, Utc};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let store = SqliteStore::in_memory().await?;
+    /// let engine = Engine::new(store.clone(), ManualClock::new(Utc::now()));
+    /// # let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    /// # let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC).build()?;
+    /// # let deal = Deal::new("Support", Money::new(100, Currency::new("EUR")?))?;
+    /// let tenant = TenantId::new("acme")?;
+    /// let template = engine.new_template(&tenant, TemplateDraft::new(deal, schedule)).await?;
+    ///
+    /// let mut tx = store.pool().begin().await?;
+    /// // ... the host's own writes in `tx` ...
+    /// store.insert_template_in(&mut tx, &template).await?;
+    /// tx.commit().await?;
+    /// assert!(store.template(&tenant, template.id()).await?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] when the id is taken; any other kind when the database
+    /// fails (the host should then roll back).
+    pub async fn insert_template_in(
+        &self,
+        conn: &mut SqliteConnection,
+        template: &Template,
+    ) -> Result<(), RepositoryError> {
+        insert_template(&self.inner.sql, conn, template).await
+    }
+
+    /// Commits through the host's connection (inside its transaction, if it began one): as
+    /// [`Repository::commit`], committed or rolled back with the host's writes.
+    ///
+    /// # Errors
+    /// As [`Repository::commit`].
+    pub async fn commit_in(
+        &self,
+        conn: &mut SqliteConnection,
+        commit: Commit,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let mut encoded = [EncodedCommit::new(commit)?];
+        let mut outcomes = write_commits(&self.inner.sql, conn, &mut encoded).await?;
+        outcomes.pop().ok_or_else(no_outcome)
+    }
+
+    /// Inserts many templates in one transaction (imports, tests, benchmarks). Each id must
+    /// be new; the id allocator moves past the largest.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] when an id is taken (nothing is inserted); any other kind
+    /// when the database fails.
+    pub async fn insert_templates<'a>(
+        &self,
+        templates: impl IntoIterator<Item = &'a Template>,
+    ) -> Result<u64, RepositoryError> {
+        let rows = templates
+            .into_iter()
+            .map(codec::TemplateRow::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (_guard, mut tx) = self.write().await?;
+        let result = async {
+            for chunk in rows.chunks(CHUNK) {
+                let sql = self.inner.sql.insert_templates(chunk.len());
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    query = query
+                        .bind(row.id)
+                        .bind(&row.tenant)
+                        .bind(row.version)
+                        .bind(row.state)
+                        .bind(row.next_run_ns)
+                        .bind(&row.body);
+                }
+                let inserted = query.execute(&mut *tx).await.map_err(error)?;
+                if inserted.rows_affected() != chunk.len() as u64 {
+                    return Err(RepositoryError::Refused {
+                        reason: "a template id of the bulk insert is taken".into(),
+                    });
+                }
+            }
+            if let Some(max) = rows.iter().map(|r| r.id).max() {
+                sqlx::query(&self.inner.sql.bump_ids)
+                    .bind(max)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            Ok(rows.len() as u64)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    /// The write lock of this store and a `BEGIN IMMEDIATE` transaction.
+    async fn write(
+        &self,
+    ) -> Result<(MutexGuard<'_, ()>, sqlx::Transaction<'static, Sqlite>), RepositoryError> {
+        let guard = self.inner.write.lock().await;
+        let tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        Ok((guard, tx))
+    }
+}
+
+fn error(e: sqlx::Error) -> RepositoryError {
+    repository_error(e, Backend::Sqlite)
+}
+
+fn no_outcome() -> RepositoryError {
+    RepositoryError::Database(Arc::new(std::io::Error::other(
+        "the store produced no outcome for a commit",
+    )))
+}
+
+/// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
+fn col<'r, T>(row: &'r SqliteRow, index: usize, table: &'static str) -> Result<T, RepositoryError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(index).map_err(|e| RepositoryError::CorruptRow {
+        table,
+        key: "(unreadable)".into(),
+        reason: format!("column {index}: {e}"),
+    })
+}
+
+fn key_at(row: &SqliteRow, at: usize, table: &'static str) -> Result<Key, RepositoryError> {
+    Ok(Key {
+        template: col(row, at, table)?,
+        kind: col(row, at + 1, table)?,
+        revision: col(row, at + 2, table)?,
+        num: col(row, at + 3, table)?,
+    })
+}
+
+/// `id, tenant, version, body` from column 0.
+fn template_of(row: SqliteRow) -> Result<Template, RepositoryError> {
+    let t = table::TEMPLATES;
+    let id: i64 = col(&row, 0, t)?;
+    let tenant: String = col(&row, 1, t)?;
+    let version: i64 = col(&row, 2, t)?;
+    let body: String = col(&row, 3, t).map_err(|e| rename(e, format!("T{id}")))?;
+    decode_template(id, &tenant, version, &body)
+}
+
+fn rename(error: RepositoryError, key: String) -> RepositoryError {
+    match error {
+        RepositoryError::CorruptRow { table, reason, .. } => {
+            RepositoryError::CorruptRow { table, key, reason }
+        }
+        other => other,
+    }
+}
+
+/// Key, `tenant, body`.
+fn deal_of(row: SqliteRow) -> Result<CreatedDeal, RepositoryError> {
+    let key = key_at(&row, 0, table::DEALS)?;
+    decode_deal(
+        key,
+        &col::<String>(&row, 4, table::DEALS)?,
+        &col::<String>(&row, 5, table::DEALS)?,
+    )
+}
+
+fn skipped_of(row: SqliteRow) -> Result<SkippedOccurrence, RepositoryError> {
+    let t = table::SKIPPED;
+    let key = key_at(&row, 0, t)?;
+    decode_skipped(
+        key,
+        &col::<String>(&row, 4, t)?,
+        &col::<String>(&row, 5, t)?,
+    )
+}
+
+/// Key, `tenant, version, body`.
+fn invoice_of(row: SqliteRow) -> Result<Invoice, RepositoryError> {
+    let t = table::INVOICES;
+    let key = key_at(&row, 0, t)?;
+    decode_invoice(
+        key,
+        &col::<String>(&row, 4, t)?,
+        col(&row, 5, t)?,
+        &col::<String>(&row, 6, t)?,
+    )
+}
+
+fn event_of(row: SqliteRow) -> Result<OutboxEvent, RepositoryError> {
+    let t = table::OUTBOX;
+    decode_event(
+        col(&row, 0, t)?,
+        col(&row, 1, t)?,
+        col(&row, 2, t)?,
+        col(&row, 3, t)?,
+        &col::<String>(&row, 4, t)?,
+    )
+}
+
+/// The database's durability settings, as the store requires them.
+async fn check_durability(conn: &mut SqliteConnection) -> Result<(), RepositoryError> {
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(RepositoryError::Durability {
+            setting: "journal_mode",
+            found: mode,
+            required: "wal",
+        });
+    }
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)?;
+    if synchronous < 2 {
+        let found = match synchronous {
+            0 => "off".to_owned(),
+            1 => "normal".to_owned(),
+            other => other.to_string(),
+        };
+        return Err(RepositoryError::Durability {
+            setting: "synchronous",
+            found,
+            required: "full",
+        });
+    }
+    Ok(())
+}
+
+async fn table_exists(conn: &mut SqliteConnection, name: &str) -> Result<bool, RepositoryError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(error)?;
+    Ok(found.is_some())
+}
+
+/// The version recorded in the crate's version table (0 without one).
+async fn schema_version(
+    conn: &mut SqliteConnection,
+    names: &Names,
+) -> Result<i64, RepositoryError> {
+    let version_table = names.table("schema_version");
+    if !table_exists(conn, &version_table).await? {
+        return Ok(0);
+    }
+    sqlx::query_scalar(&format!(
+        "SELECT coalesce(max(version), 0) FROM {version_table}"
+    ))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(error)
+}
+
+/// The tables of the crate's earlier (rusqlite) store, whose version 1 this store imports.
+const LEGACY_TABLES: [&str; 7] = [
+    "schema_version",
+    "meta",
+    "templates",
+    "deals",
+    "skipped",
+    "invoices",
+    "outbox",
+];
+
+/// Applies the missing migrations (and the import of an earlier store's tables) in one
+/// `BEGIN IMMEDIATE` transaction, so concurrent openers apply each once.
+async fn migrate(
+    conn: &mut SqliteConnection,
+    prefix: &str,
+    names: &Names,
+) -> Result<(), RepositoryError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+    let result = async {
+        let current = schema_version(&mut tx, names).await?;
+        if current > LATEST {
+            return Err(RepositoryError::SchemaVersion {
+                found: current,
+                expected: LATEST,
+            });
+        }
+        let mut legacy = true;
+        for name in LEGACY_TABLES {
+            legacy &= table_exists(&mut tx, name).await?;
+        }
+        for step in migrations::sqlite(prefix)? {
+            if step.version() > current {
+                // Through the executor (not `RawSql::execute`), whose future is `Send`.
+                sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+                    .await
+                    .map_err(error)?;
+            }
+        }
+        if current == 0 && legacy {
+            import_legacy(&mut tx, names).await?;
+        }
+        Ok(())
+    }
+    .await;
+    finish(tx, result).await
+}
+
+/// Commits `tx` after `result`, or rolls it back at once after an error (not later, when
+/// the connection is next used: a write lock must not outlive the call).
+async fn finish<T>(
+    tx: sqlx::Transaction<'_, Sqlite>,
+    result: Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(error)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The error to report is the first one; a failed rollback closes the connection.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// Copies the tables of the crate's earlier store (schema version 1) into the new ones.
+async fn import_legacy(conn: &mut SqliteConnection, names: &Names) -> Result<(), RepositoryError> {
+    let found: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM schema_version")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)?;
+    if found != 1 {
+        return Err(RepositoryError::SchemaVersion {
+            found,
+            expected: LATEST,
+        });
+    }
+    let ns = |seconds: &str, nanos: &str| {
+        format!("CASE WHEN {seconds} IS NULL THEN NULL ELSE {seconds} * 1000000000 + {nanos} END")
+    };
+    let statements = [
+        format!(
+            "UPDATE {meta} SET value = (SELECT value FROM meta WHERE name = 'last_template_id') \
+             WHERE name = 'last_template_id'",
+            meta = names.table("meta")
+        ),
+        format!(
+            "INSERT INTO {} (id, tenant, version, state, next_run_ns, body) \
+             SELECT id, tenant, version, state, {}, body FROM templates",
+            names.table("templates"),
+            ns("next_run", "next_run_nanos")
+        ),
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, nominal_at_ns, body) \
+             SELECT template, kind, revision, seq, tenant, {}, body FROM deals",
+            names.table("deals"),
+            ns("nominal_at", "nominal_at_nanos")
+        ),
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, body) \
+             SELECT template, kind, revision, seq, tenant, body FROM skipped",
+            names.table("skipped")
+        ),
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, version, \
+             next_reminder_ns, body) \
+             SELECT template, kind, revision, seq, tenant, version, {}, body FROM invoices",
+            names.table("invoices"),
+            ns("next_reminder", "next_reminder_nanos")
+        ),
+    ];
+    for sql in statements {
+        sqlx::query(&sql).execute(&mut *conn).await.map_err(error)?;
+    }
+    // Outbox rows held the whole event as JSON: decoded and re-encoded, ids kept.
+    let rows = sqlx::query("SELECT id, tenant, body FROM outbox ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error)?;
+    let outbox = names.table("outbox");
+    let insert = format!(
+        "INSERT INTO {outbox} (id, tenant, idempotency_key, at_ns, body) VALUES (?1, ?2, ?3, ?4, ?5)"
+    );
+    for row in rows {
+        let id: i64 = col(&row, 0, table::OUTBOX)?;
+        let body: String = col(&row, 2, table::OUTBOX)?;
+        let event: NewEvent =
+            serde_json::from_str(&body).map_err(|e| RepositoryError::CorruptRow {
+                table: table::OUTBOX,
+                key: id.to_string(),
+                reason: format!("unreadable body of the earlier store: {e}"),
+            })?;
+        let encoded = EventRow::encode(&event)?;
+        sqlx::query(&insert)
+            .bind(id)
+            .bind(&encoded.tenant)
+            .bind(&encoded.idempotency_key)
+            .bind(encoded.at_ns)
+            .bind(&encoded.body)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+    }
+    // Acknowledged events' ids are never handed out again.
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(error)?;
+    if let Some(last) = last {
+        sqlx::query("DELETE FROM sqlite_sequence WHERE name = ?1")
+            .bind(&outbox)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)")
+            .bind(&outbox)
+            .bind(last)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+    }
+    Ok(())
+}
+
+/// The store's statements, with its table names.
+struct Sql {
+    names: Names,
+    allocate: String,
+    insert_template: String,
+    bump_ids: String,
+    template: String,
+    due: String,
+    next_wake: String,
+    delete: String,
+    exists: String,
+    list_count: String,
+    list: String,
+    count_live: String,
+    deals: String,
+    deal: String,
+    skipped: String,
+    invoice: String,
+    due_invoices: String,
+    update_invoice: String,
+    invoice_exists: String,
+    outbox: String,
+    tenant_outbox: String,
+    ack: String,
+    tenant_ack: String,
+}
+
+impl Sql {
+    fn new(names: &Names) -> Sql {
+        let templates = names.table("templates");
+        let meta = names.table("meta");
+        let deals = names.table("deals");
+        let skipped = names.table("skipped");
+        let invoices = names.table("invoices");
+        let outbox = names.table("outbox");
+        let key = "template_id = ?1 AND kind = ?2 AND revision = ?3 AND num = ?4";
+        Sql {
+            names: names.clone(),
+            allocate: format!(
+                "UPDATE {meta} SET value = value + 1 WHERE name = 'last_template_id' \
+                 RETURNING value"
+            ),
+            insert_template: format!(
+                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING"
+            ),
+            bump_ids: format!(
+                "UPDATE {meta} SET value = max(value, ?1) WHERE name = 'last_template_id'"
+            ),
+            template: format!(
+                "SELECT id, tenant, version, body FROM {templates} WHERE id = ?1 AND tenant = ?2"
+            ),
+            // Keyset paging over the due index: after (?2, ?3), at or before ?1.
+            due: format!(
+                "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
+                 WHERE next_run_ns <= ?1 AND next_run_ns >= ?2 \
+                 AND (next_run_ns > ?2 OR id > ?3) \
+                 ORDER BY next_run_ns, id LIMIT ?4"
+            ),
+            next_wake: format!(
+                "SELECT (SELECT next_run_ns FROM {templates} WHERE next_run_ns IS NOT NULL \
+                 ORDER BY next_run_ns LIMIT 1), \
+                 (SELECT next_reminder_ns FROM {invoices} WHERE next_reminder_ns IS NOT NULL \
+                 ORDER BY next_reminder_ns LIMIT 1)"
+            ),
+            delete: format!(
+                "DELETE FROM {templates} WHERE id = ?1 AND tenant = ?2 AND version = ?3"
+            ),
+            exists: format!("SELECT 1 FROM {templates} WHERE id = ?1 AND tenant = ?2"),
+            list_count: format!(
+                "SELECT count(*) FROM {templates} WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2)"
+            ),
+            list: format!(
+                "SELECT id, tenant, version, body FROM {templates} \
+                 WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) \
+                 ORDER BY next_run_ns IS NULL, next_run_ns, id LIMIT ?3 OFFSET ?4"
+            ),
+            count_live: format!(
+                "SELECT count(*) FROM {templates} \
+                 WHERE tenant = ?1 AND state IN ('active', 'paused')"
+            ),
+            deals: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                 WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
+                 ORDER BY template_id, nominal_at_ns, kind, revision, num"
+            ),
+            deal: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                 WHERE {key} AND tenant = ?5"
+            ),
+            skipped: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {skipped} \
+                 WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
+                 ORDER BY kind, template_id, revision, num"
+            ),
+            invoice: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE {key} AND tenant = ?5"
+            ),
+            due_invoices: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE next_reminder_ns <= ?1 \
+                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT ?2"
+            ),
+            update_invoice: format!(
+                "UPDATE {invoices} SET version = ?6, next_reminder_ns = ?7, body = ?8 \
+                 WHERE {key} AND tenant = ?5 AND version = ?9"
+            ),
+            invoice_exists: format!("SELECT 1 FROM {invoices} WHERE {key} AND tenant = ?5"),
+            outbox: format!(
+                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
+                 ORDER BY id LIMIT ?1"
+            ),
+            tenant_outbox: format!(
+                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
+                 WHERE tenant = ?1 ORDER BY id LIMIT ?2"
+            ),
+            ack: format!("DELETE FROM {outbox} WHERE id IN (SELECT value FROM json_each(?1))"),
+            tenant_ack: format!(
+                "DELETE FROM {outbox} WHERE tenant = ?2 \
+                 AND id IN (SELECT value FROM json_each(?1))"
+            ),
+        }
+    }
+
+    fn insert_templates(&self, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} (id, tenant, version, state, next_run_ns, body) VALUES {}",
+            self.names.table("templates"),
+            values(rows, 6)
+        )
+    }
+
+    /// The conditional update of `rows` templates; returns the ids updated.
+    fn update_templates(&self, rows: usize) -> String {
+        let t = self.names.table("templates");
+        format!(
+            "WITH i (id, tenant, expected, version, state, next_run_ns, body) AS (VALUES {}) \
+             UPDATE {t} SET version = i.version, state = i.state, next_run_ns = i.next_run_ns, \
+             body = i.body FROM i \
+             WHERE {t}.id = i.id AND {t}.tenant = i.tenant AND {t}.version = i.expected \
+             RETURNING {t}.id",
+            values(rows, 7)
+        )
+    }
+
+    fn present(&self, rows: usize) -> String {
+        format!(
+            "SELECT id, tenant FROM {} WHERE id IN ({})",
+            self.names.table("templates"),
+            vec!["?"; rows].join(", ")
+        )
+    }
+
+    fn insert_deals(&self, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, nominal_at_ns, body) \
+             VALUES {} ON CONFLICT DO NOTHING RETURNING template_id, kind, revision, num",
+            self.names.table("deals"),
+            values(rows, 7)
+        )
+    }
+
+    fn insert_skipped(&self, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, body) \
+             VALUES {} ON CONFLICT DO NOTHING",
+            self.names.table("skipped"),
+            values(rows, 6)
+        )
+    }
+
+    fn insert_invoices(&self, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} (template_id, kind, revision, num, tenant, version, \
+             next_reminder_ns, body) VALUES {} ON CONFLICT DO NOTHING",
+            self.names.table("invoices"),
+            values(rows, 8)
+        )
+    }
+
+    fn insert_events(&self, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} (tenant, idempotency_key, at_ns, body) VALUES {}",
+            self.names.table("outbox"),
+            values(rows, 4)
+        )
+    }
+}
+
+/// `(?, ?, ...), ...`: `rows` rows of `columns` placeholders.
+fn values(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Splits `n` rows into chunks of at most [`CHUNK`] whose sizes are powers of two, so few
+/// distinct statements (and prepared-statement cache entries) serve every batch size.
+fn chunk_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n > 0 {
+        let size = if n >= CHUNK {
+            CHUNK
+        } else {
+            // The largest power of two not above n (n > 0 here).
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
+
+/// Runs `statement(size)` over `rows` in power-of-two chunks, binding each row with `bind`;
+/// returns the rows the statements return.
+async fn chunked<'r, T: 'r>(
+    conn: &mut SqliteConnection,
+    rows: &'r [T],
+    statement: impl Fn(usize) -> String,
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        &'q T,
+    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+) -> Result<Vec<SqliteRow>, RepositoryError> {
+    let mut returned = Vec::new();
+    let mut start = 0;
+    for size in chunk_sizes(rows.len()) {
+        let sql = statement(size);
+        let mut query = sqlx::query(&sql);
+        for row in &rows[start..start + size] {
+            query = bind(query, row);
+        }
+        returned.extend(query.fetch_all(&mut *conn).await.map_err(error)?);
+        start += size;
+    }
+    Ok(returned)
+}
+
+async fn insert_template(
+    sql: &Sql,
+    conn: &mut SqliteConnection,
+    template: &Template,
+) -> Result<(), RepositoryError> {
+    let row = codec::TemplateRow::encode(template)?;
+    let inserted = sqlx::query(&sql.insert_template)
+        .bind(row.id)
+        .bind(&row.tenant)
+        .bind(row.version)
+        .bind(row.state)
+        .bind(row.next_run_ns)
+        .bind(&row.body)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    if inserted.rows_affected() == 0 {
+        return Err(RepositoryError::Refused {
+            reason: format!("template {} already exists", template.id),
+        });
+    }
+    // An id the allocator has not handed out yet (an import) must not be handed out later.
+    sqlx::query(&sql.bump_ids)
+        .bind(row.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    Ok(())
+}
+
+/// Writes commits of distinct templates through `conn` (inside a transaction the caller
+/// owns): the conditional template updates first (the claim), then the rows of the claimed
+/// commits, [`Commit::drop_already_created`] applied to keys found stored.
+async fn write_commits(
+    sql: &Sql,
+    conn: &mut SqliteConnection,
+    commits: &mut [EncodedCommit],
+) -> Result<Vec<CommitOutcome>, RepositoryError> {
+    let updated: HashSet<i64> = chunked(
+        conn,
+        commits,
+        |n| sql.update_templates(n),
+        |q, c| {
+            q.bind(c.template.id)
+                .bind(&c.template.tenant)
+                .bind(c.expected)
+                .bind(c.template.version)
+                .bind(c.template.state)
+                .bind(c.template.next_run_ns)
+                .bind(&c.template.body)
+        },
+    )
+    .await?
+    .iter()
+    .map(|row| col::<i64>(row, 0, table::TEMPLATES))
+    .collect::<Result<_, _>>()?;
+
+    // Of the commits not written: which templates exist (a conflict) and which do not.
+    let lost: Vec<&EncodedCommit> = commits
+        .iter()
+        .filter(|c| !updated.contains(&c.template.id))
+        .collect();
+    let mut present: HashSet<(i64, String)> = HashSet::new();
+    if !lost.is_empty() {
+        for row in chunked(
+            conn,
+            &lost,
+            |n| sql.present(n),
+            |q, c| q.bind(c.template.id),
+        )
+        .await?
+        {
+            present.insert((
+                col(&row, 0, table::TEMPLATES)?,
+                col(&row, 1, table::TEMPLATES)?,
+            ));
+        }
+    }
+
+    let claimed: Vec<usize> = (0..commits.len())
+        .filter(|&i| updated.contains(&commits[i].template.id))
+        .collect();
+    let deal_rows: Vec<&codec::DealRow> = claimed
+        .iter()
+        .flat_map(|&i| commits[i].deals.iter())
+        .collect();
+    let mut inserted: HashSet<Key> = HashSet::with_capacity(deal_rows.len());
+    for row in chunked(
+        conn,
+        &deal_rows,
+        |n| sql.insert_deals(n),
+        |q, d| {
+            q.bind(d.key.template)
+                .bind(d.key.kind)
+                .bind(d.key.revision)
+                .bind(d.key.num)
+                .bind(&d.tenant)
+                .bind(d.nominal_at_ns)
+                .bind(&d.body)
+        },
+    )
+    .await?
+    {
+        inserted.insert(key_at(&row, 0, table::DEALS)?);
+    }
+    let mut already: HashMap<usize, Vec<DealKey>> = HashMap::new();
+    for &i in &claimed {
+        let commit = &mut commits[i];
+        let mut seen = BTreeSet::new();
+        let keys: Vec<DealKey> = commit
+            .deal_keys()
+            .filter(|&k| seen.insert(k))
+            .filter(|&k| Key::of(k).is_ok_and(|cols| !inserted.contains(&cols)))
+            .collect();
+        commit.drop_already_created(&keys)?;
+        already.insert(i, keys);
+    }
+
+    let claimed_commits: Vec<&EncodedCommit> = claimed.iter().map(|&i| &commits[i]).collect();
+    let skipped: Vec<&codec::SkippedRow> = claimed_commits
+        .iter()
+        .flat_map(|c| c.skipped.iter())
+        .collect();
+    chunked(
+        conn,
+        &skipped,
+        |n| sql.insert_skipped(n),
+        |q, s| {
+            q.bind(s.key.template)
+                .bind(s.key.kind)
+                .bind(s.key.revision)
+                .bind(s.key.num)
+                .bind(&s.tenant)
+                .bind(&s.body)
+        },
+    )
+    .await?;
+    let invoices: Vec<&codec::InvoiceRow> = claimed_commits
+        .iter()
+        .flat_map(|c| c.invoices.iter())
+        .collect();
+    insert_invoices(sql, conn, &invoices).await?;
+    let events: Vec<&EventRow> = claimed_commits
+        .iter()
+        .flat_map(|c| c.events.iter())
+        .collect();
+    insert_events(sql, conn, &events).await?;
+
+    Ok(commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match already.remove(&i) {
+            Some(keys) => c.committed(keys),
+            None if present.contains(&(c.template.id, c.template.tenant.clone())) => {
+                CommitOutcome::Conflict
+            }
+            None => CommitOutcome::Missing,
+        })
+        .collect())
+}
+
+async fn insert_invoices(
+    sql: &Sql,
+    conn: &mut SqliteConnection,
+    invoices: &[&codec::InvoiceRow],
+) -> Result<(), RepositoryError> {
+    chunked(
+        conn,
+        invoices,
+        |n| sql.insert_invoices(n),
+        |q, v| {
+            q.bind(v.key.template)
+                .bind(v.key.kind)
+                .bind(v.key.revision)
+                .bind(v.key.num)
+                .bind(&v.tenant)
+                .bind(v.version)
+                .bind(v.next_reminder_ns)
+                .bind(&v.body)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(
+    sql: &Sql,
+    conn: &mut SqliteConnection,
+    events: &[&EventRow],
+) -> Result<(), RepositoryError> {
+    chunked(
+        conn,
+        events,
+        |n| sql.insert_events(n),
+        |q, e| {
+            q.bind(&e.tenant)
+                .bind(&e.idempotency_key)
+                .bind(e.at_ns)
+                .bind(&e.body)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+impl Repository for SqliteStore {
+    async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+        let _guard = self.inner.write.lock().await;
+        let id: i64 = sqlx::query_scalar(&self.inner.sql.allocate)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        u64::try_from(id)
+            .map(TemplateId)
+            .map_err(|_| RepositoryError::CorruptRow {
+                table: "meta",
+                key: "last_template_id".into(),
+                reason: format!("negative id {id}"),
+            })
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+        let (_guard, mut tx) = self.write().await?;
+        let result = insert_template(&self.inner.sql, &mut tx, template).await;
+        finish(tx, result).await
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Option<Template>, RepositoryError> {
+        let Ok(id) = i64::try_from(id.0) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.template)
+            .bind(id)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(template_of).transpose()
+    }
+
+    async fn due_templates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Template>, RepositoryError> {
+        let now = codec::instant(now)?;
+        let mut due = Vec::new();
+        let mut after = (i64::MIN, i64::MIN);
+        while due.len() < limit {
+            let want = limit - due.len();
+            let rows = sqlx::query(&self.inner.sql.due)
+                .bind(now)
+                .bind(after.0)
+                .bind(after.1)
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            let last = rows.len() < want;
+            for row in &rows {
+                after = (
+                    col(row, 4, table::TEMPLATES)?,
+                    col(row, 0, table::TEMPLATES)?,
+                );
+            }
+            due.extend(decode_all(rows, template_of));
+            if last {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let (template, reminder): (Option<i64>, Option<i64>) =
+            sqlx::query_as(&self.inner.sql.next_wake)
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(error)?;
+        Ok(template
+            .into_iter()
+            .chain(reminder)
+            .min()
+            .map(codec::instant_from))
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+        self.write_batch(vec![commit])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(no_outcome()))
+    }
+
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let mut ids = HashSet::with_capacity(commits.len());
+        if commits.iter().all(|c| ids.insert(c.template.id)) {
+            return self.write_batch(commits).await;
+        }
+        // The statements claim each template once: repeated templates go one by one.
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for commit in commits {
+            outcomes.extend(self.write_batch(vec![commit]).await);
+        }
+        outcomes
+    }
+
+    async fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let (Ok(id), Ok(expected)) = (i64::try_from(id.0), i64::try_from(version)) else {
+            return Ok(CommitOutcome::Missing);
+        };
+        let (_guard, mut tx) = self.write().await?;
+        let result = async {
+            let deleted = sqlx::query(&self.inner.sql.delete)
+                .bind(id)
+                .bind(tenant.as_str())
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            if deleted.rows_affected() == 0 {
+                let exists = sqlx::query(&self.inner.sql.exists)
+                    .bind(id)
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(error)?
+                    .is_some();
+                return Ok(if exists {
+                    CommitOutcome::Conflict
+                } else {
+                    CommitOutcome::Missing
+                });
+            }
+            Ok(CommitOutcome::Committed {
+                version: version + 1,
+                already_created: Vec::new(),
+            })
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> Result<Page<Template>, RepositoryError> {
+        let limit = if query.limit == 0 { 50 } else { query.limit };
+        let state = query.state.map(|s| s.name());
+        // One read transaction: the count and the page are of one snapshot.
+        let mut tx = self.inner.pool.begin().await.map_err(error)?;
+        let result = async {
+            let total: i64 = sqlx::query_scalar(&self.inner.sql.list_count)
+                .bind(tenant.as_str())
+                .bind(state)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error)?;
+            let rows = sqlx::query(&self.inner.sql.list)
+                .bind(tenant.as_str())
+                .bind(state)
+                .bind(codec::count(limit))
+                .bind(codec::count(query.offset))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(error)?;
+            Ok((total, rows))
+        }
+        .await;
+        let (total, rows) = finish(tx, result).await?;
+        Ok(Page {
+            items: decode_all(rows, template_of),
+            total: usize::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+            .bind(tenant.as_str())
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<CreatedDeal>, RepositoryError> {
+        let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&self.inner.sql.deals)
+            .bind(tenant.as_str())
+            .bind(template)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, deal_of))
+    }
+
+    async fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> Result<Option<CreatedDeal>, RepositoryError> {
+        let Ok(k) = Key::of(key) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.deal)
+            .bind(k.template)
+            .bind(k.kind)
+            .bind(k.revision)
+            .bind(k.num)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(deal_of).transpose()
+    }
+
+    async fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
+        let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&self.inner.sql.skipped)
+            .bind(tenant.as_str())
+            .bind(template)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, skipped_of))
+    }
+
+    async fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Option<Invoice>, RepositoryError> {
+        let Ok(k) = Key::of(deal) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.invoice)
+            .bind(k.template)
+            .bind(k.kind)
+            .bind(k.revision)
+            .bind(k.num)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(invoice_of).transpose()
+    }
+
+    async fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let now = codec::instant(now)?;
+        let mut want = limit;
+        loop {
+            let rows = sqlx::query(&self.inner.sql.due_invoices)
+                .bind(now)
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(due) => return Ok(due),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
+    async fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let encoded = EncodedInvoice::new(invoice, &events)?;
+        let row = &encoded.row;
+        let (_guard, mut tx) = self.write().await?;
+        let result = async {
+            let updated = sqlx::query(&self.inner.sql.update_invoice)
+                .bind(row.key.template)
+                .bind(row.key.kind)
+                .bind(row.key.revision)
+                .bind(row.key.num)
+                .bind(&row.tenant)
+                .bind(row.version)
+                .bind(row.next_reminder_ns)
+                .bind(&row.body)
+                .bind(encoded.expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            if updated.rows_affected() == 0 {
+                let exists = sqlx::query(&self.inner.sql.invoice_exists)
+                    .bind(row.key.template)
+                    .bind(row.key.kind)
+                    .bind(row.key.revision)
+                    .bind(row.key.num)
+                    .bind(&row.tenant)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(error)?
+                    .is_some();
+                return Ok(if exists {
+                    CommitOutcome::Conflict
+                } else {
+                    CommitOutcome::Missing
+                });
+            }
+            let events: Vec<&EventRow> = encoded.events.iter().collect();
+            insert_events(&self.inner.sql, &mut tx, &events).await?;
+            Ok(CommitOutcome::Committed {
+                version: encoded.version,
+                already_created: Vec::new(),
+            })
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let rows = sqlx::query(&self.inner.sql.outbox)
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, event_of))
+    }
+
+    async fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let rows = sqlx::query(&self.inner.sql.tenant_outbox)
+            .bind(tenant.as_str())
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, event_of))
+    }
+
+    async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.delete_events(&self.inner.sql.ack, None, ids).await
+    }
+
+    async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.delete_events(&self.inner.sql.tenant_ack, Some(tenant), ids)
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// Writes commits of distinct templates in one transaction.
+    async fn write_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        // Encoded before the write lock is taken; a commit that cannot be encoded fails
+        // alone.
+        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
+        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
+        let mut slots = Vec::new();
+        for commit in codec::encode_batch(commits) {
+            match commit {
+                Ok(commit) => {
+                    slots.push(outcomes.len());
+                    outcomes.push(None);
+                    ready.push(commit);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        if !ready.is_empty() {
+            let written = async {
+                let (_guard, mut tx) = self.write().await?;
+                let result = write_commits(&self.inner.sql, &mut tx, &mut ready).await;
+                finish(tx, result).await
+            }
+            .await;
+            match written {
+                Ok(written) => {
+                    for (slot, outcome) in slots.into_iter().zip(written) {
+                        outcomes[slot] = Some(Ok(outcome));
+                    }
+                }
+                // The transaction rolled back: nothing of the batch was written.
+                Err(e) => {
+                    for slot in slots {
+                        outcomes[slot] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
+            .collect()
+    }
+
+    async fn delete_events(
+        &self,
+        sql: &str,
+        tenant: Option<&TenantId>,
+        ids: &[u64],
+    ) -> Result<(), RepositoryError> {
+        // Ids beyond SQLite's integers were never handed out: unknown, ignored.
+        let ids: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| i64::try_from(id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = serde_json::to_string(&ids).map_err(|e| RepositoryError::Refused {
+            reason: format!("cannot encode event ids: {e}"),
+        })?;
+        let _guard = self.inner.write.lock().await;
+        let mut query = sqlx::query(sql).bind(list);
+        if let Some(tenant) = tenant {
+            query = query.bind(tenant.as_str());
+        }
+        query.execute(&self.inner.pool).await.map_err(error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_up_to_the_limit() {
+        assert_eq!(chunk_sizes(0), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(1), vec![1]);
+        assert_eq!(chunk_sizes(7), vec![4, 2, 1]);
+        assert_eq!(chunk_sizes(600), vec![256, 256, 64, 16, 8]);
+        for n in 0..1000 {
+            assert_eq!(chunk_sizes(n).iter().sum::<usize>(), n);
+        }
+    }
+
+    /// The worker's queries search their partial indexes (cost by the number due, whatever
+    /// the number stored).
+    #[tokio::test]
+    async fn due_queries_search_their_indexes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let sql = &store.inner.sql;
+        for (statement, params, index) in [
+            (&sql.due, 4, "rd_templates_due"),
+            (&sql.due_invoices, 2, "rd_invoices_due"),
+            (&sql.next_wake, 0, "rd_templates_due"),
+            (&sql.next_wake, 0, "rd_invoices_due"),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {statement}");
+            let mut query = sqlx::query(&explain);
+            for _ in 0..params {
+                query = query.bind(0i64);
+            }
+            let plan: Vec<String> = query
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH") && step.contains(index)),
+                "{statement}: {plan:?}"
+            );
+        }
+    }
+}
