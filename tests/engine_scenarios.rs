@@ -2129,6 +2129,7 @@ fn list_sorts_by_next_run_filters_by_state_and_pages() {
                 state: None,
                 offset: 1,
                 limit: 1,
+                ..TemplateQuery::default()
             },
         )
         .unwrap();

@@ -101,6 +101,18 @@ pub(crate) fn optional_instant(at: Option<DateTime<Utc>>) -> Result<Option<i64>,
     at.map(instant).transpose()
 }
 
+/// A keyset position of the template listing as SQL parameters: whether there is one (1 or
+/// 0), its next run in nanoseconds (NULL: none) and its id.
+pub(crate) fn list_position(
+    after: Option<crate::store::ListPosition>,
+) -> Result<(i64, Option<i64>, i64), RepositoryError> {
+    let Some(after) = after else {
+        return Ok((0, None, 0));
+    };
+    let id = i64::try_from(after.id.0).unwrap_or(i64::MAX);
+    Ok((1, optional_instant(after.next_run)?, id))
+}
+
 /// A stored instant.
 pub(crate) fn instant_from(nanos: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(nanos)

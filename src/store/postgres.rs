@@ -852,6 +852,10 @@ impl Sql {
             list: format!(
                 "SELECT id, tenant, version, body FROM {templates} \
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) \
+                 AND (NOT $5::boolean \
+                      OR ($6::bigint IS NULL AND next_run_ns IS NULL AND id > $7::bigint) \
+                      OR ($6::bigint IS NOT NULL AND (next_run_ns IS NULL OR next_run_ns > $6 \
+                          OR (next_run_ns = $6 AND id > $7)))) \
                  ORDER BY next_run_ns NULLS LAST, id OFFSET $3 LIMIT $4"
             ),
             count_live: format!(
@@ -1226,6 +1230,7 @@ impl Repository for PostgresStore {
     ) -> Result<Page<Template>, RepositoryError> {
         let limit = if query.limit == 0 { 50 } else { query.limit };
         let state = query.state.map(|s| s.name());
+        let (after, after_next, after_id) = codec::list_position(query.after)?;
         let total: i64 = sqlx::query_scalar(&self.inner.sql.list_count)
             .bind(tenant.as_str())
             .bind(state)
@@ -1237,6 +1242,9 @@ impl Repository for PostgresStore {
             .bind(state)
             .bind(codec::count(query.offset))
             .bind(codec::count(limit))
+            .bind(after != 0)
+            .bind(after_next)
+            .bind(after_id)
             .fetch_all(&self.inner.pool)
             .await
             .map_err(error)?;

@@ -795,6 +795,10 @@ impl Sql {
             list: format!(
                 "SELECT id, tenant, version, body FROM {templates} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) \
+                 AND (?5 = 0 \
+                      OR (?6 IS NULL AND next_run_ns IS NULL AND id > ?7) \
+                      OR (?6 IS NOT NULL AND (next_run_ns IS NULL OR next_run_ns > ?6 \
+                          OR (next_run_ns = ?6 AND id > ?7)))) \
                  ORDER BY next_run_ns IS NULL, next_run_ns, id LIMIT ?3 OFFSET ?4"
             ),
             count_live: format!(
@@ -1319,6 +1323,7 @@ impl Repository for SqliteStore {
     ) -> Result<Page<Template>, RepositoryError> {
         let limit = if query.limit == 0 { 50 } else { query.limit };
         let state = query.state.map(|s| s.name());
+        let (after, after_next, after_id) = codec::list_position(query.after)?;
         // One read transaction: the count and the page are of one snapshot.
         let mut tx = self.inner.pool.begin().await.map_err(error)?;
         let result = async {
@@ -1333,6 +1338,9 @@ impl Repository for SqliteStore {
                 .bind(state)
                 .bind(codec::count(limit))
                 .bind(codec::count(query.offset))
+                .bind(after)
+                .bind(after_next)
+                .bind(after_id)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(error)?;

@@ -23,10 +23,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use recurring_deals::{
     CatchUpMode, CatchUpPolicy, Commit, CommitOutcome, CreatedDeal, Currency, CustomValue,
     DateOffset, Deal, DealKey, End, Engine, EventKind, Interval, Invoice, InvoiceOptions,
-    InvoiceStatus, ManualClock, Money, NewEvent, PaymentDue, PendingReminder, ProductRow,
-    Recurrence, Repository, RepositoryError, Schedule, SkipReason, SkippedOccurrence, StateFilter,
-    Target, Template, TemplateDraft, TemplateId, TemplatePlan, TemplateQuery, TemplateState,
-    TenantId, plan,
+    InvoiceStatus, ListPosition, ManualClock, Money, NewEvent, PaymentDue, PendingReminder,
+    ProductRow, Recurrence, Repository, RepositoryError, Schedule, SkipReason, SkippedOccurrence,
+    StateFilter, Target, Template, TemplateDraft, TemplateId, TemplatePlan, TemplateQuery,
+    TemplateState, TenantId, plan,
 };
 
 /// A store being made.
@@ -77,6 +77,7 @@ macro_rules! cases {
             delete_checks_the_version_and_keeps_deals,
             list_templates_filters_sorts_and_pages,
             list_templates_default_page_size_is_50,
+            list_templates_pages_by_keyset,
             count_live_counts_active_and_paused,
             engine_runs_as_on_the_reference_store,
         }
@@ -1987,6 +1988,7 @@ pub async fn list_templates_filters_sorts_and_pages<R: Repository>(make: &Make<R
         state,
         offset,
         limit,
+        ..TemplateQuery::default()
     };
     assert_eq!(
         page_ids(&repository, &acme, query(Some(StateFilter::Active), 0, 0)).await,
@@ -2058,11 +2060,84 @@ pub async fn list_templates_default_page_size_is_50<R: Repository>(make: &Make<R
         state: None,
         offset: 50,
         limit: 0,
+        ..TemplateQuery::default()
     };
     assert_eq!(
         page_ids(&repository, &acme, rest).await,
         created[50..].to_vec()
     );
+}
+
+/// Keyset pages (`TemplateQuery::after`) walk the listing order exactly once, templates
+/// without a next run last, and stay right when templates are added meanwhile.
+pub async fn list_templates_pages_by_keyset<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
+    let acme = tenant("acme");
+    let l = listed(&repository, &acme).await;
+    let all = repository
+        .list_templates(&acme, &TemplateQuery::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(all.len(), 7);
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = repository
+            .list_templates(
+                &acme,
+                &TemplateQuery {
+                    after,
+                    limit: 2,
+                    ..TemplateQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.total >= 7, "the total counts every template, wherever the page starts");
+        let Some(last) = page.items.last() else {
+            break;
+        };
+        after = Some(ListPosition::of(last));
+        walked.extend(ids(&page.items));
+        if walked.len() == 2 {
+            // A template added before the position does not shift the pages after it.
+            let _ = create_daily(&repository, &acme, t0(), local(2026, 2, 1, 0, 0)).await;
+        }
+    }
+    assert_eq!(walked, ids(&all));
+    // After a template with no next run: only later ones without a next run.
+    let last_without = all.iter().rev().find(|t| t.next_run().is_none()).unwrap();
+    let page = repository
+        .list_templates(
+            &acme,
+            &TemplateQuery {
+                after: Some(ListPosition::of(last_without)),
+                ..TemplateQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "{:?}", ids(&page.items));
+    // With a state filter.
+    let active = repository
+        .list_templates(
+            &acme,
+            &TemplateQuery {
+                state: Some(StateFilter::Active),
+                after: Some(ListPosition::of(&l.y)),
+                ..TemplateQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        active
+            .items
+            .iter()
+            .all(|t| t.state() == &TemplateState::Active)
+    );
+    assert!(!ids(&active.items).contains(&l.y.id()));
 }
 
 /// `count_live`: a tenant's active and paused templates.
