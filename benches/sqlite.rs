@@ -33,7 +33,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn path(what: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("recurring-deals-bench-{}-{what}.db", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "recurring-deals-bench-{}-{what}.db",
+        std::process::id()
+    ))
 }
 
 fn remove(path: &Path) {
@@ -129,12 +132,11 @@ async fn read_back(pool: &SqlitePool, initial: &[Template]) -> Written {
     }
     // Events in outbox order belong to the templates in due order (a deal event names its
     // template); the baseline writes each template's with it.
-    let events: Vec<(String, String, i64, String)> = sqlx::query_as(
-        "SELECT tenant, idempotency_key, at_ns, body FROM rd_outbox ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let events: Vec<(String, String, i64, String)> =
+        sqlx::query_as("SELECT tenant, idempotency_key, at_ns, body FROM rd_outbox ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     let per = events.len() / per_template.len().max(1);
     for (i, chunk) in events.chunks(per.max(1)).enumerate() {
         if let Some(rows) = per_template.get_mut(i) {
