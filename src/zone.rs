@@ -327,6 +327,17 @@ impl ZoneTable {
         self.day_jumps
     }
 
+    /// Whether the offset changes within `margin` seconds of local seconds `local` (read as an
+    /// instant; the margin covers the offset).
+    pub(crate) fn changes_near(&self, local: i64, margin: i64) -> bool {
+        let from = self
+            .transitions
+            .partition_point(|t| t.at < local.saturating_sub(margin));
+        self.transitions
+            .get(from)
+            .is_some_and(|t| t.at <= local.saturating_add(margin))
+    }
+
     /// Offset (seconds east of UTC) in force at a UTC instant.
     pub(crate) fn offset_at(&self, utc: i64) -> i32 {
         match self.transitions.partition_point(|t| t.at <= utc) {
