@@ -241,6 +241,17 @@ impl Periods {
 
     /// Days of period `p` that pass the day filters.
     fn matching_days(&self, p: i64, memo: &mut Memo) -> u32 {
+        if self.filter.passes_all() {
+            return match self.frequency {
+                Frequency::Daily => 1,
+                Frequency::Weekly => 7,
+                Frequency::Monthly => {
+                    let (y, m) = civil::month_from_index((self.origin + p) as i32);
+                    civil::days_in_month(y, m)
+                }
+                Frequency::Yearly => 365 + u32::from(civil::is_leap((self.origin + p) as i32)),
+            };
+        }
         match self.frequency {
             Frequency::Daily => {
                 let (y, m, d) = civil::civil_from_days((self.origin + p) as i32);
@@ -348,6 +359,16 @@ impl DayFilter {
             }
         }
         filter
+    }
+
+    /// Whether there is no day filter at all (`FREQ=DAILY;BYHOUR=0,12`).
+    fn passes_all(&self) -> bool {
+        self.months == 0
+            && self.month_days == 0
+            && self.month_days_back == 0
+            && !self.any_year_day
+            && self.weekdays == 0
+            && !self.numbered
     }
 
     /// Whether civil date `y-m-d` passes every day filter.
