@@ -9,24 +9,56 @@ use serde::{Deserialize, Serialize};
 use crate::engine::EngineError;
 use crate::ids::DealKey;
 
-/// An ISO 4217-style currency code: three uppercase ASCII letters.
+/// An ISO 4217 currency code, with its minor-unit exponent.
+///
+/// New codes are checked against ISO 4217 (the `iso_currency` crate's list: the current codes
+/// and those recently superseded, such as `HRK`, that open deals may still use).
+///
+/// Reading stored data is lenient: a code of three uppercase ASCII letters that is not in
+/// ISO 4217 (`XYZ`, stored before codes were checked) still deserializes, so such rows stay
+/// readable; [`Currency::is_iso4217`] tells them apart. Only new input ([`Currency::new`],
+/// [`Deal::new`], [`Deal::with_products`]) refuses them.
+///
+/// The JSON form is the code as a string: `"RUB"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
 impl Currency {
-    /// Validates a currency code.
+    /// Validates an ISO 4217 currency code.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidCurrency`] unless the code is an ISO 4217 code (three uppercase
+    /// letters naming a currency).
+    ///
+    /// ```
+    /// use recurring_deals::Currency;
+    /// assert_eq!(Currency::new("RUB")?.as_str(), "RUB");
+    /// assert!(Currency::new("rub").is_err());
+    /// assert!(Currency::new("XYZ").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(code: &str) -> Result<Currency, EngineError> {
+        match Currency::from_stored(code) {
+            Ok(currency) if currency.is_iso4217() => Ok(currency),
+            _ => Err(EngineError::InvalidCurrency(code.to_owned())),
+        }
+    }
+
+    /// Reads a code from stored data: any three uppercase ASCII letters, ISO 4217 or not (what
+    /// deserialization accepts). Use [`Currency::new`] for new input.
     ///
     /// # Errors
     /// [`EngineError::InvalidCurrency`] unless the code is three uppercase ASCII letters.
     ///
     /// ```
     /// use recurring_deals::Currency;
-    /// assert_eq!(Currency::new("RUB")?.as_str(), "RUB");
-    /// assert!(Currency::new("rub").is_err());
+    /// let legacy = Currency::from_stored("XYZ")?;
+    /// assert!(!legacy.is_iso4217());
+    /// assert!(Currency::from_stored("xyz").is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(code: &str) -> Result<Currency, EngineError> {
+    pub fn from_stored(code: &str) -> Result<Currency, EngineError> {
         match code.as_bytes() {
             &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Currency([a, b, c])),
             _ => Err(EngineError::InvalidCurrency(code.to_owned())),
@@ -38,12 +70,46 @@ impl Currency {
         // Only uppercase ASCII letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// Whether the code is an ISO 4217 code (false only for codes read from stored data).
+    pub fn is_iso4217(&self) -> bool {
+        self.iso().is_some()
+    }
+
+    /// The number of decimal places of the minor unit: 2 for `EUR` (cents), 0 for `JPY`, 3
+    /// for `BHD` (fils), 4 for `CLF`. A [`Money`] amount is in units of 10^-exponent.
+    ///
+    /// ISO 4217 codes without a minor unit (`XAU`, `XXX`, ...) have 0; codes that are not
+    /// ISO 4217 (read from stored data) keep the 2 they were shown with before codes were
+    /// checked.
+    ///
+    /// ```
+    /// use recurring_deals::Currency;
+    /// assert_eq!(Currency::new("JPY")?.exponent(), 0);
+    /// assert_eq!(Currency::new("BHD")?.exponent(), 3);
+    /// assert_eq!(Currency::new("RUB")?.exponent(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn exponent(&self) -> u8 {
+        match self.iso() {
+            Some(iso) => iso
+                .exponent()
+                .and_then(|e| u8::try_from(e).ok())
+                .unwrap_or(0),
+            None => 2,
+        }
+    }
+
+    fn iso(&self) -> Option<iso_currency::Currency> {
+        iso_currency::Currency::from_code(self.as_str())
+    }
 }
 
 impl TryFrom<String> for Currency {
     type Error = EngineError;
+    /// Lenient, as deserialization is: see [`Currency::from_stored`].
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Currency::new(&value)
+        Currency::from_stored(&value)
     }
 }
 
@@ -59,7 +125,20 @@ impl fmt::Display for Currency {
     }
 }
 
-/// An exact amount of money in minor units (kopecks, cents).
+/// An exact amount of money in minor units (kopecks, cents; yen for `JPY`, fils for `BHD`:
+/// units of 10^-[`Currency::exponent`]).
+///
+/// It displays plainly and locale-neutrally: the amount with as many decimals as the
+/// currency's exponent, a `.` separator, no grouping, then the code.
+///
+/// ```
+/// use recurring_deals::{Currency, Money};
+/// assert_eq!(Money::new(150_000, Currency::new("RUB")?).to_string(), "1500.00 RUB");
+/// assert_eq!(Money::new(1_500, Currency::new("JPY")?).to_string(), "1500 JPY");
+/// assert_eq!(Money::new(1_500, Currency::new("BHD")?).to_string(), "1.500 BHD");
+/// assert_eq!(Money::new(-5, Currency::new("EUR")?).to_string(), "-0.05 EUR");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
     /// Amount in minor units.
@@ -73,13 +152,41 @@ impl Money {
     pub fn new(minor: i64, currency: Currency) -> Money {
         Money { minor, currency }
     }
+
+    /// The number of decimals of the amount: the currency's [`Currency::exponent`].
+    pub fn exponent(&self) -> u8 {
+        self.currency.exponent()
+    }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.minor < 0 { "-" } else { "" };
         let abs = self.minor.unsigned_abs();
-        write!(f, "{sign}{}.{:02} {}", abs / 100, abs % 100, self.currency)
+        let exponent = u32::from(self.exponent());
+        // ISO 4217 exponents are at most 4: 10^4 fits, and so would any u8 that does not
+        // overflow (checked, never panics).
+        match 10u64.checked_pow(exponent) {
+            Some(1) => write!(f, "{sign}{abs} {}", self.currency),
+            Some(scale) => write!(
+                f,
+                "{sign}{}.{:0width$} {}",
+                abs / scale,
+                abs % scale,
+                self.currency,
+                width = exponent as usize
+            ),
+            None => write!(f, "{sign}{abs}e-{exponent} {}", self.currency),
+        }
+    }
+}
+
+/// Refuses a code read leniently from stored data where new input is expected.
+fn check_iso(currency: Currency) -> Result<(), EngineError> {
+    if currency.is_iso4217() {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidCurrency(currency.as_str().to_owned()))
     }
 }
 
@@ -153,9 +260,12 @@ impl Deal {
     /// A deal with a title and an amount, in pipeline 0 at stage `NEW`.
     ///
     /// # Errors
-    /// [`EngineError::InvalidDeal`] for an empty title or a negative amount.
+    /// [`EngineError::InvalidDeal`] for an empty title or a negative amount;
+    /// [`EngineError::InvalidCurrency`] for a currency that is not ISO 4217 (one read leniently
+    /// from stored data, see [`Currency`]).
     pub fn new(title: impl Into<String>, amount: Money) -> Result<Deal, EngineError> {
         let title = title.into();
+        check_iso(amount.currency)?;
         if title.trim().is_empty() {
             return Err(EngineError::InvalidDeal("title must not be empty".into()));
         }
@@ -223,9 +333,11 @@ impl Deal {
     ///
     /// # Errors
     /// [`EngineError::CurrencyMismatch`] when a row's price is not in the deal's currency;
-    /// [`EngineError::InvalidDeal`] for a negative quantity or price.
+    /// [`EngineError::InvalidDeal`] for a negative quantity or price;
+    /// [`EngineError::InvalidCurrency`] for a currency that is not ISO 4217.
     pub fn with_products(mut self, products: Vec<ProductRow>) -> Result<Deal, EngineError> {
         for row in &products {
+            check_iso(row.price.currency)?;
             if row.price.currency != self.amount.currency {
                 return Err(EngineError::CurrencyMismatch {
                     expected: self.amount.currency,

@@ -93,7 +93,9 @@
 //! Local times are resolved by [`resolve_local`]: in a DST gap the time moves forward by the
 //! gap, in an overlap the earlier instant is taken; a civil day a zone skipped entirely
 //! (Pacific/Apia, 2011-12-30) has no occurrence. "Until" and "today" are the schedule zone's.
-//! Only dates from 1900-01-01 to 2199-12-31 are supported; series end there.
+//! Only dates from 1900-01-01 to 2199-12-31 are supported; series end there. Zone offsets
+//! come from chrono-tz up to 2099 and from each zone's ongoing tzdb rule after (chrono-tz
+//! alone lists no daylight saving time past 2099).
 //! [`Schedule::occurrences_after`] seeks by arithmetic, so "the next run" costs the same for a
 //! schedule started yesterday or in 1990.
 //!

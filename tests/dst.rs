@@ -624,3 +624,58 @@ fn resolve_local_matches_the_table_policy() {
             .with_timezone(&Utc)
     );
 }
+
+/// chrono-tz lists no transition after 2099; the zone's rule goes on (issue #10, kind 9).
+/// Expected instants from Python's `zoneinfo` over the system tzdb (2025b), which applies the
+/// TZif footer's POSIX rule past the last listed transition:
+///
+/// ```text
+/// python3 -c "from zoneinfo import ZoneInfo; from datetime import *
+/// z = ZoneInfo('America/New_York')
+/// print(datetime(2100, 3, 31, 9, tzinfo=z).astimezone(timezone.utc))"   # 2100-03-31 13:00:00+00:00
+/// ```
+#[test]
+fn daylight_saving_time_goes_on_past_2099() {
+    let start = NaiveDate::from_ymd_opt(2026, 1, 31)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    let schedule = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31).unwrap())),
+        start,
+        chrono_tz::America::New_York,
+    )
+    .build()
+    .unwrap();
+    let by_seq = |seq: u64| {
+        schedule
+            .occurrences()
+            .find(|o| o.seq() == seq)
+            .map(|o| o.at())
+            .unwrap()
+    };
+    let utc = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
+    assert_eq!(by_seq(890), utc(2100, 3, 31, 13));
+    // Standard time in winter, daylight time in summer, to the end of the supported years.
+    assert_eq!(by_seq(1498), utc(2150, 11, 30, 14));
+    assert_eq!(by_seq(2082), utc(2199, 7, 31, 13));
+    // Seeking agrees with walking.
+    let after = utc(2100, 3, 1, 0);
+    let next = schedule.occurrences_after(after).next().unwrap();
+    assert_eq!((next.seq(), next.at()), (890, utc(2100, 3, 31, 13)));
+
+    // The southern hemisphere too: Sydney is on daylight time in January 2150, not in July.
+    let sydney = Schedule::from_rrule(
+        "DTSTART;TZID=Australia/Sydney:21500131T090000\nRRULE:FREQ=MONTHLY;BYMONTHDAY=31;COUNT=4",
+    )
+    .unwrap();
+    let instants: Vec<_> = sydney.occurrences().map(|o| o.at()).collect();
+    assert_eq!(
+        instants[0],
+        Utc.with_ymd_and_hms(2150, 1, 30, 22, 0, 0).unwrap()
+    );
+    assert_eq!(
+        instants[3],
+        Utc.with_ymd_and_hms(2150, 7, 30, 23, 0, 0).unwrap()
+    );
+}

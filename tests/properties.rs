@@ -610,7 +610,27 @@ fn items(occurrences: impl Iterator<Item = recurring_deals::Occurrence>) -> Vec<
 
 /// The documented DST policy, computed with chrono-tz directly: the instant of a local time,
 /// and whether its whole civil day is missing from the zone.
+///
+/// chrono-tz lists no transition after 2099 (it keeps the last offset); the zones of the
+/// model have kept their rules since before 2072, so a local time from 2100 on is resolved
+/// in the year of 2072..=2099 with the same calendar (leap year, weekday of January 1st),
+/// where chrono-tz lists the same rule, and moved back by the days between.
 fn resolve(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
+    if local.year() >= 2100 {
+        let same_calendar = |y: i32| {
+            let first = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
+            first(y).leap_year() == first(local.year()).leap_year()
+                && first(y).weekday() == first(local.year()).weekday()
+        };
+        let year = (2072..2100)
+            .find(|&y| same_calendar(y))
+            .expect("28 years hold every calendar");
+        let moved = local
+            .with_year(year)
+            .expect("same calendar: the date exists");
+        let (at, missing) = resolve(zone, moved);
+        return (at + (local - moved), missing);
+    }
     match zone.from_local_datetime(&local) {
         LocalResult::Single(t) => (t.with_timezone(&Utc), false),
         LocalResult::Ambiguous(a, b) => (a.min(b).with_timezone(&Utc), false),

@@ -36,8 +36,9 @@ pub enum EngineError {
         shown(.0)
     )]
     InvalidTenant(String),
-    /// A currency code that is not three uppercase letters.
-    #[error("invalid currency code {0:?}")]
+    /// A currency code that is not an ISO 4217 code (new input), or not three uppercase
+    /// letters (stored data).
+    #[error("invalid currency code {0:?}: expected an ISO 4217 code such as EUR, USD, RUB")]
     InvalidCurrency(String),
     /// A product row in another currency than the deal.
     #[error("product row currency {got} does not match the deal currency {expected}")]

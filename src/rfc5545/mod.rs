@@ -6,7 +6,8 @@
 //! expanded by the rrule crate in floating local time, with DST resolved by this crate.
 
 mod parse;
-mod rule;
+pub(crate) mod periods;
+pub(crate) mod rule;
 mod write;
 
 pub(crate) use rule::RfcRule;
@@ -38,8 +39,9 @@ impl Schedule {
     /// and other parts RFC 5545 does not allow together; [`ScheduleError::UnknownZone`];
     /// [`ScheduleError::DateOutOfRange`]; [`ScheduleError::UntilOutOfRange`] for an `UNTIL`
     /// past the supported years in the schedule's zone (`UNTIL=99991231T235959`: series end
-    /// on 2199-12-31, so no later end is needed); [`ScheduleError::NoOccurrence`] for a rule that never
-    /// occurs (`FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30`).
+    /// on 2199-12-31, so no later end is needed); [`ScheduleError::NoOccurrence`] for a rule that
+    /// never occurs in the supported years (`FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30`), found by
+    /// counting the matching days of its periods rather than by walking.
     ///
     /// ```
     /// use recurring_deals::Schedule;

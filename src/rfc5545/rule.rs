@@ -3,6 +3,7 @@
 use chrono::{Datelike, NaiveDateTime, Weekday};
 
 use crate::error::ScheduleError;
+use crate::rfc5545::periods::Periods;
 
 /// RFC 5545 `FREQ` values this crate expands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +55,11 @@ pub(crate) struct RfcRule {
     sets: Vec<rrule::RRuleSet>,
     /// Occurrences before this local time are not part of the series (see the week fix).
     not_before: NaiveDateTime,
+    /// Period arithmetic, for the rules it covers (see [`Periods`]).
+    periods: Option<Periods>,
+    /// With `periods`: local seconds of the last occurrence in the supported years, `None`
+    /// when the rule has none.
+    last_local: Option<i64>,
 }
 
 impl RfcRule {
@@ -94,6 +100,7 @@ impl RfcRule {
                 % 7;
             expansion_start = start - chrono::TimeDelta::days(i64::from(back));
         }
+        let mut periods = Periods::new(&expansion, expansion_start);
         let sets = if mixed {
             vec![
                 build_set(
@@ -114,11 +121,43 @@ impl RfcRule {
         } else {
             vec![build_set(&expansion, expansion_start)?]
         };
+        let not_before = start.and_utc().timestamp();
+        let mut last_local = None;
+        if let Some(periods) = &mut periods {
+            // Period 0 walked from its first second, taking the occurrences it has (so the walk
+            // never runs past it), counting those at or after DTSTART.
+            let in_first = periods.period_count(0);
+            let mut first_count = 0;
+            for local in restart(periods, 0)?.take(in_first as usize) {
+                if local >= not_before {
+                    first_count += 1;
+                    last_local = Some(local);
+                }
+            }
+            periods.set_first_count(first_count);
+            if let Some(grid) = periods.last_nonempty().filter(|&g| g > 0) {
+                let count = periods.period_count(grid) as usize;
+                last_local = restart(periods, grid)?.take(count).last();
+            }
+        }
         Ok(RfcRule {
             parts,
             sets,
             not_before: start,
+            periods,
+            last_local,
         })
+    }
+
+    /// The period arithmetic, for rules it covers.
+    pub(crate) fn periods(&self) -> Option<&Periods> {
+        self.periods.as_ref()
+    }
+
+    /// With [`RfcRule::periods`]: local seconds of the last occurrence in the supported years,
+    /// `None` for a rule that has none.
+    pub(crate) fn last_local(&self) -> Option<i64> {
+        self.last_local
     }
 
     /// The rrule crate's sets (merged by the caller), in floating time.
@@ -130,6 +169,21 @@ impl RfcRule {
     pub(crate) fn not_before(&self) -> NaiveDateTime {
         self.not_before
     }
+}
+
+/// The occurrences (local seconds) of the rule of `periods` from the first second of grid
+/// period `grid` on.
+pub(crate) fn restart(
+    periods: &Periods,
+    grid: i64,
+) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
+    let start = chrono::DateTime::from_timestamp(periods.grid_start_local(grid), 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default();
+    let set = build_set(periods.explicit(), start)?;
+    Ok((&set)
+        .into_iter()
+        .map(|t| t.naive_utc().and_utc().timestamp()))
 }
 
 /// The rrule crate's set for `parts` from `start`, in floating time.

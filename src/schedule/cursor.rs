@@ -1,6 +1,7 @@
 //! Walking a rule: the base occurrences before exceptions are applied.
 
 use crate::civil;
+use crate::rfc5545::periods::Periods;
 use crate::schedule::plan::{Plan, Slot};
 use crate::schedule::{End, Rule, Schedule};
 use crate::zone::{ZoneTable, ZoneWalker};
@@ -229,9 +230,13 @@ impl<'a> StructuredCursor<'a> {
 /// Walks a general RFC 5545 rule with the rrule crate in floating time, resolving each local
 /// date-time with the crate's DST policy (rrule's own zone handling drops occurrences whose
 /// local midnight falls in a gap). A rule expanded as several rrule sets is merged here.
+///
+/// Rules the period arithmetic covers restart the rrule walk at a period near the target of
+/// a seek, numbered by counting ([`Periods`]), and stop at their last occurrence in the
+/// supported years.
 pub(crate) struct GeneralCursor {
     /// Each set's iterator with its next local time (seconds), `None` once exhausted.
-    streams: Vec<(rrule::RRuleSetIter, Option<i64>)>,
+    streams: Vec<(Box<dyn Iterator<Item = i64>>, Option<i64>)>,
     not_before: i64,
     limits: Limits,
     seq: u64,
@@ -241,22 +246,16 @@ pub(crate) struct GeneralCursor {
     previous_at: Option<i64>,
     zone: ZoneWalker,
     after: i64,
+    /// The last local time of the walk: the rrule crate is not asked past it (it would look
+    /// through 100,000 empty periods).
+    last_local: Option<i64>,
     done: bool,
 }
 
 impl GeneralCursor {
     fn new(schedule: &Schedule, rule: &crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
-        let streams = rule
-            .floating_sets()
-            .iter()
-            .map(|set| {
-                let mut iter = set.into_iter();
-                let head = iter.next().map(local_seconds);
-                (iter, head)
-            })
-            .collect();
-        GeneralCursor {
-            streams,
+        let mut cursor = GeneralCursor {
+            streams: Vec::new(),
             not_before: rule.not_before().and_utc().timestamp(),
             limits: Limits::of(schedule, false),
             seq: 0,
@@ -265,16 +264,81 @@ impl GeneralCursor {
             previous_at: None,
             zone: ZoneWalker::new(schedule.table()),
             after: after.unwrap_or(i64::MIN),
+            last_local: None,
             done: false,
+        };
+        match rule.periods() {
+            Some(periods) => {
+                // A rule without an occurrence in the supported years: nothing to walk (the
+                // rrule crate would look through 100,000 empty periods).
+                let Some(last) = rule.last_local() else {
+                    cursor.done = true;
+                    return cursor;
+                };
+                cursor.last_local = Some(last);
+                let grid = after.map_or(0, |after| cursor.seek_grid(schedule, periods, after));
+                if grid > 0 {
+                    cursor.seq = periods.count_before(grid);
+                    // Seeking is allowed for COUNT only where every position is an instant.
+                    cursor.instants = cursor.seq;
+                }
+                match crate::rfc5545::rule::restart(periods, grid) {
+                    Ok(iter) => cursor.push_stream(Box::new(iter)),
+                    Err(_) => cursor.done = true, // the parts were built once already
+                }
+            }
+            None => {
+                for set in rule.floating_sets() {
+                    let iter = set.into_iter().map(local_seconds);
+                    cursor.push_stream(Box::new(iter));
+                }
+            }
         }
+        cursor
+    }
+
+    fn push_stream(&mut self, mut iter: Box<dyn Iterator<Item = i64>>) {
+        let head = iter.next();
+        self.streams.push((iter, head));
+    }
+
+    /// The grid period to restart a walk at for the first occurrence after instant `after`: a
+    /// period that starts two days before `after`'s local date or earlier (a DST gap moves an
+    /// occurrence forward by less), and whose start is not next to an offset change (where
+    /// an occurrence before it could collide with one after it). 0 for a walk from DTSTART.
+    fn seek_grid(&self, schedule: &Schedule, periods: &Periods, after: i64) -> i64 {
+        let table = schedule.table();
+        let one_per_day = periods.one_per_day() && !table.has_day_jumps();
+        if matches!(schedule.end(), End::Count(_)) && !one_per_day {
+            // COUNT counts instants, and some positions may have none: counted by walking.
+            return 0;
+        }
+        let day = table.to_local(after).div_euclid(DAY).clamp(
+            i64::from(civil::min_days()) - 2,
+            i64::from(civil::max_days()) + 2,
+        ) - 2;
+        let mut grid = periods
+            .grid_of_day(day)
+            .min(periods.last_nonempty().unwrap_or(0));
+        if !one_per_day {
+            while grid > 0 && table.changes_near(periods.grid_start_local(grid), 3 * DAY) {
+                grid -= 1;
+            }
+        }
+        grid.max(0)
     }
 
     /// The next local time of the merged sets (each once).
     fn next_local(&mut self) -> Option<i64> {
         let local = self.streams.iter().filter_map(|(_, head)| *head).min()?;
+        let last = self.last_local;
         for (iter, head) in &mut self.streams {
             if *head == Some(local) {
-                *head = iter.next().map(local_seconds);
+                *head = if last.is_some_and(|last| local >= last) {
+                    None
+                } else {
+                    iter.next()
+                };
             }
         }
         Some(local)
