@@ -98,19 +98,17 @@ impl Clock for ManualClock {
     }
 
     /// Completes when the clock is moved to or past `deadline`; wall time plays no part.
-    fn sleep_until(&self, deadline: DateTime<Utc>) -> impl Future<Output = ()> + Send {
-        async move {
-            loop {
-                let moved = self.moved.notified();
-                tokio::pin!(moved);
-                // Registered before the check, so a move between the check and the wait
-                // is not missed.
-                moved.as_mut().enable();
-                if self.now() >= deadline {
-                    return;
-                }
-                moved.await;
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
+        loop {
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            // Registered before the check, so a move between the check and the wait is not
+            // missed.
+            moved.as_mut().enable();
+            if self.now() >= deadline {
+                return;
             }
+            moved.await;
         }
     }
 }

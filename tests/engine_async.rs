@@ -282,7 +282,7 @@ async fn concurrent_tasks_lose_no_update_and_duplicate_no_deal() {
     }
     // A version reported by a successful change is never reported by another change
     // (reads report the stored version, which a change may also have reported).
-    let versions = versions.lock().unwrap();
+    let versions = versions.lock().unwrap().clone();
     assert!(!versions.is_empty());
     for id in &ids {
         let stored = engine.template(&acme, *id).await.unwrap().version();

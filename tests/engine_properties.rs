@@ -1320,7 +1320,10 @@ proptest! {
 /// Paused or inactive spans of each template, in clock time: from the successful pause or
 /// deactivation of an active template to its resumption (by hand, or its resume date).
 #[derive(Default)]
-struct Spans(BTreeMap<TemplateId, Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>>);
+struct Spans(BTreeMap<TemplateId, Vec<Span>>);
+
+/// From the instant a template stopped to the instant it was resumed (`None`: not yet).
+type Span = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 impl Spans {
     /// Records what `op` did to template `i`, given its state before and after.

@@ -213,112 +213,81 @@ impl<R: Repository> Erased for R {
 }
 
 impl Repository for DynRepository {
-    fn allocate_template_id(&self) -> impl Future<Output = Res<TemplateId>> + Send {
-        async move { self.inner.allocate_template_id().await }
+    async fn allocate_template_id(&self) -> Res<TemplateId> {
+        self.inner.allocate_template_id().await
     }
-    fn insert_template(&self, template: &Template) -> impl Future<Output = Res<()>> + Send {
-        async move { self.inner.insert_template(template).await }
+    async fn insert_template(&self, template: &Template) -> Res<()> {
+        self.inner.insert_template(template).await
     }
-    fn template(
-        &self,
-        tenant: &TenantId,
-        id: TemplateId,
-    ) -> impl Future<Output = Res<Option<Template>>> + Send {
-        async move { self.inner.template(tenant, id).await }
+    async fn template(&self, tenant: &TenantId, id: TemplateId) -> Res<Option<Template>> {
+        self.inner.template(tenant, id).await
     }
-    fn due_templates(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Res<Vec<Template>>> + Send {
-        async move { self.inner.due_templates(now, limit).await }
+    async fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Res<Vec<Template>> {
+        self.inner.due_templates(now, limit).await
     }
-    fn next_wake(&self) -> impl Future<Output = Res<Option<DateTime<Utc>>>> + Send {
-        async move { self.inner.next_wake().await }
+    async fn next_wake(&self) -> Res<Option<DateTime<Utc>>> {
+        self.inner.next_wake().await
     }
-    fn commit(&self, commit: Commit) -> impl Future<Output = Res<CommitOutcome>> + Send {
-        async move { self.inner.commit(commit).await }
+    async fn commit(&self, commit: Commit) -> Res<CommitOutcome> {
+        self.inner.commit(commit).await
     }
-    fn commit_batch(
-        &self,
-        commits: Vec<Commit>,
-    ) -> impl Future<Output = Vec<Res<CommitOutcome>>> + Send {
-        async move { self.inner.commit_batch(commits).await }
+    async fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Res<CommitOutcome>> {
+        self.inner.commit_batch(commits).await
     }
-    fn delete_template(
+    async fn delete_template(
         &self,
         tenant: &TenantId,
         id: TemplateId,
         version: u64,
-    ) -> impl Future<Output = Res<CommitOutcome>> + Send {
-        async move { self.inner.delete_template(tenant, id, version).await }
+    ) -> Res<CommitOutcome> {
+        self.inner.delete_template(tenant, id, version).await
     }
-    fn list_templates(
+    async fn list_templates(
         &self,
         tenant: &TenantId,
         query: &TemplateQuery,
-    ) -> impl Future<Output = Res<Page<Template>>> + Send {
-        async move { self.inner.list_templates(tenant, query).await }
+    ) -> Res<Page<Template>> {
+        self.inner.list_templates(tenant, query).await
     }
-    fn count_live(&self, tenant: &TenantId) -> impl Future<Output = Res<u64>> + Send {
-        async move { self.inner.count_live(tenant).await }
+    async fn count_live(&self, tenant: &TenantId) -> Res<u64> {
+        self.inner.count_live(tenant).await
     }
-    fn deals(
+    async fn deals(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
-    ) -> impl Future<Output = Res<Vec<CreatedDeal>>> + Send {
-        async move { self.inner.deals(tenant, template).await }
+    ) -> Res<Vec<CreatedDeal>> {
+        self.inner.deals(tenant, template).await
     }
-    fn deal(
-        &self,
-        tenant: &TenantId,
-        key: DealKey,
-    ) -> impl Future<Output = Res<Option<CreatedDeal>>> + Send {
-        async move { self.inner.deal(tenant, key).await }
+    async fn deal(&self, tenant: &TenantId, key: DealKey) -> Res<Option<CreatedDeal>> {
+        self.inner.deal(tenant, key).await
     }
-    fn skipped(
+    async fn skipped(
         &self,
         tenant: &TenantId,
         template: Option<TemplateId>,
-    ) -> impl Future<Output = Res<Vec<SkippedOccurrence>>> + Send {
-        async move { self.inner.skipped(tenant, template).await }
+    ) -> Res<Vec<SkippedOccurrence>> {
+        self.inner.skipped(tenant, template).await
     }
-    fn invoice(
-        &self,
-        tenant: &TenantId,
-        deal: DealKey,
-    ) -> impl Future<Output = Res<Option<Invoice>>> + Send {
-        async move { self.inner.invoice(tenant, deal).await }
+    async fn invoice(&self, tenant: &TenantId, deal: DealKey) -> Res<Option<Invoice>> {
+        self.inner.invoice(tenant, deal).await
     }
-    fn due_invoices(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Res<Vec<Invoice>>> + Send {
-        async move { self.inner.due_invoices(now, limit).await }
+    async fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Res<Vec<Invoice>> {
+        self.inner.due_invoices(now, limit).await
     }
-    fn commit_invoice(
-        &self,
-        invoice: Invoice,
-        events: Vec<NewEvent>,
-    ) -> impl Future<Output = Res<CommitOutcome>> + Send {
-        async move { self.inner.commit_invoice(invoice, events).await }
+    async fn commit_invoice(&self, invoice: Invoice, events: Vec<NewEvent>) -> Res<CommitOutcome> {
+        self.inner.commit_invoice(invoice, events).await
     }
-    fn outbox(&self, limit: usize) -> impl Future<Output = Res<Vec<OutboxEvent>>> + Send {
-        async move { self.inner.outbox(limit).await }
+    async fn outbox(&self, limit: usize) -> Res<Vec<OutboxEvent>> {
+        self.inner.outbox(limit).await
     }
-    fn tenant_outbox(
-        &self,
-        tenant: &TenantId,
-        limit: usize,
-    ) -> impl Future<Output = Res<Vec<OutboxEvent>>> + Send {
-        async move { self.inner.tenant_outbox(tenant, limit).await }
+    async fn tenant_outbox(&self, tenant: &TenantId, limit: usize) -> Res<Vec<OutboxEvent>> {
+        self.inner.tenant_outbox(tenant, limit).await
     }
-    fn ack(&self, ids: &[u64]) -> impl Future<Output = Res<()>> + Send {
-        async move { self.inner.ack(ids).await }
+    async fn ack(&self, ids: &[u64]) -> Res<()> {
+        self.inner.ack(ids).await
     }
-    fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> impl Future<Output = Res<()>> + Send {
-        async move { self.inner.tenant_ack(tenant, ids).await }
+    async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Res<()> {
+        self.inner.tenant_ack(tenant, ids).await
     }
 }

@@ -2094,7 +2094,10 @@ pub async fn list_templates_pages_by_keyset<R: Repository>(make: &Make<R>) {
             )
             .await
             .unwrap();
-        assert!(page.total >= 7, "the total counts every template, wherever the page starts");
+        assert!(
+            page.total >= 7,
+            "the total counts every template, wherever the page starts"
+        );
         let Some(last) = page.items.last() else {
             break;
         };
