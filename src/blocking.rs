@@ -16,7 +16,8 @@
 //! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
 //! let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone())?;
 //! let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
-//! let weekly = Schedule::builder(Recurrence::weekly(Interval::ONE, WeekdaySet::ALL), start, chrono_tz::UTC)
+//! let mondays = WeekdaySet::new([chrono::Weekday::Mon])?;
+//! let weekly = Schedule::builder(Recurrence::weekly(Interval::ONE, mondays), start, chrono_tz::UTC)
 //!     .end(End::Count(3))
 //!     .build()?;
 //! let tenant = TenantId::new("acme")?;

@@ -1,6 +1,8 @@
 //! The reference service (`examples/service.rs`) over real HTTP: every route and every error
 //! class, on the store the tests were built with (SQLite with the `sqlite` feature).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -12,32 +14,7 @@ use serde_json::{Value, json};
 /// The service's executable, built once with this test's features.
 fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let mut command = Command::new(env!("CARGO"));
-        command.args([
-            "build",
-            "--release",
-            "--example",
-            "service",
-            "--message-format=json",
-        ]);
-        if cfg!(feature = "sqlite") {
-            command.args(["--features", "sqlite"]);
-        }
-        let output = command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "the service builds");
-        String::from_utf8(output.stdout)
-            .expect("utf-8")
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "service")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reports the example's executable")
-    })
+    BINARY.get_or_init(|| common::build_example("service"))
 }
 
 /// A running service; killed on drop.

@@ -16,6 +16,8 @@
 mod codec;
 mod dynamic;
 mod error;
+#[cfg(feature = "postgres")]
+mod listen;
 mod memory;
 pub mod migrations;
 #[cfg(feature = "postgres")]
@@ -39,6 +41,8 @@ use crate::template::{Template, TemplateState};
 
 pub use dynamic::DynRepository;
 pub use error::{BoxError, RepositoryError};
+#[cfg(feature = "postgres")]
+pub use listen::PostgresWakeSource;
 pub use memory::InMemoryRepository;
 pub use migrations::{Migrate, Migration};
 #[cfg(feature = "postgres")]

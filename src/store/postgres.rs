@@ -226,9 +226,12 @@ impl PostgresStore {
         let options: PgConnectOptions = url.parse().map_err(|e| RepositoryError::Refused {
             reason: format!("invalid PostgreSQL URL: {e}"),
         })?;
-        Ok(options
-            .application_name("recurring-deals")
-            .options([("plan_cache_mode", "force_generic_plan")]))
+        // A name the URL gives (`?application_name=...`) is kept.
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("recurring-deals"),
+        };
+        Ok(options.options([("plan_cache_mode", "force_generic_plan")]))
     }
 
     /// Opens the store on the host's `pool`: applies (or checks) the migrations.

@@ -276,3 +276,42 @@ impl<R: Repository> Repository for Faulty<R> {
         }
     }
 }
+
+/// Builds example `name` with this test's cargo, profile and features (so the library the
+/// tests were built with is reused, not built again with other features) and returns the
+/// path of its executable.
+pub fn build_example(name: &str) -> std::path::PathBuf {
+    let features: Vec<&str> = [
+        ("sqlite", cfg!(feature = "sqlite")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("tracing", cfg!(feature = "tracing")),
+        ("metrics", cfg!(feature = "metrics")),
+    ]
+    .into_iter()
+    .filter_map(|(feature, on)| on.then_some(feature))
+    .collect();
+    let mut command = std::process::Command::new(env!("CARGO"));
+    command.args([
+        "build",
+        "--release",
+        "--example",
+        name,
+        "--message-format=json",
+    ]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    let output = command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "example {name} builds");
+    String::from_utf8(output.stdout)
+        .expect("cargo writes UTF-8")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo reports the example's executable")
+}
