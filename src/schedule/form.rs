@@ -24,12 +24,13 @@ struct ScheduleForm {
     zone: Option<String>,
     #[serde(default, skip_serializing_if = "is_never")]
     end: End,
-    #[serde(default, skip_serializing_if = "is_clamp")]
-    overflow: Overflow,
+    /// `None` when absent: an `rrule` schedule refuses the field even at its default value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    overflow: Option<Overflow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     calendar: Option<WorkingCalendar>,
-    #[serde(default, skip_serializing_if = "is_no_adjustment")]
-    adjustment: Adjustment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    adjustment: Option<Adjustment>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     skip: Vec<NaiveDate>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -53,13 +54,6 @@ fn is_never(end: &End) -> bool {
     *end == End::Never
 }
 
-fn is_clamp(overflow: &Overflow) -> bool {
-    *overflow == Overflow::Clamp
-}
-
-fn is_no_adjustment(adjustment: &Adjustment) -> bool {
-    *adjustment == Adjustment::None
-}
 
 impl From<&Schedule> for ScheduleForm {
     fn from(schedule: &Schedule) -> ScheduleForm {
@@ -70,9 +64,9 @@ impl From<&Schedule> for ScheduleForm {
                 start: None,
                 zone: None,
                 end: End::Never,
-                overflow: Overflow::Clamp,
+                overflow: None,
                 calendar: None,
-                adjustment: Adjustment::None,
+                adjustment: None,
                 skip: Vec::new(),
                 skip_instants: Vec::new(),
                 moves: Vec::new(),
@@ -85,10 +79,11 @@ impl From<&Schedule> for ScheduleForm {
                 start: Some(schedule.start()),
                 zone: Some(schedule.zone().name().to_owned()),
                 end: schedule.end(),
-                overflow: schedule.overflow(),
+                overflow: (schedule.overflow() != Overflow::Clamp).then(|| schedule.overflow()),
                 calendar: (*schedule.calendar() != WorkingCalendar::default())
                     .then(|| schedule.calendar().clone()),
-                adjustment: schedule.adjustment(),
+                adjustment: (schedule.adjustment() != Adjustment::None)
+                    .then(|| schedule.adjustment()),
                 skip: schedule.skipped().map(|t| t.date()).collect(),
                 skip_instants: schedule.skipped_instants().collect(),
                 moves: schedule
@@ -121,6 +116,8 @@ impl TryFrom<ScheduleForm> for Schedule {
                     || form.zone.is_some()
                     || form.end != End::Never
                     || form.calendar.is_some()
+                    || form.overflow.is_some()
+                    || form.adjustment.is_some()
                     || !form.skip.is_empty()
                     || !form.skip_instants.is_empty()
                     || !form.moves.is_empty()
@@ -128,7 +125,10 @@ impl TryFrom<ScheduleForm> for Schedule {
                     || !form.extra_instants.is_empty();
                 if structured_only {
                     return Err(ScheduleError::Contradictory(
-                        "an \"rrule\" schedule carries its start, zone, end and exceptions in the text".into(),
+                        "an \"rrule\" schedule carries its start, zone, end, exceptions, overflow \
+                         and adjustment in the text (BYSETPOS, X-RD-ADJUST); remove the fields \
+                         or use \"rule\""
+                            .into(),
                     ));
                 }
                 Schedule::from_rrule(&text)
@@ -140,8 +140,8 @@ impl TryFrom<ScheduleForm> for Schedule {
                 let zone = parse_zone(form.zone.as_deref().unwrap_or("UTC"))?;
                 let mut builder = Schedule::builder(rule, start, zone)
                     .end(form.end)
-                    .overflow(form.overflow)
-                    .adjustment(form.adjustment)
+                    .overflow(form.overflow.unwrap_or(Overflow::Clamp))
+                    .adjustment(form.adjustment.unwrap_or(Adjustment::None))
                     .calendar(form.calendar.unwrap_or_default());
                 for date in form.skip {
                     builder = builder.skip(date);
@@ -174,5 +174,44 @@ impl<'de> Deserialize<'de> for Schedule {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Schedule, D::Error> {
         let form = ScheduleForm::deserialize(deserializer)?;
         Schedule::try_from(form).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod rrule_form_tests {
+    use super::*;
+
+    #[test]
+    fn an_rrule_schedule_refuses_structured_only_fields_instead_of_dropping_them() {
+        let text = "DTSTART;TZID=Europe/Berlin:20260105T090000\nRRULE:FREQ=MONTHLY;BYMONTHDAY=31";
+        for extra in [
+            r#""adjustment": "following""#,
+            r#""overflow": "skip""#,
+            r#""overflow": "clamp""#,
+        ] {
+            let json = format!(r#"{{"rrule": {text:?}, {extra}}}"#);
+            let error = serde_json::from_str::<Schedule>(&json).unwrap_err().to_string();
+            assert!(error.contains("overflow") && error.contains("adjustment"), "{extra}: {error}");
+        }
+        // Without them it reads (a rule the structured vocabulary takes is written back in
+        // that form, with RFC 5545's overflow); a general rule writes back as text alone.
+        let general = "DTSTART;TZID=Europe/Berlin:20260105T090000\nRRULE:FREQ=DAILY;BYHOUR=9,12";
+        let schedule: Schedule =
+            serde_json::from_str(&format!(r#"{{"rrule": {general:?}}}"#)).unwrap();
+        let json = serde_json::to_value(&schedule).unwrap();
+        assert!(json.get("overflow").is_none() && json.get("adjustment").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_rule_schedule_keeps_its_overflow_and_adjustment() {
+        let json = r#"{"rule": {"every": "month", "interval": 1, "on": {"day": 31}},
+            "start": "2026-01-31T09:00:00", "zone": "UTC", "overflow": "skip",
+            "adjustment": "following"}"#;
+        let schedule: Schedule = serde_json::from_str(json).unwrap();
+        assert_eq!(schedule.overflow(), Overflow::Skip);
+        assert_eq!(schedule.adjustment(), Adjustment::Following);
+        let again: Schedule =
+            serde_json::from_value(serde_json::to_value(&schedule).unwrap()).unwrap();
+        assert_eq!(again, schedule);
     }
 }
