@@ -615,13 +615,16 @@ impl From<EngineError> for ApiError {
             EngineError::TenantLimit { .. } => ApiError::invalid("tenant", text),
             EngineError::NoSuchOccurrence { .. } => ApiError::invalid("seq", text),
             EngineError::Schedule(source) => ApiError::invalid("schedule", source.to_string()),
-            EngineError::InvalidTenant(_) => ApiError::invalid("tenant", text),
-            EngineError::InvalidCurrency(_) | EngineError::CurrencyMismatch { .. } => {
-                ApiError::invalid("deal.amount.currency", text)
-            }
-            EngineError::InvalidDeal(_) => ApiError::invalid("deal", text),
-            EngineError::OffsetOutOfRange { what, .. } => ApiError::invalid(what, text),
-            EngineError::SplitShares { .. } => ApiError::invalid("split", text),
+            EngineError::Invalid(invalid) => match invalid {
+                ValidationError::InvalidTenant(_) => ApiError::invalid("tenant", text),
+                ValidationError::InvalidCurrency(_) | ValidationError::CurrencyMismatch { .. } => {
+                    ApiError::invalid("deal.amount.currency", text)
+                }
+                ValidationError::OffsetOutOfRange { what, .. } => ApiError::invalid(what, text),
+                ValidationError::SplitShares { .. } => ApiError::invalid("split", text),
+                _ => ApiError::invalid("deal", text),
+            },
+            EngineError::DealTooLarge { .. } => ApiError::invalid("deal", text),
             EngineError::Repository(source) if source.is_retryable() => {
                 ApiError::Unavailable(source.chain())
             }

@@ -6,8 +6,8 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineError;
 use crate::ids::DealKey;
+use crate::validation::ValidationError;
 
 /// An ISO 4217 currency code, with its minor-unit exponent.
 ///
@@ -28,7 +28,7 @@ impl Currency {
     /// Validates an ISO 4217 currency code.
     ///
     /// # Errors
-    /// [`EngineError::InvalidCurrency`] unless the code is an ISO 4217 code (three uppercase
+    /// [`ValidationError::InvalidCurrency`] unless the code is an ISO 4217 code (three uppercase
     /// letters naming a currency).
     ///
     /// ```
@@ -38,10 +38,10 @@ impl Currency {
     /// assert!(Currency::new("XYZ").is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(code: &str) -> Result<Currency, EngineError> {
+    pub fn new(code: &str) -> Result<Currency, ValidationError> {
         match Currency::from_stored(code) {
             Ok(currency) if currency.is_iso4217() => Ok(currency),
-            _ => Err(EngineError::InvalidCurrency(code.to_owned())),
+            _ => Err(ValidationError::InvalidCurrency(code.to_owned())),
         }
     }
 
@@ -49,7 +49,7 @@ impl Currency {
     /// deserialization accepts). Use [`Currency::new`] for new input.
     ///
     /// # Errors
-    /// [`EngineError::InvalidCurrency`] unless the code is three uppercase ASCII letters.
+    /// [`ValidationError::InvalidCurrency`] unless the code is three uppercase ASCII letters.
     ///
     /// ```
     /// use recurring_deals::Currency;
@@ -58,10 +58,10 @@ impl Currency {
     /// assert!(Currency::from_stored("xyz").is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_stored(code: &str) -> Result<Currency, EngineError> {
+    pub fn from_stored(code: &str) -> Result<Currency, ValidationError> {
         match code.as_bytes() {
             &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Currency([a, b, c])),
-            _ => Err(EngineError::InvalidCurrency(code.to_owned())),
+            _ => Err(ValidationError::InvalidCurrency(code.to_owned())),
         }
     }
 
@@ -106,7 +106,7 @@ impl Currency {
 }
 
 impl TryFrom<String> for Currency {
-    type Error = EngineError;
+    type Error = ValidationError;
     /// Lenient, as deserialization is: see [`Currency::from_stored`].
     fn try_from(value: String) -> Result<Self, Self::Error> {
         Currency::from_stored(&value)
@@ -182,11 +182,13 @@ impl fmt::Display for Money {
 }
 
 /// Refuses a code read leniently from stored data where new input is expected.
-fn check_iso(currency: Currency) -> Result<(), EngineError> {
+fn check_iso(currency: Currency) -> Result<(), ValidationError> {
     if currency.is_iso4217() {
         Ok(())
     } else {
-        Err(EngineError::InvalidCurrency(currency.as_str().to_owned()))
+        Err(ValidationError::InvalidCurrency(
+            currency.as_str().to_owned(),
+        ))
     }
 }
 
@@ -260,17 +262,19 @@ impl Deal {
     /// A deal with a title and an amount, in pipeline 0 at stage `NEW`.
     ///
     /// # Errors
-    /// [`EngineError::InvalidDeal`] for an empty title or a negative amount;
-    /// [`EngineError::InvalidCurrency`] for a currency that is not ISO 4217 (one read leniently
+    /// [`ValidationError::InvalidDeal`] for an empty title or a negative amount;
+    /// [`ValidationError::InvalidCurrency`] for a currency that is not ISO 4217 (one read leniently
     /// from stored data, see [`Currency`]).
-    pub fn new(title: impl Into<String>, amount: Money) -> Result<Deal, EngineError> {
+    pub fn new(title: impl Into<String>, amount: Money) -> Result<Deal, ValidationError> {
         let title = title.into();
         check_iso(amount.currency)?;
         if title.trim().is_empty() {
-            return Err(EngineError::InvalidDeal("title must not be empty".into()));
+            return Err(ValidationError::InvalidDeal(
+                "title must not be empty".into(),
+            ));
         }
         if amount.minor < 0 {
-            return Err(EngineError::InvalidDeal(format!(
+            return Err(ValidationError::InvalidDeal(format!(
                 "amount must not be negative, got {}",
                 amount.minor
             )));
@@ -332,20 +336,20 @@ impl Deal {
     /// Sets the product rows.
     ///
     /// # Errors
-    /// [`EngineError::CurrencyMismatch`] when a row's price is not in the deal's currency;
-    /// [`EngineError::InvalidDeal`] for a negative quantity or price;
-    /// [`EngineError::InvalidCurrency`] for a currency that is not ISO 4217.
-    pub fn with_products(mut self, products: Vec<ProductRow>) -> Result<Deal, EngineError> {
+    /// [`ValidationError::CurrencyMismatch`] when a row's price is not in the deal's currency;
+    /// [`ValidationError::InvalidDeal`] for a negative quantity or price;
+    /// [`ValidationError::InvalidCurrency`] for a currency that is not ISO 4217.
+    pub fn with_products(mut self, products: Vec<ProductRow>) -> Result<Deal, ValidationError> {
         for row in &products {
             check_iso(row.price.currency)?;
             if row.price.currency != self.amount.currency {
-                return Err(EngineError::CurrencyMismatch {
+                return Err(ValidationError::CurrencyMismatch {
                     expected: self.amount.currency,
                     got: row.price.currency,
                 });
             }
             if row.quantity_milli < 0 || row.price.minor < 0 || row.discount < 0 {
-                return Err(EngineError::InvalidDeal(format!(
+                return Err(ValidationError::InvalidDeal(format!(
                     "product row {:?} has a negative price, discount or quantity",
                     row.name
                 )));
@@ -381,7 +385,7 @@ impl Deal {
     ///
     /// # Errors
     /// As [`Deal::new`] and [`Deal::with_products`].
-    pub fn validate(&self) -> Result<(), EngineError> {
+    pub fn validate(&self) -> Result<(), ValidationError> {
         let checked = Deal::new(self.title.clone(), self.amount)?;
         checked.with_products(self.products.clone())?;
         Ok(())

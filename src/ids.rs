@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineError;
+use crate::validation::ValidationError;
 
 /// A tenant (an account of the host's CRM). Every operation is scoped to one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -15,7 +15,7 @@ impl TenantId {
     /// Validates a tenant id: 1 to 64 characters, no control characters.
     ///
     /// # Errors
-    /// [`EngineError::InvalidTenant`] otherwise.
+    /// [`ValidationError::InvalidTenant`] otherwise.
     ///
     /// ```
     /// use recurring_deals::TenantId;
@@ -23,10 +23,10 @@ impl TenantId {
     /// assert!(TenantId::new("").is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(id: impl Into<String>) -> Result<TenantId, EngineError> {
+    pub fn new(id: impl Into<String>) -> Result<TenantId, ValidationError> {
         let id = id.into();
         if id.is_empty() || id.chars().count() > 64 || id.chars().any(char::is_control) {
-            return Err(EngineError::InvalidTenant(id));
+            return Err(ValidationError::InvalidTenant(id));
         }
         Ok(TenantId(id))
     }
@@ -38,7 +38,7 @@ impl TenantId {
 }
 
 impl TryFrom<String> for TenantId {
-    type Error = EngineError;
+    type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         TenantId::new(value)
     }

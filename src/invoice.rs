@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::civil;
 use crate::deal::Money;
-use crate::engine::EngineError;
 use crate::ids::{DealKey, TenantId};
+use crate::validation::ValidationError;
 
 /// When an invoice must be paid, counted from the creation date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ impl PaymentDue {
         civil::date_of(due).unwrap_or(created)
     }
 
-    fn validate(self) -> Result<(), EngineError> {
+    fn validate(self) -> Result<(), ValidationError> {
         let (value, max, unit) = match self {
             PaymentDue::Days(n) => (n, 3650, "days"),
             PaymentDue::Weeks(n) => (n, 520, "weeks"),
@@ -50,7 +50,7 @@ impl PaymentDue {
             PaymentDue::EndOfMonth | PaymentDue::EndOfNextMonth => return Ok(()),
         };
         if value > max {
-            return Err(EngineError::OffsetOutOfRange {
+            return Err(ValidationError::OffsetOutOfRange {
                 what: "payment due",
                 value: i64::from(value),
                 max: i64::from(max),
@@ -148,8 +148,8 @@ impl InvoiceOptions {
     /// Checks ranges: due offsets and reminder offsets (at most 365 days).
     ///
     /// # Errors
-    /// [`EngineError::OffsetOutOfRange`].
-    pub fn validate(&self) -> Result<(), EngineError> {
+    /// [`ValidationError::OffsetOutOfRange`].
+    pub fn validate(&self) -> Result<(), ValidationError> {
         self.payment_due.validate()?;
         for &days in self
             .remind_before_days
@@ -157,7 +157,7 @@ impl InvoiceOptions {
             .chain(&self.remind_after_days)
         {
             if days > 365 {
-                return Err(EngineError::OffsetOutOfRange {
+                return Err(ValidationError::OffsetOutOfRange {
                     what: "reminder",
                     value: i64::from(days),
                     max: 365,

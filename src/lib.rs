@@ -144,6 +144,7 @@ mod runner;
 mod schedule;
 pub mod store;
 mod template;
+mod validation;
 mod zone;
 
 pub use calendar::{Adjustment, WorkingCalendar};
@@ -184,6 +185,7 @@ pub use template::{
     CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,
     SkipReason, Target, Template, TemplateDraft, TemplateState,
 };
+pub use validation::ValidationError;
 pub use zone::resolve_local;
 
 /// The README's examples, compiled and run as doctests.

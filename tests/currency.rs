@@ -5,7 +5,7 @@
 //! table below agree with glibc's locale data (`int_frac_digits` of ja_JP, ar_BH, ar_KW,
 //! ar_JO, ar_TN, ar_OM, ar_IQ, ar_LY, ko_KR, vi_VN, is_IS, de_DE, en_US, ru_RU, en_GB).
 
-use recurring_deals::{Currency, Deal, EngineError, Money, ProductRow};
+use recurring_deals::{Currency, Deal, Money, ProductRow, ValidationError};
 
 /// (code, minor-unit exponent) from ISO 4217 list one.
 const ISO_EXPONENTS: [(&str, u8); 19] = [
@@ -31,7 +31,7 @@ const ISO_EXPONENTS: [(&str, u8); 19] = [
 ];
 
 #[test]
-fn exponents_follow_iso_4217() -> Result<(), EngineError> {
+fn exponents_follow_iso_4217() -> Result<(), ValidationError> {
     for (code, exponent) in ISO_EXPONENTS {
         let currency = Currency::new(code)?;
         assert!(currency.is_iso4217(), "{code}");
@@ -45,8 +45,8 @@ fn exponents_follow_iso_4217() -> Result<(), EngineError> {
 }
 
 #[test]
-fn money_is_shown_with_the_currency_exponent() -> Result<(), EngineError> {
-    let shown = |minor: i64, code: &str| -> Result<String, EngineError> {
+fn money_is_shown_with_the_currency_exponent() -> Result<(), ValidationError> {
+    let shown = |minor: i64, code: &str| -> Result<String, ValidationError> {
         Ok(Money::new(minor, Currency::new(code)?).to_string())
     };
     assert_eq!(shown(150_000, "RUB")?, "1500.00 RUB");
@@ -66,7 +66,7 @@ fn money_is_shown_with_the_currency_exponent() -> Result<(), EngineError> {
 fn new_input_refuses_codes_outside_iso_4217() {
     for code in ["XYZ", "ABC", "rub", "RU", "RUBL", "", "R1B", "ЕUR"] {
         let err = Currency::new(code).expect_err(code);
-        assert_eq!(err, EngineError::InvalidCurrency(code.to_owned()));
+        assert_eq!(err, ValidationError::InvalidCurrency(code.to_owned()));
     }
     assert_eq!(
         Currency::new("XYZ").unwrap_err().to_string(),
@@ -93,7 +93,7 @@ fn stored_codes_outside_iso_4217_stay_readable() -> Result<(), Box<dyn std::erro
 
     // New deals in such a currency are refused, with the code named.
     let err = Deal::new("Legacy", money).unwrap_err();
-    assert_eq!(err, EngineError::InvalidCurrency("XYZ".into()));
+    assert_eq!(err, ValidationError::InvalidCurrency("XYZ".into()));
     let rub = Currency::new("RUB")?;
     let row = ProductRow {
         name: "Legacy row".into(),
@@ -105,7 +105,7 @@ fn stored_codes_outside_iso_4217_stay_readable() -> Result<(), Box<dyn std::erro
     let err = Deal::new("Deal", Money::new(100, rub))?
         .with_products(vec![row])
         .unwrap_err();
-    assert_eq!(err, EngineError::InvalidCurrency("XYZ".into()));
+    assert_eq!(err, ValidationError::InvalidCurrency("XYZ".into()));
     Ok(())
 }
 

@@ -1504,7 +1504,7 @@ fn invalid_drafts_give_typed_errors() {
     };
     assert_eq!(
         deal("Daily", 100).with_products(vec![row.clone()]),
-        Err(EngineError::CurrencyMismatch {
+        Err(ValidationError::CurrencyMismatch {
             expected: rub(),
             got: usd
         })
@@ -1516,10 +1516,10 @@ fn invalid_drafts_give_typed_errors() {
     draft.deal = serde_json::from_value(json).unwrap();
     assert_eq!(
         engine.create_template(&acme, draft),
-        Err(EngineError::CurrencyMismatch {
+        Err(EngineError::Invalid(ValidationError::CurrencyMismatch {
             expected: rub(),
             got: usd
-        })
+        }))
     );
 
     for shares in [
@@ -1530,7 +1530,7 @@ fn invalid_drafts_give_typed_errors() {
     ] {
         assert_eq!(
             InstallmentSplit::new(shares.clone()),
-            Err(EngineError::SplitShares { shares })
+            Err(ValidationError::SplitShares { shares })
         );
     }
     // A split needs a one-off schedule.
@@ -1538,18 +1538,18 @@ fn invalid_drafts_give_typed_errors() {
     draft.split = Some(InstallmentSplit::new(vec![5000, 5000]).unwrap());
     assert_eq!(
         engine.create_template(&acme, draft),
-        Err(EngineError::SplitShares {
+        Err(EngineError::Invalid(ValidationError::SplitShares {
             shares: vec![5000, 5000]
-        })
+        }))
     );
 
     let out_of_range = |what, value, max, unit| {
-        Err(EngineError::OffsetOutOfRange {
+        Err(EngineError::Invalid(ValidationError::OffsetOutOfRange {
             what,
             value,
             max,
             unit,
-        })
+        }))
     };
     let mut draft = daily_draft();
     draft.begin_offset = Some(DateOffset::Days(3651));
@@ -1592,7 +1592,10 @@ fn invalid_drafts_give_typed_errors() {
     draft.catch_up.max_per_tick = 0;
     assert!(matches!(
         engine.create_template(&acme, draft),
-        Err(EngineError::OffsetOutOfRange { value: 0, .. })
+        Err(EngineError::Invalid(ValidationError::OffsetOutOfRange {
+            value: 0,
+            ..
+        }))
     ));
     // The boundaries themselves are accepted.
     let mut draft = daily_draft();

@@ -1,10 +1,10 @@
 //! Errors of the engine's operations.
 
-use crate::deal::Currency;
 use crate::error::ScheduleError;
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::lifecycle::LifecycleError;
 use crate::store::RepositoryError;
+use crate::validation::ValidationError;
 
 /// Why an engine operation failed. Nothing was changed when one is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,48 +30,10 @@ pub enum EngineError {
     /// The template's series is over; it cannot be edited (create a new one).
     #[error("template {0} is finished and cannot be changed")]
     Finished(TemplateId),
-    /// A tenant id that is empty, too long or has control characters.
-    #[error(
-        "invalid tenant id {}: expected 1 to 64 characters, none of them control characters",
-        shown(.0)
-    )]
-    InvalidTenant(String),
-    /// A currency code that is not an ISO 4217 code (new input), or not three uppercase
-    /// letters (stored data).
-    #[error("invalid currency code {0:?}: expected an ISO 4217 code such as EUR, USD, RUB")]
-    InvalidCurrency(String),
-    /// A product row in another currency than the deal.
-    #[error("product row currency {got} does not match the deal currency {expected}")]
-    CurrencyMismatch {
-        /// The deal's currency.
-        expected: Currency,
-        /// The row's.
-        got: Currency,
-    },
-    /// A deal that breaks a rule (empty title, negative amount).
-    #[error("invalid deal: {0}")]
-    InvalidDeal(String),
-    /// An offset out of its range.
-    #[error("{what} must be at most {max} {unit}, got {value}")]
-    OffsetOutOfRange {
-        /// Which offset.
-        what: &'static str,
-        /// The value given.
-        value: i64,
-        /// The maximum.
-        max: i64,
-        /// The unit.
-        unit: &'static str,
-    },
-    /// Installment shares that do not sum to 100 % (10000 basis points), or a split on a
-    /// schedule that is not a one-off.
-    #[error(
-        "installment shares must be two or more positive basis points summing to 10000 on a one-off schedule, got {shares:?}"
-    )]
-    SplitShares {
-        /// The shares given.
-        shares: Vec<u32>,
-    },
+    /// A value the value types refuse: a tenant id, a currency, a deal, an offset, an
+    /// installment split.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
     /// The tenant's plan allows no more live templates.
     #[error("tenant {tenant} has reached its limit of {limit} recurring deal templates")]
     TenantLimit {
@@ -193,17 +155,6 @@ impl PartialEq for RuntimeError {
 }
 
 impl Eq for RuntimeError {}
-
-/// A value as quoted text, cut after 80 characters so a huge input is not echoed whole.
-fn shown(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(80).collect();
-    if chars.next().is_some() {
-        format!("{head:?}... ({} characters)", text.chars().count())
-    } else {
-        format!("{head:?}")
-    }
-}
 
 #[cfg(test)]
 mod tests {

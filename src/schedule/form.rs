@@ -54,7 +54,6 @@ fn is_never(end: &End) -> bool {
     *end == End::Never
 }
 
-
 impl From<&Schedule> for ScheduleForm {
     fn from(schedule: &Schedule) -> ScheduleForm {
         match schedule.rule() {
@@ -190,8 +189,13 @@ mod rrule_form_tests {
             r#""overflow": "clamp""#,
         ] {
             let json = format!(r#"{{"rrule": {text:?}, {extra}}}"#);
-            let error = serde_json::from_str::<Schedule>(&json).unwrap_err().to_string();
-            assert!(error.contains("overflow") && error.contains("adjustment"), "{extra}: {error}");
+            let error = serde_json::from_str::<Schedule>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("overflow") && error.contains("adjustment"),
+                "{extra}: {error}"
+            );
         }
         // Without them it reads (a rule the structured vocabulary takes is written back in
         // that form, with RFC 5545's overflow); a general rule writes back as text alone.
@@ -199,7 +203,10 @@ mod rrule_form_tests {
         let schedule: Schedule =
             serde_json::from_str(&format!(r#"{{"rrule": {general:?}}}"#)).unwrap();
         let json = serde_json::to_value(&schedule).unwrap();
-        assert!(json.get("overflow").is_none() && json.get("adjustment").is_none(), "{json}");
+        assert!(
+            json.get("overflow").is_none() && json.get("adjustment").is_none(),
+            "{json}"
+        );
     }
 
     #[test]

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Recurrence;
 use crate::deal::Deal;
-use crate::engine::EngineError;
 use crate::ids::{TemplateId, TenantId};
 use crate::invoice::InvoiceOptions;
 use crate::schedule::{End, Schedule};
@@ -12,6 +11,7 @@ use crate::template::{
     CatchUpPolicy, Counters, DateOffset, InstallmentSplit, ResumePolicy, Target, Template,
     TemplateState,
 };
+use crate::validation::ValidationError;
 
 /// What a new template is made of: the deal to copy, the schedule, and the options. Also the
 /// JSON form of templates files (see `examples/templates.json`).
@@ -97,7 +97,7 @@ impl TemplateDraft {
         self,
         tenant: TenantId,
         id: TemplateId,
-    ) -> Result<Template, EngineError> {
+    ) -> Result<Template, crate::engine::EngineError> {
         self.deal.validate()?;
         if let Some(offset) = self.begin_offset {
             offset.validate("begin offset")?;
@@ -111,27 +111,30 @@ impl TemplateDraft {
         if let Some(days) = self.upcoming_notice_days
             && days > 365
         {
-            return Err(EngineError::OffsetOutOfRange {
+            return Err(ValidationError::OffsetOutOfRange {
                 what: "upcoming notice",
                 value: i64::from(days),
                 max: 365,
                 unit: "days",
-            });
+            }
+            .into());
         }
         if !(1..=100_000).contains(&self.catch_up.max_per_tick) {
-            return Err(EngineError::OffsetOutOfRange {
+            return Err(ValidationError::OffsetOutOfRange {
                 what: "max per tick",
                 value: i64::from(self.catch_up.max_per_tick),
                 max: 100_000,
                 unit: "occurrences",
-            });
+            }
+            .into());
         }
         if let Some(split) = &self.split {
             let once = matches!(self.schedule.recurrence(), Some(Recurrence::Once { .. }));
             if !once || split.shares().len() != 2 {
-                return Err(EngineError::SplitShares {
+                return Err(ValidationError::SplitShares {
                     shares: split.shares().to_vec(),
-                });
+                }
+                .into());
             }
         }
         let (schedule, limit) = match self.schedule.end() {

@@ -43,14 +43,17 @@ impl DateOffset {
         shifted.unwrap_or(date)
     }
 
-    pub(crate) fn validate(self, what: &'static str) -> Result<(), crate::EngineError> {
+    pub(crate) fn validate(
+        self,
+        what: &'static str,
+    ) -> Result<(), crate::validation::ValidationError> {
         let (value, max, unit) = match self {
             DateOffset::Days(n) => (n, 3650, "days"),
             DateOffset::Weeks(n) => (n, 520, "weeks"),
             DateOffset::Months(n) => (n, 120, "months"),
         };
         if value > max {
-            return Err(crate::EngineError::OffsetOutOfRange {
+            return Err(crate::ValidationError::OffsetOutOfRange {
                 what,
                 value: i64::from(value),
                 max: i64::from(max),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::deal::Money;
-use crate::engine::EngineError;
+use crate::validation::ValidationError;
 
 /// Shares of an amount in basis points (5000 = 50 %) that sum to exactly 100 %.
 ///
@@ -26,11 +26,11 @@ impl InstallmentSplit {
     /// Validates shares: at least two, each above 0, summing to 10000.
     ///
     /// # Errors
-    /// [`EngineError::SplitShares`] otherwise.
-    pub fn new(shares_bp: Vec<u32>) -> Result<InstallmentSplit, EngineError> {
+    /// [`ValidationError::SplitShares`] otherwise.
+    pub fn new(shares_bp: Vec<u32>) -> Result<InstallmentSplit, ValidationError> {
         let sum: u64 = shares_bp.iter().map(|&s| u64::from(s)).sum();
         if shares_bp.len() < 2 || shares_bp.contains(&0) || sum != 10_000 {
-            return Err(EngineError::SplitShares { shares: shares_bp });
+            return Err(ValidationError::SplitShares { shares: shares_bp });
         }
         Ok(InstallmentSplit(shares_bp))
     }
@@ -71,7 +71,7 @@ impl InstallmentSplit {
 }
 
 impl TryFrom<Vec<u32>> for InstallmentSplit {
-    type Error = EngineError;
+    type Error = ValidationError;
     fn try_from(value: Vec<u32>) -> Result<Self, Self::Error> {
         InstallmentSplit::new(value)
     }
