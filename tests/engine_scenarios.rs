@@ -2393,3 +2393,47 @@ async fn a_lifecycle_change_waits_before_retrying_a_conflict() {
         std::time::Duration::from_millis(1 + 2 + 4 + 8 + 16 + 32 + 50)
     );
 }
+
+/// An edit on a template far behind (daily since 1976, one occurrence per tick, the clock 50
+/// years on) does a bounded amount of catch-up inside itself and then says so plainly,
+/// instead of committing thousands of deals and reporting a race that did not happen.
+#[test]
+fn an_edit_far_behind_settles_a_bounded_amount_and_says_why_it_stops() {
+    let (engine, clock) = engine_at(utc(1976, 1, 1, 0, 0));
+    let acme = tenant("acme");
+    let mut draft = TemplateDraft::new(
+        deal("Daily", 100),
+        daily(local(1976, 1, 1, 9, 0), chrono_tz::UTC)
+            .build()
+            .unwrap(),
+    );
+    draft.catch_up.max_per_tick = 1;
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    clock.set(utc(2026, 1, 1, 0, 0));
+    let schedule = daily(local(2026, 1, 1, 10, 0), chrono_tz::UTC)
+        .build()
+        .unwrap();
+    assert_eq!(
+        engine.edit_schedule(&acme, id, schedule.clone()),
+        Err(EngineError::Behind(id))
+    );
+    // It settled a few ticks' worth, not ten thousand deals.
+    let created = engine.deals(&acme, Some(id)).unwrap().len();
+    assert!(
+        (1..=8).contains(&created),
+        "{created} deals created by the edit"
+    );
+    // Nothing else changed: the old schedule, revision 0, still catching up by ticks.
+    let template = engine.template(&acme, id).unwrap();
+    assert_eq!(template.revision(), 0);
+    assert!(template.next_run().is_some_and(|t| t <= clock.now()));
+    // A template that is not behind is edited at once.
+    let fresh = engine.create_template(&acme, daily_draft()).unwrap().id();
+    assert_eq!(
+        engine
+            .edit_schedule(&acme, fresh, schedule)
+            .unwrap()
+            .revision(),
+        1
+    );
+}
