@@ -384,8 +384,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// # Errors
     /// [`EngineError::TenantLimit`] when the tenant's plan allows no more templates; the
-    /// validation errors of the draft ([`EngineError::OffsetOutOfRange`],
-    /// [`EngineError::SplitShares`], [`EngineError::CurrencyMismatch`], ...).
+    /// validation errors of the draft as [`EngineError::Invalid`]
+    /// ([`crate::ValidationError::OffsetOutOfRange`], [`crate::ValidationError::SplitShares`],
+    /// [`crate::ValidationError::CurrencyMismatch`], ...); [`EngineError::DealTooLarge`].
     pub async fn create_template(
         &self,
         tenant: &TenantId,
