@@ -114,17 +114,20 @@ impl PostgresOptions {
 ///
 /// # Claiming templates across workers
 ///
-/// [`Repository::commit_batch`] writes a batch of templates in one transaction of four round
-/// trips: `BEGIN`; one statement that claims the batch's template rows
-/// (`FOR UPDATE SKIP LOCKED`, matching tenant and expected version) and inserts the claimed
-/// templates' deals (`ON CONFLICT DO NOTHING RETURNING` their keys); one statement that
-/// writes the skipped occurrences, invoices and outbox events of the claimed templates
-/// (after [`Commit::drop_already_created`] for the keys that were already there) and their
-/// new state; `COMMIT`. Every row travels in array parameters (`unnest`), so the statements
-/// are the same whatever the batch's size. A template row another worker holds, or of
-/// another version, is not claimed: its outcome is [`CommitOutcome::Conflict`] at once,
-/// without waiting and without writing anything for it. A worker that dies mid-tick leaves
-/// nothing behind: its transaction rolls back and the row locks go with it. Give each engine
+/// [`Repository::commit_batch`] writes a batch of templates in one statement, which is its
+/// own transaction (one round trip, one WAL flush): it claims the batch's template rows
+/// (`FOR UPDATE SKIP LOCKED`, matching tenant and expected version) and writes the claimed
+/// templates' deals, skipped occurrences, invoices, outbox events and new state. Every row
+/// travels in array parameters (`unnest`), so the statement is the same whatever the batch's
+/// size. The deals go in without `ON CONFLICT`: when one is stored already (a retried commit
+/// that had landed), the statement fails and writes nothing, and the batch is written again
+/// in a transaction of four round trips: `BEGIN`; the claim with the deals
+/// (`ON CONFLICT DO NOTHING RETURNING` their keys); the rest of the claimed templates' rows,
+/// after [`Commit::drop_already_created`] for the keys that were already there; `COMMIT`.
+/// A template row another worker holds, or of another version, is not claimed: its outcome
+/// is [`CommitOutcome::Conflict`] at once, without waiting and without writing anything for
+/// it. A worker that dies mid-tick leaves nothing behind: its transaction rolls back and the
+/// row locks go with it. Give each engine
 /// its share of the due list with `EngineConfig::builder().worker(index, count)`.
 ///
 /// A commit is durable when it returns (the server's `synchronous_commit`); a batch shares
@@ -493,9 +496,9 @@ fn template_of(row: PgRow) -> Result<Template, RepositoryError> {
     let id: i64 = col(&row, 0, t)?;
     decode_template(
         id,
-        &col::<String>(&row, 1, t)?,
+        col::<&str>(&row, 1, t)?,
         col(&row, 2, t)?,
-        &col::<String>(&row, 3, t)?,
+        col::<&str>(&row, 3, t)?,
     )
 }
 

@@ -124,9 +124,13 @@ impl SqliteOptions {
 /// transaction (the write lock up front, so two writers never deadlock upgrading a read
 /// lock); other processes on the same file wait for SQLite's busy timeout.
 /// [`Repository::commit_batch`] writes a whole batch of templates in one transaction, with a
-/// few multi-row statements, so a tick pays one `fsync` per batch. Every commit is
-/// conditional on the template's version and deal keys are unique, so exactly-once never
-/// depends on the locking.
+/// few multi-row statements, so a tick pays one `fsync` per batch. The statements expect the
+/// usual case (every template at its expected version, none of the deals stored) and return
+/// only counts; when a count says otherwise, the transaction is rolled back and the batch
+/// written again with statements that return the templates claimed and the deals inserted,
+/// and [`Commit::drop_already_created`] applies. Every commit is conditional on the
+/// template's version and deal keys are unique, so exactly-once never depends on the
+/// locking.
 ///
 /// [`SqliteStore::open`] checks that the pool's connections use WAL with
 /// `synchronous=FULL` (a committed deal survives a power loss) and refuses a weaker pool
@@ -439,10 +443,10 @@ fn key_at(row: &SqliteRow, at: usize, table: &'static str) -> Result<Key, Reposi
 fn template_of(row: SqliteRow) -> Result<Template, RepositoryError> {
     let t = table::TEMPLATES;
     let id: i64 = col(&row, 0, t)?;
-    let tenant: String = col(&row, 1, t)?;
+    let tenant: &str = col(&row, 1, t)?;
     let version: i64 = col(&row, 2, t)?;
-    let body: String = col(&row, 3, t).map_err(|e| rename(e, format!("T{id}")))?;
-    decode_template(id, &tenant, version, &body)
+    let body: &str = col(&row, 3, t).map_err(|e| rename(e, format!("T{id}")))?;
+    decode_template(id, tenant, version, body)
 }
 
 fn rename(error: RepositoryError, key: String) -> RepositoryError {
