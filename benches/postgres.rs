@@ -1,32 +1,36 @@
-//! PostgreSQL store throughput: deals committed durably per second by 2 engines (tasks on a
-//! multi-threaded runtime, each with its share of the due list) ticking one database, against
-//! a bare-insert baseline in the same run.
+//! PostgreSQL store throughput: deals committed durably per second by 1, 2 and 4 engines
+//! (tasks on a multi-threaded runtime, each with its share of the due list) ticking one
+//! database, against a bare-insert baseline measured in the same rounds.
 //!
 //! `RECURRING_DEALS_PG_URL=postgres://postgres@127.0.0.1:5432/DB \
 //! cargo bench --features postgres --bench postgres`
 //!
-//! * steady: 20,000 templates with one occurrence due each;
-//! * catch-up: 1,000 templates with 100 missed daily occurrences each.
+//! * `steady`: 20,000 templates with one occurrence due each;
+//! * `catch_up`: 1,000 templates with 100 missed daily occurrences each.
 //!
 //! The engines commit 64 templates per transaction (durable: the server's
-//! `synchronous_commit`). The baseline writes the same rows the ticks wrote (read back, already
-//! serialized before timing starts: deals, outbox events, the templates' new rows) into a
-//! fresh schema migrated by the store (same tables and indexes), in transactions of 64
-//! templates split between 2 connections: once with a prepared statement per row, once with
-//! `unnest` arrays; the faster counts. `RUNS` runs (default 3); medians and their ratio.
+//! `synchronous_commit`, left at its default) and tick until nothing is due. Criterion times
+//! that (`iter_custom`: the schema is created and filled outside the timing). Each round then
+//! writes the same rows the engines wrote (read back, already serialized: deals, skipped
+//! occurrences, invoices, outbox events, the templates' new rows) into a fresh schema
+//! migrated by the store (same tables and indexes), in transactions of 64 templates split
+//! between as many connections as engines: once with a prepared statement per row, once with
+//! `unnest` arrays. After each benchmark a line gives the medians of the rounds (the warm-up
+//! round left out) and the engines' share of the faster baseline. `RD_BENCH_NO_BASELINE=1`
+//! times the engines alone (for profiling).
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use recurring_deals::{
-    CatchUpPolicy, Currency, Deal, Engine, EngineConfig, Interval, ManualClock, Money,
-    PostgresOptions, PostgresStore, Recurrence, Repository, Schedule, Template, TemplateDraft,
-    TenantId,
+    CatchUpPolicy, Currency, Deal, Engine, EngineConfig, InMemoryRepository, Interval, ManualClock,
+    Money, PostgresOptions, PostgresStore, Recurrence, Schedule, Template, TemplateDraft, TenantId,
 };
 use sqlx::{PgPool, Row};
+use tokio::runtime::Runtime;
 
 const BATCH: usize = 64;
-const WORKERS: usize = 2;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
@@ -42,13 +46,13 @@ fn schema(what: &str) -> String {
     )
 }
 
-async fn open(url: &str, schema: &str) -> PostgresStore {
+async fn open(url: &str, schema: &str, workers: usize) -> PostgresStore {
     let options = PostgresOptions::new()
         .schema(schema)
         .unwrap()
         .legacy_schema(None)
         .unwrap();
-    PostgresStore::connect_with(url, options, WORKERS as u32 + 1)
+    PostgresStore::connect_with(url, options, workers as u32 + 1)
         .await
         .unwrap()
 }
@@ -59,29 +63,16 @@ async fn drop_schema(pool: &PgPool, schema: &str) {
         .await;
 }
 
-/// A template's rows as the tick left them: its new row, its deals, its events.
-struct TemplateRows {
-    template: (i64, i64, String, Option<i64>, String),
-    deals: Vec<(i64, i16, i64, i64, String, i64, String)>,
-    events: Vec<(String, String, i64, String)>,
-}
-
-struct Written {
-    initial: Vec<Template>,
-    per_template: Vec<TemplateRows>,
-}
-
-async fn engine_run(url: &str, templates: usize, days: u32) -> (usize, Duration, Written) {
-    let name = schema("engine");
-    let store = open(url, &name).await;
+/// `templates` daily templates whose first `days` occurrences are due at [`due_at`].
+async fn templates(templates: usize, days: u32) -> Vec<Template> {
     let rub = Currency::new("RUB").unwrap();
     let deal = Deal::new("Support", Money::new(100_000, rub))
         .unwrap()
         .with_assignee(7)
         .with_contacts([1, 2]);
-    let scratch = recurring_deals::InMemoryRepository::new();
+    let scratch = InMemoryRepository::new();
     let creator = Engine::new(&scratch, ManualClock::new(t0()));
-    let mut initial = Vec::with_capacity(templates);
+    let mut made = Vec::with_capacity(templates);
     for i in 0..templates {
         let tenant = TenantId::new(format!("tenant-{}", i % 50)).unwrap();
         let start = t0().naive_utc() + TimeDelta::hours(9) + TimeDelta::seconds((i % 3600) as i64);
@@ -93,19 +84,52 @@ async fn engine_run(url: &str, templates: usize, days: u32) -> (usize, Duration,
             max_per_tick: days,
             ..CatchUpPolicy::default()
         };
-        initial.push(creator.create_template(&tenant, draft).await.unwrap());
+        made.push(creator.create_template(&tenant, draft).await.unwrap());
     }
-    store.insert_templates(&initial).await.unwrap();
-    let now = t0() + TimeDelta::days(i64::from(days) - 1) + TimeDelta::hours(12);
+    made
+}
+
+fn due_at(days: u32) -> DateTime<Utc> {
+    t0() + TimeDelta::days(i64::from(days) - 1) + TimeDelta::hours(12)
+}
+
+/// An invoice row: key, tenant, version, next_reminder_ns, body.
+type InvoiceRow = (i64, i16, i64, i64, String, i64, Option<i64>, String);
+
+/// A template's rows as the ticks left them.
+struct TemplateRows {
+    /// id, version, state, next_run_ns, body
+    template: (i64, i64, String, Option<i64>, String),
+    /// key, tenant, nominal_at_ns, body
+    deals: Vec<(i64, i16, i64, i64, String, i64, String)>,
+    /// key, tenant, body
+    skipped: Vec<(i64, i16, i64, i64, String, String)>,
+    invoices: Vec<InvoiceRow>,
+    /// tenant, idempotency_key, at_ns, body
+    events: Vec<(String, String, i64, String)>,
+}
+
+/// `workers` engines ticking a fresh schema holding `initial` (all due at `now`) until
+/// nothing is due: the deals created, the time, the rows written (when `read`).
+async fn engine_run(
+    url: &str,
+    initial: &[Template],
+    now: DateTime<Utc>,
+    workers: usize,
+    read: bool,
+) -> (usize, Duration, Vec<TemplateRows>) {
+    let name = schema("engine");
+    let store = open(url, &name, workers).await;
+    store.insert_templates(initial).await.unwrap();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for index in 0..WORKERS {
+    for index in 0..workers {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let config = EngineConfig::builder()
                 .batch_size(2_000)
                 .commit_batch(BATCH)
-                .worker(index, WORKERS)
+                .worker(index, workers)
                 .build()
                 .unwrap();
             let engine = Engine::with_config(store, ManualClock::new(now), config);
@@ -114,13 +138,7 @@ async fn engine_run(url: &str, templates: usize, days: u32) -> (usize, Duration,
                 let report = engine.tick().await.unwrap();
                 assert!(report.failures.is_empty(), "{:?}", report.failures);
                 created += report.created.len();
-                if engine
-                    .repository()
-                    .due_templates(now, 1)
-                    .await
-                    .unwrap()
-                    .is_empty()
-                {
+                if !report.more_due {
                     return created;
                 }
             }
@@ -131,15 +149,19 @@ async fn engine_run(url: &str, templates: usize, days: u32) -> (usize, Duration,
         created += task.await.unwrap();
     }
     let elapsed = started.elapsed();
-    assert_eq!(created, templates * days as usize);
-    let written = read_back(store.pool(), &name, initial).await;
+    let written = if read {
+        read_back(store.pool(), &name, initial).await
+    } else {
+        Vec::new()
+    };
     drop_schema(store.pool(), &name).await;
+    store.pool().close().await;
     (created, elapsed, written)
 }
 
-async fn read_back(pool: &PgPool, s: &str, initial: Vec<Template>) -> Written {
+async fn read_back(pool: &PgPool, s: &str, initial: &[Template]) -> Vec<TemplateRows> {
     let mut per_template = Vec::with_capacity(initial.len());
-    for template in &initial {
+    for template in initial {
         let id = template.id().0 as i64;
         let row = sqlx::query(&format!(
             "SELECT id, version, state, next_run_ns, body FROM \"{s}\".templates WHERE id = $1"
@@ -150,7 +172,23 @@ async fn read_back(pool: &PgPool, s: &str, initial: Vec<Template>) -> Written {
         .unwrap();
         let deals = sqlx::query_as(&format!(
             "SELECT template_id, kind, revision, num, tenant, nominal_at_ns, body \
-             FROM \"{s}\".deals WHERE template_id = $1 ORDER BY num"
+             FROM \"{s}\".deals WHERE template_id = $1 ORDER BY kind, revision, num"
+        ))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let skipped = sqlx::query_as(&format!(
+            "SELECT template_id, kind, revision, num, tenant, body \
+             FROM \"{s}\".skipped WHERE template_id = $1 ORDER BY kind, revision, num"
+        ))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let invoices = sqlx::query_as(&format!(
+            "SELECT template_id, kind, revision, num, tenant, version, next_reminder_ns, body \
+             FROM \"{s}\".invoices WHERE template_id = $1 ORDER BY kind, revision, num"
         ))
         .bind(id)
         .fetch_all(pool)
@@ -159,6 +197,8 @@ async fn read_back(pool: &PgPool, s: &str, initial: Vec<Template>) -> Written {
         per_template.push(TemplateRows {
             template: (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)),
             deals,
+            skipped,
+            invoices,
             events: Vec::new(),
         });
     }
@@ -168,17 +208,14 @@ async fn read_back(pool: &PgPool, s: &str, initial: Vec<Template>) -> Written {
     .fetch_all(pool)
     .await
     .unwrap();
-    // Every template wrote as many events: give each its share.
+    // Every template of a scenario writes as many events: each gets its share.
     let per = (events.len() / per_template.len().max(1)).max(1);
     for (i, chunk) in events.chunks(per).enumerate() {
         if let Some(rows) = per_template.get_mut(i) {
             rows.events.extend(chunk.iter().cloned());
         }
     }
-    Written {
-        initial,
-        per_template,
-    }
+    per_template
 }
 
 #[derive(Clone, Copy)]
@@ -198,6 +235,14 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
             let insert_deal = format!(
                 "INSERT INTO \"{s}\".deals (template_id, kind, revision, num, tenant, \
                  nominal_at_ns, body) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            );
+            let insert_skipped = format!(
+                "INSERT INTO \"{s}\".skipped (template_id, kind, revision, num, tenant, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            );
+            let insert_invoice = format!(
+                "INSERT INTO \"{s}\".invoices (template_id, kind, revision, num, tenant, \
+                 version, next_reminder_ns, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             );
             let insert_event = format!(
                 "INSERT INTO \"{s}\".outbox (tenant, idempotency_key, at_ns, body) \
@@ -228,6 +273,32 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                         .await
                         .unwrap();
                 }
+                for k in &t.skipped {
+                    sqlx::query(&insert_skipped)
+                        .bind(k.0)
+                        .bind(k.1)
+                        .bind(k.2)
+                        .bind(k.3)
+                        .bind(&k.4)
+                        .bind(&k.5)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
+                for v in &t.invoices {
+                    sqlx::query(&insert_invoice)
+                        .bind(v.0)
+                        .bind(v.1)
+                        .bind(v.2)
+                        .bind(v.3)
+                        .bind(&v.4)
+                        .bind(v.5)
+                        .bind(v.6)
+                        .bind(&v.7)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
                 for e in &t.events {
                     sqlx::query(&insert_event)
                         .bind(&e.0)
@@ -242,6 +313,8 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
         }
         Style::Unnest => {
             let deals: Vec<_> = batch.iter().flat_map(|t| &t.deals).collect();
+            let skipped: Vec<_> = batch.iter().flat_map(|t| &t.skipped).collect();
+            let invoices: Vec<_> = batch.iter().flat_map(|t| &t.invoices).collect();
             let events: Vec<_> = batch.iter().flat_map(|t| &t.events).collect();
             sqlx::query(&format!(
                 "WITH d AS (INSERT INTO \"{s}\".deals (template_id, kind, revision, num, \
@@ -249,7 +322,14 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                      SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], \
                          $4::bigint[], $5::text[], $6::bigint[], $7::text[])), \
                  e AS (INSERT INTO \"{s}\".outbox (tenant, idempotency_key, at_ns, body) \
-                     SELECT * FROM unnest($8::text[], $9::text[], $10::bigint[], $11::text[])) \
+                     SELECT * FROM unnest($8::text[], $9::text[], $10::bigint[], $11::text[])), \
+                 k AS (INSERT INTO \"{s}\".skipped (template_id, kind, revision, num, tenant, \
+                     body) SELECT * FROM unnest($17::bigint[], $18::smallint[], $19::bigint[], \
+                         $20::bigint[], $21::text[], $22::text[])), \
+                 v AS (INSERT INTO \"{s}\".invoices (template_id, kind, revision, num, tenant, \
+                     version, next_reminder_ns, body) \
+                     SELECT * FROM unnest($23::bigint[], $24::smallint[], $25::bigint[], \
+                         $26::bigint[], $27::text[], $28::bigint[], $29::bigint[], $30::text[])) \
                  UPDATE \"{s}\".templates t SET version = i.version, state = i.state, \
                      next_run_ns = i.next_run_ns, body = i.body \
                  FROM unnest($12::bigint[], $13::bigint[], $14::text[], $15::bigint[], \
@@ -282,6 +362,20 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                     .map(|t| t.template.4.as_str())
                     .collect::<Vec<_>>(),
             )
+            .bind(skipped.iter().map(|k| k.0).collect::<Vec<_>>())
+            .bind(skipped.iter().map(|k| k.1).collect::<Vec<_>>())
+            .bind(skipped.iter().map(|k| k.2).collect::<Vec<_>>())
+            .bind(skipped.iter().map(|k| k.3).collect::<Vec<_>>())
+            .bind(skipped.iter().map(|k| k.4.as_str()).collect::<Vec<_>>())
+            .bind(skipped.iter().map(|k| k.5.as_str()).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.0).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.1).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.2).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.3).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.4.as_str()).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.5).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.6).collect::<Vec<_>>())
+            .bind(invoices.iter().map(|v| v.7.as_str()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -291,19 +385,25 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
 }
 
 /// The baseline: the same rows into a fresh migrated schema, batches of 64 templates split
-/// between 2 connections.
-async fn baseline(url: &str, written: &Written, style: Style) -> Duration {
+/// between `workers` connections.
+async fn baseline(
+    url: &str,
+    initial: &[Template],
+    written: &[TemplateRows],
+    workers: usize,
+    style: Style,
+) -> Duration {
     let name = schema("base");
-    let store = open(url, &name).await;
-    store.insert_templates(&written.initial).await.unwrap();
-    let batches: Vec<&[TemplateRows]> = written.per_template.chunks(BATCH).collect();
-    let started = Instant::now();
+    let store = open(url, &name, workers).await;
+    store.insert_templates(initial).await.unwrap();
+    let batches: Vec<&[TemplateRows]> = written.chunks(BATCH).collect();
     let pool = store.pool();
-    let lanes = (0..WORKERS).map(|lane| {
+    let started = Instant::now();
+    let lanes = (0..workers).map(|lane| {
         let batches = &batches;
         let name = &name;
         async move {
-            for batch in batches.iter().skip(lane).step_by(WORKERS) {
+            for batch in batches.iter().skip(lane).step_by(workers) {
                 write_batch(pool, name, batch, style).await;
             }
         }
@@ -311,6 +411,7 @@ async fn baseline(url: &str, written: &Written, style: Style) -> Duration {
     futures_join(lanes.collect()).await;
     let elapsed = started.elapsed();
     drop_schema(pool, &name).await;
+    pool.close().await;
     elapsed
 }
 
@@ -328,47 +429,101 @@ async fn futures_join<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
     .await;
 }
 
+/// One round's times.
+struct Round {
+    deals: usize,
+    engine: Duration,
+    per_row: Duration,
+    unnest: Duration,
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-async fn scenario(url: &str, name: &str, templates: usize, days: u32, runs: usize) {
-    let (mut engine, mut per_row, mut unnest) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let (deals, elapsed, written) = engine_run(url, templates, days).await;
-        engine.push(deals as f64 / elapsed.as_secs_f64());
-        let base = baseline(url, &written, Style::PerRow).await;
-        per_row.push(deals as f64 / base.as_secs_f64());
-        let base = baseline(url, &written, Style::Unnest).await;
-        unnest.push(deals as f64 / base.as_secs_f64());
+fn scenario(c: &mut Criterion, runtime: &Runtime, url: &str, name: &str, count: usize, days: u32) {
+    let with_baseline = std::env::var_os("RD_BENCH_NO_BASELINE").is_none();
+    let initial = runtime.block_on(templates(count, days));
+    let now = due_at(days);
+    let mut group = c.benchmark_group(format!("postgres_{name}"));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(count as u64 * u64::from(days)));
+    for workers in [1, 2, 4] {
+        let mut rounds: Vec<Round> = Vec::new();
+        group.bench_function(format!("{workers}_workers"), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let (deals, engine, written) =
+                        runtime.block_on(engine_run(url, &initial, now, workers, with_baseline));
+                    assert_eq!(deals, count * days as usize);
+                    timed += engine;
+                    if !with_baseline {
+                        continue;
+                    }
+                    let per_row =
+                        runtime.block_on(baseline(url, &initial, &written, workers, Style::PerRow));
+                    let unnest =
+                        runtime.block_on(baseline(url, &initial, &written, workers, Style::Unnest));
+                    rounds.push(Round {
+                        deals,
+                        engine,
+                        per_row,
+                        unnest,
+                    });
+                }
+                timed
+            });
+        });
+        if rounds.is_empty() {
+            continue;
+        }
+        // The first round is criterion's warm-up.
+        let measured = if rounds.len() > 1 {
+            &rounds[1..]
+        } else {
+            &rounds[..]
+        };
+        let rate = |f: fn(&Round) -> Duration| {
+            median(
+                measured
+                    .iter()
+                    .map(|r| r.deals as f64 / f(r).as_secs_f64())
+                    .collect(),
+            )
+        };
+        let (engine, per_row, unnest) =
+            (rate(|r| r.engine), rate(|r| r.per_row), rate(|r| r.unnest));
+        println!(
+            "postgres {name} ({count} templates x {days} deals, {BATCH} templates per \
+             transaction), {workers} workers, medians of {} rounds: engines {engine:.0} \
+             deals/s; bare inserts: per-row {per_row:.0}, unnest {unnest:.0} deals/s; \
+             engines / faster baseline = {:.0} %",
+            measured.len(),
+            engine / per_row.max(unnest) * 100.0
+        );
     }
-    let (engine, per_row, unnest) = (median(engine), median(per_row), median(unnest));
-    let best = per_row.max(unnest);
-    println!(
-        "{name}: {WORKERS} engines median {engine:.0} deals/s; bare inserts: per-row \
-         {per_row:.0}, unnest {unnest:.0} deals/s; engine / best baseline = {:.0} %",
-        engine / best * 100.0
-    );
+    group.finish();
 }
 
-fn main() {
+fn benches(c: &mut Criterion) {
     let Ok(url) = std::env::var("RECURRING_DEALS_PG_URL") else {
         println!("set RECURRING_DEALS_PG_URL to run the PostgreSQL benchmark");
         return;
     };
-    let runs = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    println!("PostgreSQL store, durable commits, 64 templates per transaction; {runs} runs");
-    runtime.block_on(async {
-        scenario(&url, "steady (1 deal per template)", 20_000, 1, runs).await;
-        scenario(&url, "catch-up (100 deals per template)", 1_000, 100, runs).await;
-    });
+    scenario(c, &runtime, &url, "steady", 20_000, 1);
+    scenario(c, &runtime, &url, "catch_up", 1_000, 100);
 }
+
+criterion_group!(postgres, benches);
+criterion_main!(postgres);

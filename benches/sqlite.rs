@@ -1,30 +1,35 @@
 //! SQLite store throughput: deals committed durably per second by an engine tick, against a
-//! bare-insert baseline in the same run.
+//! bare-insert baseline measured in the same rounds.
 //!
 //! `cargo bench --features sqlite --bench sqlite`
 //!
-//! The store runs as shipped (`SqliteStore::connect`: WAL, `synchronous = FULL`, files under
-//! the system's temp directory); the engine commits 64 templates per transaction:
+//! The store runs as shipped (`SqliteStore::connect`: WAL, `synchronous = FULL`, a file under
+//! the system's temp directory, fresh for every round); the engine commits 64 templates per
+//! transaction:
 //!
-//! * catch-up: 1,000 templates with 100 missed daily occurrences each, one tick;
-//! * steady: 20,000 templates with one occurrence each, one tick.
+//! * `catch_up`: 1,000 templates with 100 missed daily occurrences each, one tick;
+//! * `steady`: 20,000 templates with one occurrence due each, one tick.
 //!
-//! The baseline writes the same rows the tick wrote (read back from its database: the deals,
-//! the outbox events and the templates' new rows, already serialized before timing starts)
-//! into a fresh database migrated by the store (same tables and indexes, same durability),
-//! in transactions of the same 64 templates: once with a prepared statement per row and once
-//! with multi-row statements; the faster counts. Each scenario runs `RUNS` times (default 5);
-//! medians are reported, and their ratio.
+//! Criterion times the tick (`iter_custom`: the database is created and filled outside the
+//! timing). Each round then writes the same rows the tick wrote (read back from its database,
+//! already serialized: deals, skipped occurrences, invoices, outbox events and the templates'
+//! new rows) into a fresh database migrated by the store (same tables and indexes, same
+//! durability), in transactions of the same 64 templates: once with a prepared statement per
+//! row and once with multi-row statements. After each group a line gives the medians of the
+//! rounds (the warm-up round left out) and the engine's share of the faster baseline.
+//! `RD_BENCH_NO_BASELINE=1` times the engine alone (for profiling).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use recurring_deals::{
-    CatchUpPolicy, Currency, Deal, Engine, EngineConfig, Interval, ManualClock, Money, Recurrence,
-    Repository, Schedule, SqliteStore, Template, TemplateDraft, TenantId,
+    CatchUpPolicy, Currency, Deal, Engine, EngineConfig, InMemoryRepository, Interval, ManualClock,
+    Money, Recurrence, Schedule, SqliteStore, Template, TemplateDraft, TenantId,
 };
 use sqlx::{Row, SqlitePool};
+use tokio::runtime::Runtime;
 
 const BATCH: usize = 64;
 
@@ -47,37 +52,16 @@ fn remove(path: &Path) {
     }
 }
 
-/// The rows a tick wrote, per template, in commit order.
-struct Written {
-    initial: Vec<Template>,
-    /// Per template: its new row (id, version, state, next_run_ns, body), its deals and events.
-    per_template: Vec<TemplateRows>,
-}
-
-struct TemplateRows {
-    template: (i64, i64, String, Option<i64>, String),
-    deals: Vec<(i64, i16, i64, i64, String, i64, String)>,
-    events: Vec<(String, String, i64, String)>,
-}
-
-/// One tick over `templates` templates with `days` daily occurrences due each: deals/s, and
-/// the rows written.
-async fn engine_run(templates: usize, days: u32) -> (usize, Duration, Written) {
-    let file = path("engine");
-    remove(&file);
-    let store = SqliteStore::connect(&file).await.unwrap();
-    let clock = ManualClock::new(t0());
-    let config = EngineConfig::builder()
-        .batch_size(templates)
-        .commit_batch(BATCH)
-        .build()
-        .unwrap();
-    let engine = Engine::with_config(store.clone(), clock.clone(), config);
+/// `templates` daily templates whose first `days` occurrences are due at [`due_at`].
+async fn templates(templates: usize, days: u32) -> Vec<Template> {
     let rub = Currency::new("RUB").unwrap();
     let deal = Deal::new("Support", Money::new(100_000, rub))
         .unwrap()
         .with_assignee(7)
         .with_contacts([1, 2]);
+    let scratch = InMemoryRepository::new();
+    let creator = Engine::new(&scratch, ManualClock::new(t0()));
+    let mut made = Vec::with_capacity(templates);
     for i in 0..templates {
         let tenant = TenantId::new(format!("tenant-{}", i % 50)).unwrap();
         let start = t0().naive_utc() + TimeDelta::hours(9) + TimeDelta::seconds((i % 3600) as i64);
@@ -89,23 +73,63 @@ async fn engine_run(templates: usize, days: u32) -> (usize, Duration, Written) {
             max_per_tick: days,
             ..CatchUpPolicy::default()
         };
-        engine.create_template(&tenant, draft).await.unwrap();
+        made.push(creator.create_template(&tenant, draft).await.unwrap());
     }
-    let now = t0() + TimeDelta::days(i64::from(days) - 1) + TimeDelta::hours(12);
-    let initial = store.due_templates(now, usize::MAX).await.unwrap();
-    clock.set(now);
+    made
+}
+
+fn due_at(days: u32) -> DateTime<Utc> {
+    t0() + TimeDelta::days(i64::from(days) - 1) + TimeDelta::hours(12)
+}
+
+/// An invoice row: key, tenant, version, next_reminder_ns, body.
+type InvoiceRow = (i64, i16, i64, i64, String, i64, Option<i64>, String);
+
+/// A template's rows as the tick left them.
+struct TemplateRows {
+    /// id, version, state, next_run_ns, body
+    template: (i64, i64, String, Option<i64>, String),
+    /// key, tenant, nominal_at_ns, body
+    deals: Vec<(i64, i16, i64, i64, String, i64, String)>,
+    /// key, tenant, body
+    skipped: Vec<(i64, i16, i64, i64, String, String)>,
+    invoices: Vec<InvoiceRow>,
+    /// tenant, idempotency_key, at_ns, body
+    events: Vec<(String, String, i64, String)>,
+}
+
+/// One tick over `initial` (all due at `now`) on a fresh database: the deals created, the
+/// tick's time, the rows it wrote.
+async fn engine_run(
+    initial: &[Template],
+    now: DateTime<Utc>,
+    read: bool,
+) -> (usize, Duration, Vec<TemplateRows>) {
+    let file = path("engine");
+    remove(&file);
+    let store = SqliteStore::connect(&file).await.unwrap();
+    store.insert_templates(initial).await.unwrap();
+    let config = EngineConfig::builder()
+        .batch_size(initial.len())
+        .commit_batch(BATCH)
+        .build()
+        .unwrap();
+    let engine = Engine::with_config(store.clone(), ManualClock::new(now), config);
     let started = Instant::now();
     let report = engine.tick().await.unwrap();
     let elapsed = started.elapsed();
     assert!(report.failures.is_empty() && report.conflicts == 0);
-    assert_eq!(report.created.len(), templates * days as usize);
-    let written = read_back(store.pool(), &initial).await;
+    let written = if read {
+        read_back(store.pool(), initial).await
+    } else {
+        Vec::new()
+    };
     store.pool().close().await;
     remove(&file);
     (report.created.len(), elapsed, written)
 }
 
-async fn read_back(pool: &SqlitePool, initial: &[Template]) -> Written {
+async fn read_back(pool: &SqlitePool, initial: &[Template]) -> Vec<TemplateRows> {
     let mut per_template = Vec::with_capacity(initial.len());
     for template in initial {
         let id = template.id().0 as i64;
@@ -116,9 +140,25 @@ async fn read_back(pool: &SqlitePool, initial: &[Template]) -> Written {
         .fetch_one(pool)
         .await
         .unwrap();
-        let deals: Vec<(i64, i16, i64, i64, String, i64, String)> = sqlx::query_as(
+        let deals = sqlx::query_as(
             "SELECT template_id, kind, revision, num, tenant, nominal_at_ns, body FROM rd_deals \
-             WHERE template_id = ?1 ORDER BY num",
+             WHERE template_id = ?1 ORDER BY kind, revision, num",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let skipped = sqlx::query_as(
+            "SELECT template_id, kind, revision, num, tenant, body FROM rd_skipped \
+             WHERE template_id = ?1 ORDER BY kind, revision, num",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let invoices = sqlx::query_as(
+            "SELECT template_id, kind, revision, num, tenant, version, next_reminder_ns, body \
+             FROM rd_invoices WHERE template_id = ?1 ORDER BY kind, revision, num",
         )
         .bind(id)
         .fetch_all(pool)
@@ -127,26 +167,24 @@ async fn read_back(pool: &SqlitePool, initial: &[Template]) -> Written {
         per_template.push(TemplateRows {
             template: (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)),
             deals,
+            skipped,
+            invoices,
             events: Vec::new(),
         });
     }
-    // Events in outbox order belong to the templates in due order (a deal event names its
-    // template); the baseline writes each template's with it.
+    // Every template of a scenario writes as many events, in due order: each gets its share.
     let events: Vec<(String, String, i64, String)> =
         sqlx::query_as("SELECT tenant, idempotency_key, at_ns, body FROM rd_outbox ORDER BY id")
             .fetch_all(pool)
             .await
             .unwrap();
-    let per = events.len() / per_template.len().max(1);
-    for (i, chunk) in events.chunks(per.max(1)).enumerate() {
+    let per = (events.len() / per_template.len().max(1)).max(1);
+    for (i, chunk) in events.chunks(per).enumerate() {
         if let Some(rows) = per_template.get_mut(i) {
             rows.events.extend(chunk.iter().cloned());
         }
     }
-    Written {
-        initial: initial.to_vec(),
-        per_template,
-    }
+    per_template
 }
 
 #[derive(Clone, Copy)]
@@ -155,104 +193,116 @@ enum Style {
     MultiRow,
 }
 
+/// `(?, ?, ...), ...`: `rows` rows of `columns` placeholders.
+fn values(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
 /// The baseline: the same rows into a fresh migrated database, 64 templates per
 /// transaction.
-async fn baseline(written: &Written, style: Style) -> Duration {
+async fn baseline(initial: &[Template], written: &[TemplateRows], style: Style) -> Duration {
     let file = path("baseline");
     remove(&file);
     let store = SqliteStore::connect(&file).await.unwrap();
-    store.insert_templates(&written.initial).await.unwrap();
+    store.insert_templates(initial).await.unwrap();
     let pool = store.pool().clone();
+    let update = "UPDATE rd_templates SET version = ?1, state = ?2, next_run_ns = ?3, body = ?4 \
+                  WHERE id = ?5 AND version = ?6";
+    let insert_deal = "INSERT INTO rd_deals (template_id, kind, revision, num, tenant, \
+                       nominal_at_ns, body) VALUES ";
+    let insert_skipped =
+        "INSERT INTO rd_skipped (template_id, kind, revision, num, tenant, body) VALUES ";
+    let insert_invoice = "INSERT INTO rd_invoices (template_id, kind, revision, num, tenant, \
+                          version, next_reminder_ns, body) VALUES ";
+    let insert_event = "INSERT INTO rd_outbox (tenant, idempotency_key, at_ns, body) VALUES ";
     let started = Instant::now();
-    for batch in written.per_template.chunks(BATCH) {
+    for batch in written.chunks(BATCH) {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let per_statement = match style {
+            Style::PerRow => 1,
+            Style::MultiRow => 256,
+        };
+        let deals: Vec<_> = batch.iter().flat_map(|t| &t.deals).collect();
+        for chunk in deals.chunks(per_statement) {
+            let sql = format!("{insert_deal}{}", values(chunk.len(), 7));
+            let mut q = sqlx::query(&sql);
+            for d in chunk {
+                q = q
+                    .bind(d.0)
+                    .bind(d.1)
+                    .bind(d.2)
+                    .bind(d.3)
+                    .bind(&d.4)
+                    .bind(d.5)
+                    .bind(&d.6);
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
+        let skipped: Vec<_> = batch.iter().flat_map(|t| &t.skipped).collect();
+        for chunk in skipped.chunks(per_statement) {
+            let sql = format!("{insert_skipped}{}", values(chunk.len(), 6));
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q
+                    .bind(s.0)
+                    .bind(s.1)
+                    .bind(s.2)
+                    .bind(s.3)
+                    .bind(&s.4)
+                    .bind(&s.5);
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
+        let invoices: Vec<_> = batch.iter().flat_map(|t| &t.invoices).collect();
+        for chunk in invoices.chunks(per_statement) {
+            let sql = format!("{insert_invoice}{}", values(chunk.len(), 8));
+            let mut q = sqlx::query(&sql);
+            for v in chunk {
+                q = q
+                    .bind(v.0)
+                    .bind(v.1)
+                    .bind(v.2)
+                    .bind(v.3)
+                    .bind(&v.4)
+                    .bind(v.5)
+                    .bind(v.6)
+                    .bind(&v.7);
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
+        let events: Vec<_> = batch.iter().flat_map(|t| &t.events).collect();
+        for chunk in events.chunks(per_statement) {
+            let sql = format!("{insert_event}{}", values(chunk.len(), 4));
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q.bind(&e.0).bind(&e.1).bind(e.2).bind(&e.3);
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
         match style {
             Style::PerRow => {
                 for t in batch {
                     let (id, version, state, next, body) = &t.template;
-                    sqlx::query(
-                        "UPDATE rd_templates SET version = ?1, state = ?2, next_run_ns = ?3, \
-                         body = ?4 WHERE id = ?5 AND version = ?6",
-                    )
-                    .bind(version)
-                    .bind(state)
-                    .bind(next)
-                    .bind(body)
-                    .bind(id)
-                    .bind(version - 1)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-                    for d in &t.deals {
-                        sqlx::query(
-                            "INSERT INTO rd_deals (template_id, kind, revision, num, tenant, \
-                             nominal_at_ns, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        )
-                        .bind(d.0)
-                        .bind(d.1)
-                        .bind(d.2)
-                        .bind(d.3)
-                        .bind(&d.4)
-                        .bind(d.5)
-                        .bind(&d.6)
+                    sqlx::query(update)
+                        .bind(version)
+                        .bind(state)
+                        .bind(next)
+                        .bind(body)
+                        .bind(id)
+                        .bind(version - 1)
                         .execute(&mut *tx)
                         .await
                         .unwrap();
-                    }
-                    for e in &t.events {
-                        sqlx::query(
-                            "INSERT INTO rd_outbox (tenant, idempotency_key, at_ns, body) \
-                             VALUES (?1, ?2, ?3, ?4)",
-                        )
-                        .bind(&e.0)
-                        .bind(&e.1)
-                        .bind(e.2)
-                        .bind(&e.3)
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
-                    }
                 }
             }
             Style::MultiRow => {
-                let deals: Vec<_> = batch.iter().flat_map(|t| &t.deals).collect();
-                for chunk in deals.chunks(256) {
-                    let sql = format!(
-                        "INSERT INTO rd_deals (template_id, kind, revision, num, tenant, \
-                         nominal_at_ns, body) VALUES {}",
-                        vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for d in chunk {
-                        q = q
-                            .bind(d.0)
-                            .bind(d.1)
-                            .bind(d.2)
-                            .bind(d.3)
-                            .bind(&d.4)
-                            .bind(d.5)
-                            .bind(&d.6);
-                    }
-                    q.execute(&mut *tx).await.unwrap();
-                }
-                let events: Vec<_> = batch.iter().flat_map(|t| &t.events).collect();
-                for chunk in events.chunks(256) {
-                    let sql = format!(
-                        "INSERT INTO rd_outbox (tenant, idempotency_key, at_ns, body) VALUES {}",
-                        vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for e in chunk {
-                        q = q.bind(&e.0).bind(&e.1).bind(e.2).bind(&e.3);
-                    }
-                    q.execute(&mut *tx).await.unwrap();
-                }
                 let sql = format!(
                     "WITH i (id, version, state, next_run_ns, body) AS (VALUES {}) \
                      UPDATE rd_templates SET version = i.version, state = i.state, \
                      next_run_ns = i.next_run_ns, body = i.body FROM i \
                      WHERE rd_templates.id = i.id AND rd_templates.version = i.version - 1",
-                    vec!["(?, ?, ?, ?, ?)"; batch.len()].join(", ")
+                    values(batch.len(), 5)
                 );
                 let mut q = sqlx::query(&sql);
                 for t in batch {
@@ -270,41 +320,95 @@ async fn baseline(written: &Written, style: Style) -> Duration {
     elapsed
 }
 
+/// One round's times.
+struct Round {
+    deals: usize,
+    engine: Duration,
+    per_row: Duration,
+    multi_row: Duration,
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-async fn scenario(name: &str, templates: usize, days: u32, runs: usize) {
-    let (mut engine, mut per_row, mut multi_row) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let (deals, elapsed, written) = engine_run(templates, days).await;
-        engine.push(deals as f64 / elapsed.as_secs_f64());
-        per_row.push(deals as f64 / baseline(&written, Style::PerRow).await.as_secs_f64());
-        multi_row.push(deals as f64 / baseline(&written, Style::MultiRow).await.as_secs_f64());
+fn scenario(c: &mut Criterion, runtime: &Runtime, name: &str, count: usize, days: u32) {
+    let with_baseline = std::env::var_os("RD_BENCH_NO_BASELINE").is_none();
+    let initial = runtime.block_on(templates(count, days));
+    let now = due_at(days);
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut group = c.benchmark_group(format!("sqlite_{name}"));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(count as u64 * u64::from(days)));
+    group.bench_function("engine_tick", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let (deals, engine, written) =
+                    runtime.block_on(engine_run(&initial, now, with_baseline));
+                assert_eq!(deals, count * days as usize);
+                timed += engine;
+                if !with_baseline {
+                    continue;
+                }
+                let per_row = runtime.block_on(baseline(&initial, &written, Style::PerRow));
+                let multi_row = runtime.block_on(baseline(&initial, &written, Style::MultiRow));
+                rounds.push(Round {
+                    deals,
+                    engine,
+                    per_row,
+                    multi_row,
+                });
+            }
+            timed
+        });
+    });
+    group.finish();
+    if !with_baseline || rounds.is_empty() {
+        return;
     }
-    let (engine, per_row, multi_row) = (median(engine), median(per_row), median(multi_row));
-    let best = per_row.max(multi_row);
+    // The first round is criterion's warm-up.
+    let measured = if rounds.len() > 1 {
+        &rounds[1..]
+    } else {
+        &rounds[..]
+    };
+    let rate = |f: fn(&Round) -> Duration| {
+        median(
+            measured
+                .iter()
+                .map(|r| r.deals as f64 / f(r).as_secs_f64())
+                .collect(),
+        )
+    };
+    let (engine, per_row, multi_row) = (
+        rate(|r| r.engine),
+        rate(|r| r.per_row),
+        rate(|r| r.multi_row),
+    );
     println!(
-        "{name}: engine tick median {engine:.0} deals/s; bare inserts: per-row {per_row:.0}, \
-         multi-row {multi_row:.0} deals/s; engine / best baseline = {:.0} %",
-        engine / best * 100.0
+        "sqlite {name} ({count} templates x {days} deals, {BATCH} templates per transaction), \
+         medians of {} rounds: engine tick {engine:.0} deals/s; bare inserts: per-row \
+         {per_row:.0}, multi-row {multi_row:.0} deals/s; engine / faster baseline = {:.0} %",
+        measured.len(),
+        engine / per_row.max(multi_row) * 100.0
     );
 }
 
-fn main() {
-    let runs = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    println!("SQLite store, WAL, synchronous = FULL, 64 templates per transaction; {runs} runs");
-    runtime.block_on(async {
-        scenario("catch-up (100 deals per template)", 1_000, 100, runs).await;
-        scenario("steady (1 deal per template)", 20_000, 1, runs).await;
-    });
+    scenario(c, &runtime, "catch_up", 1_000, 100);
+    scenario(c, &runtime, "steady", 20_000, 1);
 }
+
+criterion_group!(sqlite, benches);
+criterion_main!(sqlite);

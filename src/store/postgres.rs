@@ -114,17 +114,20 @@ impl PostgresOptions {
 ///
 /// # Claiming templates across workers
 ///
-/// [`Repository::commit_batch`] writes a batch of templates in one transaction of four round
-/// trips: `BEGIN`; one statement that claims the batch's template rows
-/// (`FOR UPDATE SKIP LOCKED`, matching tenant and expected version) and inserts the claimed
-/// templates' deals (`ON CONFLICT DO NOTHING RETURNING` their keys); one statement that
-/// writes the skipped occurrences, invoices and outbox events of the claimed templates
-/// (after [`Commit::drop_already_created`] for the keys that were already there) and their
-/// new state; `COMMIT`. Every row travels in array parameters (`unnest`), so the statements
-/// are the same whatever the batch's size. A template row another worker holds, or of
-/// another version, is not claimed: its outcome is [`CommitOutcome::Conflict`] at once,
-/// without waiting and without writing anything for it. A worker that dies mid-tick leaves
-/// nothing behind: its transaction rolls back and the row locks go with it. Give each engine
+/// [`Repository::commit_batch`] writes a batch of templates in one statement, which is its
+/// own transaction (one round trip, one WAL flush): it claims the batch's template rows
+/// (`FOR UPDATE SKIP LOCKED`, matching tenant and expected version) and writes the claimed
+/// templates' deals, skipped occurrences, invoices, outbox events and new state. Every row
+/// travels in array parameters (`unnest`), so the statement is the same whatever the batch's
+/// size. The deals go in without `ON CONFLICT`: when one is stored already (a retried commit
+/// that had landed), the statement fails and writes nothing, and the batch is written again
+/// in a transaction of four round trips: `BEGIN`; the claim with the deals
+/// (`ON CONFLICT DO NOTHING RETURNING` their keys); the rest of the claimed templates' rows,
+/// after [`Commit::drop_already_created`] for the keys that were already there; `COMMIT`.
+/// A template row another worker holds, or of another version, is not claimed: its outcome
+/// is [`CommitOutcome::Conflict`] at once, without waiting and without writing anything for
+/// it. A worker that dies mid-tick leaves nothing behind: its transaction rolls back and the
+/// row locks go with it. Give each engine
 /// its share of the due list with `EngineConfig::builder().worker(index, count)`.
 ///
 /// A commit is durable when it returns (the server's `synchronous_commit`); a batch shares
@@ -403,9 +406,16 @@ impl PostgresStore {
         }
         if !ready.is_empty() {
             let written = async {
+                let sql = &self.inner.sql;
+                let channel = &self.inner.channel;
+                match write_expected(sql, channel, &self.inner.pool, &ready).await {
+                    Expected::Written(outcomes) => return Ok(outcomes),
+                    Expected::DealStored => {}
+                    Expected::Failed(e) => return Err(e),
+                }
+                // A deal of the batch is stored already: again, reading back what was written.
                 let mut tx = self.inner.pool.begin().await.map_err(error)?;
-                let result =
-                    write_commits(&self.inner.sql, &self.inner.channel, &mut tx, &mut ready).await;
+                let result = write_commits(sql, channel, &mut tx, &mut ready).await;
                 finish(tx, result).await
             }
             .await;
@@ -489,9 +499,9 @@ fn template_of(row: PgRow) -> Result<Template, RepositoryError> {
     let id: i64 = col(&row, 0, t)?;
     decode_template(
         id,
-        &col::<String>(&row, 1, t)?,
+        col::<&str>(&row, 1, t)?,
         col(&row, 2, t)?,
-        &col::<String>(&row, 3, t)?,
+        col::<&str>(&row, 3, t)?,
     )
 }
 
@@ -713,6 +723,7 @@ struct Sql {
     next_wake: String,
     claim: String,
     write: String,
+    batch: String,
     delete: String,
     list_count: String,
     list: String,
@@ -841,6 +852,73 @@ impl Sql {
                 events =
                     events_insert("unnest($15::text[], $16::text[], $17::bigint[], $18::text[])")
             ),
+            // The whole batch in one statement, expecting the usual case (no deal of a
+            // claimed template stored yet; the deals are inserted without ON CONFLICT, so a
+            // stored one fails the statement, and the caller writes the batch again with
+            // `claim` and `write`). Templates ($1 id, $2 tenant, $3 expected version, $4..$7
+            // the new version, state, next run and body), deals ($8..$14), skipped
+            // ($15..$20), invoices ($21..$28), events ($29 their template, $30..$33), $34 the
+            // channel. One row per template: its id, whether it was claimed, whether it
+            // exists.
+            batch: format!(
+                "WITH input AS ( \
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], \
+                         $4::bigint[], $5::text[], $6::bigint[], $7::text[]) \
+                         AS i(id, tenant, expected, version, state, next_run_ns, body)), \
+                 claimed AS MATERIALIZED ( \
+                     SELECT t.id, t.next_run_ns FROM {templates} t \
+                     WHERE t.id = ANY($1::bigint[]) \
+                         AND (t.tenant, t.id, t.version) IN \
+                             (SELECT tenant, id, expected FROM input) \
+                     ORDER BY t.id \
+                     FOR UPDATE OF t SKIP LOCKED), \
+                 deals AS ( \
+                     INSERT INTO {deals} \
+                         (template_id, kind, revision, num, tenant, nominal_at_ns, body) \
+                     SELECT d.t, d.k, d.r, d.n, d.tenant, d.at, d.body \
+                     FROM unnest($8::bigint[], $9::smallint[], $10::bigint[], $11::bigint[], \
+                                 $12::text[], $13::bigint[], $14::text[]) \
+                         AS d(t, k, r, n, tenant, at, body) \
+                     WHERE d.t IN (SELECT id FROM claimed)), \
+                 skipped AS ( \
+                     INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
+                     SELECT s.t, s.k, s.r, s.n, s.tenant, s.body \
+                     FROM unnest($15::bigint[], $16::smallint[], $17::bigint[], \
+                         $18::bigint[], $19::text[], $20::text[]) \
+                         AS s(t, k, r, n, tenant, body) \
+                     WHERE s.t IN (SELECT id FROM claimed) \
+                     ON CONFLICT DO NOTHING), \
+                 invoices AS ( \
+                     INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
+                         next_reminder_ns, body) \
+                     SELECT v.t, v.k, v.r, v.n, v.tenant, v.version, v.next, v.body \
+                     FROM unnest($21::bigint[], $22::smallint[], $23::bigint[], \
+                         $24::bigint[], $25::text[], $26::bigint[], $27::bigint[], $28::text[]) \
+                         AS v(t, k, r, n, tenant, version, next, body) \
+                     WHERE v.t IN (SELECT id FROM claimed) \
+                     ON CONFLICT DO NOTHING), \
+                 events AS ( \
+                     INSERT INTO {outbox} (tenant, idempotency_key, at_ns, body) \
+                     SELECT e.tenant, e.idem, e.at, e.body \
+                     FROM unnest($29::bigint[], $30::text[], $31::text[], $32::bigint[], \
+                         $33::text[]) WITH ORDINALITY AS e(owner, tenant, idem, at, body, ord) \
+                     WHERE e.owner IN (SELECT id FROM claimed) \
+                     ORDER BY e.ord), \
+                 updated AS ( \
+                     UPDATE {templates} t SET version = i.version, state = i.state, \
+                         next_run_ns = i.next_run_ns, body = i.body \
+                     FROM input i \
+                     WHERE t.id = i.id AND i.id IN (SELECT id FROM claimed) \
+                     RETURNING t.id), \
+                 notified AS ( \
+                     SELECT pg_notify($34, '') WHERE EXISTS ( \
+                         SELECT 1 FROM input i JOIN claimed c ON c.id = i.id \
+                         WHERE c.next_run_ns IS DISTINCT FROM i.next_run_ns)) \
+                 SELECT i.id, c.id IS NOT NULL, \
+                     EXISTS (SELECT 1 FROM {templates} x WHERE x.id = i.id AND x.tenant = i.tenant), \
+                     (SELECT count(*) FROM updated), (SELECT count(*) FROM notified) \
+                 FROM input i LEFT JOIN claimed c ON c.id = i.id"
+            ),
             delete: format!(
                 "WITH deleted AS ( \
                      DELETE FROM {templates} WHERE tenant = $1 AND id = $2 AND version = $3 \
@@ -945,6 +1023,159 @@ async fn insert_template(
 
 /// A claimed template's stored next run, by id.
 type Claimed = HashMap<i64, Option<i64>>;
+
+/// What [`write_expected`] did.
+enum Expected {
+    Written(Vec<CommitOutcome>),
+    /// Nothing: a deal of a claimed template is stored already.
+    DealStored,
+    Failed(RepositoryError),
+}
+
+/// Writes commits of distinct templates in one statement, its own transaction, expecting
+/// the usual case: no deal of a claimed template stored yet. A stored one fails the
+/// statement (a unique violation on the deals' key), which writes nothing:
+/// [`Expected::DealStored`], and the batch goes through [`write_commits`], where
+/// [`Commit::drop_already_created`] applies.
+async fn write_expected(
+    sql: &Sql,
+    channel: &str,
+    pool: &PgPool,
+    commits: &[EncodedCommit],
+) -> Expected {
+    let deals = commits.iter().flat_map(|c| c.deals.iter());
+    let skipped = commits.iter().flat_map(|c| c.skipped.iter());
+    let invoices = commits.iter().flat_map(|c| c.invoices.iter());
+    let mut events: Vec<(i64, &EventRow)> = Vec::new();
+    for c in commits {
+        events.extend(c.events.iter().map(|e| (c.template.id, e)));
+    }
+    let events = events.iter();
+    let rows = sqlx::query(&sql.batch)
+        .bind(commits.iter().map(|c| c.template.id).collect::<Vec<_>>())
+        .bind(
+            commits
+                .iter()
+                .map(|c| c.template.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(commits.iter().map(|c| c.expected).collect::<Vec<_>>())
+        .bind(
+            commits
+                .iter()
+                .map(|c| c.template.version)
+                .collect::<Vec<_>>(),
+        )
+        .bind(commits.iter().map(|c| c.template.state).collect::<Vec<_>>())
+        .bind(
+            commits
+                .iter()
+                .map(|c| c.template.next_run_ns)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            commits
+                .iter()
+                .map(|c| c.template.body.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(deals.clone().map(|d| d.key.template).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.kind).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.revision).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.key.num).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.tenant.as_str()).collect::<Vec<_>>())
+        .bind(deals.clone().map(|d| d.nominal_at_ns).collect::<Vec<_>>())
+        .bind(deals.map(|d| d.body.as_str()).collect::<Vec<_>>())
+        .bind(skipped.clone().map(|s| s.key.template).collect::<Vec<_>>())
+        .bind(skipped.clone().map(|s| s.key.kind).collect::<Vec<_>>())
+        .bind(skipped.clone().map(|s| s.key.revision).collect::<Vec<_>>())
+        .bind(skipped.clone().map(|s| s.key.num).collect::<Vec<_>>())
+        .bind(
+            skipped
+                .clone()
+                .map(|s| s.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(skipped.map(|s| s.body.as_str()).collect::<Vec<_>>())
+        .bind(invoices.clone().map(|v| v.key.template).collect::<Vec<_>>())
+        .bind(invoices.clone().map(|v| v.key.kind).collect::<Vec<_>>())
+        .bind(invoices.clone().map(|v| v.key.revision).collect::<Vec<_>>())
+        .bind(invoices.clone().map(|v| v.key.num).collect::<Vec<_>>())
+        .bind(
+            invoices
+                .clone()
+                .map(|v| v.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(invoices.clone().map(|v| v.version).collect::<Vec<_>>())
+        .bind(
+            invoices
+                .clone()
+                .map(|v| v.next_reminder_ns)
+                .collect::<Vec<_>>(),
+        )
+        .bind(invoices.map(|v| v.body.as_str()).collect::<Vec<_>>())
+        .bind(events.clone().map(|&(owner, _)| owner).collect::<Vec<_>>())
+        .bind(
+            events
+                .clone()
+                .map(|(_, e)| e.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|(_, e)| e.idempotency_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.clone().map(|(_, e)| e.at_ns).collect::<Vec<_>>())
+        .bind(events.map(|(_, e)| e.body.as_str()).collect::<Vec<_>>())
+        .bind(channel)
+        .fetch_all(pool)
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("23505")
+                && db.constraint().is_some_and(|c| c.starts_with("deals")) =>
+        {
+            return Expected::DealStored;
+        }
+        Err(e) => return Expected::Failed(error(e)),
+    };
+    let t = table::TEMPLATES;
+    let mut claimed = HashSet::with_capacity(rows.len());
+    let mut present = HashSet::with_capacity(rows.len());
+    for row in &rows {
+        let read = || -> Result<(i64, bool, bool), RepositoryError> {
+            Ok((col(row, 0, t)?, col(row, 1, t)?, col(row, 2, t)?))
+        };
+        let (id, is_claimed, is_present) = match read() {
+            Ok(read) => read,
+            Err(e) => return Expected::Failed(e),
+        };
+        if is_claimed {
+            claimed.insert(id);
+        }
+        if is_present {
+            present.insert(id);
+        }
+    }
+    Expected::Written(
+        commits
+            .iter()
+            .map(|c| {
+                if claimed.contains(&c.template.id) {
+                    c.committed(Vec::new())
+                } else if present.contains(&c.template.id) {
+                    CommitOutcome::Conflict
+                } else {
+                    CommitOutcome::Missing
+                }
+            })
+            .collect(),
+    )
+}
 
 /// Writes commits of distinct templates through `conn` (inside a transaction the caller
 /// owns): the claim with the deals, then the rest of the claimed commits, with

@@ -124,9 +124,13 @@ impl SqliteOptions {
 /// transaction (the write lock up front, so two writers never deadlock upgrading a read
 /// lock); other processes on the same file wait for SQLite's busy timeout.
 /// [`Repository::commit_batch`] writes a whole batch of templates in one transaction, with a
-/// few multi-row statements, so a tick pays one `fsync` per batch. Every commit is
-/// conditional on the template's version and deal keys are unique, so exactly-once never
-/// depends on the locking.
+/// few multi-row statements, so a tick pays one `fsync` per batch. The statements expect the
+/// usual case (every template at its expected version, none of the deals stored) and return
+/// only counts; when a count says otherwise, the transaction is rolled back and the batch
+/// written again with statements that return the templates claimed and the deals inserted,
+/// and [`Commit::drop_already_created`] applies. Every commit is conditional on the
+/// template's version and deal keys are unique, so exactly-once never depends on the
+/// locking.
 ///
 /// [`SqliteStore::open`] checks that the pool's connections use WAL with
 /// `synchronous=FULL` (a committed deal survives a power loss) and refuses a weaker pool
@@ -334,7 +338,7 @@ impl SqliteStore {
         commit: Commit,
     ) -> Result<CommitOutcome, RepositoryError> {
         let mut encoded = [EncodedCommit::new(commit)?];
-        let mut outcomes = write_commits(&self.inner.sql, conn, &mut encoded).await?;
+        let mut outcomes = write_commits(&self.inner.sql.batch, conn, &mut encoded).await?;
         outcomes.pop().ok_or_else(no_outcome)
     }
 
@@ -391,13 +395,16 @@ impl SqliteStore {
         &self,
     ) -> Result<(MutexGuard<'_, ()>, sqlx::Transaction<'static, Sqlite>), RepositoryError> {
         let guard = self.inner.write.lock().await;
-        let tx = self
-            .inner
+        Ok((guard, self.begin_immediate().await?))
+    }
+
+    /// A `BEGIN IMMEDIATE` transaction; the caller holds the write lock.
+    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, Sqlite>, RepositoryError> {
+        self.inner
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(error)?;
-        Ok((guard, tx))
+            .map_err(error)
     }
 }
 
@@ -436,10 +443,10 @@ fn key_at(row: &SqliteRow, at: usize, table: &'static str) -> Result<Key, Reposi
 fn template_of(row: SqliteRow) -> Result<Template, RepositoryError> {
     let t = table::TEMPLATES;
     let id: i64 = col(&row, 0, t)?;
-    let tenant: String = col(&row, 1, t)?;
+    let tenant: &str = col(&row, 1, t)?;
     let version: i64 = col(&row, 2, t)?;
-    let body: String = col(&row, 3, t).map_err(|e| rename(e, format!("T{id}")))?;
-    decode_template(id, &tenant, version, &body)
+    let body: &str = col(&row, 3, t).map_err(|e| rename(e, format!("T{id}")))?;
+    decode_template(id, tenant, version, body)
 }
 
 fn rename(error: RepositoryError, key: String) -> RepositoryError {
@@ -723,6 +730,7 @@ async fn import_legacy(conn: &mut SqliteConnection, names: &Names) -> Result<(),
 /// The store's statements, with its table names.
 struct Sql {
     names: Names,
+    batch: BatchSql,
     allocate: String,
     insert_template: String,
     bump_ids: String,
@@ -758,6 +766,7 @@ impl Sql {
         let key = "template_id = ?1 AND kind = ?2 AND revision = ?3 AND num = ?4";
         Sql {
             names: names.clone(),
+            batch: BatchSql::new(names),
             allocate: format!(
                 "UPDATE {meta} SET value = value + 1 WHERE name = 'last_template_id' \
                  RETURNING value"
@@ -856,61 +865,109 @@ impl Sql {
             values(rows, 6)
         )
     }
+}
 
-    /// The conditional update of `rows` templates; returns the ids updated.
-    fn update_templates(&self, rows: usize) -> String {
-        let t = self.names.table("templates");
-        format!(
-            "WITH i (id, tenant, expected, version, state, next_run_ns, body) AS (VALUES {}) \
-             UPDATE {t} SET version = i.version, state = i.state, next_run_ns = i.next_run_ns, \
-             body = i.body FROM i \
-             WHERE {t}.id = i.id AND {t}.tenant = i.tenant AND {t}.version = i.expected \
-             RETURNING {t}.id",
-            values(rows, 7)
-        )
+/// A multi-row statement for each chunk size [`chunk_sizes`] produces (the powers of two up
+/// to [`CHUNK`]), built once: the text is also the key of sqlx's prepared-statement cache.
+struct Sized {
+    by_log2: Vec<String>,
+}
+
+impl Sized {
+    fn new(statement: impl Fn(usize) -> String) -> Sized {
+        Sized {
+            by_log2: (0..=CHUNK.trailing_zeros())
+                .map(|k| statement(1 << k))
+                .collect(),
+        }
     }
 
-    fn present(&self, rows: usize) -> String {
-        format!(
-            "SELECT id, tenant FROM {} WHERE id IN ({})",
-            self.names.table("templates"),
-            vec!["?"; rows].join(", ")
-        )
+    /// The statement for `rows`, a power of two up to [`CHUNK`].
+    fn get(&self, rows: usize) -> &str {
+        let k = rows.trailing_zeros() as usize;
+        debug_assert!(rows.is_power_of_two() && k < self.by_log2.len());
+        &self.by_log2[k.min(self.by_log2.len() - 1)]
     }
+}
 
-    fn insert_deals(&self, rows: usize) -> String {
-        format!(
-            "INSERT INTO {} (template_id, kind, revision, num, tenant, nominal_at_ns, body) \
-             VALUES {} ON CONFLICT DO NOTHING RETURNING template_id, kind, revision, num",
-            self.names.table("deals"),
-            values(rows, 7)
-        )
-    }
+/// The batch statements, by chunk size.
+struct BatchSql {
+    /// The conditional update of templates; returns the ids updated.
+    update_templates: Sized,
+    /// The same, returning nothing.
+    update_templates_quiet: Sized,
+    present: Sized,
+    /// Deals; returns the keys inserted.
+    insert_deals: Sized,
+    /// The same, returning nothing.
+    insert_deals_quiet: Sized,
+    insert_skipped: Sized,
+    insert_invoices: Sized,
+    insert_events: Sized,
+}
 
-    fn insert_skipped(&self, rows: usize) -> String {
-        format!(
-            "INSERT INTO {} (template_id, kind, revision, num, tenant, body) \
-             VALUES {} ON CONFLICT DO NOTHING",
-            self.names.table("skipped"),
-            values(rows, 6)
-        )
-    }
-
-    fn insert_invoices(&self, rows: usize) -> String {
-        format!(
-            "INSERT INTO {} (template_id, kind, revision, num, tenant, version, \
-             next_reminder_ns, body) VALUES {} ON CONFLICT DO NOTHING",
-            self.names.table("invoices"),
-            values(rows, 8)
-        )
-    }
-
-    fn insert_events(&self, rows: usize) -> String {
-        format!(
-            "INSERT INTO {} (tenant, idempotency_key, at_ns, body) VALUES {}",
-            self.names.table("outbox"),
-            values(rows, 4)
-        )
+impl BatchSql {
+    fn new(names: &Names) -> BatchSql {
+        let t = names.table("templates");
+        let update = |returning: &'static str| {
+            let t = t.clone();
+            Sized::new(move |rows| {
+                format!(
+                    "WITH i (id, tenant, expected, version, state, next_run_ns, body) AS \
+                     (VALUES {}) \
+                     UPDATE {t} SET version = i.version, state = i.state, \
+                     next_run_ns = i.next_run_ns, body = i.body FROM i \
+                     WHERE {t}.id = i.id AND {t}.tenant = i.tenant AND {t}.version = i.expected\
+                     {returning}",
+                    values(rows, 7)
+                )
+            })
+        };
+        let deals = |returning: &'static str| {
+            let table = names.table("deals");
+            Sized::new(move |rows| {
+                format!(
+                    "INSERT INTO {table} (template_id, kind, revision, num, tenant, \
+                     nominal_at_ns, body) VALUES {} ON CONFLICT DO NOTHING{returning}",
+                    values(rows, 7)
+                )
+            })
+        };
+        let skipped = names.table("skipped");
+        let invoices = names.table("invoices");
+        let outbox = names.table("outbox");
+        BatchSql {
+            update_templates: update(" RETURNING id"),
+            update_templates_quiet: update(""),
+            present: Sized::new(|rows| {
+                format!(
+                    "SELECT id, tenant FROM {t} WHERE id IN ({})",
+                    vec!["?"; rows].join(", ")
+                )
+            }),
+            insert_deals: deals(" RETURNING template_id, kind, revision, num"),
+            insert_deals_quiet: deals(""),
+            insert_skipped: Sized::new(|rows| {
+                format!(
+                    "INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
+                     VALUES {} ON CONFLICT DO NOTHING",
+                    values(rows, 6)
+                )
+            }),
+            insert_invoices: Sized::new(|rows| {
+                format!(
+                    "INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
+                     next_reminder_ns, body) VALUES {} ON CONFLICT DO NOTHING",
+                    values(rows, 8)
+                )
+            }),
+            insert_events: Sized::new(|rows| {
+                format!(
+                    "INSERT INTO {outbox} (tenant, idempotency_key, at_ns, body) VALUES {}",
+                    values(rows, 4)
+                )
+            }),
+        }
     }
 }
 
@@ -937,22 +994,20 @@ fn chunk_sizes(mut n: usize) -> Vec<usize> {
     sizes
 }
 
-/// Runs `statement(size)` over `rows` in power-of-two chunks, binding each row with `bind`;
+type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Runs `statement` over `rows` in power-of-two chunks, binding each row with `bind`;
 /// returns the rows the statements return.
 async fn chunked<'r, T: 'r>(
     conn: &mut SqliteConnection,
     rows: &'r [T],
-    statement: impl Fn(usize) -> String,
-    bind: impl for<'q> Fn(
-        sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-        &'q T,
-    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    statement: &Sized,
+    bind: impl for<'q> Fn(Query<'q>, &'q T) -> Query<'q>,
 ) -> Result<Vec<SqliteRow>, RepositoryError> {
     let mut returned = Vec::new();
     let mut start = 0;
     for size in chunk_sizes(rows.len()) {
-        let sql = statement(size);
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(statement.get(size));
         for row in &rows[start..start + size] {
             query = bind(query, row);
         }
@@ -960,6 +1015,77 @@ async fn chunked<'r, T: 'r>(
         start += size;
     }
     Ok(returned)
+}
+
+/// As [`chunked`], for statements that return no rows: the number of rows they changed.
+async fn chunked_count<'r, T: 'r>(
+    conn: &mut SqliteConnection,
+    rows: &'r [T],
+    statement: &Sized,
+    bind: impl for<'q> Fn(Query<'q>, &'q T) -> Query<'q>,
+) -> Result<u64, RepositoryError> {
+    let mut changed = 0;
+    let mut start = 0;
+    for size in chunk_sizes(rows.len()) {
+        let mut query = sqlx::query(statement.get(size));
+        for row in &rows[start..start + size] {
+            query = bind(query, row);
+        }
+        changed += query
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?
+            .rows_affected();
+        start += size;
+    }
+    Ok(changed)
+}
+
+fn bind_update<'q>(q: Query<'q>, c: &'q EncodedCommit) -> Query<'q> {
+    q.bind(c.template.id)
+        .bind(&c.template.tenant)
+        .bind(c.expected)
+        .bind(c.template.version)
+        .bind(c.template.state)
+        .bind(c.template.next_run_ns)
+        .bind(&c.template.body)
+}
+
+fn bind_deal<'q>(q: Query<'q>, d: &'q &codec::DealRow) -> Query<'q> {
+    q.bind(d.key.template)
+        .bind(d.key.kind)
+        .bind(d.key.revision)
+        .bind(d.key.num)
+        .bind(&d.tenant)
+        .bind(d.nominal_at_ns)
+        .bind(&d.body)
+}
+
+fn bind_skipped<'q>(q: Query<'q>, s: &'q &codec::SkippedRow) -> Query<'q> {
+    q.bind(s.key.template)
+        .bind(s.key.kind)
+        .bind(s.key.revision)
+        .bind(s.key.num)
+        .bind(&s.tenant)
+        .bind(&s.body)
+}
+
+fn bind_invoice<'q>(q: Query<'q>, v: &'q &codec::InvoiceRow) -> Query<'q> {
+    q.bind(v.key.template)
+        .bind(v.key.kind)
+        .bind(v.key.revision)
+        .bind(v.key.num)
+        .bind(&v.tenant)
+        .bind(v.version)
+        .bind(v.next_reminder_ns)
+        .bind(&v.body)
+}
+
+fn bind_event<'q>(q: Query<'q>, e: &'q &EventRow) -> Query<'q> {
+    q.bind(&e.tenant)
+        .bind(&e.idempotency_key)
+        .bind(e.at_ns)
+        .bind(&e.body)
 }
 
 async fn insert_template(
@@ -993,31 +1119,43 @@ async fn insert_template(
 }
 
 /// Writes commits of distinct templates through `conn` (inside a transaction the caller
+/// owns and rolls back on `None`), expecting the usual case: every template still at its
+/// expected version and none of the deals stored yet. The statements then return no rows,
+/// only counts; `None` when a count shows otherwise, and the batch must be written again
+/// with [`write_commits`].
+async fn write_expected(
+    sql: &BatchSql,
+    conn: &mut SqliteConnection,
+    commits: &[EncodedCommit],
+) -> Result<Option<Vec<CommitOutcome>>, RepositoryError> {
+    let updated = chunked_count(conn, commits, &sql.update_templates_quiet, bind_update).await?;
+    if updated != commits.len() as u64 {
+        return Ok(None);
+    }
+    let deals: Vec<&codec::DealRow> = commits.iter().flat_map(|c| c.deals.iter()).collect();
+    let inserted = chunked_count(conn, &deals, &sql.insert_deals_quiet, bind_deal).await?;
+    if inserted != deals.len() as u64 {
+        return Ok(None);
+    }
+    write_rest(sql, conn, commits.iter()).await?;
+    Ok(Some(
+        commits.iter().map(|c| c.committed(Vec::new())).collect(),
+    ))
+}
+
+/// Writes commits of distinct templates through `conn` (inside a transaction the caller
 /// owns): the conditional template updates first (the claim), then the rows of the claimed
 /// commits, [`Commit::drop_already_created`] applied to keys found stored.
 async fn write_commits(
-    sql: &Sql,
+    sql: &BatchSql,
     conn: &mut SqliteConnection,
     commits: &mut [EncodedCommit],
 ) -> Result<Vec<CommitOutcome>, RepositoryError> {
-    let updated: HashSet<i64> = chunked(
-        conn,
-        commits,
-        |n| sql.update_templates(n),
-        |q, c| {
-            q.bind(c.template.id)
-                .bind(&c.template.tenant)
-                .bind(c.expected)
-                .bind(c.template.version)
-                .bind(c.template.state)
-                .bind(c.template.next_run_ns)
-                .bind(&c.template.body)
-        },
-    )
-    .await?
-    .iter()
-    .map(|row| col::<i64>(row, 0, table::TEMPLATES))
-    .collect::<Result<_, _>>()?;
+    let updated: HashSet<i64> = chunked(conn, commits, &sql.update_templates, bind_update)
+        .await?
+        .iter()
+        .map(|row| col::<i64>(row, 0, table::TEMPLATES))
+        .collect::<Result<_, _>>()?;
 
     // Of the commits not written: which templates exist (a conflict) and which do not.
     let lost: Vec<&EncodedCommit> = commits
@@ -1026,14 +1164,7 @@ async fn write_commits(
         .collect();
     let mut present: HashSet<(i64, String)> = HashSet::new();
     if !lost.is_empty() {
-        for row in chunked(
-            conn,
-            &lost,
-            |n| sql.present(n),
-            |q, c| q.bind(c.template.id),
-        )
-        .await?
-        {
+        for row in chunked(conn, &lost, &sql.present, |q, c| q.bind(c.template.id)).await? {
             present.insert((
                 col(&row, 0, table::TEMPLATES)?,
                 col(&row, 1, table::TEMPLATES)?,
@@ -1049,22 +1180,7 @@ async fn write_commits(
         .flat_map(|&i| commits[i].deals.iter())
         .collect();
     let mut inserted: HashSet<Key> = HashSet::with_capacity(deal_rows.len());
-    for row in chunked(
-        conn,
-        &deal_rows,
-        |n| sql.insert_deals(n),
-        |q, d| {
-            q.bind(d.key.template)
-                .bind(d.key.kind)
-                .bind(d.key.revision)
-                .bind(d.key.num)
-                .bind(&d.tenant)
-                .bind(d.nominal_at_ns)
-                .bind(&d.body)
-        },
-    )
-    .await?
-    {
+    for row in chunked(conn, &deal_rows, &sql.insert_deals, bind_deal).await? {
         inserted.insert(key_at(&row, 0, table::DEALS)?);
     }
     let mut already: HashMap<usize, Vec<DealKey>> = HashMap::new();
@@ -1080,35 +1196,7 @@ async fn write_commits(
         already.insert(i, keys);
     }
 
-    let claimed_commits: Vec<&EncodedCommit> = claimed.iter().map(|&i| &commits[i]).collect();
-    let skipped: Vec<&codec::SkippedRow> = claimed_commits
-        .iter()
-        .flat_map(|c| c.skipped.iter())
-        .collect();
-    chunked(
-        conn,
-        &skipped,
-        |n| sql.insert_skipped(n),
-        |q, s| {
-            q.bind(s.key.template)
-                .bind(s.key.kind)
-                .bind(s.key.revision)
-                .bind(s.key.num)
-                .bind(&s.tenant)
-                .bind(&s.body)
-        },
-    )
-    .await?;
-    let invoices: Vec<&codec::InvoiceRow> = claimed_commits
-        .iter()
-        .flat_map(|c| c.invoices.iter())
-        .collect();
-    insert_invoices(sql, conn, &invoices).await?;
-    let events: Vec<&EventRow> = claimed_commits
-        .iter()
-        .flat_map(|c| c.events.iter())
-        .collect();
-    insert_events(sql, conn, &events).await?;
+    write_rest(sql, conn, claimed.iter().map(|&i| &commits[i])).await?;
 
     Ok(commits
         .iter()
@@ -1123,47 +1211,27 @@ async fn write_commits(
         .collect())
 }
 
-async fn insert_invoices(
-    sql: &Sql,
+/// The skipped occurrences, invoices and events of claimed commits.
+async fn write_rest<'c>(
+    sql: &BatchSql,
     conn: &mut SqliteConnection,
-    invoices: &[&codec::InvoiceRow],
+    claimed: impl Iterator<Item = &'c EncodedCommit> + Clone,
 ) -> Result<(), RepositoryError> {
-    chunked(
-        conn,
-        invoices,
-        |n| sql.insert_invoices(n),
-        |q, v| {
-            q.bind(v.key.template)
-                .bind(v.key.kind)
-                .bind(v.key.revision)
-                .bind(v.key.num)
-                .bind(&v.tenant)
-                .bind(v.version)
-                .bind(v.next_reminder_ns)
-                .bind(&v.body)
-        },
-    )
-    .await?;
-    Ok(())
+    let skipped: Vec<&codec::SkippedRow> = claimed.clone().flat_map(|c| c.skipped.iter()).collect();
+    chunked_count(conn, &skipped, &sql.insert_skipped, bind_skipped).await?;
+    let invoices: Vec<&codec::InvoiceRow> =
+        claimed.clone().flat_map(|c| c.invoices.iter()).collect();
+    chunked_count(conn, &invoices, &sql.insert_invoices, bind_invoice).await?;
+    let events: Vec<&EventRow> = claimed.flat_map(|c| c.events.iter()).collect();
+    insert_events(sql, conn, &events).await
 }
 
 async fn insert_events(
-    sql: &Sql,
+    sql: &BatchSql,
     conn: &mut SqliteConnection,
     events: &[&EventRow],
 ) -> Result<(), RepositoryError> {
-    chunked(
-        conn,
-        events,
-        |n| sql.insert_events(n),
-        |q, e| {
-            q.bind(&e.tenant)
-                .bind(&e.idempotency_key)
-                .bind(e.at_ns)
-                .bind(&e.body)
-        },
-    )
-    .await?;
+    chunked_count(conn, events, &sql.insert_events, bind_event).await?;
     Ok(())
 }
 
@@ -1498,7 +1566,7 @@ impl Repository for SqliteStore {
                 });
             }
             let events: Vec<&EventRow> = encoded.events.iter().collect();
-            insert_events(&self.inner.sql, &mut tx, &events).await?;
+            insert_events(&self.inner.sql.batch, &mut tx, &events).await?;
             Ok(CommitOutcome::Committed {
                 version: encoded.version,
                 already_created: Vec::new(),
@@ -1564,8 +1632,16 @@ impl SqliteStore {
         }
         if !ready.is_empty() {
             let written = async {
+                let sql = &self.inner.sql.batch;
                 let (_guard, mut tx) = self.write().await?;
-                let result = write_commits(&self.inner.sql, &mut tx, &mut ready).await;
+                match write_expected(sql, &mut tx, &ready).await {
+                    Ok(Some(outcomes)) => return finish(tx, Ok(outcomes)).await,
+                    Ok(None) => tx.rollback().await.map_err(error)?,
+                    Err(e) => return finish(tx, Err(e)).await,
+                }
+                // A conflict or a deal already stored: again, reading back what was written.
+                let mut tx = self.begin_immediate().await?;
+                let result = write_commits(sql, &mut tx, &mut ready).await;
                 finish(tx, result).await
             }
             .await;
