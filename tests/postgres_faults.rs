@@ -58,6 +58,9 @@ async fn worker(
                 for failure in &report.failures {
                     seen.error(&EngineError::Repository(failure.error.clone()));
                 }
+                for error in &report.batch_failures {
+                    seen.error(&EngineError::Repository(error.clone()));
+                }
             }
             Err(error) => seen.error(&error),
         }

@@ -48,6 +48,10 @@ pub struct TickReport {
     pub events: usize,
     /// Templates whose commit failed (recorded on them, retried with back-off).
     pub failures: Vec<TickFailure>,
+    /// Batches the store failed as a whole (a lost connection, say), each then committed
+    /// template by template: the first error of each. A template that still failed is in
+    /// `failures` too.
+    pub batch_failures: Vec<RepositoryError>,
     /// Templates another worker changed first (they will be seen again).
     pub conflicts: usize,
     /// Deals found already created (a retried commit that had landed).
@@ -241,6 +245,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             commits.push(commit);
         }
         let mut conflicts = 0;
+        let mut batch_failed = false;
         let outcomes = instrumented!(
             self.repository.commit_batch(commits),
             tracing::Level::DEBUG,
@@ -255,7 +260,12 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 })
             });
             match outcome {
-                Err(_) if templates.len() > 1 => {
+                Err(error) if templates.len() > 1 => {
+                    if !batch_failed {
+                        batch_failed = true;
+                        observe::commit_failed(&template.tenant, template.id, &error);
+                        report.batch_failures.push(error);
+                    }
                     let (summary, commit) = planned_commit(template, now);
                     let outcome = self.repository.commit(commit).await;
                     self.apply_outcome(template, summary, outcome, now, report)
