@@ -299,7 +299,7 @@ impl SqliteStore {
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
     /// let store = SqliteStore::in_memory().await?;
-    /// let engine = Engine::new(store.clone(), ManualClock::new(Utc::now()));
+    /// let engine = Engine::new(store.clone(), SystemClock);
     /// # let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(9, 0, 0).unwrap();
     /// # let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC).build()?;
     /// # let deal = Deal::new("Support", Money::new(100, Currency::new("EUR")?))?;
