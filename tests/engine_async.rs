@@ -378,3 +378,94 @@ fn the_blocking_facade_on_plain_threads() {
     // Dropped on another thread than the one that made it.
     std::thread::spawn(move || drop(facade)).join().unwrap();
 }
+
+/// Workers over one store each take their own share of the due templates first; a share
+/// whose worker is gone is taken by the others once it has waited `steal_after`.
+#[tokio::test]
+async fn workers_take_their_share_and_a_gone_workers_share_after_steal_after() {
+    let store = Arc::new(InMemoryRepository::new());
+    let clock = ManualClock::new(utc(2026, 3, 1, 8, 0));
+    let worker = |index| {
+        let config = EngineConfig::builder()
+            .worker(index, 2)
+            .steal_after(TimeDelta::seconds(30))
+            .build()
+            .unwrap();
+        Engine::with_config(Arc::clone(&store), clock.clone(), config)
+    };
+    let (zero, one) = (worker(0), worker(1));
+    let acme = tenant("acme");
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(
+            zero.create_template(&acme, daily_at_nine())
+                .await
+                .unwrap()
+                .id(),
+        );
+    }
+    let share = |index| -> BTreeSet<TemplateId> {
+        let share = store::Share::new(index, 2).unwrap();
+        ids.iter()
+            .copied()
+            .filter(|id| share.contains(*id))
+            .collect()
+    };
+    let templates = |report: &TickReport| -> BTreeSet<TemplateId> {
+        report.created.iter().map(|key| key.template()).collect()
+    };
+    assert!(!share(0).is_empty() && !share(1).is_empty());
+
+    // Both alive: each creates its own share's deals, neither meets the other.
+    clock.set(utc(2026, 3, 1, 9, 0));
+    let (a, b) = (zero.tick().await.unwrap(), one.tick().await.unwrap());
+    assert_eq!((templates(&a), templates(&b)), (share(0), share(1)));
+    assert_eq!((a.conflicts, b.conflicts), (0, 0));
+
+    // Worker 1 is gone. Worker 0 leaves its share alone for 30 seconds, then takes it.
+    clock.set(utc(2026, 3, 2, 9, 0));
+    let own = zero.tick().await.unwrap();
+    assert_eq!(templates(&own), share(0));
+    // Not a busy loop: the next wake-up is when worker 1's share may be taken.
+    assert_eq!(
+        own.next_wake,
+        Some(utc(2026, 3, 2, 9, 0) + TimeDelta::seconds(30))
+    );
+    clock.set(utc(2026, 3, 2, 9, 0) + TimeDelta::seconds(29));
+    assert!(zero.tick().await.unwrap().created.is_empty());
+    clock.set(utc(2026, 3, 2, 9, 0) + TimeDelta::seconds(30));
+    let late = zero.tick().await.unwrap();
+    assert_eq!(templates(&late), share(1));
+    assert_eq!(late.conflicts, 0);
+    assert_eq!(late.next_wake, Some(utc(2026, 3, 3, 9, 0)));
+    for id in &ids {
+        assert_eq!(zero.deals(&acme, Some(*id)).await.unwrap().len(), 2, "{id}");
+    }
+}
+
+/// `steal_after` is checked like every other setting.
+#[test]
+fn steal_after_out_of_range_is_refused() {
+    let refused = |wait| {
+        EngineConfig::builder()
+            .steal_after(wait)
+            .build()
+            .unwrap_err()
+    };
+    assert!(
+        refused(TimeDelta::seconds(-1))
+            .to_string()
+            .contains("steal_after")
+    );
+    assert!(
+        refused(TimeDelta::days(2))
+            .to_string()
+            .contains("0 ..= 1 day")
+    );
+    assert!(
+        EngineConfig::builder()
+            .steal_after(TimeDelta::zero())
+            .build()
+            .is_ok()
+    );
+}

@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 
 use crate::engine::DealLimits;
 use crate::ids::TenantId;
+use crate::store::Share;
 
 /// Engine settings. Built by [`EngineConfig::builder`], which checks every value; the
 /// default is what a single engine over one store needs.
@@ -34,6 +35,7 @@ pub struct EngineConfig {
     commit_batch: usize,
     worker_index: usize,
     worker_count: usize,
+    steal_after: TimeDelta,
     conflict_retry: ConflictRetry,
     max_preview: usize,
     deal_limits: DealLimits,
@@ -50,6 +52,7 @@ impl Default for EngineConfig {
             commit_batch: 64,
             worker_index: 0,
             worker_count: 1,
+            steal_after: TimeDelta::seconds(30),
             conflict_retry: ConflictRetry::default(),
             max_preview: 1_000,
             deal_limits: DealLimits::default(),
@@ -103,6 +106,18 @@ impl EngineConfig {
     /// How many engines tick the store.
     pub fn worker_count(&self) -> usize {
         self.worker_count
+    }
+
+    /// How long another worker's due template waits before this one takes it (default 30
+    /// seconds). See [`EngineConfigBuilder::worker`].
+    pub fn steal_after(&self) -> TimeDelta {
+        self.steal_after
+    }
+
+    /// This worker's share of the due templates ([`Share::ALL`] for a lone engine).
+    pub fn share(&self) -> Share {
+        // Both are checked by the builder: count ≤ 10,000 and index < count.
+        Share::new(self.worker_index as u32, self.worker_count as u32).unwrap_or(Share::ALL)
     }
 
     /// How lifecycle operations retry after losing a race with another writer.
@@ -206,13 +221,23 @@ impl EngineConfigBuilder {
         self
     }
 
-    /// This engine is worker `index` of `count` ticking one store: each tick starts its walk
-    /// through the due templates at its own share, so the workers do not all reach for the
-    /// same templates first. Every due template is still processed by whichever worker gets
-    /// it. `count` is 1 ..= 10,000 and `index < count`.
+    /// This engine is worker `index` of `count` ticking one store. Each tick loads and
+    /// commits the worker's own share of the due templates first ([`Share`]: ids with
+    /// remainder `index` modulo `count`), so a template is read by one worker, not by all.
+    /// When its share is done, the worker also takes the other shares' templates that have
+    /// been due for longer than [`EngineConfigBuilder::steal_after`]: a worker that is gone
+    /// or behind delays its share by that long, never stops it. `count` is 1 ..= 10,000 and
+    /// `index < count`.
     pub fn worker(mut self, index: usize, count: usize) -> Self {
         self.config.worker_index = index;
         self.config.worker_count = count;
+        self
+    }
+
+    /// How long another worker's due template waits before this worker takes it;
+    /// 0 ..= 1 day (0: every worker reads every due template, as one engine does).
+    pub fn steal_after(mut self, wait: TimeDelta) -> Self {
+        self.config.steal_after = wait;
         self
     }
 
@@ -272,6 +297,13 @@ impl EngineConfigBuilder {
                     c.conflict_retry.base, c.conflict_retry.max
                 ),
                 accepted: "base ≤ max ≤ 60 s".into(),
+            });
+        }
+        if c.steal_after < TimeDelta::zero() || c.steal_after > TimeDelta::days(1) {
+            return Err(ConfigError::OutOfRange {
+                what: "steal_after",
+                value: c.steal_after.to_string(),
+                accepted: "0 ..= 1 day".into(),
             });
         }
         let (base, max) = (c.retry_base, c.retry_max);

@@ -24,7 +24,9 @@ use crate::lifecycle::{self, Change};
 use crate::observe::{self, instrumented};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
 use crate::schedule::{Occurrence, Schedule};
-use crate::store::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use crate::store::{
+    Commit, CommitOutcome, Page, Repository, RepositoryError, Share, TemplateQuery,
+};
 use crate::template::{Failure, Template, TemplateDraft, TemplateState};
 use crate::zone::resolve_local;
 
@@ -182,24 +184,25 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             ..TickReport::default()
         };
         let batch_size = self.config.batch_size();
-        let due = self.repository.due_templates(now, batch_size).await?;
+        let share = self.config.share();
+        let due = self.repository.due_share(now, share, batch_size).await?;
         report.more_due = due.len() >= batch_size;
-        let batches: Vec<&[Template]> = due.chunks(self.config.commit_batch()).collect();
-        let first = self.first_batch(batches.len());
-        for k in 0..batches.len() {
-            let batch = batches[(first + k) % batches.len()];
-            let result = self.run_batch(batch, now, &mut report).await;
-            if result == BatchResult::AllConflicted
-                && self.config.worker_count() > 1
-                && batch.len() > 1
-                && k + 1 < batches.len()
-            {
-                // Another worker got there first: the rest of this list is likely taken too.
-                // A fresh list (next tick) no longer holds what it committed. (A single
-                // conflict, say a user's edit, or a lone engine, goes on with the list.)
-                report.more_due = true;
-                break;
-            }
+        for batch in due.chunks(self.config.commit_batch()) {
+            self.run_batch(batch, now, &mut report).await;
+        }
+        let mut loaded = due.len();
+        let waiting_since = now.checked_sub_signed(self.config.steal_after());
+        if let (false, Some(since)) = (share == Share::ALL || report.more_due, waiting_since) {
+            // This worker's share is done: take what the other shares have left waiting.
+            let want = batch_size - due.len();
+            let waiting = self.repository.due_templates(since, want).await?;
+            report.more_due = waiting.len() >= want;
+            loaded += waiting.len();
+            let theirs: Vec<Template> = waiting
+                .into_iter()
+                .filter(|template| !share.contains(template.id))
+                .collect();
+            self.run_stolen(&theirs, now, &mut report).await;
         }
         let invoices = self.repository.due_invoices(now, batch_size).await?;
         report.more_due |= invoices.len() >= batch_size;
@@ -214,15 +217,27 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 report.events += sent;
             }
         }
-        report.next_wake = self.repository.next_wake().await?;
-        timer.finished(&report, due.len());
+        report.next_wake = self.wake_of(share).await?;
+        timer.finished(&report, loaded);
         Ok(report)
     }
 
-    /// The batch this worker starts its tick with: its share of the due list.
-    fn first_batch(&self, batches: usize) -> usize {
+    /// Commits other shares' templates, starting at this worker's place in the list so that
+    /// the workers taking them do not all reach for the same ones first.
+    async fn run_stolen(&self, due: &[Template], now: DateTime<Utc>, report: &mut TickReport) {
+        let batches: Vec<&[Template]> = due.chunks(self.config.commit_batch()).collect();
         // Both are below 10,000 (checked by the config), so the product cannot overflow.
-        self.config.worker_index() * batches / self.config.worker_count()
+        let first = self.config.worker_index() * batches.len() / self.config.worker_count();
+        for k in 0..batches.len() {
+            let batch = batches[(first + k) % batches.len()];
+            let result = self.run_batch(batch, now, report).await;
+            if result == BatchResult::AllConflicted && batch.len() > 1 && k + 1 < batches.len() {
+                // Another worker got there first: the rest of this list is likely taken too.
+                // A fresh list (next tick) no longer holds what it committed.
+                report.more_due = true;
+                break;
+            }
+        }
     }
 
     /// Plans `templates` and commits them as one batch. A batch the store failed as a whole is
@@ -347,12 +362,25 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let _ = self.repository.commit(Commit::template_only(failed)).await;
     }
 
-    /// When the engine next has work (for the host's sleep).
+    /// When the engine next has work (for the host's sleep): the earliest next run or
+    /// reminder; for one of several workers ([`EngineConfigBuilder::worker`]), its own
+    /// share's earliest next run, or another share's once that has waited
+    /// [`EngineConfig::steal_after`].
     ///
     /// # Errors
     /// [`EngineError::Repository`] when the store fails.
     pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
-        Ok(self.repository.next_wake().await?)
+        Ok(self.wake_of(self.config.share()).await?)
+    }
+
+    async fn wake_of(&self, share: Share) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        if share == Share::ALL {
+            return self.repository.next_wake().await;
+        }
+        let own = self.repository.next_wake_share(share).await?;
+        let any = self.repository.next_wake().await?;
+        let theirs = any.and_then(|at| at.checked_add_signed(self.config.steal_after()));
+        Ok(own.into_iter().chain(theirs).min())
     }
 
     /// Builds a template as [`Engine::create_template`] does (checking the tenant's limit and

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
@@ -60,8 +60,13 @@ trait Erased: Send + Sync {
         tenant: &'a TenantId,
         id: TemplateId,
     ) -> Boxed<'a, Res<Option<Template>>>;
-    fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Template>>>;
-    fn next_wake(&self) -> Boxed<'_, Res<Option<DateTime<Utc>>>>;
+    fn due_share(
+        &self,
+        now: DateTime<Utc>,
+        share: Share,
+        limit: usize,
+    ) -> Boxed<'_, Res<Vec<Template>>>;
+    fn next_wake_share(&self, share: Share) -> Boxed<'_, Res<Option<DateTime<Utc>>>>;
     fn commit(&self, commit: Commit) -> Boxed<'_, Res<CommitOutcome>>;
     fn commit_batch(&self, commits: Vec<Commit>) -> Boxed<'_, Vec<Res<CommitOutcome>>>;
     fn delete_template<'a>(
@@ -126,11 +131,16 @@ impl<R: Repository> Erased for R {
     ) -> Boxed<'a, Res<Option<Template>>> {
         Box::pin(Repository::template(self, tenant, id))
     }
-    fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Template>>> {
-        Box::pin(Repository::due_templates(self, now, limit))
+    fn due_share(
+        &self,
+        now: DateTime<Utc>,
+        share: Share,
+        limit: usize,
+    ) -> Boxed<'_, Res<Vec<Template>>> {
+        Box::pin(Repository::due_share(self, now, share, limit))
     }
-    fn next_wake(&self) -> Boxed<'_, Res<Option<DateTime<Utc>>>> {
-        Box::pin(Repository::next_wake(self))
+    fn next_wake_share(&self, share: Share) -> Boxed<'_, Res<Option<DateTime<Utc>>>> {
+        Box::pin(Repository::next_wake_share(self, share))
     }
     fn commit(&self, commit: Commit) -> Boxed<'_, Res<CommitOutcome>> {
         Box::pin(Repository::commit(self, commit))
@@ -222,11 +232,16 @@ impl Repository for DynRepository {
     async fn template(&self, tenant: &TenantId, id: TemplateId) -> Res<Option<Template>> {
         self.inner.template(tenant, id).await
     }
-    async fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> Res<Vec<Template>> {
-        self.inner.due_templates(now, limit).await
+    async fn due_share(
+        &self,
+        now: DateTime<Utc>,
+        share: Share,
+        limit: usize,
+    ) -> Res<Vec<Template>> {
+        self.inner.due_share(now, share, limit).await
     }
-    async fn next_wake(&self) -> Res<Option<DateTime<Utc>>> {
-        self.inner.next_wake().await
+    async fn next_wake_share(&self, share: Share) -> Res<Option<DateTime<Utc>>> {
+        self.inner.next_wake_share(share).await
     }
     async fn commit(&self, commit: Commit) -> Res<CommitOutcome> {
         self.inner.commit(commit).await

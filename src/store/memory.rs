@@ -5,13 +5,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use super::{
+    Commit, CommitOutcome, ListPosition, Page, Repository, RepositoryError, Share, TemplateQuery,
+};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
 use crate::planner::{CreatedDeal, SkippedOccurrence};
-use crate::store::{
-    Commit, CommitOutcome, ListPosition, Page, Repository, RepositoryError, TemplateQuery,
-};
 use crate::template::{Template, TemplateState};
 
 /// A thread-safe repository in memory. One mutex guards everything, which makes every commit
@@ -130,9 +130,10 @@ impl Repository for InMemoryRepository {
         Ok(self.lock().owned(tenant, id).cloned())
     }
 
-    async fn due_templates(
+    async fn due_share(
         &self,
         now: DateTime<Utc>,
+        share: Share,
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
         let state = self.lock();
@@ -140,14 +141,20 @@ impl Repository for InMemoryRepository {
             .due
             .iter()
             .take_while(|(at, _)| *at <= now)
+            .filter(|(_, id)| share.contains(*id))
             .take(limit)
             .filter_map(|(_, id)| state.templates.get(id).cloned())
             .collect())
     }
 
-    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+    async fn next_wake_share(
+        &self,
+        share: Share,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
         let state = self.lock();
-        let template = state.due.first().map(|(at, _)| *at);
+        let template = (state.due.iter())
+            .find(|(_, id)| share.contains(*id))
+            .map(|(at, _)| *at);
         let reminder = state.reminders.first().map(|(at, _)| *at);
         Ok(template.into_iter().chain(reminder).min())
     }

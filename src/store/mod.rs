@@ -251,6 +251,51 @@ impl StateFilter {
     }
 }
 
+/// One worker's share of the due templates: those whose id leaves `index` as the remainder
+/// of division by `count` ([`Share::contains`]). [`Share::ALL`] is every template.
+///
+/// Several engines ticking one store each read their own share first
+/// ([`Repository::due_share`]), so a template is loaded and decoded by one worker, not by all
+/// of them; `EngineConfigBuilder::worker` says what happens to a share whose worker is gone.
+///
+/// ```
+/// use recurring_deals::{store::Share, TemplateId};
+/// let share = Share::new(1, 4).unwrap();
+/// assert!(share.contains(TemplateId(5)) && !share.contains(TemplateId(6)));
+/// assert!(Share::ALL.contains(TemplateId(6)));
+/// assert!(Share::new(4, 4).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Share {
+    index: u32,
+    count: u32,
+}
+
+impl Share {
+    /// Every template.
+    pub const ALL: Share = Share { index: 0, count: 1 };
+
+    /// Share `index` of `count` (0-based); `None` unless `index < count`.
+    pub fn new(index: u32, count: u32) -> Option<Share> {
+        (index < count).then_some(Share { index, count })
+    }
+
+    /// The 0-based index.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    /// How many shares there are.
+    pub fn count(self) -> u32 {
+        self.count
+    }
+
+    /// Whether template `id` is in this share: `id % count == index`.
+    pub fn contains(self, id: TemplateId) -> bool {
+        id.0 % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
 /// A page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -301,18 +346,40 @@ pub trait Repository: Send + Sync {
         id: TemplateId,
     ) -> impl Future<Output = Result<Option<Template>, RepositoryError>> + Send;
 
-    /// Templates whose next run is at or before `now`, earliest first, at most `limit`. The
-    /// cost must grow with the number due, not the number stored.
+    /// The templates of `share` ([`Share::contains`]) whose next run is at or before `now`,
+    /// earliest first (ties by id), at most `limit`. The cost must grow with the number due,
+    /// not the number stored.
+    fn due_share(
+        &self,
+        now: DateTime<Utc>,
+        share: Share,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send;
+
+    /// Every template whose next run is at or before `now`, earliest first, at most `limit`:
+    /// [`Repository::due_share`] of [`Share::ALL`].
     fn due_templates(
         &self,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send {
+        self.due_share(now, Share::ALL, limit)
+    }
 
-    /// The earliest next run of any template or invoice reminder.
+    /// The earliest next run of any template of `share`, or of any invoice reminder
+    /// (reminders are not shared out).
+    fn next_wake_share(
+        &self,
+        share: Share,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send;
+
+    /// The earliest next run of any template or invoice reminder:
+    /// [`Repository::next_wake_share`] of [`Share::ALL`].
     fn next_wake(
         &self,
-    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send;
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send {
+        self.next_wake_share(Share::ALL)
+    }
 
     /// Commits atomically, if the stored template still has `commit.template.version`. The
     /// commit's deals, skipped occurrences and invoices must be keyed to its template, and
@@ -455,11 +522,11 @@ macro_rules! forward_repository {
             fn template(&self, tenant: &TenantId, id: TemplateId) -> impl Future<Output = Result<Option<Template>, RepositoryError>> + Send {
                 (**self).template(tenant, id)
             }
-            fn due_templates(&self, now: DateTime<Utc>, limit: usize) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send {
-                (**self).due_templates(now, limit)
+            fn due_share(&self, now: DateTime<Utc>, share: Share, limit: usize) -> impl Future<Output = Result<Vec<Template>, RepositoryError>> + Send {
+                (**self).due_share(now, share, limit)
             }
-            fn next_wake(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send {
-                (**self).next_wake()
+            fn next_wake_share(&self, share: Share) -> impl Future<Output = Result<Option<DateTime<Utc>>, RepositoryError>> + Send {
+                (**self).next_wake_share(share)
             }
             fn commit(&self, commit: Commit) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send {
                 (**self).commit(commit)

@@ -15,7 +15,7 @@ use super::codec::{
 };
 use super::migrations::{self, LATEST, Migrate, Names};
 use super::sqlx_error::{Backend, repository_error};
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
@@ -783,11 +783,13 @@ impl Sql {
             due: format!(
                 "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= $1 AND (next_run_ns, id) > ($2, $3) \
+                 AND id % $5 = $6 \
                  ORDER BY next_run_ns, id LIMIT $4"
             ),
             next_wake: format!(
                 "SELECT LEAST( \
-                     (SELECT min(next_run_ns) FROM {templates} WHERE next_run_ns IS NOT NULL), \
+                     (SELECT min(next_run_ns) FROM {templates} WHERE next_run_ns IS NOT NULL \
+                         AND id % $1 = $2), \
                      (SELECT min(next_reminder_ns) FROM {invoices} \
                          WHERE next_reminder_ns IS NOT NULL))"
             ),
@@ -1367,9 +1369,10 @@ impl Repository for PostgresStore {
         row.map(template_of).transpose()
     }
 
-    async fn due_templates(
+    async fn due_share(
         &self,
         now: DateTime<Utc>,
+        share: Share,
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
         let now = codec::instant(now)?;
@@ -1382,6 +1385,8 @@ impl Repository for PostgresStore {
                 .bind(after.0)
                 .bind(after.1)
                 .bind(codec::count(want))
+                .bind(i64::from(share.count()))
+                .bind(i64::from(share.index()))
                 .fetch_all(&self.inner.pool)
                 .await
                 .map_err(error)?;
@@ -1400,8 +1405,13 @@ impl Repository for PostgresStore {
         Ok(due)
     }
 
-    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+    async fn next_wake_share(
+        &self,
+        share: Share,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
         let next: Option<i64> = sqlx::query_scalar(&self.inner.sql.next_wake)
+            .bind(i64::from(share.count()))
+            .bind(i64::from(share.index()))
             .fetch_one(&self.inner.pool)
             .await
             .map_err(error)?;

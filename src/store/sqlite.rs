@@ -20,7 +20,7 @@ use super::codec::{
 };
 use super::migrations::{self, LATEST, Migrate, Names};
 use super::sqlx_error::{Backend, repository_error};
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, TemplateQuery};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
@@ -781,16 +781,17 @@ impl Sql {
             template: format!(
                 "SELECT id, tenant, version, body FROM {templates} WHERE id = ?1 AND tenant = ?2"
             ),
-            // Keyset paging over the due index: after (?2, ?3), at or before ?1.
+            // Keyset paging over the due index: after (?2, ?3), at or before ?1, in share ?6
+            // of ?5.
             due: format!(
                 "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= ?1 AND next_run_ns >= ?2 \
-                 AND (next_run_ns > ?2 OR id > ?3) \
+                 AND (next_run_ns > ?2 OR id > ?3) AND id % ?5 = ?6 \
                  ORDER BY next_run_ns, id LIMIT ?4"
             ),
             next_wake: format!(
                 "SELECT (SELECT next_run_ns FROM {templates} WHERE next_run_ns IS NOT NULL \
-                 ORDER BY next_run_ns LIMIT 1), \
+                 AND id % ?1 = ?2 ORDER BY next_run_ns LIMIT 1), \
                  (SELECT next_reminder_ns FROM {invoices} WHERE next_reminder_ns IS NOT NULL \
                  ORDER BY next_reminder_ns LIMIT 1)"
             ),
@@ -1274,9 +1275,10 @@ impl Repository for SqliteStore {
         row.map(template_of).transpose()
     }
 
-    async fn due_templates(
+    async fn due_share(
         &self,
         now: DateTime<Utc>,
+        share: Share,
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
         let now = codec::instant(now)?;
@@ -1289,6 +1291,8 @@ impl Repository for SqliteStore {
                 .bind(after.0)
                 .bind(after.1)
                 .bind(codec::count(want))
+                .bind(i64::from(share.count()))
+                .bind(i64::from(share.index()))
                 .fetch_all(&self.inner.pool)
                 .await
                 .map_err(error)?;
@@ -1307,9 +1311,14 @@ impl Repository for SqliteStore {
         Ok(due)
     }
 
-    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+    async fn next_wake_share(
+        &self,
+        share: Share,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
         let (template, reminder): (Option<i64>, Option<i64>) =
             sqlx::query_as(&self.inner.sql.next_wake)
+                .bind(i64::from(share.count()))
+                .bind(i64::from(share.index()))
                 .fetch_one(&self.inner.pool)
                 .await
                 .map_err(error)?;
@@ -1714,10 +1723,10 @@ mod tests {
         let store = SqliteStore::in_memory().await.unwrap();
         let sql = &store.inner.sql;
         for (statement, params, index) in [
-            (&sql.due, 4, "rd_templates_due"),
+            (&sql.due, 6, "rd_templates_due"),
             (&sql.due_invoices, 2, "rd_invoices_due"),
-            (&sql.next_wake, 0, "rd_templates_due"),
-            (&sql.next_wake, 0, "rd_invoices_due"),
+            (&sql.next_wake, 2, "rd_templates_due"),
+            (&sql.next_wake, 2, "rd_invoices_due"),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {statement}");
             let mut query = sqlx::query(&explain);

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use recurring_deals::{
     Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent,
     OutboxEvent, Page, Repository, RepositoryError, SkippedOccurrence, Template, TemplateId,
-    TemplateQuery, TenantId,
+    TemplateQuery, TenantId, store::Share,
 };
 
 /// An instant in UTC.
@@ -144,15 +144,19 @@ impl<R: Repository> Repository for Faulty<R> {
     ) -> Result<Option<Template>, RepositoryError> {
         self.inner.template(tenant, id).await
     }
-    async fn due_templates(
+    async fn due_share(
         &self,
         now: DateTime<Utc>,
+        share: Share,
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
-        self.inner.due_templates(now, limit).await
+        self.inner.due_share(now, share, limit).await
     }
-    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, RepositoryError> {
-        self.inner.next_wake().await
+    async fn next_wake_share(
+        &self,
+        share: Share,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        self.inner.next_wake_share(share).await
     }
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
         match self.fault(Call::Commit(&commit)) {

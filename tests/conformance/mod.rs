@@ -26,7 +26,7 @@ use recurring_deals::{
     InvoiceStatus, ListPosition, ManualClock, Money, NewEvent, PaymentDue, PendingReminder,
     ProductRow, Recurrence, Repository, RepositoryError, Schedule, SkipReason, SkippedOccurrence,
     StateFilter, Target, Template, TemplateDraft, TemplateId, TemplatePlan, TemplateQuery,
-    TemplateState, TenantId, plan,
+    TemplateState, TenantId, plan, store::Share,
 };
 
 /// A store being made.
@@ -60,6 +60,7 @@ macro_rules! cases {
             template_round_trips_and_is_scoped_by_tenant,
             inserting_a_taken_id_fails,
             due_templates_are_ordered_limited_and_inclusive,
+            due_shares_partition_the_due_list,
             instants_keep_their_nanoseconds,
             next_wake_covers_templates_and_reminders,
             commit_checks_the_version,
@@ -559,6 +560,68 @@ pub async fn due_templates_are_ordered_limited_and_inclusive<R: Repository>(make
             .await
             .unwrap()),
         all_today
+    );
+}
+
+/// `due_share`: the shares of any count partition the due list; each is the due list's
+/// subsequence of its ids, with the same order, limit and `now`.
+pub async fn due_shares_partition_the_due_list<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    for (k, hour) in [3, 1, 2, 2, 1, 0, 5, 4, 2].into_iter().enumerate() {
+        let owner = if k % 3 == 0 { &beta } else { &acme };
+        create_daily(&repository, owner, t0(), local(2026, 3, 1, hour, 0)).await;
+    }
+    let now = utc(2026, 3, 1, 4, 0);
+    let all = ids(&repository.due_templates(now, 100).await.unwrap());
+    assert_eq!(all.len(), 8, "the 05:00 template is not due at 04:00");
+    for count in 1..=4u32 {
+        let mut union = Vec::new();
+        for index in 0..count {
+            let share = Share::new(index, count).unwrap();
+            let got = ids(&repository.due_share(now, share, 100).await.unwrap());
+            let expected: Vec<TemplateId> = all
+                .iter()
+                .copied()
+                .filter(|id| share.contains(*id))
+                .collect();
+            assert_eq!(got, expected, "share {index} of {count}");
+            let limited = ids(&repository.due_share(now, share, 1).await.unwrap());
+            assert_eq!(limited, expected[..expected.len().min(1)].to_vec());
+            union.extend(got);
+        }
+        union.sort();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(union, sorted, "the {count} shares cover the due list once");
+    }
+    assert_eq!(
+        ids(&repository.due_share(now, Share::ALL, 100).await.unwrap()),
+        all
+    );
+    // Each share's next wake-up is its own earliest next run; ALL's is everyone's.
+    let templates = repository
+        .due_templates(utc(2026, 3, 2, 0, 0), 100)
+        .await
+        .unwrap();
+    for count in 1..=4u32 {
+        for index in 0..count {
+            let share = Share::new(index, count).unwrap();
+            let expected = (templates.iter())
+                .filter(|t| share.contains(t.id()))
+                .filter_map(|t| t.next_run())
+                .min();
+            assert_eq!(
+                repository.next_wake_share(share).await.unwrap(),
+                expected,
+                "share {index} of {count}"
+            );
+        }
+    }
+    assert_eq!(
+        repository.next_wake().await.unwrap(),
+        Some(utc(2026, 3, 1, 0, 0))
     );
 }
 
