@@ -284,6 +284,18 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         self.run(|e| e.delete(tenant, id))
     }
 
+    /// See [`crate::Engine::forecast`].
+    ///
+    /// # Errors
+    /// As the async method, and [`EngineError::BlockingInAsync`].
+    pub fn forecast(
+        &self,
+        tenant: &TenantId,
+        forecaster: &crate::forecast::Forecaster,
+    ) -> Result<crate::forecast::Forecast, EngineError> {
+        self.run(|e| e.forecast(tenant, forecaster))
+    }
+
     /// See [`crate::Engine::preview`].
     ///
     /// # Errors

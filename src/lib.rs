@@ -134,6 +134,7 @@ mod describe;
 mod engine;
 mod error;
 mod event;
+pub mod forecast;
 mod ids;
 mod invoice;
 mod lifecycle;

@@ -3,6 +3,8 @@
 //! No I/O and no clock: the same function drives the engine's ticks and previews, so a
 //! preview is what the engine then does.
 
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -227,6 +229,52 @@ pub(crate) fn finished_event(template: &Template, now: DateTime<Utc>) -> NewEven
 /// many templates cost little more than expanding their schedules.
 pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<PreviewDeal> {
     let mut deals = Vec::with_capacity(count.min(1_024));
+    if count == 0 {
+        return deals;
+    }
+    let amount = deal_amount(template);
+    walk(template, now, |occurrence, tick| {
+        let (begin_date, close_date) = deal_dates(template, occurrence.date);
+        deals.push(PreviewDeal {
+            key: DealKey::Scheduled {
+                template: template.id,
+                revision: template.revision,
+                seq: occurrence.seq,
+            },
+            at: tick,
+            date: occurrence.date,
+            amount,
+            begin_date,
+            close_date,
+        });
+        if deals.len() < count {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    });
+    deals
+}
+
+/// A deal [`walk`] finds the engine will create.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Planned {
+    /// The occurrence's seq in the template's revision.
+    pub(crate) seq: u64,
+    /// Its nominal date in the schedule's zone.
+    pub(crate) date: NaiveDate,
+}
+
+/// Calls `visit` with every deal the engine will create from `template` if it ticks at `now`
+/// and then at each of its wake-ups, in order, with the tick that creates it, until `visit`
+/// breaks or the series ends. Occurrences due at `now` are decided as that tick decides them
+/// (catch-up, window, pause, skip requests); later ones are on time. The one walk behind
+/// previews and forecasts, making `plan`'s decisions.
+pub(crate) fn walk(
+    template: &Template,
+    now: DateTime<Utc>,
+    mut visit: impl FnMut(Planned, DateTime<Utc>) -> ControlFlow<()>,
+) {
     let (from, skip_through) = match &template.state {
         TemplateState::Active => (now, template.skip_through),
         TemplateState::Paused {
@@ -241,21 +289,16 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
             };
             (resume.max(now), skip)
         }
-        _ => return deals,
+        _ => return,
     };
     let mut created = template.counters.created_by_schedule;
     let mut occurrences = upcoming(&template.schedule, template.cursor).peekable();
     // The first tick's date, computed once: every occurrence due by then shares it.
     let mut today_at_first_tick = None;
-    while deals.len() < count {
-        let Some(occurrence) = occurrences.next() else {
-            break;
-        };
+    while let Some(occurrence) = occurrences.next() {
         if template.limit.is_some_and(|limit| created >= limit) {
-            break;
+            return;
         }
-        // Occurrences due at the first tick are decided as that tick decides them; later ones
-        // are on time.
         let occurrence = Due::of(&occurrence);
         // The first tick takes what is due by then; later occurrences are on time.
         let on_time = !occurrence.before(from);
@@ -279,27 +322,20 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
         };
         if let Decision::Create { .. } = decision {
             created += 1;
-            let (begin_date, close_date) = deal_dates(template, occurrence.date);
-            deals.push(PreviewDeal {
-                key: DealKey::Scheduled {
-                    template: template.id,
-                    revision: template.revision,
-                    seq: occurrence.seq(),
-                },
-                at: tick,
+            let planned = Planned {
+                seq: occurrence.seq(),
                 date: occurrence.date,
-                amount: deal_amount(template),
-                begin_date,
-                close_date,
-            });
+            };
+            if visit(planned, tick).is_break() {
+                return;
+            }
         }
     }
-    deals
 }
 
 /// The amount of a deal the template creates: the template deal's, or the last share of an
 /// installment split.
-fn deal_amount(template: &Template) -> Money {
+pub(crate) fn deal_amount(template: &Template) -> Money {
     match &template.split {
         Some(split) => split
             .amounts(template.deal.amount())

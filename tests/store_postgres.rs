@@ -644,7 +644,7 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
             .unwrap_err(),
         RepositoryError::SchemaVersion {
             found: 2,
-            expected: migrations::LATEST
+            expected: 1
         }
     );
 }

@@ -121,7 +121,7 @@ async fn reopening_keeps_data_and_schema() {
         .fetch_all(&edit)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, (1..=migrations::LATEST).collect::<Vec<_>>());
 
     let store = SqliteStore::connect(&path).await.unwrap();
     assert_eq!(
@@ -134,7 +134,38 @@ async fn reopening_keeps_data_and_schema() {
         .fetch_all(&edit)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, (1..=migrations::LATEST).collect::<Vec<_>>());
+}
+
+/// A database at schema version 1 (as the first sqlx release wrote it) is migrated forward on
+/// open, keeping its rows: version 2 adds the scan index.
+#[tokio::test]
+async fn a_version_1_database_is_migrated_forward() {
+    let dir = TempDir::new("v1");
+    let path = dir.path().join("deals.db");
+    let acme = tenant("acme");
+    let first = {
+        let store = SqliteStore::connect(&path).await.unwrap();
+        let t = create_daily(&store, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+        store.pool().close().await;
+        t
+    };
+    // Back to version 1: what the first release left.
+    let edit = editor(&path).await;
+    exec(&edit, "DROP INDEX rd_templates_scan").await;
+    exec(&edit, "DELETE FROM rd_schema_version WHERE version > 1").await;
+    let store = SqliteStore::connect(&path).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), migrations::LATEST);
+    let index: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'rd_templates_scan'",
+    )
+    .fetch_one(&edit)
+    .await
+    .unwrap();
+    assert_eq!(index, 1);
+    let scan = store.scan_templates(&acme, None, 10).await.unwrap();
+    assert_eq!(scan.items, vec![first]);
+    assert_eq!(scan.next, None);
 }
 
 /// A database written by a newer release is refused with both versions, and left as is.
@@ -165,7 +196,9 @@ async fn newer_schema_version_is_refused() {
         .fetch_all(&editor(&path).await)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 7]);
+    let mut expected: Vec<i64> = (1..=migrations::LATEST).collect();
+    expected.push(7);
+    assert_eq!(versions, expected);
 }
 
 /// A file that is not a database is an error, not a panic.
@@ -815,7 +848,7 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
         SqliteStore::connect(&path).await.unwrap_err(),
         RepositoryError::SchemaVersion {
             found: 2,
-            expected: migrations::LATEST
+            expected: 1
         }
     );
 }

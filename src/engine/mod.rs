@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::deal::Deal;
 use crate::event::OutboxEvent;
+use crate::forecast::{Forecast, Forecaster};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::lifecycle::{self, Change};
@@ -678,6 +679,33 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             )
         })
         .await
+    }
+
+    /// The forecast of `tenant`'s templates over the forecaster's range, by its period and
+    /// grouping ([`Forecaster`]): what ticking at each wake-up over the range creates. The
+    /// templates are read a page of 1,000 at a time ([`Repository::scan_templates`]), never
+    /// all at once.
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`] when the store fails.
+    pub async fn forecast(
+        &self,
+        tenant: &TenantId,
+        forecaster: &Forecaster,
+    ) -> Result<Forecast, EngineError> {
+        const PAGE: usize = 1_000;
+        let mut forecast = Forecast::default();
+        let mut after = None;
+        loop {
+            let scan = self.repository.scan_templates(tenant, after, PAGE).await?;
+            for template in &scan.items {
+                forecaster.add(template, &mut forecast);
+            }
+            match scan.next {
+                Some(next) => after = Some(next),
+                None => return Ok(forecast),
+            }
+        }
     }
 
     /// The next `count` deals the template will create (dates, amounts): the planner's own

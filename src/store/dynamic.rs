@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Share, TemplateQuery};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
@@ -80,6 +80,12 @@ trait Erased: Send + Sync {
         tenant: &'a TenantId,
         query: &'a TemplateQuery,
     ) -> Boxed<'a, Res<Page<Template>>>;
+    fn scan_templates<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Scan>>;
     fn count_live<'a>(&'a self, tenant: &'a TenantId) -> Boxed<'a, Res<u64>>;
     fn deals<'a>(
         &'a self,
@@ -162,6 +168,14 @@ impl<R: Repository> Erased for R {
         query: &'a TemplateQuery,
     ) -> Boxed<'a, Res<Page<Template>>> {
         Box::pin(Repository::list_templates(self, tenant, query))
+    }
+    fn scan_templates<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Scan>> {
+        Box::pin(Repository::scan_templates(self, tenant, after, limit))
     }
     fn count_live<'a>(&'a self, tenant: &'a TenantId) -> Boxed<'a, Res<u64>> {
         Box::pin(Repository::count_live(self, tenant))
@@ -263,6 +277,14 @@ impl Repository for DynRepository {
         query: &TemplateQuery,
     ) -> Res<Page<Template>> {
         self.inner.list_templates(tenant, query).await
+    }
+    async fn scan_templates(
+        &self,
+        tenant: &TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Res<Scan> {
+        self.inner.scan_templates(tenant, after, limit).await
     }
     async fn count_live(&self, tenant: &TenantId) -> Res<u64> {
         self.inner.count_live(tenant).await

@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, CommitOutcome, ListPosition, Page, Repository, RepositoryError, Share, TemplateQuery,
+    Commit, CommitOutcome, ListPosition, Page, Repository, RepositoryError, Scan, Share,
+    TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -263,6 +264,33 @@ impl Repository for InMemoryRepository {
                 .skip(query.offset)
                 .take(limit)
                 .cloned()
+                .collect(),
+        })
+    }
+
+    async fn scan_templates(
+        &self,
+        tenant: &TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        let state = self.lock();
+        let Some(ids) = state.by_tenant.get(tenant) else {
+            return Ok(Scan::default());
+        };
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded(after),
+            None => std::ops::Bound::Unbounded,
+        };
+        let ids: Vec<TemplateId> = ids
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .copied()
+            .collect();
+        Ok(Scan {
+            next: ids.last().copied().filter(|_| ids.len() == limit),
+            items: (ids.iter())
+                .filter_map(|id| state.templates.get(id).cloned())
                 .collect(),
         })
     }

@@ -22,6 +22,11 @@
 //! | `invoices` | its deal's key | `tenant`, `version`, `next_reminder_ns` | `invoices_due (next_reminder_ns)` where set | [`crate::Invoice`] |
 //! | `outbox` | `id` (ascending, never reused) | `tenant`, `idempotency_key`, `at_ns` | `outbox_tenant (tenant, id)` | [`crate::EventKind`] |
 //!
+//! # Version 2
+//!
+//! Adds the index `templates_scan (tenant, id)` on `templates`, for scans of a tenant's
+//! templates in id order.
+//!
 //! `state` is `active`, `paused`, `inactive` or `finished` ([`super::StateFilter::name`]).
 //! Instants (`*_ns`) are nanoseconds since the Unix epoch; `NULL` where there is none. A deal
 //! key is `kind` (0 scheduled, 1 manual), `template_id`, `revision` (0 for manual deals) and
@@ -32,7 +37,11 @@
 use super::RepositoryError;
 
 /// The schema version this crate writes, and the newest it opens.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
+
+/// The schema version of the crate's earlier stores (rusqlite; the `postgres` crate) that
+/// the stores import on open.
+pub(crate) const LEGACY_VERSION: i64 = 1;
 
 /// One step of the schema: the SQL that brings a database from `version - 1` to `version`,
 /// recording `version` in the crate's version table.
@@ -166,10 +175,28 @@ impl Names {
 }
 
 fn steps(names: &Names) -> Vec<Migration> {
-    vec![Migration {
-        version: 1,
-        sql: version_1(names),
-    }]
+    vec![
+        Migration {
+            version: 1,
+            sql: version_1(names),
+        },
+        Migration {
+            version: 2,
+            sql: version_2(names),
+        },
+    ]
+}
+
+/// Version 2: scans of a tenant's templates in id order ([`super::Repository::scan_templates`]).
+fn version_2(n: &Names) -> String {
+    format!(
+        "CREATE INDEX {templates_scan} ON {templates} (tenant, id);
+INSERT INTO {version} (version) VALUES (2);
+",
+        templates_scan = n.index("templates_scan"),
+        templates = n.table("templates"),
+        version = n.table("schema_version"),
+    )
 }
 
 fn version_1(n: &Names) -> String {

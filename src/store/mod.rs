@@ -296,6 +296,15 @@ impl Share {
     }
 }
 
+/// One page of [`Repository::scan_templates`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scan {
+    /// The templates, in id order.
+    pub items: Vec<Template>,
+    /// Where the next page starts (the last id read), or `None` when the scan is over.
+    pub next: Option<TemplateId>,
+}
+
 /// A page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -435,6 +444,18 @@ pub trait Repository: Send + Sync {
         query: &TemplateQuery,
     ) -> impl Future<Output = Result<Page<Template>, RepositoryError>> + Send;
 
+    /// A tenant's templates in id order, those after `after` (from the first when `None`),
+    /// at most `limit` rows: a scan of every template (forecasts, changes across templates)
+    /// that holds one page at a time. Pass [`Scan::next`] as `after` until it is `None`. Each
+    /// call's cost grows with `limit`, not with the tenant's templates. A row that cannot be
+    /// decoded is logged and left out ([`RepositoryError::CorruptRow`]), never ending the scan.
+    fn scan_templates(
+        &self,
+        tenant: &TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Scan, RepositoryError>> + Send;
+
     /// Number of a tenant's templates that are active or paused (what plan limits count).
     fn count_live(
         &self,
@@ -539,6 +560,9 @@ macro_rules! forward_repository {
             }
             fn list_templates(&self, tenant: &TenantId, query: &TemplateQuery) -> impl Future<Output = Result<Page<Template>, RepositoryError>> + Send {
                 (**self).list_templates(tenant, query)
+            }
+            fn scan_templates(&self, tenant: &TenantId, after: Option<TemplateId>, limit: usize) -> impl Future<Output = Result<Scan, RepositoryError>> + Send {
+                (**self).scan_templates(tenant, after, limit)
             }
             fn count_live(&self, tenant: &TenantId) -> impl Future<Output = Result<u64, RepositoryError>> + Send {
                 (**self).count_live(tenant)

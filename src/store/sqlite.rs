@@ -18,9 +18,9 @@ use super::codec::{
     self, EncodedCommit, EncodedInvoice, EventRow, Key, decode_all, decode_deal, decode_event,
     decode_invoice, decode_skipped, decode_template, table,
 };
-use super::migrations::{self, LATEST, Migrate, Names};
+use super::migrations::{self, LATEST, LEGACY_VERSION, Migrate, Names};
 use super::sqlx_error::{Backend, repository_error};
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Share, TemplateQuery};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::Invoice;
@@ -633,10 +633,10 @@ async fn import_legacy(conn: &mut SqliteConnection, names: &Names) -> Result<(),
         .fetch_one(&mut *conn)
         .await
         .map_err(error)?;
-    if found != 1 {
+    if found != LEGACY_VERSION {
         return Err(RepositoryError::SchemaVersion {
             found,
-            expected: LATEST,
+            expected: LEGACY_VERSION,
         });
     }
     let ns = |seconds: &str, nanos: &str| {
@@ -742,6 +742,7 @@ struct Sql {
     list_count: String,
     list: String,
     count_live: String,
+    scan: String,
     deals: String,
     deal: String,
     skipped: String,
@@ -810,6 +811,11 @@ impl Sql {
                       OR (?6 IS NOT NULL AND (next_run_ns IS NULL OR next_run_ns > ?6 \
                           OR (next_run_ns = ?6 AND id > ?7)))) \
                  ORDER BY next_run_ns IS NULL, next_run_ns, id LIMIT ?3 OFFSET ?4"
+            ),
+            // A tenant's templates after id ?2, in id order, at most ?3.
+            scan: format!(
+                "SELECT id, tenant, version, body FROM {templates} \
+                 WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
             ),
             count_live: format!(
                 "SELECT count(*) FROM {templates} \
@@ -1428,6 +1434,40 @@ impl Repository for SqliteStore {
         Ok(Page {
             items: decode_all(rows, template_of),
             total: usize::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn scan_templates(
+        &self,
+        tenant: &TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        // Ids are stored as non-negative `i64`s: -1 is before all of them.
+        let after = match after {
+            None => -1,
+            Some(id) => match i64::try_from(id.0) {
+                Ok(id) => id,
+                Err(_) => return Ok(Scan::default()),
+            },
+        };
+        let rows = sqlx::query(&self.inner.sql.scan)
+            .bind(tenant.as_str())
+            .bind(after)
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        let next = match rows.last() {
+            Some(row) if rows.len() == limit => {
+                let id: i64 = col(row, 0, table::TEMPLATES)?;
+                u64::try_from(id).ok().map(TemplateId)
+            }
+            _ => None,
+        };
+        Ok(Scan {
+            items: decode_all(rows, template_of),
+            next,
         })
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use recurring_deals::{
     Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent,
     OutboxEvent, Page, Repository, RepositoryError, SkippedOccurrence, Template, TemplateId,
-    TemplateQuery, TenantId, store::Share,
+    TemplateQuery, TenantId, store, store::Share,
 };
 
 /// An instant in UTC.
@@ -209,6 +209,14 @@ impl<R: Repository> Repository for Faulty<R> {
         query: &TemplateQuery,
     ) -> Result<Page<Template>, RepositoryError> {
         self.inner.list_templates(tenant, query).await
+    }
+    async fn scan_templates(
+        &self,
+        tenant: &TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<store::Scan, RepositoryError> {
+        self.inner.scan_templates(tenant, after, limit).await
     }
     async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
         self.inner.count_live(tenant).await

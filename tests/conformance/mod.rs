@@ -26,7 +26,7 @@ use recurring_deals::{
     InvoiceStatus, ListPosition, ManualClock, Money, NewEvent, PaymentDue, PendingReminder,
     ProductRow, Recurrence, Repository, RepositoryError, Schedule, SkipReason, SkippedOccurrence,
     StateFilter, Target, Template, TemplateDraft, TemplateId, TemplatePlan, TemplateQuery,
-    TemplateState, TenantId, plan, store::Share,
+    TemplateState, TenantId, plan, store, store::Share,
 };
 
 /// A store being made.
@@ -61,6 +61,7 @@ macro_rules! cases {
             inserting_a_taken_id_fails,
             due_templates_are_ordered_limited_and_inclusive,
             due_shares_partition_the_due_list,
+            scans_page_a_tenants_templates_in_id_order,
             instants_keep_their_nanoseconds,
             next_wake_covers_templates_and_reminders,
             commit_checks_the_version,
@@ -623,6 +624,58 @@ pub async fn due_shares_partition_the_due_list<R: Repository>(make: &Make<R>) {
         repository.next_wake().await.unwrap(),
         Some(utc(2026, 3, 1, 0, 0))
     );
+}
+
+/// `scan_templates`: a tenant's templates in id order, a page at a time, `next` naming where
+/// the next page starts until the scan is over; other tenants' templates never appear.
+pub async fn scans_page_a_tenants_templates_in_id_order<R: Repository>(make: &Make<R>) {
+    let repository = make().await;
+    let acme = tenant("acme");
+    let beta = tenant("beta");
+    let mut mine = Vec::new();
+    for k in 0..7 {
+        let t = create_daily(&repository, &acme, t0(), local(2026, 3, 1, 9 - k % 3, 0)).await;
+        mine.push(t.id());
+        create_daily(&repository, &beta, t0(), local(2026, 3, 1, 9, 0)).await;
+    }
+    mine.sort();
+    for page in 1..=8 {
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            let scan = repository.scan_templates(&acme, after, page).await.unwrap();
+            assert!(scan.items.len() <= page);
+            assert!(scan.items.iter().all(|t| t.tenant() == &acme));
+            seen.extend(scan.items.iter().map(|t| t.id()));
+            match scan.next {
+                Some(next) => {
+                    assert_eq!(Some(next), seen.last().copied());
+                    after = Some(next);
+                }
+                None => break,
+            }
+            assert!(calls <= 8, "the scan must end");
+        }
+        assert_eq!(seen, mine, "pages of {page}");
+    }
+    let whole = repository.scan_templates(&acme, None, 100).await.unwrap();
+    assert_eq!(whole.next, None);
+    assert_eq!(
+        whole.items[0],
+        repository.template(&acme, mine[0]).await.unwrap().unwrap()
+    );
+    let none = repository
+        .scan_templates(&tenant("nobody"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(none, store::Scan::default());
+    let past_the_end = repository
+        .scan_templates(&acme, mine.last().copied(), 10)
+        .await
+        .unwrap();
+    assert!(past_the_end.items.is_empty() && past_the_end.next.is_none());
 }
 
 /// Instants are compared to the nanosecond: a template or reminder due at `t` is not due at

@@ -1,0 +1,411 @@
+//! Revenue forecast: what the templates will create over a range, per calendar period and
+//! currency, in exact minor units.
+//!
+//! The forecast walks each template with the planner's own decisions (the walk behind
+//! [`crate::Engine::preview`]): ends and remaining counts, pauses and resume dates, skipped
+//! and moved occurrences, installment splits, the current schedule revision, and the catch-up
+//! of what is already overdue at the start of the range. What it forecasts is what the
+//! engine, ticking at each of its wake-ups over the range, creates.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::deal::Currency;
+use crate::ids::TenantId;
+use crate::planner;
+use crate::template::Template;
+
+/// The calendar period a forecast groups deals by, in each template's own zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// A civil day: `2026-01-31`.
+    Day,
+    /// An ISO 8601 week, Monday to Sunday: `2026-W05`.
+    Week,
+    /// A calendar month: `2026-01`.
+    Month,
+    /// A calendar year: `2026`.
+    Year,
+}
+
+impl Period {
+    /// The period of this kind that holds `date`.
+    pub fn of(self, date: NaiveDate) -> PeriodStart {
+        let start = match self {
+            Period::Day => date,
+            Period::Week => {
+                date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()))
+            }
+            Period::Month => date.with_day(1).unwrap_or(date),
+            Period::Year => date.with_ordinal(1).unwrap_or(date),
+        };
+        PeriodStart { by: self, start }
+    }
+}
+
+impl std::str::FromStr for Period {
+    type Err = ForecastError;
+    fn from_str(text: &str) -> Result<Period, ForecastError> {
+        match text {
+            "day" => Ok(Period::Day),
+            "week" => Ok(Period::Week),
+            "month" => Ok(Period::Month),
+            "year" => Ok(Period::Year),
+            _ => Err(ForecastError::UnknownPeriod {
+                value: text.to_owned(),
+            }),
+        }
+    }
+}
+
+/// One period of a forecast: its kind and first civil day. Displays as `2026-01-31` (day),
+/// `2026-W05` (ISO week), `2026-01` (month) or `2026` (year).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeriodStart {
+    /// The kind of period.
+    pub by: Period,
+    /// Its first day.
+    pub start: NaiveDate,
+}
+
+impl fmt::Display for PeriodStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.by {
+            Period::Day => write!(f, "{}", self.start.format("%Y-%m-%d")),
+            Period::Week => {
+                let week = self.start.iso_week();
+                write!(f, "{:04}-W{:02}", week.year(), week.week())
+            }
+            Period::Month => write!(f, "{}", self.start.format("%Y-%m")),
+            Period::Year => write!(f, "{:04}", self.start.year()),
+        }
+    }
+}
+
+impl Serialize for PeriodStart {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Dimensions a forecast groups by besides period and currency (all off by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Grouping {
+    /// By tenant.
+    #[serde(default)]
+    pub tenant: bool,
+    /// By pipeline and stage (the template's target, else its deal's).
+    #[serde(default)]
+    pub pipeline: bool,
+    /// By assignee.
+    #[serde(default)]
+    pub assignee: bool,
+    /// By company.
+    #[serde(default)]
+    pub company: bool,
+}
+
+/// What one forecast row is about. A dimension not grouped by is `None`; so is a deal's
+/// assignee or company when it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ForecastKey {
+    /// The period.
+    pub period: PeriodStart,
+    /// The tenant, when grouped by tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+    /// Pipeline and stage, when grouped by them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<(u32, String)>,
+    /// The assignee, when grouped by assignee and the deal has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<u64>,
+    /// The company, when grouped by company and the deal has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<u64>,
+    /// The currency.
+    pub currency: Currency,
+}
+
+/// Deals and their exact sum in one forecast row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct ForecastTotal {
+    /// How many deals.
+    pub deals: u64,
+    /// Their amount in minor units of the row's currency (`i128`: no sum can overflow).
+    pub amount: i128,
+}
+
+/// A forecast: totals per [`ForecastKey`]. Forecasts of disjoint sets of templates over the
+/// same [`Forecaster`] merge ([`Forecast::merge`]), so templates can be streamed or spread
+/// over threads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Forecast {
+    totals: HashMap<ForecastKey, ForecastTotal>,
+}
+
+impl Forecast {
+    /// The rows, sorted by period, then tenant, pipeline, assignee, company and currency.
+    pub fn rows(&self) -> Vec<(&ForecastKey, ForecastTotal)> {
+        let mut rows: Vec<_> = self.totals.iter().map(|(k, t)| (k, *t)).collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows
+    }
+
+    /// The total of one row.
+    pub fn get(&self, key: &ForecastKey) -> Option<ForecastTotal> {
+        self.totals.get(key).copied()
+    }
+
+    /// Whether nothing is forecast.
+    pub fn is_empty(&self) -> bool {
+        self.totals.is_empty()
+    }
+
+    /// Adds `other`'s totals to this forecast's.
+    pub fn merge(&mut self, other: Forecast) {
+        if self.totals.is_empty() {
+            self.totals = other.totals;
+            return;
+        }
+        for (key, total) in other.totals {
+            self.add(key, total);
+        }
+    }
+
+    /// Adds one total to a key.
+    pub fn add(&mut self, key: ForecastKey, total: ForecastTotal) {
+        let into = self.totals.entry(key).or_default();
+        into.deals += total.deals;
+        into.amount += total.amount;
+    }
+
+    /// Every currency's totals per period, all other dimensions summed.
+    pub fn by_period(&self) -> Vec<(PeriodStart, Currency, ForecastTotal)> {
+        let mut sums: HashMap<(PeriodStart, Currency), ForecastTotal> = HashMap::new();
+        for (key, total) in &self.totals {
+            let into = sums.entry((key.period, key.currency)).or_default();
+            into.deals += total.deals;
+            into.amount += total.amount;
+        }
+        let mut rows: Vec<_> = sums.into_iter().map(|((p, c), t)| (p, c, t)).collect();
+        rows.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        rows
+    }
+}
+
+/// A forecast that cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForecastError {
+    /// The range is empty or reversed.
+    #[error("forecast range [{from}, {to}) is empty: `from` must be before `to`")]
+    EmptyRange {
+        /// The start given.
+        from: DateTime<Utc>,
+        /// The end given.
+        to: DateTime<Utc>,
+    },
+    /// The range is longer than forecasts go.
+    #[error("forecast range [{from}, {to}) is longer than {max_years} years")]
+    RangeTooLong {
+        /// The start given.
+        from: DateTime<Utc>,
+        /// The end given.
+        to: DateTime<Utc>,
+        /// The longest range accepted, in years.
+        max_years: u32,
+    },
+    /// Not a period name.
+    #[error("unknown period {value:?}: expected day, week, month or year")]
+    UnknownPeriod {
+        /// The text given.
+        value: String,
+    },
+}
+
+/// The longest forecast range, in years.
+const MAX_YEARS: u32 = 100;
+
+/// Forecasts templates over `[from, to)` by period (and optional [`Grouping`]).
+///
+/// A deal counts in the period of its nominal date in its template's zone; a deal already
+/// overdue at `from` (the engine creates it at its first tick) counts in `from`'s period.
+/// Templates that are inactive, finished, or paused without a resume date forecast nothing;
+/// one paused with a resume date forecasts from that date, as its resume policy says.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use recurring_deals::forecast::{Forecaster, Period};
+/// use recurring_deals::*;
+///
+/// let engine = blocking::Engine::new(
+///     InMemoryRepository::new(),
+///     ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+/// )?;
+/// let rub = Currency::new("RUB")?;
+/// let schedule = Schedule::builder(
+///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(15)?)),
+///     chrono::NaiveDate::from_ymd_opt(2026, 1, 15).unwrap().and_hms_opt(9, 0, 0).unwrap(),
+///     chrono_tz::Europe::Moscow,
+/// )
+/// .end(End::Count(5))
+/// .build()?;
+/// let acme = TenantId::new("acme")?;
+/// let draft = TemplateDraft::new(Deal::new("Support", Money::new(150_000_00, rub))?, schedule);
+/// let template = engine.create_template(&acme, draft)?;
+///
+/// let forecaster = Forecaster::new(
+///     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+///     Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+///     Period::Month,
+/// )?;
+/// let forecast = forecaster.templates([&template]);
+/// let months: Vec<String> =
+///     forecast.rows().iter().map(|(key, _)| key.period.to_string()).collect();
+/// assert_eq!(months, ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]);
+/// assert!(forecast.rows().iter().all(|(_, total)| total.amount == 150_000_00));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forecaster {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by: Period,
+    grouping: Grouping,
+}
+
+impl Forecaster {
+    /// A forecast of `[from, to)` by `by`.
+    ///
+    /// # Errors
+    /// [`ForecastError::EmptyRange`] unless `from < to`; [`ForecastError::RangeTooLong`]
+    /// for a range over 100 years.
+    pub fn new(
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        by: Period,
+    ) -> Result<Forecaster, ForecastError> {
+        if from >= to {
+            return Err(ForecastError::EmptyRange { from, to });
+        }
+        if to - from > chrono::TimeDelta::days(366 * i64::from(MAX_YEARS)) {
+            return Err(ForecastError::RangeTooLong {
+                from,
+                to,
+                max_years: MAX_YEARS,
+            });
+        }
+        Ok(Forecaster {
+            from,
+            to,
+            by,
+            grouping: Grouping::default(),
+        })
+    }
+
+    /// Groups further by `grouping`.
+    pub fn group_by(mut self, grouping: Grouping) -> Forecaster {
+        self.grouping = grouping;
+        self
+    }
+
+    /// The range's start.
+    pub fn from(&self) -> DateTime<Utc> {
+        self.from
+    }
+
+    /// The range's end (exclusive).
+    pub fn to(&self) -> DateTime<Utc> {
+        self.to
+    }
+
+    /// The period.
+    pub fn period(&self) -> Period {
+        self.by
+    }
+
+    /// The grouping.
+    pub fn grouping(&self) -> Grouping {
+        self.grouping
+    }
+
+    /// The forecast of `templates`.
+    pub fn templates<'a>(&self, templates: impl IntoIterator<Item = &'a Template>) -> Forecast {
+        let mut forecast = Forecast::default();
+        for template in templates {
+            self.add(template, &mut forecast);
+        }
+        forecast
+    }
+
+    /// The forecast of `templates`, spread over rayon's thread pool (feature `parallel`).
+    #[cfg(feature = "parallel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
+    pub fn templates_parallel(&self, templates: &[Template]) -> Forecast {
+        use rayon::prelude::*;
+        templates
+            .par_chunks(1_024)
+            .fold(Forecast::default, |mut forecast, chunk| {
+                for template in chunk {
+                    self.add(template, &mut forecast);
+                }
+                forecast
+            })
+            .reduce(Forecast::default, |mut a, b| {
+                a.merge(b);
+                a
+            })
+    }
+
+    /// Adds one template's deals to `forecast`.
+    pub fn add(&self, template: &Template, forecast: &mut Forecast) {
+        // Deals overdue at `from` are created at the first tick: they count in its period.
+        let first_day = template.schedule().today(self.from);
+        let amount = i128::from(planner::deal_amount(template).minor);
+        // Deals come in date order: count a period's run, then add it once.
+        let mut run: Option<(PeriodStart, u64)> = None;
+        let flush = |run: Option<(PeriodStart, u64)>, forecast: &mut Forecast| {
+            if let Some((period, deals)) = run {
+                let total = ForecastTotal {
+                    deals,
+                    amount: amount * i128::from(deals),
+                };
+                forecast.add(self.key(template, period), total);
+            }
+        };
+        planner::walk(template, self.from, |planned, tick| {
+            if tick >= self.to {
+                return ControlFlow::Break(());
+            }
+            let period = self.by.of(planned.date.max(first_day));
+            match &mut run {
+                Some((current, deals)) if *current == period => *deals += 1,
+                _ => flush(run.replace((period, 1)), forecast),
+            }
+            ControlFlow::Continue(())
+        });
+        flush(run, forecast);
+    }
+
+    fn key(&self, template: &Template, period: PeriodStart) -> ForecastKey {
+        let deal = template.deal();
+        let grouping = self.grouping;
+        ForecastKey {
+            period,
+            tenant: grouping.tenant.then(|| template.tenant().clone()),
+            pipeline: grouping.pipeline.then(|| match template.target() {
+                Some(target) => (target.pipeline, target.stage.clone()),
+                None => (deal.pipeline(), deal.stage().to_owned()),
+            }),
+            assignee: deal.assignee().filter(|_| grouping.assignee),
+            company: deal.company().filter(|_| grouping.company),
+            currency: deal.amount().currency,
+        }
+    }
+}
