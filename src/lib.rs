@@ -117,6 +117,8 @@
 //! * `postgres`: the PostgreSQL store, [`store::PostgresStore`] (sqlx).
 //! * `tracing`: spans for tick, plan, commit and lifecycle changes, events for failures.
 //! * `metrics`: counters, a histogram and a gauge through the `metrics` facade.
+//! * `proptest`: [`strategies`], proptest strategies of valid schedules, RFC 5545 text, deals
+//!   and template drafts for the host's own property tests.
 //!
 //! The core depends on none of them.
 
@@ -144,6 +146,9 @@ mod rfc5545;
 mod runner;
 mod schedule;
 pub mod store;
+#[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
+pub mod strategies;
 mod template;
 mod validation;
 mod zone;
