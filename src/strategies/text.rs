@@ -328,6 +328,10 @@ impl Text {
             }
             lines.push(match form {
                 ValueForm::Utc => format!("{name}:{}Z", stamp(at.naive_utc())),
+                // The schedule's own zone would make it a local time: UTC instead.
+                ValueForm::OtherZone if other == self.zone => {
+                    format!("{name}:{}Z", stamp(at.naive_utc()))
+                }
                 ValueForm::OtherZone => {
                     let there = local_of(at, other);
                     if !supported(there.date()) {
@@ -430,7 +434,7 @@ fn rule_material() -> impl Strategy<Value = RuleMaterial> {
             0u8..7,
             prop_oneof![8 => 1u32..=4, 3 => 1u32..=30, 1 => 1u32..=1000],
             any::<bool>(),
-            prop::option::weighted(0.3, ()),
+            prop::bool::weighted(0.3),
             prop::collection::vec(1u8..=12, 1..=3),
             month_days,
             prop::collection::vec(weekday(), 1..=4),
@@ -463,7 +467,7 @@ fn rule_material() -> impl Strategy<Value = RuleMaterial> {
                 variant,
                 interval,
                 explicit_interval,
-                with_months: with_months.is_some(),
+                with_months,
                 months,
                 month_days,
                 weekdays,
