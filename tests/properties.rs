@@ -30,6 +30,7 @@ use chrono_tz::Tz;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
+use recurring_deals::strategies;
 use recurring_deals::{
     Adjustment, DayOfMonth, End, Interval, Lead, MonthDay, Ordinal, Overflow, Recurrence, Schedule,
     ScheduleError, WeekdaySet, WorkingCalendar, WorkingDayNumber, parse_zone,
@@ -50,40 +51,6 @@ fn config(cases: u32) -> ProptestConfig {
 // ---------------------------------------------------------------------------------------------
 // Generated schedules
 // ---------------------------------------------------------------------------------------------
-
-/// The zones of the generated schedules: no DST, whole-hour DST, DST at midnight (Santiago,
-/// Havana), a half-hour DST (Lord Howe), a skipped civil day (Apia 2011-12-30), a half-hour
-/// standard offset, and a zone that changed its standard offset (Moscow).
-const ZONES: [Tz; 9] = [
-    chrono_tz::UTC,
-    chrono_tz::Europe::Moscow,
-    chrono_tz::America::New_York,
-    chrono_tz::America::Santiago,
-    chrono_tz::America::Havana,
-    chrono_tz::Australia::Lord_Howe,
-    chrono_tz::Pacific::Apia,
-    chrono_tz::Asia::Kolkata,
-    chrono_tz::Europe::London,
-];
-
-/// Transitions of the listed zones, with the date they happen on: schedules starting a few
-/// days before one cross it early in their series.
-const TRANSITIONS: [(Tz, (i32, u32, u32)); 14] = [
-    (chrono_tz::Pacific::Apia, (2011, 12, 30)), // the whole day is skipped
-    (chrono_tz::Pacific::Apia, (2011, 12, 30)), // (twice: the rarest case)
-    (chrono_tz::America::New_York, (2026, 3, 8)), // 02:00 → 03:00
-    (chrono_tz::America::New_York, (2026, 11, 1)), // 02:00 → 01:00
-    (chrono_tz::America::Santiago, (2022, 9, 11)), // 00:00 → 01:00
-    (chrono_tz::America::Santiago, (2023, 4, 2)), // 00:00 → 23:00 the day before
-    (chrono_tz::America::Havana, (2024, 3, 10)), // 00:00 → 01:00
-    (chrono_tz::America::Havana, (2024, 11, 3)), // 01:00 → 00:00
-    (chrono_tz::Australia::Lord_Howe, (2026, 10, 4)), // 02:00 → 02:30
-    (chrono_tz::Australia::Lord_Howe, (2026, 4, 5)), // 02:00 → 01:30
-    (chrono_tz::Europe::Moscow, (2011, 3, 27)), // 02:00 → 03:00, then no more DST
-    (chrono_tz::Europe::Moscow, (2014, 10, 26)), // 02:00 → 01:00, standard time again
-    (chrono_tz::Europe::London, (2026, 3, 29)), // 01:00 → 02:00
-    (chrono_tz::Europe::London, (2026, 10, 25)), // 02:00 → 01:00
-];
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("a valid literal date")
@@ -126,6 +93,19 @@ struct CalendarSpec {
 }
 
 impl CalendarSpec {
+    /// The plain data of a generated calendar.
+    fn of(calendar: &WorkingCalendar) -> CalendarSpec {
+        let mut weekend = [false; 7];
+        for day in calendar.weekend() {
+            weekend[day.num_days_from_monday() as usize] = true;
+        }
+        CalendarSpec {
+            weekend,
+            holidays: calendar.holidays().collect(),
+            working: calendar.working_days().collect(),
+        }
+    }
+
     fn calendar(&self) -> WorkingCalendar {
         let weekend = (0..7u8)
             .filter(|&i| self.weekend[usize::from(i)])
@@ -214,148 +194,6 @@ impl Spec {
     }
 }
 
-fn weekday_strategy() -> impl Strategy<Value = Weekday> {
-    (0u8..7).prop_map(|i| Weekday::try_from(i).expect("0..7 is a weekday"))
-}
-
-fn interval_strategy() -> impl Strategy<Value = Interval> {
-    prop_oneof![9 => 1u32..=12, 1 => 1u32..=1000]
-        .prop_map(|n| Interval::new(n).expect("1..=1000 is a valid interval"))
-}
-
-fn month_day_strategy() -> impl Strategy<Value = MonthDay> {
-    prop_oneof![
-        4 => prop_oneof![1u32..=31, 28u32..=31]
-            .prop_map(|d| MonthDay::Day(DayOfMonth::new(d).expect("1..=31"))),
-        1 => Just(MonthDay::LastDay),
-        2 => (select(vec![1, 2, 3, 4, -1]), weekday_strategy()).prop_map(|(n, weekday)| {
-            MonthDay::Weekday {
-                ordinal: Ordinal::from_number(n).expect("1..=4 or -1"),
-                weekday,
-            }
-        }),
-        2 => prop_oneof![1u32..=23, 20u32..=23]
-            .prop_map(|n| MonthDay::WorkingDay(WorkingDayNumber::new(n).expect("1..=23"))),
-    ]
-}
-
-/// A recurrence; `Once` needs the start, so its date is an offset fixed up in [`spec_with`].
-fn recurrence_strategy() -> impl Strategy<Value = (Recurrence, u64)> {
-    let weekly = (interval_strategy(), 1u8..=127, weekday_strategy()).prop_map(
-        |(interval, bits, week_start)| {
-            let days = (0..7u8)
-                .filter(|i| bits & (1 << i) != 0)
-                .map(|i| Weekday::try_from(i).expect("0..7 is a weekday"));
-            Recurrence::Week {
-                interval,
-                on: WeekdaySet::new(days).expect("at least one bit is set"),
-                week_start,
-            }
-        },
-    );
-    let yearly =
-        (interval_strategy(), 1u8..=12, month_day_strategy()).prop_map(|(interval, month, on)| {
-            let month = Month::try_from(month).expect("1..=12 is a month");
-            // A yearly day must exist in its month in some year (February 29 does).
-            let longest = match month.number_from_month() {
-                2 => 29,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            let on = match on {
-                MonthDay::Day(d) if d.get() > longest => {
-                    MonthDay::Day(DayOfMonth::new(longest).expect("1..=31"))
-                }
-                other => other,
-            };
-            Recurrence::Year {
-                interval,
-                month,
-                on,
-            }
-        });
-    let lead = prop_oneof![
-        Just(Lead::None),
-        (0u32..=3650).prop_map(Lead::Days),
-        (0u32..=520).prop_map(Lead::Weeks),
-        (0u32..=120).prop_map(Lead::Months),
-    ];
-    let placeholder = date(2000, 1, 1);
-    prop_oneof![
-        3 => interval_strategy().prop_map(|interval| (Recurrence::Day { interval }, 0)),
-        2 => interval_strategy().prop_map(|interval| (Recurrence::WorkingDay { interval }, 0)),
-        3 => weekly.prop_map(|r| (r, 0)),
-        4 => (interval_strategy(), month_day_strategy())
-            .prop_map(|(interval, on)| (Recurrence::Month { interval, on }, 0)),
-        3 => yearly.prop_map(|r| (r, 0)),
-        1 => (lead, 0u64..2000).prop_map(move |(lead, offset)| {
-            (
-                Recurrence::Once {
-                    date: placeholder,
-                    lead,
-                },
-                offset,
-            )
-        }),
-    ]
-}
-
-fn any_day() -> impl Strategy<Value = NaiveDate> {
-    let first = date(1950, 1, 1);
-    let days = (date(2150, 12, 31) - first).num_days() as u64;
-    (0..=days).prop_map(move |d| first + Days::new(d))
-}
-
-fn time_of_day() -> impl Strategy<Value = NaiveTime> {
-    prop_oneof![
-        // Midnight and 00:30 fall in Santiago's and Havana's gaps, 02:30 in New York's and
-        // Lord Howe's, 01:30 in overlaps.
-        Just((0, 0, 0)),
-        Just((0, 30, 0)),
-        Just((2, 30, 0)),
-        Just((1, 30, 0)),
-        Just((2, 15, 0)),
-        Just((23, 30, 0)),
-        (0u32..24, 0u32..60, 0u32..60),
-    ]
-    .prop_map(|(h, m, s)| NaiveTime::from_hms_opt(h, m, s).expect("in range"))
-}
-
-/// A zone and a start: anywhere in 1950..2150, a few days before one of the zone's
-/// transitions, or near the edges of the supported years.
-fn zone_and_start() -> impl Strategy<Value = (Tz, NaiveDateTime)> {
-    let anywhere = (select(ZONES.to_vec()), any_day());
-    let near_transition = (select(TRANSITIONS.to_vec()), 0u64..24)
-        .prop_map(|((zone, (y, m, d)), k)| (zone, date(y, m, d) - Days::new(20) + Days::new(k)));
-    // The edges of the supported years: series that the end of 2199 cuts short.
-    let edges = (
-        select(ZONES.to_vec()),
-        prop_oneof![
-            (0u64..90).prop_map(|k| date(1900, 1, 1) + Days::new(k)),
-            (0u64..400).prop_map(|k| date(2199, 12, 31) - Days::new(k)),
-        ],
-    );
-    (
-        prop_oneof![6 => anywhere, 4 => near_transition, 1 => edges],
-        time_of_day(),
-    )
-        .prop_map(|((zone, day), time)| (zone, day.and_time(time)))
-}
-
-fn calendar_strategy() -> impl Strategy<Value = (u8, Vec<u64>, Option<u32>, Vec<u64>)> {
-    let weekend = prop_oneof![
-        4 => Just(0b110_0000u8), // Saturday and Sunday
-        1 => Just(0u8),
-        3 => 0u8..127,
-    ];
-    (
-        weekend,
-        prop::collection::vec(0u64..800, 0..12),
-        prop::option::weighted(0.1, 0u32..24),
-        prop::collection::vec(0u64..800, 0..6),
-    )
-}
-
 fn end_strategy() -> impl Strategy<Value = EndGen> {
     prop_oneof![
         2 => Just(EndGen::Never),
@@ -381,100 +219,59 @@ fn exceptions_strategy() -> impl Strategy<Value = Vec<ExceptionGen>> {
     ]
 }
 
-fn overflow_strategy() -> impl Strategy<Value = Overflow> {
-    prop_oneof![Just(Overflow::Clamp), Just(Overflow::Skip)]
-}
-
-fn adjustment_strategy() -> impl Strategy<Value = Adjustment> {
-    prop_oneof![
-        3 => Just(Adjustment::None),
-        1 => Just(Adjustment::Following),
-        1 => Just(Adjustment::Preceding),
-        1 => Just(Adjustment::ModifiedFollowing),
-    ]
-}
-
-/// Valid schedules whose end is drawn from `end`.
+/// Valid schedules whose end is drawn from `end`: the zone, start, recurrence, calendar,
+/// overflow and adjustment come from `recurring_deals::strategies` (every recurrence kind,
+/// the zones of `strategies::ZONES` with starts near their transitions, calendars with
+/// holidays in the years after the start); the end and the exceptions are drawn here, in
+/// the terms the model reads.
 fn spec_with(end: impl Strategy<Value = EndGen>) -> impl Strategy<Value = Spec> {
     (
-        recurrence_strategy(),
-        zone_and_start(),
+        strategies::zone_and_start(),
         end,
-        overflow_strategy(),
-        calendar_strategy(),
-        adjustment_strategy(),
+        strategies::overflow(),
+        strategies::adjustment(),
         exceptions_strategy(),
     )
-        .prop_map(
-            |(
-                (recurrence, once_offset),
-                (zone, start),
-                end,
-                overflow,
-                (weekend_bits, holidays, dead_month, working),
-                adjustment,
-                exceptions,
-            )| {
-                let day = start.date();
-                let recurrence = match recurrence {
-                    Recurrence::Once { lead, .. } => Recurrence::Once {
-                        date: (day + Days::new(once_offset)).min(last_supported()),
-                        lead,
-                    },
-                    other => other,
-                };
-                let mut holidays: BTreeSet<NaiveDate> =
-                    holidays.into_iter().map(|k| day + Days::new(k)).collect();
-                if let Some(k) = dead_month {
-                    // A whole month of holidays: a month without any working day.
-                    let first = day.with_day(1).expect("day 1 exists") + Months::new(k);
-                    let next = first + Months::new(1);
-                    holidays.extend(first.iter_days().take_while(|d| *d < next));
-                }
-                // Calendars take dates of the supported years only.
-                holidays.retain(|d| *d <= last_supported());
-                let working = working
-                    .into_iter()
-                    .map(|k| day + Days::new(k))
-                    .filter(|d| !holidays.contains(d) && *d <= last_supported())
-                    .collect();
-                let mut weekend = [false; 7];
-                for (i, off) in weekend.iter_mut().enumerate() {
-                    *off = weekend_bits & (1 << i) != 0;
-                }
-                let end = match end {
-                    EndGen::Never => End::Never,
-                    EndGen::Count(n) => End::Count(n),
-                    EndGen::Until(k) => End::Until((day + Days::new(k)).min(last_supported())),
-                    EndGen::UntilInstant(s) => {
-                        // An instant end must fall on a date of the supported years in the
-                        // zone: the last is the last second of 2199-12-31 there.
-                        let last = resolve(
-                            zone,
-                            last_supported()
-                                .and_hms_opt(23, 59, 59)
-                                .expect("a valid time"),
-                        )
-                        .0;
-                        End::UntilInstant((start.and_utc() + TimeDelta::seconds(s)).min(last))
+        .prop_flat_map(|((zone, start), end, overflow, adjustment, exceptions)| {
+            (
+                strategies::recurrence_from(start.date()),
+                strategies::calendar_from(start.date()),
+            )
+                .prop_map(move |(recurrence, calendar)| {
+                    let day = start.date();
+                    let end = match end {
+                        EndGen::Never => End::Never,
+                        EndGen::Count(n) => End::Count(n),
+                        EndGen::Until(k) => {
+                            End::Until((day + Days::new(k)).min(last_supported()))
+                        }
+                        EndGen::UntilInstant(s) => {
+                            // An instant end must fall on a date of the supported years in
+                            // the zone: the last is the last second of 2199-12-31 there.
+                            let last = resolve(
+                                zone,
+                                last_supported()
+                                    .and_hms_opt(23, 59, 59)
+                                    .expect("a valid time"),
+                            )
+                            .0;
+                            End::UntilInstant(
+                                (start.and_utc() + TimeDelta::seconds(s)).min(last),
+                            )
+                        }
+                    };
+                    Spec {
+                        recurrence,
+                        start,
+                        zone,
+                        end,
+                        overflow,
+                        calendar: CalendarSpec::of(&calendar),
+                        adjustment,
+                        exceptions: exceptions.clone(),
                     }
-                };
-                Spec {
-                    recurrence,
-                    start,
-                    zone,
-                    end,
-                    overflow,
-                    calendar: CalendarSpec {
-                        weekend,
-                        holidays,
-                        working,
-                    },
-                    adjustment,
-                    exceptions,
-                }
-            },
-        )
+                })
+        })
 }
 
 fn spec_strategy() -> impl Strategy<Value = Spec> {
@@ -611,12 +408,14 @@ fn items(occurrences: impl Iterator<Item = recurring_deals::Occurrence>) -> Vec<
 /// The documented DST policy, computed with chrono-tz directly: the instant of a local time,
 /// and whether its whole civil day is missing from the zone.
 ///
-/// chrono-tz lists no transition after 2099 (it keeps the last offset); the zones of the
-/// model have kept their rules since before 2072, so a local time from 2100 on is resolved
-/// in the year of 2072..=2099 with the same calendar (leap year, weekday of January 1st),
-/// where chrono-tz lists the same rule, and moved back by the days between.
+/// chrono-tz lists no transition after 2099 (it keeps the last offset). A zone that still
+/// changes offsets in 2098 has kept its rule since before 2072 (every zone of
+/// `strategies::ZONES` that does), so a local time from 2100 on is resolved in the year of
+/// 2072..=2099 with the same calendar (leap year, weekday of January 1st), where chrono-tz
+/// lists the same rule, and moved back by the days between. A zone without changes in 2098
+/// keeps its last offset, as chrono-tz does (Casablanca's listed Ramadan changes end in 2087).
 fn resolve(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
-    if local.year() >= 2100 {
+    if local.year() >= 2100 && changes_in_2098(zone) {
         let same_calendar = |y: i32| {
             let first = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
             first(y).leap_year() == first(local.year()).leap_year()
@@ -651,6 +450,15 @@ fn resolve(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
             (at, day_missing(zone, local.date()))
         }
     }
+}
+
+/// Whether `zone` has different offsets in January and July 2098: an ongoing DST rule.
+fn changes_in_2098(zone: Tz) -> bool {
+    let offset = |m| {
+        let t = date(2098, m, 15).and_hms_opt(12, 0, 0).expect("noon");
+        zone.offset_from_utc_datetime(&t).fix().local_minus_utc()
+    };
+    offset(1) != offset(7)
 }
 
 /// Whether no local time of `day` exists in `zone` (a gap shorter than a day cannot hide all
@@ -1095,7 +903,7 @@ fn clamp_strategy() -> impl Strategy<Value = ClampSpec> {
         prop::option::of((1u8..=12).prop_map(|m| Month::try_from(m).expect("1..=12"))),
         prop_oneof![1u32..=31, 28u32..=31],
         prop_oneof![9 => 1u32..=12, 1 => 1u32..=1000],
-        zone_and_start(),
+        strategies::zone_and_start(),
     )
         .prop_map(|(yearly, day, interval, (zone, start))| {
             // A yearly day that never occurs in its month is refused; keep the longest one.
@@ -1206,7 +1014,7 @@ const GENERAL_RULES: [&str; 14] = [
 fn general_text_strategy() -> impl Strategy<Value = String> {
     (
         select(GENERAL_RULES.to_vec()),
-        zone_and_start(),
+        strategies::zone_and_start(),
         prop_oneof![
             Just(String::new()),
             (1u32..40).prop_map(|n| format!(";COUNT={n}")),
@@ -1221,10 +1029,15 @@ fn general_text_strategy() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(config(5_000))]
 
-    /// General rules: text and JSON round trips expand identically, and seeking equals
+    /// General rules (the list above, and `strategies::rrule_text`: rule parts in every
+    /// allowed combination, with COUNT or UNTIL, EXDATE and RDATE, and the crate's own text
+    /// with its extensions): text and JSON round trips expand identically, and seeking equals
     /// walking.
     #[test]
-    fn general_rules_round_trip(text in general_text_strategy(), probe in 0usize..40) {
+    fn general_rules_round_trip(
+        text in prop_oneof![general_text_strategy(), strategies::rrule_text()],
+        probe in 0usize..40,
+    ) {
         let schedule = match Schedule::from_rrule(&text) {
             Ok(schedule) => schedule,
             // A rule whose every occurrence falls on a civil day the zone skipped (COUNT=1 on
@@ -1248,6 +1061,39 @@ proptest! {
                 );
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(5_000))]
+
+    /// Schedules of every kind from `strategies::schedule` (general rules and extra dates
+    /// included, which the model does not cover): instants and `seq` increase, seeking equals
+    /// walking, and the JSON form and RFC 5545 text read back with the same occurrences.
+    #[test]
+    fn any_schedule_seeks_and_round_trips(
+        schedule in strategies::schedule(),
+        probes in prop::collection::vec(
+            (any::<prop::sample::Index>(), prop_oneof![Just(-1i64), Just(0), -2 * 86_400i64..2 * 86_400]),
+            4,
+        ),
+    ) {
+        let walked = items(schedule.occurrences().take(60));
+        for pair in walked.windows(2) {
+            prop_assert!(pair[0].2 < pair[1].2, "instants not increasing: {pair:?}");
+            prop_assert!(pair[0].0 < pair[1].0, "seq not increasing: {pair:?}");
+        }
+        if !walked.is_empty() {
+            for (index, delta) in probes {
+                let t = walked[index.index(walked.len())].2 + TimeDelta::seconds(delta);
+                prop_assert_eq!(
+                    items(schedule.occurrences_after(t).take(20)),
+                    items(schedule.occurrences().filter(|o| o.at() > t).take(20)),
+                    "after {} in {}", t, schedule.to_rrule()
+                );
+            }
+        }
+        round_trips(&schedule)?;
     }
 }
 
@@ -1310,7 +1156,7 @@ fn raw_time() -> impl Strategy<Value = (u32, u32)> {
 fn zone_name() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => select(
-            ZONES
+            strategies::ZONES
                 .iter()
                 .map(|z| z.name())
                 .chain([
@@ -1341,12 +1187,12 @@ fn raw_spec_strategy() -> impl Strategy<Value = RawSpec> {
             any::<u32>()
         ],
         any::<u8>(),
-        weekday_strategy(),
+        strategies::weekday(),
         0u8..=13,
         0u8..4,
         prop_oneof![0u32..=32, any::<u32>()],
         prop_oneof![-6i32..=6, any::<i32>()],
-        weekday_strategy(),
+        strategies::weekday(),
     );
     let dates = (
         raw_date(),
@@ -1630,6 +1476,7 @@ fn rrule_source() -> impl Strategy<Value = String> {
             "DTSTART;VALUE=DATE:20260131\nRRULE:FREQ=MONTHLY;BYMONTHDAY=28,29,30,31;BYSETPOS=-1;UNTIL=20270101"
                 .to_owned()
         ),
+        2 => strategies::rrule_text(),
     ]
 }
 
@@ -1645,6 +1492,8 @@ fn json_source() -> impl Strategy<Value = String> {
         }),
         1 => general_text_strategy()
             .prop_map(|text| serde_json::json!({ "rrule": text }).to_string()),
+        2 => strategies::schedule()
+            .prop_map(|schedule| serde_json::to_string(&schedule).unwrap_or_default()),
     ]
 }
 
@@ -1903,6 +1752,46 @@ fn one_off_round_trips_through_rrule() {
             "{}",
             schedule.to_rrule()
         );
+    }
+}
+
+#[test]
+fn a_one_off_past_its_end_round_trips_through_rrule() {
+    // Found by `accepted_json_round_trips` on a mutated `strategies::schedule()`: a one-off
+    // created on 2189-12-31 (120 months before 2199-12-31) with an end in 1950 has no
+    // occurrence of its own; its extra dates make it a schedule. Its text (DTSTART alone,
+    // which RFC 5545 counts as an occurrence) must not bring the one-off back.
+    let start = date(1950, 1, 1).and_time(NaiveTime::MIN);
+    let once = Recurrence::Once {
+        date: date(2199, 12, 31),
+        lead: Lead::Months(120),
+    };
+    let ends = [
+        End::Until(date(1950, 1, 7)),
+        End::UntilInstant(Utc.with_ymd_and_hms(1950, 1, 7, 0, 0, 0).unwrap()),
+    ];
+    for end in ends {
+        for adjustment in [Adjustment::None, Adjustment::Preceding] {
+            let schedule = Schedule::builder(once, start, chrono_tz::America::Havana)
+                .end(end)
+                .adjustment(adjustment)
+                .extra(date(1950, 1, 7).and_time(NaiveTime::MIN))
+                .extra(date(1950, 1, 7).and_hms_opt(0, 1, 0).expect("00:01"))
+                .build()
+                .expect("extra dates make it a schedule");
+            assert_eq!(
+                items(schedule.occurrences()).len(),
+                2,
+                "{end:?}, {adjustment:?}"
+            );
+            let text = schedule.to_rrule();
+            let back = Schedule::from_rrule(&text).expect("its own text reads back");
+            assert_eq!(
+                items(back.occurrences()),
+                items(schedule.occurrences()),
+                "{text}"
+            );
+        }
     }
 }
 

@@ -119,7 +119,10 @@ pub(crate) fn write(schedule: &Schedule) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let skipped_at: Vec<DateTime<Utc>> = schedule.skipped_instants().collect();
+    let mut skipped_at: Vec<DateTime<Utc>> = schedule.skipped_instants().collect();
+    skipped_at.extend(one_off_past_end(schedule, start));
+    skipped_at.sort_unstable();
+    skipped_at.dedup();
     if !skipped_at.is_empty() {
         let _ = write!(out, "\nEXDATE:{}", instants(skipped_at));
     }
@@ -138,6 +141,26 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         out.push_str(&line);
     }
     out
+}
+
+/// The instant of a one-off's occurrence when the schedule's end excludes it (the schedule
+/// then holds only extra dates). A one-off is written as DTSTART alone, which RFC 5545
+/// always counts as an occurrence, so it is written as skipped too.
+fn one_off_past_end(schedule: &Schedule, start: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let Some(Recurrence::Once { .. }) = schedule.recurrence() else {
+        return None;
+    };
+    let day = schedule
+        .calendar()
+        .adjust(crate::civil::days_of(start.date()), schedule.adjustment());
+    let date = crate::civil::date_of(day)?;
+    let at = zone::resolve_local(schedule.zone(), date.and_time(schedule.time()));
+    let past = match schedule.end() {
+        End::Until(until) => date > until,
+        End::UntilInstant(t) => at > t,
+        End::Never | End::Count(_) => false,
+    };
+    past.then_some(at)
 }
 
 fn structured(
