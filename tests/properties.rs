@@ -1,8 +1,11 @@
 //! Property tests of the schedule engine.
 //!
 //! Arbitrary valid structured schedules (every recurrence, month-day kind, end, overflow
-//! policy, working calendar, adjustment, skipped and moved occurrences, zones with DST gaps at
-//! 02:00 and at midnight, half-hour shifts and a skipped civil day) are checked against:
+//! policy, working calendar, adjustment, skipped and moved occurrences, the 27 zones of
+//! `recurring_deals::strategies::ZONES`: DST gaps at 02:00 and at midnight, 30- and 120-minute
+//! DST, 15- and 45-minute offsets, offset changes, skipped and repeated civil days; zones,
+//! starts, recurrences, calendars and adjustments drawn by `recurring_deals::strategies`) are
+//! checked against:
 //!
 //! * a brute-force model written here from the documentation: chrono date arithmetic day by
 //!   day, and the documented DST policy computed with chrono-tz directly (a gap moves the time
@@ -13,6 +16,9 @@
 //! * the engine against itself by other routes: seeking against walking, a schedule with an
 //!   end against the same schedule without, JSON and RFC 5545 text read back against the
 //!   original.
+//!
+//! Schedules of every kind from `strategies::schedule()` (general rules, extra dates) and
+//! texts from `strategies::rrule_text()` are checked against themselves the same way.
 //!
 //! Invalid builder values, arbitrary and mutated RFC 5545 texts and mutated JSON forms must
 //! give a typed error with a lowercase message, never a panic; what they are accepted as must
@@ -242,9 +248,7 @@ fn spec_with(end: impl Strategy<Value = EndGen>) -> impl Strategy<Value = Spec> 
                     let end = match end {
                         EndGen::Never => End::Never,
                         EndGen::Count(n) => End::Count(n),
-                        EndGen::Until(k) => {
-                            End::Until((day + Days::new(k)).min(last_supported()))
-                        }
+                        EndGen::Until(k) => End::Until((day + Days::new(k)).min(last_supported())),
                         EndGen::UntilInstant(s) => {
                             // An instant end must fall on a date of the supported years in
                             // the zone: the last is the last second of 2199-12-31 there.
@@ -255,9 +259,7 @@ fn spec_with(end: impl Strategy<Value = EndGen>) -> impl Strategy<Value = Spec> 
                                     .expect("a valid time"),
                             )
                             .0;
-                            End::UntilInstant(
-                                (start.and_utc() + TimeDelta::seconds(s)).min(last),
-                            )
+                            End::UntilInstant((start.and_utc() + TimeDelta::seconds(s)).min(last))
                         }
                     };
                     Spec {

@@ -166,7 +166,12 @@ fn recurrences_build_and_cover_every_variant() {
             strategies::recurrence_from(start.date()),
         ),
         |(any, from)| {
-            seen.borrow_mut().insert(format!("{any:?}").split([' ', '{']).next().map(str::to_owned));
+            seen.borrow_mut().insert(
+                format!("{any:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .map(str::to_owned),
+            );
             // From the start: a schedule, unless the interval puts the next occurrence past
             // 2199 (every 174 years from 2026).
             match Schedule::builder(from, start, chrono_tz::UTC).build() {
@@ -182,7 +187,8 @@ fn recurrences_build_and_cover_every_variant() {
 fn calendars_round_trip_and_keep_a_working_weekday() {
     check(2000, strategies::calendar(), |calendar| {
         prop_assert!(calendar.weekend().count() < 7);
-        let json = serde_json::to_string(&calendar).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let json =
+            serde_json::to_string(&calendar).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let back: recurring_deals::WorkingCalendar = serde_json::from_str(&json)
             .map_err(|e| TestCaseError::fail(format!("{e} reading {json}")))?;
         prop_assert_eq!(back, calendar);
@@ -228,12 +234,23 @@ fn options_are_kept() {
         .exceptions([]);
     check(500, strategies::schedule_with(options), |schedule| {
         valid(&schedule)?;
-        prop_assert!(matches!(rule_kind(&schedule), RuleKind::Month | RuleKind::Year));
+        prop_assert!(matches!(
+            rule_kind(&schedule),
+            RuleKind::Month | RuleKind::Year
+        ));
         prop_assert!(
             [chrono_tz::Pacific::Apia, chrono_tz::America::Havana].contains(&schedule.zone())
         );
-        prop_assert!(matches!(schedule.end(), End::Count(_)), "{:?}", schedule.end());
-        prop_assert!(exception_kinds(&schedule).is_empty(), "{}", schedule.to_rrule());
+        prop_assert!(
+            matches!(schedule.end(), End::Count(_)),
+            "{:?}",
+            schedule.end()
+        );
+        prop_assert!(
+            exception_kinds(&schedule).is_empty(),
+            "{}",
+            schedule.to_rrule()
+        );
         Ok(())
     });
     let general = ScheduleOptions::default()
@@ -244,14 +261,21 @@ fn options_are_kept() {
         valid(&schedule)?;
         prop_assert_eq!(schedule.end(), End::Never);
         let kinds = exception_kinds(&schedule);
-        prop_assert!(kinds.is_empty() || kinds == [ExceptionKind::SkipInstant].into(), "{:?}", kinds);
+        prop_assert!(
+            kinds.is_empty() || kinds == [ExceptionKind::SkipInstant].into(),
+            "{:?}",
+            kinds
+        );
         Ok(())
     });
     let working = ScheduleOptions::default()
         .adjustments([Adjustment::Following, Adjustment::Preceding])
         .exceptions([ExceptionKind::Skip, ExceptionKind::SkipInstant]);
     check(1000, strategies::schedule_with(working), |schedule| {
-        prop_assert!(schedule.recurrence().is_some(), "general rules need no adjustment");
+        prop_assert!(
+            schedule.recurrence().is_some(),
+            "general rules need no adjustment"
+        );
         prop_assert!(matches!(
             schedule.adjustment(),
             Adjustment::Following | Adjustment::Preceding
@@ -337,8 +361,11 @@ fn rrule_texts_parse() {
 fn deals_and_invoice_options_are_valid() {
     let limits = DealLimits::default();
     check(2000, strategies::deal(), |deal| {
-        deal.validate().map_err(|e| TestCaseError::fail(e.to_string()))?;
-        limits.check(&deal).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        deal.validate()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        limits
+            .check(&deal)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let json = serde_json::to_string(&deal).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let back: recurring_deals::Deal = serde_json::from_str(&json)
             .map_err(|e| TestCaseError::fail(format!("{e} reading {json}")))?;
@@ -347,7 +374,9 @@ fn deals_and_invoice_options_are_valid() {
     });
     let dues = RefCell::new(BTreeSet::new());
     check(2000, strategies::invoice_options(), |options| {
-        options.validate().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        options
+            .validate()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         dues.borrow_mut().insert(match options.payment_due {
             PaymentDue::Days(_) => 0,
             PaymentDue::Weeks(_) => 1,

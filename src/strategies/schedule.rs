@@ -37,9 +37,7 @@ pub fn weekday() -> impl Strategy<Value = Weekday> {
 /// A non-empty set of weekdays, any of the 127. Shrinks toward Monday alone.
 pub fn weekday_set() -> impl Strategy<Value = WeekdaySet> {
     (1u8..=127).prop_map(|bits| {
-        let days = (0..7u8)
-            .filter(|i| bits & (1 << i) != 0)
-            .map(weekday_from);
+        let days = (0..7u8).filter(|i| bits & (1 << i) != 0).map(weekday_from);
         // At least one bit of 1..=127 is set.
         WeekdaySet::new(days).expect("a non-empty set")
     })
@@ -90,7 +88,10 @@ pub fn lead() -> impl Strategy<Value = Lead> {
 pub fn recurrence() -> impl Strategy<Value = Recurrence> {
     (
         recurrence_parts(&all_structured()),
-        day_in(zones::date(FIRST_YEAR, 1, 1), zones::date(LAST_YEAR, 12, 31)),
+        day_in(
+            zones::date(FIRST_YEAR, 1, 1),
+            zones::date(LAST_YEAR, 12, 31),
+        ),
     )
         .prop_map(|(parts, day)| parts.from(day))
 }
@@ -108,7 +109,10 @@ pub fn recurrence_from(start: NaiveDate) -> impl Strategy<Value = Recurrence> {
 /// Saturday and Sunday off without holidays.
 pub fn calendar() -> impl Strategy<Value = WorkingCalendar> {
     (
-        day_in(zones::date(FIRST_YEAR, 1, 1), zones::date(LAST_YEAR, 12, 31)),
+        day_in(
+            zones::date(FIRST_YEAR, 1, 1),
+            zones::date(LAST_YEAR, 12, 31),
+        ),
         calendar_parts(),
     )
         .prop_map(|(from, parts)| parts.build(from))
@@ -463,7 +467,12 @@ pub(crate) fn recurrence_parts(kinds: &BTreeSet<RuleKind>) -> BoxedStrategy<Recu
     let mut arms: Vec<(u32, BoxedStrategy<RecurrenceParts>)> = Vec::new();
     for kind in kinds {
         let arm = match kind {
-            RuleKind::Day => (3, interval().prop_map(move |interval| plain(Recurrence::Day { interval })).boxed()),
+            RuleKind::Day => (
+                3,
+                interval()
+                    .prop_map(move |interval| plain(Recurrence::Day { interval }))
+                    .boxed(),
+            ),
             RuleKind::WorkingDay => (
                 2,
                 interval()
@@ -651,8 +660,13 @@ fn end_parts(ends: &BTreeSet<EndKind>) -> BoxedStrategy<EndParts> {
     for kind in ends {
         let arm = match kind {
             EndKind::Never => Just(EndParts::Never).boxed(),
-            EndKind::Count => prop_oneof![1u32..=12, 1u32..=50].prop_map(EndParts::Count).boxed(),
-            EndKind::Until => (any::<Index>(), prop_oneof![Just(0u64), 0u64..40, 0u64..3000])
+            EndKind::Count => prop_oneof![1u32..=12, 1u32..=50]
+                .prop_map(EndParts::Count)
+                .boxed(),
+            EndKind::Until => (
+                any::<Index>(),
+                prop_oneof![Just(0u64), 0u64..40, 0u64..3000],
+            )
                 .prop_map(|(i, days)| EndParts::Until(i, days))
                 .boxed(),
             EndKind::UntilInstant => (
@@ -789,7 +803,9 @@ pub(crate) fn assemble(parts: &StructuredParts) -> Result<Schedule, Unbuilt> {
     };
     let first: Vec<Occurrence> = unbounded.occurrences().take(20).collect();
     if first.is_empty() {
-        return Err(Unbuilt::Refused("a schedule without occurrences was built".into()));
+        return Err(Unbuilt::Refused(
+            "a schedule without occurrences was built".into(),
+        ));
     }
     let end = parts.end.place(&first, start.date(), zone);
     let bounded = builder
@@ -802,7 +818,9 @@ pub(crate) fn assemble(parts: &StructuredParts) -> Result<Schedule, Unbuilt> {
     }
     let first: Vec<Occurrence> = bounded.occurrences().take(8).collect();
     if first.is_empty() {
-        return Err(Unbuilt::Refused("an ended schedule without occurrences".into()));
+        return Err(Unbuilt::Refused(
+            "an ended schedule without occurrences".into(),
+        ));
     }
     let time = start.time();
     let mut builder = builder.end(end);

@@ -8,8 +8,8 @@ use super::schedule::schedule;
 use super::zones::{date, day_in};
 use crate::{
     CatchUpMode, CatchUpPolicy, Currency, CustomValue, DateOffset, Deal, InstallmentSplit,
-    InvoiceOptions, Money, PaymentDue, ProductRow, Recurrence, ResumePolicy, Target,
-    TemplateDraft, TenantId,
+    InvoiceOptions, Money, PaymentDue, ProductRow, Recurrence, ResumePolicy, Target, TemplateDraft,
+    TenantId,
 };
 
 /// ISO 4217 codes with every minor-unit exponent: 2 (`RUB`, `USD`, `EUR`, `GBP`, `CHF`,
@@ -51,7 +51,14 @@ pub fn deal() -> impl Strategy<Value = Deal> {
         prop_oneof![0i64..=100_000_000, 0i64..=1_000_000_000_000_000_000],
         currency(),
         0u32..=20,
-        select(vec!["NEW", "PREPARATION", "EXECUTING", "WON", "C2:NEW", "ПОДГОТОВКА"]),
+        select(vec![
+            "NEW",
+            "PREPARATION",
+            "EXECUTING",
+            "WON",
+            "C2:NEW",
+            "ПОДГОТОВКА",
+        ]),
     );
     let people = (
         prop::option::of(1u64..=1_000_000),
@@ -90,10 +97,7 @@ pub fn deal() -> impl Strategy<Value = Deal> {
             for (name, value) in custom {
                 deal = deal.with_custom(name, value.value(currency));
             }
-            let rows = products
-                .into_iter()
-                .map(|p| p.row(currency))
-                .collect();
+            let rows = products.into_iter().map(|p| p.row(currency)).collect();
             // Rows in the deal's currency, with non-negative prices, discounts, quantities.
             deal.with_products(rows).expect("valid product rows")
         },
@@ -124,21 +128,19 @@ pub fn invoice_options() -> impl Strategy<Value = InvoiceOptions> {
         prop::collection::vec(prop_oneof![0u32..=14, 0u32..=365], 0..=4),
         prop::collection::vec(prop_oneof![0u32..=14, 0u32..=365], 0..=4),
     )
-        .prop_map(
-            |(due, send_to, mail, document, before, after)| {
-                let mut options = InvoiceOptions::new(due)
-                    .send_to(send_to)
-                    .remind_before(before)
-                    .remind_after(after);
-                if let Some(id) = mail {
-                    options = options.mail_template(id);
-                }
-                if let Some(id) = document {
-                    options = options.document_template(id);
-                }
-                options
-            },
-        )
+        .prop_map(|(due, send_to, mail, document, before, after)| {
+            let mut options = InvoiceOptions::new(due)
+                .send_to(send_to)
+                .remind_before(before)
+                .remind_after(after);
+            if let Some(id) = mail {
+                options = options.mail_template(id);
+            }
+            if let Some(id) = document {
+                options = options.document_template(id);
+            }
+            options
+        })
 }
 
 /// A date offset for created deals' begin and close dates, every [`DateOffset`] variant
@@ -257,13 +259,15 @@ fn product_parts() -> impl Strategy<Value = ProductParts> {
         prop_oneof![Just(0i64), 0i64..=1_000_000],
         select(vec![0u32, 1000, 2000, 2200]),
     )
-        .prop_map(|(name, price, quantity_milli, discount, tax_rate_bp)| ProductParts {
-            name,
-            price,
-            quantity_milli,
-            discount,
-            tax_rate_bp,
-        })
+        .prop_map(
+            |(name, price, quantity_milli, discount, tax_rate_bp)| ProductParts {
+                name,
+                price,
+                quantity_milli,
+                discount,
+                tax_rate_bp,
+            },
+        )
 }
 
 /// A custom field value before the deal's currency is known.

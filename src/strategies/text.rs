@@ -116,39 +116,53 @@ pub(crate) fn general_text(
         ),
         (
             named(skip_forms, Just(0i64).boxed(), 3),
-            named(extra_forms, prop_oneof![-1440i64..1440, -2i64..2].boxed(), 2),
+            named(
+                extra_forms,
+                prop_oneof![-1440i64..1440, -2i64..2].boxed(),
+                2,
+            ),
         ),
-        (any::<bool>(), prop::collection::vec(any::<Index>(), 14), any::<bool>(), any::<bool>()),
+        (
+            any::<bool>(),
+            prop::collection::vec(any::<Index>(), 14),
+            any::<bool>(),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|((zone_start, start_form, material), end, (skips, extras), style)| {
-            let (zone, start) = zone_start;
-            let (zone, start) = match start_form {
-                StartForm::Zone => (zone, start),
-                StartForm::Date => (chrono_tz::UTC, start.date().and_time(chrono::NaiveTime::MIN)),
-                StartForm::Utc | StartForm::Floating => (chrono_tz::UTC, start),
-            };
-            let text = Text {
-                zone,
-                start,
-                start_form,
-                rule: material.rule(start),
-                end: EndPlan {
-                    form: end.0,
-                    count: end.1,
-                    nth: end.2,
-                    slack: end.3,
-                },
-                skips,
-                extras,
-                style: Style {
-                    shuffle: style.0,
-                    order: style.1,
-                    lower: style.2,
-                    crlf: style.3,
-                },
-            };
-            text.write()
-        })
+        .prop_map(
+            |((zone_start, start_form, material), end, (skips, extras), style)| {
+                let (zone, start) = zone_start;
+                let (zone, start) = match start_form {
+                    StartForm::Zone => (zone, start),
+                    StartForm::Date => (
+                        chrono_tz::UTC,
+                        start.date().and_time(chrono::NaiveTime::MIN),
+                    ),
+                    StartForm::Utc | StartForm::Floating => (chrono_tz::UTC, start),
+                };
+                let text = Text {
+                    zone,
+                    start,
+                    start_form,
+                    rule: material.rule(start),
+                    end: EndPlan {
+                        form: end.0,
+                        count: end.1,
+                        nth: end.2,
+                        slack: end.3,
+                    },
+                    skips,
+                    extras,
+                    style: Style {
+                        shuffle: style.0,
+                        order: style.1,
+                        lower: style.2,
+                        crlf: style.3,
+                    },
+                };
+                text.write()
+            },
+        )
         .boxed()
 }
 
@@ -459,7 +473,16 @@ fn rule_material() -> impl Strategy<Value = RuleMaterial> {
     )
         .prop_map(
             |(
-                (freq, variant, interval, explicit_interval, with_months, months, month_days, weekdays),
+                (
+                    freq,
+                    variant,
+                    interval,
+                    explicit_interval,
+                    with_months,
+                    months,
+                    month_days,
+                    weekdays,
+                ),
                 (ordinals, year_ordinals, year_days, week_nos),
                 (hours, minutes, seconds, set_pos, week_start),
             )| RuleMaterial {
@@ -472,7 +495,10 @@ fn rule_material() -> impl Strategy<Value = RuleMaterial> {
                 month_days,
                 weekdays,
                 ordinals,
-                year_ordinals: year_ordinals.into_iter().map(|(n, d)| (n as i8, d)).collect(),
+                year_ordinals: year_ordinals
+                    .into_iter()
+                    .map(|(n, d)| (n as i8, d))
+                    .collect(),
                 year_days: year_days.into_iter().map(|d| d as i16).collect(),
                 week_nos: week_nos.into_iter().map(|w| w as i8).collect(),
                 hours,
@@ -526,7 +552,7 @@ impl RuleMaterial {
                     }
                     2 => {
                         p.by_day = plain(&self.weekdays);
-                        if p.interval % 7 == 0 {
+                        if p.interval.is_multiple_of(7) {
                             p.interval += 1;
                         }
                     }
@@ -627,29 +653,54 @@ impl RuleMaterial {
         by_month.sort_unstable();
         by_month.dedup();
         if !by_month.is_empty() {
-            out.push(("BYMONTH", list(by_month.iter().map(u8::to_string).collect())));
+            out.push((
+                "BYMONTH",
+                list(by_month.iter().map(u8::to_string).collect()),
+            ));
         }
         if !p.by_month_day.is_empty() {
-            out.push(("BYMONTHDAY", list(dedup(&p.by_month_day).iter().map(i8::to_string).collect())));
+            out.push((
+                "BYMONTHDAY",
+                list(dedup(&p.by_month_day).iter().map(i8::to_string).collect()),
+            ));
         }
         if !p.by_day.is_empty() {
-            let days = dedup(&p.by_day.iter().map(|&(n, d)| (n, d.num_days_from_monday())).collect::<Vec<_>>());
+            let days = dedup(
+                &p.by_day
+                    .iter()
+                    .map(|&(n, d)| (n, d.num_days_from_monday()))
+                    .collect::<Vec<_>>(),
+            );
             let written = days
                 .iter()
                 .map(|&(n, d)| {
                     let day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][d as usize];
-                    if n == 0 { day.to_owned() } else { format!("{n}{day}") }
+                    if n == 0 {
+                        day.to_owned()
+                    } else {
+                        format!("{n}{day}")
+                    }
                 })
                 .collect();
             out.push(("BYDAY", list(written)));
         }
         if !p.by_year_day.is_empty() {
-            out.push(("BYYEARDAY", list(dedup(&p.by_year_day).iter().map(i16::to_string).collect())));
+            out.push((
+                "BYYEARDAY",
+                list(dedup(&p.by_year_day).iter().map(i16::to_string).collect()),
+            ));
         }
         if !p.by_week_no.is_empty() {
-            out.push(("BYWEEKNO", list(dedup(&p.by_week_no).iter().map(i8::to_string).collect())));
+            out.push((
+                "BYWEEKNO",
+                list(dedup(&p.by_week_no).iter().map(i8::to_string).collect()),
+            ));
         }
-        let times = [("BYHOUR", &self.hours), ("BYMINUTE", &self.minutes), ("BYSECOND", &self.seconds)];
+        let times = [
+            ("BYHOUR", &self.hours),
+            ("BYMINUTE", &self.minutes),
+            ("BYSECOND", &self.seconds),
+        ];
         let mut per_day = 1u64;
         for (name, values) in times {
             let values = dedup(values);
@@ -667,7 +718,11 @@ impl RuleMaterial {
             // nothing in some periods (or all).
             let sure = (p.sure_days * per_day).clamp(1, 8) as usize;
             let k = index.index(2 * sure);
-            let first = if k < sure { k as i32 + 1 } else { -((k - sure) as i32 + 1) };
+            let first = if k < sure {
+                k as i32 + 1
+            } else {
+                -((k - sure) as i32 + 1)
+            };
             let limit = match self.freq {
                 Freq::Monthly => 31,
                 Freq::Weekly => 53,
@@ -678,10 +733,14 @@ impl RuleMaterial {
                 let n = (n - 1) % limit + 1;
                 positions.push(if n % 2 == 0 { -n } else { n });
             }
-            out.push(("BYSETPOS", list(dedup(&positions).iter().map(i32::to_string).collect())));
+            out.push((
+                "BYSETPOS",
+                list(dedup(&positions).iter().map(i32::to_string).collect()),
+            ));
         }
         if let Some(day) = self.week_start {
-            let day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.num_days_from_monday() as usize];
+            let day =
+                ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.num_days_from_monday() as usize];
             out.push(("WKST", day.to_owned()));
         }
         out
@@ -689,10 +748,18 @@ impl RuleMaterial {
 }
 
 fn distinct(days: &[Weekday]) -> u64 {
-    days.iter().map(|d| d.num_days_from_monday()).collect::<BTreeSet<_>>().len() as u64
+    days.iter()
+        .map(|d| d.num_days_from_monday())
+        .collect::<BTreeSet<_>>()
+        .len() as u64
 }
 
 /// Sorted, without repeats.
 fn dedup<T: Ord + Copy>(values: &[T]) -> Vec<T> {
-    values.iter().copied().collect::<BTreeSet<T>>().into_iter().collect()
+    values
+        .iter()
+        .copied()
+        .collect::<BTreeSet<T>>()
+        .into_iter()
+        .collect()
 }

@@ -193,7 +193,10 @@ pub(crate) fn zone_and_start_among(
 
 fn zone_and_day(zones: &[Tz], edges: Edges) -> BoxedStrategy<(Tz, NaiveDate)> {
     let zones = zones.to_vec();
-    let anywhere = (select(zones.clone()), day_in(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)));
+    let anywhere = (
+        select(zones.clone()),
+        day_in(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)),
+    );
     let mut arms = vec![(6, anywhere.boxed())];
     let transitions: Vec<(Tz, NaiveDate)> = TRANSITIONS
         .iter()
