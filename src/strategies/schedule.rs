@@ -93,13 +93,13 @@ pub fn recurrence() -> impl Strategy<Value = Recurrence> {
             zones::date(LAST_YEAR, 12, 31),
         ),
     )
-        .prop_map(|(parts, day)| parts.from(day))
+        .prop_map(|(parts, day)| parts.for_start(day))
 }
 
 /// [`recurrence`] for a schedule starting on `start`: a one-off date is on `start` or up to
 /// 2000 days after it (at most 2199-12-31).
 pub fn recurrence_from(start: NaiveDate) -> impl Strategy<Value = Recurrence> {
-    recurrence_parts(&all_structured()).prop_map(move |parts| parts.from(start))
+    recurrence_parts(&all_structured()).prop_map(move |parts| parts.for_start(start))
 }
 
 /// A working calendar: Saturday and Sunday off (most often), no day off, Friday and
@@ -445,7 +445,7 @@ pub(crate) struct RecurrenceParts {
 
 impl RecurrenceParts {
     /// The recurrence for a schedule starting on `start`.
-    pub(crate) fn from(self, start: NaiveDate) -> Recurrence {
+    pub(crate) fn for_start(self, start: NaiveDate) -> Recurrence {
         match self.recurrence {
             Recurrence::Once { lead, .. } => Recurrence::Once {
                 date: start
@@ -675,9 +675,6 @@ fn end_parts(ends: &BTreeSet<EndKind>) -> BoxedStrategy<EndParts> {
             )
                 .prop_map(|(i, seconds)| EndParts::UntilInstant(i, seconds))
                 .boxed(),
-            // A kind added later and not generated yet.
-            #[allow(unreachable_patterns)]
-            _ => continue,
         };
         arms.push((1, arm));
     }
@@ -720,8 +717,6 @@ fn exception_parts(kinds: &BTreeSet<ExceptionKind>) -> BoxedStrategy<Vec<Excepti
             )
                 .prop_map(|(i, seconds)| ExceptionParts::ExtraInstant(i, seconds))
                 .boxed(),
-            #[allow(unreachable_patterns)]
-            _ => continue,
         };
         arms.push(arm);
     }
@@ -792,7 +787,7 @@ pub(crate) enum Unbuilt {
 pub(crate) fn assemble(parts: &StructuredParts) -> Result<Schedule, Unbuilt> {
     let zone = parts.zone;
     let start = parts.start;
-    let builder = Schedule::builder(parts.recurrence.from(start.date()), start, zone)
+    let builder = Schedule::builder(parts.recurrence.for_start(start.date()), start, zone)
         .overflow(parts.overflow)
         .calendar(parts.calendar.build(start.date()))
         .adjustment(parts.adjustment);

@@ -80,8 +80,6 @@ pub(crate) fn general_text(
             EndKind::UntilInstant => {
                 end_forms.extend([EndForm::UntilLocal, EndForm::UntilUtc]);
             }
-            #[allow(unreachable_patterns)]
-            _ => {}
         }
     }
     let skip_forms = value_forms(
