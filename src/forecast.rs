@@ -48,6 +48,17 @@ impl Period {
     }
 }
 
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Year => "year",
+        })
+    }
+}
+
 impl std::str::FromStr for Period {
     type Err = ForecastError;
     fn from_str(text: &str) -> Result<Period, ForecastError> {
