@@ -195,10 +195,10 @@ fn print_table(forecast: &Forecast, options: &Options) {
             major_units(total.amount, key.currency),
         );
     }
-    let mut totals: BTreeMap<&str, (u64, i128, Currency)> = BTreeMap::new();
+    let mut totals: BTreeMap<String, (u64, i128, Currency)> = BTreeMap::new();
     for (key, total) in forecast.rows() {
         let into = totals
-            .entry(key.currency.as_str())
+            .entry(key.currency.as_str().to_owned())
             .or_insert((0, 0, key.currency));
         into.0 += total.deals;
         into.1 += total.amount;
