@@ -37,9 +37,14 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
+/// A database file of its own for every call: a connection sqlx closes on its worker thread
+/// after the pool is gone may still unlink its `-wal` and `-shm` files by name, which must
+/// never be the next round's.
 fn path(what: &str) -> PathBuf {
+    static ROUND: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::env::temp_dir().join(format!(
-        "recurring-deals-bench-{}-{what}.db",
+        "recurring-deals-bench-{}-{what}-{round}.db",
         std::process::id()
     ))
 }

@@ -72,6 +72,7 @@ enum Line<'a> {
         tenant: &'a TenantId,
         template: TemplateId,
         deal_at: DateTime<Utc>,
+        lead_days: u32,
     },
     TemplateFinished {
         at: DateTime<Utc>,
@@ -267,11 +268,16 @@ fn write_event(
             offset_days: *offset_days,
             due_on: *due_on,
         },
-        EventKind::UpcomingDeal { template, at: when } => Line::UpcomingDeal {
+        EventKind::UpcomingDeal {
+            template,
+            at: when,
+            lead_days,
+        } => Line::UpcomingDeal {
             at,
             tenant,
             template: *template,
             deal_at: *when,
+            lead_days: *lead_days,
         },
         EventKind::TemplateFinished { template } => Line::TemplateFinished {
             at,

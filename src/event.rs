@@ -44,6 +44,10 @@ pub enum EventKind {
         template: TemplateId,
         /// When it will be created.
         at: DateTime<Utc>,
+        /// The notice's lead: it is due this many days before `at` (one of the template's
+        /// `upcoming_notice_days`).
+        #[serde(default)]
+        lead_days: u32,
     },
 }
 

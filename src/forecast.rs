@@ -48,6 +48,54 @@ impl Period {
     }
 }
 
+impl Period {
+    /// The number of the period holding `date`, counted in periods of this kind: consecutive
+    /// periods have consecutive numbers.
+    fn number_of(self, date: NaiveDate) -> i64 {
+        match self {
+            Period::Day => i64::from(date.num_days_from_ce()),
+            // 0001-01-01 is a Monday (day 1): weeks start on days 1, 8, 15...
+            Period::Week => i64::from(date.num_days_from_ce() - 1).div_euclid(7),
+            Period::Month => i64::from(date.year()) * 12 + i64::from(date.month0()),
+            Period::Year => i64::from(date.year()),
+        }
+    }
+
+    /// The period numbered `number` ([`Period::number_of`]).
+    fn start_of(self, number: i64) -> Option<PeriodStart> {
+        let start = match self {
+            Period::Day => NaiveDate::from_num_days_from_ce_opt(i32::try_from(number).ok()?)?,
+            Period::Week => {
+                NaiveDate::from_num_days_from_ce_opt(i32::try_from(number * 7 + 1).ok()?)?
+            }
+            Period::Month => NaiveDate::from_ymd_opt(
+                i32::try_from(number.div_euclid(12)).ok()?,
+                u32::try_from(number.rem_euclid(12)).ok()? + 1,
+                1,
+            )?,
+            Period::Year => NaiveDate::from_ymd_opt(i32::try_from(number).ok()?, 1, 1)?,
+        };
+        Some(PeriodStart { by: self, start })
+    }
+}
+
+impl PeriodStart {
+    fn number(&self) -> i64 {
+        self.by.number_of(self.start)
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Year => "year",
+        })
+    }
+}
+
 impl std::str::FromStr for Period {
     type Err = ForecastError;
     fn from_str(text: &str) -> Result<Period, ForecastError> {
@@ -144,58 +192,192 @@ pub struct ForecastTotal {
 /// A forecast: totals per [`ForecastKey`]. Forecasts of disjoint sets of templates over the
 /// same [`Forecaster`] merge ([`Forecast::merge`]), so templates can be streamed or spread
 /// over threads.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Forecast {
-    totals: HashMap<ForecastKey, ForecastTotal>,
+    /// Per group (every dimension but the period), the totals per period.
+    groups: HashMap<GroupKey, Series>,
+}
+
+/// A [`ForecastKey`] without its period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    tenant: Option<TenantId>,
+    pipeline: Option<(u32, String)>,
+    assignee: Option<u64>,
+    company: Option<u64>,
+    currency: Currency,
+}
+
+/// One group's totals, indexed by period number ([`Period::number`]) from `first`: adding a
+/// period's deals is an index, not a hash.
+#[derive(Debug, Clone)]
+struct Series {
+    by: Period,
+    first: i64,
+    totals: Vec<ForecastTotal>,
+}
+
+impl Series {
+    fn new(by: Period) -> Series {
+        Series {
+            by,
+            first: 0,
+            totals: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, number: i64, deals: u64, amount: i128) {
+        if self.totals.is_empty() {
+            self.first = number;
+        } else if number < self.first {
+            let grow = usize::try_from(self.first - number).unwrap_or(0);
+            self.totals
+                .splice(0..0, std::iter::repeat_n(ForecastTotal::default(), grow));
+            self.first = number;
+        }
+        let index = usize::try_from(number - self.first).unwrap_or(0);
+        if index >= self.totals.len() {
+            self.totals.resize(index + 1, ForecastTotal::default());
+        }
+        let into = &mut self.totals[index];
+        into.deals += deals;
+        into.amount += amount;
+    }
+
+    /// The periods with deals, in order.
+    fn periods(&self) -> impl Iterator<Item = (PeriodStart, ForecastTotal)> + '_ {
+        (self.totals.iter().enumerate())
+            .filter(|(_, total)| total.deals > 0)
+            .filter_map(|(i, total)| {
+                let number = self.first + i64::try_from(i).ok()?;
+                Some((self.by.start_of(number)?, *total))
+            })
+    }
 }
 
 impl Forecast {
-    /// The rows, sorted by period, then tenant, pipeline, assignee, company and currency.
-    pub fn rows(&self) -> Vec<(&ForecastKey, ForecastTotal)> {
-        let mut rows: Vec<_> = self.totals.iter().map(|(k, t)| (k, *t)).collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
+    /// The rows with deals, sorted by period, then tenant, pipeline, assignee, company and
+    /// currency.
+    pub fn rows(&self) -> Vec<(ForecastKey, ForecastTotal)> {
+        let mut rows: Vec<(ForecastKey, ForecastTotal)> = (self.groups.iter())
+            .flat_map(|(group, series)| {
+                series.periods().map(move |(period, total)| {
+                    let key = ForecastKey {
+                        period,
+                        tenant: group.tenant.clone(),
+                        pipeline: group.pipeline.clone(),
+                        assignee: group.assignee,
+                        company: group.company,
+                        currency: group.currency,
+                    };
+                    (key, total)
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows
     }
 
-    /// The total of one row.
+    /// The total of one row, if it has deals.
     pub fn get(&self, key: &ForecastKey) -> Option<ForecastTotal> {
-        self.totals.get(key).copied()
+        let series = self.groups.get(&GroupKey::of(key))?;
+        let index = usize::try_from(key.period.number().checked_sub(series.first)?).ok()?;
+        (series.by == key.period.by)
+            .then(|| series.totals.get(index).copied())
+            .flatten()
+            .filter(|total| total.deals > 0)
     }
 
     /// Whether nothing is forecast.
     pub fn is_empty(&self) -> bool {
-        self.totals.is_empty()
+        self.groups
+            .values()
+            .all(|series| series.totals.iter().all(|t| t.deals == 0))
     }
 
     /// Adds `other`'s totals to this forecast's.
     pub fn merge(&mut self, other: Forecast) {
-        if self.totals.is_empty() {
-            self.totals = other.totals;
+        if self.groups.is_empty() {
+            self.groups = other.groups;
             return;
         }
-        for (key, total) in other.totals {
-            self.add(key, total);
+        for (group, series) in other.groups {
+            match self.groups.get_mut(&group) {
+                Some(into) if into.by == series.by => {
+                    for (i, total) in series.totals.iter().enumerate() {
+                        if total.deals > 0 {
+                            let number = series.first + i64::try_from(i).unwrap_or(0);
+                            into.add(number, total.deals, total.amount);
+                        }
+                    }
+                }
+                _ => {
+                    for (period, total) in series.periods() {
+                        self.add(key_of(&group, period), total);
+                    }
+                }
+            }
         }
     }
 
     /// Adds one total to a key.
     pub fn add(&mut self, key: ForecastKey, total: ForecastTotal) {
-        let into = self.totals.entry(key).or_default();
-        into.deals += total.deals;
-        into.amount += total.amount;
+        let by = key.period.by;
+        let number = key.period.number();
+        let series = self
+            .groups
+            .entry(GroupKey::of(&key))
+            .or_insert_with(|| Series::new(by));
+        if series.by == by {
+            series.add(number, total.deals, total.amount);
+        }
     }
 
     /// Every currency's totals per period, all other dimensions summed.
     pub fn by_period(&self) -> Vec<(PeriodStart, Currency, ForecastTotal)> {
         let mut sums: HashMap<(PeriodStart, Currency), ForecastTotal> = HashMap::new();
-        for (key, total) in &self.totals {
-            let into = sums.entry((key.period, key.currency)).or_default();
-            into.deals += total.deals;
-            into.amount += total.amount;
+        for (group, series) in &self.groups {
+            for (period, total) in series.periods() {
+                let into = sums.entry((period, group.currency)).or_default();
+                into.deals += total.deals;
+                into.amount += total.amount;
+            }
         }
         let mut rows: Vec<_> = sums.into_iter().map(|((p, c), t)| (p, c, t)).collect();
         rows.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
         rows
+    }
+}
+
+/// Two forecasts are equal when they have the same rows.
+impl PartialEq for Forecast {
+    fn eq(&self, other: &Forecast) -> bool {
+        self.rows() == other.rows()
+    }
+}
+
+impl Eq for Forecast {}
+
+impl GroupKey {
+    fn of(key: &ForecastKey) -> GroupKey {
+        GroupKey {
+            tenant: key.tenant.clone(),
+            pipeline: key.pipeline.clone(),
+            assignee: key.assignee,
+            company: key.company,
+            currency: key.currency,
+        }
+    }
+}
+
+fn key_of(group: &GroupKey, period: PeriodStart) -> ForecastKey {
+    ForecastKey {
+        period,
+        tenant: group.tenant.clone(),
+        pipeline: group.pipeline.clone(),
+        assignee: group.assignee,
+        company: group.company,
+        currency: group.currency,
     }
 }
 
@@ -367,37 +549,38 @@ impl Forecaster {
     pub fn add(&self, template: &Template, forecast: &mut Forecast) {
         // Deals overdue at `from` are created at the first tick: they count in its period.
         let first_day = template.schedule().today(self.from);
+        let first = self.by.number_of(first_day);
         let amount = i128::from(planner::deal_amount(template).minor);
-        // Deals come in date order: count a period's run, then add it once.
-        let mut run: Option<(PeriodStart, u64)> = None;
-        let flush = |run: Option<(PeriodStart, u64)>, forecast: &mut Forecast| {
-            if let Some((period, deals)) = run {
-                let total = ForecastTotal {
-                    deals,
-                    amount: amount * i128::from(deals),
-                };
-                forecast.add(self.key(template, period), total);
-            }
-        };
+        let by = self.by;
+        // Deals come in date order: count each period's run, then add the runs at once.
+        let mut runs: Vec<(i64, u64)> = Vec::new();
         planner::walk(template, self.from, |planned, tick| {
             if tick >= self.to {
                 return ControlFlow::Break(());
             }
-            let period = self.by.of(planned.date.max(first_day));
-            match &mut run {
-                Some((current, deals)) if *current == period => *deals += 1,
-                _ => flush(run.replace((period, 1)), forecast),
+            let number = by.number_of(planned.date).max(first);
+            match runs.last_mut() {
+                Some((current, deals)) if *current == number => *deals += 1,
+                _ => runs.push((number, 1)),
             }
             ControlFlow::Continue(())
         });
-        flush(run, forecast);
+        if runs.is_empty() {
+            return;
+        }
+        let series = forecast
+            .groups
+            .entry(self.group(template))
+            .or_insert_with(|| Series::new(by));
+        for (number, deals) in runs {
+            series.add(number, deals, amount * i128::from(deals));
+        }
     }
 
-    fn key(&self, template: &Template, period: PeriodStart) -> ForecastKey {
+    fn group(&self, template: &Template) -> GroupKey {
         let deal = template.deal();
         let grouping = self.grouping;
-        ForecastKey {
-            period,
+        GroupKey {
             tenant: grouping.tenant.then(|| template.tenant().clone()),
             pipeline: grouping.pipeline.then(|| match template.target() {
                 Some(target) => (target.pipeline, target.stage.clone()),
@@ -407,5 +590,93 @@ impl Forecaster {
             company: deal.company().filter(|_| grouping.company),
             currency: deal.amount().currency,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// Period numbers are consecutive and name their period's first day, and the labels are
+    /// the documented ones (ISO weeks across a year end).
+    #[test]
+    fn periods_number_and_label_their_days() {
+        for by in [Period::Day, Period::Week, Period::Month, Period::Year] {
+            let mut previous: Option<i64> = None;
+            let mut date = day(1899, 12, 1);
+            while date < day(2201, 2, 1) {
+                let number = by.number_of(date);
+                let period = by.start_of(number).unwrap();
+                assert_eq!(period, by.of(date), "{by} of {date}");
+                assert_eq!(period.number(), number);
+                if let Some(p) = previous {
+                    assert!(number == p || number == p + 1, "{by}: {date}");
+                }
+                previous = Some(number);
+                date = date.succ_opt().unwrap();
+            }
+        }
+        assert_eq!(Period::Week.of(day(2026, 12, 31)).to_string(), "2026-W53");
+        assert_eq!(Period::Week.of(day(2027, 1, 3)).to_string(), "2026-W53");
+        assert_eq!(Period::Week.of(day(2027, 1, 4)).to_string(), "2027-W01");
+        assert_eq!(Period::Week.of(day(2026, 1, 1)).start, day(2025, 12, 29));
+        assert_eq!(Period::Month.of(day(2026, 2, 28)).to_string(), "2026-02");
+        assert_eq!(Period::Day.of(day(2026, 2, 28)).to_string(), "2026-02-28");
+        assert_eq!(Period::Year.of(day(2026, 2, 28)).to_string(), "2026");
+        assert_eq!("week".parse::<Period>(), Ok(Period::Week));
+        assert_eq!(
+            "fortnight".parse::<Period>().unwrap_err().to_string(),
+            "unknown period \"fortnight\": expected day, week, month or year"
+        );
+    }
+
+    /// Rows added in any order and merged from parts make the same forecast.
+    #[test]
+    fn adding_and_merging_in_any_order_agree() {
+        let rub = Currency::new("RUB").unwrap();
+        let key = |m: u32, tenant: &str| ForecastKey {
+            period: Period::Month.of(day(2026, m, 1)),
+            tenant: Some(TenantId::new(tenant).unwrap()),
+            pipeline: None,
+            assignee: None,
+            company: None,
+            currency: rub,
+        };
+        let total = |deals: u64| ForecastTotal {
+            deals,
+            amount: i128::from(deals) * 100,
+        };
+        let mut whole = Forecast::default();
+        let mut a = Forecast::default();
+        let mut b = Forecast::default();
+        for (k, (m, tenant)) in [(5, "x"), (1, "x"), (9, "y"), (3, "x"), (1, "y")]
+            .iter()
+            .enumerate()
+        {
+            whole.add(key(*m, tenant), total(k as u64 + 1));
+            if k % 2 == 0 { &mut a } else { &mut b }.add(key(*m, tenant), total(k as u64 + 1));
+        }
+        let mut merged = b.clone();
+        merged.merge(a.clone());
+        assert_eq!(merged, whole);
+        a.merge(b);
+        assert_eq!(a, whole);
+        assert_eq!(whole.rows().len(), 5);
+        assert_eq!(whole.get(&key(3, "x")), Some(total(4)));
+        assert_eq!(whole.get(&key(4, "x")), None);
+        assert_eq!(whole.by_period()[0].2, total(2 + 5));
+        assert!(!whole.is_empty() && Forecast::default().is_empty());
+        assert!(
+            Forecaster::new(
+                day(2026, 1, 1).and_hms_opt(0, 0, 0).unwrap().and_utc(),
+                day(2026, 1, 1).and_hms_opt(0, 0, 0).unwrap().and_utc(),
+                Period::Day
+            )
+            .is_err()
+        );
     }
 }

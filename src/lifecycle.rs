@@ -168,6 +168,8 @@ impl Template {
         next.skip_requests.clear();
         next.skip_through = None;
         next.noticed_through = None;
+        next.noticed.clear();
+        planner::skip_past_notices(&mut next, now);
         Ok(next.changed(now))
     }
 

@@ -206,7 +206,8 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
     } else if plan.more {
         next.next_run = Some(now);
     } else if let Some(occurrence) = upcoming {
-        next.next_run = Some(notice(&mut next, &mut plan, &occurrence, now));
+        let notice = notices(&mut next, &mut plan, now);
+        next.next_run = Some(notice.map_or(occurrence.at(), |n| n.min(occurrence.at())));
     }
     plan.into_plan(next)
 }
@@ -361,18 +362,70 @@ fn deal_dates(template: &Template, date: NaiveDate) -> (Option<NaiveDate>, Optio
 }
 
 /// When a newly created (or re-planned) template first has work: its first occurrence after
-/// the cursor, or the notice before it.
+/// the cursor, or the first notice still to handle before it.
 pub(crate) fn first_run(template: &Template) -> Option<DateTime<Utc>> {
     if template.state != TemplateState::Active {
         return None;
     }
-    let first = upcoming(&template.schedule, template.cursor).next()?;
-    Some(match template.upcoming_notice_days {
-        Some(days) if template.noticed_through.is_none_or(|t| t < first.at()) => {
-            first.at() - TimeDelta::days(i64::from(days))
+    let first = upcoming(&template.schedule, template.cursor).next()?.at();
+    Some(notice_wake(template, None).map_or(first, |wake| wake.min(first)))
+}
+
+/// The most occurrences a notice walk looks at: a daily schedule's year of leads, twice.
+const NOTICE_WALK: usize = 800;
+
+/// When the notice of `lead` days before an occurrence at `at` is due.
+fn lead_at(at: DateTime<Utc>, lead: u32) -> DateTime<Utc> {
+    at - TimeDelta::days(i64::from(lead))
+}
+
+/// Whether the `lead`-day notice of the occurrence at `at` is handled (sent or skipped).
+fn handled(template: &Template, lead: u32, at: DateTime<Utc>) -> bool {
+    template.noticed_through.is_some_and(|t| t >= at)
+        || template.noticed.get(&lead).is_some_and(|t| *t >= at)
+}
+
+/// The earliest notice not yet handled whose time is after `after` (any, when `None`),
+/// skipping occurrences that will be skipped on request.
+fn notice_wake(template: &Template, after: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let leads = &template.upcoming_notice_days;
+    let mut found: Vec<Option<DateTime<Utc>>> = vec![None; leads.len()];
+    for occurrence in upcoming(&template.schedule, template.cursor).take(NOTICE_WALK) {
+        if found.iter().all(Option::is_some) {
+            break;
         }
-        _ => first.at(),
-    })
+        if template.skip_requests.contains(&occurrence.seq()) {
+            continue;
+        }
+        let at = occurrence.at();
+        for (slot, &lead) in found.iter_mut().zip(leads) {
+            let when = lead_at(at, lead);
+            if slot.is_none() && !handled(template, lead, at) && after.is_none_or(|a| when > a) {
+                *slot = Some(when);
+            }
+        }
+    }
+    found.into_iter().flatten().min()
+}
+
+/// Marks as handled every notice whose time is already past at `at`: a template created,
+/// resumed or rescheduled at `at` skips them rather than sending them late.
+pub(crate) fn skip_past_notices(template: &mut Template, at: DateTime<Utc>) {
+    let Some(&longest) = template.upcoming_notice_days.first() else {
+        return;
+    };
+    let horizon = at + TimeDelta::days(i64::from(longest));
+    let occurrences: Vec<DateTime<Utc>> = upcoming(&template.schedule, template.cursor)
+        .take(NOTICE_WALK)
+        .map(|o| o.at())
+        .take_while(|o| *o < horizon)
+        .collect();
+    for lead in template.upcoming_notice_days.clone() {
+        if let Some(last) = occurrences.iter().rev().find(|o| lead_at(**o, lead) < at) {
+            let into = template.noticed.entry(lead).or_insert(*last);
+            *into = (*into).max(*last);
+        }
+    }
 }
 
 /// The plan for "create now": one deal at `now`, not from the schedule (it does not shift
@@ -569,47 +622,60 @@ fn create_deal(
     });
 }
 
-/// Sends the upcoming-deal notice for `occurrence` if due, and returns when the template next
-/// has work.
-fn notice(
+/// Sends the upcoming-deal notices due at `now` for the occurrences after the cursor, and
+/// returns the next notice's time. When several leads of one occurrence are due at once
+/// (the engine was down), only the shortest goes out: the longer ones are late, as late
+/// payment reminders are dropped.
+fn notices(
     template: &mut Template,
     plan: &mut Effects,
-    occurrence: &Occurrence,
     now: DateTime<Utc>,
-) -> DateTime<Utc> {
-    let Some(days) = template.upcoming_notice_days else {
-        return occurrence.at();
-    };
-    // No notice for an occurrence that will be skipped; the next one's comes after it.
-    if template
-        .noticed_through
-        .is_some_and(|t| t >= occurrence.at())
-        || template.skip_requests.contains(&occurrence.seq())
-    {
-        return occurrence.at();
+) -> Option<DateTime<Utc>> {
+    let &longest = template.upcoming_notice_days.first()?;
+    let horizon = now + TimeDelta::days(i64::from(longest));
+    let due: Vec<(Occurrence, Vec<u32>)> = upcoming(&template.schedule, template.cursor)
+        .take(NOTICE_WALK)
+        .take_while(|o| o.at() <= horizon)
+        .filter_map(|occurrence| {
+            let at = occurrence.at();
+            let leads: Vec<u32> = (template.upcoming_notice_days.iter().copied())
+                .filter(|&lead| lead_at(at, lead) <= now && !handled(template, lead, at))
+                .collect();
+            (!leads.is_empty()).then_some((occurrence, leads))
+        })
+        .collect();
+    for (occurrence, leads) in due {
+        let at = occurrence.at();
+        for &lead in &leads {
+            template.noticed.insert(lead, at);
+        }
+        // No notice for an occurrence that will be skipped.
+        let (Some(&lead), false) = (
+            leads.last(),
+            template.skip_requests.contains(&occurrence.seq()),
+        ) else {
+            continue;
+        };
+        plan.events.push(NewEvent {
+            tenant: template.tenant.clone(),
+            // The instant is part of the key: a moved occurrence's new time is a new notice.
+            idempotency_key: format!(
+                "upcoming:{}/r{}/{}@{}/{}d",
+                template.id,
+                template.revision,
+                occurrence.seq(),
+                at.timestamp(),
+                lead
+            ),
+            at: now,
+            kind: EventKind::UpcomingDeal {
+                template: template.id,
+                at,
+                lead_days: lead,
+            },
+        });
     }
-    let notice_at = occurrence.at() - TimeDelta::days(i64::from(days));
-    if now < notice_at {
-        return notice_at;
-    }
-    template.noticed_through = Some(occurrence.at());
-    plan.events.push(NewEvent {
-        tenant: template.tenant.clone(),
-        // The instant is part of the key: a moved occurrence's new time is a new notice.
-        idempotency_key: format!(
-            "upcoming:{}/r{}/{}@{}",
-            template.id,
-            template.revision,
-            occurrence.seq(),
-            occurrence.at().timestamp()
-        ),
-        at: now,
-        kind: EventKind::UpcomingDeal {
-            template: template.id,
-            at: occurrence.at(),
-        },
-    });
-    occurrence.at()
+    notice_wake(template, Some(now))
 }
 
 /// Resumes a paused template whose resume date has come.
@@ -632,6 +698,7 @@ pub(crate) fn resume(template: &mut Template, at: DateTime<Utc>) {
     if template.resume == ResumePolicy::SkipPausedSpan {
         template.skip_through = Some(at);
     }
+    skip_past_notices(template, at);
 }
 
 /// The instant a template resumes on `date`: the start of that civil day in its zone.

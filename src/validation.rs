@@ -50,6 +50,16 @@ pub enum ValidationError {
         /// The shares given.
         shares: Vec<u32>,
     },
+    /// Upcoming-deal notice leads that repeat a day count or are too many.
+    #[error(
+        "upcoming notice leads must be at most {max} distinct day counts (each 0 ..= 365), got {leads:?}"
+    )]
+    NoticeLeads {
+        /// The leads given.
+        leads: Vec<u32>,
+        /// The most accepted.
+        max: usize,
+    },
 }
 
 /// A value as quoted text, cut after 80 characters so a huge input is not echoed whole.

@@ -151,7 +151,7 @@ impl Spec {
         let mut draft = TemplateDraft::new(deal(title, 100_001), self.schedule(self.end()));
         draft.catch_up = self.policy;
         draft.resume = self.resume;
-        draft.upcoming_notice_days = self.notice;
+        draft.upcoming_notice_days = self.notice.into_iter().collect();
         if self.invoice {
             draft.invoice = Some(InvoiceOptions {
                 payment_due: PaymentDue::Days(10),

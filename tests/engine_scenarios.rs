@@ -1570,7 +1570,7 @@ fn invalid_drafts_give_typed_errors() {
         out_of_range("close offset", 521, 520, "weeks")
     );
     let mut draft = daily_draft();
-    draft.upcoming_notice_days = Some(366);
+    draft.upcoming_notice_days = vec![366];
     assert_eq!(
         engine.create_template(&acme, draft),
         out_of_range("upcoming notice", 366, 365, "days")
@@ -1601,7 +1601,7 @@ fn invalid_drafts_give_typed_errors() {
     let mut draft = daily_draft();
     draft.begin_offset = Some(DateOffset::Days(3650));
     draft.close_offset = Some(DateOffset::Months(120));
-    draft.upcoming_notice_days = Some(365);
+    draft.upcoming_notice_days = vec![365];
     engine.create_template(&acme, draft).unwrap();
     // Nothing invalid was stored.
     let all = engine.list(&acme, &TemplateQuery::default()).unwrap();
@@ -1735,14 +1735,14 @@ fn upcoming_notices_go_out_once_the_given_days_before() {
     .build()
     .unwrap();
     let mut draft = TemplateDraft::new(deal("Weekly", 100), weekly);
-    draft.upcoming_notice_days = Some(2);
+    draft.upcoming_notice_days = vec![2];
     let id = engine.create_template(&acme, draft).unwrap().id();
     let mut notices = BTreeMap::new();
     while clock.now() < utc(2026, 3, 31, 0, 0) {
         clock.advance(TimeDelta::hours(1));
         engine.tick().unwrap();
         for event in drain_outbox(&engine) {
-            if let EventKind::UpcomingDeal { template, at } = event.kind {
+            if let EventKind::UpcomingDeal { template, at, .. } = event.kind {
                 assert_eq!(template, id);
                 assert!(
                     notices.insert(at, event.at).is_none(),
@@ -1751,16 +1751,223 @@ fn upcoming_notices_go_out_once_the_given_days_before() {
             }
         }
     }
-    // Mondays Mar 2, 9, 16 at 09:00; notices on the Saturdays before at 09:00. The first is
-    // less than 2 days after creation time (Mar 1 00:00 + 1 h tick): sent at the first tick.
+    // Mondays Mar 2, 9, 16 at 09:00; notices on the Saturdays before at 09:00. Mar 2's
+    // (Feb 28) was already past when the template was made (Mar 1 00:00): skipped, not sent
+    // late.
     let expected: BTreeMap<DateTime<Utc>, DateTime<Utc>> = [
-        (utc(2026, 3, 2, 9, 0), utc(2026, 3, 1, 1, 0)),
         (utc(2026, 3, 9, 9, 0), utc(2026, 3, 7, 9, 0)),
         (utc(2026, 3, 16, 9, 0), utc(2026, 3, 14, 9, 0)),
     ]
     .into_iter()
     .collect();
     assert_eq!(notices, expected);
+}
+
+/// Monthly on the 15th at 09:00 UTC with notices 30, 7 and 1 days ahead, ticking hourly.
+fn monthly_with_three_notices(now: DateTime<Utc>) -> (MemEngine, ManualClock, TemplateId) {
+    let (engine, clock) = engine_at(now);
+    let schedule = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(15).unwrap())),
+        local(2026, 1, 15, 9, 0),
+        chrono_tz::UTC,
+    )
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Renewal", 100), schedule);
+    draft.upcoming_notice_days = vec![7, 30, 1];
+    let id = engine.create_template(&tenant("acme"), draft).unwrap().id();
+    (engine, clock, id)
+}
+
+/// ((deal instant, lead days), sent at).
+type SentNotice = ((DateTime<Utc>, u32), DateTime<Utc>);
+
+/// (deal instant, lead days) → (sent at, idempotency key), failing on a second notice.
+type Notices = BTreeMap<(DateTime<Utc>, u32), (DateTime<Utc>, String)>;
+
+fn collect_notices(engine: &MemEngine, into: &mut Notices) {
+    for event in drain_outbox(engine) {
+        if let EventKind::UpcomingDeal { at, lead_days, .. } = event.kind {
+            let sent = (event.at, event.idempotency_key);
+            assert!(
+                into.insert((at, lead_days), sent).is_none(),
+                "second notice {lead_days} days before {at}"
+            );
+        }
+    }
+}
+
+fn tick_hourly_until(
+    engine: &MemEngine,
+    clock: &ManualClock,
+    end: DateTime<Utc>,
+    into: &mut Notices,
+) {
+    while clock.now() < end {
+        clock.advance(TimeDelta::hours(1));
+        engine.tick().unwrap();
+        collect_notices(engine, into);
+    }
+}
+
+/// Several leads: each goes out once, on time, with its own idempotency key; a lead already
+/// past when the template is made is skipped, not sent late.
+#[test]
+fn several_notice_leads_each_go_out_once_with_their_own_key() {
+    let (engine, clock, id) = monthly_with_three_notices(utc(2026, 1, 1, 0, 0));
+    assert_eq!(
+        engine
+            .template(&tenant("acme"), id)
+            .unwrap()
+            .upcoming_notice_days(),
+        [30, 7, 1]
+    );
+    let mut notices = Notices::new();
+    tick_hourly_until(&engine, &clock, utc(2026, 3, 1, 0, 0), &mut notices);
+    let jan15 = utc(2026, 1, 15, 9, 0);
+    let feb15 = utc(2026, 2, 15, 9, 0);
+    let expected: Vec<SentNotice> = vec![
+        // Jan 15's 30-day notice (Dec 16) was past at creation: skipped.
+        ((jan15, 1), utc(2026, 1, 14, 9, 0)),
+        ((jan15, 7), utc(2026, 1, 8, 9, 0)),
+        ((feb15, 1), utc(2026, 2, 14, 9, 0)),
+        ((feb15, 7), utc(2026, 2, 8, 9, 0)),
+        ((feb15, 30), utc(2026, 1, 16, 9, 0)),
+        // Mar 15's 30-day notice falls before Feb 15's deal (February is short): on time
+        // all the same.
+        ((utc(2026, 3, 15, 9, 0), 30), utc(2026, 2, 13, 9, 0)),
+    ];
+    let got: Vec<_> = notices.iter().map(|(k, (at, _))| (*k, *at)).collect();
+    assert_eq!(got, expected);
+    let keys: BTreeSet<&String> = notices.values().map(|(_, key)| key).collect();
+    assert_eq!(keys.len(), notices.len(), "one key per notice");
+    assert!(
+        notices[&(feb15, 7)].1.ends_with("/7d"),
+        "{}",
+        notices[&(feb15, 7)].1
+    );
+}
+
+/// A lead longer than the interval: every daily deal's 3-day notice goes out on time, three
+/// occurrences ahead of the deals being created.
+#[test]
+fn notice_leads_longer_than_the_interval_go_out_on_time() {
+    let (engine, clock) = engine_at(utc(2026, 1, 1, 0, 0));
+    let mut draft = TemplateDraft::new(
+        deal("Daily", 100),
+        daily(local(2026, 1, 1, 9, 0), chrono_tz::UTC)
+            .build()
+            .unwrap(),
+    );
+    draft.upcoming_notice_days = vec![3];
+    engine.create_template(&tenant("acme"), draft).unwrap();
+    let mut notices = Notices::new();
+    tick_hourly_until(&engine, &clock, utc(2026, 1, 20, 0, 0), &mut notices);
+    // Jan 1 to 3: their notices were due before the template existed. From Jan 4 on, each
+    // three days before, up to Jan 22's (sent Jan 19 09:00).
+    let expected: Vec<SentNotice> = (4..=22)
+        .map(|d| ((utc(2026, 1, d, 9, 0), 3), utc(2026, 1, d - 3, 9, 0)))
+        .collect();
+    let got: Vec<_> = notices.iter().map(|(k, (at, _))| (*k, *at)).collect();
+    assert_eq!(got, expected);
+}
+
+/// A lead that passed while the template was paused is skipped at resume, not sent late;
+/// the leads still ahead go out.
+#[test]
+fn notice_leads_past_at_resume_are_skipped_not_sent_late() {
+    let (engine, clock, id) = monthly_with_three_notices(utc(2026, 1, 1, 0, 0));
+    let acme = tenant("acme");
+    let mut notices = Notices::new();
+    tick_hourly_until(&engine, &clock, utc(2026, 1, 15, 12, 0), &mut notices);
+    engine.pause(&acme, id, "holiday", None).unwrap();
+    tick_hourly_until(&engine, &clock, utc(2026, 2, 10, 12, 0), &mut notices);
+    engine.resume(&acme, id).unwrap();
+    tick_hourly_until(&engine, &clock, utc(2026, 2, 16, 0, 0), &mut notices);
+    let feb15 = utc(2026, 2, 15, 9, 0);
+    let after_jan: Vec<_> = notices
+        .iter()
+        .filter(|((at, _), _)| *at == feb15)
+        .map(|((_, lead), (sent, _))| (*lead, *sent))
+        .collect();
+    // 30 days (Jan 16) and 7 days (Feb 8) before fell in the pause.
+    assert_eq!(after_jan, [(1, utc(2026, 2, 14, 9, 0))]);
+}
+
+/// After downtime, of the leads due at once only the shortest goes out (the longer ones
+/// are late); the next one goes out on time.
+#[test]
+fn after_downtime_only_the_shortest_due_lead_goes_out() {
+    let (engine, clock, _) = monthly_with_three_notices(utc(2026, 1, 1, 0, 0));
+    let mut notices = Notices::new();
+    tick_hourly_until(&engine, &clock, utc(2026, 1, 16, 0, 0), &mut notices);
+    // Down from Jan 16 00:00 to Feb 9 00:00: Feb 15's 30-day (Jan 16 09:00) and 7-day
+    // (Feb 8 09:00) notices both fall due.
+    clock.set(utc(2026, 2, 9, 0, 0));
+    engine.tick().unwrap();
+    collect_notices(&engine, &mut notices);
+    tick_hourly_until(&engine, &clock, utc(2026, 2, 16, 0, 0), &mut notices);
+    let feb15 = utc(2026, 2, 15, 9, 0);
+    let got: Vec<_> = notices
+        .iter()
+        .filter(|((at, _), _)| *at == feb15)
+        .map(|((_, lead), (sent, _))| (*lead, *sent))
+        .collect();
+    assert_eq!(
+        got,
+        [(1, utc(2026, 2, 14, 9, 0)), (7, utc(2026, 2, 9, 0, 0))]
+    );
+}
+
+/// Notice leads in JSON: a list, one number (the earlier form) or null; repeated leads,
+/// more than eight, or one over 365 days are refused, naming them.
+#[test]
+fn notice_leads_in_json_and_their_limits() {
+    let (engine, _) = engine_at(utc(2026, 1, 1, 0, 0));
+    let base = serde_json::json!({
+        "deal": serde_json::to_value(deal("Renewal", 100)).unwrap(),
+        "schedule": {"rule": {"every": "day", "interval": 1}, "start": "2026-02-01T09:00:00", "zone": "UTC"},
+    });
+    let draft = |leads: serde_json::Value| -> TemplateDraft {
+        let mut value = base.clone();
+        value["upcoming_notice_days"] = leads;
+        serde_json::from_value(value).unwrap()
+    };
+    assert_eq!(
+        draft(serde_json::json!([30, 7, 1])).upcoming_notice_days,
+        [30, 7, 1]
+    );
+    assert_eq!(draft(serde_json::json!(2)).upcoming_notice_days, [2]);
+    assert!(
+        draft(serde_json::Value::Null)
+            .upcoming_notice_days
+            .is_empty()
+    );
+    let mut value = base.clone();
+    value["upcoming_notice_days"] = serde_json::json!("soon");
+    let error = serde_json::from_value::<TemplateDraft>(value)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("a list of day counts such as [30, 7, 1]"),
+        "{error}"
+    );
+    let acme = tenant("acme");
+    let refused = |leads: serde_json::Value| {
+        engine
+            .create_template(&acme, draft(leads))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        refused(serde_json::json!([7, 30, 7])),
+        "upcoming notice leads must be at most 8 distinct day counts (each 0 ..= 365), got [7, 30, 7]"
+    );
+    assert!(refused(serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9])).contains("at most 8"));
+    assert!(
+        refused(serde_json::json!([366]))
+            .contains("upcoming notice must be at most 365 days, got 366")
+    );
 }
 
 #[test]
@@ -1775,7 +1982,7 @@ fn no_upcoming_notice_for_a_skipped_occurrence() {
     .build()
     .unwrap();
     let mut draft = TemplateDraft::new(deal("Weekly", 100), weekly);
-    draft.upcoming_notice_days = Some(2);
+    draft.upcoming_notice_days = vec![2];
     let id = engine.create_template(&acme, draft).unwrap().id();
     // Monday Mar 9 is skipped: its notice (Saturday Mar 7) must not go out; Mar 16's does.
     let skipped = engine.skip_next(&acme, id).unwrap();
@@ -1850,7 +2057,7 @@ fn a_moved_occurrence_is_not_announced_twice_under_one_key() {
         .build()
         .unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
-    draft.upcoming_notice_days = Some(1);
+    draft.upcoming_notice_days = vec![1];
     let id = engine.create_template(&acme, draft).unwrap().id();
     // Mar 2 02:00: Mar 1 and 2 are created and Mar 3's notice has gone out.
     clock.set(utc(2026, 3, 2, 2, 0));

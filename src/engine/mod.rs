@@ -412,6 +412,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         {
             template.cursor = Some(midnight - TimeDelta::seconds(1));
         }
+        planner::skip_past_notices(&mut template, now);
         template.next_run = lifecycle::next_run(&template);
         Ok(template)
     }

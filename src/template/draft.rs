@@ -58,9 +58,12 @@ pub struct TemplateDraft {
     /// Issue an invoice with each created deal.
     #[serde(default)]
     pub invoice: Option<InvoiceOptions>,
-    /// Emit an "upcoming deal" event this many days before each creation.
-    #[serde(default)]
-    pub upcoming_notice_days: Option<u32>,
+    /// Emit an "upcoming deal" event this many days before each creation, once per lead:
+    /// e.g. `[30, 7, 1]` (at most 8 distinct leads, each 0 ..= 365). A lead already past
+    /// when the template is created, resumed or its schedule edited is skipped, not sent
+    /// late. JSON: a list, a single number, or `null` (none).
+    #[serde(default, deserialize_with = "super::notice_leads")]
+    pub upcoming_notice_days: Vec<u32>,
     /// For a one-off schedule: split the amount, the created deal taking the last share
     /// (the first shares stay with the original deal: 50 % now, 50 % later).
     #[serde(default)]
@@ -74,6 +77,9 @@ fn default_close_offset() -> Option<DateOffset> {
     Some(DateOffset::Days(7))
 }
 
+/// The most upcoming-deal notice leads a template takes.
+const MAX_NOTICE_LEADS: usize = 8;
+
 impl TemplateDraft {
     /// A draft with default options.
     pub fn new(deal: Deal, schedule: Schedule) -> TemplateDraft {
@@ -86,7 +92,7 @@ impl TemplateDraft {
             catch_up: CatchUpPolicy::default(),
             resume: ResumePolicy::default(),
             invoice: None,
-            upcoming_notice_days: None,
+            upcoming_notice_days: Vec::new(),
             split: None,
             based_on: None,
         }
@@ -108,14 +114,22 @@ impl TemplateDraft {
         if let Some(invoice) = &self.invoice {
             invoice.validate()?;
         }
-        if let Some(days) = self.upcoming_notice_days
-            && days > 365
-        {
+        if let Some(&days) = self.upcoming_notice_days.iter().find(|&&d| d > 365) {
             return Err(ValidationError::OffsetOutOfRange {
                 what: "upcoming notice",
                 value: i64::from(days),
                 max: 365,
                 unit: "days",
+            }
+            .into());
+        }
+        let mut leads = self.upcoming_notice_days.clone();
+        leads.sort_unstable_by(|a, b| b.cmp(a));
+        leads.dedup();
+        if leads.len() != self.upcoming_notice_days.len() || leads.len() > MAX_NOTICE_LEADS {
+            return Err(ValidationError::NoticeLeads {
+                leads: self.upcoming_notice_days,
+                max: MAX_NOTICE_LEADS,
             }
             .into());
         }
@@ -155,7 +169,7 @@ impl TemplateDraft {
             catch_up: self.catch_up,
             resume: self.resume,
             invoice: self.invoice,
-            upcoming_notice_days: self.upcoming_notice_days,
+            upcoming_notice_days: leads,
             split: self.split,
             based_on: self.based_on,
             state: TemplateState::Active,
@@ -164,6 +178,7 @@ impl TemplateDraft {
             skip_through: None,
             skip_requests: Default::default(),
             noticed_through: None,
+            noticed: Default::default(),
             last_run: None,
             next_run: None,
             failure: None,

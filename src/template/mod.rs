@@ -204,7 +204,9 @@ pub struct Template {
     pub(crate) catch_up: CatchUpPolicy,
     pub(crate) resume: ResumePolicy,
     pub(crate) invoice: Option<InvoiceOptions>,
-    pub(crate) upcoming_notice_days: Option<u32>,
+    /// Notice leads in days, longest first.
+    #[serde(default, deserialize_with = "notice_leads")]
+    pub(crate) upcoming_notice_days: Vec<u32>,
     pub(crate) split: Option<InstallmentSplit>,
     pub(crate) based_on: Option<u64>,
     pub(crate) state: TemplateState,
@@ -215,8 +217,13 @@ pub struct Template {
     pub(crate) skip_through: Option<DateTime<Utc>>,
     /// Occurrence seqs of this revision to skip on request.
     pub(crate) skip_requests: std::collections::BTreeSet<u64>,
-    /// Instant of the occurrence whose upcoming-deal notice went out last.
+    /// Every notice lead is handled for the occurrences up to this instant.
     pub(crate) noticed_through: Option<DateTime<Utc>>,
+    /// Per notice lead (days), the instant of the last occurrence whose notice of that lead
+    /// was handled (sent or skipped); `noticed_through` is a floor for every lead (the form
+    /// of earlier releases, which had one lead).
+    #[serde(default)]
+    pub(crate) noticed: std::collections::BTreeMap<u32, DateTime<Utc>>,
     pub(crate) last_run: Option<DateTime<Utc>>,
     pub(crate) next_run: Option<DateTime<Utc>>,
     pub(crate) failure: Option<Failure>,
@@ -296,4 +303,47 @@ impl Template {
     pub fn close_offset(&self) -> Option<DateOffset> {
         self.close_offset
     }
+    /// Upcoming-deal notice leads in days, longest first.
+    pub fn upcoming_notice_days(&self) -> &[u32] {
+        &self.upcoming_notice_days
+    }
+}
+
+/// Notice leads in JSON: a list of day counts, one number, or `null` (none); the single
+/// number is the form of earlier releases.
+pub(crate) fn notice_leads<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<u32>, D::Error> {
+    struct Leads;
+    impl<'de> serde::de::Visitor<'de> for Leads {
+        type Value = Vec<u32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of day counts such as [30, 7, 1], one day count, or null")
+        }
+        fn visit_u64<E: serde::de::Error>(self, days: u64) -> Result<Vec<u32>, E> {
+            u32::try_from(days)
+                .map(|days| vec![days])
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(days), &self))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<u32>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Vec<u32>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Vec<u32>, D2::Error> {
+            d.deserialize_any(Leads)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u32>, A::Error> {
+            let mut leads = Vec::new();
+            while let Some(days) = seq.next_element::<u32>()? {
+                if leads.len() == 64 {
+                    return Err(serde::de::Error::invalid_length(65, &self));
+                }
+                leads.push(days);
+            }
+            Ok(leads)
+        }
+    }
+    deserializer.deserialize_option(Leads)
 }

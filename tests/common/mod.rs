@@ -298,6 +298,7 @@ pub fn build_example(name: &str) -> std::path::PathBuf {
         ("postgres", cfg!(feature = "postgres")),
         ("tracing", cfg!(feature = "tracing")),
         ("metrics", cfg!(feature = "metrics")),
+        ("parallel", cfg!(feature = "parallel")),
     ]
     .into_iter()
     .filter_map(|(feature, on)| on.then_some(feature))

@@ -427,7 +427,7 @@ pub async fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &
         remind_before_days: vec![3, 1],
         remind_after_days: vec![7],
     });
-    draft.upcoming_notice_days = Some(2);
+    draft.upcoming_notice_days = vec![2];
     draft.based_on = Some(99);
     let created = engine.create_template(&acme, draft).await.unwrap();
     assert_eq!(created.version(), 0);
@@ -1666,6 +1666,7 @@ pub async fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &Make<R>) {
                 EventKind::UpcomingDeal {
                     template: template.id(),
                     at: t0() + TimeDelta::days(i),
+                    lead_days: 1,
                 },
             )
         })
@@ -1740,6 +1741,7 @@ pub async fn tenant_outbox_and_tenant_ack_are_scoped<R: Repository>(make: &Make<
             EventKind::UpcomingDeal {
                 template: template.id(),
                 at: t0(),
+                lead_days: 1,
             },
         )
     };
@@ -2296,7 +2298,7 @@ pub async fn engine_runs_as_on_the_reference_store<R: Repository>(make: &Make<R>
             remind_before_days: vec![2],
             remind_after_days: vec![1, 3],
         });
-        invoiced.upcoming_notice_days = Some(1);
+        invoiced.upcoming_notice_days = vec![1];
         let mut counted = draft("Counted", daily(local(2026, 3, 2, 12, 0), 2));
         counted.schedule = counted.schedule.with_end(End::Count(4)).unwrap();
         let mut latest = draft("Latest", daily(local(2026, 3, 1, 6, 0), 1));
