@@ -402,6 +402,7 @@ fn template_drafts_are_accepted_by_the_engine() {
         .unwrap()
         .current();
     let splits = RefCell::new(0u32);
+    let notices = RefCell::new(0u32);
     let result = runner.run(&strategies::template_draft(), |draft| {
         let json = serde_json::to_string(&draft).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let back: TemplateDraft = serde_json::from_str(&json)
@@ -409,6 +410,9 @@ fn template_drafts_are_accepted_by_the_engine() {
         prop_assert_eq!(&back, &draft);
         if draft.split.is_some() {
             *splits.borrow_mut() += 1;
+        }
+        if draft.upcoming_notice_days.len() > 1 {
+            *notices.borrow_mut() += 1;
         }
         engine
             .create_template(&tenant, draft.clone())
@@ -419,6 +423,7 @@ fn template_drafts_are_accepted_by_the_engine() {
         panic!("{e}");
     }
     assert!(splits.into_inner() > 0, "no installment split drawn");
+    assert!(notices.into_inner() > 0, "never several notice leads");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -175,10 +175,10 @@ pub fn catch_up_policy() -> impl Strategy<Value = CatchUpPolicy> {
 /// A template draft [`Engine::create_template`](crate::Engine::create_template) accepts: a
 /// [`deal`], a [`schedule`](super::schedule) (every rule kind, zone, end, exception), maybe
 /// a target pipeline and stage, begin and close [`date_offset`]s, a [`catch_up_policy`],
-/// both resume policies, maybe [`invoice_options`] and an upcoming-deal notice 0 to 365 days
-/// ahead, for a one-off schedule maybe an installment split in two, and maybe the deal it
-/// was based on. Shrinks toward the draft [`TemplateDraft::new`] makes of a shrunk deal and
-/// schedule.
+/// both resume policies, maybe [`invoice_options`], up to 4 distinct upcoming-deal notice
+/// leads of 0 to 365 days, for a one-off schedule maybe an installment split in two, and
+/// maybe the deal it was based on. Shrinks toward the draft [`TemplateDraft::new`] makes of
+/// a shrunk deal and schedule.
 pub fn template_draft() -> impl Strategy<Value = TemplateDraft> {
     let options = (
         prop::option::of((0u32..=20, select(vec!["NEW", "WON", "C3:PREPARATION"]))),
@@ -196,7 +196,7 @@ pub fn template_draft() -> impl Strategy<Value = TemplateDraft> {
     );
     let extras = (
         prop::option::of(invoice_options()),
-        prop::option::of(0u32..=365),
+        prop::collection::btree_set(prop_oneof![0u32..=45, 0u32..=365], 0..=4),
         prop::option::of(1u32..10_000),
         prop::option::of(1u64..=1_000_000),
     );
@@ -218,7 +218,8 @@ pub fn template_draft() -> impl Strategy<Value = TemplateDraft> {
             draft.catch_up = catch_up;
             draft.resume = resume;
             draft.invoice = invoice;
-            draft.upcoming_notice_days = notice;
+            // Distinct leads, longest first (30, 7, 1).
+            draft.upcoming_notice_days = notice.into_iter().rev().collect();
             draft.split = first_share.filter(|_| once).map(|share| {
                 // Two positive shares summing to 10000.
                 InstallmentSplit::new(vec![share, 10_000 - share]).expect("a valid split")
