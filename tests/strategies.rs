@@ -431,17 +431,19 @@ fn template_drafts_are_accepted_by_the_engine() {
 // ---------------------------------------------------------------------------------------------
 
 /// A counted schedule whose last occurrence is moved onto the time of the rule's next
-/// occurrence (past the count) is accepted by the builder, round-trips through JSON and RFC
-/// 5545 text, and is refused by `Engine::create_template`: the template keeps its count apart
-/// (`TemplateDraft::into_template` rebuilds the schedule with `End::Never`), and without the
-/// count the moved occurrence collides with the rule's third one. The strategies keep moved
-/// occurrences strictly between their neighbours, so they never draw this case.
+/// occurrence (past the count) was accepted by the builder and then refused by
+/// `Engine::create_template`: the template keeps its count apart (`into_template` rebuilds
+/// the schedule with `End::Never`), and without the count the moved occurrence collides with
+/// the rule's third one. The builder now checks moves against the rule without its count.
 #[test]
-#[ignore = "bug: create_template refuses a counted schedule the builder accepts (MoveCollides)"]
-fn a_counted_schedule_with_a_move_past_the_count_is_accepted_by_the_engine() {
+fn a_counted_schedule_with_a_move_onto_the_rule_past_the_count_is_refused_by_the_builder() {
+    // A template keeps the count apart from the rule (it limits deals created), so the move
+    // of Mar 3 onto Mar 4 09:00 (the rule's third occurrence, past the count of 2) would
+    // collide in the template: the builder refuses it as the engine would, rather than
+    // accepting a schedule no template can hold.
     let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
     let start = day(2).and_hms_opt(9, 0, 0).unwrap();
-    let schedule = Schedule::builder(
+    let refused = Schedule::builder(
         Recurrence::daily(recurring_deals::Interval::ONE),
         start,
         chrono_tz::UTC,
@@ -449,9 +451,21 @@ fn a_counted_schedule_with_a_move_past_the_count_is_accepted_by_the_engine() {
     .end(End::Count(2))
     .move_occurrence(day(3), day(4).and_hms_opt(9, 0, 0).unwrap())
     .build()
+    .unwrap_err();
+    assert!(
+        matches!(refused, recurring_deals::ScheduleError::MoveCollides { .. }),
+        "{refused:?}"
+    );
+    // Onto a time the rule never has, the same move is accepted, and a template holds it.
+    let schedule = Schedule::builder(
+        Recurrence::daily(recurring_deals::Interval::ONE),
+        start,
+        chrono_tz::UTC,
+    )
+    .end(End::Count(2))
+    .move_occurrence(day(3), day(4).and_hms_opt(12, 0, 0).unwrap())
+    .build()
     .expect("the builder accepts it");
-    let dates: Vec<_> = schedule.occurrences().map(|o| o.date()).collect();
-    assert_eq!(dates, [day(2), day(4)]);
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap());
     let engine = blocking::Engine::new(InMemoryRepository::new(), clock).unwrap();
     let deal = recurring_deals::Deal::new(

@@ -348,6 +348,15 @@ pub(crate) fn finish(
             seq: rule_before + index as u64,
         });
     }
+    // A template keeps a count apart from its rule (the count limits deals created, and
+    // `with_end(End::Never)` is what it stores): a move onto the time of the rule's next
+    // occurrence past the count would collide there, so it collides here too.
+    let uncounted = matches!(schedule.end, End::Count(_)).then(|| {
+        let mut rule = schedule.clone();
+        rule.end = End::Never;
+        rule
+    });
+    let rule_only = uncounted.as_ref().unwrap_or(&schedule);
     for (from, to) in &moved {
         let Some(item) = rule_occurrence_at(&schedule, *from) else {
             if strict {
@@ -356,7 +365,7 @@ pub(crate) fn finish(
             continue;
         };
         let at = resolve(*to);
-        let collides = first_rule_item_from(&schedule, at).is_some_and(|other| {
+        let collides = first_rule_item_from(rule_only, at).is_some_and(|other| {
             other.at == at
                 && other.local != item.local
                 && !exceptions.is_removed(other.local, other.at)
