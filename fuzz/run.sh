@@ -73,7 +73,7 @@ run_one() {
     # The start, the last progress line, and the totals.
     grep -E '^(INFO: seed corpus|#[0-9]+\s+INITED)' "$work/log" || true
     grep -E '^#[0-9]+\s' "$work/log" | tail -n 1 || true
-    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$work/log" || true
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|slowest_unit_time_sec|peak_rss_mb)' "$work/log" || true
     local found=("$work"/artifacts/*)
     if [ "$status" -ne 0 ] || [ -e "${found[0]}" ]; then
         tail -n 60 "$work/log" >&2

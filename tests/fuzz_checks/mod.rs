@@ -607,7 +607,7 @@ fn without(mut value: Value, keys: &[&str]) -> Value {
 /// A valid deal, for the targets that fuzz something else.
 fn sample_deal() -> Deal {
     let eur = Currency::new("EUR").expect("EUR is ISO 4217");
-    Deal::new("Fuzz", Money::new(100_00, eur)).expect("a valid deal")
+    Deal::new("Fuzz", Money::new(10_000, eur)).expect("a valid deal")
 }
 
 /// A valid schedule, for the targets that fuzz something else: daily at 09:00 in Berlin,
