@@ -112,11 +112,23 @@ pub(crate) fn weekday_from_number(index: u32) -> Weekday {
     }
 }
 
-/// Adds `months` to a civil date, clamping the day to the target month's length.
-pub(crate) fn add_months_clamped(days: i32, months: i32) -> i32 {
+/// Adds `months` to a civil date, clamping the day to the target month's length; `None` when
+/// the result falls outside chrono's years. Any count is taken: payment terms and offsets
+/// reach here from hosts' values before (or without) validation.
+pub(crate) fn add_months_clamped(days: i32, months: i64) -> Option<i32> {
     let (y, m, d) = civil_from_days(days);
-    let (ty, tm) = month_from_index(month_index(y, m) + months);
-    days_from_civil(ty, tm, d.min(days_in_month(ty, tm)))
+    let index = i64::from(month_index(y, m)).checked_add(months)?;
+    let year = i32::try_from(index.div_euclid(12)).ok()?;
+    if !(NaiveDate::MIN.year()..=NaiveDate::MAX.year()).contains(&year) {
+        return None;
+    }
+    // rem_euclid(12) is 0..=11.
+    let month = index.rem_euclid(12) as u32 + 1;
+    Some(days_from_civil(
+        year,
+        month,
+        d.min(days_in_month(year, month)),
+    ))
 }
 
 /// Number of `j` in `0..count` with `first + j * step ≡ residue (mod modulus)`.
@@ -216,15 +228,21 @@ mod tests {
     #[test]
     fn month_addition_clamps() {
         let jan31 = days_from_civil(2024, 1, 31);
-        assert_eq!(civil_from_days(add_months_clamped(jan31, 1)), (2024, 2, 29));
-        assert_eq!(
-            civil_from_days(add_months_clamped(jan31, 13)),
-            (2025, 2, 28)
-        );
-        assert_eq!(
-            civil_from_days(add_months_clamped(jan31, -2)),
-            (2023, 11, 30)
-        );
+        let add = |months| add_months_clamped(jan31, months).map(civil_from_days);
+        assert_eq!(add(1), Some((2024, 2, 29)));
+        assert_eq!(add(13), Some((2025, 2, 28)));
+        assert_eq!(add(-2), Some((2023, 11, 30)));
+    }
+
+    #[test]
+    fn month_addition_past_chronos_years_is_none_not_an_overflow() {
+        let jan31 = days_from_civil(2024, 1, 31);
+        for months in [i64::MAX, i64::MIN, i64::from(u32::MAX), i64::from(i32::MIN)] {
+            assert_eq!(add_months_clamped(jan31, months), None, "{months}");
+        }
+        let last = days_of(NaiveDate::MAX);
+        assert_eq!(add_months_clamped(last, 1), None);
+        assert_eq!(add_months_clamped(last, 0), Some(last));
     }
 }
 

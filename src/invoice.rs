@@ -25,21 +25,32 @@ pub enum PaymentDue {
 }
 
 impl PaymentDue {
-    /// The due date of an invoice created on `created`.
+    /// The due date of an invoice created on `created`. Any terms are computed, validated or
+    /// not ([`InvoiceOptions::validate`] bounds them for templates); a due date past the end
+    /// of chrono's calendar (year 262143) is `created` itself.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use recurring_deals::PaymentDue;
+    ///
+    /// let jan31 = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
+    /// assert_eq!(PaymentDue::Months(1).due_date(jan31).to_string(), "2026-02-28");
+    /// assert_eq!(PaymentDue::Weeks(u32::MAX).due_date(jan31), jan31);
+    /// ```
     pub fn due_date(self, created: NaiveDate) -> NaiveDate {
         let day = civil::days_of(created);
         let due = match self {
-            PaymentDue::Days(n) => day + n as i32,
-            PaymentDue::Weeks(n) => day + 7 * n as i32,
-            PaymentDue::Months(n) => civil::add_months_clamped(day, n as i32),
+            PaymentDue::Days(n) => day.checked_add_unsigned(n),
+            PaymentDue::Weeks(n) => n.checked_mul(7).and_then(|d| day.checked_add_unsigned(d)),
+            PaymentDue::Months(n) => civil::add_months_clamped(day, i64::from(n)),
             PaymentDue::EndOfMonth | PaymentDue::EndOfNextMonth => {
                 let (y, m, _) = civil::civil_from_days(day);
                 let extra = i32::from(self == PaymentDue::EndOfNextMonth);
                 let (ty, tm) = civil::month_from_index(civil::month_index(y, m) + extra);
-                civil::days_from_civil(ty, tm, civil::days_in_month(ty, tm))
+                Some(civil::days_from_civil(ty, tm, civil::days_in_month(ty, tm)))
             }
         };
-        civil::date_of(due).unwrap_or(created)
+        due.and_then(civil::date_of).unwrap_or(created)
     }
 
     fn validate(self) -> Result<(), ValidationError> {
@@ -170,11 +181,14 @@ impl InvoiceOptions {
 
     /// Reminder offsets relative to the due date, in days (negative: before), earliest first.
     pub(crate) fn reminder_offsets(&self) -> Vec<i32> {
+        // Validated offsets are at most 365 days; a stored row read back is not validated
+        // again, so larger ones saturate rather than wrap.
+        let days = |d: u32| i32::try_from(d).unwrap_or(i32::MAX);
         let mut offsets: Vec<i32> = self
             .remind_before_days
             .iter()
-            .map(|&d| -(d as i32))
-            .chain(self.remind_after_days.iter().map(|&d| d as i32))
+            .map(|&d| -days(d))
+            .chain(self.remind_after_days.iter().map(|&d| days(d)))
             .collect();
         offsets.sort_unstable();
         offsets.dedup();

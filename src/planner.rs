@@ -530,8 +530,11 @@ fn decide(
     if template.skip_requests.contains(&occurrence.seq()) {
         return Decision::Skip(SkipReason::Requested);
     }
+    // A window reaching back past the start of time leaves nothing outside it.
     if let Some(days) = template.catch_up.window_days
-        && occurrence.before(now - TimeDelta::days(i64::from(days)))
+        && now
+            .checked_sub_signed(TimeDelta::days(i64::from(days)))
+            .is_some_and(|edge| occurrence.before(edge))
     {
         return Decision::Skip(SkipReason::OutsideWindow);
     }

@@ -334,13 +334,15 @@ impl Lead {
         }
     }
 
-    /// The day number `lead` before `days`.
+    /// The day number `lead` before `days`. Leads are validated (at most ten years) and dates
+    /// of the supported years are far from the ends of `i32` and of chrono's years, so the
+    /// saturation never applies; it keeps the arithmetic total.
     pub(crate) fn before(self, days: i32) -> i32 {
         match self {
             Lead::None => days,
-            Lead::Days(n) => days - n as i32,
-            Lead::Weeks(n) => days - 7 * n as i32,
-            Lead::Months(n) => civil::add_months_clamped(days, -(n as i32)),
+            Lead::Days(n) => days.saturating_sub_unsigned(n),
+            Lead::Weeks(n) => days.saturating_sub_unsigned(n.saturating_mul(7)),
+            Lead::Months(n) => civil::add_months_clamped(days, -i64::from(n)).unwrap_or(i32::MIN),
         }
     }
 }

@@ -28,17 +28,27 @@ pub enum DateOffset {
 }
 
 impl DateOffset {
-    /// The date `self` after `date`.
+    /// The date `self` after `date`. Any offset is computed, validated or not (templates
+    /// bound theirs); a date past the end of chrono's calendar (year 262143) is `date` itself.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use recurring_deals::DateOffset;
+    ///
+    /// let jan31 = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
+    /// assert_eq!(DateOffset::Months(1).after(jan31).to_string(), "2026-02-28");
+    /// assert_eq!(DateOffset::Months(u32::MAX).after(jan31), jan31);
+    /// ```
     pub fn after(self, date: NaiveDate) -> NaiveDate {
         // chrono adds days within a year without leaving its packed form: the common case of
         // a close date a week on stays cheap for bulk previews.
         let shifted = match self {
             DateOffset::Days(n) => date.checked_add_days(chrono::Days::new(u64::from(n))),
             DateOffset::Weeks(n) => date.checked_add_days(chrono::Days::new(7 * u64::from(n))),
-            DateOffset::Months(n) => crate::civil::date_of(crate::civil::add_months_clamped(
-                crate::civil::days_of(date),
-                n as i32,
-            )),
+            DateOffset::Months(n) => {
+                crate::civil::add_months_clamped(crate::civil::days_of(date), i64::from(n))
+                    .and_then(crate::civil::date_of)
+            }
         };
         shifted.unwrap_or(date)
     }
