@@ -67,6 +67,15 @@ enum Line<'a> {
         offset_days: i32,
         due_on: chrono::NaiveDate,
     },
+    DunningStep {
+        at: DateTime<Utc>,
+        tenant: &'a TenantId,
+        key: String,
+        level: u8,
+        after_days: u32,
+        due_on: chrono::NaiveDate,
+        action: Option<recurring_deals::DunningAction>,
+    },
     UpcomingDeal {
         at: DateTime<Utc>,
         tenant: &'a TenantId,
@@ -284,6 +293,20 @@ fn write_event(
             tenant,
             template: *template,
         },
+        EventKind::DunningStep { deal, step, due_on } => Line::DunningStep {
+            at,
+            tenant,
+            key: deal.to_string(),
+            level: step.level,
+            after_days: step.after_days,
+            due_on: *due_on,
+            action: step.action,
+        },
+        // Kinds this example does not know yet: their JSON form as it is.
+        other => {
+            writeln!(out, "{}", serde_json::to_string(other)?)?;
+            return Ok(());
+        }
     };
     writeln!(out, "{}", serde_json::to_string(&line)?)?;
     Ok(())

@@ -38,7 +38,7 @@ use crate::deal::Deal;
 use crate::engine::{EngineConfig, EngineError, RuntimeError, TickReport};
 use crate::event::OutboxEvent;
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::{Invoice, InvoiceStatus};
+use crate::invoice::{Invoice, InvoiceRecord, InvoiceStatus, OverduePosition};
 use crate::planner::{CreatedDeal, PreviewDeal, SkippedOccurrence};
 use crate::schedule::{Occurrence, Schedule};
 use crate::store::{Page, Repository, RepositoryError, TemplateQuery};
@@ -328,6 +328,31 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// As the async method, and [`EngineError::BlockingInAsync`].
     pub fn invoice(&self, tenant: &TenantId, deal: DealKey) -> Result<Invoice, EngineError> {
         self.run(|e| e.invoice(tenant, deal))
+    }
+
+    /// See [`crate::Engine::overdue_invoices`].
+    ///
+    /// # Errors
+    /// As the async method, and [`EngineError::BlockingInAsync`].
+    pub fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, EngineError> {
+        self.run(|e| e.overdue_invoices(tenant, after, limit))
+    }
+
+    /// See [`crate::Engine::invoice_history`].
+    ///
+    /// # Errors
+    /// As the async method, and [`EngineError::BlockingInAsync`].
+    pub fn invoice_history(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Vec<InvoiceRecord>, EngineError> {
+        self.run(|e| e.invoice_history(tenant, deal))
     }
 
     /// See [`crate::Engine::list`].

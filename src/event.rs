@@ -4,11 +4,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{DunningStep, Invoice};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
+#[non_exhaustive]
 pub enum EventKind {
     /// A deal was created.
     DealCreated {
@@ -35,6 +36,16 @@ pub enum EventKind {
         deal: DealKey,
         /// Days relative to the due date (negative: before).
         offset_days: i32,
+        /// The due date.
+        due_on: NaiveDate,
+    },
+    /// A dunning step of an overdue invoice is due: send its mail, and act on its action
+    /// (the engine carries out [`crate::DunningAction::StopTemplate`] itself).
+    DunningStep {
+        /// The invoice's deal.
+        deal: DealKey,
+        /// The step (its level, days after the due date, mail template and action).
+        step: DunningStep,
         /// The due date.
         due_on: NaiveDate,
     },

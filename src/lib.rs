@@ -164,10 +164,14 @@ pub use engine::{
 pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};
 pub use ids::{DealKey, TemplateId, TenantId};
-pub use invoice::{Invoice, InvoiceOptions, InvoiceStatus, PaymentDue, PendingReminder};
+pub use invoice::{
+    DunningAction, DunningStep, Invoice, InvoiceEntry, InvoiceOptions, InvoiceRecord,
+    InvoiceStatus, MAX_DUNNING_STEPS, MAX_HISTORY, OverduePosition, PaymentDue, PendingAction,
+    InvoicePlan, PendingDunning, PendingReminder, StepSkipReason, plan_invoice,
+};
 pub use lifecycle::{Change, LifecycleError};
 pub use planner::{
-    CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, plan_reminders, preview,
+    CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, preview,
 };
 pub use runner::{
     NoWakeSource, OutboxHandler, Runner, RunnerConfig, RunnerStatus, Wake, WakeSource,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::{Deal, Money};
 use crate::event::{EventKind, NewEvent};
 use crate::ids::{DealKey, TenantId};
-use crate::invoice::{Invoice, InvoiceStatus, PendingReminder};
+use crate::invoice::{Invoice, Issue};
 use crate::schedule::{Occurrence, Occurrences};
 use crate::template::{CatchUpMode, ResumePolicy, SkipReason, Template, TemplateState};
 use crate::zone::resolve_local;
@@ -443,33 +443,6 @@ pub(crate) fn plan_manual(template: &Template, now: DateTime<Utc>) -> TemplatePl
     plan.into_plan(next)
 }
 
-/// The payment reminders of `invoice` due at `now`: after downtime only the latest due one
-/// goes out (the older ones are dropped rather than sent in a burst); none once paid or void.
-pub fn plan_reminders(invoice: &Invoice, now: DateTime<Utc>) -> (Invoice, Vec<NewEvent>) {
-    let mut next = invoice.clone();
-    if next.status != InvoiceStatus::Open {
-        next.pending_reminders.clear();
-        return (next, Vec::new());
-    }
-    let due = next.pending_reminders.partition_point(|r| r.at <= now);
-    let sent: Vec<PendingReminder> = next.pending_reminders.drain(..due).collect();
-    let events = sent
-        .last()
-        .map(|reminder| NewEvent {
-            tenant: next.tenant.clone(),
-            idempotency_key: format!("reminder:{}:{}", next.deal, reminder.offset_days),
-            at: now,
-            kind: EventKind::PaymentReminder {
-                deal: next.deal,
-                offset_days: reminder.offset_days,
-                due_on: next.due_on,
-            },
-        })
-        .into_iter()
-        .collect();
-    (next, events)
-}
-
 fn upcoming(schedule: &crate::Schedule, cursor: Option<DateTime<Utc>>) -> Occurrences<'_> {
     match cursor {
         Some(cursor) => schedule.occurrences_after(cursor),
@@ -575,35 +548,15 @@ fn create_deal(
         },
     });
     if let Some(options) = &template.invoice {
-        let due_on = options.payment_due.due_date(date);
-        let zone = template.schedule.zone();
-        let time = template.schedule.time();
-        let pending_reminders = options
-            .reminder_offsets()
-            .into_iter()
-            .filter_map(|offset| {
-                let day = due_on.checked_add_signed(TimeDelta::days(i64::from(offset)))?;
-                let at = resolve_local(zone, day.and_time(time));
-                // Reminders already in the past at issue time are skipped.
-                (at > now).then_some(PendingReminder {
-                    at,
-                    offset_days: offset,
-                })
-            })
-            .collect();
-        let invoice = Invoice {
-            tenant: template.tenant.clone(),
+        let issue = Issue {
+            tenant: &template.tenant,
             deal: key,
             amount,
-            issued_on: date,
-            due_on,
-            send_to: options.send_to.clone(),
-            mail_template: options.mail_template,
-            document_template: options.document_template,
-            status: InvoiceStatus::Open,
-            pending_reminders,
-            version: 0,
+            date,
+            zone: template.schedule.zone(),
+            time: template.schedule.time(),
         };
+        let invoice = issue.invoice(options, now);
         plan.events.push(NewEvent {
             tenant: template.tenant.clone(),
             idempotency_key: format!("invoice:{key}"),

@@ -60,6 +60,14 @@ pub enum ValidationError {
         /// The most accepted.
         max: usize,
     },
+    /// A dunning ladder that breaks a rule ([`crate::InvoiceOptions::validate`]).
+    #[error("dunning step {step} (0-based): {reason}")]
+    Dunning {
+        /// The step at fault (0-based; the step count when there are too many).
+        step: usize,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
 }
 
 /// A value as quoted text, cut after 80 characters so a huge input is not echoed whole.

@@ -160,6 +160,7 @@ impl Spec {
                 document_template: None,
                 remind_before_days: vec![3, 1],
                 remind_after_days: vec![1, 7],
+                dunning: dunning_ladder(),
             });
         }
         if matches!(self.rule, Rule::Once(..)) {
@@ -575,6 +576,9 @@ fn invariants(run: &Run<InMemoryRepository>) -> Result<(), String> {
         }
         // Every due reminder went out in the last tick (or the invoice is settled).
         for key in deals.iter().filter(|k| ours(k)) {
+            if let Ok(invoice) = run.engine.invoice(&run.tenant, *key) {
+                check_ladder(&invoice)?;
+            }
             if let Some(invoice) = run.engine.invoice(&run.tenant, *key).ok()
                 && invoice.next_reminder().is_some_and(|at| at <= now)
                 && run.engine.next_wake().unwrap().is_none_or(|w| w > now)
@@ -585,6 +589,65 @@ fn invariants(run: &Run<InMemoryRepository>) -> Result<(), String> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// The ladder of the generated invoiced templates (no final action: stopping a template
+/// would change what the model expects of it).
+fn dunning_ladder() -> Vec<DunningStep> {
+    vec![
+        DunningStep::new(2, 1).mail_template(21),
+        DunningStep::new(5, 2),
+        DunningStep::new(12, 2).mail_template(22),
+    ]
+}
+
+/// Each step of an invoice's ladder is pending, sent or skipped: exactly one of these, once;
+/// the invoice is overdue since its first step once that step is no longer pending; its level
+/// is the last sent step's.
+fn check_ladder(invoice: &Invoice) -> Result<(), String> {
+    let key = invoice.deal;
+    let mut handled: Vec<(u32, DateTime<Utc>, bool)> = Vec::new();
+    for record in &invoice.history {
+        match record.entry {
+            InvoiceEntry::DunningSent { step, scheduled } => {
+                handled.push((step.after_days, scheduled, true))
+            }
+            InvoiceEntry::DunningSkipped {
+                step, scheduled, ..
+            } => handled.push((step.after_days, scheduled, false)),
+            _ => {}
+        }
+    }
+    let mut seen: Vec<u32> = handled.iter().map(|h| h.0).collect();
+    seen.extend(invoice.pending_dunning.iter().map(|p| p.step.after_days));
+    seen.sort_unstable();
+    let ladder: Vec<u32> = dunning_ladder().iter().map(|s| s.after_days).collect();
+    if seen != ladder {
+        return Err(format!(
+            "{key}: ladder steps handled or pending {seen:?}, expected each of {ladder:?} once"
+        ));
+    }
+    let first = handled.iter().map(|h| h.1).min();
+    if invoice.overdue_since != first {
+        return Err(format!(
+            "{key}: overdue since {:?}, but the first handled step was scheduled at {first:?}",
+            invoice.overdue_since
+        ));
+    }
+    let level = handled
+        .iter()
+        .filter(|h| h.2)
+        .filter_map(|h| dunning_ladder().into_iter().find(|s| s.after_days == h.0))
+        .map(|s| s.level)
+        .max()
+        .unwrap_or(0);
+    if invoice.dunning_level != level {
+        return Err(format!(
+            "{key}: level {} after sending up to level {level}",
+            invoice.dunning_level
+        ));
     }
     Ok(())
 }

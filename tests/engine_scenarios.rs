@@ -620,6 +620,7 @@ fn invoiced(engine: &MemEngine, acme: &TenantId) -> TemplateId {
         document_template: None,
         remind_before_days: vec![3, 1],
         remind_after_days: vec![1, 7],
+        dunning: vec![],
     });
     engine.create_template(acme, draft).unwrap().id()
 }
@@ -1583,6 +1584,7 @@ fn invalid_drafts_give_typed_errors() {
         document_template: None,
         remind_before_days: vec![3],
         remind_after_days: vec![366],
+        dunning: vec![],
     });
     assert_eq!(
         engine.create_template(&acme, draft),
@@ -2164,6 +2166,7 @@ fn payment_due_dates_follow_the_calendar() {
             document_template: None,
             remind_before_days: vec![],
             remind_after_days: vec![],
+            dunning: vec![],
         });
         let id = engine.create_template(&acme, draft).unwrap().id();
         clock.set(utc(2026, 4, 1, 0, 0));

@@ -645,6 +645,7 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
         document_template: None,
         remind_before_days: vec![1],
         remind_after_days: vec![],
+        dunning: vec![],
     });
     let t = engine_at(&reference, t0())
         .create_template(&acme, draft)

@@ -20,7 +20,9 @@ use crate::deal::Deal;
 use crate::event::OutboxEvent;
 use crate::forecast::{Forecast, Forecaster};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::{Invoice, InvoiceStatus};
+use crate::invoice::{
+    self, DunningAction, Invoice, InvoiceEntry, InvoiceRecord, InvoiceStatus, OverduePosition,
+};
 use crate::lifecycle::{self, Change};
 use crate::observe::{self, instrumented};
 use crate::planner::{self, CreatedDeal, PreviewDeal, SkippedOccurrence};
@@ -47,6 +49,10 @@ pub struct TickReport {
     pub skipped: Vec<SkippedOccurrence>,
     /// Payment reminders sent.
     pub reminders: usize,
+    /// Dunning steps sent.
+    pub dunning_steps: usize,
+    /// Final actions of dunning steps carried out (templates stopped).
+    pub dunning_actions: usize,
     /// Events written to the outbox.
     pub events: usize,
     /// Templates whose commit failed (recorded on them, retried with back-off).
@@ -208,19 +214,73 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let invoices = self.repository.due_invoices(now, batch_size).await?;
         report.more_due |= invoices.len() >= batch_size;
         for invoice in invoices {
-            let (next, events) = planner::plan_reminders(&invoice, now);
-            let sent = events.len();
-            // A conflict means another worker sent it; a failure is retried next tick.
-            if let Ok(CommitOutcome::Committed { .. }) =
-                self.repository.commit_invoice(next, events).await
-            {
-                report.reminders += sent;
-                report.events += sent;
-            }
+            self.run_invoice(invoice, now, &mut report).await;
         }
         report.next_wake = self.wake_of(share).await?;
         timer.finished(&report, loaded);
         Ok(report)
+    }
+
+    /// Sends what is due of one invoice and carries out a pending final action. A conflict
+    /// means another worker did it; a failure is retried on the next tick (the invoice stays
+    /// due), and a final action recorded but not carried out survives a crash the same way.
+    async fn run_invoice(&self, invoice: Invoice, now: DateTime<Utc>, report: &mut TickReport) {
+        let plan = invoice::plan_invoice(&invoice, now);
+        let mut current = plan.invoice;
+        if current != invoice {
+            let sent = plan.events.len();
+            match self
+                .repository
+                .commit_invoice(current.clone(), plan.events)
+                .await
+            {
+                Ok(CommitOutcome::Committed { version, .. }) => {
+                    current.version = version;
+                    report.reminders += plan.reminders;
+                    report.dunning_steps += plan.dunning_steps;
+                    report.events += sent;
+                }
+                _ => return,
+            }
+        }
+        let Some(pending) = current.pending_action else {
+            return;
+        };
+        let changed = match pending.action {
+            DunningAction::StopTemplate => {
+                match self.stop_template(&current.tenant, current.deal.template()).await {
+                    Ok(changed) => changed,
+                    Err(_) => return,
+                }
+            }
+            // Carried out by the host on the step's event.
+            DunningAction::HandOver => false,
+        };
+        let done = invoice::action_done(&current, changed, now);
+        if let Ok(CommitOutcome::Committed { .. }) =
+            self.repository.commit_invoice(done, Vec::new()).await
+        {
+            report.dunning_actions += 1;
+        }
+    }
+
+    /// Deactivates a template for a dunning ladder's final action: whether it changed
+    /// anything (`false` when it was already inactive, finished or deleted).
+    async fn stop_template(&self, tenant: &TenantId, id: TemplateId) -> Result<bool, EngineError> {
+        let Some(template) = self.repository.template(tenant, id).await? else {
+            return Ok(false);
+        };
+        if matches!(
+            template.state,
+            TemplateState::Inactive | TemplateState::Finished
+        ) {
+            return Ok(false);
+        }
+        match self.deactivate(tenant, id).await {
+            Ok(_) => Ok(true),
+            Err(EngineError::UnknownTemplate { .. } | EngineError::Finished(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Commits other shares' templates, starting at this worker's place in the list so that
@@ -753,6 +813,13 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 };
                 // Pending reminders are kept: a paid or voided invoice is not reminded of (it
                 // has no next reminder), and a reopened one gets its remaining reminders.
+                if invoice.status != status {
+                    let entry = InvoiceEntry::StatusChanged {
+                        from: invoice.status,
+                        to: status,
+                    };
+                    invoice.record(self.clock.now(), entry);
+                }
                 invoice.status = status;
                 Ok(
                     match self
@@ -775,6 +842,42 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             Err(EngineError::UnknownTemplate { .. }) => Err(unknown()),
             other => other,
         }
+    }
+
+    /// A tenant's overdue invoices (open, past their first dunning step), longest overdue
+    /// first (then by deal key), after `after` (from the first when `None`; pass
+    /// [`OverduePosition::of`] the last invoice of the previous page), at most `limit` (0
+    /// means 50; more than 1,000 reads 1,000).
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, EngineError> {
+        let limit = match limit {
+            0 => 50,
+            n => n.min(1000),
+        };
+        Ok(self
+            .repository
+            .overdue_invoices(tenant, after, limit)
+            .await?)
+    }
+
+    /// What happened to the invoice of a created deal, oldest first: issued, reminders and
+    /// dunning steps sent or skipped (with the reason), final actions, status changes.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownInvoice`]; [`EngineError::Repository`].
+    pub async fn invoice_history(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Vec<InvoiceRecord>, EngineError> {
+        Ok(self.invoice(tenant, deal).await?.history)
     }
 
     /// The invoice of a created deal.

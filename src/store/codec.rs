@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use super::{Commit, CommitOutcome, RepositoryError, StateFilter};
 use crate::event::{EventKind, NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, OverduePosition};
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::Template;
 
@@ -368,6 +368,8 @@ pub(crate) struct InvoiceRow {
     pub(crate) version: i64,
     pub(crate) next_reminder_ns: Option<i64>,
     pub(crate) body: String,
+    /// When it became overdue, while it is open (schema version 3).
+    pub(crate) overdue_ns: Option<i64>,
 }
 
 impl InvoiceRow {
@@ -378,6 +380,23 @@ impl InvoiceRow {
             version: int(invoice.version, "invoice version")?,
             next_reminder_ns: optional_instant(invoice.next_reminder())?,
             body: to_json(invoice, "an invoice")?,
+            overdue_ns: optional_instant(invoice.overdue_since.filter(|_| invoice.is_overdue()))?,
+        })
+    }
+}
+
+/// A place in a tenant's overdue invoices, as columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OverdueKey {
+    pub(crate) overdue_ns: i64,
+    pub(crate) key: Key,
+}
+
+impl OverdueKey {
+    pub(crate) fn of(place: OverduePosition) -> Result<OverdueKey, RepositoryError> {
+        Ok(OverdueKey {
+            overdue_ns: instant(place.overdue_since)?,
+            key: Key::of(place.deal)?,
         })
     }
 }

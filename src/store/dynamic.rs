@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, OverduePosition};
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::Template;
 
@@ -108,6 +108,12 @@ trait Erased: Send + Sync {
         deal: DealKey,
     ) -> Boxed<'a, Res<Option<Invoice>>>;
     fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Invoice>>>;
+    fn overdue_invoices<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<Invoice>>>;
     fn commit_invoice(
         &self,
         invoice: Invoice,
@@ -211,6 +217,14 @@ impl<R: Repository> Erased for R {
     fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Boxed<'_, Res<Vec<Invoice>>> {
         Box::pin(Repository::due_invoices(self, now, limit))
     }
+    fn overdue_invoices<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<Invoice>>> {
+        Box::pin(Repository::overdue_invoices(self, tenant, after, limit))
+    }
     fn commit_invoice(
         &self,
         invoice: Invoice,
@@ -311,6 +325,14 @@ impl Repository for DynRepository {
     }
     async fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> Res<Vec<Invoice>> {
         self.inner.due_invoices(now, limit).await
+    }
+    async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Res<Vec<Invoice>> {
+        self.inner.overdue_invoices(tenant, after, limit).await
     }
     async fn commit_invoice(&self, invoice: Invoice, events: Vec<NewEvent>) -> Res<CommitOutcome> {
         self.inner.commit_invoice(invoice, events).await

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, OverduePosition};
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::{Template, TemplateState};
 
@@ -45,6 +45,8 @@ struct State {
     invoices: HashMap<DealKey, Invoice>,
     /// `(next reminder, deal)` of every open invoice with one pending.
     reminders: BTreeSet<(DateTime<Utc>, DealKey)>,
+    /// Every overdue invoice by tenant and place in the overdue list.
+    overdue: BTreeSet<(TenantId, OverdueOrder, DealKey)>,
     outbox: BTreeMap<u64, OutboxEvent>,
     last_event_id: u64,
 }
@@ -59,6 +61,14 @@ impl InMemoryRepository {
         // Every write completes before the guard drops, so a poisoned state is still whole.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// [`OverduePosition::sort_key`].
+type OverdueOrder = (DateTime<Utc>, u64, u8, u32, u64);
+
+fn overdue_place(invoice: &Invoice) -> Option<(TenantId, OverdueOrder, DealKey)> {
+    let place = OverduePosition::of(invoice).filter(|_| invoice.is_overdue())?;
+    Some((invoice.tenant.clone(), place.sort_key(), invoice.deal))
 }
 
 impl State {
@@ -88,8 +98,16 @@ impl State {
         {
             self.reminders.remove(&(at, old.deal));
         }
+        if let Some(old) = self.invoices.get(&invoice.deal)
+            && let Some(place) = overdue_place(old)
+        {
+            self.overdue.remove(&place);
+        }
         if let Some(at) = invoice.next_reminder() {
             self.reminders.insert((at, invoice.deal));
+        }
+        if let Some(place) = overdue_place(&invoice) {
+            self.overdue.insert(place);
         }
         self.invoices.insert(invoice.deal, invoice);
     }
@@ -382,6 +400,34 @@ impl Repository for InMemoryRepository {
             .take_while(|(at, _)| *at <= now)
             .take(limit)
             .filter_map(|(_, key)| state.invoices.get(key).cloned())
+            .collect())
+    }
+
+    async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        use std::ops::Bound;
+        let state = self.lock();
+        let start = match after {
+            Some(place) => Bound::Excluded((tenant.clone(), place.sort_key(), place.deal)),
+            None => {
+                let first = (DateTime::<Utc>::MIN_UTC, 0, 0, 0, 0);
+                let key = DealKey::Manual {
+                    template: TemplateId(0),
+                    number: 0,
+                };
+                Bound::Included((tenant.clone(), first, key))
+            }
+        };
+        Ok(state
+            .overdue
+            .range((start, Bound::Unbounded))
+            .take_while(|(t, _, _)| t == tenant)
+            .take(limit)
+            .filter_map(|(_, _, key)| state.invoices.get(key).cloned())
             .collect())
     }
 

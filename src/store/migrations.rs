@@ -27,6 +27,12 @@
 //! Adds the index `templates_scan (tenant, id)` on `templates`, for scans of a tenant's
 //! templates in id order.
 //!
+//! # Version 3
+//!
+//! Adds the column `overdue_ns` to `invoices` (when an open invoice became overdue: its
+//! first dunning step; `NULL` otherwise) and the index `invoices_overdue (tenant,
+//! overdue_ns, template_id, kind, revision, num)` where set, for a tenant's overdue invoices.
+//!
 //! `state` is `active`, `paused`, `inactive` or `finished` ([`super::StateFilter::name`]).
 //! Instants (`*_ns`) are nanoseconds since the Unix epoch; `NULL` where there is none. A deal
 //! key is `kind` (0 scheduled, 1 manual), `template_id`, `revision` (0 for manual deals) and
@@ -37,7 +43,7 @@
 use super::RepositoryError;
 
 /// The schema version this crate writes, and the newest it opens.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// The schema version of the crate's earlier stores (rusqlite; the `postgres` crate) that
 /// the stores import on open.
@@ -184,6 +190,10 @@ fn steps(names: &Names) -> Vec<Migration> {
             version: 2,
             sql: version_2(names),
         },
+        Migration {
+            version: 3,
+            sql: version_3(names),
+        },
     ]
 }
 
@@ -195,6 +205,21 @@ INSERT INTO {version} (version) VALUES (2);
 ",
         templates_scan = n.index("templates_scan"),
         templates = n.table("templates"),
+        version = n.table("schema_version"),
+    )
+}
+
+/// Version 3: a tenant's overdue invoices ([`super::Repository::overdue_invoices`]).
+fn version_3(n: &Names) -> String {
+    let int = if n.postgres { "BIGINT" } else { "INTEGER" };
+    format!(
+        "ALTER TABLE {invoices} ADD COLUMN overdue_ns {int};
+CREATE INDEX {invoices_overdue} ON {invoices} \
+(tenant, overdue_ns, template_id, kind, revision, num) WHERE overdue_ns IS NOT NULL;
+INSERT INTO {version} (version) VALUES (3);
+",
+        invoices = n.table("invoices"),
+        invoices_overdue = n.index("invoices_overdue"),
         version = n.table("schema_version"),
     )
 }

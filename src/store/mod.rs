@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 
 use crate::event::{EventKind, NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, OverduePosition};
 use crate::planner::{CreatedDeal, SkippedOccurrence, TemplatePlan};
 use crate::template::{Template, TemplateState};
 
@@ -497,6 +497,17 @@ pub trait Repository: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Invoice>, RepositoryError>> + Send;
 
+    /// A tenant's overdue invoices ([`Invoice::is_overdue`]: open, past the first dunning
+    /// step), by the instant they became overdue and then deal key
+    /// ([`OverduePosition::sort_key`]), those after `after` (from the first when `None`), at
+    /// most `limit`. Each call's cost grows with `limit`, not with the tenant's invoices.
+    fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Invoice>, RepositoryError>> + Send;
+
     /// Writes an invoice with its events, if the stored one still has `invoice.version`.
     fn commit_invoice(
         &self,
@@ -581,6 +592,9 @@ macro_rules! forward_repository {
             }
             fn due_invoices(&self, now: DateTime<Utc>, limit: usize) -> impl Future<Output = Result<Vec<Invoice>, RepositoryError>> + Send {
                 (**self).due_invoices(now, limit)
+            }
+            fn overdue_invoices(&self, tenant: &TenantId, after: Option<OverduePosition>, limit: usize) -> impl Future<Output = Result<Vec<Invoice>, RepositoryError>> + Send {
+                (**self).overdue_invoices(tenant, after, limit)
             }
             fn commit_invoice(&self, invoice: Invoice, events: Vec<NewEvent>) -> impl Future<Output = Result<CommitOutcome, RepositoryError>> + Send {
                 (**self).commit_invoice(invoice, events)

@@ -18,7 +18,7 @@ use super::sqlx_error::{Backend, repository_error};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, OverduePosition};
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::Template;
 
@@ -734,6 +734,7 @@ struct Sql {
     skipped: String,
     invoice: String,
     due_invoices: String,
+    overdue_invoices: String,
     commit_invoice: String,
     outbox: String,
     tenant_outbox: String,
@@ -827,9 +828,9 @@ impl Sql {
                  SELECT 1::smallint, template_id, NULL, NULL, NULL, kind, revision, num \
                  FROM inserted"
             ),
-            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$14), events
-            // ($15..$18), the templates' new state ($19..$23), and $24 the channel to notify
-            // when $25.
+            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$14, and $26
+            // their overdue instants), events ($15..$18), the templates' new state
+            // ($19..$23), and $24 the channel to notify when $25.
             write: format!(
                 "WITH skipped AS ( \
                      INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
@@ -838,9 +839,10 @@ impl Sql {
                      ON CONFLICT DO NOTHING), \
                  invoices AS ( \
                      INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
-                         next_reminder_ns, body) \
+                         next_reminder_ns, body, overdue_ns) \
                      SELECT * FROM unnest($7::bigint[], $8::smallint[], $9::bigint[], \
-                         $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::text[]) \
+                         $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::text[], \
+                         $26::bigint[]) \
                      ON CONFLICT DO NOTHING), \
                  events AS ({events}), \
                  updated AS ( \
@@ -860,8 +862,8 @@ impl Sql {
             // stored one fails the statement, and the caller writes the batch again with
             // `claim` and `write`). Templates ($1 id, $2 tenant, $3 expected version, $4..$7
             // the new version, state, next run and body), deals ($8..$14), skipped
-            // ($15..$20), invoices ($21..$28), events ($29 their template, $30..$33), $34 the
-            // channel. One row per template: its id, whether it was claimed, whether it
+            // ($15..$20), invoices ($21..$28, and $35 their overdue instants), events ($29
+            // their template, $30..$33), $34 the channel. One row per template: its id, whether it was claimed, whether it
             // exists.
             batch: format!(
                 "WITH input AS ( \
@@ -893,11 +895,12 @@ impl Sql {
                      ON CONFLICT DO NOTHING), \
                  invoices AS ( \
                      INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
-                         next_reminder_ns, body) \
-                     SELECT v.t, v.k, v.r, v.n, v.tenant, v.version, v.next, v.body \
+                         next_reminder_ns, body, overdue_ns) \
+                     SELECT v.t, v.k, v.r, v.n, v.tenant, v.version, v.next, v.body, v.overdue \
                      FROM unnest($21::bigint[], $22::smallint[], $23::bigint[], \
-                         $24::bigint[], $25::text[], $26::bigint[], $27::bigint[], $28::text[]) \
-                         AS v(t, k, r, n, tenant, version, next, body) \
+                         $24::bigint[], $25::text[], $26::bigint[], $27::bigint[], $28::text[], \
+                         $35::bigint[]) \
+                         AS v(t, k, r, n, tenant, version, next, body, overdue) \
                      WHERE v.t IN (SELECT id FROM claimed) \
                      ON CONFLICT DO NOTHING), \
                  events AS ( \
@@ -974,11 +977,20 @@ impl Sql {
                  WHERE next_reminder_ns <= $1 \
                  ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT $2"
             ),
+            // A tenant's overdue invoices after the place ($2, $3 .. $6), at most $7.
+            overdue_invoices: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE tenant = $1 AND overdue_ns IS NOT NULL AND ($2::bigint IS NULL \
+                 OR (overdue_ns, template_id, kind, revision, num) \
+                     > ($2, $3::bigint, $4::smallint, $5::bigint, $6::bigint)) \
+                 ORDER BY overdue_ns, template_id, kind, revision, num LIMIT $7"
+            ),
             // $1 tenant, $2..$5 the key, $6 expected version, $7 new version, $8 next
-            // reminder, $9 body, $10..$13 the events.
+            // reminder, $9 body, $10..$13 the events, $14 the overdue instant.
             commit_invoice: format!(
                 "WITH updated AS ( \
-                     UPDATE {invoices} SET version = $7, next_reminder_ns = $8, body = $9 \
+                     UPDATE {invoices} SET version = $7, next_reminder_ns = $8, body = $9, \
+                         overdue_ns = $14 \
                      WHERE tenant = $1 AND {key} AND version = $6 \
                      RETURNING version), \
                  events AS ({events}) \
@@ -1122,7 +1134,7 @@ async fn write_expected(
                 .map(|v| v.next_reminder_ns)
                 .collect::<Vec<_>>(),
         )
-        .bind(invoices.map(|v| v.body.as_str()).collect::<Vec<_>>())
+        .bind(invoices.clone().map(|v| v.body.as_str()).collect::<Vec<_>>())
         .bind(events.clone().map(|&(owner, _)| owner).collect::<Vec<_>>())
         .bind(
             events
@@ -1139,6 +1151,7 @@ async fn write_expected(
         .bind(events.clone().map(|(_, e)| e.at_ns).collect::<Vec<_>>())
         .bind(events.map(|(_, e)| e.body.as_str()).collect::<Vec<_>>())
         .bind(channel)
+        .bind(invoices.map(|v| v.overdue_ns).collect::<Vec<_>>())
         .fetch_all(pool)
         .await;
     let rows = match rows {
@@ -1292,7 +1305,7 @@ async fn write_commits(
                     .map(|v| v.next_reminder_ns)
                     .collect::<Vec<_>>(),
             )
-            .bind(invoices.map(|v| v.body.as_str()).collect::<Vec<_>>())
+            .bind(invoices.clone().map(|v| v.body.as_str()).collect::<Vec<_>>())
             .bind(
                 events
                     .clone()
@@ -1322,6 +1335,7 @@ async fn write_commits(
             )
             .bind(channel)
             .bind(notify)
+            .bind(invoices.map(|v| v.overdue_ns).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await
             .map_err(error)?;
@@ -1642,6 +1656,33 @@ impl Repository for PostgresStore {
         }
     }
 
+    async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let after = after.map(codec::OverdueKey::of).transpose()?;
+        let mut want = limit;
+        loop {
+            let rows = sqlx::query(&self.inner.sql.overdue_invoices)
+                .bind(tenant.as_str())
+                .bind(after.map(|a| a.overdue_ns))
+                .bind(after.map(|a| a.key.template))
+                .bind(after.map(|a| a.key.kind))
+                .bind(after.map(|a| a.key.revision))
+                .bind(after.map(|a| a.key.num))
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(overdue) => return Ok(overdue),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
     async fn commit_invoice(
         &self,
         invoice: Invoice,
@@ -1670,6 +1711,7 @@ impl Repository for PostgresStore {
                 )
                 .bind(events.iter().map(|e| e.at_ns).collect::<Vec<_>>())
                 .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+                .bind(row.overdue_ns)
                 .fetch_one(&self.inner.pool)
                 .await
                 .map_err(error)?;

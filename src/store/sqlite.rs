@@ -23,7 +23,7 @@ use super::sqlx_error::{Backend, repository_error};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, OverduePosition};
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::Template;
 
@@ -748,6 +748,7 @@ struct Sql {
     skipped: String,
     invoice: String,
     due_invoices: String,
+    overdue_invoices: String,
     update_invoice: String,
     invoice_exists: String,
     outbox: String,
@@ -844,9 +845,16 @@ impl Sql {
                  WHERE next_reminder_ns <= ?1 \
                  ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT ?2"
             ),
+            // A tenant's overdue invoices after the place (?2, ?3 .. ?6), at most ?7.
+            overdue_invoices: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE tenant = ?1 AND overdue_ns IS NOT NULL AND (?2 IS NULL \
+                 OR (overdue_ns, template_id, kind, revision, num) > (?2, ?3, ?4, ?5, ?6)) \
+                 ORDER BY overdue_ns, template_id, kind, revision, num LIMIT ?7"
+            ),
             update_invoice: format!(
-                "UPDATE {invoices} SET version = ?6, next_reminder_ns = ?7, body = ?8 \
-                 WHERE {key} AND tenant = ?5 AND version = ?9"
+                "UPDATE {invoices} SET version = ?6, next_reminder_ns = ?7, body = ?8, \
+                 overdue_ns = ?10 WHERE {key} AND tenant = ?5 AND version = ?9"
             ),
             invoice_exists: format!("SELECT 1 FROM {invoices} WHERE {key} AND tenant = ?5"),
             outbox: format!(
@@ -964,8 +972,8 @@ impl BatchSql {
             insert_invoices: Sized::new(|rows| {
                 format!(
                     "INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
-                     next_reminder_ns, body) VALUES {} ON CONFLICT DO NOTHING",
-                    values(rows, 8)
+                     next_reminder_ns, body, overdue_ns) VALUES {} ON CONFLICT DO NOTHING",
+                    values(rows, 9)
                 )
             }),
             insert_events: Sized::new(|rows| {
@@ -1086,6 +1094,7 @@ fn bind_invoice<'q>(q: Query<'q>, v: &'q &codec::InvoiceRow) -> Query<'q> {
         .bind(v.version)
         .bind(v.next_reminder_ns)
         .bind(&v.body)
+        .bind(v.overdue_ns)
 }
 
 fn bind_event<'q>(q: Query<'q>, e: &'q &EventRow) -> Query<'q> {
@@ -1575,6 +1584,33 @@ impl Repository for SqliteStore {
         }
     }
 
+    async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let after = after.map(codec::OverdueKey::of).transpose()?;
+        let mut want = limit;
+        loop {
+            let rows = sqlx::query(&self.inner.sql.overdue_invoices)
+                .bind(tenant.as_str())
+                .bind(after.map(|a| a.overdue_ns))
+                .bind(after.map(|a| a.key.template))
+                .bind(after.map(|a| a.key.kind))
+                .bind(after.map(|a| a.key.revision))
+                .bind(after.map(|a| a.key.num))
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(overdue) => return Ok(overdue),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
     async fn commit_invoice(
         &self,
         invoice: Invoice,
@@ -1594,6 +1630,7 @@ impl Repository for SqliteStore {
                 .bind(row.next_reminder_ns)
                 .bind(&row.body)
                 .bind(encoded.expected)
+                .bind(row.overdue_ns)
                 .execute(&mut *tx)
                 .await
                 .map_err(error)?;

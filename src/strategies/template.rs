@@ -116,11 +116,47 @@ pub fn payment_due() -> impl Strategy<Value = PaymentDue> {
     ]
 }
 
+/// Dunning ladders the engine accepts: up to [`crate::MAX_DUNNING_STEPS`] steps on distinct
+/// days 1 ..= 365 after the due date, levels from 1 never decreasing, maybe a mail template
+/// per step, maybe a final action on the last. Shrinks toward no ladder.
+pub fn dunning_ladder() -> impl Strategy<Value = Vec<crate::DunningStep>> {
+    let step = (0u8..=2, prop::option::of(1u64..=1000));
+    (
+        prop::collection::btree_set(prop_oneof![1u32..=30, 1u32..=365], 0..=crate::MAX_DUNNING_STEPS),
+        prop::collection::vec(step, crate::MAX_DUNNING_STEPS),
+        prop::option::of(prop_oneof![
+            Just(crate::DunningAction::HandOver),
+            Just(crate::DunningAction::StopTemplate),
+        ]),
+    )
+        .prop_map(|(days, steps, action)| {
+            let mut level = 1u8;
+            let mut ladder: Vec<crate::DunningStep> = days
+                .into_iter()
+                .zip(steps)
+                .map(|(after_days, (rise, mail))| {
+                    level = level.saturating_add(rise);
+                    let step = crate::DunningStep::new(after_days, level);
+                    match mail {
+                        Some(id) => step.mail_template(id),
+                        None => step,
+                    }
+                })
+                .collect();
+            if let (Some(last), Some(action)) = (ladder.last_mut(), action) {
+                last.action = Some(action);
+            }
+            ladder
+        })
+}
+
 /// Invoice options the engine accepts: a [`payment_due`], up to 3 recipients, maybe mail and
-/// document templates, and up to 4 reminders before and after the due date (0 to 365 days
-/// each). Shrinks toward due in 0 days, no recipients, no reminders.
+/// document templates, up to 4 reminders before and after the due date (0 to 365 days
+/// each), and a [`dunning_ladder`]. Shrinks toward due in 0 days, no recipients, no
+/// reminders, no ladder.
 pub fn invoice_options() -> impl Strategy<Value = InvoiceOptions> {
     (
+        dunning_ladder(),
         payment_due(),
         prop::collection::vec(1u64..=1_000_000, 0..=3),
         prop::option::of(1u64..=1000),
@@ -128,11 +164,12 @@ pub fn invoice_options() -> impl Strategy<Value = InvoiceOptions> {
         prop::collection::vec(prop_oneof![0u32..=14, 0u32..=365], 0..=4),
         prop::collection::vec(prop_oneof![0u32..=14, 0u32..=365], 0..=4),
     )
-        .prop_map(|(due, send_to, mail, document, before, after)| {
+        .prop_map(|(ladder, due, send_to, mail, document, before, after)| {
             let mut options = InvoiceOptions::new(due)
                 .send_to(send_to)
                 .remind_before(before)
-                .remind_after(after);
+                .remind_after(after)
+                .dunning(ladder);
             if let Some(id) = mail {
                 options = options.mail_template(id);
             }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use recurring_deals::{
-    Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent,
+    Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent, OverduePosition,
     OutboxEvent, Page, Repository, RepositoryError, SkippedOccurrence, Template, TemplateId,
     TemplateQuery, TenantId, store, store::Share,
 };
@@ -255,6 +255,14 @@ impl<R: Repository> Repository for Faulty<R> {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         self.inner.due_invoices(now, limit).await
+    }
+    async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        self.inner.overdue_invoices(tenant, after, limit).await
     }
     async fn commit_invoice(
         &self,

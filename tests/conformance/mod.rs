@@ -15,6 +15,10 @@
 
 #![allow(dead_code)]
 
+mod dunning;
+
+pub use dunning::*;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +86,10 @@ macro_rules! cases {
             list_templates_pages_by_keyset,
             count_live_counts_active_and_paused,
             engine_runs_as_on_the_reference_store,
+            dunning_escalates_each_step_once_and_stops_when_paid,
+            dunning_skips_past_steps_and_stops_the_template,
+            a_pending_final_action_survives_a_crash,
+            overdue_invoices_page_by_keyset,
         }
     };
 }
@@ -286,6 +294,12 @@ pub fn open_invoice(tenant: &TenantId, deal: DealKey, reminders: &[DateTime<Utc>
                 offset_days: i as i32 - 1,
             })
             .collect(),
+        pending_dunning: Vec::new(),
+        dunning_level: 0,
+        overdue_since: None,
+        pending_action: None,
+        history: Vec::new(),
+        history_dropped: 0,
         version: 0,
     }
 }
@@ -426,6 +440,7 @@ pub async fn template_round_trips_and_is_scoped_by_tenant<R: Repository>(make: &
         document_template: Some(12),
         remind_before_days: vec![3, 1],
         remind_after_days: vec![7],
+        dunning: vec![],
     });
     draft.upcoming_notice_days = vec![2];
     draft.based_on = Some(99);
@@ -937,6 +952,7 @@ pub async fn commit_writes_deals_skipped_invoices_and_events<R: Repository>(make
         document_template: None,
         remind_before_days: vec![3],
         remind_after_days: vec![1],
+        dunning: vec![],
     });
     let t = engine.create_template(&acme, d).await.unwrap();
     let t = engine.skip_occurrence(&acme, t.id(), 1).await.unwrap();
@@ -2297,6 +2313,7 @@ pub async fn engine_runs_as_on_the_reference_store<R: Repository>(make: &Make<R>
             document_template: None,
             remind_before_days: vec![2],
             remind_after_days: vec![1, 3],
+            dunning: vec![],
         });
         invoiced.upcoming_notice_days = vec![1];
         let mut counted = draft("Counted", daily(local(2026, 3, 2, 12, 0), 2));
