@@ -165,14 +165,12 @@ pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};
 pub use ids::{DealKey, TemplateId, TenantId};
 pub use invoice::{
-    DunningAction, DunningStep, Invoice, InvoiceEntry, InvoiceOptions, InvoiceRecord,
+    DunningAction, DunningStep, Invoice, InvoiceEntry, InvoiceOptions, InvoicePlan, InvoiceRecord,
     InvoiceStatus, MAX_DUNNING_STEPS, MAX_HISTORY, OverduePosition, PaymentDue, PendingAction,
-    InvoicePlan, PendingDunning, PendingReminder, StepSkipReason, plan_invoice,
+    PendingDunning, PendingReminder, StepSkipReason, plan_invoice,
 };
 pub use lifecycle::{Change, LifecycleError};
-pub use planner::{
-    CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, preview,
-};
+pub use planner::{CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, preview};
 pub use runner::{
     NoWakeSource, OutboxHandler, Runner, RunnerConfig, RunnerStatus, Wake, WakeSource,
 };

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use pg::{TestSchemas, build_worker, pg_url};
 use recurring_deals::{
-    CatchUpPolicy, Currency, Deal, DunningStep, End, Engine, Interval, InvoiceOptions, ManualClock, Money,
-    PaymentDue, PostgresStore, Recurrence, Schedule, TemplateDraft, TenantId,
+    CatchUpPolicy, Currency, Deal, DunningStep, End, Engine, Interval, InvoiceOptions, ManualClock,
+    Money, PaymentDue, PostgresStore, Recurrence, Schedule, TemplateDraft, TenantId,
 };
 
 const TEMPLATES: usize = 600;
@@ -91,7 +91,10 @@ async fn add_wave(store: &PostgresStore, wave: usize) -> HashMap<u64, (u64, bool
                 document_template: None,
                 remind_before_days: vec![1],
                 remind_after_days: vec![3],
-                dunning: vec![DunningStep::new(2, 1), DunningStep::new(5, 2).mail_template(9)],
+                dunning: vec![
+                    DunningStep::new(2, 1),
+                    DunningStep::new(5, 2).mail_template(9),
+                ],
             });
         }
         let template = engine.create_template(&tenant, draft).await.unwrap();

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use recurring_deals::{
-    Currency, Deal, DealKey, DunningStep, Engine, EventKind, InMemoryRepository, Interval, InvoiceOptions,
-    ManualClock, Money, PaymentDue, Recurrence, Repository, Schedule, SqliteStore, TemplateDraft,
-    TemplateId, TenantId,
+    Currency, Deal, DealKey, DunningStep, Engine, EventKind, InMemoryRepository, Interval,
+    InvoiceOptions, ManualClock, Money, PaymentDue, Recurrence, Repository, Schedule, SqliteStore,
+    TemplateDraft, TemplateId, TenantId,
 };
 
 const DIR_VAR: &str = "RECURRING_DEALS_CRASH_DIR";
@@ -92,7 +92,10 @@ impl Spec {
                 document_template: None,
                 remind_before_days: vec![1],
                 remind_after_days: vec![1, 4],
-                dunning: vec![DunningStep::new(2, 1), DunningStep::new(5, 2).mail_template(9)],
+                dunning: vec![
+                    DunningStep::new(2, 1),
+                    DunningStep::new(5, 2).mail_template(9),
+                ],
             });
         }
         if self.slow {

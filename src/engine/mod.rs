@@ -248,7 +248,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let changed = match pending.action {
             DunningAction::StopTemplate => {
-                match self.stop_template(&current.tenant, current.deal.template()).await {
+                match self
+                    .stop_template(&current.tenant, current.deal.template())
+                    .await
+                {
                     Ok(changed) => changed,
                     Err(_) => return,
                 }

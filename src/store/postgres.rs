@@ -1134,7 +1134,12 @@ async fn write_expected(
                 .map(|v| v.next_reminder_ns)
                 .collect::<Vec<_>>(),
         )
-        .bind(invoices.clone().map(|v| v.body.as_str()).collect::<Vec<_>>())
+        .bind(
+            invoices
+                .clone()
+                .map(|v| v.body.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(events.clone().map(|&(owner, _)| owner).collect::<Vec<_>>())
         .bind(
             events
@@ -1305,7 +1310,12 @@ async fn write_commits(
                     .map(|v| v.next_reminder_ns)
                     .collect::<Vec<_>>(),
             )
-            .bind(invoices.clone().map(|v| v.body.as_str()).collect::<Vec<_>>())
+            .bind(
+                invoices
+                    .clone()
+                    .map(|v| v.body.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(
                 events
                     .clone()

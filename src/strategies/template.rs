@@ -122,7 +122,10 @@ pub fn payment_due() -> impl Strategy<Value = PaymentDue> {
 pub fn dunning_ladder() -> impl Strategy<Value = Vec<crate::DunningStep>> {
     let step = (0u8..=2, prop::option::of(1u64..=1000));
     (
-        prop::collection::btree_set(prop_oneof![1u32..=30, 1u32..=365], 0..=crate::MAX_DUNNING_STEPS),
+        prop::collection::btree_set(
+            prop_oneof![1u32..=30, 1u32..=365],
+            0..=crate::MAX_DUNNING_STEPS,
+        ),
         prop::collection::vec(step, crate::MAX_DUNNING_STEPS),
         prop::option::of(prop_oneof![
             Just(crate::DunningAction::HandOver),

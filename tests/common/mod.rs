@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use recurring_deals::{
-    Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent, OverduePosition,
-    OutboxEvent, Page, Repository, RepositoryError, SkippedOccurrence, Template, TemplateId,
-    TemplateQuery, TenantId, store, store::Share,
+    Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent,
+    OutboxEvent, OverduePosition, Page, Repository, RepositoryError, SkippedOccurrence, Template,
+    TemplateId, TemplateQuery, TenantId, store, store::Share,
 };
 
 /// An instant in UTC.

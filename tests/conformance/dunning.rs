@@ -59,9 +59,7 @@ fn entries(invoice: &Invoice) -> Vec<InvoiceEntry> {
 
 /// An invoice escalates one step at a time, each step once, shows in the tenant's overdue
 /// list from its first step, keeps a history of what went out when, and stops when paid.
-pub async fn dunning_escalates_each_step_once_and_stops_when_paid<R: Repository>(
-    make: &Make<R>,
-) {
+pub async fn dunning_escalates_each_step_once_and_stops_when_paid<R: Repository>(make: &Make<R>) {
     let repository = make().await;
     let acme = tenant("acme");
     let ladder = vec![
@@ -95,12 +93,21 @@ pub async fn dunning_escalates_each_step_once_and_stops_when_paid<R: Repository>
         }]
     );
     assert!(!invoice.is_overdue());
-    assert_eq!(engine.next_wake().await.unwrap(), Some(utc(2026, 3, 14, 9, 0)));
+    assert_eq!(
+        engine.next_wake().await.unwrap(),
+        Some(utc(2026, 3, 14, 9, 0))
+    );
 
     // A minute before the first step: nothing, and nothing overdue.
     engine.clock().set(utc(2026, 3, 14, 8, 59));
     assert_eq!(engine.tick().await.unwrap().dunning_steps, 0);
-    assert!(engine.overdue_invoices(&acme, None, 0).await.unwrap().is_empty());
+    assert!(
+        engine
+            .overdue_invoices(&acme, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The first step: overdue from now, level 1, one event with its own key.
     engine.clock().set(utc(2026, 3, 14, 9, 0));
@@ -139,7 +146,13 @@ pub async fn dunning_escalates_each_step_once_and_stops_when_paid<R: Repository>
         .set_invoice_status(&acme, deal, InvoiceStatus::Paid)
         .await
         .unwrap();
-    assert!(engine.overdue_invoices(&acme, None, 0).await.unwrap().is_empty());
+    assert!(
+        engine
+            .overdue_invoices(&acme, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     engine.clock().set(utc(2026, 4, 10, 9, 0));
     assert_eq!(engine.tick().await.unwrap().dunning_steps, 0);
     assert_eq!(
@@ -333,14 +346,7 @@ pub async fn overdue_invoices_page_by_keyset<R: Repository>(make: &Make<R>) {
     let paid = overdue(&acme, key(t.id(), 5), Some(early), InvoiceStatus::Paid);
     let current = overdue(&acme, key(t.id(), 6), None, InvoiceStatus::Open);
     let mut commit = bare(&t);
-    commit.invoices = vec![
-        a.clone(),
-        b.clone(),
-        c.clone(),
-        d.clone(),
-        paid,
-        current,
-    ];
+    commit.invoices = vec![a.clone(), b.clone(), c.clone(), d.clone(), paid, current];
     assert!(matches!(
         repository.commit(commit).await.unwrap(),
         CommitOutcome::Committed { .. }
@@ -362,7 +368,13 @@ pub async fn overdue_invoices_page_by_keyset<R: Repository>(make: &Make<R>) {
     let second = repository.overdue_invoices(&acme, after, 2).await.unwrap();
     assert_eq!(second, vec![d.clone(), b.clone()]);
     let after = OverduePosition::of(&second[1]);
-    assert!(repository.overdue_invoices(&acme, after, 2).await.unwrap().is_empty());
+    assert!(
+        repository
+            .overdue_invoices(&acme, after, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         repository.overdue_invoices(&beta, None, 10).await.unwrap(),
         vec![theirs]
@@ -380,11 +392,7 @@ pub async fn overdue_invoices_page_by_keyset<R: Repository>(make: &Make<R>) {
         listed.iter().map(|i| i.deal).collect::<Vec<_>>(),
         vec![c.deal, d.deal, b.deal]
     );
-    let mut reopened = repository
-        .invoice(&acme, a.deal)
-        .await
-        .unwrap()
-        .unwrap();
+    let mut reopened = repository.invoice(&acme, a.deal).await.unwrap().unwrap();
     reopened.status = InvoiceStatus::Open;
     repository
         .commit_invoice(reopened, Vec::new())
