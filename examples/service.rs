@@ -18,6 +18,11 @@
 //! * `POST /v1/tenants/{tenant}/templates/{id}/expose` → 201 and the deal created now
 //! * `GET /v1/tenants/{tenant}/templates/{id}/preview?count=N` → the next N deals
 //! * `GET /v1/tenants/{tenant}/deals?template={id}&limit=&cursor=` → a page of deals
+//! * `GET /v1/tenants/{tenant}/invoices/overdue?limit=&cursor=` → a page of the tenant's
+//!   overdue invoices, longest overdue first
+//! * `GET | PATCH /v1/tenants/{tenant}/invoices/{deal}` (`{deal}` a deal key such as
+//!   `T12/r0/3`, slashes and all) → the invoice with its history; PATCH takes
+//!   `{"status": "paid" | "voided" | "open"}`
 //! * `GET /healthz` → the runner's status
 //!
 //! Errors: malformed JSON → 400; valid JSON with an invalid value → 422 with
@@ -130,6 +135,14 @@ fn router(engine: Shared, status: tokio::sync::watch::Receiver<RunnerStatus>) ->
         .route("/v1/tenants/{tenant}/templates/{id}/expose", post(expose))
         .route("/v1/tenants/{tenant}/templates/{id}/preview", get(preview))
         .route("/v1/tenants/{tenant}/deals", get(list_deals))
+        .route(
+            "/v1/tenants/{tenant}/invoices/overdue",
+            get(overdue_invoices),
+        )
+        .route(
+            "/v1/tenants/{tenant}/invoices/{*deal}",
+            get(get_invoice).patch(patch_invoice),
+        )
         .with_state(AppState { engine, status })
 }
 
@@ -434,6 +447,86 @@ impl DealView<'_> {
 
 /// The largest page.
 const MAX_PAGE: usize = 500;
+
+#[derive(Deserialize)]
+struct PageParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn overdue_invoices(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_id(&tenant)?;
+    let limit = page_limit(params.limit.as_deref())?;
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(overdue_cursor(cursor)?),
+    };
+    let items = state.engine.overdue_invoices(&tenant, after, limit).await?;
+    let next_cursor = (items.len() == limit)
+        .then(|| items.last().and_then(OverduePosition::of))
+        .flatten()
+        .map(|place| {
+            let nanos = place
+                .overdue_since
+                .timestamp_nanos_opt()
+                .unwrap_or(i64::MAX);
+            hex(&format!("o:{nanos}:{}", place.deal))
+        });
+    let body = serde_json::json!({ "items": items, "next_cursor": next_cursor });
+    Ok(axum::Json(body).into_response())
+}
+
+fn overdue_cursor(text: &str) -> Result<OverduePosition, ApiError> {
+    let bad = || ApiError::invalid("cursor", format!("not a cursor of this listing: {text:?}"));
+    let plain = unhex(text).ok_or_else(bad)?;
+    let mut parts = plain.splitn(3, ':');
+    let (Some("o"), Some(nanos), Some(deal)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    Ok(OverduePosition {
+        overdue_since: DateTime::from_timestamp_nanos(nanos.parse().map_err(|_| bad())?),
+        deal: deal.parse().map_err(|_| bad())?,
+    })
+}
+
+fn deal_key(text: &str) -> Result<DealKey, ApiError> {
+    text.parse()
+        .map_err(|error: ValidationError| ApiError::invalid("deal", error.to_string()))
+}
+
+async fn get_invoice(
+    State(state): State<AppState>,
+    Path((tenant, deal)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (tenant, deal) = (tenant_id(&tenant)?, deal_key(&deal)?);
+    let invoice = state.engine.invoice(&tenant, deal).await?;
+    Ok(axum::Json(invoice).into_response())
+}
+
+/// A change of an invoice: its status, as the host's payment records say.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoicePatch {
+    status: InvoiceStatus,
+}
+
+async fn patch_invoice(
+    State(state): State<AppState>,
+    Path((tenant, deal)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (tenant, deal) = (tenant_id(&tenant)?, deal_key(&deal)?);
+    let patch: InvoicePatch = json_body(&body)?;
+    let invoice = state
+        .engine
+        .set_invoice_status(&tenant, deal, patch.status)
+        .await?;
+    Ok(axum::Json(invoice).into_response())
+}
 
 fn page_limit(text: Option<&str>) -> Result<usize, ApiError> {
     match text {

@@ -113,3 +113,109 @@ impl fmt::Display for DealKey {
         }
     }
 }
+
+impl std::str::FromStr for DealKey {
+    type Err = ValidationError;
+
+    /// Reads the form `Display` writes: `T<template>/r<revision>/<seq>` or
+    /// `T<template>/manual/<number>` (decimal numbers, no signs or spaces).
+    ///
+    /// ```
+    /// use recurring_deals::{DealKey, TemplateId};
+    ///
+    /// let key: DealKey = "T12/r0/3".parse()?;
+    /// assert_eq!(key, DealKey::Scheduled { template: TemplateId(12), revision: 0, seq: 3 });
+    /// assert_eq!(key.to_string().parse::<DealKey>()?, key);
+    /// assert!("T12/r0".parse::<DealKey>().is_err());
+    /// # Ok::<(), recurring_deals::ValidationError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ValidationError::InvalidDealKey`] naming the text.
+    fn from_str(text: &str) -> Result<DealKey, ValidationError> {
+        let invalid = || ValidationError::InvalidDealKey(text.to_owned());
+        // Only ASCII digits: `u64::from_str` would also take a leading `+`.
+        fn number<T: std::str::FromStr>(digits: &str) -> Option<T> {
+            let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            plain.then(|| digits.parse().ok()).flatten()
+        }
+        let mut parts = text.split('/');
+        let (Some(template), Some(middle), Some(last), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let template = template
+            .strip_prefix('T')
+            .and_then(number)
+            .map(TemplateId)
+            .ok_or_else(invalid)?;
+        let last: u64 = number(last).ok_or_else(invalid)?;
+        if middle == "manual" {
+            return Ok(DealKey::Manual {
+                template,
+                number: last,
+            });
+        }
+        let revision = middle
+            .strip_prefix('r')
+            .and_then(number)
+            .ok_or_else(invalid)?;
+        Ok(DealKey::Scheduled {
+            template,
+            revision,
+            seq: last,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deal_keys_read_back_what_display_writes_and_nothing_else() {
+        let keys = [
+            DealKey::Scheduled {
+                template: TemplateId(u64::MAX),
+                revision: u32::MAX,
+                seq: u64::MAX,
+            },
+            DealKey::Scheduled {
+                template: TemplateId(0),
+                revision: 0,
+                seq: 0,
+            },
+            DealKey::Manual {
+                template: TemplateId(7),
+                number: 12,
+            },
+        ];
+        for key in keys {
+            assert_eq!(key.to_string().parse::<DealKey>(), Ok(key));
+        }
+        for bad in [
+            "",
+            "T1",
+            "T1/r0",
+            "T1/r0/1/2",
+            "1/r0/1",
+            "T/r0/1",
+            "T1/0/1",
+            "T1/r/1",
+            "T1/r0/",
+            "T1/r0/+1",
+            "T1/r-1/1",
+            "T1/r4294967296/1",
+            "T18446744073709551616/r0/1",
+            "T1/manual/x",
+            "T1/Manual/1",
+            " T1/r0/1",
+            "t1/r0/1",
+        ] {
+            let error = bad.parse::<DealKey>().unwrap_err();
+            assert_eq!(error, ValidationError::InvalidDealKey(bad.to_owned()));
+            assert!(error.to_string().contains("T<template>/r<revision>/<seq>"));
+        }
+    }
+}

@@ -14,6 +14,12 @@ pub enum ValidationError {
         shown(.0)
     )]
     InvalidTenant(String),
+    /// A deal key that is not in the form [`crate::DealKey`]'s `Display` writes.
+    #[error(
+        "invalid deal key {}: expected T<template>/r<revision>/<seq> or T<template>/manual/<number>, such as T12/r0/3",
+        shown(.0)
+    )]
+    InvalidDealKey(String),
     /// A currency code that is not an ISO 4217 code (new input), or not three uppercase
     /// letters (stored data).
     #[error("invalid currency code {0:?}: expected an ISO 4217 code such as EUR, USD, RUB")]

@@ -378,3 +378,67 @@ fn every_route_and_every_error_class() {
         200
     );
 }
+
+#[test]
+fn invoices_their_history_and_status() {
+    let service = Service::start();
+    // An invoiced template (monthly, no end) and a deal created now: its invoice is due in a
+    // day and goes overdue a day later, so nothing is overdue yet (the service runs on the
+    // system clock; the conformance suite covers overdue listings on every store).
+    let text = include_str!("../examples/templates.json");
+    let entries: Value = serde_json::from_str(text).unwrap();
+    let mut draft = entries[3]["template"].clone();
+    draft["schedule"]["end"] = Value::Null;
+    draft["invoice"]["payment_due"] = json!({"days": 1});
+    draft["invoice"]["dunning"] = json!([{"after_days": 1, "level": 1, "mail_template": 9}]);
+    let (status, created) = service.call(
+        "POST",
+        "/v1/tenants/globex/templates",
+        Some(&draft.to_string()),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (status, exposed) = service.call(
+        "POST",
+        &format!("/v1/tenants/globex/templates/{id}/expose"),
+        None,
+    );
+    assert_eq!(status, 201, "{exposed}");
+    let path = format!("/v1/tenants/globex/invoices/{id}/manual/0");
+
+    // The invoice by its deal key, with its ladder pending and its history.
+    let (status, invoice) = service.get(&path);
+    assert_eq!(status, 200, "{invoice}");
+    assert_eq!(invoice["status"], "open");
+    assert_eq!(invoice["pending_dunning"][0]["step"]["after_days"], 1);
+    assert_eq!(invoice["history"][0]["entry"]["type"], "issued");
+    let (status, overdue) = service.get("/v1/tenants/globex/invoices/overdue");
+    assert_eq!((status, &overdue["items"]), (200, &json!([])), "{overdue}");
+
+    // Paid: the status and the change in the history.
+    let (status, paid) = service.call("PATCH", &path, Some(r#"{"status": "paid"}"#));
+    assert_eq!((status, &paid["status"]), (200, &json!("paid")), "{paid}");
+    let last = paid["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["entry"]["type"], "status_changed", "{paid}");
+    assert_eq!(last["entry"]["to"], "paid");
+    assert_eq!(service.get(&path).1["status"], "paid");
+
+    // Errors: a bad status or key is 422 naming the field; another tenant's invoice and an
+    // unknown deal are 404; a bad cursor is 422.
+    let (status, body) = service.call("PATCH", &path, Some(r#"{"status": "late"}"#));
+    assert_eq!((status, &body["field"]), (422, &json!("status")), "{body}");
+    let (status, body) = service.get("/v1/tenants/globex/invoices/T1/r0/x");
+    assert_eq!((status, &body["field"]), (422, &json!("deal")), "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("T<template>/r<revision>/<seq>")
+    );
+    let other = format!("/v1/tenants/acme/invoices/{id}/manual/0");
+    assert_eq!(service.get(&other).0, 404);
+    let unknown = format!("/v1/tenants/globex/invoices/{id}/manual/7");
+    assert_eq!(service.get(&unknown).0, 404);
+    let (status, body) = service.get("/v1/tenants/globex/invoices/overdue?cursor=zz");
+    assert_eq!((status, &body["field"]), (422, &json!("cursor")), "{body}");
+}

@@ -22,7 +22,12 @@ struct ScheduleForm {
     start: Option<NaiveDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     zone: Option<String>,
-    #[serde(default, skip_serializing_if = "is_never")]
+    /// `null` reads as no end, as an absent field does.
+    #[serde(
+        default,
+        skip_serializing_if = "is_never",
+        deserialize_with = "end_or_null"
+    )]
     end: End,
     /// `None` when absent: an `rrule` schedule refuses the field even at its default value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +53,10 @@ struct ScheduleForm {
 struct Move {
     from: NaiveDate,
     to: NaiveDateTime,
+}
+
+fn end_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<End, D::Error> {
+    Ok(Option::<End>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 fn is_never(end: &End) -> bool {
@@ -220,5 +229,21 @@ mod rrule_form_tests {
         let again: Schedule =
             serde_json::from_value(serde_json::to_value(&schedule).unwrap()).unwrap();
         assert_eq!(again, schedule);
+    }
+
+    #[test]
+    fn a_null_end_is_no_end() {
+        let with_null: Schedule = serde_json::from_str(
+            r#"{"rule": {"every": "day", "interval": 1}, "start": "2026-01-05T09:00:00",
+                "zone": "UTC", "end": null}"#,
+        )
+        .unwrap();
+        let without: Schedule = serde_json::from_str(
+            r#"{"rule": {"every": "day", "interval": 1}, "start": "2026-01-05T09:00:00",
+                "zone": "UTC"}"#,
+        )
+        .unwrap();
+        assert_eq!(with_null, without);
+        assert_eq!(with_null.end(), End::Never);
     }
 }
