@@ -190,8 +190,9 @@ pub use store::{PostgresOptions, PostgresStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteOptions, SqliteStore};
 pub use template::{
-    CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,
-    SkipReason, Target, Template, TemplateDraft, TemplateState,
+    CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit,
+    MAX_CATCH_UP_WINDOW_DAYS, ResumePolicy, SkipReason, Target, Template, TemplateDraft,
+    TemplateState,
 };
 pub use validation::ValidationError;
 pub use zone::resolve_local;

@@ -47,6 +47,20 @@ pub enum ValidationError {
         /// The unit.
         unit: &'static str,
     },
+    /// A number outside its accepted range.
+    #[error("{what} must be {min} ..= {max} {unit}, got {value}")]
+    OutOfRange {
+        /// Which number.
+        what: &'static str,
+        /// The value given.
+        value: i64,
+        /// The minimum.
+        min: i64,
+        /// The maximum.
+        max: i64,
+        /// The unit.
+        unit: &'static str,
+    },
     /// Installment shares that do not sum to 100 % (10000 basis points), or a split on a
     /// schedule that is not a one-off.
     #[error(

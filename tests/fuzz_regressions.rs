@@ -100,14 +100,17 @@ fn date_offsets_of_any_size_give_a_date() {
 }
 
 /// A template whose catch-up window reaches back past the start of chrono's time
-/// (`window_days` is not bounded) made every tick panic on `now - window`; such a window
-/// leaves nothing outside it, and a short window still skips what is older.
+/// (`window_days` was not bounded) made every tick panic on `now - window`. New drafts are
+/// now refused past [`MAX_CATCH_UP_WINDOW_DAYS`], naming the field and the range; a stored
+/// template with such a window (written before the bound) still ticks: the window leaves
+/// nothing outside it, and a short window still skips what is older.
 #[test]
 fn a_catch_up_window_longer_than_time_ticks() {
     use chrono::{TimeDelta, TimeZone, Utc};
     use recurring_deals::{
-        CatchUpPolicy, Currency, Deal, End, Engine, InMemoryRepository, Interval, ManualClock,
-        Money, Recurrence, Schedule, SkipReason, TemplateDraft, TenantId,
+        CatchUpPolicy, Currency, Deal, End, Engine, EngineError, InMemoryRepository, Interval,
+        MAX_CATCH_UP_WINDOW_DAYS, ManualClock, Money, Recurrence, Repository, Schedule, SkipReason,
+        Template, TemplateDraft, TenantId, ValidationError,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,10 +118,7 @@ fn a_catch_up_window_longer_than_time_ticks() {
         .unwrap();
     runtime.block_on(async {
         let tenant = TenantId::new("acme").unwrap();
-        let mut outcomes = Vec::new();
-        for window in [u32::MAX, 2] {
-            let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-            let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+        let draft = |window| {
             let start = date(2026, 1, 1).and_hms_opt(9, 0, 0).unwrap();
             let schedule =
                 Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
@@ -131,7 +131,44 @@ fn a_catch_up_window_longer_than_time_ticks() {
                 window_days: Some(window),
                 ..CatchUpPolicy::default()
             };
-            engine.create_template(&tenant, draft).await.unwrap();
+            draft
+        };
+        let jan1 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let refused = Engine::new(InMemoryRepository::new(), ManualClock::new(jan1))
+            .create_template(&tenant, draft(MAX_CATCH_UP_WINDOW_DAYS + 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                EngineError::Invalid(ValidationError::OutOfRange {
+                    value: 36_501,
+                    max: 36_500,
+                    ..
+                })
+            ),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("catch_up.window_days"),
+            "{refused}"
+        );
+        let mut outcomes = Vec::new();
+        for window in [u32::MAX, 2] {
+            let clock = ManualClock::new(jan1);
+            let repository = InMemoryRepository::new();
+            let engine = Engine::new(&repository, clock.clone());
+            let created = engine.create_template(&tenant, draft(2)).await.unwrap();
+            // The row as a release without the bound stored it.
+            let mut stored = serde_json::to_value(&created).unwrap();
+            stored["catch_up"]["window_days"] = serde_json::json!(window);
+            let stored: Template = serde_json::from_value(stored).unwrap();
+            let id = repository.allocate_template_id().await.unwrap();
+            let mut moved = serde_json::to_value(&stored).unwrap();
+            moved["id"] = serde_json::json!(id.0);
+            let moved: Template = serde_json::from_value(moved).unwrap();
+            engine.delete(&tenant, created.id()).await.unwrap();
+            repository.insert_template(&moved).await.unwrap();
             // Down for four days: Jan 1..=4 are due on Jan 4 at 10:00.
             clock.advance(TimeDelta::hours(24 * 3 + 10));
             let report = engine.tick().await.unwrap();

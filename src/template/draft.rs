@@ -77,6 +77,9 @@ fn default_close_offset() -> Option<DateOffset> {
     Some(DateOffset::Days(7))
 }
 
+/// The longest catch-up window a template takes, in days (100 years); no window is `None`.
+pub const MAX_CATCH_UP_WINDOW_DAYS: u32 = 36_500;
+
 /// The most upcoming-deal notice leads a template takes.
 const MAX_NOTICE_LEADS: usize = 8;
 
@@ -134,11 +137,24 @@ impl TemplateDraft {
             .into());
         }
         if !(1..=100_000).contains(&self.catch_up.max_per_tick) {
-            return Err(ValidationError::OffsetOutOfRange {
-                what: "max per tick",
+            return Err(ValidationError::OutOfRange {
+                what: "catch_up.max_per_tick",
                 value: i64::from(self.catch_up.max_per_tick),
+                min: 1,
                 max: 100_000,
                 unit: "occurrences",
+            }
+            .into());
+        }
+        if let Some(window) = self.catch_up.window_days
+            && window > MAX_CATCH_UP_WINDOW_DAYS
+        {
+            return Err(ValidationError::OutOfRange {
+                what: "catch_up.window_days (omit it for no window)",
+                value: i64::from(window),
+                min: 0,
+                max: i64::from(MAX_CATCH_UP_WINDOW_DAYS),
+                unit: "days",
             }
             .into());
         }

@@ -12,7 +12,7 @@ use crate::ids::{TemplateId, TenantId};
 use crate::invoice::InvoiceOptions;
 use crate::schedule::Schedule;
 
-pub use draft::TemplateDraft;
+pub use draft::{MAX_CATCH_UP_WINDOW_DAYS, TemplateDraft};
 pub use split::InstallmentSplit;
 
 /// A date offset for created deals' begin and close dates, counted from the creation date.
@@ -93,11 +93,12 @@ pub struct CatchUpPolicy {
     /// Which missed occurrences to create.
     #[serde(default)]
     pub mode: CatchUpMode,
-    /// Occurrences older than this many days are skipped whatever the mode.
+    /// Occurrences older than this many days are skipped whatever the mode (0 ..=
+    /// [`MAX_CATCH_UP_WINDOW_DAYS`]; `None`: no window).
     #[serde(default)]
     pub window_days: Option<u32>,
-    /// At most this many occurrences are processed (created or skipped) per tick; the rest on
-    /// the next ticks.
+    /// At most this many occurrences are processed (created or skipped) per tick, the rest on
+    /// the next ticks (1 ..= 100,000).
     #[serde(default = "default_max_per_tick")]
     pub max_per_tick: u32,
 }
