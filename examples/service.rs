@@ -715,6 +715,8 @@ impl From<EngineError> for ApiError {
                 }
                 ValidationError::OffsetOutOfRange { what, .. } => ApiError::invalid(what, text),
                 ValidationError::SplitShares { .. } => ApiError::invalid("split", text),
+                ValidationError::OutOfRange { what, .. } => ApiError::invalid(what, text),
+                ValidationError::Dunning { .. } => ApiError::invalid("invoice.dunning", text),
                 _ => ApiError::invalid("deal", text),
             },
             EngineError::DealTooLarge { .. } => ApiError::invalid("deal", text),

@@ -441,4 +441,35 @@ fn invoices_their_history_and_status() {
     assert_eq!(service.get(&unknown).0, 404);
     let (status, body) = service.get("/v1/tenants/globex/invoices/overdue?cursor=zz");
     assert_eq!((status, &body["field"]), (422, &json!("cursor")), "{body}");
+
+    // A ladder or catch-up window out of range is refused naming the field.
+    let mut bad = draft.clone();
+    bad["invoice"]["dunning"] =
+        json!([{"after_days": 5, "level": 1}, {"after_days": 5, "level": 2}]);
+    let (status, body) = service.call(
+        "POST",
+        "/v1/tenants/globex/templates",
+        Some(&bad.to_string()),
+    );
+    assert_eq!(
+        (status, &body["field"]),
+        (422, &json!("invoice.dunning")),
+        "{body}"
+    );
+    let mut bad = draft.clone();
+    bad["catch_up"]["window_days"] = json!(40_000);
+    let (status, body) = service.call(
+        "POST",
+        "/v1/tenants/globex/templates",
+        Some(&bad.to_string()),
+    );
+    assert_eq!(
+        (status, &body["field"]),
+        (422, &json!("catch_up.window_days")),
+        "{body}"
+    );
+    assert!(
+        body["reason"].as_str().unwrap().contains("0 ..= 36500"),
+        "{body}"
+    );
 }

@@ -150,7 +150,7 @@ impl TemplateDraft {
             && window > MAX_CATCH_UP_WINDOW_DAYS
         {
             return Err(ValidationError::OutOfRange {
-                what: "catch_up.window_days (omit it for no window)",
+                what: "catch_up.window_days",
                 value: i64::from(window),
                 min: 0,
                 max: i64::from(MAX_CATCH_UP_WINDOW_DAYS),
