@@ -1,0 +1,962 @@
+//! The PostgreSQL store (feature `postgres`), on sqlx; see [`PostgresStore`].
+
+mod schema;
+mod sql;
+mod write;
+
+use schema::*;
+use sql::*;
+use write::*;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+
+use super::codec::{
+    self, EncodedCommit, EncodedInvoice, EventRow, Key, decode_all, decode_deal, decode_event,
+    decode_invoice, decode_skipped, decode_template, table,
+};
+use super::migrations::{self, LATEST, LEGACY_VERSION, Migrate, Names};
+use super::sqlx_error::{Backend, repository_error};
+use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
+use crate::event::{NewEvent, OutboxEvent};
+use crate::ids::{DealKey, TemplateId, TenantId};
+use crate::invoice::{Invoice, OverduePosition};
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::template::Template;
+
+/// How [`PostgresStore::open`] treats the host's database.
+///
+/// ```
+/// use recurring_deals::PostgresOptions;
+///
+/// let options = PostgresOptions::new().schema("crm_recurring")?;
+/// assert_eq!(options.schema_name(), "crm_recurring");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    schema: String,
+    migrate: Migrate,
+    legacy_schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> PostgresOptions {
+        PostgresOptions {
+            schema: "recurring_deals".to_owned(),
+            migrate: Migrate::OnOpen,
+            legacy_schema: Some("public".to_owned()),
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults: schema `recurring_deals`, migrations applied on open, the earlier
+    /// store's tables looked for in `public`.
+    pub fn new() -> PostgresOptions {
+        PostgresOptions::default()
+    }
+
+    /// Puts the tables in `schema` (created by the first migration; default
+    /// `recurring_deals`).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] unless `schema` is 1 to 48 lowercase ASCII letters,
+    /// digits and `_`, not starting with a digit.
+    pub fn schema(mut self, schema: &str) -> Result<PostgresOptions, RepositoryError> {
+        migrations::check_name(schema, 48, "schema name")?;
+        schema.clone_into(&mut self.schema);
+        Ok(self)
+    }
+
+    /// Whether opening applies missing migrations (the default) or only checks the version.
+    pub fn migrate(mut self, migrate: Migrate) -> PostgresOptions {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Where the crate's earlier store kept its `rd_*` tables (default `public`, its default
+    /// too); `None` to never import. Their rows are copied into the new schema when it is
+    /// created.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] for a name that is not a plain identifier.
+    pub fn legacy_schema(
+        mut self,
+        schema: Option<&str>,
+    ) -> Result<PostgresOptions, RepositoryError> {
+        if let Some(schema) = schema {
+            migrations::check_name(schema, 63, "legacy schema name")?;
+        }
+        self.legacy_schema = schema.map(str::to_owned);
+        Ok(self)
+    }
+
+    /// The schema's name.
+    pub fn schema_name(&self) -> &str {
+        &self.schema
+    }
+}
+
+/// A [`Repository`] in a PostgreSQL database (feature `postgres`), for several workers
+/// (tasks, threads or processes) ticking one database at once, on an sqlx pool: the host's
+/// own, or one [`PostgresStore::connect`] builds.
+///
+/// ```no_run
+/// use recurring_deals::{Engine, PostgresStore, SystemClock};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/crm").await?;
+/// let engine = Engine::new(store, SystemClock);
+/// engine.tick().await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Claiming templates across workers
+///
+/// [`Repository::commit_batch`] writes a batch of templates in one statement, which is its
+/// own transaction (one round trip, one WAL flush): it claims the batch's template rows
+/// (`FOR UPDATE SKIP LOCKED`, matching tenant and expected version) and writes the claimed
+/// templates' deals, skipped occurrences, invoices, outbox events and new state. Every row
+/// travels in array parameters (`unnest`), so the statement is the same whatever the batch's
+/// size. The deals go in without `ON CONFLICT`: when one is stored already (a retried commit
+/// that had landed), the statement fails and writes nothing, and the batch is written again
+/// in a transaction of four round trips: `BEGIN`; the claim with the deals
+/// (`ON CONFLICT DO NOTHING RETURNING` their keys); the rest of the claimed templates' rows,
+/// after [`Commit::drop_already_created`] for the keys that were already there; `COMMIT`.
+/// In the one-statement batch, a template row another worker holds, or of another version,
+/// is not claimed: its outcome is [`CommitOutcome::Conflict`] at once, without waiting and
+/// without writing anything for it. The second attempt's claim waits for a held row instead
+/// (the failed statement's own locks may outlive its error report by a moment) and then
+/// claims it only at the expected version. A worker that dies mid-tick leaves nothing behind:
+/// its transaction rolls back and the row locks go with it. Give each engine
+/// its share of the due list with `EngineConfig::builder().worker(index, count)`.
+///
+/// A commit is durable when it returns (the server's `synchronous_commit`); a batch shares
+/// one WAL flush.
+///
+/// # Wake-ups
+///
+/// A transaction that changes a template's next run (a commit, a new template) sends
+/// `NOTIFY` on [`PostgresStore::listen_channel`] (`{schema}_changed`, empty payload), once
+/// per transaction, delivered when it commits: a run loop `LISTEN`s and re-reads
+/// [`Repository::next_wake`] instead of polling.
+///
+/// # Schema and migrations
+///
+/// Tables live in their own schema (default `recurring_deals`), as described in
+/// [`migrations`](super::migrations); nothing else of the host's database or connections is
+/// touched (every statement names the schema; the `search_path` is left alone). Opening the
+/// store applies the migrations it lacks in one transaction under
+/// `pg_advisory_xact_lock`, so workers opening a fresh database at once apply each exactly
+/// once; a newer version is refused with [`RepositoryError::SchemaVersion`]. A database of
+/// the crate's earlier store (`rd_templates`, ... and `rd_schema_version` version 1, in
+/// [`PostgresOptions::legacy_schema`]) is copied into the new schema when it is created; the
+/// old tables are left as they were.
+///
+/// [`PostgresStore::connect`] sets `plan_cache_mode = force_generic_plan` on its
+/// connections (the batch statements' plans hardly depend on their arrays, and re-planning
+/// them costs more than running them); a host's pool may do the same.
+///
+/// # Corrupt rows
+///
+/// A row that does not decode (or whose body names another key or tenant than its columns)
+/// is a [`RepositoryError::CorruptRow`] from single-row reads and is skipped (and reported)
+/// by listings, due loading and the outbox.
+///
+/// # The host's transaction
+///
+/// [`PostgresStore::insert_template_in`] and [`PostgresStore::commit_in`] write through the
+/// host's connection, typically inside its transaction (`&mut *tx`), so "make this deal
+/// recurring" commits or rolls back with the host's rows.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    schema: String,
+    channel: String,
+    sql: Sql,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.inner.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// First key of the advisory lock that serializes migrations (ASCII "RDmg"); the second is
+/// the schema name's hash.
+const MIGRATION_LOCK: i32 = 0x5244_6d67;
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host/db`) with a pool of 8 connections (opened on
+    /// demand, `application_name` `recurring-deals`, generic plans) and opens the store with
+    /// the default [`PostgresOptions`].
+    ///
+    /// # Errors
+    /// [`RepositoryError::Connection`] when the server cannot be reached; the errors of
+    /// [`PostgresStore::open`].
+    pub async fn connect(url: &str) -> Result<PostgresStore, RepositoryError> {
+        PostgresStore::connect_with(url, PostgresOptions::new(), 8).await
+    }
+
+    /// As [`PostgresStore::connect`], with `options` and at most `pool_size` connections.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`]; [`RepositoryError::Refused`] for a malformed URL.
+    pub async fn connect_with(
+        url: &str,
+        options: PostgresOptions,
+        pool_size: u32,
+    ) -> Result<PostgresStore, RepositoryError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(PostgresStore::connect_options(url)?)
+            .await
+            .map_err(error)?;
+        PostgresStore::open(pool, options).await
+    }
+
+    /// The connection settings [`PostgresStore::connect`] uses, for a host's own pool.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] for a malformed URL.
+    pub fn connect_options(url: &str) -> Result<PgConnectOptions, RepositoryError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| RepositoryError::Refused {
+            reason: format!("invalid PostgreSQL URL: {e}"),
+        })?;
+        // A name the URL gives (`?application_name=...`) is kept.
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("recurring-deals"),
+        };
+        Ok(options.options([("plan_cache_mode", "force_generic_plan")]))
+    }
+
+    /// Opens the store on the host's `pool`: applies (or checks) the migrations.
+    ///
+    /// # Errors
+    /// [`RepositoryError::SchemaVersion`] for a database of a newer version, an earlier
+    /// store's tables this version cannot import, or (with [`Migrate::Check`]) a schema not
+    /// at [`LATEST`]; any other kind when the database fails.
+    pub async fn open(
+        pool: PgPool,
+        options: PostgresOptions,
+    ) -> Result<PostgresStore, RepositoryError> {
+        let names = Names::postgres(&options.schema);
+        let mut conn = pool.acquire().await.map_err(error)?;
+        match options.migrate {
+            Migrate::OnOpen => migrate(&mut conn, &options, &names).await?,
+            Migrate::Check => {
+                let found = schema_version(&mut conn, &names).await?;
+                if found != LATEST {
+                    return Err(RepositoryError::SchemaVersion {
+                        found,
+                        expected: LATEST,
+                    });
+                }
+            }
+        }
+        drop(conn);
+        let channel = format!("{}_changed", options.schema);
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&names),
+                schema: options.schema,
+                channel,
+            }),
+        })
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The channel every transaction that changes a template's next run notifies:
+    /// `{schema}_changed` (`recurring_deals_changed` by default), with an empty payload.
+    /// `LISTEN` on it (sqlx's `PgListener::listen`) to wake a run loop.
+    pub fn listen_channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// The schema version of the database.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the database fails.
+    pub async fn schema_version(&self) -> Result<i64, RepositoryError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(error)?;
+        schema_version(&mut conn, &Names::postgres(&self.inner.schema)).await
+    }
+
+    /// Inserts a new template through the host's connection (inside the host's transaction,
+    /// if it began one): as [`Repository::insert_template`], committed or rolled back with
+    /// the host's own writes. Build the template with
+    /// [`Engine::new_template`](crate::Engine::new_template).
+    ///
+    /// ```no_run
+    /// # use recurring_deals::*;
+    /// # async fn f(store: PostgresStore, engine: Engine<PostgresStore, SystemClock>, draft: TemplateDraft)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let tenant = TenantId::new("acme")?;
+    /// let template = engine.new_template(&tenant, draft).await?;
+    /// let mut tx = store.pool().begin().await?;
+    /// // ... the host's own writes in `tx` ...
+    /// store.insert_template_in(&mut tx, &template).await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RepositoryError::Refused`] when the id is taken; any other kind when the database
+    /// fails (the host should then roll back).
+    pub async fn insert_template_in(
+        &self,
+        conn: &mut PgConnection,
+        template: &Template,
+    ) -> Result<(), RepositoryError> {
+        insert_template(&self.inner.sql, &self.inner.channel, conn, template).await
+    }
+
+    /// Commits through the host's connection (inside its transaction, if it began one): as
+    /// [`Repository::commit`], committed or rolled back with the host's writes.
+    ///
+    /// # Errors
+    /// As [`Repository::commit`].
+    pub async fn commit_in(
+        &self,
+        conn: &mut PgConnection,
+        commit: Commit,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let mut encoded = [EncodedCommit::new(commit)?];
+        let mut outcomes =
+            write_commits(&self.inner.sql, &self.inner.channel, conn, &mut encoded).await?;
+        outcomes.pop().ok_or_else(no_outcome)
+    }
+
+    /// Inserts many templates in one transaction, 2,000 rows per statement (imports, tests,
+    /// benchmarks). Each id must be new; the id sequence moves past the largest.
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when an id is taken or the database fails (nothing is
+    /// inserted).
+    pub async fn insert_templates<'a>(
+        &self,
+        templates: impl IntoIterator<Item = &'a Template>,
+    ) -> Result<u64, RepositoryError> {
+        let rows = templates
+            .into_iter()
+            .map(codec::TemplateRow::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.inner.pool.begin().await.map_err(error)?;
+        let result = async {
+            for chunk in rows.chunks(2_000) {
+                sqlx::query(&self.inner.sql.insert_templates)
+                    .bind(chunk.iter().map(|r| r.id).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.version).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.state).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.next_run_ns).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            if let Some(max) = rows.iter().map(|r| r.id).max() {
+                sqlx::query(&self.inner.sql.bump_ids)
+                    .bind(max)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(&self.inner.channel)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            Ok(rows.len() as u64)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    /// Writes commits of distinct templates in one transaction.
+    async fn write_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
+        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
+        let mut slots = Vec::new();
+        for commit in codec::encode_batch(commits) {
+            match commit {
+                Ok(commit) => {
+                    slots.push(outcomes.len());
+                    outcomes.push(None);
+                    ready.push(commit);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        if !ready.is_empty() {
+            let written = async {
+                let sql = &self.inner.sql;
+                let channel = &self.inner.channel;
+                match write_expected(sql, channel, &self.inner.pool, &ready).await {
+                    Expected::Written(outcomes) => return Ok(outcomes),
+                    Expected::DealStored => {}
+                    Expected::Failed(e) => return Err(e),
+                }
+                // A deal of the batch is stored already: again, reading back what was written.
+                let mut tx = self.inner.pool.begin().await.map_err(error)?;
+                let result = write_commits(sql, channel, &mut tx, &mut ready).await;
+                finish(tx, result).await
+            }
+            .await;
+            match written {
+                Ok(written) => {
+                    for (slot, outcome) in slots.into_iter().zip(written) {
+                        outcomes[slot] = Some(Ok(outcome));
+                    }
+                }
+                // The transaction rolled back: nothing of the batch was written.
+                Err(e) => {
+                    for slot in slots {
+                        outcomes[slot] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
+            .collect()
+    }
+
+    async fn delete_events(
+        &self,
+        tenant: Option<&TenantId>,
+        ids: &[u64],
+    ) -> Result<(), RepositoryError> {
+        // Ids beyond BIGINT were never handed out: unknown, ignored.
+        let ids: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| i64::try_from(id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&self.inner.sql.ack)
+            .bind(ids)
+            .bind(tenant.map(TenantId::as_str))
+            .execute(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+}
+
+fn error(e: sqlx::Error) -> RepositoryError {
+    repository_error(e, Backend::Postgres)
+}
+
+fn no_outcome() -> RepositoryError {
+    RepositoryError::Database(Arc::new(std::io::Error::other(
+        "the store produced no outcome for a commit",
+    )))
+}
+
+/// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
+fn col<'r, T>(row: &'r PgRow, index: usize, table: &'static str) -> Result<T, RepositoryError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(index).map_err(|e| RepositoryError::CorruptRow {
+        table,
+        key: "(unreadable)".into(),
+        reason: format!("column {index}: {e}"),
+    })
+}
+
+fn key_at(row: &PgRow, at: usize, table: &'static str) -> Result<Key, RepositoryError> {
+    Ok(Key {
+        template: col(row, at, table)?,
+        kind: col(row, at + 1, table)?,
+        revision: col(row, at + 2, table)?,
+        num: col(row, at + 3, table)?,
+    })
+}
+
+/// `id, tenant, version, body` from column 0.
+fn template_of(row: PgRow) -> Result<Template, RepositoryError> {
+    let t = table::TEMPLATES;
+    let id: i64 = col(&row, 0, t)?;
+    decode_template(
+        id,
+        col::<&str>(&row, 1, t)?,
+        col(&row, 2, t)?,
+        col::<&str>(&row, 3, t)?,
+    )
+}
+
+/// Key, `tenant, body`.
+fn deal_of(row: PgRow) -> Result<CreatedDeal, RepositoryError> {
+    let t = table::DEALS;
+    decode_deal(
+        key_at(&row, 0, t)?,
+        &col::<String>(&row, 4, t)?,
+        &col::<String>(&row, 5, t)?,
+    )
+}
+
+fn skipped_of(row: PgRow) -> Result<SkippedOccurrence, RepositoryError> {
+    let t = table::SKIPPED;
+    decode_skipped(
+        key_at(&row, 0, t)?,
+        &col::<String>(&row, 4, t)?,
+        &col::<String>(&row, 5, t)?,
+    )
+}
+
+/// Key, `tenant, version, body`.
+fn invoice_of(row: PgRow) -> Result<Invoice, RepositoryError> {
+    let t = table::INVOICES;
+    decode_invoice(
+        key_at(&row, 0, t)?,
+        &col::<String>(&row, 4, t)?,
+        col(&row, 5, t)?,
+        &col::<String>(&row, 6, t)?,
+    )
+}
+
+fn event_of(row: PgRow) -> Result<OutboxEvent, RepositoryError> {
+    let t = table::OUTBOX;
+    decode_event(
+        col(&row, 0, t)?,
+        col(&row, 1, t)?,
+        col(&row, 2, t)?,
+        col(&row, 3, t)?,
+        &col::<String>(&row, 4, t)?,
+    )
+}
+
+impl Repository for PostgresStore {
+    async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
+        let id: i64 = sqlx::query_scalar(&self.inner.sql.allocate)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        u64::try_from(id)
+            .map(TemplateId)
+            .map_err(|_| RepositoryError::CorruptRow {
+                table: "template_ids",
+                key: "nextval".into(),
+                reason: format!("negative id {id}"),
+            })
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(error)?;
+        insert_template(&self.inner.sql, &self.inner.channel, &mut conn, template).await
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+    ) -> Result<Option<Template>, RepositoryError> {
+        let Ok(id) = i64::try_from(id.0) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.template)
+            .bind(id)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(template_of).transpose()
+    }
+
+    async fn due_share(
+        &self,
+        now: DateTime<Utc>,
+        share: Share,
+        limit: usize,
+    ) -> Result<Vec<Template>, RepositoryError> {
+        let now = codec::instant(now)?;
+        let mut due = Vec::new();
+        let mut after = (i64::MIN, i64::MIN);
+        while due.len() < limit {
+            let want = limit - due.len();
+            let rows = sqlx::query(&self.inner.sql.due)
+                .bind(now)
+                .bind(after.0)
+                .bind(after.1)
+                .bind(codec::count(want))
+                .bind(i64::from(share.count()))
+                .bind(i64::from(share.index()))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            let last = rows.len() < want;
+            for row in &rows {
+                after = (
+                    col(row, 4, table::TEMPLATES)?,
+                    col(row, 0, table::TEMPLATES)?,
+                );
+            }
+            due.extend(decode_all(rows, template_of));
+            if last {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    async fn next_wake_share(
+        &self,
+        share: Share,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let next: Option<i64> = sqlx::query_scalar(&self.inner.sql.next_wake)
+            .bind(i64::from(share.count()))
+            .bind(i64::from(share.index()))
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(next.map(codec::instant_from))
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
+        self.write_batch(vec![commit])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(no_outcome()))
+    }
+
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let mut ids = HashSet::with_capacity(commits.len());
+        if commits.iter().all(|c| ids.insert(c.template.id)) {
+            return self.write_batch(commits).await;
+        }
+        // The statements claim each template once: repeated templates go one by one.
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for commit in commits {
+            outcomes.extend(self.write_batch(vec![commit]).await);
+        }
+        outcomes
+    }
+
+    async fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: TemplateId,
+        version: u64,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let (Ok(id), Ok(expected)) = (i64::try_from(id.0), i64::try_from(version)) else {
+            return Ok(CommitOutcome::Missing);
+        };
+        let (present, deleted): (bool, bool) = sqlx::query_as(&self.inner.sql.delete)
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(expected)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(match (present, deleted) {
+            (_, true) => CommitOutcome::Committed {
+                version: version + 1,
+                already_created: Vec::new(),
+            },
+            (true, false) => CommitOutcome::Conflict,
+            (false, false) => CommitOutcome::Missing,
+        })
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &TemplateQuery,
+    ) -> Result<Page<Template>, RepositoryError> {
+        let limit = if query.limit == 0 { 50 } else { query.limit };
+        let state = query.state.map(|s| s.name());
+        let (after, after_next, after_id) = codec::list_position(query.after)?;
+        let total: i64 = sqlx::query_scalar(&self.inner.sql.list_count)
+            .bind(tenant.as_str())
+            .bind(state)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        let rows = sqlx::query(&self.inner.sql.list)
+            .bind(tenant.as_str())
+            .bind(state)
+            .bind(codec::count(query.offset))
+            .bind(codec::count(limit))
+            .bind(after != 0)
+            .bind(after_next)
+            .bind(after_id)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(Page {
+            items: decode_all(rows, template_of),
+            total: usize::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn scan_templates(
+        &self,
+        tenant: &TenantId,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        // Ids are stored as non-negative `i64`s: -1 is before all of them.
+        let after = match after {
+            None => -1,
+            Some(id) => match i64::try_from(id.0) {
+                Ok(id) => id,
+                Err(_) => return Ok(Scan::default()),
+            },
+        };
+        let rows = sqlx::query(&self.inner.sql.scan)
+            .bind(tenant.as_str())
+            .bind(after)
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        let next = match rows.last() {
+            Some(row) if rows.len() == limit => {
+                let id: i64 = col(row, 0, table::TEMPLATES)?;
+                u64::try_from(id).ok().map(TemplateId)
+            }
+            _ => None,
+        };
+        Ok(Scan {
+            items: decode_all(rows, template_of),
+            next,
+        })
+    }
+
+    async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+            .bind(tenant.as_str())
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn deals(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<CreatedDeal>, RepositoryError> {
+        let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&self.inner.sql.deals)
+            .bind(tenant.as_str())
+            .bind(template)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, deal_of))
+    }
+
+    async fn deal(
+        &self,
+        tenant: &TenantId,
+        key: DealKey,
+    ) -> Result<Option<CreatedDeal>, RepositoryError> {
+        let Ok(k) = Key::of(key) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.deal)
+            .bind(tenant.as_str())
+            .bind(k.template)
+            .bind(k.kind)
+            .bind(k.revision)
+            .bind(k.num)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(deal_of).transpose()
+    }
+
+    async fn skipped(
+        &self,
+        tenant: &TenantId,
+        template: Option<TemplateId>,
+    ) -> Result<Vec<SkippedOccurrence>, RepositoryError> {
+        let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&self.inner.sql.skipped)
+            .bind(tenant.as_str())
+            .bind(template)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, skipped_of))
+    }
+
+    async fn invoice(
+        &self,
+        tenant: &TenantId,
+        deal: DealKey,
+    ) -> Result<Option<Invoice>, RepositoryError> {
+        let Ok(k) = Key::of(deal) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&self.inner.sql.invoice)
+            .bind(tenant.as_str())
+            .bind(k.template)
+            .bind(k.kind)
+            .bind(k.revision)
+            .bind(k.num)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        row.map(invoice_of).transpose()
+    }
+
+    async fn due_invoices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let now = codec::instant(now)?;
+        let mut want = limit;
+        loop {
+            let rows = sqlx::query(&self.inner.sql.due_invoices)
+                .bind(now)
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(due) => return Ok(due),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
+    async fn overdue_invoices(
+        &self,
+        tenant: &TenantId,
+        after: Option<OverduePosition>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let after = after.map(codec::OverdueKey::of).transpose()?;
+        let mut want = limit;
+        loop {
+            let rows = sqlx::query(&self.inner.sql.overdue_invoices)
+                .bind(tenant.as_str())
+                .bind(after.map(|a| a.overdue_ns))
+                .bind(after.map(|a| a.key.template))
+                .bind(after.map(|a| a.key.kind))
+                .bind(after.map(|a| a.key.revision))
+                .bind(after.map(|a| a.key.num))
+                .bind(codec::count(want))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(error)?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(overdue) => return Ok(overdue),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
+    async fn commit_invoice(
+        &self,
+        invoice: Invoice,
+        events: Vec<NewEvent>,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        let encoded = EncodedInvoice::new(invoice, &events)?;
+        let row = &encoded.row;
+        let events: &[EventRow] = &encoded.events;
+        let (present, version): (bool, Option<i64>) =
+            sqlx::query_as(&self.inner.sql.commit_invoice)
+                .bind(&row.tenant)
+                .bind(row.key.template)
+                .bind(row.key.kind)
+                .bind(row.key.revision)
+                .bind(row.key.num)
+                .bind(encoded.expected)
+                .bind(row.version)
+                .bind(row.next_reminder_ns)
+                .bind(&row.body)
+                .bind(events.iter().map(|e| e.tenant.as_str()).collect::<Vec<_>>())
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.idempotency_key.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(events.iter().map(|e| e.at_ns).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+                .bind(row.overdue_ns)
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(error)?;
+        Ok(match version {
+            Some(_) => CommitOutcome::Committed {
+                version: encoded.version,
+                already_created: Vec::new(),
+            },
+            None if present => CommitOutcome::Conflict,
+            None => CommitOutcome::Missing,
+        })
+    }
+
+    async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let rows = sqlx::query(&self.inner.sql.outbox)
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, event_of))
+    }
+
+    async fn tenant_outbox(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let rows = sqlx::query(&self.inner.sql.tenant_outbox)
+            .bind(tenant.as_str())
+            .bind(codec::count(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(error)?;
+        Ok(decode_all(rows, event_of))
+    }
+
+    async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.delete_events(None, ids).await
+    }
+
+    async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
+        self.delete_events(Some(tenant), ids).await
+    }
+}

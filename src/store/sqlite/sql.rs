@@ -1,0 +1,285 @@
+//! The SQLite store's statements, spliced with its table names once, at open.
+
+use super::*;
+
+/// The store's statements, with its table names.
+pub(super) struct Sql {
+    pub(super) names: Names,
+    pub(super) batch: BatchSql,
+    pub(super) allocate: String,
+    pub(super) insert_template: String,
+    pub(super) bump_ids: String,
+    pub(super) template: String,
+    pub(super) due: String,
+    pub(super) next_wake: String,
+    pub(super) delete: String,
+    pub(super) exists: String,
+    pub(super) list_count: String,
+    pub(super) list: String,
+    pub(super) count_live: String,
+    pub(super) scan: String,
+    pub(super) deals: String,
+    pub(super) deal: String,
+    pub(super) skipped: String,
+    pub(super) invoice: String,
+    pub(super) due_invoices: String,
+    pub(super) overdue_invoices: String,
+    pub(super) update_invoice: String,
+    pub(super) invoice_exists: String,
+    pub(super) outbox: String,
+    pub(super) tenant_outbox: String,
+    pub(super) ack: String,
+    pub(super) tenant_ack: String,
+}
+
+impl Sql {
+    pub(super) fn new(names: &Names) -> Sql {
+        let templates = names.table("templates");
+        let meta = names.table("meta");
+        let deals = names.table("deals");
+        let skipped = names.table("skipped");
+        let invoices = names.table("invoices");
+        let outbox = names.table("outbox");
+        let key = "template_id = ?1 AND kind = ?2 AND revision = ?3 AND num = ?4";
+        Sql {
+            names: names.clone(),
+            batch: BatchSql::new(names),
+            allocate: format!(
+                "UPDATE {meta} SET value = value + 1 WHERE name = 'last_template_id' \
+                 RETURNING value"
+            ),
+            insert_template: format!(
+                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING"
+            ),
+            bump_ids: format!(
+                "UPDATE {meta} SET value = max(value, ?1) WHERE name = 'last_template_id'"
+            ),
+            template: format!(
+                "SELECT id, tenant, version, body FROM {templates} WHERE id = ?1 AND tenant = ?2"
+            ),
+            // Keyset paging over the due index: after (?2, ?3), at or before ?1, in share ?6
+            // of ?5.
+            due: format!(
+                "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
+                 WHERE next_run_ns <= ?1 AND next_run_ns >= ?2 \
+                 AND (next_run_ns > ?2 OR id > ?3) AND id % ?5 = ?6 \
+                 ORDER BY next_run_ns, id LIMIT ?4"
+            ),
+            next_wake: format!(
+                "SELECT (SELECT next_run_ns FROM {templates} WHERE next_run_ns IS NOT NULL \
+                 AND id % ?1 = ?2 ORDER BY next_run_ns LIMIT 1), \
+                 (SELECT next_reminder_ns FROM {invoices} WHERE next_reminder_ns IS NOT NULL \
+                 ORDER BY next_reminder_ns LIMIT 1)"
+            ),
+            delete: format!(
+                "DELETE FROM {templates} WHERE id = ?1 AND tenant = ?2 AND version = ?3"
+            ),
+            exists: format!("SELECT 1 FROM {templates} WHERE id = ?1 AND tenant = ?2"),
+            list_count: format!(
+                "SELECT count(*) FROM {templates} WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2)"
+            ),
+            list: format!(
+                "SELECT id, tenant, version, body FROM {templates} \
+                 WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) \
+                 AND (?5 = 0 \
+                      OR (?6 IS NULL AND next_run_ns IS NULL AND id > ?7) \
+                      OR (?6 IS NOT NULL AND (next_run_ns IS NULL OR next_run_ns > ?6 \
+                          OR (next_run_ns = ?6 AND id > ?7)))) \
+                 ORDER BY next_run_ns IS NULL, next_run_ns, id LIMIT ?3 OFFSET ?4"
+            ),
+            // A tenant's templates after id ?2, in id order, at most ?3.
+            scan: format!(
+                "SELECT id, tenant, version, body FROM {templates} \
+                 WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ),
+            count_live: format!(
+                "SELECT count(*) FROM {templates} \
+                 WHERE tenant = ?1 AND state IN ('active', 'paused')"
+            ),
+            deals: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                 WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
+                 ORDER BY template_id, nominal_at_ns, kind, revision, num"
+            ),
+            deal: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                 WHERE {key} AND tenant = ?5"
+            ),
+            skipped: format!(
+                "SELECT template_id, kind, revision, num, tenant, body FROM {skipped} \
+                 WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
+                 ORDER BY kind, template_id, revision, num"
+            ),
+            invoice: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE {key} AND tenant = ?5"
+            ),
+            due_invoices: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE next_reminder_ns <= ?1 \
+                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT ?2"
+            ),
+            // A tenant's overdue invoices after the place (?2, ?3 .. ?6), at most ?7.
+            overdue_invoices: format!(
+                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                 WHERE tenant = ?1 AND overdue_ns IS NOT NULL AND (?2 IS NULL \
+                 OR (overdue_ns, template_id, kind, revision, num) > (?2, ?3, ?4, ?5, ?6)) \
+                 ORDER BY overdue_ns, template_id, kind, revision, num LIMIT ?7"
+            ),
+            update_invoice: format!(
+                "UPDATE {invoices} SET version = ?6, next_reminder_ns = ?7, body = ?8, \
+                 overdue_ns = ?10 WHERE {key} AND tenant = ?5 AND version = ?9"
+            ),
+            invoice_exists: format!("SELECT 1 FROM {invoices} WHERE {key} AND tenant = ?5"),
+            outbox: format!(
+                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
+                 ORDER BY id LIMIT ?1"
+            ),
+            tenant_outbox: format!(
+                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
+                 WHERE tenant = ?1 ORDER BY id LIMIT ?2"
+            ),
+            ack: format!("DELETE FROM {outbox} WHERE id IN (SELECT value FROM json_each(?1))"),
+            tenant_ack: format!(
+                "DELETE FROM {outbox} WHERE tenant = ?2 \
+                 AND id IN (SELECT value FROM json_each(?1))"
+            ),
+        }
+    }
+
+    pub(super) fn insert_templates(&self, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} (id, tenant, version, state, next_run_ns, body) VALUES {}",
+            self.names.table("templates"),
+            values(rows, 6)
+        )
+    }
+}
+
+/// A multi-row statement for each chunk size [`chunk_sizes`] produces (the powers of two up
+/// to [`CHUNK`]), built once: the text is also the key of sqlx's prepared-statement cache.
+pub(super) struct Sized {
+    pub(super) by_log2: Vec<String>,
+}
+
+impl Sized {
+    pub(super) fn new(statement: impl Fn(usize) -> String) -> Sized {
+        Sized {
+            by_log2: (0..=CHUNK.trailing_zeros())
+                .map(|k| statement(1 << k))
+                .collect(),
+        }
+    }
+
+    /// The statement for `rows`, a power of two up to [`CHUNK`].
+    pub(super) fn get(&self, rows: usize) -> &str {
+        let k = rows.trailing_zeros() as usize;
+        debug_assert!(rows.is_power_of_two() && k < self.by_log2.len());
+        &self.by_log2[k.min(self.by_log2.len() - 1)]
+    }
+}
+
+/// The batch statements, by chunk size.
+pub(super) struct BatchSql {
+    /// The conditional update of templates; returns the ids updated.
+    pub(super) update_templates: Sized,
+    /// The same, returning nothing.
+    pub(super) update_templates_quiet: Sized,
+    pub(super) present: Sized,
+    /// Deals; returns the keys inserted.
+    pub(super) insert_deals: Sized,
+    /// The same, returning nothing.
+    pub(super) insert_deals_quiet: Sized,
+    pub(super) insert_skipped: Sized,
+    pub(super) insert_invoices: Sized,
+    pub(super) insert_events: Sized,
+}
+
+impl BatchSql {
+    pub(super) fn new(names: &Names) -> BatchSql {
+        let t = names.table("templates");
+        let update = |returning: &'static str| {
+            let t = t.clone();
+            Sized::new(move |rows| {
+                format!(
+                    "WITH i (id, tenant, expected, version, state, next_run_ns, body) AS \
+                     (VALUES {}) \
+                     UPDATE {t} SET version = i.version, state = i.state, \
+                     next_run_ns = i.next_run_ns, body = i.body FROM i \
+                     WHERE {t}.id = i.id AND {t}.tenant = i.tenant AND {t}.version = i.expected\
+                     {returning}",
+                    values(rows, 7)
+                )
+            })
+        };
+        let deals = |returning: &'static str| {
+            let table = names.table("deals");
+            Sized::new(move |rows| {
+                format!(
+                    "INSERT INTO {table} (template_id, kind, revision, num, tenant, \
+                     nominal_at_ns, body) VALUES {} ON CONFLICT DO NOTHING{returning}",
+                    values(rows, 7)
+                )
+            })
+        };
+        let skipped = names.table("skipped");
+        let invoices = names.table("invoices");
+        let outbox = names.table("outbox");
+        BatchSql {
+            update_templates: update(" RETURNING id"),
+            update_templates_quiet: update(""),
+            present: Sized::new(|rows| {
+                format!(
+                    "SELECT id, tenant FROM {t} WHERE id IN ({})",
+                    vec!["?"; rows].join(", ")
+                )
+            }),
+            insert_deals: deals(" RETURNING template_id, kind, revision, num"),
+            insert_deals_quiet: deals(""),
+            insert_skipped: Sized::new(|rows| {
+                format!(
+                    "INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
+                     VALUES {} ON CONFLICT DO NOTHING",
+                    values(rows, 6)
+                )
+            }),
+            insert_invoices: Sized::new(|rows| {
+                format!(
+                    "INSERT INTO {invoices} (template_id, kind, revision, num, tenant, version, \
+                     next_reminder_ns, body, overdue_ns) VALUES {} ON CONFLICT DO NOTHING",
+                    values(rows, 9)
+                )
+            }),
+            insert_events: Sized::new(|rows| {
+                format!(
+                    "INSERT INTO {outbox} (tenant, idempotency_key, at_ns, body) VALUES {}",
+                    values(rows, 4)
+                )
+            }),
+        }
+    }
+}
+
+/// `(?, ?, ...), ...`: `rows` rows of `columns` placeholders.
+pub(super) fn values(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Splits `n` rows into chunks of at most [`CHUNK`] whose sizes are powers of two, so few
+/// distinct statements (and prepared-statement cache entries) serve every batch size.
+pub(super) fn chunk_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n > 0 {
+        let size = if n >= CHUNK {
+            CHUNK
+        } else {
+            // The largest power of two not above n (n > 0 here).
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
