@@ -150,6 +150,7 @@ pub mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod strategies;
 mod template;
+mod terms;
 mod validation;
 mod zone;
 
@@ -190,6 +191,11 @@ pub use store::{SqliteOptions, SqliteStore};
 pub use template::{
     CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit, ResumePolicy,
     SkipReason, Target, Template, TemplateDraft, TemplateState,
+};
+pub use terms::{
+    AmountChange, AppliedChange, ChangeId, MAX_REMEMBERED_CHANGES, MAX_TERMS_REVISIONS,
+    PERCENT_RANGE, Rounding, TermsChange, TermsChangeBuilder, TermsError, TermsFilter,
+    TermsRevision, TermsStep,
 };
 pub use validation::ValidationError;
 pub use zone::resolve_local;
