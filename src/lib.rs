@@ -160,7 +160,7 @@ pub use deal::{Currency, CustomValue, Deal, Money, ProductRow};
 pub use describe::Locale;
 pub use engine::{
     ConfigError, ConflictRetry, DealLimits, Engine, EngineConfig, EngineConfigBuilder, EngineError,
-    RuntimeError, TickFailure, TickReport,
+    RuntimeError, TemplateTerms, TermsDryRun, TermsOutcome, TermsReport, TickFailure, TickReport,
 };
 pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};
