@@ -35,6 +35,10 @@
 //!   dates, a [`CatchUpPolicy`], [`InvoiceOptions`], and its state and counters. Its
 //!   lifecycle ([`Template::pause`], [`Template::edit_schedule`], ...) is a set of pure
 //!   transitions that take `now` and return the [`Change`] to commit.
+//! * [`TermsChange`]: new amounts, product rows, pipeline and stage or assignee for a
+//!   tenant's templates from a civil date on ([`Template::apply_terms`], pure;
+//!   [`Engine::apply_terms_change`], atomic per template and resumable;
+//!   [`Engine::dry_run_terms_change`], the forecast before and after).
 //! * [`plan`] and [`preview`]: the pure planner. Given a template and `now`, it returns the
 //!   deals to create, the occurrences skipped and why, invoices, outbox events and the
 //!   template's new state; no I/O, no clock.

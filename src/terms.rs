@@ -708,7 +708,7 @@ pub enum TermsStep {
         /// The new terms revision's number.
         revision: u32,
         /// What to commit.
-        change: Change,
+        change: Box<Change>,
     },
     /// The template has applied this change already (as terms revision `revision`).
     AlreadyApplied {
@@ -896,10 +896,10 @@ impl Template {
         }
         Ok(TermsStep::Apply {
             revision: number,
-            change: Change {
+            change: Box::new(Change {
                 template: next,
                 events: Vec::new(),
-            },
+            }),
         })
     }
 
@@ -1096,10 +1096,10 @@ mod tests {
 
     #[test]
     fn terms_hold_from_their_date_and_later_revisions_take_the_edit() {
-        let base = template(100_00, "EUR");
+        let base = template(10_000, "EUR");
         let june = change("june", day(2026, 6, 1))
             .amount(AmountChange::Set(Money::new(
-                120_00,
+                12_000,
                 Currency::new("EUR").unwrap(),
             )))
             .build()
@@ -1111,9 +1111,9 @@ mod tests {
             .unwrap();
         let t = applied(&applied(&base, &june), &march);
         let amount = |d| t.terms_on(d).amount().minor;
-        assert_eq!(amount(day(2026, 3, 14)), 100_00);
-        assert_eq!(amount(day(2026, 3, 15)), 110_00);
-        assert_eq!(amount(day(2026, 6, 1)), 132_00);
+        assert_eq!(amount(day(2026, 3, 14)), 10_000);
+        assert_eq!(amount(day(2026, 3, 15)), 11_000);
+        assert_eq!(amount(day(2026, 6, 1)), 13_200);
         assert_eq!(t.terms_on(day(2026, 3, 14)).deal().assignee(), None);
         assert_eq!(t.terms_on(day(2026, 7, 1)).deal().assignee(), Some(7));
         assert_eq!(t.terms_revisions().len(), 2);

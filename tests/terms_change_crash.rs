@@ -67,7 +67,7 @@ fn draft(i: usize) -> TemplateDraft {
     .build()
     .unwrap();
     let pipeline = if i < MATCHED { 1 } else { 2 };
-    let deal = Deal::new("Service", Money::new(100_00 + i as i64, rub()))
+    let deal = Deal::new("Service", Money::new(10_000 + i as i64, rub()))
         .unwrap()
         .with_pipeline(pipeline, "NEW");
     TemplateDraft::new(deal, schedule)
@@ -231,7 +231,7 @@ async fn resume_and_check(store: impl Repository, ids: &[TemplateId]) {
         let mut deals = engine.deals(&acme(), Some(id)).await.unwrap();
         deals.sort_by_key(|d| d.nominal_at);
         let amounts: Vec<i64> = deals.iter().map(|d| d.deal.amount().minor).collect();
-        let old = 100_00 + i as i64;
+        let old = 10_000 + i as i64;
         let new = if i < MATCHED { raised(i) } else { old };
         assert_eq!(amounts, [old, old, old, new, new], "template {i}");
     }

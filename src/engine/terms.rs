@@ -302,7 +302,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 let step = template.apply_terms(change);
                 let (outcome, commit) = match step {
                     Ok(TermsStep::Apply { revision, change }) => {
-                        (Some(TermsOutcome::Applied { revision }), Some(change))
+                        (Some(TermsOutcome::Applied { revision }), Some(*change))
                     }
                     step => (outcome_of(step), None),
                 };
