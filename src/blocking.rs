@@ -296,6 +296,31 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         self.run(|e| e.forecast(tenant, forecaster))
     }
 
+    /// See [`crate::Engine::apply_terms_change`].
+    ///
+    /// # Errors
+    /// As the async method, and [`EngineError::BlockingInAsync`].
+    pub fn apply_terms_change(
+        &self,
+        tenant: &TenantId,
+        change: &crate::terms::TermsChange,
+    ) -> Result<crate::engine::TermsReport, EngineError> {
+        self.run(|e| e.apply_terms_change(tenant, change))
+    }
+
+    /// See [`crate::Engine::dry_run_terms_change`].
+    ///
+    /// # Errors
+    /// As the async method, and [`EngineError::BlockingInAsync`].
+    pub fn dry_run_terms_change(
+        &self,
+        tenant: &TenantId,
+        change: &crate::terms::TermsChange,
+        forecaster: &crate::forecast::Forecaster,
+    ) -> Result<crate::engine::TermsDryRun, EngineError> {
+        self.run(|e| e.dry_run_terms_change(tenant, change, forecaster))
+    }
+
     /// See [`crate::Engine::preview`].
     ///
     /// # Errors

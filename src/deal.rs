@@ -448,6 +448,27 @@ impl Deal {
         self.origin
     }
 
+    /// The deal with a terms revision's parts overlaid (the parts it sets; `None` keeps the
+    /// deal's own).
+    pub(crate) fn with_terms(
+        &self,
+        amount: Option<Money>,
+        products: Option<&[ProductRow]>,
+        assignee: Option<u64>,
+    ) -> Deal {
+        let mut deal = self.clone();
+        if let Some(amount) = amount {
+            deal.amount = amount;
+        }
+        if let Some(products) = products {
+            deal.products = products.to_vec();
+        }
+        if let Some(user) = assignee {
+            deal.assignee = Some(user);
+        }
+        deal
+    }
+
     /// The copy a template creates: same fields, its own amount, pipeline, stage and dates,
     /// and a link to the template.
     pub(crate) fn materialize(

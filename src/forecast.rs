@@ -545,51 +545,65 @@ impl Forecaster {
             })
     }
 
-    /// Adds one template's deals to `forecast`.
+    /// Adds one template's deals to `forecast`. A deal counts with the terms in force on its
+    /// nominal date (a terms change effective later leaves it on the old amount, pipeline
+    /// and assignee).
     pub fn add(&self, template: &Template, forecast: &mut Forecast) {
         // Deals overdue at `from` are created at the first tick: they count in its period.
         let first_day = template.schedule().today(self.from);
         let first = self.by.number_of(first_day);
-        let amount = i128::from(planner::deal_amount(template).minor);
         let by = self.by;
-        // Deals come in date order: count each period's run, then add the runs at once.
-        let mut runs: Vec<(i64, u64)> = Vec::new();
+        let revised = !template.terms_revisions().is_empty();
+        // Deals come in date order: count each run of one period and one terms revision,
+        // then add the runs at once.
+        let mut runs: Vec<(usize, i64, u64)> = Vec::new();
         planner::walk(template, self.from, |planned, tick| {
             if tick >= self.to {
                 return ControlFlow::Break(());
             }
             let number = by.number_of(planned.date).max(first);
+            let terms = if revised {
+                template.terms_index(planned.date)
+            } else {
+                0
+            };
             match runs.last_mut() {
-                Some((current, deals)) if *current == number => *deals += 1,
-                _ => runs.push((number, 1)),
+                Some((t, current, deals)) if *t == terms && *current == number => *deals += 1,
+                _ => runs.push((terms, number, 1)),
             }
             ControlFlow::Continue(())
         });
-        if runs.is_empty() {
-            return;
-        }
-        let series = forecast
-            .groups
-            .entry(self.group(template))
-            .or_insert_with(|| Series::new(by));
-        for (number, deals) in runs {
-            series.add(number, deals, amount * i128::from(deals));
+        // Terms change with the date only: each revision's runs are contiguous, so each
+        // gets one group look-up.
+        for segment in runs.chunk_by(|a, b| a.0 == b.0) {
+            let (group, amount) = self.group_on(template, segment[0].0);
+            let series = forecast
+                .groups
+                .entry(group)
+                .or_insert_with(|| Series::new(by));
+            for &(_, number, deals) in segment {
+                series.add(number, deals, amount * i128::from(deals));
+            }
         }
     }
 
-    fn group(&self, template: &Template) -> GroupKey {
-        let deal = template.deal();
+    /// The group and amount of the template's deals under terms index `terms`
+    /// ([`Template::terms_index`]: 0 for its own terms, i for its i-th revision).
+    fn group_on(&self, template: &Template, terms: usize) -> (GroupKey, i128) {
+        let terms = template.terms_of(terms);
+        let deal = terms.deal();
         let grouping = self.grouping;
-        GroupKey {
+        let group = GroupKey {
             tenant: grouping.tenant.then(|| template.tenant().clone()),
-            pipeline: grouping.pipeline.then(|| match template.target() {
+            pipeline: grouping.pipeline.then(|| match terms.target() {
                 Some(target) => (target.pipeline, target.stage.clone()),
                 None => (deal.pipeline(), deal.stage().to_owned()),
             }),
             assignee: deal.assignee().filter(|_| grouping.assignee),
             company: deal.company().filter(|_| grouping.company),
             currency: deal.amount().currency,
-        }
+        };
+        (group, i128::from(terms.amount().minor))
     }
 }
 

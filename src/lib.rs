@@ -35,6 +35,10 @@
 //!   dates, a [`CatchUpPolicy`], [`InvoiceOptions`], and its state and counters. Its
 //!   lifecycle ([`Template::pause`], [`Template::edit_schedule`], ...) is a set of pure
 //!   transitions that take `now` and return the [`Change`] to commit.
+//! * [`TermsChange`]: new amounts, product rows, pipeline and stage or assignee for a
+//!   tenant's templates from a civil date on ([`Template::apply_terms`], pure;
+//!   [`Engine::apply_terms_change`], atomic per template and resumable;
+//!   [`Engine::dry_run_terms_change`], the forecast before and after).
 //! * [`plan`] and [`preview`]: the pure planner. Given a template and `now`, it returns the
 //!   deals to create, the occurrences skipped and why, invoices, outbox events and the
 //!   template's new state; no I/O, no clock.
@@ -150,6 +154,7 @@ pub mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod strategies;
 mod template;
+mod terms;
 mod validation;
 mod zone;
 
@@ -159,7 +164,7 @@ pub use deal::{Currency, CustomValue, Deal, Money, ProductRow};
 pub use describe::Locale;
 pub use engine::{
     ConfigError, ConflictRetry, DealLimits, Engine, EngineConfig, EngineConfigBuilder, EngineError,
-    RuntimeError, TickFailure, TickReport,
+    RuntimeError, TemplateTerms, TermsDryRun, TermsOutcome, TermsReport, TickFailure, TickReport,
 };
 pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};
@@ -193,6 +198,11 @@ pub use template::{
     CatchUpMode, CatchUpPolicy, Counters, DateOffset, Failure, InstallmentSplit,
     MAX_CATCH_UP_WINDOW_DAYS, ResumePolicy, SkipReason, Target, Template, TemplateDraft,
     TemplateState,
+};
+pub use terms::{
+    AmountChange, AppliedChange, ChangeId, MAX_REMEMBERED_CHANGES, MAX_TERMS_REVISIONS,
+    PERCENT_RANGE, Rounding, TermsChange, TermsChangeBuilder, TermsError, TermsFilter,
+    TermsRevision, TermsStep,
 };
 pub use validation::ValidationError;
 pub use zone::resolve_local;

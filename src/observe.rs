@@ -14,6 +14,7 @@
 //! | `due_backlog` | gauge | templates due when the tick loaded them (at most `batch_size`) |
 //! | `events_delivered_total` | counter | outbox events a runner's handler accepted |
 //! | `handler_failures_total` | counter | outbox events a runner's handler refused |
+//! | `terms_changes_total` | counter, label `outcome` | templates a terms change applied, found applied, left finished, refused or failed |
 
 use crate::engine::TickReport;
 use crate::store::RepositoryError;
@@ -106,6 +107,34 @@ pub(crate) fn commit_failed(
         "commit failed; the template is retried with back-off"
     );
     let _ = (tenant, template, error);
+}
+
+/// Records what a terms change did to a tenant's templates.
+pub(crate) fn terms_changed(tenant: &crate::ids::TenantId, report: &crate::engine::TermsReport) {
+    #[cfg(feature = "metrics")]
+    for (outcome, count) in [
+        ("applied", report.applied()),
+        ("already_applied", report.already_applied()),
+        ("finished", report.finished()),
+        ("refused", report.refused()),
+        ("failed", report.failed()),
+    ] {
+        metrics::counter!("recurring_deals_terms_changes_total", "outcome" => outcome)
+            .increment(count as u64);
+    }
+    event!(
+        tracing::Level::INFO,
+        tenant = %tenant,
+        change = %report.change,
+        applied = report.applied(),
+        already_applied = report.already_applied(),
+        finished = report.finished(),
+        refused = report.refused(),
+        failed = report.failed(),
+        not_matched = report.not_matched,
+        "terms change done"
+    );
+    let _ = (tenant, report);
 }
 
 /// Records an outbox event a runner delivered, or one its handler refused.

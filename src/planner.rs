@@ -233,8 +233,13 @@ pub fn preview(template: &Template, now: DateTime<Utc>, count: usize) -> Vec<Pre
     if count == 0 {
         return deals;
     }
-    let amount = deal_amount(template);
+    // Most templates have no terms revision: their amount is computed once.
+    let fixed = template
+        .terms_revisions()
+        .is_empty()
+        .then(|| deal_amount(template));
     walk(template, now, |occurrence, tick| {
+        let amount = fixed.unwrap_or_else(|| template.terms_on(occurrence.date).amount());
         let (begin_date, close_date) = deal_dates(template, occurrence.date);
         deals.push(PreviewDeal {
             key: DealKey::Scheduled {
@@ -529,13 +534,13 @@ fn create_deal(
     now: DateTime<Utc>,
     catch_up: bool,
 ) {
-    let amount = deal_amount(template);
-    let target = template
-        .target
-        .as_ref()
-        .map(|t| (t.pipeline, t.stage.as_str()));
+    // The terms in force on the occurrence's civil date: a terms change effective later
+    // leaves this deal on the old terms, even when it is created late.
+    let terms = template.terms_on(date);
+    let amount = terms.amount();
+    let target = terms.target().map(|t| (t.pipeline, t.stage.as_str()));
     let (begin, close) = deal_dates(template, date);
-    let deal = template.deal.materialize(key, amount, target, begin, close);
+    let deal = terms.deal().materialize(key, amount, target, begin, close);
     template.last_run = Some(now);
     plan.events.push(NewEvent {
         tenant: template.tenant.clone(),

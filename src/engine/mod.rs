@@ -8,6 +8,7 @@
 mod config;
 mod error;
 mod limits;
+mod terms;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use crate::zone::resolve_local;
 pub use config::{ConfigError, ConflictRetry, EngineConfig, EngineConfigBuilder};
 pub use error::{EngineError, RuntimeError};
 pub use limits::DealLimits;
+pub use terms::{TemplateTerms, TermsDryRun, TermsOutcome, TermsReport};
 
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

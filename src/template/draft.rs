@@ -198,6 +198,9 @@ impl TemplateDraft {
             last_run: None,
             next_run: None,
             failure: None,
+            terms: Vec::new(),
+            terms_applied: Vec::new(),
+            terms_revision: 0,
         })
     }
 }

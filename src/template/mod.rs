@@ -238,6 +238,21 @@ pub struct Template {
     pub(crate) last_run: Option<DateTime<Utc>>,
     pub(crate) next_run: Option<DateTime<Utc>>,
     pub(crate) failure: Option<Failure>,
+    /// Terms revisions by effective date ([`crate::TermsRevision`]): the one in force and
+    /// those to come (absent in rows written before terms changes existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) terms: Vec<crate::terms::TermsRevision>,
+    /// The last terms changes applied, oldest first, at most
+    /// [`crate::terms::MAX_REMEMBERED_CHANGES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) terms_applied: Vec<crate::terms::AppliedChange>,
+    /// The number of the last terms revision made (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) terms_revision: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Template {
@@ -317,6 +332,11 @@ impl Template {
     /// Upcoming-deal notice leads in days, longest first.
     pub fn upcoming_notice_days(&self) -> &[u32] {
         &self.upcoming_notice_days
+    }
+    /// The number of the template's last terms revision (0 before any terms change;
+    /// [`Template::apply_terms`]).
+    pub fn terms_revision(&self) -> u32 {
+        self.terms_revision
     }
 }
 
