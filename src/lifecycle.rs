@@ -15,6 +15,7 @@ use crate::ids::TemplateId;
 use crate::planner;
 use crate::schedule::{End, Occurrence, Schedule};
 use crate::template::{Template, TemplateState};
+use crate::validation::ValidationError;
 use crate::zone::resolve_local;
 
 /// A lifecycle change: the template's new state (same version: the store bumps it on
@@ -55,6 +56,9 @@ pub enum LifecycleError {
     /// The schedule change is invalid.
     #[error("invalid schedule change")]
     Schedule(#[source] ScheduleError),
+    /// The change is refused by the value rules.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
 }
 
 /// How far ahead [`Template::skip_occurrence`] looks for the occurrence asked for.
@@ -173,14 +177,34 @@ impl Template {
         Ok(next.changed(now))
     }
 
-    /// Replaces the template deal; deals already created are untouched. The deal must be
-    /// valid ([`Deal::validate`]).
+    /// Replaces the template deal; deals already created are untouched, and the terms
+    /// revisions of terms changes still apply from their dates. The deal must be valid
+    /// ([`Deal::validate`]).
     ///
     /// # Errors
-    /// [`LifecycleError::Finished`].
+    /// [`LifecycleError::Finished`]; [`LifecycleError::Invalid`] with
+    /// [`ValidationError::TermsCurrency`] when the deal's currency differs from a terms
+    /// revision's amount or product rows.
     pub fn edit_deal(&self, deal: &Deal, now: DateTime<Utc>) -> Result<Change, LifecycleError> {
         if self.state == TemplateState::Finished {
             return Err(LifecycleError::Finished(self.id));
+        }
+        let currency = deal.amount().currency;
+        for revision in self.terms_revisions() {
+            let amounts = revision.amount().map(|m| m.currency);
+            let rows = revision.products().unwrap_or_default().iter();
+            if let Some(terms) = amounts
+                .into_iter()
+                .chain(rows.map(|r| r.price.currency))
+                .find(|&c| c != currency)
+            {
+                return Err(ValidationError::TermsCurrency {
+                    deal: currency,
+                    terms,
+                    effective: revision.effective(),
+                }
+                .into());
+            }
         }
         let mut next = self.clone();
         next.deal = deal.clone();

@@ -47,6 +47,19 @@ pub enum ValidationError {
         /// The unit.
         unit: &'static str,
     },
+    /// A template deal whose currency differs from the template's terms revisions
+    /// ([`crate::Template::terms_revisions`]).
+    #[error(
+        "a deal in {deal} conflicts with the template's terms in {terms} from {effective}: a template keeps one currency (create a new template to change it)"
+    )]
+    TermsCurrency {
+        /// The deal's currency.
+        deal: Currency,
+        /// The currency of the revision's amount or product rows.
+        terms: Currency,
+        /// The revision's effective date.
+        effective: chrono::NaiveDate,
+    },
     /// A number outside its accepted range.
     #[error("{what} must be {min} ..= {max} {unit}, got {value}")]
     OutOfRange {

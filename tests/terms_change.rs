@@ -13,9 +13,9 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, 
 use recurring_deals::forecast::{Forecaster, Period};
 use recurring_deals::{
     AmountChange, ChangeId, CreatedDeal, Currency, DayOfMonth, Deal, DealKey, End, Engine,
-    Interval, ManualClock, Money, MonthDay, ProductRow, Recurrence, Repository, Rounding, Schedule,
-    StateFilter, Target, Template, TemplateDraft, TemplateId, TemplateState, TenantId, TermsChange,
-    TermsError, TermsFilter, TermsOutcome, TermsReport,
+    EngineError, Interval, ManualClock, Money, MonthDay, ProductRow, Recurrence, Repository,
+    Rounding, Schedule, StateFilter, Target, Template, TemplateDraft, TemplateId, TemplateState,
+    TenantId, TermsChange, TermsError, TermsFilter, TermsOutcome, TermsReport, ValidationError,
 };
 
 fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
@@ -680,6 +680,63 @@ async fn rows_without_terms_still_read<R: Repository>(store: R) {
     assert_eq!(stored.terms_revision(), 0);
 }
 
+/// Editing the deal keeps the terms revisions in force from their dates; a deal in another
+/// currency than a revision's amount is refused (naming both and the date), and nothing is
+/// written.
+async fn edit_deal_keeps_revisions_and_their_currency<R: Repository>(store: R) {
+    let engine = engine(store, utc(2026, 2, 28, 0));
+    let deal = Deal::new("Support", money(10_000, "EUR")).unwrap();
+    let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC));
+    let id = engine.create_template(&acme(), draft).await.unwrap().id();
+    let terms = change("april", date(2026, 4, 1))
+        .amount(AmountChange::Set(money(12_000, "EUR")))
+        .build()
+        .unwrap();
+    assert_eq!(
+        engine
+            .apply_terms_change(&acme(), &terms)
+            .await
+            .unwrap()
+            .applied(),
+        1
+    );
+    let before = engine.template(&acme(), id).await.unwrap();
+    let dollars = Deal::new("Support", money(10_000, "USD")).unwrap();
+    let refused = engine.edit_deal(&acme(), id, dollars).await.unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            EngineError::Invalid(ValidationError::TermsCurrency { effective, .. })
+                if *effective == date(2026, 4, 1)
+        ),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("USD") && refused.to_string().contains("EUR"));
+    assert_eq!(engine.template(&acme(), id).await.unwrap(), before);
+    // A new title in the same currency: March deals take it with the old amount, April
+    // deals with the revision's amount.
+    let renamed = Deal::new("Premium support", money(10_000, "EUR")).unwrap();
+    engine.edit_deal(&acme(), id, renamed).await.unwrap();
+    tick_at(&engine, utc(2026, 4, 2, 12)).await;
+    let deals = deals_of(&engine, id).await;
+    let march = deals
+        .iter()
+        .find(|d| d.nominal_date == date(2026, 3, 31))
+        .unwrap();
+    let april = deals
+        .iter()
+        .find(|d| d.nominal_date == date(2026, 4, 1))
+        .unwrap();
+    assert_eq!(
+        (march.deal.title(), march.deal.amount()),
+        ("Premium support", money(10_000, "EUR"))
+    );
+    assert_eq!(
+        (april.deal.title(), april.deal.amount()),
+        ("Premium support", money(12_000, "EUR"))
+    );
+}
+
 macro_rules! on_every_store {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -737,6 +794,7 @@ on_every_store!(
     the_filter_picks_templates,
     a_dry_run_forecasts_before_and_after,
     rows_without_terms_still_read,
+    edit_deal_keeps_revisions_and_their_currency,
 );
 
 /// The blocking facade offers the same operations.

@@ -128,6 +128,7 @@ impl From<LifecycleError> for EngineError {
                 EngineError::AlreadyProcessed { template, local }
             }
             LifecycleError::Schedule(error) => EngineError::Schedule(error),
+            LifecycleError::Invalid(error) => EngineError::Invalid(error),
         }
     }
 }

@@ -47,6 +47,7 @@ pub const LATEST: i64 = 3;
 
 /// The schema version of the crate's earlier stores (rusqlite; the `postgres` crate) that
 /// the stores import on open.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const LEGACY_VERSION: i64 = 1;
 
 /// One step of the schema: the SQL that brings a database from `version - 1` to `version`,
