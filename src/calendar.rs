@@ -321,6 +321,7 @@ impl From<WorkingCalendar> for CalendarForm {
 /// What to do with an occurrence that falls on a day off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Adjustment {
     /// Keep it on the day off.
     #[default]

@@ -17,6 +17,7 @@ use crate::schedule::{End, Schedule};
 /// The language of [`Schedule::describe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Locale {
     /// English.
     En,

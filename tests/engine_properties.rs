@@ -567,6 +567,7 @@ fn invariants(run: &Run<InMemoryRepository>) -> Result<(), String> {
             TemplateState::Finished | TemplateState::Inactive => next_run.is_none(),
             TemplateState::Paused { resume_on, .. } => next_run.is_some() == resume_on.is_some(),
             TemplateState::Active => next_run.is_some(),
+            other => return Err(format!("{id}: a state the model does not know: {other:?}")),
         };
         if !consistent {
             return Err(format!(

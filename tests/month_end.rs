@@ -769,6 +769,7 @@ fn adjust_brute(d: NaiveDate, adjustment: Adjustment) -> NaiveDate {
                 preceding()
             }
         }
+        other => panic!("the oracle does not know {other:?}"),
     }
 }
 

@@ -173,6 +173,7 @@ impl CalendarSpec {
                     next
                 }
             }
+            other => panic!("the model does not know {other:?}"),
         }
     }
 }

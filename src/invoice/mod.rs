@@ -349,6 +349,7 @@ impl InvoiceOptions {
 /// Whether an invoice still wants reminders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InvoiceStatus {
     /// Not paid yet: reminders go out.
     Open,

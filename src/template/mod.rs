@@ -77,6 +77,7 @@ impl DateOffset {
 /// What to do with occurrences that came due while nothing ran (downtime, a late tick).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CatchUpMode {
     /// Create every missed occurrence (marked as catch-up).
     #[default]
@@ -120,6 +121,7 @@ impl Default for CatchUpPolicy {
 /// What resuming a paused template does with the occurrences of the paused span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ResumePolicy {
     /// Skip them, recording each with the reason "paused" (Stripe's and Temporal's default).
     #[default]
@@ -131,6 +133,7 @@ pub enum ResumePolicy {
 /// Whether a template runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
+#[non_exhaustive]
 pub enum TemplateState {
     /// Creates deals on schedule.
     Active,
@@ -150,6 +153,7 @@ pub enum TemplateState {
 /// Why an occurrence was not created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SkipReason {
     /// The template was paused or inactive then.
     Paused,
