@@ -10,6 +10,9 @@
 //! | `occurrences_skipped_total` | counter, label `reason` | occurrences a tick skipped |
 //! | `commit_failures_total` | counter, label `kind` | template commits the store failed |
 //! | `commit_conflicts_total` | counter | template commits another writer won |
+//! | `reminders_sent_total` | counter | payment reminders a tick sent |
+//! | `dunning_steps_total` | counter | dunning steps a tick sent |
+//! | `dunning_actions_total` | counter | final actions of dunning steps a tick carried out |
 //! | `tick_duration_seconds` | histogram | one tick, load to last commit |
 //! | `due_backlog` | gauge | templates due when the tick loaded them (at most `batch_size`) |
 //! | `events_delivered_total` | counter | outbox events a runner's handler accepted |
@@ -67,6 +70,12 @@ impl TickTimer {
                 .increment(report.created.len() as u64);
             metrics::counter!("recurring_deals_commit_conflicts_total")
                 .increment(report.conflicts as u64);
+            metrics::counter!("recurring_deals_reminders_sent_total")
+                .increment(report.reminders as u64);
+            metrics::counter!("recurring_deals_dunning_steps_total")
+                .increment(report.dunning_steps as u64);
+            metrics::counter!("recurring_deals_dunning_actions_total")
+                .increment(report.dunning_actions as u64);
             for skipped in &report.skipped {
                 metrics::counter!(
                     "recurring_deals_occurrences_skipped_total",
@@ -81,6 +90,8 @@ impl TickTimer {
             skipped = report.skipped.len(),
             failures = report.failures.len(),
             conflicts = report.conflicts,
+            reminders = report.reminders,
+            dunning_steps = report.dunning_steps,
             due,
             more_due = report.more_due,
             "tick done"

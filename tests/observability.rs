@@ -74,21 +74,38 @@ fn a_tick_reports_spans_and_metrics() {
                 )
                 .build()
                 .unwrap();
-                let id = engine
-                    .create_template(&acme, TemplateDraft::new(deal("Daily", 100), daily))
-                    .await
-                    .unwrap()
-                    .id();
+                // Invoiced: due the next day, reminded on the due date, a dunning step a day
+                // later.
+                let mut draft = TemplateDraft::new(deal("Daily", 100), daily);
+                draft.invoice = Some(
+                    InvoiceOptions::new(PaymentDue::Days(1))
+                        .remind_before([0])
+                        .dunning([DunningStep::new(1, 1)]),
+                );
+                let id = engine.create_template(&acme, draft).await.unwrap().id();
                 engine.skip_occurrence(&acme, id, 1).await.unwrap();
                 clock.set(utc(2026, 3, 3, 10, 0));
                 let report = engine.tick().await.unwrap();
                 assert_eq!(report.created.len(), 2);
                 assert_eq!(report.skipped.len(), 1);
+                // Mar 3's invoice: its reminder (Mar 4) and its step (Mar 5) go out.
+                clock.set(utc(2026, 3, 5, 10, 0));
+                let report = engine.tick().await.unwrap();
+                assert_eq!((report.reminders, report.dunning_steps), (1, 1));
             })
         })
     });
     let snapshot = snapshotter.snapshot().into_vec();
-    assert_eq!(counter(&snapshot, "recurring_deals_deals_created_total"), 2);
+    assert_eq!(counter(&snapshot, "recurring_deals_deals_created_total"), 4);
+    assert_eq!(
+        counter(&snapshot, "recurring_deals_reminders_sent_total"),
+        1
+    );
+    assert_eq!(counter(&snapshot, "recurring_deals_dunning_steps_total"), 1);
+    assert_eq!(
+        counter(&snapshot, "recurring_deals_dunning_actions_total"),
+        0
+    );
     assert_eq!(
         counter(&snapshot, "recurring_deals_occurrences_skipped_total"),
         1
