@@ -261,17 +261,7 @@ impl Forecast {
     pub fn rows(&self) -> Vec<(ForecastKey, ForecastTotal)> {
         let mut rows: Vec<(ForecastKey, ForecastTotal)> = (self.groups.iter())
             .flat_map(|(group, series)| {
-                series.periods().map(move |(period, total)| {
-                    let key = ForecastKey {
-                        period,
-                        tenant: group.tenant.clone(),
-                        pipeline: group.pipeline.clone(),
-                        assignee: group.assignee,
-                        company: group.company,
-                        currency: group.currency,
-                    };
-                    (key, total)
-                })
+                (series.periods()).map(move |(period, total)| (key_of(group, period), total))
             })
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
