@@ -200,7 +200,7 @@ fn interesting_text(text: &str, rng: &mut Rng) -> String {
 }
 
 /// Field names of the JSON forms (schedule, draft, deal, invoice options), to add.
-const FIELDS: [&str; 40] = [
+const FIELDS: [&str; 44] = [
     "rule",
     "rrule",
     "start",
@@ -238,6 +238,10 @@ const FIELDS: [&str; 40] = [
     "payment_due",
     "remind_before_days",
     "remind_after_days",
+    "dunning",
+    "after_days",
+    "level",
+    "action",
     "days",
     "weeks",
     "months",
