@@ -39,6 +39,11 @@
 //!   tenant's templates from a civil date on ([`Template::apply_terms`], pure;
 //!   [`Engine::apply_terms_change`], atomic per template and resumable;
 //!   [`Engine::dry_run_terms_change`], the forecast before and after).
+//! * [`Invoice`]: issued with each deal of an invoiced template, with reminders and a
+//!   dunning ladder ([`DunningStep`]: levels, mail templates, a final [`DunningAction`]) after
+//!   the due date; [`plan_invoice`] is the pure step, each invoice keeps its history
+//!   ([`Engine::invoice_history`]) and [`Engine::overdue_invoices`] lists a tenant's overdue
+//!   ones.
 //! * [`plan`] and [`preview`]: the pure planner. Given a template and `now`, it returns the
 //!   deals to create, the occurrences skipped and why, invoices, outbox events and the
 //!   template's new state; no I/O, no clock.
