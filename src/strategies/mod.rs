@@ -71,8 +71,8 @@ pub use schedule::{
     weekday, weekday_set,
 };
 pub use template::{
-    catch_up_policy, currency, date_offset, deal, invoice_options, payment_due, template_draft,
-    tenant,
+    catch_up_policy, currency, date_offset, deal, dunning_ladder, invoice_options, payment_due,
+    template_draft, tenant,
 };
 pub use text::rrule_text;
 pub use zones::{ZONES, time_of_day, zone, zone_and_start};
