@@ -585,3 +585,139 @@ impl OverduePosition {
         (self.overdue_since, template, kind, revision, num)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deal::Currency;
+    use crate::ids::TemplateId;
+    use chrono::TimeZone;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+    }
+
+    fn invoice() -> Invoice {
+        let date = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        Invoice {
+            tenant: TenantId::new("acme").unwrap(),
+            deal: DealKey::Scheduled {
+                template: TemplateId(1),
+                revision: 0,
+                seq: 0,
+            },
+            amount: Money::new(100, Currency::new("EUR").unwrap()),
+            issued_on: date(1),
+            due_on: date(11),
+            send_to: Vec::new(),
+            mail_template: None,
+            document_template: None,
+            status: InvoiceStatus::Open,
+            pending_reminders: Vec::new(),
+            pending_dunning: Vec::new(),
+            dunning_level: 0,
+            overdue_since: None,
+            pending_action: None,
+            history: Vec::new(),
+            history_dropped: 0,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn ladders_are_checked_step_by_step() {
+        let refused =
+            |ladder: Vec<DunningStep>| match InvoiceOptions::default().dunning(ladder).validate() {
+                Err(ValidationError::Dunning { step, reason }) => (step, reason),
+                other => panic!("expected a dunning refusal, got {other:?}"),
+            };
+        let step = DunningStep::new;
+        assert_eq!(refused(vec![step(0, 1)]).0, 0);
+        assert!(refused(vec![step(366, 1)]).1.contains("1 ..= 365"));
+        assert!(refused(vec![step(3, 0)]).1.contains("1 ..= 255"));
+        let (at, reason) = refused(vec![step(3, 1), step(3, 2)]);
+        assert_eq!(at, 1);
+        assert!(reason.contains("3 follows 3"), "{reason}");
+        assert!(
+            refused(vec![step(3, 2), step(5, 1)])
+                .1
+                .contains("1 follows 2")
+        );
+        let early_action = vec![step(3, 1).action(DunningAction::HandOver), step(5, 2)];
+        assert_eq!(refused(early_action).0, 0);
+        let long: Vec<DunningStep> = (1..=13).map(|d| step(d, 1)).collect();
+        assert!(refused(long).1.contains("at most 12"));
+        // What is accepted: equal levels, an action on the last step, days up to a year.
+        let ladder = vec![
+            step(1, 1),
+            step(2, 1).mail_template(5),
+            step(365, 255).action(DunningAction::StopTemplate),
+        ];
+        assert!(InvoiceOptions::default().dunning(ladder).validate().is_ok());
+    }
+
+    #[test]
+    fn the_next_call_is_the_earliest_of_reminder_step_and_pending_action() {
+        let mut invoice = invoice();
+        assert_eq!(invoice.next_reminder(), None);
+        invoice.pending_reminders = vec![PendingReminder {
+            at: at(10, 9),
+            offset_days: -1,
+        }];
+        invoice.pending_dunning = vec![PendingDunning {
+            at: at(14, 9),
+            step: DunningStep::new(3, 1),
+        }];
+        assert_eq!(invoice.next_reminder(), Some(at(10, 9)));
+        invoice.pending_reminders.clear();
+        assert_eq!(invoice.next_reminder(), Some(at(14, 9)));
+        // Paid: nothing more is sent, but a final action still to carry out is due.
+        invoice.status = InvoiceStatus::Paid;
+        assert_eq!(invoice.next_reminder(), None);
+        invoice.pending_action = Some(PendingAction {
+            action: DunningAction::StopTemplate,
+            since: at(20, 9),
+        });
+        assert_eq!(invoice.next_reminder(), Some(at(20, 9)));
+        assert!(!invoice.is_overdue());
+        invoice.status = InvoiceStatus::Open;
+        invoice.overdue_since = Some(at(14, 9));
+        assert!(invoice.is_overdue());
+        assert_eq!(invoice.next_reminder(), Some(at(14, 9)));
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_entries() {
+        let mut invoice = invoice();
+        let due_on = invoice.due_on;
+        for n in 0..(MAX_HISTORY as i64 + 44) {
+            invoice.record(
+                at(1, 0) + chrono::TimeDelta::minutes(n),
+                InvoiceEntry::Issued { due_on },
+            );
+        }
+        assert_eq!(invoice.history.len(), MAX_HISTORY);
+        assert_eq!(invoice.history_dropped, 44);
+        assert_eq!(
+            invoice.history[0].at,
+            at(1, 0) + chrono::TimeDelta::minutes(44)
+        );
+    }
+
+    #[test]
+    fn stored_invoices_without_a_ladder_still_read() {
+        let mut json = serde_json::to_value(invoice()).unwrap();
+        for field in [
+            "pending_dunning",
+            "dunning_level",
+            "overdue_since",
+            "pending_action",
+            "history",
+            "history_dropped",
+        ] {
+            json.as_object_mut().unwrap().remove(field);
+        }
+        let read: Invoice = serde_json::from_value(json).unwrap();
+        assert_eq!(read, invoice());
+    }
+}
