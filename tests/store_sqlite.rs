@@ -138,7 +138,8 @@ async fn reopening_keeps_data_and_schema() {
 }
 
 /// A database at schema version 1 (as the first sqlx release wrote it) is migrated forward on
-/// open, keeping its rows: version 2 adds the scan index.
+/// open, keeping its rows: version 2 adds the scan index, version 3 the invoices' overdue
+/// column and index (rows written before it are not overdue).
 #[tokio::test]
 async fn a_version_1_database_is_migrated_forward() {
     let dir = TempDir::new("v1");
@@ -153,6 +154,8 @@ async fn a_version_1_database_is_migrated_forward() {
     // Back to version 1: what the first release left.
     let edit = editor(&path).await;
     exec(&edit, "DROP INDEX rd_templates_scan").await;
+    exec(&edit, "DROP INDEX rd_invoices_overdue").await;
+    exec(&edit, "ALTER TABLE rd_invoices DROP COLUMN overdue_ns").await;
     exec(&edit, "DELETE FROM rd_schema_version WHERE version > 1").await;
     let store = SqliteStore::connect(&path).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), migrations::LATEST);
@@ -163,6 +166,20 @@ async fn a_version_1_database_is_migrated_forward() {
     .await
     .unwrap();
     assert_eq!(index, 1);
+    let overdue: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'rd_invoices_overdue'",
+    )
+    .fetch_one(&edit)
+    .await
+    .unwrap();
+    assert_eq!(overdue, 1);
+    assert!(
+        store
+            .overdue_invoices(&acme, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let scan = store.scan_templates(&acme, None, 10).await.unwrap();
     assert_eq!(scan.items, vec![first]);
     assert_eq!(scan.next, None);
