@@ -304,7 +304,10 @@ fn general_rules(c: &mut Criterion) {
             "_weekly_filtered",
             "FREQ=WEEKLY;INTERVAL=3;BYDAY=TU,TH;BYMONTH=1,7",
         ),
-        ("_byweekno", "FREQ=YEARLY;BYWEEKNO=1,26,-1;BYDAY=MO,FR;WKST=SU"),
+        (
+            "_byweekno",
+            "FREQ=YEARLY;BYWEEKNO=1,26,-1;BYDAY=MO,FR;WKST=SU",
+        ),
         ("_mixed_monthly", "FREQ=MONTHLY;BYDAY=MO,1TU"),
         ("_mixed_yearly", "FREQ=YEARLY;BYDAY=FR,-1MO"),
     ];
@@ -372,7 +375,10 @@ fn general_rules(c: &mut Criterion) {
     for (label, rule) in [
         ("", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"),
         ("_byweekno", "FREQ=YEARLY;BYWEEKNO=53;BYMONTH=6"),
-        ("_mixed", "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30,31;BYDAY=MO,1TU"),
+        (
+            "_mixed",
+            "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30,31;BYDAY=MO,1TU",
+        ),
     ] {
         let empty = format!("DTSTART:19000101T090000\nRRULE:{rule}");
         assert!(Schedule::from_rrule(&empty).is_err(), "{rule}");
@@ -404,8 +410,7 @@ fn split_mixed(text: &str) -> Vec<String> {
     let rest = &text[at + 6..];
     let end = rest.find([';', '\n']).unwrap_or(rest.len());
     let days: Vec<&str> = rest[..end].split(',').collect();
-    let (numbered, plain): (Vec<&str>, Vec<&str>) =
-        days.iter().partition(|d| d.len() > 2);
+    let (numbered, plain): (Vec<&str>, Vec<&str>) = days.iter().partition(|d| d.len() > 2);
     if numbered.is_empty() || plain.is_empty() {
         return vec![text.to_owned()];
     }

@@ -221,30 +221,38 @@ impl Periods {
             return self.first_count; // no period after period 0 in the supported years
         };
         let from = 1 + k as i64 * self.stride;
-        self.first_count + self.checkpoints.get(k).copied().unwrap_or(0) + self.count_range(from, grid)
+        self.first_count
+            + self.checkpoints.get(k).copied().unwrap_or(0)
+            + self.count_range(from, grid)
     }
 
     /// Evaluates the mask of every month shape the grid periods of the supported years touch.
     fn evaluate_masks(&mut self) {
         let first = self.period_start_day(0);
         let last = self.period_start_day(self.last_grid * self.interval + 1) - 1;
-        let (y, m, _) = civil::civil_from_days(first as i32);
-        let (last_y, last_m, _) = civil::civil_from_days(last as i32);
-        for index in civil::month_index(y, m)..=civil::month_index(last_y, last_m) {
-            let (y, m) = civil::month_from_index(index);
-            let first = civil::days_from_civil(y, m, 1);
-            let key = self.filter.key(y, m, first);
-            if let Some(slot) = self.month_masks.get_mut(key)
-                && *slot & KNOWN == 0
-            {
-                *slot = self.filter.month_mask(y, m, first) | KNOWN;
+        let (first_year, _, _) = civil::civil_from_days(first as i32);
+        let (last_year, _, _) = civil::civil_from_days(last as i32);
+        for y in first_year..=last_year {
+            let mut month_first = civil::days_from_civil(y, 1, 1);
+            for m in 1..=12 {
+                let key = self.filter.key(y, m, month_first);
+                if let Some(slot) = self.month_masks.get_mut(key)
+                    && *slot & KNOWN == 0
+                {
+                    *slot = self.filter.month_mask(y, m, month_first) | KNOWN;
+                }
+                month_first += civil::days_in_month(y, m) as i32;
             }
         }
     }
 
     /// The days of month `m` of year `y` that pass the day filters (bit `d - 1` for day `d`).
     fn month_mask(&self, y: i32, m: u32) -> u32 {
-        let first = civil::days_from_civil(y, m, 1);
+        self.mask_at(y, m, civil::days_from_civil(y, m, 1))
+    }
+
+    /// [`Periods::month_mask`] for a month whose first day is day number `first`.
+    fn mask_at(&self, y: i32, m: u32, first: i32) -> u32 {
         match self.month_masks.get(self.filter.key(y, m, first)) {
             Some(&mask) if mask & KNOWN != 0 => mask & !KNOWN,
             _ => self.filter.month_mask(y, m, first),
@@ -282,22 +290,21 @@ impl Periods {
     /// a daily or weekly rule, counted a month at a time.
     fn grid_days(&self, first: i64, last: i64, period: i64, window: i64) -> u64 {
         let (mut y, mut m, _) = civil::civil_from_days(first as i32);
+        let mut month_first = i64::from(civil::days_from_civil(y, m, 1));
         let mut count = 0;
-        loop {
-            let month_first = i64::from(civil::days_from_civil(y, m, 1));
-            if month_first > last {
-                return count;
-            }
+        while month_first <= last {
             let len = i64::from(civil::days_in_month(y, m));
             let lo = (first - month_first).max(0);
             let hi = (last - month_first).min(len - 1);
-            let days = self.month_mask(y, m) & ones(hi + 1) & !ones(lo);
+            let days = self.mask_at(y, m, month_first as i32) & ones(hi + 1) & !ones(lo);
             if days != 0 {
                 let on_grid = on_grid(month_first - self.origin, period, window);
                 count += u64::from((days & on_grid).count_ones());
             }
+            month_first += len;
             (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
         }
+        count
     }
 
     fn period_of_day(&self, day: i64) -> i64 {
@@ -350,7 +357,14 @@ impl Periods {
             }
             Frequency::Yearly => {
                 let y = (self.origin + p) as i32;
-                (1..=12).map(|m| self.month_mask(y, m).count_ones()).sum()
+                let mut month_first = civil::days_from_civil(y, 1, 1);
+                (1..=12)
+                    .map(|m| {
+                        let days = self.mask_at(y, m, month_first).count_ones();
+                        month_first += civil::days_in_month(y, m) as i32;
+                        days
+                    })
+                    .sum()
             }
         }
     }
@@ -551,7 +565,11 @@ impl DayFilter {
         let num_weeks = year_len_ext / 7 + year_len_ext.rem_euclid(7) / 4;
         // The last day of the week from day `i`: the day before the next week start, at most
         // 6 days on.
-        let week_end = |i: i64| (i..i + 6).find(|&j| weekday(j + 1) == wkst).unwrap_or(i + 6);
+        let week_end = |i: i64| {
+            (i..i + 6)
+                .find(|&j| weekday(j + 1) == wkst)
+                .unwrap_or(i + 6)
+        };
         for &n in &self.week_nos {
             let mut n = i64::from(n);
             if n < 0 {

@@ -196,10 +196,7 @@ fn walk(periods: &Periods, not_before: i64) -> Result<Walk, ScheduleError> {
 
 /// The occurrences (local seconds) of `walks` merged in order, each once, from local second
 /// `start` on; each walk stops at its last occurrence.
-fn merged(
-    walks: &[Walk],
-    start: i64,
-) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
+fn merged(walks: &[Walk], start: i64) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
     let mut streams = Vec::new();
     for walk in walks {
         let Some(last) = walk.last.filter(|&last| last >= start) else {
@@ -225,17 +222,17 @@ fn merged(
                 *head = Some(stream.next());
             }
         }
-        let next = streams.iter().filter_map(|(_, head)| head.flatten()).min()?;
+        let next = streams
+            .iter()
+            .filter_map(|(_, head)| head.flatten())
+            .min()?;
         previous = Some(next);
         Some(next)
     }))
 }
 
 /// The rrule crate's walk of `parts` from local second `start`, as local seconds.
-fn floating(
-    parts: &Parts,
-    start: i64,
-) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
+fn floating(parts: &Parts, start: i64) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
     let set = build_set(parts, naive(start))?;
     Ok((&set)
         .into_iter()
@@ -467,7 +464,10 @@ mod tests {
                 subsequence(WEEKDAYS.to_vec(), 0..=2),
                 // In the month (rrule refuses -5) and in the year (rrule refuses ±53).
                 prop::collection::vec(
-                    (select(nonzero::<i8>(-4..=5)), select(nonzero::<i8>(-52..=52))),
+                    (
+                        select(nonzero::<i8>(-4..=5)),
+                        select(nonzero::<i8>(-52..=52)),
+                    ),
                     2,
                 ),
             ),
@@ -492,7 +492,10 @@ mod tests {
                     let monthly_or_yearly = matches!(frequency, Frequency::Monthly) || yearly;
                     let mut by_day: Vec<WeekdayNum> = plain
                         .into_iter()
-                        .map(|weekday| WeekdayNum { ordinal: 0, weekday })
+                        .map(|weekday| WeekdayNum {
+                            ordinal: 0,
+                            weekday,
+                        })
                         .collect();
                     let by_week_no = if yearly { by_week_no } else { Vec::new() };
                     if monthly_or_yearly && by_week_no.is_empty() {
@@ -537,7 +540,12 @@ mod tests {
     }
 
     fn start() -> impl Strategy<Value = NaiveDateTime> {
-        (1900..=2199i32, 1..=366u32, select(vec![0u32, 9, 23]), select(vec![0u32, 30]))
+        (
+            1900..=2199i32,
+            1..=366u32,
+            select(vec![0u32, 9, 23]),
+            select(vec![0u32, 30]),
+        )
             .prop_map(|(y, d, h, m)| {
                 NaiveDate::from_yo_opt(y, d)
                     .or_else(|| NaiveDate::from_yo_opt(y, 365))
