@@ -342,11 +342,6 @@ mod tests {
     /// How many occurrences the plain walk reads at most per case.
     const WALKED: usize = 20_000;
 
-    /// Local seconds of the last second of the supported years.
-    fn horizon() -> i64 {
-        (i64::from(civil::max_days()) + 1) * 86_400 - 1
-    }
-
     /// Local seconds before the first grid period after the last that starts in the
     /// supported years (whose occurrences may run into 2200).
     fn walk_end(periods: &Periods) -> i64 {
@@ -393,8 +388,7 @@ mod tests {
         let mut reached = end;
         for kind in kinds {
             let set = build_set(&kind, expansion_start).unwrap();
-            let mut n = 0;
-            for t in &set {
+            for (n, t) in (&set).into_iter().enumerate() {
                 let local = t.naive_utc().and_utc().timestamp();
                 if local > end {
                     break;
@@ -403,7 +397,6 @@ mod tests {
                     reached = reached.min(local - 1);
                     break;
                 }
-                n += 1;
                 if local >= not_before {
                     all.push(local);
                 }
@@ -426,10 +419,9 @@ mod tests {
         .boxed()
     }
 
-    fn nonzero<T: Copy + std::fmt::Debug + 'static>(range: std::ops::RangeInclusive<i32>) -> Vec<T>
-    where
-        T: TryFrom<i32>,
-    {
+    fn nonzero<T: Copy + std::fmt::Debug + TryFrom<i32> + 'static>(
+        range: std::ops::RangeInclusive<i32>,
+    ) -> Vec<T> {
         range
             .filter(|&n| n != 0)
             .filter_map(|n| T::try_from(n).ok())
