@@ -7,9 +7,10 @@
 //!   from DTSTART; this crate seeks by arithmetic.
 //! * `stream_*`: occurrences yielded per second when iterating from the start.
 //! * `parse_1000_texts`: `Schedule::from_rrule` against `RRuleSet::from_str`.
-//! * `general_*`: a general rule (`FREQ=DAILY;BYHOUR=0,12`) started in 1900: parsing with 100
+//! * `general_*`: general rules started in 1900 (`FREQ=DAILY;BYHOUR=0,12`, filtered daily and
+//!   weekly rules, `BYWEEKNO`, `BYDAY` mixing plain and numbered weekdays): parsing with 100
 //!   EXDATEs in 2199 (target <= 1 ms), the next 12 after 2026-11-29 against the same rule
-//!   started a year before (target: within 10x), and a rule that never occurs (target <= 1 ms).
+//!   started a year before (target: within 10x), and rules that never occur (target <= 1 ms).
 //!
 //! Before anything is timed, each group asserts that both implementations produce the same
 //! instants, so the comparison is between equal work.
@@ -289,69 +290,146 @@ fn parsing(c: &mut Criterion) {
 
 /// General rules (outside the structured vocabulary, expanded with the rrule crate) started in
 /// 1900 (issue #10, kind 5): parsing with 100 EXDATEs in 2199, the next 12 after "now" for a
-/// rule started in 1900 and for the same rule started last year, and a rule that never occurs.
+/// rule started in 1900 and for the same rule started last year, and rules that never occur.
+///
+/// The rules: `FREQ=DAILY;BYHOUR=0,12`; filtered daily and weekly rules (whose periods are
+/// counted at parse); a `BYWEEKNO` rule (weeks 1 and -1 reach into the adjacent years); `BYDAY`
+/// lists mixing plain and numbered weekdays, which rrule intersects where RFC 5545 means the
+/// union: rrule's side walks one set per kind of weekday and merges them, as this crate does.
 fn general_rules(c: &mut Criterion) {
-    const RULE: &str = "RRULE:FREQ=DAILY;BYHOUR=0,12";
+    const RULES: [(&str, &str); 6] = [
+        ("", "FREQ=DAILY;BYHOUR=0,12"),
+        ("_daily_filtered", "FREQ=DAILY;BYMONTH=2,5;BYDAY=MO,WE"),
+        (
+            "_weekly_filtered",
+            "FREQ=WEEKLY;INTERVAL=3;BYDAY=TU,TH;BYMONTH=1,7",
+        ),
+        (
+            "_byweekno",
+            "FREQ=YEARLY;BYWEEKNO=1,26,-1;BYDAY=MO,FR;WKST=SU",
+        ),
+        ("_mixed_monthly", "FREQ=MONTHLY;BYDAY=MO,1TU"),
+        ("_mixed_yearly", "FREQ=YEARLY;BYDAY=FR,-1MO"),
+    ];
     let now = Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap();
-    let mut with_exdates = format!("DTSTART:19000101T000000\n{RULE}\n");
-    for day in 0..100 {
-        let date = NaiveDate::from_ymd_opt(2199, 1, 1).unwrap() + chrono::Days::new(day);
-        with_exdates.push_str(&format!("EXDATE:{}T120000\n", date.format("%Y%m%d")));
-    }
-    assert_eq!(ours(&with_exdates).skipped().count(), 100);
-    let mut group = c.benchmark_group("general_parse_100_exdates");
-    group
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    group.bench_function("recurring_deals", |b| {
-        b.iter(|| black_box(Schedule::from_rrule(black_box(&with_exdates)).is_ok()))
-    });
-    group.bench_function("rrule", |b| {
-        b.iter(|| black_box(black_box(&with_exdates).parse::<RRuleSet>().is_ok()))
-    });
-    group.finish();
-
-    for (name, start) in [
-        ("general_next_12_started_1900", "19000101T000000"),
-        ("general_next_12_started_last_year", "20251129T000000"),
-    ] {
-        let text = format!("DTSTART:{start}Z\n{RULE}");
-        let schedule = ours(&text);
-        let set = theirs(&text);
-        assert_eq!(
-            ours_after(&schedule, now, 12),
-            theirs_after(&set, now.timestamp(), 12),
-            "{text}"
-        );
-        let mut group = c.benchmark_group(name);
+    for (label, rule) in RULES {
+        // 100 EXDATEs naming occurrences in 2199: the rule's first 100 of that year, or its
+        // last 100 when it has fewer there.
+        let text = format!("DTSTART:19000101T000000\nRRULE:{rule}");
+        let year_2199 = Utc.with_ymd_and_hms(2199, 1, 1, 0, 0, 0).unwrap();
+        let mut named: Vec<i64> = ours_after(&ours(&text), year_2199, 100);
+        if named.len() < 100 {
+            let all: Vec<i64> = ours_after(&ours(&text), now, usize::MAX);
+            named = all[all.len().saturating_sub(100)..].to_vec();
+        }
+        let mut with_exdates = format!("{text}\n");
+        for at in &named {
+            let at = DateTime::from_timestamp(*at, 0).unwrap();
+            with_exdates.push_str(&format!("EXDATE:{}\n", at.format("%Y%m%dT%H%M%S")));
+        }
+        assert_eq!(ours(&with_exdates).skipped().count(), 100, "{rule}");
+        let mut group = c.benchmark_group(format!("general_parse_100_exdates{label}"));
         group
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3));
         group.bench_function("recurring_deals", |b| {
-            b.iter(|| ours_after(black_box(&schedule), now, 12))
+            b.iter(|| black_box(Schedule::from_rrule(black_box(&with_exdates)).is_ok()))
+        });
+        group.bench_function("rrule", |b| {
+            b.iter(|| {
+                for text in split_mixed(&with_exdates) {
+                    black_box(black_box(&text).parse::<RRuleSet>().is_ok());
+                }
+            })
+        });
+        group.finish();
+
+        for (name, start) in [
+            ("general_next_12_started_1900", "19000101T000000"),
+            ("general_next_12_started_last_year", "20251129T000000"),
+        ] {
+            let text = format!("DTSTART:{start}Z\nRRULE:{rule}");
+            let schedule = ours(&text);
+            let sets: Vec<RRuleSet> = split_mixed(&text).iter().map(|t| theirs(t)).collect();
+            assert_eq!(
+                ours_after(&schedule, now, 12),
+                theirs_merged_after(&sets, now.timestamp(), 12),
+                "{text}"
+            );
+            let mut group = c.benchmark_group(format!("{name}{label}"));
+            group
+                .warm_up_time(Duration::from_secs(1))
+                .measurement_time(Duration::from_secs(3));
+            group.bench_function("recurring_deals", |b| {
+                b.iter(|| ours_after(black_box(&schedule), now, 12))
+            });
+            group.sample_size(10);
+            group.bench_function("rrule", |b| {
+                b.iter(|| theirs_merged_after(black_box(&sets), now.timestamp(), 12))
+            });
+            group.finish();
+        }
+    }
+
+    // Never occur: refused as such by this crate; rrule looks through its loop limit.
+    for (label, rule) in [
+        ("", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"),
+        ("_byweekno", "FREQ=YEARLY;BYWEEKNO=53;BYMONTH=6"),
+        (
+            "_mixed",
+            "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30,31;BYDAY=MO,1TU",
+        ),
+    ] {
+        let empty = format!("DTSTART:19000101T090000\nRRULE:{rule}");
+        assert!(Schedule::from_rrule(&empty).is_err(), "{rule}");
+        let mut group = c.benchmark_group(format!("general_empty_rule{label}"));
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        group.bench_function("recurring_deals", |b| {
+            b.iter(|| black_box(Schedule::from_rrule(black_box(&empty)).is_err()))
         });
         group.sample_size(10);
         group.bench_function("rrule", |b| {
-            b.iter(|| theirs_after(black_box(&set), now.timestamp(), 12))
+            b.iter(|| {
+                for text in split_mixed(black_box(&empty)) {
+                    black_box(theirs(&text).into_iter().next().is_none());
+                }
+            })
         });
         group.finish();
     }
+}
 
-    // Never occurs: refused as such by this crate; rrule looks through its loop limit.
-    let empty = "DTSTART:19000101T090000\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30";
-    assert!(Schedule::from_rrule(empty).is_err());
-    let mut group = c.benchmark_group("general_empty_rule");
-    group
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    group.bench_function("recurring_deals", |b| {
-        b.iter(|| black_box(Schedule::from_rrule(black_box(empty)).is_err()))
-    });
-    group.sample_size(10);
-    group.bench_function("rrule", |b| {
-        b.iter(|| black_box(theirs(black_box(empty)).into_iter().next().is_none()))
-    });
-    group.finish();
+/// The text as rrule must read it for RFC 5545's meaning: a `BYDAY` list mixing plain and
+/// numbered weekdays becomes two texts, one per kind (rrule would intersect them).
+fn split_mixed(text: &str) -> Vec<String> {
+    let Some(at) = text.find("BYDAY=") else {
+        return vec![text.to_owned()];
+    };
+    let rest = &text[at + 6..];
+    let end = rest.find([';', '\n']).unwrap_or(rest.len());
+    let days: Vec<&str> = rest[..end].split(',').collect();
+    let (numbered, plain): (Vec<&str>, Vec<&str>) = days.iter().partition(|d| d.len() > 2);
+    if numbered.is_empty() || plain.is_empty() {
+        return vec![text.to_owned()];
+    }
+    [plain, numbered]
+        .iter()
+        .map(|days| format!("{}BYDAY={}{}", &text[..at], days.join(","), &rest[end..]))
+        .collect()
+}
+
+/// rrule's next `n` instants strictly after `after` of several sets merged (each instant once).
+fn theirs_merged_after(sets: &[RRuleSet], after: i64, n: usize) -> Vec<i64> {
+    let mut all: Vec<i64> = sets
+        .iter()
+        .flat_map(|set| theirs_after(set, after, n))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all.truncate(n);
+    all
 }
 
 criterion_group!(

@@ -6,7 +6,10 @@
 //!   inc=True))` for the `seq`, `xafter(after, count=3)` for the instants), an implementation
 //!   independent of the rrule crate this crate walks with.
 //! * Properties: rules started from 1900 seek like the rrule crate walking from DTSTART (UTC),
-//!   and in DST zones seeking gives what walking gives, with COUNT and UNTIL.
+//!   and in DST zones seeking gives what walking gives, with COUNT and UNTIL; rules with
+//!   `BYWEEKNO` or a `BYDAY` list mixing plain and numbered weekdays, started anywhere from
+//!   1900 to 2199, give the rrule crate's series (merged for a mixed list), seeks, `nth` and
+//!   EXDATEs.
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -172,6 +175,8 @@ fn rule() -> impl Strategy<Value = String> {
         "FREQ=YEARLY;BYDAY=1MO,-1SU",
         "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",
         "FREQ=YEARLY;BYMONTH=6;BYDAY=MO,TU;BYSETPOS=3,-3",
+        "FREQ=YEARLY;BYWEEKNO=1,-1;BYDAY=MO,FR;WKST=SU",
+        "FREQ=YEARLY;BYWEEKNO=20,53;BYHOUR=1,2,3",
     ];
     (select(rules), 1..=5u32, 0..3u8, 1..300u32).prop_map(|(rule, interval, end, n)| {
         let end = match end {
@@ -270,5 +275,208 @@ proptest! {
             .map(|o| (o.seq(), o.at()))
             .collect();
         prop_assert_eq!(sought, walked, "{}\nafter {}", text, after);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BYWEEKNO and BYDAY lists mixing plain and numbered weekdays
+// ---------------------------------------------------------------------------------------------
+
+/// Rules with `BYWEEKNO` (±1..53, any `WKST`, with `BYMONTH`, `BYMONTHDAY`, `BYYEARDAY`, plain
+/// `BYDAY`, `BYSETPOS`) or a `BYDAY` list mixing plain and numbered weekdays (MONTHLY and
+/// YEARLY, in the month or the year), `INTERVAL` 1 to 5, COUNT, UNTIL or neither.
+fn covered_rule() -> impl Strategy<Value = String> {
+    let weekday = || select(vec!["MO", "TU", "WE", "TH", "FR", "SA", "SU"]);
+    let week_no = prop_oneof![
+        (1..=53i32).prop_map(|n| n.to_string()),
+        (1..=53i32).prop_map(|n| (-n).to_string()),
+        select(vec!["1", "-1", "52", "53", "-53", "1,53", "-1,1"]).prop_map(str::to_owned),
+    ];
+    let byweekno = (
+        prop::collection::vec(week_no, 1..=2),
+        prop::option::of(prop::collection::btree_set(weekday(), 1..=3)),
+        select(vec![
+            "",
+            ";BYMONTH=1",
+            ";BYMONTH=12,1",
+            ";BYMONTH=6",
+            ";BYMONTHDAY=1,-1,31",
+            ";BYYEARDAY=1,2,3,-1,-2",
+            ";BYSETPOS=1,-1",
+            ";BYHOUR=0,12;BYSETPOS=-2",
+        ]),
+        weekday(),
+    )
+        .prop_map(|(weeks, days, extra, wkst)| {
+            let days = days.map_or(String::new(), |d| {
+                format!(";BYDAY={}", d.into_iter().collect::<Vec<_>>().join(","))
+            });
+            format!(
+                "FREQ=YEARLY;BYWEEKNO={}{days}{extra};WKST={wkst}",
+                weeks.join(",")
+            )
+        });
+    let mixed = (
+        select(vec!["MONTHLY", "YEARLY"]),
+        prop::collection::btree_set(weekday(), 1..=2),
+        prop::collection::vec((prop_oneof![-4..=-1i32, 1..=4i32], weekday()), 1..=2),
+        select(vec![
+            "",
+            ";BYMONTH=2,8",
+            ";BYMONTHDAY=1,2,3,4,5,6,7,-1",
+            ";BYHOUR=8,20",
+        ]),
+        0..=1u8,
+    )
+        .prop_map(|(freq, plain, numbered, extra, year_scope)| {
+            // YEARLY ordinals count in the year without BYMONTH: let them reach further.
+            let scale = if freq == "YEARLY" && !extra.contains("BYMONTH=") && year_scope == 1 {
+                10
+            } else {
+                1
+            };
+            let mut days: Vec<String> = plain.into_iter().map(str::to_owned).collect();
+            days.extend(numbered.iter().map(|(n, d)| format!("{}{d}", n * scale)));
+            format!("FREQ={freq};BYDAY={}{extra}", days.join(","))
+        });
+    (prop_oneof![byweekno, mixed], 1..=5u32, 0..3u8, 1..300u32).prop_map(
+        |(rule, interval, end, n)| {
+            let end = match end {
+                0 => String::new(),
+                1 => format!(";COUNT={n}"),
+                // Years after DTSTART's, filled in by the test.
+                _ => format!(";UNTIL=+{}", n % 60),
+            };
+            format!("{rule};INTERVAL={interval}{end}")
+        },
+    )
+}
+
+/// The rrule crate's reading of `text` as RFC 5545 means it: a `BYDAY` list mixing plain and
+/// numbered weekdays is walked as two rules and merged (rrule alone intersects them), and a
+/// COUNT counts the merged occurrences.
+fn rrule_oracle(text: &str, horizon: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let (head, rule) = text.split_once("RRULE:").unwrap();
+    let parts: Vec<&str> = rule.split(';').collect();
+    let count: Option<usize> = parts
+        .iter()
+        .find_map(|p| p.strip_prefix("COUNT="))
+        .map(|n| n.parse().unwrap());
+    let without_count: Vec<&str> = parts
+        .iter()
+        .copied()
+        .filter(|p| !p.starts_with("COUNT="))
+        .collect();
+    let days = without_count
+        .iter()
+        .find_map(|p| p.strip_prefix("BYDAY="))
+        .unwrap_or("");
+    let (numbered, plain): (Vec<&str>, Vec<&str>) = days
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .partition(|d| d.len() > 2);
+    let kinds = if numbered.is_empty() || plain.is_empty() {
+        vec![days.to_owned()]
+    } else {
+        vec![plain.join(","), numbered.join(",")]
+    };
+    let mut all = Vec::new();
+    for kind in kinds {
+        let rule: Vec<String> = without_count
+            .iter()
+            .map(|p| {
+                if p.starts_with("BYDAY=") {
+                    format!("BYDAY={kind}")
+                } else {
+                    (*p).to_owned()
+                }
+            })
+            .collect();
+        let set: rrule::RRuleSet = format!("{head}RRULE:{}", rule.join(";")).parse().unwrap();
+        all.extend(
+            set.into_iter()
+                .map(|d| d.with_timezone(&Utc))
+                .take_while(|d| *d <= horizon)
+                .take(count.unwrap_or(usize::MAX)),
+        );
+    }
+    all.sort_unstable();
+    all.dedup();
+    if let Some(n) = count {
+        all.truncate(n);
+    }
+    all
+}
+
+proptest! {
+    #![proptest_config(config(1500))]
+
+    /// `BYWEEKNO` and mixed `BYDAY` rules started anywhere from 1900 to 2199, in UTC: the
+    /// whole series (instants and `seq`) is the rrule crate's (merged for a mixed list), a
+    /// seek anywhere gives the rrule occurrences after it with the `seq` they have in the
+    /// series, `nth` from the start gives the same occurrence, and an EXDATE on one
+    /// occurrence removes exactly that one, leaving every other `seq` unchanged.
+    #[test]
+    fn byweekno_and_mixed_byday_match_rrule(
+        rule in covered_rule(),
+        start in start(1900..=2199),
+        picks in (any::<u64>(), any::<u64>(), any::<u64>()),
+    ) {
+        let rule = match rule.split_once(";UNTIL=+") {
+            Some((rule, years)) => {
+                let year = (chrono::Datelike::year(&start) + years.parse::<i32>().unwrap()).min(2199);
+                format!("{rule};UNTIL={year}0101T000000Z")
+            }
+            None => rule,
+        };
+        let text = format!("DTSTART:{}Z\nRRULE:{rule}", start.format("%Y%m%dT%H%M%S"));
+        let horizon = utc("21991231T235959");
+        if rule.contains("UNTIL=") && utc(&format!("{}T000000", &rule[rule.len() - 16..rule.len() - 8])) < start.and_utc() {
+            return Ok(()); // UNTIL before DTSTART: refused by both
+        }
+        let expected = rrule_oracle(&text, horizon);
+        let schedule = match Schedule::from_rrule(&text) {
+            Ok(s) => s,
+            Err(ScheduleError::NoOccurrence) => {
+                prop_assert!(expected.is_empty(), "{}: refused, rrule has {:?}", text, expected.first());
+                return Ok(());
+            }
+            Err(ScheduleError::UntilBeforeStart { .. }) => return Ok(()),
+            Err(ScheduleError::Contradictory(e)) if e.contains("beyond what the rrule crate") => {
+                return Ok(()); // ordinals rrule's validator refuses
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("{text}: {e}"))),
+        };
+        let all: Vec<(u64, DateTime<Utc>)> =
+            schedule.occurrences().map(|o| (o.seq(), o.at())).collect();
+        let numbered: Vec<(u64, DateTime<Utc>)> =
+            expected.iter().enumerate().map(|(i, d)| (i as u64, *d)).collect();
+        prop_assert_eq!(&all, &numbered, "{}", text);
+        if expected.is_empty() {
+            return Ok(());
+        }
+        // Seeks: anywhere from DTSTART to the horizon, and exactly on an occurrence.
+        let span = (horizon - start.and_utc()).num_seconds().max(1) as u64;
+        let on = expected[(picks.1 % expected.len() as u64) as usize];
+        for after in [start.and_utc() + TimeDelta::seconds((picks.0 % span) as i64), on] {
+            let sought: Vec<(u64, DateTime<Utc>)> = schedule
+                .occurrences_after(after)
+                .take(5)
+                .map(|o| (o.seq(), o.at()))
+                .collect();
+            let want: Vec<(u64, DateTime<Utc>)> =
+                numbered.iter().copied().filter(|(_, d)| *d > after).take(5).collect();
+            prop_assert_eq!(sought, want, "{}\nafter {}", text, after);
+        }
+        let k = (picks.2 % expected.len() as u64) as usize;
+        prop_assert_eq!(schedule.occurrences().nth(k).map(|o| o.at()), Some(expected[k]), "{}", text);
+        // An EXDATE on occurrence k.
+        let with_exdate = format!("{text}\nEXDATE:{}Z", expected[k].format("%Y%m%dT%H%M%S"));
+        let excepted = Schedule::from_rrule(&with_exdate).unwrap();
+        let left: Vec<(u64, DateTime<Utc>)> =
+            excepted.occurrences().map(|o| (o.seq(), o.at())).collect();
+        let mut want = numbered.clone();
+        want.remove(k);
+        prop_assert_eq!(left, want, "{}", with_exdate);
     }
 }

@@ -1,5 +1,6 @@
-//! Arithmetic over the periods of a general rule, so that seeking, checking an exception and
-//! finding out that a rule never occurs cost what one period costs, not a walk from DTSTART.
+//! Arithmetic over the periods of a general rule, so that seeking, counting, checking an
+//! exception and finding out that a rule never occurs cost what one period costs, not a walk
+//! from DTSTART.
 //!
 //! A rule's expansion works period by period (a day, a week from `WKST`, a month, a year,
 //! every `INTERVAL`-th one from DTSTART's): which days of a period match depends only on the
@@ -8,17 +9,26 @@
 //! * **Restarting.** With the parts RFC 5545 derives from DTSTART written out (`BYMONTHDAY`,
 //!   `BYMONTH`, `BYDAY`, `BYHOUR`...), the rrule crate started at the first second of any
 //!   period of the grid yields exactly the original series from there on: nothing else of
-//!   DTSTART is read.
-//! * **Counting.** The number of occurrences in a period is `by_days[D]`, `D` the number of
-//!   days of the period that pass the day filters (evaluated here, not by walking); counts
-//!   before every so many periods are kept (`checkpoints`), so the `seq` of any point is a
-//!   look-up plus less than a year of periods.
+//!   DTSTART is read. A `BYDAY` list mixing plain and numbered weekdays restarts as two rrule
+//!   walks merged (see [`RfcRule`](super::RfcRule)).
+//! * **Counting.** Which days of a month pass the day filters (`BYMONTH`, `BYMONTHDAY`,
+//!   `BYYEARDAY`, `BYWEEKNO`, `BYDAY`: a day passes `BYDAY` when it matches any entry) depends
+//!   only on the month's shape: its number, whether its year and the year before are leap
+//!   years, and the weekday of its first day (which also fixes the weekday of January 1st).
+//!   Those masks, at most 336, are evaluated once; the number of occurrences in a period is
+//!   `by_days[D]`, `D` the period's matching days read from the masks. Daily and weekly rules
+//!   without `BYSETPOS` count a run of periods month by month (a month's matching days on the
+//!   grid of the interval, one mask operation). Counts before every so many periods are kept
+//!   (`checkpoints`), so the `seq` of any point is a look-up plus less than a year of periods.
+//! * **Week numbers.** `BYWEEKNO` is read as the rrule crate (python-dateutil's algorithm)
+//!   reads it, year by year: week 1 is the first week from `WKST` with at least 4 days in the
+//!   year, negative numbers count from the year's last week, the days of week 1 of the next
+//!   year at the end of December match week 1, and the days before this year's week 1 match
+//!   the previous year's last week number (or -1) as dateutil computes it.
 //! * **Ending.** The last occurrence in the supported years is found once; a rule with none is
 //!   known at once, instead of after the rrule crate's 100,000 empty periods.
 //!
 //! Period 0 (DTSTART's own) is always walked: occurrences before DTSTART are dropped there.
-//! Rules this does not cover (`BYWEEKNO`, a `BYDAY` list mixing plain and numbered weekdays)
-//! keep the plain walk.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
@@ -34,8 +44,14 @@ pub(crate) struct Periods {
     /// first day (weekly), a month index (monthly), a year (yearly).
     origin: i64,
     filter: DayFilter,
+    /// Matching days of each month shape (see [`DayFilter::key`]): bit `d - 1` for day `d`,
+    /// [`KNOWN`] once evaluated.
+    month_masks: Vec<u32>,
     /// Occurrences in a period with `D` matching days, indexed by `D`.
     by_days: Vec<u64>,
+    /// Whether `by_days[D]` is `D * by_days[1]` (no `BYSETPOS`, or a daily rule): then a run
+    /// of daily or weekly periods is counted by its matching days.
+    linear: bool,
     /// The expansion's parts with DTSTART's contributions written out.
     explicit: Parts,
     /// Grid periods between checkpoints.
@@ -53,7 +69,11 @@ pub(crate) struct Periods {
     one_per_day: bool,
 }
 
-/// The day filters of RFC 5545 (`BYMONTH`, `BYMONTHDAY`, `BYYEARDAY`, `BYDAY`) as bit masks.
+/// The bit of a month mask that says it was evaluated (days use bits 0 to 30).
+const KNOWN: u32 = 1 << 31;
+
+/// The day filters of RFC 5545 (`BYMONTH`, `BYMONTHDAY`, `BYYEARDAY`, `BYWEEKNO`, `BYDAY`) as
+/// bit masks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct DayFilter {
     /// Bit m (1..=12); 0 = every month.
@@ -65,7 +85,7 @@ struct DayFilter {
     year_days: [u64; 6],
     year_days_back: [u64; 6],
     any_year_day: bool,
-    /// Bit w (0 = Monday) for plain weekdays; 0 = every weekday (unless numbered ones).
+    /// Bit w (0 = Monday) for plain weekdays.
     weekdays: u8,
     /// Per weekday, bit n for the n-th and for the n-th from the end (`1MO`, `-1FR`).
     nth: [u64; 7],
@@ -74,17 +94,15 @@ struct DayFilter {
     /// Numbered weekdays count within the month (monthly, or yearly with `BYMONTH`) rather
     /// than the year.
     nth_in_month: bool,
+    /// `BYWEEKNO` values (empty = every week) and `WKST` (0 = Monday).
+    week_nos: Vec<i8>,
+    week_start: u32,
 }
 
 impl Periods {
     /// The arithmetic for `parts` expanded from `start` (the expansion's own start: the week's
-    /// first day for a weekly rule with `BYSETPOS`), or `None` for rules it does not cover.
-    pub(crate) fn new(parts: &Parts, start: NaiveDateTime) -> Option<Periods> {
-        let numbered = parts.by_day.iter().any(|d| d.ordinal != 0);
-        let plain = parts.by_day.iter().any(|d| d.ordinal == 0);
-        if !parts.by_week_no.is_empty() || (numbered && plain) {
-            return None;
-        }
+    /// first day for a weekly rule with `BYSETPOS`).
+    pub(crate) fn new(parts: &Parts, start: NaiveDateTime) -> Periods {
         let explicit = explicit(parts, start);
         let times = explicit.by_hour.len() as u64
             * explicit.by_minute.len() as u64
@@ -118,12 +136,15 @@ impl Periods {
             Frequency::Monthly => 12,
             Frequency::Yearly => 1,
         };
+        let filter = DayFilter::new(&explicit);
         let mut periods = Periods {
             frequency,
             interval,
             origin,
-            filter: DayFilter::new(&explicit),
+            month_masks: vec![0; filter.keys()],
+            filter,
             by_days,
+            linear: frequency == Frequency::Daily || explicit.by_set_pos.is_empty(),
             explicit,
             stride: (per_year / interval).max(1),
             first_count: 0,
@@ -134,27 +155,30 @@ impl Periods {
         };
         let end_day = i64::from(civil::max_days());
         periods.last_grid = periods.period_of_day(end_day).div_euclid(interval);
-        let mut memo = Memo::default();
-        if periods.grid_count(0, &mut memo) > 0 {
-            periods.last_nonempty = Some(0);
-        }
+        periods.evaluate_masks();
         let mut before = 0;
-        for r in 1..=periods.last_grid {
-            if (r - 1) % periods.stride == 0 {
-                periods.checkpoints.push(before);
-            }
-            let count = periods.grid_count(r, &mut memo);
+        let mut last_block = None;
+        let mut from = 1;
+        while from <= periods.last_grid {
+            periods.checkpoints.push(before);
+            let to = (from + periods.stride).min(periods.last_grid + 1);
+            let count = periods.count_range(from, to);
             if count > 0 {
-                periods.last_nonempty = Some(r);
+                last_block = Some((from, to));
             }
             before += count;
+            from = to;
         }
-        Some(periods)
+        periods.last_nonempty = match last_block {
+            Some((from, to)) => (from..to).rev().find(|&r| periods.grid_count(r) > 0),
+            None => (periods.grid_count(0) > 0).then_some(0),
+        };
+        periods
     }
 
     /// Occurrences of the whole of grid period `grid`, before DTSTART's filter.
     pub(crate) fn period_count(&self, grid: i64) -> u64 {
-        self.grid_count(grid, &mut Memo::default())
+        self.grid_count(grid)
     }
 
     /// Sets the number of occurrences of period 0 at or after DTSTART (counted by the caller's
@@ -185,7 +209,7 @@ impl Periods {
 
     /// Local seconds of the first second of grid period `grid`.
     pub(crate) fn grid_start_local(&self, grid: i64) -> i64 {
-        self.period_start_local(grid * self.interval)
+        self.period_start_day(grid * self.interval) * 86_400
     }
 
     /// Occurrences (at or after DTSTART) before grid period `grid`, which is at least 1.
@@ -197,18 +221,90 @@ impl Periods {
             return self.first_count; // no period after period 0 in the supported years
         };
         let from = 1 + k as i64 * self.stride;
-        let mut count = self.first_count + self.checkpoints.get(k).copied().unwrap_or(0);
-        let mut memo = Memo::default();
-        for r in from..grid {
-            count += self.grid_count(r, &mut memo);
+        self.first_count
+            + self.checkpoints.get(k).copied().unwrap_or(0)
+            + self.count_range(from, grid)
+    }
+
+    /// Evaluates the mask of every month shape the grid periods of the supported years touch.
+    fn evaluate_masks(&mut self) {
+        let first = self.period_start_day(0);
+        let last = self.period_start_day(self.last_grid * self.interval + 1) - 1;
+        let (first_year, _, _) = civil::civil_from_days(first as i32);
+        let (last_year, _, _) = civil::civil_from_days(last as i32);
+        for y in first_year..=last_year {
+            let mut month_first = civil::days_from_civil(y, 1, 1);
+            for m in 1..=12 {
+                let key = self.filter.key(y, m, month_first);
+                if let Some(slot) = self.month_masks.get_mut(key)
+                    && *slot & KNOWN == 0
+                {
+                    *slot = self.filter.month_mask(y, m, month_first) | KNOWN;
+                }
+                month_first += civil::days_in_month(y, m) as i32;
+            }
         }
-        count
+    }
+
+    /// The days of month `m` of year `y` that pass the day filters (bit `d - 1` for day `d`).
+    fn month_mask(&self, y: i32, m: u32) -> u32 {
+        self.mask_at(y, m, civil::days_from_civil(y, m, 1))
+    }
+
+    /// [`Periods::month_mask`] for a month whose first day is day number `first`.
+    fn mask_at(&self, y: i32, m: u32, first: i32) -> u32 {
+        match self.month_masks.get(self.filter.key(y, m, first)) {
+            Some(&mask) if mask & KNOWN != 0 => mask & !KNOWN,
+            _ => self.filter.month_mask(y, m, first),
+        }
     }
 
     /// Occurrences in the whole of grid period `r`.
-    fn grid_count(&self, r: i64, memo: &mut Memo) -> u64 {
-        let days = self.matching_days(r * self.interval, memo);
+    fn grid_count(&self, r: i64) -> u64 {
+        let days = self.matching_days(r * self.interval);
         self.by_days.get(days as usize).copied().unwrap_or(0)
+    }
+
+    /// Occurrences in grid periods `from` to `to`, `to` excluded.
+    fn count_range(&self, from: i64, to: i64) -> u64 {
+        if from >= to {
+            return 0;
+        }
+        let (period, window) = match self.frequency {
+            Frequency::Daily => (self.interval, 1),
+            Frequency::Weekly => (7 * self.interval, 7),
+            Frequency::Monthly | Frequency::Yearly => {
+                return (from..to).map(|r| self.grid_count(r)).sum();
+            }
+        };
+        if !self.linear {
+            return (from..to).map(|r| self.grid_count(r)).sum();
+        }
+        let first = self.origin + from * period;
+        let last = self.origin + to * period - 1;
+        self.by_days.get(1).copied().unwrap_or(0) * self.grid_days(first, last, period, window)
+    }
+
+    /// Matching days from day `first` to day `last` (both included) that are among the first
+    /// `window` days of every `period` days from the origin: the days of the grid periods of
+    /// a daily or weekly rule, counted a month at a time.
+    fn grid_days(&self, first: i64, last: i64, period: i64, window: i64) -> u64 {
+        let (mut y, mut m, _) = civil::civil_from_days(first as i32);
+        let mut month_first = i64::from(civil::days_from_civil(y, m, 1));
+        let mut count = 0;
+        while month_first <= last {
+            let len = i64::from(civil::days_in_month(y, m));
+            let lo = (first - month_first).max(0);
+            let hi = (last - month_first).min(len - 1);
+            let days = self.mask_at(y, m, month_first as i32) & ones(hi + 1) & !ones(lo);
+            if days != 0 {
+                let on_grid = on_grid(month_first - self.origin, period, window);
+                count += u64::from((days & on_grid).count_ones());
+            }
+            month_first += len;
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+        count
     }
 
     fn period_of_day(&self, day: i64) -> i64 {
@@ -225,9 +321,9 @@ impl Periods {
         }
     }
 
-    /// Local seconds of the first second of period `p`.
-    fn period_start_local(&self, p: i64) -> i64 {
-        let day = match self.frequency {
+    /// The day number of the first day of period `p`.
+    fn period_start_day(&self, p: i64) -> i64 {
+        match self.frequency {
             Frequency::Daily => self.origin + p,
             Frequency::Weekly => self.origin + 7 * p,
             Frequency::Monthly => {
@@ -235,79 +331,69 @@ impl Periods {
                 i64::from(civil::days_from_civil(y, m, 1))
             }
             Frequency::Yearly => i64::from(civil::days_from_civil((self.origin + p) as i32, 1, 1)),
-        };
-        day * 86_400
+        }
     }
 
     /// Days of period `p` that pass the day filters.
-    fn matching_days(&self, p: i64, memo: &mut Memo) -> u32 {
-        if self.filter.passes_all() {
-            return match self.frequency {
-                Frequency::Daily => 1,
-                Frequency::Weekly => 7,
-                Frequency::Monthly => {
-                    let (y, m) = civil::month_from_index((self.origin + p) as i32);
-                    civil::days_in_month(y, m)
-                }
-                Frequency::Yearly => 365 + u32::from(civil::is_leap((self.origin + p) as i32)),
-            };
-        }
+    fn matching_days(&self, p: i64) -> u32 {
         match self.frequency {
             Frequency::Daily => {
                 let (y, m, d) = civil::civil_from_days((self.origin + p) as i32);
-                u32::from(self.filter.passes(y, m, d))
+                (self.month_mask(y, m) >> (d - 1)) & 1
             }
             Frequency::Weekly => {
-                let first = self.origin + 7 * p;
-                (first..first + 7)
-                    .filter(|&day| {
-                        let (y, m, d) = civil::civil_from_days(day as i32);
-                        self.filter.passes(y, m, d)
-                    })
-                    .count() as u32
+                let (y, m, d) = civil::civil_from_days((self.origin + 7 * p) as i32);
+                let here = i64::from(civil::days_in_month(y, m) - d + 1).min(7);
+                let mut days = ((self.month_mask(y, m) >> (d - 1)) & ones(here)).count_ones();
+                if here < 7 {
+                    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                    days += (self.month_mask(y, m) & ones(7 - here)).count_ones();
+                }
+                days
             }
             Frequency::Monthly => {
                 let (y, m) = civil::month_from_index((self.origin + p) as i32);
-                let key = (m as usize - 1) * 14
-                    + usize::from(civil::is_leap(y)) * 7
-                    + civil::weekday_index(civil::days_from_civil(y, m, 1)) as usize;
-                *memo.monthly[key].get_or_insert_with(|| {
-                    (1..=civil::days_in_month(y, m))
-                        .filter(|&d| self.filter.passes(y, m, d))
-                        .count() as u32
-                })
+                self.month_mask(y, m).count_ones()
             }
             Frequency::Yearly => {
                 let y = (self.origin + p) as i32;
-                let key = usize::from(civil::is_leap(y)) * 7
-                    + civil::weekday_index(civil::days_from_civil(y, 1, 1)) as usize;
-                *memo.yearly[key].get_or_insert_with(|| {
-                    (1..=12)
-                        .map(|m| {
-                            (1..=civil::days_in_month(y, m))
-                                .filter(|&d| self.filter.passes(y, m, d))
-                                .count() as u32
-                        })
-                        .sum()
-                })
+                let mut month_first = civil::days_from_civil(y, 1, 1);
+                (1..=12)
+                    .map(|m| {
+                        let days = self.mask_at(y, m, month_first).count_ones();
+                        month_first += civil::days_in_month(y, m) as i32;
+                        days
+                    })
+                    .sum()
             }
         }
     }
 }
 
-/// Day counts of months and years by their shape (which is all the filters read).
-struct Memo {
-    monthly: [Option<u32>; 12 * 14],
-    yearly: [Option<u32>; 14],
+/// Bits 0 to `n - 1`.
+fn ones(n: i64) -> u32 {
+    match n {
+        ..=0 => 0,
+        32.. => u32::MAX,
+        n => (1 << n) - 1,
+    }
 }
 
-impl Default for Memo {
-    fn default() -> Self {
-        Memo {
-            monthly: [None; 12 * 14],
-            yearly: [None; 14],
-        }
+/// The days `k` (bits 0 to 30) of a month whose first day is `offset` days from the origin
+/// that fall among the first `window` days of every `period` days from the origin.
+fn on_grid(offset: i64, period: i64, window: i64) -> u32 {
+    if window >= period {
+        return ones(31);
     }
+    let o = offset.rem_euclid(period);
+    // The window holding the month's first day, if it does; then every later one.
+    let mut bits = if o < window { ones(window - o) } else { 0 };
+    let mut k = period - o;
+    while k < 31 {
+        bits |= ones(k + window) & !ones(k);
+        k += period;
+    }
+    bits & ones(31)
 }
 
 impl DayFilter {
@@ -324,6 +410,8 @@ impl DayFilter {
             nth_back: [0; 7],
             numbered: false,
             nth_in_month: parts.frequency == Frequency::Monthly || !parts.by_month.is_empty(),
+            week_nos: parts.by_week_no.clone(),
+            week_start: civil::weekday_number(parts.week_start),
         };
         for &m in &parts.by_month {
             filter.months |= 1 << m;
@@ -361,57 +449,178 @@ impl DayFilter {
         filter
     }
 
-    /// Whether there is no day filter at all (`FREQ=DAILY;BYHOUR=0,12`).
-    fn passes_all(&self) -> bool {
-        self.months == 0
-            && self.month_days == 0
-            && self.month_days_back == 0
-            && !self.any_year_day
-            && self.weekdays == 0
-            && !self.numbered
+    /// How many month shapes there are: the month, whether its year is a leap year, the
+    /// weekday of its first day, and (week numbers only) whether the year before is one.
+    fn keys(&self) -> usize {
+        if self.week_nos.is_empty() { 168 } else { 336 }
     }
 
-    /// Whether civil date `y-m-d` passes every day filter.
-    fn passes(&self, y: i32, m: u32, d: u32) -> bool {
+    /// The shape of month `m` of year `y`, whose first day is day number `first`: everything
+    /// the filters read (the weekday of January 1st follows from the month's).
+    fn key(&self, y: i32, m: u32, first: i32) -> usize {
+        let shape = (m as usize - 1) * 14
+            + usize::from(civil::is_leap(y)) * 7
+            + civil::weekday_index(first) as usize;
+        if self.week_nos.is_empty() {
+            shape
+        } else {
+            shape + 168 * usize::from(civil::is_leap(y - 1))
+        }
+    }
+
+    /// The days of month `m` of year `y` (first day: day number `first`) that pass every day
+    /// filter, bit `d - 1` for day `d`. A day passes `BYDAY` when it matches any entry, plain
+    /// or numbered.
+    fn month_mask(&self, y: i32, m: u32, first: i32) -> u32 {
         if self.months != 0 && self.months & (1 << m) == 0 {
-            return false;
+            return 0;
         }
-        let month_len = civil::days_in_month(y, m);
-        if (self.month_days | self.month_days_back) != 0
-            && self.month_days & (1 << d) == 0
-            && self.month_days_back & (1 << (month_len - d + 1)) == 0
-        {
-            return false;
+        let len = civil::days_in_month(y, m);
+        let mut mask = ones(i64::from(len));
+        if (self.month_days | self.month_days_back) != 0 {
+            mask &= (1..=len)
+                .filter(|&d| {
+                    self.month_days & (1 << d) != 0
+                        || self.month_days_back & (1 << (len - d + 1)) != 0
+                })
+                .fold(0, |bits, d| bits | 1 << (d - 1));
         }
-        let day = civil::days_from_civil(y, m, d);
-        let year_len = if civil::is_leap(y) { 366 } else { 365 };
-        let year_day = (day - civil::days_from_civil(y, 1, 1) + 1) as usize;
+        if mask == 0 {
+            return 0;
+        }
+        let year_len: usize = if civil::is_leap(y) { 366 } else { 365 };
+        // 0-based day of the year of the month's first day.
+        let year_day0 = (first - civil::days_from_civil(y, 1, 1)) as usize;
         if self.any_year_day {
-            let back = year_len - year_day + 1;
-            let hit = self.year_days[year_day / 64] & (1 << (year_day % 64)) != 0
-                || self.year_days_back[back / 64] & (1 << (back % 64)) != 0;
-            if !hit {
-                return false;
-            }
+            mask &= (1..=len as usize)
+                .filter(|&d| {
+                    let day = year_day0 + d;
+                    let back = year_len - day + 1;
+                    self.year_days[day / 64] & (1 << (day % 64)) != 0
+                        || self.year_days_back[back / 64] & (1 << (back % 64)) != 0
+                })
+                .fold(0, |bits, d| bits | 1 << (d - 1));
         }
-        let weekday = civil::weekday_index(day) as usize;
-        if self.weekdays != 0 && self.weekdays & (1 << weekday) == 0 {
-            return false;
+        if !self.week_nos.is_empty() {
+            let weeks = self.week_no_days(y);
+            mask &= (0..len as usize)
+                .filter(|&k| {
+                    let day = year_day0 + k;
+                    weeks[day / 64] & (1 << (day % 64)) != 0
+                })
+                .fold(0, |bits, k| bits | 1 << k);
         }
-        if self.numbered {
-            let (index, len) = if self.nth_in_month {
-                (d as usize, month_len as usize)
-            } else {
-                (year_day, year_len)
-            };
-            let nth = (index - 1) / 7 + 1;
-            let nth_back = (len - index) / 7 + 1;
-            if self.nth[weekday] & (1 << nth) == 0 && self.nth_back[weekday] & (1 << nth_back) == 0
+        if self.weekdays != 0 || self.numbered {
+            let weekday0 = civil::weekday_index(first) as usize;
+            mask &= (1..=len as usize)
+                .filter(|&d| {
+                    let weekday = (weekday0 + d - 1) % 7;
+                    if self.weekdays & (1 << weekday) != 0 {
+                        return true;
+                    }
+                    if !self.numbered {
+                        return false;
+                    }
+                    let (index, len) = if self.nth_in_month {
+                        (d, len as usize)
+                    } else {
+                        (year_day0 + d, year_len)
+                    };
+                    let nth = (index - 1) / 7 + 1;
+                    let nth_back = (len - index) / 7 + 1;
+                    self.nth[weekday] & (1 << nth) != 0
+                        || self.nth_back[weekday] & (1 << nth_back) != 0
+                })
+                .fold(0, |bits, d| bits | 1 << (d - 1));
+        }
+        mask
+    }
+
+    /// The days of year `y` in the weeks of `BYWEEKNO` (bit `i` for the 0-based day of the
+    /// year `i`), exactly as the rrule crate 0.14 builds its week-number mask (its
+    /// `YearInfo::new`, python-dateutil's `rebuild`): the same weeks, the same days of the
+    /// adjacent years' weeks, the same reading of the previous year's last week number.
+    fn week_no_days(&self, y: i32) -> [u64; 6] {
+        let mut days = [0u64; 6];
+        let mut set = |i: i64| {
+            if let Ok(i) = usize::try_from(i)
+                && i < 6 * 64
             {
-                return false;
+                days[i / 64] |= 1 << (i % 64);
+            }
+        };
+        let wkst = i64::from(self.week_start);
+        let year_len: i64 = if civil::is_leap(y) { 366 } else { 365 };
+        let year_weekday = i64::from(civil::weekday_index(civil::days_from_civil(y, 1, 1)));
+        // The weekday of 0-based day `i` of the year.
+        let weekday = |i: i64| (year_weekday + i).rem_euclid(7);
+        let mut no1_week_start = (7 - year_weekday + wkst).rem_euclid(7);
+        let first_week_start = no1_week_start;
+        let year_len_ext = if no1_week_start >= 4 {
+            no1_week_start = 0;
+            year_len + (year_weekday - wkst).rem_euclid(7)
+        } else {
+            year_len - no1_week_start
+        };
+        let num_weeks = year_len_ext / 7 + year_len_ext.rem_euclid(7) / 4;
+        // The last day of the week from day `i`: the day before the next week start, at most
+        // 6 days on.
+        let week_end = |i: i64| {
+            (i..i + 6)
+                .find(|&j| weekday(j + 1) == wkst)
+                .unwrap_or(i + 6)
+        };
+        for &n in &self.week_nos {
+            let mut n = i64::from(n);
+            if n < 0 {
+                n += num_weeks + 1;
+            }
+            if !(n > 0 && n <= num_weeks) {
+                continue;
+            }
+            let i = if n > 1 {
+                let mut i = no1_week_start + (n - 1) * 7;
+                if no1_week_start != first_week_start {
+                    i -= 7 - first_week_start;
+                }
+                i
+            } else {
+                no1_week_start
+            };
+            (i..=week_end(i)).for_each(&mut set);
+        }
+        if self.week_nos.contains(&1) {
+            // Week 1 of the next year, when it starts in this one.
+            let mut i = no1_week_start + num_weeks * 7;
+            if no1_week_start != first_week_start {
+                i -= 7 - first_week_start;
+            }
+            if i < year_len {
+                (i..=week_end(i)).for_each(&mut set);
             }
         }
-        true
+        if no1_week_start > 0 {
+            // The days before week 1 belong to the previous year's last week, numbered as
+            // the rrule crate numbers it (with this year's length where dateutil uses it).
+            let last_week = if self.week_nos.contains(&-1) {
+                -1
+            } else {
+                let last_year_weekday =
+                    i64::from(civil::weekday_index(civil::days_from_civil(y - 1, 1, 1)));
+                let last_no1 = (7 - last_year_weekday + wkst).rem_euclid(7);
+                let last_year_len: i64 = if civil::is_leap(y - 1) { 366 } else { 365 };
+                let week_start = if last_no1 >= 4 {
+                    last_year_len + (last_year_weekday - wkst).rem_euclid(7)
+                } else {
+                    year_len - no1_week_start
+                };
+                52 + week_start.rem_euclid(7) / 4
+            };
+            if self.week_nos.iter().any(|&n| i64::from(n) == last_week) {
+                (0..no1_week_start).for_each(&mut set);
+            }
+        }
+        days
     }
 }
 

@@ -49,17 +49,32 @@ pub(crate) struct Parts {
 /// * `FREQ=WEEKLY` with `BYSETPOS` counts positions in the whole week of DTSTART, but rrule
 ///   builds the first week from DTSTART on: the expansion starts at the week's start and the
 ///   occurrences before DTSTART are dropped.
+///
+/// The expansion restarts at any period of the rule's grid, numbered by counting (see
+/// [`Periods`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RfcRule {
     pub(crate) parts: Parts,
-    sets: Vec<rrule::RRuleSet>,
     /// Occurrences before this local time are not part of the series (see the week fix).
     not_before: NaiveDateTime,
-    /// Period arithmetic, for the rules it covers (see [`Periods`]).
-    periods: Option<Periods>,
-    /// With `periods`: local seconds of the last occurrence in the supported years, `None`
-    /// when the rule has none.
+    /// Period arithmetic (see [`Periods`]).
+    periods: Periods,
+    /// The rrule walks merged into the expansion: one, or one per kind of weekday of a mixed
+    /// `BYDAY` list.
+    walks: Vec<Walk>,
+    /// Local seconds of the last occurrence in the supported years, `None` when the rule has
+    /// none.
     last_local: Option<i64>,
+}
+
+/// One rrule walk of an expansion: its parts (DTSTART's contributions written out) and the
+/// local seconds of its last occurrence in the supported years, past which it is not asked
+/// for more (the rrule crate would look through 100,000 empty periods); `None` when it has
+/// none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Walk {
+    parts: Parts,
+    last: Option<i64>,
 }
 
 impl RfcRule {
@@ -67,18 +82,8 @@ impl RfcRule {
     /// local wall clock is expanded as if it were UTC (no DST inside rrule), and this crate
     /// resolves each local time.
     pub(crate) fn new(parts: Parts, start: NaiveDateTime) -> Result<RfcRule, ScheduleError> {
-        let plain: Vec<WeekdayNum> = parts
-            .by_day
-            .iter()
-            .copied()
-            .filter(|d| d.ordinal == 0)
-            .collect();
-        let numbered: Vec<WeekdayNum> = parts
-            .by_day
-            .iter()
-            .copied()
-            .filter(|d| d.ordinal != 0)
-            .collect();
+        let (plain, numbered): (Vec<WeekdayNum>, Vec<WeekdayNum>) =
+            parts.by_day.iter().partition(|d| d.ordinal == 0);
         let mixed = !plain.is_empty() && !numbered.is_empty();
         if mixed && !parts.by_set_pos.is_empty() {
             return Err(ScheduleError::Contradictory(
@@ -101,89 +106,144 @@ impl RfcRule {
             expansion_start = start - chrono::TimeDelta::days(i64::from(back));
         }
         let mut periods = Periods::new(&expansion, expansion_start);
-        let sets = if mixed {
-            vec![
-                build_set(
-                    &Parts {
-                        by_day: plain,
-                        ..expansion.clone()
-                    },
-                    expansion_start,
-                )?,
-                build_set(
-                    &Parts {
-                        by_day: numbered,
-                        ..expansion
-                    },
-                    expansion_start,
-                )?,
-            ]
-        } else {
-            vec![build_set(&expansion, expansion_start)?]
-        };
         let not_before = start.and_utc().timestamp();
-        let mut last_local = None;
-        if let Some(periods) = &mut periods {
-            // Period 0 walked from its first second, taking the occurrences it has (so the walk
-            // never runs past it), counting those at or after DTSTART.
-            let in_first = periods.period_count(0);
-            let mut first_count = 0;
-            for local in restart(periods, 0)?.take(in_first as usize) {
-                if local >= not_before {
-                    first_count += 1;
-                    last_local = Some(local);
-                }
-            }
-            periods.set_first_count(first_count);
-            if let Some(grid) = periods.last_nonempty().filter(|&g| g > 0) {
-                let count = periods.period_count(grid) as usize;
-                last_local = restart(periods, grid)?.take(count).last();
-            }
-        }
+        let walks = if mixed {
+            // Each kind of weekday is walked by rrule on its own; its own periods say where
+            // its occurrences end.
+            [plain, numbered]
+                .into_iter()
+                .map(|by_day| {
+                    let kind = Periods::new(
+                        &Parts {
+                            by_day,
+                            ..expansion.clone()
+                        },
+                        expansion_start,
+                    );
+                    walk(&kind, not_before)
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![walk(&periods, not_before)?]
+        };
+        let last_local = walks.iter().filter_map(|w| w.last).max();
+        // Period 0 walked from its first second, taking the occurrences it has (so the walk
+        // never runs past it), counting those at or after DTSTART.
+        let in_first = periods.period_count(0) as usize;
+        let first_count = merged(&walks, periods.grid_start_local(0))?
+            .take(in_first)
+            .filter(|&local| local >= not_before)
+            .count();
+        periods.set_first_count(first_count as u64);
         Ok(RfcRule {
             parts,
-            sets,
             not_before: start,
             periods,
+            walks,
             last_local,
         })
     }
 
-    /// The period arithmetic, for rules it covers.
-    pub(crate) fn periods(&self) -> Option<&Periods> {
-        self.periods.as_ref()
+    /// The period arithmetic.
+    pub(crate) fn periods(&self) -> &Periods {
+        &self.periods
     }
 
-    /// With [`RfcRule::periods`]: local seconds of the last occurrence in the supported years,
-    /// `None` for a rule that has none.
+    /// Local seconds of the last occurrence in the supported years, `None` for a rule that
+    /// has none.
     pub(crate) fn last_local(&self) -> Option<i64> {
         self.last_local
-    }
-
-    /// The rrule crate's sets (merged by the caller), in floating time.
-    pub(crate) fn floating_sets(&self) -> &[rrule::RRuleSet] {
-        &self.sets
     }
 
     /// Local times before this are not occurrences.
     pub(crate) fn not_before(&self) -> NaiveDateTime {
         self.not_before
     }
+
+    /// The occurrences (local seconds, before DTSTART's filter) from the first second of grid
+    /// period `grid` on, up to the last one in the supported years.
+    ///
+    /// # Errors
+    /// What the rrule crate refuses; not after [`RfcRule::new`], which built the same walks.
+    pub(crate) fn restart(
+        &self,
+        grid: i64,
+    ) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
+        merged(&self.walks, self.periods.grid_start_local(grid))
+    }
 }
 
-/// The occurrences (local seconds) of the rule of `periods` from the first second of grid
-/// period `grid` on.
-pub(crate) fn restart(
-    periods: &Periods,
-    grid: i64,
-) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
-    let start = chrono::DateTime::from_timestamp(periods.grid_start_local(grid), 0)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default();
-    let set = build_set(periods.explicit(), start)?;
+/// The rrule walk of the rule of `periods` (a kind of weekday of a mixed list, or the whole
+/// rule), with its last occurrence at or after `not_before` in the supported years.
+fn walk(periods: &Periods, not_before: i64) -> Result<Walk, ScheduleError> {
+    let parts = periods.explicit().clone();
+    let last = match periods.last_nonempty() {
+        Some(grid) => {
+            let count = periods.period_count(grid) as usize;
+            floating(&parts, periods.grid_start_local(grid))?
+                .take(count)
+                .filter(|&local| local >= not_before)
+                .last()
+        }
+        None => {
+            // Checks that rrule expands the parts, as for a rule with occurrences.
+            build_set(&parts, naive(periods.grid_start_local(0)))?;
+            None
+        }
+    };
+    Ok(Walk { parts, last })
+}
+
+/// The occurrences (local seconds) of `walks` merged in order, each once, from local second
+/// `start` on; each walk stops at its last occurrence.
+fn merged(walks: &[Walk], start: i64) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
+    let mut streams = Vec::new();
+    for walk in walks {
+        let Some(last) = walk.last.filter(|&last| last >= start) else {
+            continue; // nothing from `start` on
+        };
+        let mut inner = floating(&walk.parts, start)?;
+        let mut ended = false;
+        let bounded = std::iter::from_fn(move || {
+            if ended {
+                return None;
+            }
+            let local = inner.next()?;
+            ended = local >= last;
+            (local <= last).then_some(local)
+        });
+        // The head is read when first asked for, not before.
+        streams.push((bounded, None::<Option<i64>>));
+    }
+    let mut previous = None;
+    Ok(std::iter::from_fn(move || {
+        for (stream, head) in &mut streams {
+            if head.is_none() || (previous.is_some() && *head == Some(previous)) {
+                *head = Some(stream.next());
+            }
+        }
+        let next = streams
+            .iter()
+            .filter_map(|(_, head)| head.flatten())
+            .min()?;
+        previous = Some(next);
+        Some(next)
+    }))
+}
+
+/// The rrule crate's walk of `parts` from local second `start`, as local seconds.
+fn floating(parts: &Parts, start: i64) -> Result<impl Iterator<Item = i64> + use<>, ScheduleError> {
+    let set = build_set(parts, naive(start))?;
     Ok((&set)
         .into_iter()
         .map(|t| t.naive_utc().and_utc().timestamp()))
+}
+
+/// The local date-time of local seconds `local`.
+fn naive(local: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp(local, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
 }
 
 /// The rrule crate's set for `parts` from `start`, in floating time.
@@ -254,4 +314,313 @@ fn build_set(parts: &Parts, start: NaiveDateTime) -> Result<rrule::RRuleSet, Sch
             ))
         })?
         .limit())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The period arithmetic against the plain walk it replaces: the rrule crate walking the
+    //! rule from DTSTART (one walk per kind of weekday of a mixed `BYDAY` list, merged), for
+    //! rules of every shape, the ones with `BYWEEKNO` and mixed `BYDAY` lists included.
+
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+    use proptest::sample::{select, subsequence};
+
+    use super::*;
+    use crate::civil;
+
+    const WEEKDAYS: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+
+    /// How many occurrences the plain walk reads at most per case.
+    const WALKED: usize = 20_000;
+
+    /// Local seconds before the first grid period after the last that starts in the
+    /// supported years (whose occurrences may run into 2200).
+    fn walk_end(periods: &Periods) -> i64 {
+        periods.grid_start_local(periods.grid_of_day(i64::from(civil::max_days())) + 1) - 1
+    }
+
+    /// The plain walk: rrule from DTSTART (the week's start for a weekly rule with
+    /// `BYSETPOS`), occurrences before DTSTART dropped, up to local second `end` or `WALKED`
+    /// occurrences of a walk; and up to which local second the list is complete (`end` when
+    /// no walk stopped early).
+    fn plain_walk(parts: &Parts, start: NaiveDateTime, end: i64) -> (Vec<i64>, i64) {
+        let mut expansion = parts.clone();
+        let mut expansion_start = start;
+        if parts.frequency == Frequency::Weekly && !parts.by_set_pos.is_empty() {
+            if expansion.by_day.is_empty() {
+                expansion.by_day.push(WeekdayNum {
+                    ordinal: 0,
+                    weekday: start.weekday(),
+                });
+            }
+            let back = (start.weekday().num_days_from_monday() + 7
+                - parts.week_start.num_days_from_monday())
+                % 7;
+            expansion_start = start - chrono::TimeDelta::days(i64::from(back));
+        }
+        let (plain, numbered): (Vec<WeekdayNum>, Vec<WeekdayNum>) =
+            expansion.by_day.iter().partition(|d| d.ordinal == 0);
+        let kinds = if plain.is_empty() || numbered.is_empty() {
+            vec![expansion.clone()]
+        } else {
+            vec![
+                Parts {
+                    by_day: plain,
+                    ..expansion.clone()
+                },
+                Parts {
+                    by_day: numbered,
+                    ..expansion.clone()
+                },
+            ]
+        };
+        let not_before = start.and_utc().timestamp();
+        let mut all = Vec::new();
+        let mut reached = end;
+        for kind in kinds {
+            let set = build_set(&kind, expansion_start).unwrap();
+            for (n, t) in (&set).into_iter().enumerate() {
+                let local = t.naive_utc().and_utc().timestamp();
+                if local > end {
+                    break;
+                }
+                if n == WALKED {
+                    reached = reached.min(local - 1);
+                    break;
+                }
+                if local >= not_before {
+                    all.push(local);
+                }
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        all.retain(|&local| local <= reached);
+        (all, reached)
+    }
+
+    fn set_of<T: std::fmt::Debug + Clone + Ord + 'static>(
+        values: Vec<T>,
+        max: usize,
+    ) -> BoxedStrategy<Vec<T>> {
+        prop_oneof![
+            2 => Just(Vec::new()),
+            1 => subsequence(values, 1..=max),
+        ]
+        .boxed()
+    }
+
+    fn nonzero<T: Copy + std::fmt::Debug + TryFrom<i32> + 'static>(
+        range: std::ops::RangeInclusive<i32>,
+    ) -> Vec<T> {
+        range
+            .filter(|&n| n != 0)
+            .filter_map(|n| T::try_from(n).ok())
+            .collect()
+    }
+
+    /// Parts of every shape RFC 5545 allows, weighted towards `BYWEEKNO` and `BYDAY` lists
+    /// mixing plain and numbered weekdays.
+    fn parts() -> impl Strategy<Value = Parts> {
+        let frequency = select(vec![
+            Frequency::Daily,
+            Frequency::Weekly,
+            Frequency::Monthly,
+            Frequency::Monthly,
+            Frequency::Yearly,
+            Frequency::Yearly,
+            Frequency::Yearly,
+        ]);
+        (
+            frequency,
+            prop_oneof![3 => Just(1u32), 2 => 2..=5u32, 1 => 6..=60u32],
+            set_of((1..=12u8).collect(), 3),
+            set_of(nonzero::<i8>(-31..=31), 3),
+            set_of(nonzero::<i16>(-366..=366), 3),
+            prop_oneof![
+                Just(Vec::new()),
+                subsequence(nonzero::<i8>(-53..=53), 1..=3),
+                subsequence(vec![1i8, -1, 52, 53, -52, -53, 2, -2], 1..=3),
+            ],
+            (
+                subsequence(WEEKDAYS.to_vec(), 0..=3),
+                subsequence(WEEKDAYS.to_vec(), 0..=2),
+                // In the month (rrule refuses -5) and in the year (rrule refuses ±53).
+                prop::collection::vec(
+                    (
+                        select(nonzero::<i8>(-4..=5)),
+                        select(nonzero::<i8>(-52..=52)),
+                    ),
+                    2,
+                ),
+            ),
+            set_of(nonzero::<i32>(-4..=4), 2),
+            set_of(vec![0u8, 9, 23], 2),
+            select(WEEKDAYS.to_vec()),
+        )
+            .prop_map(
+                |(
+                    frequency,
+                    interval,
+                    by_month,
+                    by_month_day,
+                    by_year_day,
+                    by_week_no,
+                    (plain, numbered, ordinals),
+                    by_set_pos,
+                    by_hour,
+                    week_start,
+                )| {
+                    let yearly = frequency == Frequency::Yearly;
+                    let monthly_or_yearly = matches!(frequency, Frequency::Monthly) || yearly;
+                    let mut by_day: Vec<WeekdayNum> = plain
+                        .into_iter()
+                        .map(|weekday| WeekdayNum {
+                            ordinal: 0,
+                            weekday,
+                        })
+                        .collect();
+                    let by_week_no = if yearly { by_week_no } else { Vec::new() };
+                    if monthly_or_yearly && by_week_no.is_empty() {
+                        let in_month = frequency == Frequency::Monthly || !by_month.is_empty();
+                        for (weekday, (month, year)) in numbered.into_iter().zip(ordinals) {
+                            let ordinal = if in_month { month } else { year };
+                            by_day.push(WeekdayNum { ordinal, weekday });
+                        }
+                    }
+                    let mixed = by_day.iter().any(|d| d.ordinal == 0)
+                        && by_day.iter().any(|d| d.ordinal != 0);
+                    let mut parts = Parts {
+                        frequency,
+                        interval,
+                        by_second: Vec::new(),
+                        by_minute: Vec::new(),
+                        by_hour,
+                        by_day,
+                        by_month_day: if frequency == Frequency::Weekly {
+                            Vec::new()
+                        } else {
+                            by_month_day
+                        },
+                        by_year_day: if yearly { by_year_day } else { Vec::new() },
+                        by_week_no,
+                        by_month,
+                        by_set_pos: if mixed { Vec::new() } else { by_set_pos },
+                        week_start,
+                    };
+                    let has_other = !(parts.by_hour.is_empty()
+                        && parts.by_day.is_empty()
+                        && parts.by_month_day.is_empty()
+                        && parts.by_year_day.is_empty()
+                        && parts.by_week_no.is_empty()
+                        && parts.by_month.is_empty());
+                    if !has_other {
+                        parts.by_set_pos.clear();
+                    }
+                    parts
+                },
+            )
+    }
+
+    fn start() -> impl Strategy<Value = NaiveDateTime> {
+        (
+            1900..=2199i32,
+            1..=366u32,
+            select(vec![0u32, 9, 23]),
+            select(vec![0u32, 30]),
+        )
+            .prop_map(|(y, d, h, m)| {
+                NaiveDate::from_yo_opt(y, d)
+                    .or_else(|| NaiveDate::from_yo_opt(y, 365))
+                    .unwrap()
+                    .and_hms_opt(h, m, 0)
+                    .unwrap()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 400,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Counting before every grid period, restarting at a grid period and the last
+        /// occurrence are what the plain walk from DTSTART gives; far from DTSTART, the count
+        /// over a run of periods is what the restarted rrule walk gives.
+        #[test]
+        fn periods_match_the_plain_walk(
+            parts in parts(),
+            start in start(),
+            picks in prop::collection::vec(any::<u64>(), 4),
+        ) {
+            let Ok(rule) = RfcRule::new(parts.clone(), start) else {
+                return Ok(()); // refused by rrule (its narrower ordinal ranges)
+            };
+            let periods = rule.periods();
+            let end = walk_end(periods);
+            let (walked, reached) = plain_walk(&parts, start, end);
+            let complete = reached == end;
+            prop_assert_eq!(rule.last_local().is_none(), walked.is_empty() && complete);
+            if complete {
+                prop_assert_eq!(rule.last_local(), walked.last().copied());
+            }
+            let last_grid = periods.grid_of_day(i64::from(civil::max_days()));
+            // Every grid period the plain walk reached.
+            let mut before = walked.iter().filter(|&&l| l < periods.grid_start_local(1)).count();
+            for grid in 1..=last_grid {
+                let grid_start = periods.grid_start_local(grid);
+                if grid_start > reached {
+                    break;
+                }
+                while before < walked.len() && walked[before] < grid_start {
+                    before += 1;
+                }
+                prop_assert_eq!(periods.count_before(grid), before as u64, "grid {}", grid);
+            }
+            for &pick in &picks {
+                let grid = (pick % (last_grid as u64 + 1)) as i64;
+                let grid_start = periods.grid_start_local(grid);
+                let not_before = start.and_utc().timestamp();
+                let restarted: Vec<i64> = rule
+                    .restart(grid)
+                    .unwrap()
+                    .filter(|&l| l >= not_before)
+                    .take(20)
+                    .collect();
+                if grid_start <= reached {
+                    let expected: Vec<i64> = walked
+                        .iter()
+                        .copied()
+                        .filter(|&l| l >= grid_start)
+                        .take(20)
+                        .collect();
+                    let upto = if complete { restarted.len() } else { expected.len() };
+                    prop_assert_eq!(&restarted[..upto.min(restarted.len())], &expected[..upto.min(expected.len())], "restart at {}", grid);
+                }
+                // A run of up to three years of periods from anywhere.
+                let to = (grid.max(1) + 1 + (pick >> 32) as i64 % (3 * 366)).min(last_grid + 1);
+                let end = periods.grid_start_local(to);
+                let walked_run = rule
+                    .restart(grid.max(1))
+                    .unwrap()
+                    .take_while(|&l| l < end)
+                    .count() as u64;
+                prop_assert_eq!(
+                    periods.count_before(to) - periods.count_before(grid.max(1)),
+                    walked_run,
+                    "grids {} to {}", grid.max(1), to
+                );
+            }
+        }
+    }
 }

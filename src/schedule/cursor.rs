@@ -229,14 +229,13 @@ impl<'a> StructuredCursor<'a> {
 
 /// Walks a general RFC 5545 rule with the rrule crate in floating time, resolving each local
 /// date-time with the crate's DST policy (rrule's own zone handling drops occurrences whose
-/// local midnight falls in a gap). A rule expanded as several rrule sets is merged here.
+/// local midnight falls in a gap).
 ///
-/// Rules the period arithmetic covers restart the rrule walk at a period near the target of
-/// a seek, numbered by counting ([`Periods`]), and stop at their last occurrence in the
-/// supported years.
+/// The rrule walk restarts at a period near the target of a seek, numbered by counting
+/// ([`Periods`]), and stops at the rule's last occurrence in the supported years.
 pub(crate) struct GeneralCursor {
-    /// Each set's iterator with its next local time (seconds), `None` once exhausted.
-    streams: Vec<(Box<dyn Iterator<Item = i64>>, Option<i64>)>,
+    /// The rule's local times (seconds) from the restart on.
+    walk: Box<dyn Iterator<Item = i64>>,
     not_before: i64,
     limits: Limits,
     seq: u64,
@@ -246,16 +245,13 @@ pub(crate) struct GeneralCursor {
     previous_at: Option<i64>,
     zone: ZoneWalker,
     after: i64,
-    /// The last local time of the walk: the rrule crate is not asked past it (it would look
-    /// through 100,000 empty periods).
-    last_local: Option<i64>,
     done: bool,
 }
 
 impl GeneralCursor {
     fn new(schedule: &Schedule, rule: &crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
         let mut cursor = GeneralCursor {
-            streams: Vec::new(),
+            walk: Box::new(std::iter::empty()),
             not_before: rule.not_before().and_utc().timestamp(),
             limits: Limits::of(schedule, false),
             seq: 0,
@@ -264,42 +260,26 @@ impl GeneralCursor {
             previous_at: None,
             zone: ZoneWalker::new(schedule.table()),
             after: after.unwrap_or(i64::MIN),
-            last_local: None,
             done: false,
         };
-        match rule.periods() {
-            Some(periods) => {
-                // A rule without an occurrence in the supported years: nothing to walk (the
-                // rrule crate would look through 100,000 empty periods).
-                let Some(last) = rule.last_local() else {
-                    cursor.done = true;
-                    return cursor;
-                };
-                cursor.last_local = Some(last);
-                let grid = after.map_or(0, |after| cursor.seek_grid(schedule, periods, after));
-                if grid > 0 {
-                    cursor.seq = periods.count_before(grid);
-                    // Seeking is allowed for COUNT only where every position is an instant.
-                    cursor.instants = cursor.seq;
-                }
-                match crate::rfc5545::rule::restart(periods, grid) {
-                    Ok(iter) => cursor.push_stream(Box::new(iter)),
-                    Err(_) => cursor.done = true, // the parts were built once already
-                }
-            }
-            None => {
-                for set in rule.floating_sets() {
-                    let iter = set.into_iter().map(local_seconds);
-                    cursor.push_stream(Box::new(iter));
-                }
-            }
+        // A rule without an occurrence in the supported years: nothing to walk (the rrule
+        // crate would look through 100,000 empty periods).
+        if rule.last_local().is_none() {
+            cursor.done = true;
+            return cursor;
+        }
+        let periods = rule.periods();
+        let grid = after.map_or(0, |after| cursor.seek_grid(schedule, periods, after));
+        if grid > 0 {
+            cursor.seq = periods.count_before(grid);
+            // Seeking is allowed for COUNT only where every position is an instant.
+            cursor.instants = cursor.seq;
+        }
+        match rule.restart(grid) {
+            Ok(walk) => cursor.walk = Box::new(walk),
+            Err(_) => cursor.done = true, // the walks were built once already
         }
         cursor
-    }
-
-    fn push_stream(&mut self, mut iter: Box<dyn Iterator<Item = i64>>) {
-        let head = iter.next();
-        self.streams.push((iter, head));
     }
 
     /// The grid period to restart a walk at for the first occurrence after instant `after`: a
@@ -328,25 +308,9 @@ impl GeneralCursor {
         grid.max(0)
     }
 
-    /// The next local time of the merged sets (each once).
-    fn next_local(&mut self) -> Option<i64> {
-        let local = self.streams.iter().filter_map(|(_, head)| *head).min()?;
-        let last = self.last_local;
-        for (iter, head) in &mut self.streams {
-            if *head == Some(local) {
-                *head = if last.is_some_and(|last| local >= last) {
-                    None
-                } else {
-                    iter.next()
-                };
-            }
-        }
-        Some(local)
-    }
-
     fn next_item(&mut self) -> Option<BaseItem> {
         while !self.done {
-            let Some(local) = self.next_local() else {
+            let Some(local) = self.walk.next() else {
                 break;
             };
             if local < self.not_before || self.previous_local.is_some_and(|p| p >= local) {
@@ -383,11 +347,6 @@ impl GeneralCursor {
         self.done = true;
         None
     }
-}
-
-/// Local seconds of a floating (UTC-labelled) date-time from the rrule crate.
-fn local_seconds(floating: chrono::DateTime<rrule::Tz>) -> i64 {
-    floating.naive_utc().and_utc().timestamp()
 }
 
 impl Cursor<'_> {

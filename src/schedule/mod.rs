@@ -129,9 +129,10 @@ impl Schedule {
     /// Structured rules find the position by arithmetic: the cost does not grow with how long
     /// ago the schedule started. General RFC 5545 rules outside the structured vocabulary
     /// restart their expansion at a period near `after` and number it by counting matching
-    /// days per period, so they cost about a year of periods wherever they started; those with
-    /// `BYWEEKNO`, a `BYDAY` list mixing plain and numbered weekdays, or a `COUNT` over several
-    /// times of day (or in a zone that skipped a day) are walked from their start.
+    /// days per period (`BYWEEKNO` and `BYDAY` lists mixing plain and numbered weekdays
+    /// included), so they cost about a year of periods wherever they started; those with a
+    /// `COUNT` over several times of day (or in a zone that skipped a day) are walked from
+    /// their start.
     pub fn occurrences_after(&self, after: DateTime<Utc>) -> Occurrences<'_> {
         Occurrences::new(self, Some(after.timestamp()))
     }
