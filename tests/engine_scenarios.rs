@@ -1592,13 +1592,24 @@ fn invalid_drafts_give_typed_errors() {
     );
     let mut draft = daily_draft();
     draft.catch_up.max_per_tick = 0;
-    assert!(matches!(
-        engine.create_template(&acme, draft),
-        Err(EngineError::Invalid(ValidationError::OffsetOutOfRange {
-            value: 0,
-            ..
-        }))
-    ));
+    let refused = engine.create_template(&acme, draft).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            EngineError::Invalid(ValidationError::OutOfRange {
+                what: "catch_up.max_per_tick",
+                value: 0,
+                min: 1,
+                max: 100_000,
+                ..
+            })
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "catch_up.max_per_tick must be 1 ..= 100000 occurrences, got 0"
+    );
     // The boundaries themselves are accepted.
     let mut draft = daily_draft();
     draft.begin_offset = Some(DateOffset::Days(3650));
