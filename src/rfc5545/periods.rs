@@ -67,6 +67,8 @@ pub(crate) struct Periods {
     /// Whether each occurrence has its own day (one time of day): then counting positions
     /// also counts instants, in a zone without day jumps.
     one_per_day: bool,
+    /// The times of day of every matching day (seconds from midnight), in order.
+    times: Vec<i64>,
 }
 
 /// The bit of a month mask that says it was evaluated (days use bits 0 to 30).
@@ -104,9 +106,18 @@ impl Periods {
     /// first day for a weekly rule with `BYSETPOS`).
     pub(crate) fn new(parts: &Parts, start: NaiveDateTime) -> Periods {
         let explicit = explicit(parts, start);
-        let times = explicit.by_hour.len() as u64
-            * explicit.by_minute.len() as u64
-            * explicit.by_second.iter().filter(|&&s| s < 60).count() as u64;
+        let mut times = Vec::new();
+        for &h in &explicit.by_hour {
+            for &m in &explicit.by_minute {
+                // Second 60 (a leap second) has no local time: no occurrence.
+                for &s in explicit.by_second.iter().filter(|&&s| s < 60) {
+                    times.push(i64::from(h) * 3_600 + i64::from(m) * 60 + i64::from(s));
+                }
+            }
+        }
+        times.sort_unstable();
+        times.dedup();
+        let day_times = times.len() as u64;
         let frequency = parts.frequency;
         let start_day = i64::from(civil::days_of(start.date()));
         let origin = match frequency {
@@ -127,7 +138,7 @@ impl Periods {
             Frequency::Yearly => 366,
         };
         let by_days = (0..=max_days)
-            .map(|d| positions(d * times, &explicit.by_set_pos))
+            .map(|d| positions(d * day_times, &explicit.by_set_pos))
             .collect();
         let interval = i64::from(parts.interval.max(1));
         let per_year = match frequency {
@@ -151,7 +162,8 @@ impl Periods {
             checkpoints: Vec::new(),
             last_grid: 0,
             last_nonempty: None,
-            one_per_day: times == 1,
+            one_per_day: day_times == 1,
+            times,
         };
         let end_day = i64::from(civil::max_days());
         periods.last_grid = periods.period_of_day(end_day).div_euclid(interval);
@@ -224,6 +236,41 @@ impl Periods {
         self.first_count
             + self.checkpoints.get(k).copied().unwrap_or(0)
             + self.count_range(from, grid)
+    }
+
+    /// The occurrences (local seconds, in order, before DTSTART's filter) from the first
+    /// second of grid period `grid` on, up to the last grid period with one.
+    pub(crate) fn listing(&self, grid: i64) -> Listing<'_> {
+        Listing {
+            periods: self,
+            grid: grid.max(0),
+            days: Vec::new(),
+            picks: Vec::new(),
+            next: 0,
+            len: 0,
+        }
+    }
+
+    /// The matching days (day numbers, in order) of grid period `grid`, into `days`.
+    fn matching_days_of(&self, grid: i64, days: &mut Vec<i64>) {
+        days.clear();
+        let p = grid * self.interval;
+        let first = self.period_start_day(p);
+        let end = self.period_start_day(p + 1);
+        let (mut y, mut m, _) = civil::civil_from_days(first as i32);
+        let mut month_first = i64::from(civil::days_from_civil(y, m, 1));
+        while month_first < end {
+            let len = i64::from(civil::days_in_month(y, m));
+            let lo = (first - month_first).max(0);
+            let hi = (end - month_first).min(len);
+            let mut bits = self.mask_at(y, m, month_first as i32) & ones(hi) & !ones(lo);
+            while bits != 0 {
+                days.push(month_first + i64::from(bits.trailing_zeros()));
+                bits &= bits - 1;
+            }
+            month_first += len;
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
     }
 
     /// Evaluates the mask of every month shape the grid periods of the supported years touch.
@@ -367,6 +414,57 @@ impl Periods {
                     .sum()
             }
         }
+    }
+}
+
+/// The occurrences of a rule from a grid period on, listed period by period from the day
+/// masks: the matching days, each at every time of day, or the positions `BYSETPOS` picks
+/// among those (RFC 5545 §3.3.10), without materialising a period's candidates.
+pub(crate) struct Listing<'a> {
+    periods: &'a Periods,
+    /// The next grid period to list.
+    grid: i64,
+    /// The matching days of the period being listed.
+    days: Vec<i64>,
+    /// The candidate indices `BYSETPOS` picks in the period being listed, in order.
+    picks: Vec<u64>,
+    /// The next candidate (or pick) of the period being listed.
+    next: u64,
+    /// How many candidates (or picks) the period being listed has.
+    len: u64,
+}
+
+impl Iterator for Listing<'_> {
+    type Item = i64;
+
+    fn next(&mut self) -> Option<i64> {
+        let periods = self.periods;
+        let times = periods.times.len() as u64;
+        while self.next >= self.len {
+            if self.grid > periods.last_nonempty? {
+                return None;
+            }
+            periods.matching_days_of(self.grid, &mut self.days);
+            self.grid += 1;
+            let candidates = self.days.len() as u64 * times;
+            self.next = 0;
+            if periods.explicit.by_set_pos.is_empty() {
+                self.len = candidates;
+            } else {
+                picks(candidates, &periods.explicit.by_set_pos, &mut self.picks);
+                self.len = self.picks.len() as u64;
+            }
+        }
+        let index = if periods.explicit.by_set_pos.is_empty() {
+            self.next
+        } else {
+            *self.picks.get(self.next as usize)?
+        };
+        self.next += 1;
+        // `len` > 0 means at least one day and one time: `times` is not zero, and the index
+        // is below days × times, so both look-ups succeed.
+        let day = self.days.get((index / times) as usize)?;
+        Some(day * 86_400 + periods.times.get((index % times) as usize)?)
     }
 }
 
@@ -667,19 +765,29 @@ fn positions(n: u64, set_pos: &[i32]) -> u64 {
     if set_pos.is_empty() {
         return n;
     }
+    let mut picked = Vec::new();
+    picks(n, set_pos, &mut picked);
+    picked.len() as u64
+}
+
+/// The distinct candidate indices (0-based, in order) that `BYSETPOS` picks among `n`, into
+/// `picked`.
+fn picks(n: u64, set_pos: &[i32], picked: &mut Vec<u64>) {
+    picked.clear();
     let n = n as i64;
-    let mut picked: Vec<i64> = set_pos
-        .iter()
-        .map(|&p| {
-            if p > 0 {
-                i64::from(p) - 1
-            } else {
-                n + i64::from(p)
-            }
-        })
-        .filter(|&i| (0..n).contains(&i))
-        .collect();
+    picked.extend(
+        set_pos
+            .iter()
+            .map(|&p| {
+                if p > 0 {
+                    i64::from(p) - 1
+                } else {
+                    n + i64::from(p)
+                }
+            })
+            .filter(|&i| (0..n).contains(&i))
+            .map(|i| i as u64),
+    );
     picked.sort_unstable();
     picked.dedup();
-    picked.len() as u64
 }

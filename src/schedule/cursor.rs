@@ -1,7 +1,7 @@
 //! Walking a rule: the base occurrences before exceptions are applied.
 
 use crate::civil;
-use crate::rfc5545::periods::Periods;
+use crate::rfc5545::periods::{Listing, Periods};
 use crate::schedule::plan::{Plan, Slot};
 use crate::schedule::{End, Rule, Schedule};
 use crate::zone::{ZoneTable, ZoneWalker};
@@ -20,7 +20,7 @@ pub(crate) struct BaseItem {
 /// A position in a rule's series.
 pub(crate) enum Cursor<'a> {
     Structured(StructuredCursor<'a>),
-    General(GeneralCursor),
+    General(GeneralCursor<'a>),
 }
 
 impl<'a> Cursor<'a> {
@@ -227,15 +227,16 @@ impl<'a> StructuredCursor<'a> {
     }
 }
 
-/// Walks a general RFC 5545 rule with the rrule crate in floating time, resolving each local
-/// date-time with the crate's DST policy (rrule's own zone handling drops occurrences whose
-/// local midnight falls in a gap).
+/// Walks a general RFC 5545 rule in floating time, resolving each local date-time with the
+/// crate's DST policy (the rrule crate's own zone handling drops occurrences whose local
+/// midnight falls in a gap).
 ///
-/// The rrule walk restarts at a period near the target of a seek, numbered by counting
+/// The listing restarts at a period near the target of a seek, numbered by counting
 /// ([`Periods`]), and stops at the rule's last occurrence in the supported years.
-pub(crate) struct GeneralCursor {
-    /// The rule's local times (seconds) from the restart on.
-    walk: Box<dyn Iterator<Item = i64>>,
+pub(crate) struct GeneralCursor<'a> {
+    /// The rule's local times (seconds) from the restart on; `None` when there is nothing to
+    /// walk.
+    walk: Option<Listing<'a>>,
     not_before: i64,
     limits: Limits,
     seq: u64,
@@ -248,10 +249,10 @@ pub(crate) struct GeneralCursor {
     done: bool,
 }
 
-impl GeneralCursor {
-    fn new(schedule: &Schedule, rule: &crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
+impl<'a> GeneralCursor<'a> {
+    fn new(schedule: &Schedule, rule: &'a crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
         let mut cursor = GeneralCursor {
-            walk: Box::new(std::iter::empty()),
+            walk: None,
             not_before: rule.not_before().and_utc().timestamp(),
             limits: Limits::of(schedule, false),
             seq: 0,
@@ -275,10 +276,7 @@ impl GeneralCursor {
             // Seeking is allowed for COUNT only where every position is an instant.
             cursor.instants = cursor.seq;
         }
-        match rule.restart(grid) {
-            Ok(walk) => cursor.walk = Box::new(walk),
-            Err(_) => cursor.done = true, // the walks were built once already
-        }
+        cursor.walk = Some(rule.restart(grid));
         cursor
     }
 
@@ -310,7 +308,7 @@ impl GeneralCursor {
 
     fn next_item(&mut self) -> Option<BaseItem> {
         while !self.done {
-            let Some(local) = self.walk.next() else {
+            let Some(local) = self.walk.as_mut().and_then(Iterator::next) else {
                 break;
             };
             if local < self.not_before || self.previous_local.is_some_and(|p| p >= local) {
