@@ -10,7 +10,9 @@
 //! * `general_*`: general rules started in 1900 (`FREQ=DAILY;BYHOUR=0,12`, filtered daily and
 //!   weekly rules, `BYWEEKNO`, `BYDAY` mixing plain and numbered weekdays): parsing with 100
 //!   EXDATEs in 2199 (target <= 1 ms), the next 12 after 2026-11-29 against the same rule
-//!   started a year before (target: within 10x), and rules that never occur (target <= 1 ms).
+//!   started a year before (target: within 10x), the same for `COUNT` with two times a day in
+//!   America/New_York (whose end is found at parse), and rules that never occur (target
+//!   <= 1 ms).
 //!
 //! Before anything is timed, each group asserts that both implementations produce the same
 //! instants, so the comparison is between equal work.
@@ -369,6 +371,53 @@ fn general_rules(c: &mut Criterion) {
             });
             group.finish();
         }
+    }
+
+    // COUNT with two times a day in a DST zone: the count's end is found at parse (the days
+    // around each offset change before it are walked), so a seek from 1900 is arithmetic.
+    let count_rule = "RRULE:FREQ=DAILY;BYHOUR=0,12;COUNT=200000";
+    let started_1900 = format!("DTSTART;TZID=America/New_York:19000101T000000\n{count_rule}");
+    let mut group = c.benchmark_group("general_parse_count_new_york");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("recurring_deals", |b| {
+        b.iter(|| black_box(Schedule::from_rrule(black_box(&started_1900)).is_ok()))
+    });
+    group.bench_function("rrule", |b| {
+        b.iter(|| black_box(black_box(&started_1900).parse::<RRuleSet>().is_ok()))
+    });
+    group.finish();
+    for (name, start) in [
+        (
+            "general_next_12_started_1900_count_new_york",
+            "19000101T000000",
+        ),
+        (
+            "general_next_12_started_last_year_count_new_york",
+            "20251129T000000",
+        ),
+    ] {
+        let text = format!("DTSTART;TZID=America/New_York:{start}\n{count_rule}");
+        let schedule = ours(&text);
+        let set = theirs(&text);
+        assert_eq!(
+            ours_after(&schedule, now, 12),
+            theirs_after(&set, now.timestamp(), 12),
+            "{text}"
+        );
+        let mut group = c.benchmark_group(name);
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        group.bench_function("recurring_deals", |b| {
+            b.iter(|| ours_after(black_box(&schedule), now, 12))
+        });
+        group.sample_size(10);
+        group.bench_function("rrule", |b| {
+            b.iter(|| theirs_after(black_box(&set), now.timestamp(), 12))
+        });
+        group.finish();
     }
 
     // Never occur: refused as such by this crate; rrule looks through its loop limit.

@@ -338,6 +338,19 @@ impl ZoneTable {
             .is_some_and(|t| t.at <= local.saturating_add(margin))
     }
 
+    /// The offset changes from local seconds `local` on (a day early, to cover the offset),
+    /// each as the local seconds it happens at on the clock before it.
+    pub(crate) fn changes_from(&self, local: i64) -> impl Iterator<Item = i64> + '_ {
+        let from = self
+            .transitions
+            .partition_point(|t| t.at < local.saturating_sub(SECONDS_PER_DAY));
+        self.transitions
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.at + i64::from(t.before))
+    }
+
     /// Offset (seconds east of UTC) in force at a UTC instant.
     pub(crate) fn offset_at(&self, utc: i64) -> i32 {
         match self.transitions.partition_point(|t| t.at <= utc) {

@@ -363,3 +363,35 @@ fn iterating_after_a_seek_allocates_nothing_per_occurrence() {
         assert_eq!(allocated, 0, "{name}: allocations while iterating");
     }
 }
+
+#[test]
+fn general_rules_allocate_nothing_per_occurrence() {
+    // Rules outside the structured vocabulary, listed from their day masks: the buffers are
+    // allocated when the iterator is created.
+    let texts = [
+        "DTSTART;TZID=America/New_York:20200101T000000\nRRULE:FREQ=DAILY;BYHOUR=0,2,12",
+        "DTSTART;TZID=Europe/Berlin:20200101T090000\nRRULE:FREQ=YEARLY;BYDAY=FR,-1MO",
+        "DTSTART:20200101T090000\nRRULE:FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=1,-1",
+        "DTSTART:20200101T090000\nRRULE:FREQ=YEARLY;BYWEEKNO=1,26,-1;BYDAY=MO,FR;WKST=SU",
+        "DTSTART;TZID=Pacific/Apia:20111201T080000\nRRULE:FREQ=DAILY;BYMONTH=12,1;COUNT=9000",
+    ];
+    for text in texts {
+        let schedule = Schedule::from_rrule(text).unwrap();
+        assert!(schedule.recurrence().is_none(), "{text}: not general");
+        let after = Utc.with_ymd_and_hms(2031, 6, 15, 0, 0, 0).unwrap();
+        for start in [None, Some(after)] {
+            let iterator = || match start {
+                None => schedule.occurrences(),
+                Some(after) => schedule.occurrences_after(after),
+            };
+            let per_iterator = iterator().take(OCCURRENCES).count();
+            assert!(per_iterator > 0, "{text}: no occurrences");
+            let mut iterators: Vec<Occurrences<'_>> = (0..OCCURRENCES.div_ceil(per_iterator))
+                .map(|_| iterator())
+                .collect();
+            let (yielded, allocated) = allocations_during(|| drain(&mut iterators, OCCURRENCES));
+            assert_eq!(yielded, OCCURRENCES, "{text}");
+            assert_eq!(allocated, 0, "{text}: allocations while iterating");
+        }
+    }
+}

@@ -3,7 +3,9 @@
 //!
 //! Rules that fit the structured vocabulary become structured schedules (arithmetic seek) with
 //! RFC 5545's meaning kept ([`Overflow::Skip`](crate::Overflow::Skip)); the others are
-//! expanded by the rrule crate in floating local time, with DST resolved by this crate.
+//! listed period by period from their day masks ([`periods`]) in floating local time, with
+//! DST resolved by this crate; the rrule crate vets their parts and is the walk the tests
+//! compare the listing with.
 
 mod parse;
 pub(crate) mod periods;

@@ -6,11 +6,12 @@
 //! every `INTERVAL`-th one from DTSTART's): which days of a period match depends only on the
 //! period itself, and the `BYSETPOS`/time-of-day expansion only on how many days match. So:
 //!
-//! * **Restarting.** With the parts RFC 5545 derives from DTSTART written out (`BYMONTHDAY`,
-//!   `BYMONTH`, `BYDAY`, `BYHOUR`...), the rrule crate started at the first second of any
-//!   period of the grid yields exactly the original series from there on: nothing else of
-//!   DTSTART is read. A `BYDAY` list mixing plain and numbered weekdays restarts as two rrule
-//!   walks merged (see [`RfcRule`](super::RfcRule)).
+//! * **Listing.** With the parts RFC 5545 derives from DTSTART written out (`BYMONTHDAY`,
+//!   `BYMONTH`, `BYDAY`, `BYHOUR`...), a period's occurrences are its matching days (read from
+//!   the masks below) each at every time of day, or the positions `BYSETPOS` picks among
+//!   those: the series from any period on is listed without reading anything before it. A
+//!   `BYDAY` list mixing plain and numbered weekdays is a union of both kinds of day, as RFC
+//!   5545 means it. The tests compare the listing with the rrule crate's walk.
 //! * **Counting.** Which days of a month pass the day filters (`BYMONTH`, `BYMONTHDAY`,
 //!   `BYYEARDAY`, `BYWEEKNO`, `BYDAY`: a day passes `BYDAY` when it matches any entry) depends
 //!   only on the month's shape: its number, whether its year and the year before are leap
@@ -241,11 +242,18 @@ impl Periods {
     /// The occurrences (local seconds, in order, before DTSTART's filter) from the first
     /// second of grid period `grid` on, up to the last grid period with one.
     pub(crate) fn listing(&self, grid: i64) -> Listing<'_> {
+        let days_per_period = match self.frequency {
+            Frequency::Daily => 1,
+            Frequency::Weekly => 7,
+            Frequency::Monthly => 31,
+            Frequency::Yearly => 366,
+        };
+        // Allocated once here, so that listing allocates nothing per period or occurrence.
         Listing {
             periods: self,
             grid: grid.max(0),
-            days: Vec::new(),
-            picks: Vec::new(),
+            days: Vec::with_capacity(days_per_period),
+            picks: Vec::with_capacity(self.explicit.by_set_pos.len()),
             next: 0,
             len: 0,
         }
@@ -434,15 +442,42 @@ pub(crate) struct Listing<'a> {
     len: u64,
 }
 
-impl Iterator for Listing<'_> {
-    type Item = i64;
+impl Listing<'_> {
+    /// Passes over the occurrences before local second `local`; returns how many.
+    pub(crate) fn advance_to(&mut self, local: i64) -> u64 {
+        let mut passed = 0;
+        loop {
+            if self.next >= self.len && !self.load() {
+                return passed;
+            }
+            // Items are in order within a period: the first at or after `local` by bisection.
+            let (mut lo, mut hi) = (self.next, self.len);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.item(mid).is_some_and(|item| item < local) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            passed += lo - self.next;
+            self.next = lo;
+            if lo < self.len {
+                return passed;
+            }
+        }
+    }
 
-    fn next(&mut self) -> Option<i64> {
+    /// Loads the next grid period with an occurrence; `false` past the last one.
+    fn load(&mut self) -> bool {
         let periods = self.periods;
         let times = periods.times.len() as u64;
+        let Some(last) = periods.last_nonempty else {
+            return false;
+        };
         while self.next >= self.len {
-            if self.grid > periods.last_nonempty? {
-                return None;
+            if self.grid > last {
+                return false;
             }
             periods.matching_days_of(self.grid, &mut self.days);
             self.grid += 1;
@@ -455,16 +490,35 @@ impl Iterator for Listing<'_> {
                 self.len = self.picks.len() as u64;
             }
         }
+        true
+    }
+
+    /// Candidate (or pick) `index` of the loaded period, as local seconds.
+    fn item(&self, index: u64) -> Option<i64> {
+        let periods = self.periods;
         let index = if periods.explicit.by_set_pos.is_empty() {
-            self.next
+            index
         } else {
-            *self.picks.get(self.next as usize)?
+            *self.picks.get(index as usize)?
         };
-        self.next += 1;
-        // `len` > 0 means at least one day and one time: `times` is not zero, and the index
-        // is below days × times, so both look-ups succeed.
+        // A loaded period has at least one day and one time, so `times` is not zero, and
+        // the index is below days × times: both look-ups succeed.
+        let times = periods.times.len() as u64;
         let day = self.days.get((index / times) as usize)?;
         Some(day * 86_400 + periods.times.get((index % times) as usize)?)
+    }
+}
+
+impl Iterator for Listing<'_> {
+    type Item = i64;
+
+    fn next(&mut self) -> Option<i64> {
+        if self.next >= self.len && !self.load() {
+            return None;
+        }
+        let item = self.item(self.next);
+        self.next += 1;
+        item
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::{Datelike, NaiveDateTime, Weekday};
 
 use crate::error::ScheduleError;
-use crate::rfc5545::periods::{Listing, Periods};
+use crate::rfc5545::periods::Periods;
 
 /// RFC 5545 `FREQ` values this crate expands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,12 +141,6 @@ impl RfcRule {
     /// Local times before this are not occurrences.
     pub(crate) fn not_before(&self) -> NaiveDateTime {
         self.not_before
-    }
-
-    /// The occurrences (local seconds, before DTSTART's filter) from the first second of grid
-    /// period `grid` on, up to the last one in the supported years.
-    pub(crate) fn restart(&self, grid: i64) -> Listing<'_> {
-        self.periods.listing(grid)
     }
 }
 
@@ -536,7 +530,8 @@ mod tests {
                 let grid_start = periods.grid_start_local(grid);
                 let not_before = start.and_utc().timestamp();
                 let restarted: Vec<i64> = rule
-                    .restart(grid)
+                    .periods()
+                    .listing(grid)
                     .filter(|&l| l >= not_before)
                     .take(20)
                     .collect();
@@ -554,7 +549,7 @@ mod tests {
                 let to = (grid.max(1) + 1 + (pick >> 32) as i64 % (3 * 366)).min(last_grid + 1);
                 let end = periods.grid_start_local(to);
                 let walked_run = rrule_run(&rule, grid.max(1), end);
-                let listed_run = rule.restart(grid.max(1)).take_while(|&l| l < end).count() as u64;
+                let listed_run = rule.periods().listing(grid.max(1)).take_while(|&l| l < end).count() as u64;
                 prop_assert_eq!(listed_run, walked_run, "listed grids {} to {}", grid.max(1), to);
                 prop_assert_eq!(
                     periods.count_before(to) - periods.count_before(grid.max(1)),

@@ -407,17 +407,17 @@ fn local_of(table: &ZoneTable, at: i64) -> NaiveDateTime {
 /// The rule positions `End::Count(n)` admits: all positions up to the n-th one that has an
 /// instant. Positions without one (a civil day the zone skipped, an adjustment onto an earlier
 /// occurrence's day) are not counted, as RFC 5545 §3.3.10 says of instances that do not exist.
-/// Computed once so that seeking stays arithmetic; the walk happens only where such positions
-/// can occur (an adjustment, or a zone that crossed the date line), and stops at the n-th
-/// instant or the end of the supported years.
+/// Computed once so that seeking stays arithmetic. A structured rule is walked only where such
+/// positions can occur (an adjustment, or a zone that crossed the date line), up to the n-th
+/// instant or the end of the supported years; a general rule only around the offset changes
+/// before its bound ([`general_count_bound`](crate::schedule::cursor::general_count_bound)).
 fn count_bound(schedule: &Schedule) -> u64 {
     let End::Count(n) = schedule.end() else {
         return u64::MAX;
     };
-    let Rule::Structured { .. } = schedule.rule() else {
-        // The general walk always starts at the start and counts instants itself.
-        return u64::from(n);
-    };
+    if let Rule::Rfc(rule) = schedule.rule() {
+        return crate::schedule::cursor::general_count_bound(schedule, rule, u64::from(n));
+    }
     if schedule.adjustment() == Adjustment::None && !schedule.table().has_day_jumps() {
         // Structured dates strictly increase and keep their time of day: every position has
         // its own instant.

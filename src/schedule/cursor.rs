@@ -4,7 +4,7 @@ use crate::civil;
 use crate::rfc5545::periods::{Listing, Periods};
 use crate::schedule::plan::{Plan, Slot};
 use crate::schedule::{End, Rule, Schedule};
-use crate::zone::{ZoneTable, ZoneWalker};
+use crate::zone::{Resolved, ZoneTable, ZoneWalker};
 
 /// One occurrence of the rule itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,16 +46,16 @@ impl<'a> Cursor<'a> {
 /// The end conditions shared by both walks.
 #[derive(Clone, Copy)]
 struct Limits {
-    /// The structured walk compares it with the rule position (the schedule's precomputed
-    /// count bound, so seeking needs no count of the positions without an instant); the
-    /// general walk, always from the start, with the number of existing instants met.
+    /// Compared with the rule position: the schedule's precomputed count bound (see
+    /// [`Schedule::count_bound`]), so seeking needs no count of the positions without an
+    /// instant.
     count: u64,
     until_day: i32,
     until_instant: i64,
 }
 
 impl Limits {
-    fn of(schedule: &Schedule, count_positions: bool) -> Limits {
+    fn of(schedule: &Schedule) -> Limits {
         let mut limits = Limits {
             count: u64::MAX,
             until_day: civil::max_days(),
@@ -63,8 +63,7 @@ impl Limits {
         };
         match schedule.end() {
             End::Never => {}
-            End::Count(_) if count_positions => limits.count = schedule.count_bound(),
-            End::Count(n) => limits.count = u64::from(n),
+            End::Count(_) => limits.count = schedule.count_bound(),
             End::Until(date) => limits.until_day = limits.until_day.min(civil::days_of(date)),
             End::UntilInstant(t) => limits.until_instant = t.timestamp(),
         }
@@ -100,7 +99,7 @@ impl<'a> StructuredCursor<'a> {
             schedule,
             plan,
             table: schedule.table(),
-            limits: Limits::of(schedule, true),
+            limits: Limits::of(schedule),
             time: schedule.time_seconds(),
             head,
             candidate: head,
@@ -231,8 +230,10 @@ impl<'a> StructuredCursor<'a> {
 /// crate's DST policy (the rrule crate's own zone handling drops occurrences whose local
 /// midnight falls in a gap).
 ///
-/// The listing restarts at a period near the target of a seek, numbered by counting
-/// ([`Periods`]), and stops at the rule's last occurrence in the supported years.
+/// A seek restarts the listing near its target, numbered by counting ([`Periods`]), and the
+/// listing stops at the rule's last occurrence in the supported years. COUNT compares the
+/// position with the schedule's precomputed bound ([`general_count_bound`]), as the
+/// structured walk does, so seeking needs no walk from DTSTART.
 pub(crate) struct GeneralCursor<'a> {
     /// The rule's local times (seconds) from the restart on; `None` when there is nothing to
     /// walk.
@@ -240,8 +241,6 @@ pub(crate) struct GeneralCursor<'a> {
     not_before: i64,
     limits: Limits,
     seq: u64,
-    /// Existing instants met so far (what COUNT counts).
-    instants: u64,
     previous_local: Option<i64>,
     previous_at: Option<i64>,
     zone: ZoneWalker,
@@ -251,59 +250,40 @@ pub(crate) struct GeneralCursor<'a> {
 
 impl<'a> GeneralCursor<'a> {
     fn new(schedule: &Schedule, rule: &'a crate::rfc5545::RfcRule, after: Option<i64>) -> Self {
+        let table = schedule.table();
+        let not_before = rule.not_before().and_utc().timestamp();
         let mut cursor = GeneralCursor {
             walk: None,
-            not_before: rule.not_before().and_utc().timestamp(),
-            limits: Limits::of(schedule, false),
+            not_before,
+            limits: Limits::of(schedule),
             seq: 0,
-            instants: 0,
             previous_local: None,
             previous_at: None,
-            zone: ZoneWalker::new(schedule.table()),
+            zone: ZoneWalker::new(table),
             after: after.unwrap_or(i64::MIN),
             done: false,
         };
-        // A rule without an occurrence in the supported years: nothing to walk (the rrule
-        // crate would look through 100,000 empty periods).
+        // A rule without an occurrence in the supported years: nothing to walk.
         if rule.last_local().is_none() {
             cursor.done = true;
             return cursor;
         }
         let periods = rule.periods();
-        let grid = after.map_or(0, |after| cursor.seek_grid(schedule, periods, after));
-        if grid > 0 {
-            cursor.seq = periods.count_before(grid);
-            // Seeking is allowed for COUNT only where every position is an instant.
-            cursor.instants = cursor.seq;
-        }
-        cursor.walk = Some(rule.restart(grid));
-        cursor
-    }
-
-    /// The grid period to restart a walk at for the first occurrence after instant `after`: a
-    /// period that starts two days before `after`'s local date or earlier (a DST gap moves an
-    /// occurrence forward by less), and whose start is not next to an offset change (where
-    /// an occurrence before it could collide with one after it). 0 for a walk from DTSTART.
-    fn seek_grid(&self, schedule: &Schedule, periods: &Periods, after: i64) -> i64 {
-        let table = schedule.table();
-        let one_per_day = periods.one_per_day() && !table.has_day_jumps();
-        if matches!(schedule.end(), End::Count(_)) && !one_per_day {
-            // COUNT counts instants, and some positions may have none: counted by walking.
-            return 0;
-        }
-        let day = table.to_local(after).div_euclid(DAY).clamp(
-            i64::from(civil::min_days()) - 2,
-            i64::from(civil::max_days()) + 2,
-        ) - 2;
-        let mut grid = periods
-            .grid_of_day(day)
-            .min(periods.last_nonempty().unwrap_or(0));
-        if !one_per_day {
-            while grid > 0 && table.changes_near(periods.grid_start_local(grid), 3 * DAY) {
-                grid -= 1;
+        let (walk, seq) = match after {
+            // Two days before `after`'s local date: a DST gap moves an occurrence forward by
+            // less.
+            Some(after) => {
+                let day = table.to_local(after).div_euclid(DAY).clamp(
+                    i64::from(civil::min_days()) - 2,
+                    i64::from(civil::max_days()) + 2,
+                ) - 2;
+                listing_near(periods, table, not_before, day * DAY)
             }
-        }
-        grid.max(0)
+            None => (periods.listing(0), 0),
+        };
+        cursor.walk = Some(walk);
+        cursor.seq = seq;
+        cursor
     }
 
     fn next_item(&mut self) -> Option<BaseItem> {
@@ -318,20 +298,16 @@ impl<'a> GeneralCursor<'a> {
             let day = i32::try_from(local.div_euclid(DAY)).unwrap_or(i32::MAX);
             let rule_seq = self.seq;
             self.seq += 1;
-            if day > self.limits.until_day {
+            if rule_seq >= self.limits.count || day > self.limits.until_day {
                 break;
             }
             let resolved = self.zone.resolve(local);
             if resolved.utc > self.limits.until_instant {
                 break;
             }
-            if resolved.day_missing || self.previous_at.is_some_and(|p| p >= resolved.utc) {
+            if lacks_instant(resolved, self.previous_at) {
                 continue; // no instant of its own: not counted
             }
-            if self.instants >= self.limits.count {
-                break;
-            }
-            self.instants += 1;
             self.previous_at = Some(resolved.utc);
             if resolved.utc <= self.after {
                 continue;
@@ -345,6 +321,98 @@ impl<'a> GeneralCursor<'a> {
         self.done = true;
         None
     }
+}
+
+/// Whether a rule position resolved as `resolved` has no instant of its own: its civil day is
+/// missing from the zone, or a gap moved it onto or before the previous occurrence's instant.
+fn lacks_instant(resolved: Resolved, previous_at: Option<i64>) -> bool {
+    resolved.day_missing || previous_at.is_some_and(|p| p >= resolved.utc)
+}
+
+/// A listing of `periods` at the first occurrence at or after local second `target`, moved
+/// back (a day at a time) until no offset change is within three days, so that a walk from
+/// there needs nothing from before it (no collision with an earlier instant); and how many
+/// rule positions (occurrences at or after `not_before`) come before it.
+fn listing_near<'a>(
+    periods: &'a Periods,
+    table: &ZoneTable,
+    not_before: i64,
+    target: i64,
+) -> (Listing<'a>, u64) {
+    let mut target = target;
+    // One time a day in a zone without day jumps: no position can collide with another.
+    if !periods.one_per_day() || table.has_day_jumps() {
+        while target > not_before && table.changes_near(target, 3 * DAY) {
+            target -= DAY;
+        }
+    }
+    let grid = periods
+        .grid_of_day(target.div_euclid(DAY))
+        .min(periods.last_nonempty().unwrap_or(0))
+        .max(0);
+    let mut listing = periods.listing(grid);
+    let mut seq = 0;
+    if grid > 0 {
+        seq = periods.count_before(grid);
+    } else {
+        listing.advance_to(not_before); // before DTSTART: not positions
+    }
+    seq += listing.advance_to(target);
+    (listing, seq)
+}
+
+/// The rule positions `End::Count(n)` admits for a general rule: all positions up to the n-th
+/// one that has an instant (RFC 5545 §3.3.10: instances that do not exist are not counted).
+///
+/// A position lacks an instant only within a day of an offset change (a civil day the zone
+/// skipped, or several times of a day a gap moves onto one instant): only the stretches around
+/// the changes before the bound are walked, from three days before each to three days after,
+/// and the rest is counted by [`Periods`]. A rule with one time a day in a zone without day
+/// jumps gives every position an instant.
+pub(crate) fn general_count_bound(
+    schedule: &Schedule,
+    rule: &crate::rfc5545::RfcRule,
+    n: u64,
+) -> u64 {
+    let table = schedule.table();
+    let periods = rule.periods();
+    let Some(last_local) = rule.last_local() else {
+        return n;
+    };
+    if periods.one_per_day() && !table.has_day_jumps() {
+        return n;
+    }
+    let not_before = rule.not_before().and_utc().timestamp();
+    let mut lost = std::collections::BTreeSet::new();
+    for change in table.changes_from(not_before.saturating_sub(3 * DAY)) {
+        if change > last_local.saturating_add(3 * DAY) {
+            break;
+        }
+        let (listing, mut seq) = listing_near(periods, table, not_before, change - 3 * DAY);
+        if seq >= n.saturating_add(lost.len() as u64) {
+            break; // the n-th instant comes before this stretch
+        }
+        let mut zone = ZoneWalker::new(table);
+        let mut previous_at = None;
+        for local in listing.take_while(|&local| local <= change + 3 * DAY) {
+            let position = seq;
+            seq += 1;
+            let resolved = zone.resolve(local);
+            if lacks_instant(resolved, previous_at) {
+                lost.insert(position);
+            } else {
+                previous_at = Some(resolved.utc);
+            }
+        }
+    }
+    let mut bound = n;
+    for &position in &lost {
+        if position >= bound {
+            break;
+        }
+        bound = bound.saturating_add(1);
+    }
+    bound
 }
 
 impl Cursor<'_> {

@@ -89,7 +89,7 @@ pub struct Schedule {
 }
 
 /// The rule of a schedule: the structured vocabulary (fast, arithmetic) or a general RFC 5545
-/// rule (expanded by walking).
+/// rule (listed period by period from its day masks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rule {
     Structured {
@@ -128,11 +128,11 @@ impl Schedule {
     ///
     /// Structured rules find the position by arithmetic: the cost does not grow with how long
     /// ago the schedule started. General RFC 5545 rules outside the structured vocabulary
-    /// restart their expansion at a period near `after` and number it by counting matching
+    /// restart their expansion on the day near `after` and number it by counting matching
     /// days per period (`BYWEEKNO` and `BYDAY` lists mixing plain and numbered weekdays
-    /// included), so they cost about a year of periods wherever they started; those with a
-    /// `COUNT` over several times of day (or in a zone that skipped a day) are walked from
-    /// their start.
+    /// included), so they cost the same wherever they started; a `COUNT` over several times
+    /// of day (or in a zone that skipped a day) is turned into a position bound when the
+    /// schedule is built, walking only the days around each offset change before it.
     pub fn occurrences_after(&self, after: DateTime<Utc>) -> Occurrences<'_> {
         Occurrences::new(self, Some(after.timestamp()))
     }
