@@ -252,6 +252,7 @@ pub struct Deal {
     begin_date: Option<NaiveDate>,
     close_date: Option<NaiveDate>,
     comments: String,
+    #[serde(deserialize_with = "crate::json_enum::map")]
     custom: BTreeMap<String, CustomValue>,
     /// Set on created deals: where they came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]

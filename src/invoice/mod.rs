@@ -82,6 +82,7 @@ impl PaymentDue {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InvoiceOptions {
     /// The payment due date.
+    #[serde(deserialize_with = "crate::json_enum::tagged")]
     pub payment_due: PaymentDue,
     /// Client e-mail ids to send the invoice to (the host sends the mail).
     #[serde(default)]
@@ -136,7 +137,7 @@ pub struct DunningStep {
     #[serde(default)]
     pub mail_template: Option<u64>,
     /// What happens with the step besides the mail; only the ladder's last step may have one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_enum::optional")]
     pub action: Option<DunningAction>,
 }
 

@@ -30,11 +30,19 @@ struct ScheduleForm {
     )]
     end: End,
     /// `None` when absent: an `rrule` schedule refuses the field even at its default value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_enum::optional"
+    )]
     overflow: Option<Overflow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     calendar: Option<WorkingCalendar>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_enum::optional"
+    )]
     adjustment: Option<Adjustment>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     skip: Vec<NaiveDate>,
@@ -56,7 +64,7 @@ struct Move {
 }
 
 fn end_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<End, D::Error> {
-    Ok(Option::<End>::deserialize(deserializer)?.unwrap_or_default())
+    Ok(crate::json_enum::optional(deserializer)?.unwrap_or_default())
 }
 
 fn is_never(end: &End) -> bool {

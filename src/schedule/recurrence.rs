@@ -380,6 +380,7 @@ pub enum Recurrence {
         /// N.
         interval: Interval,
         /// The day.
+        #[serde(deserialize_with = "crate::json_enum::tagged")]
         on: MonthDay,
     },
     /// Every N years in a month on a day.
@@ -389,6 +390,7 @@ pub enum Recurrence {
         /// The month.
         month: Month,
         /// The day.
+        #[serde(deserialize_with = "crate::json_enum::tagged")]
         on: MonthDay,
     },
     /// Once, on a date, created a lead time before it (Bitrix24's "single" mode).
@@ -396,7 +398,11 @@ pub enum Recurrence {
         /// The date the occurrence is for.
         date: NaiveDate,
         /// How long before `date` it is created.
-        #[serde(default, skip_serializing_if = "is_no_lead")]
+        #[serde(
+            default,
+            skip_serializing_if = "is_no_lead",
+            deserialize_with = "crate::json_enum::tagged"
+        )]
         lead: Lead,
     },
 }

@@ -44,16 +44,19 @@ pub struct TemplateDraft {
     #[serde(default)]
     pub target: Option<Target>,
     /// Created deals' begin date = creation date + this (default: the template deal's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_enum::optional")]
     pub begin_offset: Option<DateOffset>,
     /// Created deals' close date = creation date + this (default: 7 days, as Bitrix24).
-    #[serde(default = "default_close_offset")]
+    #[serde(
+        default = "default_close_offset",
+        deserialize_with = "crate::json_enum::optional"
+    )]
     pub close_offset: Option<DateOffset>,
     /// Catch-up after downtime.
     #[serde(default)]
     pub catch_up: CatchUpPolicy,
     /// What resuming does with the paused span.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_enum::tagged")]
     pub resume: ResumePolicy,
     /// Issue an invoice with each created deal.
     #[serde(default)]

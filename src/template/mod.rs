@@ -92,7 +92,7 @@ pub enum CatchUpMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CatchUpPolicy {
     /// Which missed occurrences to create.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_enum::tagged")]
     pub mode: CatchUpMode,
     /// Occurrences older than this many days are skipped whatever the mode (0 ..=
     /// [`MAX_CATCH_UP_WINDOW_DAYS`]; `None`: no window).

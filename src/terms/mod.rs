@@ -168,6 +168,7 @@ pub enum AmountChange {
         /// The change in basis points (1/100 of a percent).
         basis_points: i32,
         /// How the result rounds to the currency's minor unit.
+        #[serde(deserialize_with = "crate::json_enum::tagged")]
         rounding: Rounding,
     },
 }
@@ -249,7 +250,11 @@ pub struct TermsFilter {
     pipeline: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stage: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::json_enum::list"
+    )]
     states: Vec<StateFilter>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ids: Vec<TemplateId>,
@@ -382,7 +387,11 @@ fn is_match_all(filter: &TermsFilter) -> bool {
 /// What a change sets; every part optional, at least one present.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 struct TermsEdit {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_enum::optional"
+    )]
     amount: Option<AmountChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     products: Option<Vec<ProductRow>>,
@@ -400,7 +409,7 @@ struct TermsChangeForm {
     effective: NaiveDate,
     #[serde(default)]
     filter: TermsFilter,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_enum::optional")]
     amount: Option<AmountChange>,
     #[serde(default)]
     products: Option<Vec<ProductRow>>,
