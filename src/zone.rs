@@ -338,9 +338,11 @@ impl ZoneTable {
             .is_some_and(|t| t.at <= local.saturating_add(margin))
     }
 
-    /// The offset changes from local seconds `local` on (a day early, to cover the offset),
-    /// each as the local seconds it happens at on the clock before it.
-    pub(crate) fn changes_from(&self, local: i64) -> impl Iterator<Item = i64> + '_ {
+    /// The gaps (offset changes forward) from local seconds `local` on (a day early, to cover
+    /// the offset), each as the local seconds it starts at (on the clock before it) and its
+    /// length in seconds. Changes back (overlaps) are left out: the earlier instant of a
+    /// repeated local time keeps local order, so they never make two times collide.
+    pub(crate) fn gaps_from(&self, local: i64) -> impl Iterator<Item = (i64, i64)> + '_ {
         let from = self
             .transitions
             .partition_point(|t| t.at < local.saturating_sub(SECONDS_PER_DAY));
@@ -348,7 +350,8 @@ impl ZoneTable {
             .get(from..)
             .unwrap_or_default()
             .iter()
-            .map(|t| t.at + i64::from(t.before))
+            .filter(|t| t.after > t.before)
+            .map(|t| (t.at + i64::from(t.before), i64::from(t.after - t.before)))
     }
 
     /// Offset (seconds east of UTC) in force at a UTC instant.

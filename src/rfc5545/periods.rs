@@ -29,7 +29,7 @@
 //! * **Ending.** The last occurrence in the supported years is found once; a rule with none is
 //!   known at once, instead of after the rrule crate's 100,000 empty periods.
 //!
-//! Period 0 (DTSTART's own) is always walked: occurrences before DTSTART are dropped there.
+//! Period 0 (DTSTART's own) is listed whole: the walk drops its occurrences before DTSTART.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
@@ -200,7 +200,8 @@ impl Periods {
         self.first_count = count;
     }
 
-    /// The parts to restart the expansion with at a period start.
+    /// The parts with DTSTART's contributions written out (what the rrule crate vets, and
+    /// walks in the tests).
     pub(crate) fn explicit(&self) -> &Parts {
         &self.explicit
     }

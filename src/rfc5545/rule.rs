@@ -1,4 +1,5 @@
-//! A general RFC 5545 rule: the parts as read, and the rrule crate's expansion of them.
+//! A general RFC 5545 rule: the parts as read, vetted by the rrule crate, and the period
+//! arithmetic that lists and counts their expansion.
 
 use chrono::{Datelike, NaiveDateTime, Weekday};
 

@@ -346,6 +346,12 @@ fn listing_near<'a>(
             target -= DAY;
         }
     }
+    listing_at(periods, not_before, target)
+}
+
+/// A listing of `periods` at the first occurrence at or after local second `target`, and how
+/// many rule positions (occurrences at or after `not_before`) come before it.
+fn listing_at(periods: &Periods, not_before: i64, target: i64) -> (Listing<'_>, u64) {
     let grid = periods
         .grid_of_day(target.div_euclid(DAY))
         .min(periods.last_nonempty().unwrap_or(0))
@@ -364,10 +370,12 @@ fn listing_near<'a>(
 /// The rule positions `End::Count(n)` admits for a general rule: all positions up to the n-th
 /// one that has an instant (RFC 5545 §3.3.10: instances that do not exist are not counted).
 ///
-/// A position lacks an instant only within a day of an offset change (a civil day the zone
-/// skipped, or several times of a day a gap moves onto one instant): only the stretches around
-/// the changes before the bound are walked, from three days before each to three days after,
-/// and the rest is counted by [`Periods`]. A rule with one time a day in a zone without day
+/// A position lacks an instant only next to a gap (a civil day the zone skipped, or a time the
+/// gap moves onto or past a later one): a gap of length `g` starting at local `c` moves the
+/// times of `[c, c + g)` into `[c + g, c + 2g)`, so only the positions of `[c, c + 2g]` are
+/// walked for each gap before the bound (positions before `c` resolve with the old offset, in
+/// order, and cannot be met by them), and the rest is counted by [`Periods`]. Gaps whose
+/// stretches overlap are walked as one. A rule with one time a day in a zone without day
 /// jumps gives every position an instant.
 pub(crate) fn general_count_bound(
     schedule: &Schedule,
@@ -384,17 +392,25 @@ pub(crate) fn general_count_bound(
     }
     let not_before = rule.not_before().and_utc().timestamp();
     let mut lost = std::collections::BTreeSet::new();
-    for change in table.changes_from(not_before.saturating_sub(3 * DAY)) {
-        if change > last_local.saturating_add(3 * DAY) {
+    // The stretch walked last: a gap starting inside it is walked from the same start.
+    let mut stretch: Option<(i64, i64)> = None;
+    for (gap_start, gap) in table.gaps_from(not_before.saturating_sub(3 * DAY)) {
+        if gap_start > last_local {
             break;
         }
-        let (listing, mut seq) = listing_near(periods, table, not_before, change - 3 * DAY);
+        let start = match stretch {
+            Some((start, end)) if gap_start <= end => start,
+            _ => gap_start,
+        };
+        let end = gap_start + 2 * gap;
+        stretch = Some((start, end));
+        let (listing, mut seq) = listing_at(periods, not_before, start);
         if seq >= n.saturating_add(lost.len() as u64) {
             break; // the n-th instant comes before this stretch
         }
         let mut zone = ZoneWalker::new(table);
         let mut previous_at = None;
-        for local in listing.take_while(|&local| local <= change + 3 * DAY) {
+        for local in listing.take_while(|&local| local <= end) {
             let position = seq;
             seq += 1;
             let resolved = zone.resolve(local);
