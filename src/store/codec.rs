@@ -7,9 +7,9 @@
 //!   (schedules run from 1900 to 2199); an instant outside it is refused, never clamped.
 //! * Ids, versions and counters are `u64` in the API and `BIGINT` (SQLite `INTEGER`) in the
 //!   tables; a value above `i64::MAX` is refused.
-//! * A deal key is four columns: `template_id`, `kind` (0 scheduled, 1 manual), `revision` (0
-//!   for manual deals) and `num` (the occurrence's `seq`, or the manual number), so SQL order
-//!   is [`DealKey`] order.
+//! * A deal key is four columns, [`DealKey::columns`]: `template_id`, `kind` (0 scheduled, 1
+//!   manual), `revision` (0 for manual deals) and `num` (the occurrence's `seq`, or the manual
+//!   number), so SQL orders keys as the in-memory store does.
 //! * Bodies are the types' serde JSON, as text: templates, deals, skipped occurrences,
 //!   invoices whole; an outbox row keeps its tenant, idempotency key and instant as columns
 //!   and its [`EventKind`] as the body.
@@ -178,23 +178,16 @@ impl Key {
     /// # Errors
     /// [`RepositoryError::Refused`] when a number does not fit a `BIGINT`.
     pub(crate) fn of(key: DealKey) -> Result<Key, RepositoryError> {
-        Ok(match key {
-            DealKey::Scheduled {
-                template,
-                revision,
-                seq,
-            } => Key {
-                template: int(template.0, "template id")?,
-                kind: 0,
-                revision: i64::from(revision),
-                num: int(seq, "occurrence seq")?,
-            },
-            DealKey::Manual { template, number } => Key {
-                template: int(template.0, "template id")?,
-                kind: 1,
-                revision: 0,
-                num: int(number, "manual number")?,
-            },
+        let (template, kind, revision, num) = key.columns();
+        let num_name = match key {
+            DealKey::Scheduled { .. } => "occurrence seq",
+            DealKey::Manual { .. } => "manual number",
+        };
+        Ok(Key {
+            template: int(template, "template id")?,
+            kind: i16::from(kind),
+            revision: i64::from(revision),
+            num: int(num, num_name)?,
         })
     }
 
