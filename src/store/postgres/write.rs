@@ -228,10 +228,10 @@ pub(super) async fn write_commits(
         let what: i16 = col(row, 0, t)?;
         let id: i64 = col(row, 1, t)?;
         if what == 0 {
-            if col::<bool>(row, 2, t)? {
+            if col::<bool, _>(row, 2, t)? {
                 claimed.insert(id, col(row, 4, t)?);
             }
-            if col::<bool>(row, 3, t)? {
+            if col::<bool, _>(row, 3, t)? {
                 present.insert(id);
             }
         } else {

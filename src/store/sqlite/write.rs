@@ -163,7 +163,7 @@ pub(super) async fn write_commits(
     let updated: HashSet<i64> = chunked(conn, commits, &sql.update_templates, bind_update)
         .await?
         .iter()
-        .map(|row| col::<i64>(row, 0, table::TEMPLATES))
+        .map(|row| col::<i64, _>(row, 0, table::TEMPLATES))
         .collect::<Result<_, _>>()?;
 
     // Of the commits not written: which templates exist (a conflict) and which do not.
