@@ -768,31 +768,25 @@ impl Repository for PostgresStore {
     ) -> Result<CommitOutcome, RepositoryError> {
         let encoded = EncodedInvoice::new(invoice, &events)?;
         let row = &encoded.row;
-        let events: &[EventRow] = &encoded.events;
+        let events = EventArrays::of(encoded.events.iter());
+        let query = sqlx::query(&self.inner.sql.commit_invoice)
+            .bind(&row.tenant)
+            .bind(row.key.template)
+            .bind(row.key.kind)
+            .bind(row.key.revision)
+            .bind(row.key.num)
+            .bind(encoded.expected)
+            .bind(row.version)
+            .bind(row.next_reminder_ns)
+            .bind(&row.body);
+        let row = events
+            .bind(query)
+            .bind(row.overdue_ns)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
         let (present, version): (bool, Option<i64>) =
-            sqlx::query_as(&self.inner.sql.commit_invoice)
-                .bind(&row.tenant)
-                .bind(row.key.template)
-                .bind(row.key.kind)
-                .bind(row.key.revision)
-                .bind(row.key.num)
-                .bind(encoded.expected)
-                .bind(row.version)
-                .bind(row.next_reminder_ns)
-                .bind(&row.body)
-                .bind(events.iter().map(|e| e.tenant.as_str()).collect::<Vec<_>>())
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.idempotency_key.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(events.iter().map(|e| e.at_ns).collect::<Vec<_>>())
-                .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
-                .bind(row.overdue_ns)
-                .fetch_one(&self.inner.pool)
-                .await
-                .map_err(error)?;
+            sqlx::FromRow::from_row(&row).map_err(error)?;
         Ok(match version {
             Some(_) => CommitOutcome::Committed {
                 version: encoded.version,

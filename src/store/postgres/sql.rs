@@ -120,9 +120,9 @@ impl Sql {
                  SELECT 1::smallint, template_id, NULL, NULL, NULL, kind, revision, num \
                  FROM inserted"
             ),
-            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$14, and $26
-            // their overdue instants), events ($15..$18), the templates' new state
-            // ($19..$23), and $24 the channel to notify when $25.
+            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$15), events
+            // ($16..$19), the templates' new state ($20..$24), and $25 the channel to notify
+            // when $26.
             write: format!(
                 "WITH skipped AS ( \
                      INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
@@ -134,28 +134,28 @@ impl Sql {
                          next_reminder_ns, body, overdue_ns) \
                      SELECT * FROM unnest($7::bigint[], $8::smallint[], $9::bigint[], \
                          $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::text[], \
-                         $26::bigint[]) \
+                         $15::bigint[]) \
                      ON CONFLICT DO NOTHING), \
                  events AS ({events}), \
                  updated AS ( \
                      UPDATE {templates} t SET version = i.version, state = i.state, \
                          next_run_ns = i.next_run_ns, body = i.body \
-                     FROM unnest($19::bigint[], $20::bigint[], $21::text[], $22::bigint[], \
-                         $23::text[]) AS i(id, version, state, next_run_ns, body) \
+                     FROM unnest($20::bigint[], $21::bigint[], $22::text[], $23::bigint[], \
+                         $24::text[]) AS i(id, version, state, next_run_ns, body) \
                      WHERE t.id = i.id \
                      RETURNING t.id), \
-                 notified AS (SELECT pg_notify($24, '') WHERE $25::boolean) \
+                 notified AS (SELECT pg_notify($25, '') WHERE $26::boolean) \
                  SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM notified)",
                 events =
-                    events_insert("unnest($15::text[], $16::text[], $17::bigint[], $18::text[])")
+                    events_insert("unnest($16::text[], $17::text[], $18::bigint[], $19::text[])")
             ),
             // The whole batch in one statement, expecting the usual case (no deal of a
             // claimed template stored yet; the deals are inserted without ON CONFLICT, so a
             // stored one fails the statement, and the caller writes the batch again with
             // `claim` and `write`). Templates ($1 id, $2 tenant, $3 expected version, $4..$7
             // the new version, state, next run and body), deals ($8..$14), skipped
-            // ($15..$20), invoices ($21..$28, and $35 their overdue instants), events ($29
-            // their template, $30..$33), $34 the channel. One row per template: its id, whether it was claimed, whether it
+            // ($15..$20), invoices ($21..$29), events ($30 their template, $31..$34), $35 the
+            // channel. One row per template: its id, whether it was claimed, whether it
             // exists.
             batch: format!(
                 "WITH input AS ( \
@@ -191,15 +191,15 @@ impl Sql {
                      SELECT v.t, v.k, v.r, v.n, v.tenant, v.version, v.next, v.body, v.overdue \
                      FROM unnest($21::bigint[], $22::smallint[], $23::bigint[], \
                          $24::bigint[], $25::text[], $26::bigint[], $27::bigint[], $28::text[], \
-                         $35::bigint[]) \
+                         $29::bigint[]) \
                          AS v(t, k, r, n, tenant, version, next, body, overdue) \
                      WHERE v.t IN (SELECT id FROM claimed) \
                      ON CONFLICT DO NOTHING), \
                  events AS ( \
                      INSERT INTO {outbox} (tenant, idempotency_key, at_ns, body) \
                      SELECT e.tenant, e.idem, e.at, e.body \
-                     FROM unnest($29::bigint[], $30::text[], $31::text[], $32::bigint[], \
-                         $33::text[]) WITH ORDINALITY AS e(owner, tenant, idem, at, body, ord) \
+                     FROM unnest($30::bigint[], $31::text[], $32::text[], $33::bigint[], \
+                         $34::text[]) WITH ORDINALITY AS e(owner, tenant, idem, at, body, ord) \
                      WHERE e.owner IN (SELECT id FROM claimed) \
                      ORDER BY e.ord), \
                  updated AS ( \
@@ -209,7 +209,7 @@ impl Sql {
                      WHERE t.id = i.id AND i.id IN (SELECT id FROM claimed) \
                      RETURNING t.id), \
                  notified AS ( \
-                     SELECT pg_notify($34, '') WHERE EXISTS ( \
+                     SELECT pg_notify($35, '') WHERE EXISTS ( \
                          SELECT 1 FROM input i JOIN claimed c ON c.id = i.id \
                          WHERE c.next_run_ns IS DISTINCT FROM i.next_run_ns)) \
                  SELECT i.id, c.id IS NOT NULL, \
