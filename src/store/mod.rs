@@ -14,6 +14,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod dialect;
 mod dynamic;
 mod error;
 #[cfg(feature = "postgres")]

@@ -9,7 +9,8 @@ use super::codec::{
     self, Key, decode_all, decode_deal, decode_event, decode_invoice, decode_skipped,
     decode_template, table,
 };
-use super::sqlx_error::{Backend, repository_error};
+use super::dialect::Dialect;
+use super::sqlx_error::repository_error;
 use super::{RepositoryError, Scan};
 use crate::event::OutboxEvent;
 use crate::ids::TemplateId;
@@ -17,11 +18,24 @@ use crate::invoice::Invoice;
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::Template;
 
+/// The columns [`template_of`] reads, in order.
+pub(crate) const TEMPLATE_COLUMNS: &str = "id, tenant, version, body";
+/// The columns [`deal_of`] and [`skipped_of`] read, in order.
+pub(crate) const KEYED_COLUMNS: &str = "template_id, kind, revision, num, tenant, body";
+/// The columns [`invoice_of`] reads, in order.
+pub(crate) const INVOICE_COLUMNS: &str = "template_id, kind, revision, num, tenant, version, body";
+/// The columns [`event_of`] reads, in order.
+pub(crate) const EVENT_COLUMNS: &str = "id, tenant, idempotency_key, at_ns, body";
+
 /// A statement of `DB` with its parameters bound.
 pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
 /// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
-pub(crate) fn col<'r, T, R>(row: &'r R, index: usize, table: &'static str) -> Result<T, RepositoryError>
+pub(crate) fn col<'r, T, R>(
+    row: &'r R,
+    index: usize,
+    table: &'static str,
+) -> Result<T, RepositoryError>
 where
     R: Row,
     usize: ColumnIndex<R>,
@@ -70,19 +84,18 @@ where
 /// A durable store's pool, read through the codec.
 pub(crate) struct Reader<'a, DB: Database> {
     pool: &'a Pool<DB>,
-    backend: Backend,
 }
 
 impl<'a, DB> Reader<'a, DB>
 where
-    DB: Database,
+    DB: Dialect,
     DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
-    /// Reads `pool`, naming `backend` in errors.
-    pub(crate) fn new(pool: &'a Pool<DB>, backend: Backend) -> Reader<'a, DB> {
-        Reader { pool, backend }
+    /// Reads `pool`.
+    pub(crate) fn new(pool: &'a Pool<DB>) -> Reader<'a, DB> {
+        Reader { pool }
     }
 
     /// The row `query` finds, decoded: `None` without one, a
@@ -95,7 +108,7 @@ where
         let row = query
             .fetch_optional(self.pool)
             .await
-            .map_err(|e| repository_error(e, self.backend))?;
+            .map_err(|e| repository_error(e, DB::BACKEND))?;
         row.map(decode).transpose()
     }
 
@@ -178,7 +191,7 @@ where
         query
             .fetch_all(self.pool)
             .await
-            .map_err(|e| repository_error(e, self.backend))
+            .map_err(|e| repository_error(e, DB::BACKEND))
     }
 }
 

@@ -14,12 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Postgres;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, table};
-use super::migrations::{self, LATEST, LEGACY_VERSION, Migrate, Names};
-use super::read::{Reader, col, deal_of, event_of, invoice_of, skipped_of, template_of};
+use super::dialect::{Reads, finish};
+use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
+use super::read::{
+    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
+    skipped_of, template_of,
+};
 use super::sqlx_error::{Backend, repository_error};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
@@ -250,7 +254,7 @@ impl PostgresStore {
     /// # Errors
     /// [`RepositoryError::SchemaVersion`] for a database of a newer version, an earlier
     /// store's tables this version cannot import, or (with [`Migrate::Check`]) a schema not
-    /// at [`LATEST`]; any other kind when the database fails.
+    /// at [`LATEST`](migrations::LATEST); any other kind when the database fails.
     pub async fn open(
         pool: PgPool,
         options: PostgresOptions,
@@ -259,15 +263,7 @@ impl PostgresStore {
         let mut conn = pool.acquire().await.map_err(error)?;
         match options.migrate {
             Migrate::OnOpen => migrate(&mut conn, &options, &names).await?,
-            Migrate::Check => {
-                let found = schema_version(&mut conn, &names).await?;
-                if found != LATEST {
-                    return Err(RepositoryError::SchemaVersion {
-                        found,
-                        expected: LATEST,
-                    });
-                }
-            }
+            Migrate::Check => migrations::latest(schema_version(&mut conn, &names).await?)?,
         }
         drop(conn);
         let channel = format!("{}_changed", options.schema);
@@ -473,7 +469,7 @@ impl PostgresStore {
 impl PostgresStore {
     /// The store's pool, read through the codec.
     fn read(&self) -> Reader<'_, Postgres> {
-        Reader::new(&self.inner.pool, Backend::Postgres)
+        Reader::new(&self.inner.pool)
     }
 }
 
@@ -515,7 +511,7 @@ impl Repository for PostgresStore {
         let Ok(id) = i64::try_from(id.0) else {
             return Ok(None);
         };
-        let query = sqlx::query(&self.inner.sql.template)
+        let query = sqlx::query(&self.inner.sql.reads.template)
             .bind(id)
             .bind(tenant.as_str());
         self.read().one(query, template_of).await
@@ -618,19 +614,16 @@ impl Repository for PostgresStore {
             .fetch_one(&self.inner.pool)
             .await
             .map_err(error)?;
-        let rows = sqlx::query(&self.inner.sql.list)
+        let page = sqlx::query(&self.inner.sql.list)
             .bind(tenant.as_str())
             .bind(state)
             .bind(codec::count(query.offset))
             .bind(codec::count(limit))
             .bind(after != 0)
             .bind(after_next)
-            .bind(after_id)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
+            .bind(after_id);
         Ok(Page {
-            items: codec::decode_all(rows, template_of),
+            items: self.read().all(page, template_of).await?,
             total: usize::try_from(total).unwrap_or(0),
         })
     }
@@ -649,7 +642,7 @@ impl Repository for PostgresStore {
                 Err(_) => return Ok(Scan::default()),
             },
         };
-        let query = sqlx::query(&self.inner.sql.scan)
+        let query = sqlx::query(&self.inner.sql.reads.scan)
             .bind(tenant.as_str())
             .bind(after)
             .bind(codec::count(limit));
@@ -657,7 +650,7 @@ impl Repository for PostgresStore {
     }
 
     async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.reads.count_live)
             .bind(tenant.as_str())
             .fetch_one(&self.inner.pool)
             .await
@@ -687,7 +680,7 @@ impl Repository for PostgresStore {
         let Ok(k) = Key::of(key) else {
             return Ok(None);
         };
-        let query = sqlx::query(&self.inner.sql.deal)
+        let query = sqlx::query(&self.inner.sql.reads.deal)
             .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
@@ -718,7 +711,7 @@ impl Repository for PostgresStore {
         let Ok(k) = Key::of(deal) else {
             return Ok(None);
         };
-        let query = sqlx::query(&self.inner.sql.invoice)
+        let query = sqlx::query(&self.inner.sql.reads.invoice)
             .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
@@ -733,7 +726,7 @@ impl Repository for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         let now = codec::instant(now)?;
-        let sql = &self.inner.sql.due_invoices;
+        let sql = &self.inner.sql.reads.due_invoices;
         self.read()
             .invoices(limit, |want| sqlx::query(sql).bind(now).bind(want))
             .await
@@ -798,7 +791,7 @@ impl Repository for PostgresStore {
     }
 
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let query = sqlx::query(&self.inner.sql.outbox).bind(codec::count(limit));
+        let query = sqlx::query(&self.inner.sql.reads.outbox).bind(codec::count(limit));
         self.read().all(query, event_of).await
     }
 
@@ -807,7 +800,7 @@ impl Repository for PostgresStore {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let query = sqlx::query(&self.inner.sql.tenant_outbox)
+        let query = sqlx::query(&self.inner.sql.reads.tenant_outbox)
             .bind(tenant.as_str())
             .bind(codec::count(limit));
         self.read().all(query, event_of).await

@@ -4,11 +4,12 @@ use super::*;
 
 /// The store's statements, with its schema.
 pub(super) struct Sql {
+    /// The reads written once for both stores.
+    pub(super) reads: Reads,
     pub(super) allocate: String,
     pub(super) insert_template: String,
     pub(super) insert_templates: String,
     pub(super) bump_ids: String,
-    pub(super) template: String,
     pub(super) due: String,
     pub(super) next_wake: String,
     pub(super) claim: String,
@@ -17,17 +18,10 @@ pub(super) struct Sql {
     pub(super) delete: String,
     pub(super) list_count: String,
     pub(super) list: String,
-    pub(super) count_live: String,
-    pub(super) scan: String,
     pub(super) deals: String,
-    pub(super) deal: String,
     pub(super) skipped: String,
-    pub(super) invoice: String,
-    pub(super) due_invoices: String,
     pub(super) overdue_invoices: String,
     pub(super) commit_invoice: String,
-    pub(super) outbox: String,
-    pub(super) tenant_outbox: String,
     pub(super) ack: String,
 }
 
@@ -48,6 +42,7 @@ impl Sql {
             )
         };
         Sql {
+            reads: Reads::new::<Postgres>(names),
             allocate: format!("SELECT nextval('{ids}')"),
             // $7: the channel to notify when the template has a next run.
             insert_template: format!(
@@ -69,11 +64,8 @@ impl Sql {
             bump_ids: format!(
                 "SELECT setval('{ids}', GREATEST($1::bigint, (SELECT last_value FROM {ids})))"
             ),
-            template: format!(
-                "SELECT id, tenant, version, body FROM {templates} WHERE id = $1 AND tenant = $2"
-            ),
             due: format!(
-                "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
+                "SELECT {TEMPLATE_COLUMNS}, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= $1 AND (next_run_ns, id) > ($2, $3) \
                  AND id % $5 = $6 \
                  ORDER BY next_run_ns, id LIMIT $4"
@@ -229,7 +221,7 @@ impl Sql {
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2)"
             ),
             list: format!(
-                "SELECT id, tenant, version, body FROM {templates} \
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) \
                  AND (NOT $5::boolean \
                       OR ($6::bigint IS NULL AND next_run_ns IS NULL AND id > $7::bigint) \
@@ -237,41 +229,19 @@ impl Sql {
                           OR (next_run_ns = $6 AND id > $7)))) \
                  ORDER BY next_run_ns NULLS LAST, id OFFSET $3 LIMIT $4"
             ),
-            // A tenant's templates after id $2, in id order, at most $3.
-            scan: format!(
-                "SELECT id, tenant, version, body FROM {templates} \
-                 WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3"
-            ),
-            count_live: format!(
-                "SELECT count(*) FROM {templates} \
-                 WHERE tenant = $1 AND state IN ('active', 'paused')"
-            ),
             deals: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                "SELECT {KEYED_COLUMNS} FROM {deals} \
                  WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
                  ORDER BY template_id, nominal_at_ns, kind, revision, num"
             ),
-            deal: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
-                 WHERE tenant = $1 AND {key}"
-            ),
             skipped: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {skipped} \
+                "SELECT {KEYED_COLUMNS} FROM {skipped} \
                  WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
                  ORDER BY kind, template_id, revision, num"
             ),
-            invoice: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
-                 WHERE tenant = $1 AND {key}"
-            ),
-            due_invoices: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
-                 WHERE next_reminder_ns <= $1 \
-                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT $2"
-            ),
             // A tenant's overdue invoices after the place ($2, $3 .. $6), at most $7.
             overdue_invoices: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                "SELECT {INVOICE_COLUMNS} FROM {invoices} \
                  WHERE tenant = $1 AND overdue_ns IS NOT NULL AND ($2::bigint IS NULL \
                  OR (overdue_ns, template_id, kind, revision, num) \
                      > ($2, $3::bigint, $4::smallint, $5::bigint, $6::bigint)) \
@@ -291,14 +261,6 @@ impl Sql {
                 events = events_insert(
                     "updated, unnest($10::text[], $11::text[], $12::bigint[], $13::text[])"
                 )
-            ),
-            outbox: format!(
-                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
-                 ORDER BY id LIMIT $1"
-            ),
-            tenant_outbox: format!(
-                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
-                 WHERE tenant = $1 ORDER BY id LIMIT $2"
             ),
             ack: format!(
                 "DELETE FROM {outbox} WHERE id = ANY($1) AND ($2::text IS NULL OR tenant = $2)"

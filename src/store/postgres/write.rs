@@ -238,10 +238,7 @@ impl<'a> TemplateArrays<'a> {
 
     /// Binds `id, tenant, expected`.
     pub(super) fn bind_claim<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
-        query
-            .bind(&self.id)
-            .bind(&self.tenant)
-            .bind(&self.expected)
+        query.bind(&self.id).bind(&self.tenant).bind(&self.expected)
     }
 
     /// Binds `version, state, next_run_ns, body`.

@@ -23,8 +23,12 @@ use sqlx::{Connection as _, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, table};
-use super::migrations::{self, LATEST, LEGACY_VERSION, Migrate, Names};
-use super::read::{Reader, col, deal_of, event_of, invoice_of, key_at, skipped_of, template_of};
+use super::dialect::{Reads, finish};
+use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
+use super::read::{
+    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
+    key_at, skipped_of, template_of,
+};
 use super::sqlx_error::{Backend, repository_error};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
@@ -246,7 +250,8 @@ impl SqliteStore {
     /// [`RepositoryError::Durability`] for a pool weaker than WAL with `synchronous=FULL`
     /// (unless accepted); [`RepositoryError::SchemaVersion`] for a database of a newer
     /// version, an earlier store's database this version cannot import, or (with
-    /// [`Migrate::Check`]) one not at [`LATEST`]; any other kind when the database fails.
+    /// [`Migrate::Check`]) one not at [`LATEST`](migrations::LATEST); any other kind when the
+    /// database fails.
     pub async fn open(
         pool: SqlitePool,
         options: SqliteOptions,
@@ -258,15 +263,7 @@ impl SqliteStore {
         let names = Names::sqlite(&options.prefix);
         match options.migrate {
             Migrate::OnOpen => migrate(&mut conn, &options.prefix, &names).await?,
-            Migrate::Check => {
-                let found = schema_version(&mut conn, &names).await?;
-                if found != LATEST {
-                    return Err(RepositoryError::SchemaVersion {
-                        found,
-                        expected: LATEST,
-                    });
-                }
-            }
+            Migrate::Check => migrations::latest(schema_version(&mut conn, &names).await?)?,
         }
         drop(conn);
         Ok(SqliteStore {
@@ -417,7 +414,7 @@ impl SqliteStore {
 impl SqliteStore {
     /// The store's pool, read through the codec.
     fn read(&self) -> Reader<'_, Sqlite> {
-        Reader::new(&self.inner.pool, Backend::Sqlite)
+        Reader::new(&self.inner.pool)
     }
 }
 
@@ -461,7 +458,7 @@ impl Repository for SqliteStore {
         let Ok(id) = i64::try_from(id.0) else {
             return Ok(None);
         };
-        let query = sqlx::query(&self.inner.sql.template)
+        let query = sqlx::query(&self.inner.sql.reads.template)
             .bind(id)
             .bind(tenant.as_str());
         self.read().one(query, template_of).await
@@ -622,7 +619,7 @@ impl Repository for SqliteStore {
                 Err(_) => return Ok(Scan::default()),
             },
         };
-        let query = sqlx::query(&self.inner.sql.scan)
+        let query = sqlx::query(&self.inner.sql.reads.scan)
             .bind(tenant.as_str())
             .bind(after)
             .bind(codec::count(limit));
@@ -630,7 +627,7 @@ impl Repository for SqliteStore {
     }
 
     async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.reads.count_live)
             .bind(tenant.as_str())
             .fetch_one(&self.inner.pool)
             .await
@@ -660,12 +657,12 @@ impl Repository for SqliteStore {
         let Ok(k) = Key::of(key) else {
             return Ok(None);
         };
-        let query = sqlx::query(&self.inner.sql.deal)
+        let query = sqlx::query(&self.inner.sql.reads.deal)
+            .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
             .bind(k.revision)
-            .bind(k.num)
-            .bind(tenant.as_str());
+            .bind(k.num);
         self.read().one(query, deal_of).await
     }
 
@@ -691,12 +688,12 @@ impl Repository for SqliteStore {
         let Ok(k) = Key::of(deal) else {
             return Ok(None);
         };
-        let query = sqlx::query(&self.inner.sql.invoice)
+        let query = sqlx::query(&self.inner.sql.reads.invoice)
+            .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
             .bind(k.revision)
-            .bind(k.num)
-            .bind(tenant.as_str());
+            .bind(k.num);
         self.read().one(query, invoice_of).await
     }
 
@@ -706,7 +703,7 @@ impl Repository for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         let now = codec::instant(now)?;
-        let sql = &self.inner.sql.due_invoices;
+        let sql = &self.inner.sql.reads.due_invoices;
         self.read()
             .invoices(limit, |want| sqlx::query(sql).bind(now).bind(want))
             .await
@@ -786,7 +783,7 @@ impl Repository for SqliteStore {
     }
 
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let query = sqlx::query(&self.inner.sql.outbox).bind(codec::count(limit));
+        let query = sqlx::query(&self.inner.sql.reads.outbox).bind(codec::count(limit));
         self.read().all(query, event_of).await
     }
 
@@ -795,7 +792,7 @@ impl Repository for SqliteStore {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let query = sqlx::query(&self.inner.sql.tenant_outbox)
+        let query = sqlx::query(&self.inner.sql.reads.tenant_outbox)
             .bind(tenant.as_str())
             .bind(codec::count(limit));
         self.read().all(query, event_of).await
@@ -918,7 +915,7 @@ mod tests {
         let sql = &store.inner.sql;
         for (statement, params, index) in [
             (&sql.due, 6, "rd_templates_due"),
-            (&sql.due_invoices, 2, "rd_invoices_due"),
+            (&sql.reads.due_invoices, 2, "rd_invoices_due"),
             (&sql.next_wake, 2, "rd_templates_due"),
             (&sql.next_wake, 2, "rd_invoices_due"),
         ] {
