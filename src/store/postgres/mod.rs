@@ -8,7 +8,7 @@ use schema::*;
 use sql::*;
 use write::*;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
-use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, table};
+use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
 use super::dialect::{Reads, finish};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
 use super::read::{
@@ -395,52 +395,26 @@ impl PostgresStore {
         &self,
         commits: Vec<Commit>,
     ) -> Vec<Result<CommitOutcome, RepositoryError>> {
-        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
-        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
-        let mut slots = Vec::new();
-        for commit in codec::encode_batch(commits) {
-            match commit {
-                Ok(commit) => {
-                    slots.push(outcomes.len());
-                    outcomes.push(None);
-                    ready.push(commit);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
+        let mut batch = codec::Batch::encode(commits);
+        if batch.ready.is_empty() {
+            return batch.outcomes(Ok(Vec::new()));
         }
-        if !ready.is_empty() {
-            let written = async {
-                let sql = &self.inner.sql;
-                let channel = &self.inner.channel;
-                match write_expected(sql, channel, &self.inner.pool, &ready).await {
-                    Expected::Written(outcomes) => return Ok(outcomes),
-                    Expected::DealStored => {}
-                    Expected::Failed(e) => return Err(e),
-                }
-                // A deal of the batch is stored already: again, reading back what was written.
-                let mut tx = self.inner.pool.begin().await.map_err(error)?;
-                let result = write_commits(sql, channel, &mut tx, &mut ready).await;
-                finish(tx, result).await
+        let ready = &mut batch.ready;
+        let written = async {
+            let sql = &self.inner.sql;
+            let channel = &self.inner.channel;
+            match write_expected(sql, channel, &self.inner.pool, ready).await {
+                Expected::Written(outcomes) => return Ok(outcomes),
+                Expected::DealStored => {}
+                Expected::Failed(e) => return Err(e),
             }
-            .await;
-            match written {
-                Ok(written) => {
-                    for (slot, outcome) in slots.into_iter().zip(written) {
-                        outcomes[slot] = Some(Ok(outcome));
-                    }
-                }
-                // The transaction rolled back: nothing of the batch was written.
-                Err(e) => {
-                    for slot in slots {
-                        outcomes[slot] = Some(Err(e.clone()));
-                    }
-                }
-            }
+            // A deal of the batch is stored already: again, reading back what was written.
+            let mut tx = self.inner.pool.begin().await.map_err(error)?;
+            let result = write_commits(sql, channel, &mut tx, ready).await;
+            finish(tx, result).await
         }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
-            .collect()
+        .await;
+        batch.outcomes(written)
     }
 
     async fn delete_events(
@@ -475,12 +449,6 @@ impl PostgresStore {
 
 fn error(e: sqlx::Error) -> RepositoryError {
     repository_error(e, Backend::Postgres)
-}
-
-fn no_outcome() -> RepositoryError {
-    RepositoryError::Database(Arc::new(std::io::Error::other(
-        "the store produced no outcome for a commit",
-    )))
 }
 
 impl Repository for PostgresStore {

@@ -159,14 +159,7 @@ pub(super) async fn write_commits(
             continue;
         };
         notify |= *stored_next_run != commit.template.next_run_ns;
-        let mut seen = BTreeSet::new();
-        let keys: Vec<DealKey> = commit
-            .deal_keys()
-            .filter(|&k| seen.insert(k))
-            .filter(|&k| Key::of(k).is_ok_and(|cols| !inserted.contains(&cols)))
-            .collect();
-        commit.drop_already_created(&keys)?;
-        already.insert(i, keys);
+        already.insert(i, commit.keep_inserted(&inserted)?);
     }
 
     if !claimed.is_empty() {

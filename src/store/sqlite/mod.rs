@@ -8,7 +8,7 @@ use schema::*;
 use sql::*;
 use write::*;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection as _, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, table};
+use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
 use super::dialect::{Reads, finish};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
 use super::read::{
@@ -422,12 +422,6 @@ fn error(e: sqlx::Error) -> RepositoryError {
     repository_error(e, Backend::Sqlite)
 }
 
-fn no_outcome() -> RepositoryError {
-    RepositoryError::Database(Arc::new(std::io::Error::other(
-        "the store produced no outcome for a commit",
-    )))
-}
-
 impl Repository for SqliteStore {
     async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
         let _guard = self.inner.write.lock().await;
@@ -814,54 +808,27 @@ impl SqliteStore {
         &self,
         commits: Vec<Commit>,
     ) -> Vec<Result<CommitOutcome, RepositoryError>> {
-        // Encoded before the write lock is taken; a commit that cannot be encoded fails
-        // alone.
-        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
-        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
-        let mut slots = Vec::new();
-        for commit in codec::encode_batch(commits) {
-            match commit {
-                Ok(commit) => {
-                    slots.push(outcomes.len());
-                    outcomes.push(None);
-                    ready.push(commit);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
+        // Encoded before the write lock is taken.
+        let mut batch = codec::Batch::encode(commits);
+        if batch.ready.is_empty() {
+            return batch.outcomes(Ok(Vec::new()));
         }
-        if !ready.is_empty() {
-            let written = async {
-                let sql = &self.inner.sql.batch;
-                let (_guard, mut tx) = self.write().await?;
-                match write_expected(sql, &mut tx, &ready).await {
-                    Ok(Some(outcomes)) => return finish(tx, Ok(outcomes)).await,
-                    Ok(None) => tx.rollback().await.map_err(error)?,
-                    Err(e) => return finish(tx, Err(e)).await,
-                }
-                // A conflict or a deal already stored: again, reading back what was written.
-                let mut tx = self.begin_immediate().await?;
-                let result = write_commits(sql, &mut tx, &mut ready).await;
-                finish(tx, result).await
+        let ready = &mut batch.ready;
+        let written = async {
+            let sql = &self.inner.sql.batch;
+            let (_guard, mut tx) = self.write().await?;
+            match write_expected(sql, &mut tx, ready).await {
+                Ok(Some(outcomes)) => return finish(tx, Ok(outcomes)).await,
+                Ok(None) => tx.rollback().await.map_err(error)?,
+                Err(e) => return finish(tx, Err(e)).await,
             }
-            .await;
-            match written {
-                Ok(written) => {
-                    for (slot, outcome) in slots.into_iter().zip(written) {
-                        outcomes[slot] = Some(Ok(outcome));
-                    }
-                }
-                // The transaction rolled back: nothing of the batch was written.
-                Err(e) => {
-                    for slot in slots {
-                        outcomes[slot] = Some(Err(e.clone()));
-                    }
-                }
-            }
+            // A conflict or a deal already stored: again, reading back what was written.
+            let mut tx = self.begin_immediate().await?;
+            let result = write_commits(sql, &mut tx, ready).await;
+            finish(tx, result).await
         }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
-            .collect()
+        .await;
+        batch.outcomes(written)
     }
 
     async fn delete_events(
