@@ -99,6 +99,22 @@ impl DealKey {
             DealKey::Scheduled { template, .. } | DealKey::Manual { template, .. } => template,
         }
     }
+
+    /// The key as the stores' columns, in their order: template, kind (0 scheduled, 1
+    /// manual), revision (0 for manual deals) and number (the occurrence's `seq`, or the
+    /// manual number). Every store that lists by deal key sorts by this tuple, so the
+    /// in-memory store and the SQL `ORDER BY template_id, kind, revision, num` agree (the
+    /// derived `Ord` puts all scheduled keys first instead).
+    pub(crate) fn columns(&self) -> (u64, u8, u32, u64) {
+        match *self {
+            DealKey::Scheduled {
+                template,
+                revision,
+                seq,
+            } => (template.0, 0, revision, seq),
+            DealKey::Manual { template, number } => (template.0, 1, 0, number),
+        }
+    }
 }
 
 impl fmt::Display for DealKey {

@@ -575,14 +575,7 @@ impl OverduePosition {
     /// The listing order as a sortable key: the instant, then the deal key's columns
     /// (template, kind, revision, number), as the durable stores sort them.
     pub fn sort_key(&self) -> (DateTime<Utc>, u64, u8, u32, u64) {
-        let (template, kind, revision, num) = match self.deal {
-            DealKey::Scheduled {
-                template,
-                revision,
-                seq,
-            } => (template.0, 0, revision, seq),
-            DealKey::Manual { template, number } => (template.0, 1, 0, number),
-        };
+        let (template, kind, revision, num) = self.deal.columns();
         (self.overdue_since, template, kind, revision, num)
     }
 }

@@ -7,9 +7,9 @@
 //!   (schedules run from 1900 to 2199); an instant outside it is refused, never clamped.
 //! * Ids, versions and counters are `u64` in the API and `BIGINT` (SQLite `INTEGER`) in the
 //!   tables; a value above `i64::MAX` is refused.
-//! * A deal key is four columns: `template_id`, `kind` (0 scheduled, 1 manual), `revision` (0
-//!   for manual deals) and `num` (the occurrence's `seq`, or the manual number), so SQL order
-//!   is [`DealKey`] order.
+//! * A deal key is four columns, [`DealKey::columns`]: `template_id`, `kind` (0 scheduled, 1
+//!   manual), `revision` (0 for manual deals) and `num` (the occurrence's `seq`, or the manual
+//!   number), so SQL orders keys as the in-memory store does.
 //! * Bodies are the types' serde JSON, as text: templates, deals, skipped occurrences,
 //!   invoices whole; an outbox row keeps its tenant, idempotency key and instant as columns
 //!   and its [`EventKind`] as the body.
@@ -178,23 +178,16 @@ impl Key {
     /// # Errors
     /// [`RepositoryError::Refused`] when a number does not fit a `BIGINT`.
     pub(crate) fn of(key: DealKey) -> Result<Key, RepositoryError> {
-        Ok(match key {
-            DealKey::Scheduled {
-                template,
-                revision,
-                seq,
-            } => Key {
-                template: int(template.0, "template id")?,
-                kind: 0,
-                revision: i64::from(revision),
-                num: int(seq, "occurrence seq")?,
-            },
-            DealKey::Manual { template, number } => Key {
-                template: int(template.0, "template id")?,
-                kind: 1,
-                revision: 0,
-                num: int(number, "manual number")?,
-            },
+        let (template, kind, revision, num) = key.columns();
+        let num_name = match key {
+            DealKey::Scheduled { .. } => "occurrence seq",
+            DealKey::Manual { .. } => "manual number",
+        };
+        Ok(Key {
+            template: int(template, "template id")?,
+            kind: i16::from(kind),
+            revision: i64::from(revision),
+            num: int(num, num_name)?,
         })
     }
 
@@ -504,21 +497,35 @@ impl EncodedCommit {
     }
 
     /// The commit's deal keys, in order.
-    pub(crate) fn deal_keys(&self) -> impl Iterator<Item = DealKey> + '_ {
+    fn deal_keys(&self) -> impl Iterator<Item = DealKey> + '_ {
         self.commit.deals.iter().map(|d| d.key)
     }
 
     /// Applies [`Commit::drop_already_created`] for keys found stored, and re-encodes the
     /// rows that remain (nothing happens when `already_created` is empty, the usual case).
-    pub(crate) fn drop_already_created(
-        &mut self,
-        already_created: &[DealKey],
-    ) -> Result<(), RepositoryError> {
+    fn drop_already_created(&mut self, already_created: &[DealKey]) -> Result<(), RepositoryError> {
         if already_created.is_empty() {
             return Ok(());
         }
         self.commit.drop_already_created(already_created);
         self.encode_rows()
+    }
+
+    /// Keeps the deals the store just inserted (`inserted`, their key columns) and drops
+    /// the others, stored already, with [`Commit::drop_already_created`]: their keys, each
+    /// once, in the commit's order.
+    pub(crate) fn keep_inserted(
+        &mut self,
+        inserted: &std::collections::HashSet<Key>,
+    ) -> Result<Vec<DealKey>, RepositoryError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let keys: Vec<DealKey> = self
+            .deal_keys()
+            .filter(|&k| seen.insert(k))
+            .filter(|&k| Key::of(k).is_ok_and(|cols| !inserted.contains(&cols)))
+            .collect();
+        self.drop_already_created(&keys)?;
+        Ok(keys)
     }
 
     /// The outcome once written.
@@ -560,9 +567,67 @@ impl EncodedCommit {
     }
 }
 
-/// Encodes a batch: each commit on its own (one that cannot be encoded fails alone).
-pub(crate) fn encode_batch(commits: Vec<Commit>) -> Vec<Result<EncodedCommit, RepositoryError>> {
-    commits.into_iter().map(EncodedCommit::new).collect()
+/// A batch of commits on its way to a store: those that encoded, to write together, and a
+/// slot for each commit's outcome (one that could not be encoded has failed, alone).
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) ready: Vec<EncodedCommit>,
+    outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>>,
+    slots: Vec<usize>,
+}
+
+impl Batch {
+    /// Encodes each commit on its own.
+    pub(crate) fn encode(commits: Vec<Commit>) -> Batch {
+        let mut batch = Batch {
+            ready: Vec::with_capacity(commits.len()),
+            outcomes: Vec::with_capacity(commits.len()),
+            slots: Vec::with_capacity(commits.len()),
+        };
+        for commit in commits {
+            match EncodedCommit::new(commit) {
+                Ok(commit) => {
+                    batch.slots.push(batch.outcomes.len());
+                    batch.outcomes.push(None);
+                    batch.ready.push(commit);
+                }
+                Err(e) => batch.outcomes.push(Some(Err(e))),
+            }
+        }
+        batch
+    }
+
+    /// Every commit's outcome, in the batch's order, given what writing [`Batch::ready`]
+    /// gave: an outcome each, or one error for all (the transaction rolled back: nothing of
+    /// the batch was written).
+    pub(crate) fn outcomes(
+        mut self,
+        written: Result<Vec<CommitOutcome>, RepositoryError>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        match written {
+            Ok(written) => {
+                for (slot, outcome) in self.slots.into_iter().zip(written) {
+                    self.outcomes[slot] = Some(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                for slot in self.slots {
+                    self.outcomes[slot] = Some(Err(e.clone()));
+                }
+            }
+        }
+        self.outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
+            .collect()
+    }
+}
+
+/// The error for a commit the store wrote but gave no outcome for (a bug).
+pub(crate) fn no_outcome() -> RepositoryError {
+    RepositoryError::Database(std::sync::Arc::new(std::io::Error::other(
+        "the store produced no outcome for a commit",
+    )))
 }
 
 /// An invoice commit encoded for writing: the row with the new version, the expected one,

@@ -70,6 +70,39 @@ impl Migration {
     }
 }
 
+/// The steps of `steps` that a database at version `current` lacks, in order.
+///
+/// # Errors
+/// [`RepositoryError::SchemaVersion`] for a database newer than [`LATEST`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn pending(
+    current: i64,
+    steps: Vec<Migration>,
+) -> Result<Vec<Migration>, RepositoryError> {
+    if current > LATEST {
+        return Err(RepositoryError::SchemaVersion {
+            found: current,
+            expected: LATEST,
+        });
+    }
+    Ok(steps.into_iter().filter(|s| s.version > current).collect())
+}
+
+/// Checks that a database is at [`LATEST`] (opening with [`Migrate::Check`]).
+///
+/// # Errors
+/// [`RepositoryError::SchemaVersion`] for any other version.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn latest(found: i64) -> Result<(), RepositoryError> {
+    if found != LATEST {
+        return Err(RepositoryError::SchemaVersion {
+            found,
+            expected: LATEST,
+        });
+    }
+    Ok(())
+}
+
 /// Whether opening a store applies the migrations its database lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]

@@ -14,6 +14,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod dialect;
 mod dynamic;
 mod error;
 #[cfg(feature = "postgres")]
@@ -22,6 +24,8 @@ mod memory;
 pub mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod read;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

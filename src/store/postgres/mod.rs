@@ -8,20 +8,22 @@ use schema::*;
 use sql::*;
 use write::*;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::Postgres;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
-use super::codec::{
-    self, EncodedCommit, EncodedInvoice, EventRow, Key, decode_all, decode_deal, decode_event,
-    decode_invoice, decode_skipped, decode_template, table,
+use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
+use super::dialect::{Reads, finish};
+use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
+use super::read::{
+    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
+    skipped_of, template_of,
 };
-use super::migrations::{self, LATEST, LEGACY_VERSION, Migrate, Names};
 use super::sqlx_error::{Backend, repository_error};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
@@ -252,7 +254,7 @@ impl PostgresStore {
     /// # Errors
     /// [`RepositoryError::SchemaVersion`] for a database of a newer version, an earlier
     /// store's tables this version cannot import, or (with [`Migrate::Check`]) a schema not
-    /// at [`LATEST`]; any other kind when the database fails.
+    /// at [`LATEST`](migrations::LATEST); any other kind when the database fails.
     pub async fn open(
         pool: PgPool,
         options: PostgresOptions,
@@ -261,15 +263,7 @@ impl PostgresStore {
         let mut conn = pool.acquire().await.map_err(error)?;
         match options.migrate {
             Migrate::OnOpen => migrate(&mut conn, &options, &names).await?,
-            Migrate::Check => {
-                let found = schema_version(&mut conn, &names).await?;
-                if found != LATEST {
-                    return Err(RepositoryError::SchemaVersion {
-                        found,
-                        expected: LATEST,
-                    });
-                }
-            }
+            Migrate::Check => migrations::latest(schema_version(&mut conn, &names).await?)?,
         }
         drop(conn);
         let channel = format!("{}_changed", options.schema);
@@ -401,52 +395,26 @@ impl PostgresStore {
         &self,
         commits: Vec<Commit>,
     ) -> Vec<Result<CommitOutcome, RepositoryError>> {
-        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
-        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
-        let mut slots = Vec::new();
-        for commit in codec::encode_batch(commits) {
-            match commit {
-                Ok(commit) => {
-                    slots.push(outcomes.len());
-                    outcomes.push(None);
-                    ready.push(commit);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
+        let mut batch = codec::Batch::encode(commits);
+        if batch.ready.is_empty() {
+            return batch.outcomes(Ok(Vec::new()));
         }
-        if !ready.is_empty() {
-            let written = async {
-                let sql = &self.inner.sql;
-                let channel = &self.inner.channel;
-                match write_expected(sql, channel, &self.inner.pool, &ready).await {
-                    Expected::Written(outcomes) => return Ok(outcomes),
-                    Expected::DealStored => {}
-                    Expected::Failed(e) => return Err(e),
-                }
-                // A deal of the batch is stored already: again, reading back what was written.
-                let mut tx = self.inner.pool.begin().await.map_err(error)?;
-                let result = write_commits(sql, channel, &mut tx, &mut ready).await;
-                finish(tx, result).await
+        let ready = &mut batch.ready;
+        let written = async {
+            let sql = &self.inner.sql;
+            let channel = &self.inner.channel;
+            match write_expected(sql, channel, &self.inner.pool, ready).await {
+                Expected::Written(outcomes) => return Ok(outcomes),
+                Expected::DealStored => {}
+                Expected::Failed(e) => return Err(e),
             }
-            .await;
-            match written {
-                Ok(written) => {
-                    for (slot, outcome) in slots.into_iter().zip(written) {
-                        outcomes[slot] = Some(Ok(outcome));
-                    }
-                }
-                // The transaction rolled back: nothing of the batch was written.
-                Err(e) => {
-                    for slot in slots {
-                        outcomes[slot] = Some(Err(e.clone()));
-                    }
-                }
-            }
+            // A deal of the batch is stored already: again, reading back what was written.
+            let mut tx = self.inner.pool.begin().await.map_err(error)?;
+            let result = write_commits(sql, channel, &mut tx, ready).await;
+            finish(tx, result).await
         }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
-            .collect()
+        .await;
+        batch.outcomes(written)
     }
 
     async fn delete_events(
@@ -472,88 +440,15 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// The store's pool, read through the codec.
+    fn read(&self) -> Reader<'_, Postgres> {
+        Reader::new(&self.inner.pool)
+    }
+}
+
 fn error(e: sqlx::Error) -> RepositoryError {
     repository_error(e, Backend::Postgres)
-}
-
-fn no_outcome() -> RepositoryError {
-    RepositoryError::Database(Arc::new(std::io::Error::other(
-        "the store produced no outcome for a commit",
-    )))
-}
-
-/// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
-fn col<'r, T>(row: &'r PgRow, index: usize, table: &'static str) -> Result<T, RepositoryError>
-where
-    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    row.try_get(index).map_err(|e| RepositoryError::CorruptRow {
-        table,
-        key: "(unreadable)".into(),
-        reason: format!("column {index}: {e}"),
-    })
-}
-
-fn key_at(row: &PgRow, at: usize, table: &'static str) -> Result<Key, RepositoryError> {
-    Ok(Key {
-        template: col(row, at, table)?,
-        kind: col(row, at + 1, table)?,
-        revision: col(row, at + 2, table)?,
-        num: col(row, at + 3, table)?,
-    })
-}
-
-/// `id, tenant, version, body` from column 0.
-fn template_of(row: PgRow) -> Result<Template, RepositoryError> {
-    let t = table::TEMPLATES;
-    let id: i64 = col(&row, 0, t)?;
-    decode_template(
-        id,
-        col::<&str>(&row, 1, t)?,
-        col(&row, 2, t)?,
-        col::<&str>(&row, 3, t)?,
-    )
-}
-
-/// Key, `tenant, body`.
-fn deal_of(row: PgRow) -> Result<CreatedDeal, RepositoryError> {
-    let t = table::DEALS;
-    decode_deal(
-        key_at(&row, 0, t)?,
-        &col::<String>(&row, 4, t)?,
-        &col::<String>(&row, 5, t)?,
-    )
-}
-
-fn skipped_of(row: PgRow) -> Result<SkippedOccurrence, RepositoryError> {
-    let t = table::SKIPPED;
-    decode_skipped(
-        key_at(&row, 0, t)?,
-        &col::<String>(&row, 4, t)?,
-        &col::<String>(&row, 5, t)?,
-    )
-}
-
-/// Key, `tenant, version, body`.
-fn invoice_of(row: PgRow) -> Result<Invoice, RepositoryError> {
-    let t = table::INVOICES;
-    decode_invoice(
-        key_at(&row, 0, t)?,
-        &col::<String>(&row, 4, t)?,
-        col(&row, 5, t)?,
-        &col::<String>(&row, 6, t)?,
-    )
-}
-
-fn event_of(row: PgRow) -> Result<OutboxEvent, RepositoryError> {
-    let t = table::OUTBOX;
-    decode_event(
-        col(&row, 0, t)?,
-        col(&row, 1, t)?,
-        col(&row, 2, t)?,
-        col(&row, 3, t)?,
-        &col::<String>(&row, 4, t)?,
-    )
 }
 
 impl Repository for PostgresStore {
@@ -584,13 +479,10 @@ impl Repository for PostgresStore {
         let Ok(id) = i64::try_from(id.0) else {
             return Ok(None);
         };
-        let row = sqlx::query(&self.inner.sql.template)
+        let query = sqlx::query(&self.inner.sql.reads.template)
             .bind(id)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        row.map(template_of).transpose()
+            .bind(tenant.as_str());
+        self.read().one(query, template_of).await
     }
 
     async fn due_share(
@@ -600,33 +492,18 @@ impl Repository for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
         let now = codec::instant(now)?;
-        let mut due = Vec::new();
-        let mut after = (i64::MIN, i64::MIN);
-        while due.len() < limit {
-            let want = limit - due.len();
-            let rows = sqlx::query(&self.inner.sql.due)
-                .bind(now)
-                .bind(after.0)
-                .bind(after.1)
-                .bind(codec::count(want))
-                .bind(i64::from(share.count()))
-                .bind(i64::from(share.index()))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(error)?;
-            let last = rows.len() < want;
-            for row in &rows {
-                after = (
-                    col(row, 4, table::TEMPLATES)?,
-                    col(row, 0, table::TEMPLATES)?,
-                );
-            }
-            due.extend(decode_all(rows, template_of));
-            if last {
-                break;
-            }
-        }
-        Ok(due)
+        let sql = &self.inner.sql.due;
+        self.read()
+            .due_templates(limit, |after, want| {
+                sqlx::query(sql)
+                    .bind(now)
+                    .bind(after.0)
+                    .bind(after.1)
+                    .bind(want)
+                    .bind(i64::from(share.count()))
+                    .bind(i64::from(share.index()))
+            })
+            .await
     }
 
     async fn next_wake_share(
@@ -705,19 +582,16 @@ impl Repository for PostgresStore {
             .fetch_one(&self.inner.pool)
             .await
             .map_err(error)?;
-        let rows = sqlx::query(&self.inner.sql.list)
+        let page = sqlx::query(&self.inner.sql.list)
             .bind(tenant.as_str())
             .bind(state)
             .bind(codec::count(query.offset))
             .bind(codec::count(limit))
             .bind(after != 0)
             .bind(after_next)
-            .bind(after_id)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
+            .bind(after_id);
         Ok(Page {
-            items: decode_all(rows, template_of),
+            items: self.read().all(page, template_of).await?,
             total: usize::try_from(total).unwrap_or(0),
         })
     }
@@ -736,28 +610,15 @@ impl Repository for PostgresStore {
                 Err(_) => return Ok(Scan::default()),
             },
         };
-        let rows = sqlx::query(&self.inner.sql.scan)
+        let query = sqlx::query(&self.inner.sql.reads.scan)
             .bind(tenant.as_str())
             .bind(after)
-            .bind(codec::count(limit))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        let next = match rows.last() {
-            Some(row) if rows.len() == limit => {
-                let id: i64 = col(row, 0, table::TEMPLATES)?;
-                u64::try_from(id).ok().map(TemplateId)
-            }
-            _ => None,
-        };
-        Ok(Scan {
-            items: decode_all(rows, template_of),
-            next,
-        })
+            .bind(codec::count(limit));
+        self.read().scan(query, limit).await
     }
 
     async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.reads.count_live)
             .bind(tenant.as_str())
             .fetch_one(&self.inner.pool)
             .await
@@ -773,13 +634,10 @@ impl Repository for PostgresStore {
         let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(&self.inner.sql.deals)
+        let query = sqlx::query(&self.inner.sql.deals)
             .bind(tenant.as_str())
-            .bind(template)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, deal_of))
+            .bind(template);
+        self.read().all(query, deal_of).await
     }
 
     async fn deal(
@@ -790,16 +648,13 @@ impl Repository for PostgresStore {
         let Ok(k) = Key::of(key) else {
             return Ok(None);
         };
-        let row = sqlx::query(&self.inner.sql.deal)
+        let query = sqlx::query(&self.inner.sql.reads.deal)
             .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
             .bind(k.revision)
-            .bind(k.num)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        row.map(deal_of).transpose()
+            .bind(k.num);
+        self.read().one(query, deal_of).await
     }
 
     async fn skipped(
@@ -810,13 +665,10 @@ impl Repository for PostgresStore {
         let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(&self.inner.sql.skipped)
+        let query = sqlx::query(&self.inner.sql.skipped)
             .bind(tenant.as_str())
-            .bind(template)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, skipped_of))
+            .bind(template);
+        self.read().all(query, skipped_of).await
     }
 
     async fn invoice(
@@ -827,16 +679,13 @@ impl Repository for PostgresStore {
         let Ok(k) = Key::of(deal) else {
             return Ok(None);
         };
-        let row = sqlx::query(&self.inner.sql.invoice)
+        let query = sqlx::query(&self.inner.sql.reads.invoice)
             .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
             .bind(k.revision)
-            .bind(k.num)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        row.map(invoice_of).transpose()
+            .bind(k.num);
+        self.read().one(query, invoice_of).await
     }
 
     async fn due_invoices(
@@ -845,19 +694,10 @@ impl Repository for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         let now = codec::instant(now)?;
-        let mut want = limit;
-        loop {
-            let rows = sqlx::query(&self.inner.sql.due_invoices)
-                .bind(now)
-                .bind(codec::count(want))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(error)?;
-            match codec::readable(rows, want, limit, invoice_of) {
-                Ok(due) => return Ok(due),
-                Err(longer) => want = longer,
-            }
-        }
+        let sql = &self.inner.sql.reads.due_invoices;
+        self.read()
+            .invoices(limit, |want| sqlx::query(sql).bind(now).bind(want))
+            .await
     }
 
     async fn overdue_invoices(
@@ -867,24 +707,19 @@ impl Repository for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         let after = after.map(codec::OverdueKey::of).transpose()?;
-        let mut want = limit;
-        loop {
-            let rows = sqlx::query(&self.inner.sql.overdue_invoices)
-                .bind(tenant.as_str())
-                .bind(after.map(|a| a.overdue_ns))
-                .bind(after.map(|a| a.key.template))
-                .bind(after.map(|a| a.key.kind))
-                .bind(after.map(|a| a.key.revision))
-                .bind(after.map(|a| a.key.num))
-                .bind(codec::count(want))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(error)?;
-            match codec::readable(rows, want, limit, invoice_of) {
-                Ok(overdue) => return Ok(overdue),
-                Err(longer) => want = longer,
-            }
-        }
+        let sql = &self.inner.sql.overdue_invoices;
+        self.read()
+            .invoices(limit, |want| {
+                sqlx::query(sql)
+                    .bind(tenant.as_str())
+                    .bind(after.map(|a| a.overdue_ns))
+                    .bind(after.map(|a| a.key.template))
+                    .bind(after.map(|a| a.key.kind))
+                    .bind(after.map(|a| a.key.revision))
+                    .bind(after.map(|a| a.key.num))
+                    .bind(want)
+            })
+            .await
     }
 
     async fn commit_invoice(
@@ -894,31 +729,25 @@ impl Repository for PostgresStore {
     ) -> Result<CommitOutcome, RepositoryError> {
         let encoded = EncodedInvoice::new(invoice, &events)?;
         let row = &encoded.row;
-        let events: &[EventRow] = &encoded.events;
+        let events = EventArrays::of(encoded.events.iter());
+        let query = sqlx::query(&self.inner.sql.commit_invoice)
+            .bind(&row.tenant)
+            .bind(row.key.template)
+            .bind(row.key.kind)
+            .bind(row.key.revision)
+            .bind(row.key.num)
+            .bind(encoded.expected)
+            .bind(row.version)
+            .bind(row.next_reminder_ns)
+            .bind(&row.body);
+        let row = events
+            .bind(query)
+            .bind(row.overdue_ns)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(error)?;
         let (present, version): (bool, Option<i64>) =
-            sqlx::query_as(&self.inner.sql.commit_invoice)
-                .bind(&row.tenant)
-                .bind(row.key.template)
-                .bind(row.key.kind)
-                .bind(row.key.revision)
-                .bind(row.key.num)
-                .bind(encoded.expected)
-                .bind(row.version)
-                .bind(row.next_reminder_ns)
-                .bind(&row.body)
-                .bind(events.iter().map(|e| e.tenant.as_str()).collect::<Vec<_>>())
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.idempotency_key.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(events.iter().map(|e| e.at_ns).collect::<Vec<_>>())
-                .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
-                .bind(row.overdue_ns)
-                .fetch_one(&self.inner.pool)
-                .await
-                .map_err(error)?;
+            sqlx::FromRow::from_row(&row).map_err(error)?;
         Ok(match version {
             Some(_) => CommitOutcome::Committed {
                 version: encoded.version,
@@ -930,12 +759,8 @@ impl Repository for PostgresStore {
     }
 
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let rows = sqlx::query(&self.inner.sql.outbox)
-            .bind(codec::count(limit))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, event_of))
+        let query = sqlx::query(&self.inner.sql.reads.outbox).bind(codec::count(limit));
+        self.read().all(query, event_of).await
     }
 
     async fn tenant_outbox(
@@ -943,13 +768,10 @@ impl Repository for PostgresStore {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let rows = sqlx::query(&self.inner.sql.tenant_outbox)
+        let query = sqlx::query(&self.inner.sql.reads.tenant_outbox)
             .bind(tenant.as_str())
-            .bind(codec::count(limit))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, event_of))
+            .bind(codec::count(limit));
+        self.read().all(query, event_of).await
     }
 
     async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {

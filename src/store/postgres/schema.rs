@@ -42,19 +42,11 @@ pub(super) async fn migrate(
             .await
             .map_err(error)?;
         let current = schema_version(&mut tx, names).await?;
-        if current > LATEST {
-            return Err(RepositoryError::SchemaVersion {
-                found: current,
-                expected: LATEST,
-            });
-        }
-        for step in migrations::postgres(&options.schema)? {
-            if step.version() > current {
-                // Through the executor (not `RawSql::execute`), whose future is `Send`.
-                sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
-                    .await
-                    .map_err(error)?;
-            }
+        for step in migrations::pending(current, migrations::postgres(&options.schema)?)? {
+            // Through the executor (not `RawSql::execute`), whose future is `Send`.
+            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+                .await
+                .map_err(error)?;
         }
         if current == 0
             && let Some(legacy) = &options.legacy_schema
@@ -66,25 +58,6 @@ pub(super) async fn migrate(
     }
     .await;
     finish(tx, result).await
-}
-
-/// Commits `tx` after `result`, or rolls it back at once after an error (not later, when
-/// the connection is next used: row locks must not outlive the call).
-pub(super) async fn finish<T>(
-    tx: sqlx::Transaction<'_, Postgres>,
-    result: Result<T, RepositoryError>,
-) -> Result<T, RepositoryError> {
-    match result {
-        Ok(value) => {
-            tx.commit().await.map_err(error)?;
-            Ok(value)
-        }
-        Err(e) => {
-            // The error to report is the first one; a failed rollback closes the connection.
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
 }
 
 /// Copies the tables of the crate's earlier store (`rd_*`, version 1, in `legacy`) into the

@@ -4,11 +4,12 @@ use super::*;
 
 /// The store's statements, with its schema.
 pub(super) struct Sql {
+    /// The reads written once for both stores.
+    pub(super) reads: Reads,
     pub(super) allocate: String,
     pub(super) insert_template: String,
     pub(super) insert_templates: String,
     pub(super) bump_ids: String,
-    pub(super) template: String,
     pub(super) due: String,
     pub(super) next_wake: String,
     pub(super) claim: String,
@@ -17,17 +18,10 @@ pub(super) struct Sql {
     pub(super) delete: String,
     pub(super) list_count: String,
     pub(super) list: String,
-    pub(super) count_live: String,
-    pub(super) scan: String,
     pub(super) deals: String,
-    pub(super) deal: String,
     pub(super) skipped: String,
-    pub(super) invoice: String,
-    pub(super) due_invoices: String,
     pub(super) overdue_invoices: String,
     pub(super) commit_invoice: String,
-    pub(super) outbox: String,
-    pub(super) tenant_outbox: String,
     pub(super) ack: String,
 }
 
@@ -48,6 +42,7 @@ impl Sql {
             )
         };
         Sql {
+            reads: Reads::new::<Postgres>(names),
             allocate: format!("SELECT nextval('{ids}')"),
             // $7: the channel to notify when the template has a next run.
             insert_template: format!(
@@ -69,11 +64,8 @@ impl Sql {
             bump_ids: format!(
                 "SELECT setval('{ids}', GREATEST($1::bigint, (SELECT last_value FROM {ids})))"
             ),
-            template: format!(
-                "SELECT id, tenant, version, body FROM {templates} WHERE id = $1 AND tenant = $2"
-            ),
             due: format!(
-                "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
+                "SELECT {TEMPLATE_COLUMNS}, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= $1 AND (next_run_ns, id) > ($2, $3) \
                  AND id % $5 = $6 \
                  ORDER BY next_run_ns, id LIMIT $4"
@@ -120,9 +112,9 @@ impl Sql {
                  SELECT 1::smallint, template_id, NULL, NULL, NULL, kind, revision, num \
                  FROM inserted"
             ),
-            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$14, and $26
-            // their overdue instants), events ($15..$18), the templates' new state
-            // ($19..$23), and $24 the channel to notify when $25.
+            // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$15), events
+            // ($16..$19), the templates' new state ($20..$24), and $25 the channel to notify
+            // when $26.
             write: format!(
                 "WITH skipped AS ( \
                      INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
@@ -134,28 +126,28 @@ impl Sql {
                          next_reminder_ns, body, overdue_ns) \
                      SELECT * FROM unnest($7::bigint[], $8::smallint[], $9::bigint[], \
                          $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::text[], \
-                         $26::bigint[]) \
+                         $15::bigint[]) \
                      ON CONFLICT DO NOTHING), \
                  events AS ({events}), \
                  updated AS ( \
                      UPDATE {templates} t SET version = i.version, state = i.state, \
                          next_run_ns = i.next_run_ns, body = i.body \
-                     FROM unnest($19::bigint[], $20::bigint[], $21::text[], $22::bigint[], \
-                         $23::text[]) AS i(id, version, state, next_run_ns, body) \
+                     FROM unnest($20::bigint[], $21::bigint[], $22::text[], $23::bigint[], \
+                         $24::text[]) AS i(id, version, state, next_run_ns, body) \
                      WHERE t.id = i.id \
                      RETURNING t.id), \
-                 notified AS (SELECT pg_notify($24, '') WHERE $25::boolean) \
+                 notified AS (SELECT pg_notify($25, '') WHERE $26::boolean) \
                  SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM notified)",
                 events =
-                    events_insert("unnest($15::text[], $16::text[], $17::bigint[], $18::text[])")
+                    events_insert("unnest($16::text[], $17::text[], $18::bigint[], $19::text[])")
             ),
             // The whole batch in one statement, expecting the usual case (no deal of a
             // claimed template stored yet; the deals are inserted without ON CONFLICT, so a
             // stored one fails the statement, and the caller writes the batch again with
             // `claim` and `write`). Templates ($1 id, $2 tenant, $3 expected version, $4..$7
             // the new version, state, next run and body), deals ($8..$14), skipped
-            // ($15..$20), invoices ($21..$28, and $35 their overdue instants), events ($29
-            // their template, $30..$33), $34 the channel. One row per template: its id, whether it was claimed, whether it
+            // ($15..$20), invoices ($21..$29), events ($30 their template, $31..$34), $35 the
+            // channel. One row per template: its id, whether it was claimed, whether it
             // exists.
             batch: format!(
                 "WITH input AS ( \
@@ -191,15 +183,15 @@ impl Sql {
                      SELECT v.t, v.k, v.r, v.n, v.tenant, v.version, v.next, v.body, v.overdue \
                      FROM unnest($21::bigint[], $22::smallint[], $23::bigint[], \
                          $24::bigint[], $25::text[], $26::bigint[], $27::bigint[], $28::text[], \
-                         $35::bigint[]) \
+                         $29::bigint[]) \
                          AS v(t, k, r, n, tenant, version, next, body, overdue) \
                      WHERE v.t IN (SELECT id FROM claimed) \
                      ON CONFLICT DO NOTHING), \
                  events AS ( \
                      INSERT INTO {outbox} (tenant, idempotency_key, at_ns, body) \
                      SELECT e.tenant, e.idem, e.at, e.body \
-                     FROM unnest($29::bigint[], $30::text[], $31::text[], $32::bigint[], \
-                         $33::text[]) WITH ORDINALITY AS e(owner, tenant, idem, at, body, ord) \
+                     FROM unnest($30::bigint[], $31::text[], $32::text[], $33::bigint[], \
+                         $34::text[]) WITH ORDINALITY AS e(owner, tenant, idem, at, body, ord) \
                      WHERE e.owner IN (SELECT id FROM claimed) \
                      ORDER BY e.ord), \
                  updated AS ( \
@@ -209,7 +201,7 @@ impl Sql {
                      WHERE t.id = i.id AND i.id IN (SELECT id FROM claimed) \
                      RETURNING t.id), \
                  notified AS ( \
-                     SELECT pg_notify($34, '') WHERE EXISTS ( \
+                     SELECT pg_notify($35, '') WHERE EXISTS ( \
                          SELECT 1 FROM input i JOIN claimed c ON c.id = i.id \
                          WHERE c.next_run_ns IS DISTINCT FROM i.next_run_ns)) \
                  SELECT i.id, c.id IS NOT NULL, \
@@ -229,7 +221,7 @@ impl Sql {
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2)"
             ),
             list: format!(
-                "SELECT id, tenant, version, body FROM {templates} \
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) \
                  AND (NOT $5::boolean \
                       OR ($6::bigint IS NULL AND next_run_ns IS NULL AND id > $7::bigint) \
@@ -237,41 +229,19 @@ impl Sql {
                           OR (next_run_ns = $6 AND id > $7)))) \
                  ORDER BY next_run_ns NULLS LAST, id OFFSET $3 LIMIT $4"
             ),
-            // A tenant's templates after id $2, in id order, at most $3.
-            scan: format!(
-                "SELECT id, tenant, version, body FROM {templates} \
-                 WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3"
-            ),
-            count_live: format!(
-                "SELECT count(*) FROM {templates} \
-                 WHERE tenant = $1 AND state IN ('active', 'paused')"
-            ),
             deals: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                "SELECT {KEYED_COLUMNS} FROM {deals} \
                  WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
                  ORDER BY template_id, nominal_at_ns, kind, revision, num"
             ),
-            deal: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
-                 WHERE tenant = $1 AND {key}"
-            ),
             skipped: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {skipped} \
+                "SELECT {KEYED_COLUMNS} FROM {skipped} \
                  WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
                  ORDER BY kind, template_id, revision, num"
             ),
-            invoice: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
-                 WHERE tenant = $1 AND {key}"
-            ),
-            due_invoices: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
-                 WHERE next_reminder_ns <= $1 \
-                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT $2"
-            ),
             // A tenant's overdue invoices after the place ($2, $3 .. $6), at most $7.
             overdue_invoices: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                "SELECT {INVOICE_COLUMNS} FROM {invoices} \
                  WHERE tenant = $1 AND overdue_ns IS NOT NULL AND ($2::bigint IS NULL \
                  OR (overdue_ns, template_id, kind, revision, num) \
                      > ($2, $3::bigint, $4::smallint, $5::bigint, $6::bigint)) \
@@ -291,14 +261,6 @@ impl Sql {
                 events = events_insert(
                     "updated, unnest($10::text[], $11::text[], $12::bigint[], $13::text[])"
                 )
-            ),
-            outbox: format!(
-                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
-                 ORDER BY id LIMIT $1"
-            ),
-            tenant_outbox: format!(
-                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
-                 WHERE tenant = $1 ORDER BY id LIMIT $2"
             ),
             ack: format!(
                 "DELETE FROM {outbox} WHERE id = ANY($1) AND ($2::text IS NULL OR tenant = $2)"

@@ -51,100 +51,21 @@ pub(super) async fn write_expected(
     pool: &PgPool,
     commits: &[EncodedCommit],
 ) -> Expected {
-    let deals = commits.iter().flat_map(|c| c.deals.iter());
-    let skipped = commits.iter().flat_map(|c| c.skipped.iter());
-    let invoices = commits.iter().flat_map(|c| c.invoices.iter());
-    let mut events: Vec<(i64, &EventRow)> = Vec::new();
-    for c in commits {
-        events.extend(c.events.iter().map(|e| (c.template.id, e)));
-    }
-    let events = events.iter();
-    let rows = sqlx::query(&sql.batch)
-        .bind(commits.iter().map(|c| c.template.id).collect::<Vec<_>>())
-        .bind(
-            commits
-                .iter()
-                .map(|c| c.template.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(commits.iter().map(|c| c.expected).collect::<Vec<_>>())
-        .bind(
-            commits
-                .iter()
-                .map(|c| c.template.version)
-                .collect::<Vec<_>>(),
-        )
-        .bind(commits.iter().map(|c| c.template.state).collect::<Vec<_>>())
-        .bind(
-            commits
-                .iter()
-                .map(|c| c.template.next_run_ns)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            commits
-                .iter()
-                .map(|c| c.template.body.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(deals.clone().map(|d| d.key.template).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.kind).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.revision).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.num).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.tenant.as_str()).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.nominal_at_ns).collect::<Vec<_>>())
-        .bind(deals.map(|d| d.body.as_str()).collect::<Vec<_>>())
-        .bind(skipped.clone().map(|s| s.key.template).collect::<Vec<_>>())
-        .bind(skipped.clone().map(|s| s.key.kind).collect::<Vec<_>>())
-        .bind(skipped.clone().map(|s| s.key.revision).collect::<Vec<_>>())
-        .bind(skipped.clone().map(|s| s.key.num).collect::<Vec<_>>())
-        .bind(
-            skipped
-                .clone()
-                .map(|s| s.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(skipped.map(|s| s.body.as_str()).collect::<Vec<_>>())
-        .bind(invoices.clone().map(|v| v.key.template).collect::<Vec<_>>())
-        .bind(invoices.clone().map(|v| v.key.kind).collect::<Vec<_>>())
-        .bind(invoices.clone().map(|v| v.key.revision).collect::<Vec<_>>())
-        .bind(invoices.clone().map(|v| v.key.num).collect::<Vec<_>>())
-        .bind(
-            invoices
-                .clone()
-                .map(|v| v.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(invoices.clone().map(|v| v.version).collect::<Vec<_>>())
-        .bind(
-            invoices
-                .clone()
-                .map(|v| v.next_reminder_ns)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            invoices
-                .clone()
-                .map(|v| v.body.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.clone().map(|&(owner, _)| owner).collect::<Vec<_>>())
-        .bind(
-            events
-                .clone()
-                .map(|(_, e)| e.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .clone()
-                .map(|(_, e)| e.idempotency_key.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.clone().map(|(_, e)| e.at_ns).collect::<Vec<_>>())
-        .bind(events.map(|(_, e)| e.body.as_str()).collect::<Vec<_>>())
+    let templates = TemplateArrays::of(commits.iter());
+    let deals = DealArrays::of(commits.iter().flat_map(|c| c.deals.iter()));
+    let skipped = SkippedArrays::of(commits.iter().flat_map(|c| c.skipped.iter()));
+    let invoices = InvoiceArrays::of(commits.iter().flat_map(|c| c.invoices.iter()));
+    let owners: Vec<i64> = commits
+        .iter()
+        .flat_map(|c| c.events.iter().map(|_| c.template.id))
+        .collect();
+    let events = EventArrays::of(commits.iter().flat_map(|c| c.events.iter()));
+    let query = sqlx::query(&sql.batch);
+    let query = templates.bind_state(templates.bind_claim(query));
+    let query = invoices.bind(skipped.bind(deals.bind(query)));
+    let rows = events
+        .bind(query.bind(&owners))
         .bind(channel)
-        .bind(invoices.map(|v| v.overdue_ns).collect::<Vec<_>>())
         .fetch_all(pool)
         .await;
     let rows = match rows {
@@ -200,23 +121,10 @@ pub(super) async fn write_commits(
     conn: &mut PgConnection,
     commits: &mut [EncodedCommit],
 ) -> Result<Vec<CommitOutcome>, RepositoryError> {
-    let deals = commits.iter().flat_map(|c| c.deals.iter());
-    let rows = sqlx::query(&sql.claim)
-        .bind(commits.iter().map(|c| c.template.id).collect::<Vec<_>>())
-        .bind(
-            commits
-                .iter()
-                .map(|c| c.template.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(commits.iter().map(|c| c.expected).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.template).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.kind).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.revision).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.key.num).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.tenant.as_str()).collect::<Vec<_>>())
-        .bind(deals.clone().map(|d| d.nominal_at_ns).collect::<Vec<_>>())
-        .bind(deals.map(|d| d.body.as_str()).collect::<Vec<_>>())
+    let templates = TemplateArrays::of(commits.iter());
+    let deals = DealArrays::of(commits.iter().flat_map(|c| c.deals.iter()));
+    let rows = deals
+        .bind(templates.bind_claim(sqlx::query(&sql.claim)))
         .fetch_all(&mut *conn)
         .await
         .map_err(error)?;
@@ -228,10 +136,10 @@ pub(super) async fn write_commits(
         let what: i16 = col(row, 0, t)?;
         let id: i64 = col(row, 1, t)?;
         if what == 0 {
-            if col::<bool>(row, 2, t)? {
+            if col::<bool, _>(row, 2, t)? {
                 claimed.insert(id, col(row, 4, t)?);
             }
-            if col::<bool>(row, 3, t)? {
+            if col::<bool, _>(row, 3, t)? {
                 present.insert(id);
             }
         } else {
@@ -251,14 +159,7 @@ pub(super) async fn write_commits(
             continue;
         };
         notify |= *stored_next_run != commit.template.next_run_ns;
-        let mut seen = BTreeSet::new();
-        let keys: Vec<DealKey> = commit
-            .deal_keys()
-            .filter(|&k| seen.insert(k))
-            .filter(|&k| Key::of(k).is_ok_and(|cols| !inserted.contains(&cols)))
-            .collect();
-        commit.drop_already_created(&keys)?;
-        already.insert(i, keys);
+        already.insert(i, commit.keep_inserted(&inserted)?);
     }
 
     if !claimed.is_empty() {
@@ -266,74 +167,15 @@ pub(super) async fn write_commits(
             .iter()
             .filter(|c| claimed.contains_key(&c.template.id))
             .collect();
-        let skipped = mine.iter().flat_map(|c| c.skipped.iter());
-        let invoices = mine.iter().flat_map(|c| c.invoices.iter());
-        let events = mine.iter().flat_map(|c| c.events.iter());
-        sqlx::query(&sql.write)
-            .bind(skipped.clone().map(|s| s.key.template).collect::<Vec<_>>())
-            .bind(skipped.clone().map(|s| s.key.kind).collect::<Vec<_>>())
-            .bind(skipped.clone().map(|s| s.key.revision).collect::<Vec<_>>())
-            .bind(skipped.clone().map(|s| s.key.num).collect::<Vec<_>>())
-            .bind(
-                skipped
-                    .clone()
-                    .map(|s| s.tenant.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(skipped.map(|s| s.body.as_str()).collect::<Vec<_>>())
-            .bind(invoices.clone().map(|v| v.key.template).collect::<Vec<_>>())
-            .bind(invoices.clone().map(|v| v.key.kind).collect::<Vec<_>>())
-            .bind(invoices.clone().map(|v| v.key.revision).collect::<Vec<_>>())
-            .bind(invoices.clone().map(|v| v.key.num).collect::<Vec<_>>())
-            .bind(
-                invoices
-                    .clone()
-                    .map(|v| v.tenant.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(invoices.clone().map(|v| v.version).collect::<Vec<_>>())
-            .bind(
-                invoices
-                    .clone()
-                    .map(|v| v.next_reminder_ns)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                invoices
-                    .clone()
-                    .map(|v| v.body.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .clone()
-                    .map(|e| e.tenant.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .clone()
-                    .map(|e| e.idempotency_key.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.clone().map(|e| e.at_ns).collect::<Vec<_>>())
-            .bind(events.map(|e| e.body.as_str()).collect::<Vec<_>>())
-            .bind(mine.iter().map(|c| c.template.id).collect::<Vec<_>>())
-            .bind(mine.iter().map(|c| c.template.version).collect::<Vec<_>>())
-            .bind(mine.iter().map(|c| c.template.state).collect::<Vec<_>>())
-            .bind(
-                mine.iter()
-                    .map(|c| c.template.next_run_ns)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                mine.iter()
-                    .map(|c| c.template.body.as_str())
-                    .collect::<Vec<_>>(),
-            )
+        let skipped = SkippedArrays::of(mine.iter().flat_map(|c| c.skipped.iter()));
+        let invoices = InvoiceArrays::of(mine.iter().flat_map(|c| c.invoices.iter()));
+        let events = EventArrays::of(mine.iter().flat_map(|c| c.events.iter()));
+        let templates = TemplateArrays::of(mine.iter().copied());
+        let query = events.bind(invoices.bind(skipped.bind(sqlx::query(&sql.write))));
+        templates
+            .bind_state(query.bind(&templates.id))
             .bind(channel)
             .bind(notify)
-            .bind(invoices.map(|v| v.overdue_ns).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await
             .map_err(error)?;
@@ -348,4 +190,203 @@ pub(super) async fn write_commits(
             None => CommitOutcome::Missing,
         })
         .collect())
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Templates of a batch as `unnest` arrays: the claim's `id, tenant, expected` and the new
+/// state's `version, state, next_run_ns, body`.
+pub(super) struct TemplateArrays<'a> {
+    id: Vec<i64>,
+    tenant: Vec<&'a str>,
+    expected: Vec<i64>,
+    version: Vec<i64>,
+    state: Vec<&'a str>,
+    next_run_ns: Vec<Option<i64>>,
+    body: Vec<&'a str>,
+}
+
+impl<'a> TemplateArrays<'a> {
+    pub(super) fn of(commits: impl Iterator<Item = &'a EncodedCommit>) -> TemplateArrays<'a> {
+        let mut arrays = TemplateArrays {
+            id: Vec::new(),
+            tenant: Vec::new(),
+            expected: Vec::new(),
+            version: Vec::new(),
+            state: Vec::new(),
+            next_run_ns: Vec::new(),
+            body: Vec::new(),
+        };
+        for c in commits {
+            arrays.id.push(c.template.id);
+            arrays.tenant.push(&c.template.tenant);
+            arrays.expected.push(c.expected);
+            arrays.version.push(c.template.version);
+            arrays.state.push(c.template.state);
+            arrays.next_run_ns.push(c.template.next_run_ns);
+            arrays.body.push(&c.template.body);
+        }
+        arrays
+    }
+
+    /// Binds `id, tenant, expected`.
+    pub(super) fn bind_claim<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query.bind(&self.id).bind(&self.tenant).bind(&self.expected)
+    }
+
+    /// Binds `version, state, next_run_ns, body`.
+    pub(super) fn bind_state<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.version)
+            .bind(&self.state)
+            .bind(&self.next_run_ns)
+            .bind(&self.body)
+    }
+}
+
+/// Deal keys as `unnest` arrays: `template_id, kind, revision, num`.
+#[derive(Default)]
+pub(super) struct KeyArrays {
+    template: Vec<i64>,
+    kind: Vec<i16>,
+    revision: Vec<i64>,
+    num: Vec<i64>,
+}
+
+impl KeyArrays {
+    fn push(&mut self, key: Key) {
+        self.template.push(key.template);
+        self.kind.push(key.kind);
+        self.revision.push(key.revision);
+        self.num.push(key.num);
+    }
+
+    fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.template)
+            .bind(&self.kind)
+            .bind(&self.revision)
+            .bind(&self.num)
+    }
+}
+
+/// Deals as `unnest` arrays: the key, `tenant, nominal_at_ns, body`.
+#[derive(Default)]
+pub(super) struct DealArrays<'a> {
+    key: KeyArrays,
+    tenant: Vec<&'a str>,
+    nominal_at_ns: Vec<i64>,
+    body: Vec<&'a str>,
+}
+
+impl<'a> DealArrays<'a> {
+    pub(super) fn of(rows: impl Iterator<Item = &'a codec::DealRow>) -> DealArrays<'a> {
+        let mut arrays = DealArrays::default();
+        for row in rows {
+            arrays.key.push(row.key);
+            arrays.tenant.push(&row.tenant);
+            arrays.nominal_at_ns.push(row.nominal_at_ns);
+            arrays.body.push(&row.body);
+        }
+        arrays
+    }
+
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        self.key
+            .bind(query)
+            .bind(&self.tenant)
+            .bind(&self.nominal_at_ns)
+            .bind(&self.body)
+    }
+}
+
+/// Skipped occurrences as `unnest` arrays: the key, `tenant, body`.
+#[derive(Default)]
+pub(super) struct SkippedArrays<'a> {
+    key: KeyArrays,
+    tenant: Vec<&'a str>,
+    body: Vec<&'a str>,
+}
+
+impl<'a> SkippedArrays<'a> {
+    pub(super) fn of(rows: impl Iterator<Item = &'a codec::SkippedRow>) -> SkippedArrays<'a> {
+        let mut arrays = SkippedArrays::default();
+        for row in rows {
+            arrays.key.push(row.key);
+            arrays.tenant.push(&row.tenant);
+            arrays.body.push(&row.body);
+        }
+        arrays
+    }
+
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        self.key.bind(query).bind(&self.tenant).bind(&self.body)
+    }
+}
+
+/// Invoices as `unnest` arrays: the key, `tenant, version, next_reminder_ns, body,
+/// overdue_ns`.
+#[derive(Default)]
+pub(super) struct InvoiceArrays<'a> {
+    key: KeyArrays,
+    tenant: Vec<&'a str>,
+    version: Vec<i64>,
+    next_reminder_ns: Vec<Option<i64>>,
+    body: Vec<&'a str>,
+    overdue_ns: Vec<Option<i64>>,
+}
+
+impl<'a> InvoiceArrays<'a> {
+    pub(super) fn of(rows: impl Iterator<Item = &'a codec::InvoiceRow>) -> InvoiceArrays<'a> {
+        let mut arrays = InvoiceArrays::default();
+        for row in rows {
+            arrays.key.push(row.key);
+            arrays.tenant.push(&row.tenant);
+            arrays.version.push(row.version);
+            arrays.next_reminder_ns.push(row.next_reminder_ns);
+            arrays.body.push(&row.body);
+            arrays.overdue_ns.push(row.overdue_ns);
+        }
+        arrays
+    }
+
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        self.key
+            .bind(query)
+            .bind(&self.tenant)
+            .bind(&self.version)
+            .bind(&self.next_reminder_ns)
+            .bind(&self.body)
+            .bind(&self.overdue_ns)
+    }
+}
+
+/// Outbox events as `unnest` arrays: `tenant, idempotency_key, at_ns, body`.
+#[derive(Default)]
+pub(super) struct EventArrays<'a> {
+    tenant: Vec<&'a str>,
+    idempotency_key: Vec<&'a str>,
+    at_ns: Vec<i64>,
+    body: Vec<&'a str>,
+}
+
+impl<'a> EventArrays<'a> {
+    pub(super) fn of(rows: impl Iterator<Item = &'a EventRow>) -> EventArrays<'a> {
+        let mut arrays = EventArrays::default();
+        for row in rows {
+            arrays.tenant.push(&row.tenant);
+            arrays.idempotency_key.push(&row.idempotency_key);
+            arrays.at_ns.push(row.at_ns);
+            arrays.body.push(&row.body);
+        }
+        arrays
+    }
+
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.tenant)
+            .bind(&self.idempotency_key)
+            .bind(&self.at_ns)
+            .bind(&self.body)
+    }
 }

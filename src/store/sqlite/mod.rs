@@ -8,7 +8,7 @@ use schema::*;
 use sql::*;
 use write::*;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,14 +19,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection as _, Row, Sqlite};
+use sqlx::{Connection as _, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::codec::{
-    self, EncodedCommit, EncodedInvoice, EventRow, Key, decode_all, decode_deal, decode_event,
-    decode_invoice, decode_skipped, decode_template, table,
+use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
+use super::dialect::{Reads, finish};
+use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
+use super::read::{
+    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
+    key_at, skipped_of, template_of,
 };
-use super::migrations::{self, LATEST, LEGACY_VERSION, Migrate, Names};
 use super::sqlx_error::{Backend, repository_error};
 use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
 use crate::event::{NewEvent, OutboxEvent};
@@ -248,7 +250,8 @@ impl SqliteStore {
     /// [`RepositoryError::Durability`] for a pool weaker than WAL with `synchronous=FULL`
     /// (unless accepted); [`RepositoryError::SchemaVersion`] for a database of a newer
     /// version, an earlier store's database this version cannot import, or (with
-    /// [`Migrate::Check`]) one not at [`LATEST`]; any other kind when the database fails.
+    /// [`Migrate::Check`]) one not at [`LATEST`](migrations::LATEST); any other kind when the
+    /// database fails.
     pub async fn open(
         pool: SqlitePool,
         options: SqliteOptions,
@@ -260,15 +263,7 @@ impl SqliteStore {
         let names = Names::sqlite(&options.prefix);
         match options.migrate {
             Migrate::OnOpen => migrate(&mut conn, &options.prefix, &names).await?,
-            Migrate::Check => {
-                let found = schema_version(&mut conn, &names).await?;
-                if found != LATEST {
-                    return Err(RepositoryError::SchemaVersion {
-                        found,
-                        expected: LATEST,
-                    });
-                }
-            }
+            Migrate::Check => migrations::latest(schema_version(&mut conn, &names).await?)?,
         }
         drop(conn);
         Ok(SqliteStore {
@@ -416,97 +411,15 @@ impl SqliteStore {
     }
 }
 
-fn error(e: sqlx::Error) -> RepositoryError {
-    repository_error(e, Backend::Sqlite)
-}
-
-fn no_outcome() -> RepositoryError {
-    RepositoryError::Database(Arc::new(std::io::Error::other(
-        "the store produced no outcome for a commit",
-    )))
-}
-
-/// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
-fn col<'r, T>(row: &'r SqliteRow, index: usize, table: &'static str) -> Result<T, RepositoryError>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(index).map_err(|e| RepositoryError::CorruptRow {
-        table,
-        key: "(unreadable)".into(),
-        reason: format!("column {index}: {e}"),
-    })
-}
-
-fn key_at(row: &SqliteRow, at: usize, table: &'static str) -> Result<Key, RepositoryError> {
-    Ok(Key {
-        template: col(row, at, table)?,
-        kind: col(row, at + 1, table)?,
-        revision: col(row, at + 2, table)?,
-        num: col(row, at + 3, table)?,
-    })
-}
-
-/// `id, tenant, version, body` from column 0.
-fn template_of(row: SqliteRow) -> Result<Template, RepositoryError> {
-    let t = table::TEMPLATES;
-    let id: i64 = col(&row, 0, t)?;
-    let tenant: &str = col(&row, 1, t)?;
-    let version: i64 = col(&row, 2, t)?;
-    let body: &str = col(&row, 3, t).map_err(|e| rename(e, format!("T{id}")))?;
-    decode_template(id, tenant, version, body)
-}
-
-fn rename(error: RepositoryError, key: String) -> RepositoryError {
-    match error {
-        RepositoryError::CorruptRow { table, reason, .. } => {
-            RepositoryError::CorruptRow { table, key, reason }
-        }
-        other => other,
+impl SqliteStore {
+    /// The store's pool, read through the codec.
+    fn read(&self) -> Reader<'_, Sqlite> {
+        Reader::new(&self.inner.pool)
     }
 }
 
-/// Key, `tenant, body`.
-fn deal_of(row: SqliteRow) -> Result<CreatedDeal, RepositoryError> {
-    let key = key_at(&row, 0, table::DEALS)?;
-    decode_deal(
-        key,
-        &col::<String>(&row, 4, table::DEALS)?,
-        &col::<String>(&row, 5, table::DEALS)?,
-    )
-}
-
-fn skipped_of(row: SqliteRow) -> Result<SkippedOccurrence, RepositoryError> {
-    let t = table::SKIPPED;
-    let key = key_at(&row, 0, t)?;
-    decode_skipped(
-        key,
-        &col::<String>(&row, 4, t)?,
-        &col::<String>(&row, 5, t)?,
-    )
-}
-
-/// Key, `tenant, version, body`.
-fn invoice_of(row: SqliteRow) -> Result<Invoice, RepositoryError> {
-    let t = table::INVOICES;
-    let key = key_at(&row, 0, t)?;
-    decode_invoice(
-        key,
-        &col::<String>(&row, 4, t)?,
-        col(&row, 5, t)?,
-        &col::<String>(&row, 6, t)?,
-    )
-}
-
-fn event_of(row: SqliteRow) -> Result<OutboxEvent, RepositoryError> {
-    let t = table::OUTBOX;
-    decode_event(
-        col(&row, 0, t)?,
-        col(&row, 1, t)?,
-        col(&row, 2, t)?,
-        col(&row, 3, t)?,
-        &col::<String>(&row, 4, t)?,
-    )
+fn error(e: sqlx::Error) -> RepositoryError {
+    repository_error(e, Backend::Sqlite)
 }
 
 impl Repository for SqliteStore {
@@ -539,13 +452,10 @@ impl Repository for SqliteStore {
         let Ok(id) = i64::try_from(id.0) else {
             return Ok(None);
         };
-        let row = sqlx::query(&self.inner.sql.template)
+        let query = sqlx::query(&self.inner.sql.reads.template)
             .bind(id)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        row.map(template_of).transpose()
+            .bind(tenant.as_str());
+        self.read().one(query, template_of).await
     }
 
     async fn due_share(
@@ -555,33 +465,18 @@ impl Repository for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
         let now = codec::instant(now)?;
-        let mut due = Vec::new();
-        let mut after = (i64::MIN, i64::MIN);
-        while due.len() < limit {
-            let want = limit - due.len();
-            let rows = sqlx::query(&self.inner.sql.due)
-                .bind(now)
-                .bind(after.0)
-                .bind(after.1)
-                .bind(codec::count(want))
-                .bind(i64::from(share.count()))
-                .bind(i64::from(share.index()))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(error)?;
-            let last = rows.len() < want;
-            for row in &rows {
-                after = (
-                    col(row, 4, table::TEMPLATES)?,
-                    col(row, 0, table::TEMPLATES)?,
-                );
-            }
-            due.extend(decode_all(rows, template_of));
-            if last {
-                break;
-            }
-        }
-        Ok(due)
+        let sql = &self.inner.sql.due;
+        self.read()
+            .due_templates(limit, |after, want| {
+                sqlx::query(sql)
+                    .bind(now)
+                    .bind(after.0)
+                    .bind(after.1)
+                    .bind(want)
+                    .bind(i64::from(share.count()))
+                    .bind(i64::from(share.index()))
+            })
+            .await
     }
 
     async fn next_wake_share(
@@ -699,7 +594,7 @@ impl Repository for SqliteStore {
         .await;
         let (total, rows) = finish(tx, result).await?;
         Ok(Page {
-            items: decode_all(rows, template_of),
+            items: codec::decode_all(rows, template_of),
             total: usize::try_from(total).unwrap_or(0),
         })
     }
@@ -718,28 +613,15 @@ impl Repository for SqliteStore {
                 Err(_) => return Ok(Scan::default()),
             },
         };
-        let rows = sqlx::query(&self.inner.sql.scan)
+        let query = sqlx::query(&self.inner.sql.reads.scan)
             .bind(tenant.as_str())
             .bind(after)
-            .bind(codec::count(limit))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        let next = match rows.last() {
-            Some(row) if rows.len() == limit => {
-                let id: i64 = col(row, 0, table::TEMPLATES)?;
-                u64::try_from(id).ok().map(TemplateId)
-            }
-            _ => None,
-        };
-        Ok(Scan {
-            items: decode_all(rows, template_of),
-            next,
-        })
+            .bind(codec::count(limit));
+        self.read().scan(query, limit).await
     }
 
     async fn count_live(&self, tenant: &TenantId) -> Result<u64, RepositoryError> {
-        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_live)
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.reads.count_live)
             .bind(tenant.as_str())
             .fetch_one(&self.inner.pool)
             .await
@@ -755,13 +637,10 @@ impl Repository for SqliteStore {
         let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(&self.inner.sql.deals)
+        let query = sqlx::query(&self.inner.sql.deals)
             .bind(tenant.as_str())
-            .bind(template)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, deal_of))
+            .bind(template);
+        self.read().all(query, deal_of).await
     }
 
     async fn deal(
@@ -772,16 +651,13 @@ impl Repository for SqliteStore {
         let Ok(k) = Key::of(key) else {
             return Ok(None);
         };
-        let row = sqlx::query(&self.inner.sql.deal)
+        let query = sqlx::query(&self.inner.sql.reads.deal)
+            .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
             .bind(k.revision)
-            .bind(k.num)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        row.map(deal_of).transpose()
+            .bind(k.num);
+        self.read().one(query, deal_of).await
     }
 
     async fn skipped(
@@ -792,13 +668,10 @@ impl Repository for SqliteStore {
         let Ok(template) = template.map(|t| i64::try_from(t.0)).transpose() else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(&self.inner.sql.skipped)
+        let query = sqlx::query(&self.inner.sql.skipped)
             .bind(tenant.as_str())
-            .bind(template)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, skipped_of))
+            .bind(template);
+        self.read().all(query, skipped_of).await
     }
 
     async fn invoice(
@@ -809,16 +682,13 @@ impl Repository for SqliteStore {
         let Ok(k) = Key::of(deal) else {
             return Ok(None);
         };
-        let row = sqlx::query(&self.inner.sql.invoice)
+        let query = sqlx::query(&self.inner.sql.reads.invoice)
+            .bind(tenant.as_str())
             .bind(k.template)
             .bind(k.kind)
             .bind(k.revision)
-            .bind(k.num)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        row.map(invoice_of).transpose()
+            .bind(k.num);
+        self.read().one(query, invoice_of).await
     }
 
     async fn due_invoices(
@@ -827,19 +697,10 @@ impl Repository for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         let now = codec::instant(now)?;
-        let mut want = limit;
-        loop {
-            let rows = sqlx::query(&self.inner.sql.due_invoices)
-                .bind(now)
-                .bind(codec::count(want))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(error)?;
-            match codec::readable(rows, want, limit, invoice_of) {
-                Ok(due) => return Ok(due),
-                Err(longer) => want = longer,
-            }
-        }
+        let sql = &self.inner.sql.reads.due_invoices;
+        self.read()
+            .invoices(limit, |want| sqlx::query(sql).bind(now).bind(want))
+            .await
     }
 
     async fn overdue_invoices(
@@ -849,24 +710,19 @@ impl Repository for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
         let after = after.map(codec::OverdueKey::of).transpose()?;
-        let mut want = limit;
-        loop {
-            let rows = sqlx::query(&self.inner.sql.overdue_invoices)
-                .bind(tenant.as_str())
-                .bind(after.map(|a| a.overdue_ns))
-                .bind(after.map(|a| a.key.template))
-                .bind(after.map(|a| a.key.kind))
-                .bind(after.map(|a| a.key.revision))
-                .bind(after.map(|a| a.key.num))
-                .bind(codec::count(want))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(error)?;
-            match codec::readable(rows, want, limit, invoice_of) {
-                Ok(overdue) => return Ok(overdue),
-                Err(longer) => want = longer,
-            }
-        }
+        let sql = &self.inner.sql.overdue_invoices;
+        self.read()
+            .invoices(limit, |want| {
+                sqlx::query(sql)
+                    .bind(tenant.as_str())
+                    .bind(after.map(|a| a.overdue_ns))
+                    .bind(after.map(|a| a.key.template))
+                    .bind(after.map(|a| a.key.kind))
+                    .bind(after.map(|a| a.key.revision))
+                    .bind(after.map(|a| a.key.num))
+                    .bind(want)
+            })
+            .await
     }
 
     async fn commit_invoice(
@@ -921,12 +777,8 @@ impl Repository for SqliteStore {
     }
 
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let rows = sqlx::query(&self.inner.sql.outbox)
-            .bind(codec::count(limit))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, event_of))
+        let query = sqlx::query(&self.inner.sql.reads.outbox).bind(codec::count(limit));
+        self.read().all(query, event_of).await
     }
 
     async fn tenant_outbox(
@@ -934,13 +786,10 @@ impl Repository for SqliteStore {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let rows = sqlx::query(&self.inner.sql.tenant_outbox)
+        let query = sqlx::query(&self.inner.sql.reads.tenant_outbox)
             .bind(tenant.as_str())
-            .bind(codec::count(limit))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(error)?;
-        Ok(decode_all(rows, event_of))
+            .bind(codec::count(limit));
+        self.read().all(query, event_of).await
     }
 
     async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
@@ -959,54 +808,27 @@ impl SqliteStore {
         &self,
         commits: Vec<Commit>,
     ) -> Vec<Result<CommitOutcome, RepositoryError>> {
-        // Encoded before the write lock is taken; a commit that cannot be encoded fails
-        // alone.
-        let mut ready: Vec<EncodedCommit> = Vec::with_capacity(commits.len());
-        let mut outcomes: Vec<Option<Result<CommitOutcome, RepositoryError>>> = Vec::new();
-        let mut slots = Vec::new();
-        for commit in codec::encode_batch(commits) {
-            match commit {
-                Ok(commit) => {
-                    slots.push(outcomes.len());
-                    outcomes.push(None);
-                    ready.push(commit);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
+        // Encoded before the write lock is taken.
+        let mut batch = codec::Batch::encode(commits);
+        if batch.ready.is_empty() {
+            return batch.outcomes(Ok(Vec::new()));
         }
-        if !ready.is_empty() {
-            let written = async {
-                let sql = &self.inner.sql.batch;
-                let (_guard, mut tx) = self.write().await?;
-                match write_expected(sql, &mut tx, &ready).await {
-                    Ok(Some(outcomes)) => return finish(tx, Ok(outcomes)).await,
-                    Ok(None) => tx.rollback().await.map_err(error)?,
-                    Err(e) => return finish(tx, Err(e)).await,
-                }
-                // A conflict or a deal already stored: again, reading back what was written.
-                let mut tx = self.begin_immediate().await?;
-                let result = write_commits(sql, &mut tx, &mut ready).await;
-                finish(tx, result).await
+        let ready = &mut batch.ready;
+        let written = async {
+            let sql = &self.inner.sql.batch;
+            let (_guard, mut tx) = self.write().await?;
+            match write_expected(sql, &mut tx, ready).await {
+                Ok(Some(outcomes)) => return finish(tx, Ok(outcomes)).await,
+                Ok(None) => tx.rollback().await.map_err(error)?,
+                Err(e) => return finish(tx, Err(e)).await,
             }
-            .await;
-            match written {
-                Ok(written) => {
-                    for (slot, outcome) in slots.into_iter().zip(written) {
-                        outcomes[slot] = Some(Ok(outcome));
-                    }
-                }
-                // The transaction rolled back: nothing of the batch was written.
-                Err(e) => {
-                    for slot in slots {
-                        outcomes[slot] = Some(Err(e.clone()));
-                    }
-                }
-            }
+            // A conflict or a deal already stored: again, reading back what was written.
+            let mut tx = self.begin_immediate().await?;
+            let result = write_commits(sql, &mut tx, ready).await;
+            finish(tx, result).await
         }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(no_outcome())))
-            .collect()
+        .await;
+        batch.outcomes(written)
     }
 
     async fn delete_events(
@@ -1039,6 +861,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Row;
 
     #[test]
     fn chunks_are_powers_of_two_up_to_the_limit() {
@@ -1059,7 +882,7 @@ mod tests {
         let sql = &store.inner.sql;
         for (statement, params, index) in [
             (&sql.due, 6, "rd_templates_due"),
-            (&sql.due_invoices, 2, "rd_invoices_due"),
+            (&sql.reads.due_invoices, 2, "rd_invoices_due"),
             (&sql.next_wake, 2, "rd_templates_due"),
             (&sql.next_wake, 2, "rd_invoices_due"),
         ] {

@@ -86,23 +86,16 @@ pub(super) async fn migrate(
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
     let result = async {
         let current = schema_version(&mut tx, names).await?;
-        if current > LATEST {
-            return Err(RepositoryError::SchemaVersion {
-                found: current,
-                expected: LATEST,
-            });
-        }
+        let pending = migrations::pending(current, migrations::sqlite(prefix)?)?;
         let mut legacy = true;
         for name in LEGACY_TABLES {
             legacy &= table_exists(&mut tx, name).await?;
         }
-        for step in migrations::sqlite(prefix)? {
-            if step.version() > current {
-                // Through the executor (not `RawSql::execute`), whose future is `Send`.
-                sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
-                    .await
-                    .map_err(error)?;
-            }
+        for step in pending {
+            // Through the executor (not `RawSql::execute`), whose future is `Send`.
+            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+                .await
+                .map_err(error)?;
         }
         if current == 0 && legacy {
             import_legacy(&mut tx, names).await?;
@@ -111,25 +104,6 @@ pub(super) async fn migrate(
     }
     .await;
     finish(tx, result).await
-}
-
-/// Commits `tx` after `result`, or rolls it back at once after an error (not later, when
-/// the connection is next used: a write lock must not outlive the call).
-pub(super) async fn finish<T>(
-    tx: sqlx::Transaction<'_, Sqlite>,
-    result: Result<T, RepositoryError>,
-) -> Result<T, RepositoryError> {
-    match result {
-        Ok(value) => {
-            tx.commit().await.map_err(error)?;
-            Ok(value)
-        }
-        Err(e) => {
-            // The error to report is the first one; a failed rollback closes the connection.
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
 }
 
 /// Copies the tables of the crate's earlier store (schema version 1) into the new ones.

@@ -4,30 +4,24 @@ use super::*;
 
 /// The store's statements, with its table names.
 pub(super) struct Sql {
+    /// The reads written once for both stores.
+    pub(super) reads: Reads,
     pub(super) names: Names,
     pub(super) batch: BatchSql,
     pub(super) allocate: String,
     pub(super) insert_template: String,
     pub(super) bump_ids: String,
-    pub(super) template: String,
     pub(super) due: String,
     pub(super) next_wake: String,
     pub(super) delete: String,
     pub(super) exists: String,
     pub(super) list_count: String,
     pub(super) list: String,
-    pub(super) count_live: String,
-    pub(super) scan: String,
     pub(super) deals: String,
-    pub(super) deal: String,
     pub(super) skipped: String,
-    pub(super) invoice: String,
-    pub(super) due_invoices: String,
     pub(super) overdue_invoices: String,
     pub(super) update_invoice: String,
     pub(super) invoice_exists: String,
-    pub(super) outbox: String,
-    pub(super) tenant_outbox: String,
     pub(super) ack: String,
     pub(super) tenant_ack: String,
 }
@@ -42,6 +36,7 @@ impl Sql {
         let outbox = names.table("outbox");
         let key = "template_id = ?1 AND kind = ?2 AND revision = ?3 AND num = ?4";
         Sql {
+            reads: Reads::new::<Sqlite>(names),
             names: names.clone(),
             batch: BatchSql::new(names),
             allocate: format!(
@@ -55,13 +50,10 @@ impl Sql {
             bump_ids: format!(
                 "UPDATE {meta} SET value = max(value, ?1) WHERE name = 'last_template_id'"
             ),
-            template: format!(
-                "SELECT id, tenant, version, body FROM {templates} WHERE id = ?1 AND tenant = ?2"
-            ),
             // Keyset paging over the due index: after (?2, ?3), at or before ?1, in share ?6
             // of ?5.
             due: format!(
-                "SELECT id, tenant, version, body, next_run_ns FROM {templates} \
+                "SELECT {TEMPLATE_COLUMNS}, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= ?1 AND next_run_ns >= ?2 \
                  AND (next_run_ns > ?2 OR id > ?3) AND id % ?5 = ?6 \
                  ORDER BY next_run_ns, id LIMIT ?4"
@@ -80,7 +72,7 @@ impl Sql {
                 "SELECT count(*) FROM {templates} WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2)"
             ),
             list: format!(
-                "SELECT id, tenant, version, body FROM {templates} \
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) \
                  AND (?5 = 0 \
                       OR (?6 IS NULL AND next_run_ns IS NULL AND id > ?7) \
@@ -88,41 +80,19 @@ impl Sql {
                           OR (next_run_ns = ?6 AND id > ?7)))) \
                  ORDER BY next_run_ns IS NULL, next_run_ns, id LIMIT ?3 OFFSET ?4"
             ),
-            // A tenant's templates after id ?2, in id order, at most ?3.
-            scan: format!(
-                "SELECT id, tenant, version, body FROM {templates} \
-                 WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ),
-            count_live: format!(
-                "SELECT count(*) FROM {templates} \
-                 WHERE tenant = ?1 AND state IN ('active', 'paused')"
-            ),
             deals: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
+                "SELECT {KEYED_COLUMNS} FROM {deals} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
                  ORDER BY template_id, nominal_at_ns, kind, revision, num"
             ),
-            deal: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {deals} \
-                 WHERE {key} AND tenant = ?5"
-            ),
             skipped: format!(
-                "SELECT template_id, kind, revision, num, tenant, body FROM {skipped} \
+                "SELECT {KEYED_COLUMNS} FROM {skipped} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
                  ORDER BY kind, template_id, revision, num"
             ),
-            invoice: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
-                 WHERE {key} AND tenant = ?5"
-            ),
-            due_invoices: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
-                 WHERE next_reminder_ns <= ?1 \
-                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT ?2"
-            ),
             // A tenant's overdue invoices after the place (?2, ?3 .. ?6), at most ?7.
             overdue_invoices: format!(
-                "SELECT template_id, kind, revision, num, tenant, version, body FROM {invoices} \
+                "SELECT {INVOICE_COLUMNS} FROM {invoices} \
                  WHERE tenant = ?1 AND overdue_ns IS NOT NULL AND (?2 IS NULL \
                  OR (overdue_ns, template_id, kind, revision, num) > (?2, ?3, ?4, ?5, ?6)) \
                  ORDER BY overdue_ns, template_id, kind, revision, num LIMIT ?7"
@@ -132,14 +102,6 @@ impl Sql {
                  overdue_ns = ?10 WHERE {key} AND tenant = ?5 AND version = ?9"
             ),
             invoice_exists: format!("SELECT 1 FROM {invoices} WHERE {key} AND tenant = ?5"),
-            outbox: format!(
-                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
-                 ORDER BY id LIMIT ?1"
-            ),
-            tenant_outbox: format!(
-                "SELECT id, tenant, idempotency_key, at_ns, body FROM {outbox} \
-                 WHERE tenant = ?1 ORDER BY id LIMIT ?2"
-            ),
             ack: format!("DELETE FROM {outbox} WHERE id IN (SELECT value FROM json_each(?1))"),
             tenant_ack: format!(
                 "DELETE FROM {outbox} WHERE tenant = ?2 \

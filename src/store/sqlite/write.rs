@@ -163,7 +163,7 @@ pub(super) async fn write_commits(
     let updated: HashSet<i64> = chunked(conn, commits, &sql.update_templates, bind_update)
         .await?
         .iter()
-        .map(|row| col::<i64>(row, 0, table::TEMPLATES))
+        .map(|row| col::<i64, _>(row, 0, table::TEMPLATES))
         .collect::<Result<_, _>>()?;
 
     // Of the commits not written: which templates exist (a conflict) and which do not.
@@ -195,14 +195,7 @@ pub(super) async fn write_commits(
     let mut already: HashMap<usize, Vec<DealKey>> = HashMap::new();
     for &i in &claimed {
         let commit = &mut commits[i];
-        let mut seen = BTreeSet::new();
-        let keys: Vec<DealKey> = commit
-            .deal_keys()
-            .filter(|&k| seen.insert(k))
-            .filter(|&k| Key::of(k).is_ok_and(|cols| !inserted.contains(&cols)))
-            .collect();
-        commit.drop_already_created(&keys)?;
-        already.insert(i, keys);
+        already.insert(i, commit.keep_inserted(&inserted)?);
     }
 
     write_rest(sql, conn, claimed.iter().map(|&i| &commits[i])).await?;

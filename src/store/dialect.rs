@@ -1,0 +1,147 @@
+//! What the two durable stores' SQL shares when only the dialect differs: the sqlx database
+//! each runs on (its error codes, its parameters' spelling), the reads whose text is the same
+//! in both, and ending a transaction. Statements that differ in more than spelling stay in
+//! each backend's `sql.rs`.
+
+use sqlx::{Database, Transaction};
+
+use super::RepositoryError;
+use super::migrations::Names;
+use super::read::{EVENT_COLUMNS, INVOICE_COLUMNS, KEYED_COLUMNS, TEMPLATE_COLUMNS};
+use super::sqlx_error::{Backend, repository_error};
+
+/// The sqlx database a durable store runs on.
+pub(crate) trait Dialect: Database {
+    /// Whose error codes the database reports.
+    const BACKEND: Backend;
+
+    /// `sql`, written with SQLite's numbered parameters (`?1`), in this dialect: PostgreSQL
+    /// spells them `$1`. Only for statements without a `?` of their own (PostgreSQL's JSON
+    /// operators).
+    fn params(sql: String) -> String {
+        match Self::BACKEND {
+            Backend::Sqlite => sql,
+            Backend::Postgres => {
+                let mut out = String::with_capacity(sql.len());
+                let mut chars = sql.chars().peekable();
+                while let Some(c) = chars.next() {
+                    let numbered = c == '?' && chars.peek().is_some_and(char::is_ascii_digit);
+                    out.push(if numbered { '$' } else { c });
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Dialect for sqlx::Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
+}
+
+#[cfg(feature = "postgres")]
+impl Dialect for sqlx::Postgres {
+    const BACKEND: Backend = Backend::Postgres;
+}
+
+/// The reads whose SQL is the same in both dialects, with a store's table names.
+pub(crate) struct Reads {
+    /// A template by `?1` id and `?2` tenant.
+    pub(crate) template: String,
+    /// A tenant's (`?1`) templates after id `?2`, in id order, at most `?3`.
+    pub(crate) scan: String,
+    /// A tenant's (`?1`) active and paused templates.
+    pub(crate) count_live: String,
+    /// A tenant's (`?1`) deal by key (`?2` .. `?5`).
+    pub(crate) deal: String,
+    /// A tenant's (`?1`) invoice by its deal's key (`?2` .. `?5`).
+    pub(crate) invoice: String,
+    /// Invoices whose reminder is due at `?1`, at most `?2`, in reminder order.
+    pub(crate) due_invoices: String,
+    /// The outbox's first `?1` events.
+    pub(crate) outbox: String,
+    /// A tenant's (`?1`) first `?2` events.
+    pub(crate) tenant_outbox: String,
+}
+
+impl Reads {
+    pub(crate) fn new<DB: Dialect>(names: &Names) -> Reads {
+        let templates = names.table("templates");
+        let deals = names.table("deals");
+        let invoices = names.table("invoices");
+        let outbox = names.table("outbox");
+        let key = "template_id = ?2 AND kind = ?3 AND revision = ?4 AND num = ?5";
+        let sql = DB::params;
+        Reads {
+            template: sql(format!(
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} WHERE id = ?1 AND tenant = ?2"
+            )),
+            scan: sql(format!(
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
+                 WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            )),
+            count_live: sql(format!(
+                "SELECT count(*) FROM {templates} \
+                 WHERE tenant = ?1 AND state IN ('active', 'paused')"
+            )),
+            deal: sql(format!(
+                "SELECT {KEYED_COLUMNS} FROM {deals} WHERE tenant = ?1 AND {key}"
+            )),
+            invoice: sql(format!(
+                "SELECT {INVOICE_COLUMNS} FROM {invoices} WHERE tenant = ?1 AND {key}"
+            )),
+            due_invoices: sql(format!(
+                "SELECT {INVOICE_COLUMNS} FROM {invoices} \
+                 WHERE next_reminder_ns <= ?1 \
+                 ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT ?2"
+            )),
+            outbox: sql(format!(
+                "SELECT {EVENT_COLUMNS} FROM {outbox} ORDER BY id LIMIT ?1"
+            )),
+            tenant_outbox: sql(format!(
+                "SELECT {EVENT_COLUMNS} FROM {outbox} WHERE tenant = ?1 ORDER BY id LIMIT ?2"
+            )),
+        }
+    }
+}
+
+/// Commits `tx` after `result`, or rolls it back at once after an error (not later, when
+/// the connection is next used: a write lock or row locks must not outlive the call).
+pub(crate) async fn finish<DB: Dialect, T>(
+    tx: Transaction<'_, DB>,
+    result: Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    match result {
+        Ok(value) => {
+            tx.commit()
+                .await
+                .map_err(|e| repository_error(e, DB::BACKEND))?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The error to report is the first one; a failed rollback closes the connection.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_spells_numbered_parameters_with_a_dollar() {
+        assert_eq!(
+            sqlx::Postgres::params("WHERE a = ?1 AND b = ?12 AND c ? 'k'".into()),
+            "WHERE a = $1 AND b = $12 AND c ? 'k'"
+        );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_keeps_them() {
+        assert_eq!(sqlx::Sqlite::params("a = ?1".into()), "a = ?1");
+    }
+}

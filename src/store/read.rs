@@ -1,0 +1,265 @@
+//! The reads both durable stores share, generic over the sqlx database: running a query on
+//! the pool, decoding its rows with the codec (listings skip and report corrupt rows,
+//! single-row reads return them as errors), and the paging loops. Each backend keeps only its
+//! SQL text and binds, handing the reader a built [`Query`].
+
+use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
+
+use super::codec::{
+    self, Key, decode_all, decode_deal, decode_event, decode_invoice, decode_skipped,
+    decode_template, table,
+};
+use super::dialect::Dialect;
+use super::sqlx_error::repository_error;
+use super::{RepositoryError, Scan};
+use crate::event::OutboxEvent;
+use crate::ids::TemplateId;
+use crate::invoice::Invoice;
+use crate::planner::{CreatedDeal, SkippedOccurrence};
+use crate::template::Template;
+
+/// The columns [`template_of`] reads, in order.
+pub(crate) const TEMPLATE_COLUMNS: &str = "id, tenant, version, body";
+/// The columns [`deal_of`] and [`skipped_of`] read, in order.
+pub(crate) const KEYED_COLUMNS: &str = "template_id, kind, revision, num, tenant, body";
+/// The columns [`invoice_of`] reads, in order.
+pub(crate) const INVOICE_COLUMNS: &str = "template_id, kind, revision, num, tenant, version, body";
+/// The columns [`event_of`] reads, in order.
+pub(crate) const EVENT_COLUMNS: &str = "id, tenant, idempotency_key, at_ns, body";
+
+/// A statement of `DB` with its parameters bound.
+pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
+
+/// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
+pub(crate) fn col<'r, T, R>(
+    row: &'r R,
+    index: usize,
+    table: &'static str,
+) -> Result<T, RepositoryError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(index).map_err(|e| RepositoryError::CorruptRow {
+        table,
+        key: "(unreadable)".into(),
+        reason: format!("column {index}: {e}"),
+    })
+}
+
+/// The column types the stores read, for a row of either backend (the bounds are written
+/// once here instead of on every decoder).
+pub(crate) trait Columns: Row {
+    /// An `INTEGER`/`BIGINT` column.
+    fn int(&self, index: usize, table: &'static str) -> Result<i64, RepositoryError>;
+    /// The key's `kind` column.
+    fn small(&self, index: usize, table: &'static str) -> Result<i16, RepositoryError>;
+    /// A `TEXT` column.
+    fn text(&self, index: usize, table: &'static str) -> Result<&str, RepositoryError>;
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+    i16: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+    str: Type<R::Database>,
+    for<'r> &'r str: Decode<'r, R::Database>,
+{
+    fn int(&self, index: usize, table: &'static str) -> Result<i64, RepositoryError> {
+        col(self, index, table)
+    }
+
+    fn small(&self, index: usize, table: &'static str) -> Result<i16, RepositoryError> {
+        col(self, index, table)
+    }
+
+    fn text(&self, index: usize, table: &'static str) -> Result<&str, RepositoryError> {
+        col(self, index, table)
+    }
+}
+
+/// A durable store's pool, read through the codec.
+pub(crate) struct Reader<'a, DB: Database> {
+    pool: &'a Pool<DB>,
+}
+
+impl<'a, DB> Reader<'a, DB>
+where
+    DB: Dialect,
+    DB::Row: Columns,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    /// Reads `pool`.
+    pub(crate) fn new(pool: &'a Pool<DB>) -> Reader<'a, DB> {
+        Reader { pool }
+    }
+
+    /// The row `query` finds, decoded: `None` without one, a
+    /// [`RepositoryError::CorruptRow`] when it does not decode.
+    pub(crate) async fn one<T>(
+        &self,
+        query: Query<'_, DB>,
+        decode: impl FnOnce(DB::Row) -> Result<T, RepositoryError>,
+    ) -> Result<Option<T>, RepositoryError> {
+        let row = query
+            .fetch_optional(self.pool)
+            .await
+            .map_err(|e| repository_error(e, DB::BACKEND))?;
+        row.map(decode).transpose()
+    }
+
+    /// The rows `query` finds, decoded; corrupt ones are skipped (and reported).
+    pub(crate) async fn all<T>(
+        &self,
+        query: Query<'_, DB>,
+        decode: impl Fn(DB::Row) -> Result<T, RepositoryError>,
+    ) -> Result<Vec<T>, RepositoryError> {
+        Ok(decode_all(self.rows(query).await?, decode))
+    }
+
+    /// A page of a template scan: `query` reads at most `limit` templates in id order,
+    /// `id, tenant, version, body`; the next page starts after the last id read, readable
+    /// or not, when the page is full.
+    pub(crate) async fn scan(
+        &self,
+        query: Query<'_, DB>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        let rows = self.rows(query).await?;
+        let next = match rows.last() {
+            Some(row) if rows.len() == limit => {
+                let id = row.int(0, table::TEMPLATES)?;
+                u64::try_from(id).ok().map(TemplateId)
+            }
+            _ => None,
+        };
+        Ok(Scan {
+            items: decode_all(rows, template_of),
+            next,
+        })
+    }
+
+    /// Up to `limit` due templates: `query(after, want)` reads `want` rows of
+    /// `id, tenant, version, body, next_run_ns` after the keyset position `after`
+    /// (`next_run_ns, id`), and is asked again past corrupt rows until `limit` decode or the
+    /// rows run out.
+    pub(crate) async fn due_templates<'q>(
+        &self,
+        limit: usize,
+        query: impl Fn((i64, i64), i64) -> Query<'q, DB>,
+    ) -> Result<Vec<Template>, RepositoryError> {
+        let mut due = Vec::new();
+        let mut after = (i64::MIN, i64::MIN);
+        while due.len() < limit {
+            let want = limit - due.len();
+            let rows = self.rows(query(after, codec::count(want))).await?;
+            let last = rows.len() < want;
+            for row in &rows {
+                after = (row.int(4, table::TEMPLATES)?, row.int(0, table::TEMPLATES)?);
+            }
+            due.extend(decode_all(rows, template_of));
+            if last {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    /// Up to `limit` readable invoices of a listing: `query(want)` reads its first `want`
+    /// rows, asked again for a longer page while corrupt rows were skipped from a full one
+    /// ([`codec::readable`]).
+    pub(crate) async fn invoices<'q>(
+        &self,
+        limit: usize,
+        query: impl Fn(i64) -> Query<'q, DB>,
+    ) -> Result<Vec<Invoice>, RepositoryError> {
+        let mut want = limit;
+        loop {
+            let rows = self.rows(query(codec::count(want))).await?;
+            match codec::readable(rows, want, limit, invoice_of) {
+                Ok(invoices) => return Ok(invoices),
+                Err(longer) => want = longer,
+            }
+        }
+    }
+
+    async fn rows(&self, query: Query<'_, DB>) -> Result<Vec<DB::Row>, RepositoryError> {
+        query
+            .fetch_all(self.pool)
+            .await
+            .map_err(|e| repository_error(e, DB::BACKEND))
+    }
+}
+
+/// The key columns from column `at`: `template_id, kind, revision, num`.
+pub(crate) fn key_at<R: Columns>(
+    row: &R,
+    at: usize,
+    table: &'static str,
+) -> Result<Key, RepositoryError> {
+    Ok(Key {
+        template: row.int(at, table)?,
+        kind: row.small(at + 1, table)?,
+        revision: row.int(at + 2, table)?,
+        num: row.int(at + 3, table)?,
+    })
+}
+
+/// `id, tenant, version, body` from column 0.
+pub(crate) fn template_of<R: Columns>(row: R) -> Result<Template, RepositoryError> {
+    let t = table::TEMPLATES;
+    let id = row.int(0, t)?;
+    let tenant = row.text(1, t)?;
+    let version = row.int(2, t)?;
+    // An unreadable body is named by its row's id (SQLite columns hold any type).
+    let body = row.text(3, t).map_err(|e| rename(e, format!("T{id}")))?;
+    decode_template(id, tenant, version, body)
+}
+
+fn rename(error: RepositoryError, key: String) -> RepositoryError {
+    match error {
+        RepositoryError::CorruptRow { table, reason, .. } => {
+            RepositoryError::CorruptRow { table, key, reason }
+        }
+        other => other,
+    }
+}
+
+/// Key, `tenant, body`.
+pub(crate) fn deal_of<R: Columns>(row: R) -> Result<CreatedDeal, RepositoryError> {
+    let t = table::DEALS;
+    decode_deal(key_at(&row, 0, t)?, row.text(4, t)?, row.text(5, t)?)
+}
+
+/// Key, `tenant, body`.
+pub(crate) fn skipped_of<R: Columns>(row: R) -> Result<SkippedOccurrence, RepositoryError> {
+    let t = table::SKIPPED;
+    decode_skipped(key_at(&row, 0, t)?, row.text(4, t)?, row.text(5, t)?)
+}
+
+/// Key, `tenant, version, body`.
+pub(crate) fn invoice_of<R: Columns>(row: R) -> Result<Invoice, RepositoryError> {
+    let t = table::INVOICES;
+    decode_invoice(
+        key_at(&row, 0, t)?,
+        row.text(4, t)?,
+        row.int(5, t)?,
+        row.text(6, t)?,
+    )
+}
+
+/// `id, tenant, idempotency_key, at_ns, body`.
+pub(crate) fn event_of<R: Columns>(row: R) -> Result<OutboxEvent, RepositoryError> {
+    let t = table::OUTBOX;
+    decode_event(
+        row.int(0, t)?,
+        row.text(1, t)?.to_owned(),
+        row.text(2, t)?.to_owned(),
+        row.int(3, t)?,
+        row.text(4, t)?,
+    )
+}
