@@ -243,6 +243,10 @@ async fn get_template(
     Ok(axum::Json(TemplateView::of(&template)).into_response())
 }
 
+/// A template change as sent: a body of the wrong JSON type is refused naming the changes.
+#[derive(Deserialize)]
+struct PatchBody(#[serde(deserialize_with = "recurring_deals::json_enum::tagged")] Patch);
+
 /// One change of a template.
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -266,7 +270,7 @@ async fn patch_template(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (tenant, id) = (tenant_id(&tenant)?, template_id(&id)?);
-    let patch: Patch = json_body(&body)?;
+    let PatchBody(patch) = json_body(&body)?;
     let engine = &state.engine;
     let template = match patch {
         Patch::Schedule(schedule) => engine.edit_schedule(&tenant, id, schedule).await?,
@@ -511,6 +515,7 @@ async fn get_invoice(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InvoicePatch {
+    #[serde(deserialize_with = "recurring_deals::json_enum::tagged")]
     status: InvoiceStatus,
 }
 

@@ -1,13 +1,33 @@
-//! Reading the crate's enums in JSON forms so that a value of the wrong type is refused by
-//! what is accepted.
+//! Reading the crate's enums from JSON so that a value of the wrong type is refused by what is
+//! accepted.
 //!
 //! serde_json answers a `null`, a number, a boolean or an array where an externally tagged
-//! enum is expected with "expected value at line … column …", which names nothing. The enum
-//! fields of the crate's JSON forms are read with [`tagged`] (or [`optional`], [`list`],
-//! [`map`]): a string or an object goes to the enum's derived reading, anything else is
-//! refused as `invalid type: null, expected one of "clamp", "skip"` (the variants as written;
+//! enum is expected with "expected value at line … column …", which names nothing. Every enum
+//! field of the crate's JSON input forms (schedule, template draft, deal, invoice options,
+//! terms change) is read with [`tagged`] (or [`optional`], [`list`], [`map`]): a string or an
+//! object goes to the enum's derived reading, anything else is refused as
+//! `invalid type: null, expected one of "clamp", "skip"` (the variants as written;
 //! `{"name": …}` for those that carry a value). Formats that are not self-describing
 //! (`is_human_readable` false: bincode, postcard) keep the derived reading.
+//!
+//! A host's own request types that hold the crate's enums can read them the same way:
+//!
+//! ```
+//! use recurring_deals::InvoiceStatus;
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct InvoicePatch {
+//!     #[serde(deserialize_with = "recurring_deals::json_enum::tagged")]
+//!     status: InvoiceStatus,
+//! }
+//!
+//! let patch: InvoicePatch = serde_json::from_str(r#"{"status": "paid"}"#)?;
+//! assert_eq!(patch.status, InvoiceStatus::Paid);
+//! let error = serde_json::from_str::<InvoicePatch>(r#"{"status": null}"#).err().unwrap();
+//! assert!(error.to_string().starts_with("invalid type: null, expected one of \"open\""));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -17,9 +37,13 @@ use std::marker::PhantomData;
 use serde::de::value::{EnumAccessDeserializer, MapAccessDeserializer, StrDeserializer};
 use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, Visitor};
 
-/// Reads an enum field: a string (a variant without a value) or an object
-/// (`{"variant": value}`); any other type is refused naming the variants.
-pub(crate) fn tagged<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+/// Reads an enum field (`#[serde(deserialize_with = "recurring_deals::json_enum::tagged")]`):
+/// a string (a variant without a value) or an object (`{"variant": value}`).
+///
+/// # Errors
+/// Any other type, refused naming the variants; what the enum's own reading refuses (an
+/// unknown variant, a bad value).
+pub fn tagged<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -27,8 +51,12 @@ where
     Checked::deserialize(deserializer).map(|Checked(value)| value)
 }
 
-/// [`tagged`] for an optional field: `null` is `None`.
-pub(crate) fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+/// [`tagged`] for an `Option` field: `null` is `None` (add `#[serde(default)]` for an absent
+/// one).
+///
+/// # Errors
+/// As [`tagged`].
+pub fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -37,7 +65,10 @@ where
 }
 
 /// [`tagged`] for each element of a list.
-pub(crate) fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+///
+/// # Errors
+/// As [`tagged`], for the first element refused; a value that is not a list.
+pub fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -49,7 +80,10 @@ where
 }
 
 /// [`tagged`] for each value of a map with string keys.
-pub(crate) fn map<'de, D, T>(deserializer: D) -> Result<BTreeMap<String, T>, D::Error>
+///
+/// # Errors
+/// As [`tagged`], for the first value refused; a value that is not a map.
+pub fn map<'de, D, T>(deserializer: D) -> Result<BTreeMap<String, T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -148,7 +148,7 @@ mod event;
 pub mod forecast;
 mod ids;
 mod invoice;
-mod json_enum;
+pub mod json_enum;
 mod lifecycle;
 mod observe;
 mod planner;

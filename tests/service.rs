@@ -295,6 +295,12 @@ fn every_route_and_every_error_class() {
     let version = weekly["version"].clone();
     assert_eq!(service.call("PATCH", &path, Some("{")).0, 400);
     assert_eq!(service.call("PATCH", &path, Some("\"explode\"")).0, 422);
+    let (status, body) = service.call("PATCH", &path, Some("5"));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("expected one of"),
+        "{body}"
+    );
     schedule["rule"]["interval"] = json!(0);
     assert_eq!(
         service
@@ -447,6 +453,16 @@ fn invoices_their_history_and_status() {
     // unknown deal are 404; a bad cursor is 422.
     let (status, body) = service.call("PATCH", &path, Some(r#"{"status": "late"}"#));
     assert_eq!((status, &body["field"]), (422, &json!("status")), "{body}");
+    // A value of the wrong type names the statuses, not serde_json's "expected value".
+    let (status, body) = service.call("PATCH", &path, Some(r#"{"status": null}"#));
+    assert_eq!((status, &body["field"]), (422, &json!("status")), "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains(r#"expected one of "open", "paid", "voided""#),
+        "{body}"
+    );
     let (status, body) = service.get("/v1/tenants/globex/invoices/T1/r0/x");
     assert_eq!((status, &body["field"]), (422, &json!("deal")), "{body}");
     assert!(
