@@ -219,7 +219,7 @@ fn every_route_and_every_error_class() {
     // once): wait until nothing is due, so the order holds while the pages are read.
     for _ in 0..100 {
         let (_, all) = service.get("/v1/tenants/acme/templates");
-        let now = chrono::Utc::now();
+        let now = recurring_deals::clock::Clock::now(&recurring_deals::clock::SystemClock);
         let due = all["items"].as_array().unwrap().iter().any(|item| {
             item["next_run"]
                 .as_str()
