@@ -65,20 +65,22 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         out.push_str(&rule);
     }
     let calendar = schedule.calendar();
+    // A calendar other than the default is written even where the rule does not use it, as
+    // the JSON form keeps it: what was given comes back.
+    if *calendar != crate::WorkingCalendar::default() {
+        let weekend: Vec<&str> = calendar.weekend().map(weekday).collect();
+        let holidays: Vec<String> = calendar.holidays().map(date).collect();
+        let working: Vec<String> = calendar.working_days().map(date).collect();
+        extensions.push(format!(
+            "X-RD-CALENDAR:WEEKEND={};HOLIDAYS={};WORKDAYS={}",
+            weekend.join(","),
+            holidays.join(","),
+            working.join(",")
+        ));
+    }
     if schedule.recurrence().is_some_and(Recurrence::uses_calendar)
         || schedule.adjustment() != Adjustment::None
     {
-        if *calendar != crate::WorkingCalendar::default() {
-            let weekend: Vec<&str> = calendar.weekend().map(weekday).collect();
-            let holidays: Vec<String> = calendar.holidays().map(date).collect();
-            let working: Vec<String> = calendar.working_days().map(date).collect();
-            extensions.push(format!(
-                "X-RD-CALENDAR:WEEKEND={};HOLIDAYS={};WORKDAYS={}",
-                weekend.join(","),
-                holidays.join(","),
-                working.join(",")
-            ));
-        }
         let adjustment = match schedule.adjustment() {
             Adjustment::None => None,
             Adjustment::Following => Some("FOLLOWING"),
