@@ -24,7 +24,7 @@ fn deal() -> Deal {
         .with_contacts([1, 2])
 }
 
-fn schedule(recurrence: Recurrence, start: NaiveDate, zone: chrono_tz::Tz) -> Schedule {
+fn schedule(recurrence: Recurrence, start: NaiveDate, zone: Zone) -> Schedule {
     Schedule::builder(
         recurrence,
         start.and_hms_opt(9, 0, 0).expect("valid time"),
@@ -58,7 +58,7 @@ fn engine_with(
         };
         let draft = TemplateDraft::new(
             deal(),
-            schedule(recurrence, day(2026, 1, 2), chrono_tz::UTC),
+            schedule(recurrence, day(2026, 1, 2), Zone::UTC),
         );
         engine
             .create_template(&tenant, draft)
@@ -126,7 +126,7 @@ fn materialization(c: &mut Criterion) {
         schedule(
             Recurrence::daily(Interval::ONE),
             day(2026, 1, 1),
-            chrono_tz::Europe::Moscow,
+            Zone::get("Europe/Moscow").unwrap(),
         ),
     );
     draft.catch_up.max_per_tick = 10_000;
@@ -179,7 +179,7 @@ fn materialization(c: &mut Criterion) {
                             schedule(
                                 Recurrence::daily(Interval::ONE),
                                 day(2026, 1, 1),
-                                chrono_tz::UTC,
+                                Zone::UTC,
                             ),
                         );
                         engine
@@ -211,9 +211,9 @@ fn preview_cost(c: &mut Criterion) {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
     let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone()).expect("engine");
     let zones = [
-        chrono_tz::UTC,
-        chrono_tz::Europe::Moscow,
-        chrono_tz::America::New_York,
+        Zone::UTC,
+        Zone::get("Europe/Moscow").unwrap(),
+        Zone::get("America/New_York").unwrap(),
     ];
     let mut templates = Vec::with_capacity(100_000);
     for i in 0..100_000u32 {

@@ -30,7 +30,7 @@ fn deal() -> Deal {
         .with_assignee(7)
 }
 
-fn schedule(recurrence: Recurrence, start: NaiveDate, zone: chrono_tz::Tz) -> Schedule {
+fn schedule(recurrence: Recurrence, start: NaiveDate, zone: Zone) -> Schedule {
     Schedule::builder(
         recurrence,
         start.and_hms_opt(9, 0, 0).expect("valid time"),
@@ -58,9 +58,9 @@ fn mixed_templates() -> Vec<Template> {
     let clock = ManualClock::new(from());
     let engine = blocking::Engine::new(InMemoryRepository::new(), clock).expect("engine");
     let zones = [
-        chrono_tz::UTC,
-        chrono_tz::Europe::Moscow,
-        chrono_tz::America::New_York,
+        Zone::UTC,
+        Zone::get("Europe/Moscow").unwrap(),
+        Zone::get("America/New_York").unwrap(),
     ];
     (0..100_000u32)
         .map(|i| {
@@ -148,7 +148,7 @@ fn million<R: Repository>(engine: &blocking::Engine<R, ManualClock>) -> Vec<Temp
             };
             let draft = TemplateDraft::new(
                 deal(),
-                schedule(recurrence, day(2031, 1, 2), chrono_tz::UTC),
+                schedule(recurrence, day(2031, 1, 2), Zone::UTC),
             );
             engine.create_template(&tenant(), draft).expect("template")
         })

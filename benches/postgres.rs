@@ -19,6 +19,7 @@
 //! round left out) and the engines' share of the faster baseline. `RD_BENCH_NO_BASELINE=1`
 //! times the engines alone (for profiling).
 
+use recurring_deals::Zone;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ async fn templates(templates: usize, days: u32) -> Vec<Template> {
     for i in 0..templates {
         let tenant = TenantId::new(format!("tenant-{}", i % 50)).unwrap();
         let start = t0().naive_utc() + TimeDelta::hours(9) + TimeDelta::seconds((i % 3600) as i64);
-        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
             .build()
             .unwrap();
         let mut draft = TemplateDraft::new(deal.clone(), schedule);

@@ -15,7 +15,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use clap::Parser;
 use recurring_deals::{Locale, Schedule, ScheduleError, parse_zone};
 use serde::Deserialize;
@@ -140,7 +140,7 @@ fn count(text: &str) -> Result<u64, String> {
 }
 
 /// Builds the schedule of a request: `DTSTART;TZID=<tz>:<start>` and `RRULE:<rrule>`.
-fn schedule(request: &Request) -> Result<(Schedule, Tz), String> {
+fn schedule(request: &Request) -> Result<(Schedule, Zone), String> {
     // The zone is checked first so a bad name is reported as such, not as a parse error.
     let zone = parse_zone(&request.tz).map_err(|e| e.to_string())?;
     let start = parse_start(&request.start)?;
@@ -206,7 +206,7 @@ fn parse_start(text: &str) -> Result<NaiveDateTime, String> {
 }
 
 /// The first `count` occurrences as RFC 3339 text in the zone, with their civil dates.
-fn occurrences(schedule: &Schedule, zone: Tz, count: Option<u64>) -> Vec<(String, NaiveDate)> {
+fn occurrences(schedule: &Schedule, zone: Zone, count: Option<u64>) -> Vec<(String, NaiveDate)> {
     let limit = count.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
     schedule
         .occurrences()
@@ -216,7 +216,7 @@ fn occurrences(schedule: &Schedule, zone: Tz, count: Option<u64>) -> Vec<(String
 }
 
 /// `2026-01-31T09:00:00+03:00`: the instant on the zone's wall clock, with its offset.
-fn rfc3339(at: DateTime<Utc>, zone: Tz) -> String {
+fn rfc3339(at: DateTime<Utc>, zone: Zone) -> String {
     at.with_timezone(&zone)
         .to_rfc3339_opts(SecondsFormat::Secs, false)
 }

@@ -43,7 +43,7 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    let moscow = chrono_tz::Europe::Moscow;
+    let moscow = Zone::get("Europe/Moscow").unwrap();
     // Ticks at 06:00 UTC, 09:00 in Moscow: deals due that morning are created on time.
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap());
     let engine = Engine::open(store(&args)?, clock.clone(), EngineConfig::default())?;

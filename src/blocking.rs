@@ -17,7 +17,7 @@
 //! let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone())?;
 //! let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
 //! let mondays = WeekdaySet::new([chrono::Weekday::Mon])?;
-//! let weekly = Schedule::builder(Recurrence::weekly(Interval::ONE, mondays), start, chrono_tz::UTC)
+//! let weekly = Schedule::builder(Recurrence::weekly(Interval::ONE, mondays), start, Zone::UTC)
 //!     .end(End::Count(3))
 //!     .build()?;
 //! let tenant = TenantId::new("acme")?;

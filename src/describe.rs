@@ -6,7 +6,7 @@
 //! added. Rules outside the structured vocabulary are quoted as RFC 5545 text.
 
 use chrono::{Month, NaiveDate, NaiveTime, Timelike, Weekday};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Adjustment;
@@ -77,7 +77,7 @@ impl Schedule {
     /// let schedule = Schedule::builder(
     ///     Recurrence::weekly(Interval::new(2)?, WeekdaySet::new([Weekday::Mon, Weekday::Fri])?),
     ///     start,
-    ///     chrono_tz::Europe::Moscow,
+    ///     Zone::get("Europe/Moscow")?,
     /// )
     /// .end(End::Count(10))
     /// .build()?;
@@ -180,13 +180,13 @@ enum EndWords {
 /// The end of a series in words, if it has one. An instant is told in the schedule's zone,
 /// and the last second of a day as the day alone: the RFC 5545 writer stores an end date
 /// that way, so a schedule read back is described as it was written.
-fn end(end: End, zone: Tz) -> Option<EndWords> {
+fn end(end: End, zone: Zone) -> Option<EndWords> {
     match end {
         End::Never => None,
         End::Count(n) => Some(EndWords::Count(n)),
         End::Until(date) => Some(EndWords::Until(date.to_string())),
         End::UntilInstant(t) => {
-            let local = t.with_timezone(&zone).naive_local();
+            let local = zone.to_local(t);
             let end_of_day = NaiveTime::from_hms_opt(23, 59, 59);
             Some(EndWords::Until(if Some(local.time()) == end_of_day {
                 local.date().to_string()

@@ -69,8 +69,10 @@ pub enum ScheduleError {
         "until {0} is outside the supported years: it must fall between 1900-01-01 and 2199-12-31 in the schedule's zone"
     )]
     UntilOutOfRange(String),
-    /// An IANA zone name chrono-tz does not know.
-    #[error("unknown time zone {0:?}")]
+    /// A zone name the zone rules in use do not have ([`crate::tz`]).
+    #[error(
+        "unknown time zone {0:?}: not in the tz database in use; IANA names such as \"Europe/Berlin\" are accepted"
+    )]
     UnknownZone(String),
     /// A frequency this crate does not expand (HOURLY, MINUTELY, SECONDLY).
     #[error("unsupported frequency {0}: only DAILY, WEEKLY, MONTHLY and YEARLY are expanded")]

@@ -424,7 +424,7 @@ const MAX_YEARS: u32 = 100;
 /// let schedule = Schedule::builder(
 ///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(15)?)),
 ///     chrono::NaiveDate::from_ymd_opt(2026, 1, 15).unwrap().and_hms_opt(9, 0, 0).unwrap(),
-///     chrono_tz::Europe::Moscow,
+///     Zone::get("Europe/Moscow")?,
 /// )
 /// .end(End::Count(5))
 /// .build()?;

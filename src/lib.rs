@@ -11,7 +11,7 @@
 //! let engine = Engine::new(InMemoryRepository::new(), clock.clone());
 //! let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
 //! let monthly = Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?));
-//! let schedule = Schedule::builder(monthly, start, chrono_tz::Europe::Moscow).build()?;
+//! let schedule = Schedule::builder(monthly, start, Zone::get("Europe/Moscow")?).build()?;
 //! let deal = Deal::new("Support", Money::new(1_500_00, Currency::new("RUB")?))?;
 //! let tenant = TenantId::new("acme")?;
 //! engine.create_template(&tenant, TemplateDraft::new(deal, schedule)).await?;
@@ -103,8 +103,9 @@
 //! gap, in an overlap the earlier instant is taken; a civil day a zone skipped entirely
 //! (Pacific/Apia, 2011-12-30) has no occurrence. "Until" and "today" are the schedule zone's.
 //! Only dates from 1900-01-01 to 2199-12-31 are supported; series end there. Zone offsets
-//! come from chrono-tz up to 2099 and from each zone's ongoing tzdb rule after (chrono-tz
-//! alone lists no daylight saving time past 2099).
+//! come from jiff's copy of the IANA tz database, bundled by default ([`tz::BUNDLED_VERSION`])
+//! or a zoneinfo folder the host loads and reloads ([`tz::load`]); past a zone's last listed
+//! transition its ongoing rule applies. [`tz::tzdb_version`] says which release is in use.
 //! [`Schedule::occurrences_after`] seeks by arithmetic, so "the next run" costs the same for a
 //! schedule started yesterday or in 1990.
 //!
@@ -134,7 +135,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod blocking;
 mod calendar;
@@ -163,6 +163,17 @@ mod template;
 mod terms;
 mod validation;
 mod zone;
+
+/// Zone rules: the crate's [`Zone`] type, which tz database release is in use, and loading
+/// another (the system's zoneinfo folder, or a folder of the host's own) while running.
+pub mod tz {
+    pub use crate::zone::Zone;
+    pub use crate::zone::name::ZoneOffset;
+    pub use crate::zone::resolve_local;
+    pub use crate::zone::rules::{
+        BUNDLED_VERSION, LoadedRules, ZoneError, ZoneSource, load, source, tzdb_version,
+    };
+}
 
 pub use calendar::{Adjustment, WorkingCalendar};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -211,7 +222,8 @@ pub use terms::{
     TermsRevision, TermsStep,
 };
 pub use validation::ValidationError;
-pub use zone::resolve_local;
+pub use zone::{Zone, resolve_local};
+pub use zone::rules::{ZoneError, tzdb_version};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

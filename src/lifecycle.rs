@@ -353,7 +353,7 @@ mod tests {
 
     /// A stored template (as `create_template` makes it) of `schedule`, created at `now`.
     fn template(recurrence: Recurrence, start: NaiveDateTime) -> Template {
-        let schedule = Schedule::builder(recurrence, start, chrono_tz::UTC)
+        let schedule = Schedule::builder(recurrence, start, crate::zone::Zone::UTC)
             .build()
             .unwrap();
         let deal = Deal::new("Support", Money::new(100, Currency::new("EUR").unwrap())).unwrap();
@@ -423,7 +423,7 @@ mod tests {
         let at_ten = Schedule::builder(
             Recurrence::daily(Interval::ONE),
             local(2026, 3, 1, 10),
-            chrono_tz::UTC,
+            crate::zone::Zone::UTC,
         )
         .build()
         .unwrap();

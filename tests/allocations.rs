@@ -27,7 +27,7 @@ use std::cell::Cell;
 use std::hint::black_box;
 
 use chrono::{DateTime, Month, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use recurring_deals::*;
 
 struct CountingAllocator;
@@ -100,7 +100,7 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn build(recurrence: Recurrence, start: NaiveDateTime, zone: Tz) -> ScheduleBuilder {
+fn build(recurrence: Recurrence, start: NaiveDateTime, zone: Zone) -> ScheduleBuilder {
     Schedule::builder(recurrence, start, zone)
 }
 
@@ -136,8 +136,8 @@ fn calendar() -> WorkingCalendar {
 
 /// The structured schedules the claim covers, by name.
 fn schedules() -> Vec<(&'static str, Schedule)> {
-    let ny = chrono_tz::America::New_York;
-    let moscow = chrono_tz::Europe::Moscow;
+    let ny = Zone::get("America/New_York").unwrap();
+    let moscow = Zone::get("Europe/Moscow").unwrap();
     let one = Interval::ONE;
     let mo_we_fr = WeekdaySet::new([Weekday::Mon, Weekday::Wed, Weekday::Fri]).unwrap();
     let last_friday = MonthDay::Weekday {
@@ -314,7 +314,7 @@ fn the_counter_sees_allocations() {
     let schedule = build(
         Recurrence::daily(Interval::ONE),
         at(2020, 1, 1, 9),
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .build()
     .unwrap();

@@ -14,6 +14,7 @@
 //!     day += timedelta(days=1)
 //! ```
 
+use recurring_deals::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use recurring_deals::{Adjustment, End, Interval, Recurrence, Schedule, WeekdaySet};
 
@@ -53,7 +54,7 @@ fn a_skipped_civil_day_does_not_use_up_the_count_in_the_builder() {
     let schedule = Schedule::builder(
         Recurrence::daily(Interval::ONE),
         start,
-        chrono_tz::Pacific::Apia,
+        Zone::get("Pacific/Apia").unwrap(),
     )
     .end(End::Count(5))
     .build()
@@ -108,7 +109,7 @@ fn an_adjustment_that_drops_a_duplicate_day_does_not_use_up_the_count() {
         .and_hms_opt(9, 0, 0)
         .unwrap();
     assert_eq!(start.date().weekday(), Weekday::Fri);
-    let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+    let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
         .adjustment(Adjustment::Following)
         .end(End::Count(5))
         .build()
@@ -179,7 +180,7 @@ fn weekly_in_apia_counts_only_existing_days() {
     let schedule = Schedule::builder(
         Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Fri)),
         start,
-        chrono_tz::Pacific::Apia,
+        Zone::get("Pacific/Apia").unwrap(),
     )
     .end(End::Count(3))
     .build()

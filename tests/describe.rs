@@ -3,8 +3,7 @@
 //! and descriptions that survive an RFC 5545 round trip.
 
 use chrono::{Month, NaiveDate, NaiveDateTime, Weekday};
-use chrono_tz::Tz;
-use chrono_tz::{Europe::Moscow, UTC};
+use recurring_deals::Zone;
 use recurring_deals::{
     Adjustment, DayOfMonth, End, Interval, Lead, Locale, MonthDay, Ordinal, Overflow, Recurrence,
     Schedule, ScheduleBuilder, WeekdaySet, WorkingDayNumber,
@@ -24,7 +23,7 @@ fn every(n: u32) -> Interval {
     Interval::new(n).unwrap()
 }
 
-fn builder(recurrence: Recurrence, start: NaiveDateTime, zone: Tz) -> ScheduleBuilder {
+fn builder(recurrence: Recurrence, start: NaiveDateTime, zone: Zone) -> ScheduleBuilder {
     Schedule::builder(recurrence, start, zone)
 }
 
@@ -59,14 +58,14 @@ fn built_cases() -> Result<Vec<Case>> {
     let start = at(2026, 1, 5, 9, 0);
     Ok(vec![
         case(
-            builder(Recurrence::weekly(every(2), mon_fri), start, Moscow)
+            builder(Recurrence::weekly(every(2), mon_fri), start, moscow())
                 .end(End::Count(10))
                 .build()?,
             "every 2 weeks on Monday and Friday at 09:00 (Europe/Moscow), 10 times",
             "каждые 2 недели по понедельникам и пятницам в 09:00 (Europe/Moscow), 10 раз",
         ),
         case(
-            builder(Recurrence::weekly(every(1), mon_wed_fri), start, Moscow).build()?,
+            builder(Recurrence::weekly(every(1), mon_wed_fri), start, moscow()).build()?,
             "every week on Monday, Wednesday and Friday at 09:00 (Europe/Moscow)",
             "еженедельно по понедельникам, средам и пятницам в 09:00 (Europe/Moscow)",
         ),
@@ -74,7 +73,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 Recurrence::weekly(every(1), WeekdaySet::single(Weekday::Tue)),
                 start,
-                Moscow,
+                moscow(),
             )
             .end(End::Count(1))
             .build()?,
@@ -89,7 +88,7 @@ fn built_cases() -> Result<Vec<Case>> {
                     week_start: Weekday::Sun,
                 },
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every 3 weeks on Saturday and Sunday (weeks start on Sunday) at 09:00 (Europe/Moscow)",
@@ -97,7 +96,7 @@ fn built_cases() -> Result<Vec<Case>> {
              в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, day_of_month(31)), at(2026, 1, 31, 9, 0), Moscow)
+            builder(monthly(1, day_of_month(31)), at(2026, 1, 31, 9, 0), moscow())
                 .end(End::Until(date(2026, 12, 31)))
                 .build()?,
             "every month on the 31st (the last day in shorter months) at 09:00 (Europe/Moscow), \
@@ -106,7 +105,7 @@ fn built_cases() -> Result<Vec<Case>> {
              в 09:00 (Europe/Moscow), до 2026-12-31 включительно",
         ),
         case(
-            builder(monthly(2, day_of_month(30)), at(2025, 12, 30, 9, 0), Moscow)
+            builder(monthly(2, day_of_month(30)), at(2025, 12, 30, 9, 0), moscow())
                 .overflow(Overflow::Skip)
                 .end(End::Count(22))
                 .build()?,
@@ -117,7 +116,7 @@ fn built_cases() -> Result<Vec<Case>> {
         ),
         // The 28th exists in every month: the overflow policy changes nothing, so it is not told.
         case(
-            builder(monthly(1, day_of_month(28)), start, Moscow)
+            builder(monthly(1, day_of_month(28)), start, moscow())
                 .overflow(Overflow::Skip)
                 .end(End::Count(21))
                 .build()?,
@@ -125,14 +124,14 @@ fn built_cases() -> Result<Vec<Case>> {
             "ежемесячно 28-го числа в 09:00 (Europe/Moscow), 21 раз",
         ),
         case(
-            builder(monthly(11, day_of_month(2)), start, Moscow)
+            builder(monthly(11, day_of_month(2)), start, moscow())
                 .end(End::Count(5))
                 .build()?,
             "every 11 months on the 2nd at 09:00 (Europe/Moscow), 5 times",
             "каждые 11 месяцев 2-го числа в 09:00 (Europe/Moscow), 5 раз",
         ),
         case(
-            builder(monthly(1, MonthDay::LastDay), start, Moscow).build()?,
+            builder(monthly(1, MonthDay::LastDay), start, moscow()).build()?,
             "every month on the last day at 09:00 (Europe/Moscow)",
             "ежемесячно в последний день месяца в 09:00 (Europe/Moscow)",
         ),
@@ -140,14 +139,14 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 monthly(1, nth(Ordinal::Last, Weekday::Fri)),
                 at(2026, 1, 5, 10, 30),
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every month on the last Friday at 10:30 (Europe/Moscow)",
             "ежемесячно в последнюю пятницу в 10:30 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, nth(Ordinal::First, Weekday::Mon)), start, Moscow).build()?,
+            builder(monthly(1, nth(Ordinal::First, Weekday::Mon)), start, moscow()).build()?,
             "every month on the first Monday at 09:00 (Europe/Moscow)",
             "ежемесячно в первый понедельник в 09:00 (Europe/Moscow)",
         ),
@@ -155,14 +154,14 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 monthly(3, nth(Ordinal::Second, Weekday::Tue)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every 3 months on the second Tuesday at 09:00 (Europe/Moscow)",
             "каждые 3 месяца во второй вторник в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, nth(Ordinal::Third, Weekday::Wed)), start, Moscow).build()?,
+            builder(monthly(1, nth(Ordinal::Third, Weekday::Wed)), start, moscow()).build()?,
             "every month on the third Wednesday at 09:00 (Europe/Moscow)",
             "ежемесячно в третью среду в 09:00 (Europe/Moscow)",
         ),
@@ -170,7 +169,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 monthly(1, nth(Ordinal::Fourth, Weekday::Thu)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every month on the fourth Thursday at 09:00 (Europe/Moscow)",
@@ -180,14 +179,14 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 monthly(1, nth(Ordinal::Second, Weekday::Sat)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every month on the second Saturday at 09:00 (Europe/Moscow)",
             "ежемесячно во вторую субботу в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, nth(Ordinal::Last, Weekday::Sun)), start, Moscow).build()?,
+            builder(monthly(1, nth(Ordinal::Last, Weekday::Sun)), start, moscow()).build()?,
             "every month on the last Sunday at 09:00 (Europe/Moscow)",
             "ежемесячно в последнее воскресенье в 09:00 (Europe/Moscow)",
         ),
@@ -195,7 +194,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 monthly(1, nth(Ordinal::Second, Weekday::Sun)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every month on the second Sunday at 09:00 (Europe/Moscow)",
@@ -205,39 +204,39 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 monthly(1, MonthDay::WorkingDay(WorkingDayNumber::new(3)?)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every month on the 3rd working day at 09:00 (Europe/Moscow)",
             "ежемесячно в 3-й рабочий день в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::daily(every(1)), at(2026, 1, 5, 8, 0), UTC).build()?,
+            builder(Recurrence::daily(every(1)), at(2026, 1, 5, 8, 0), Zone::UTC).build()?,
             "every day at 08:00 (UTC)",
             "ежедневно в 08:00 (UTC)",
         ),
         case(
-            builder(Recurrence::daily(every(21)), start, Moscow).build()?,
+            builder(Recurrence::daily(every(21)), start, moscow()).build()?,
             "every 21 days at 09:00 (Europe/Moscow)",
             "каждый 21 день в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::daily(every(5)), start, Moscow).build()?,
+            builder(Recurrence::daily(every(5)), start, moscow()).build()?,
             "every 5 days at 09:00 (Europe/Moscow)",
             "каждые 5 дней в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::WorkingDay { interval: every(3) }, start, Moscow).build()?,
+            builder(Recurrence::WorkingDay { interval: every(3) }, start, moscow()).build()?,
             "every 3 working days at 09:00 (Europe/Moscow)",
             "каждые 3 рабочих дня в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::WorkingDay { interval: every(1) }, start, Moscow).build()?,
+            builder(Recurrence::WorkingDay { interval: every(1) }, start, moscow()).build()?,
             "every working day at 09:00 (Europe/Moscow)",
             "каждый рабочий день в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::weekly(every(21), mon_fri), start, Moscow).build()?,
+            builder(Recurrence::weekly(every(21), mon_fri), start, moscow()).build()?,
             "every 21 weeks on Monday and Friday at 09:00 (Europe/Moscow)",
             "каждую 21 неделю по понедельникам и пятницам в 09:00 (Europe/Moscow)",
         ),
@@ -245,7 +244,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 Recurrence::yearly(every(1), Month::March, day_of_month(15)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every year on March 15 at 09:00 (Europe/Moscow)",
@@ -255,7 +254,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 Recurrence::yearly(every(1), Month::February, day_of_month(29)),
                 at(2024, 2, 29, 9, 0),
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every year on February 29 (February 28 in common years) at 09:00 (Europe/Moscow)",
@@ -265,7 +264,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 Recurrence::yearly(every(2), Month::February, MonthDay::LastDay),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every 2 years on the last day of February at 09:00 (Europe/Moscow)",
@@ -275,7 +274,7 @@ fn built_cases() -> Result<Vec<Case>> {
             builder(
                 Recurrence::yearly(every(5), Month::November, nth(Ordinal::Last, Weekday::Fri)),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every 5 years on the last Friday of November at 09:00 (Europe/Moscow)",
@@ -289,7 +288,7 @@ fn built_cases() -> Result<Vec<Case>> {
                     MonthDay::WorkingDay(WorkingDayNumber::new(3)?),
                 ),
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "every 21 years on the 3rd working day of January at 09:00 (Europe/Moscow)",
@@ -302,7 +301,7 @@ fn built_cases() -> Result<Vec<Case>> {
                     lead: Lead::Days(3),
                 },
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "once on 2026-03-01 at 09:00 (Europe/Moscow), created 3 days before",
@@ -315,7 +314,7 @@ fn built_cases() -> Result<Vec<Case>> {
                     lead: Lead::Weeks(1),
                 },
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "once on 2026-03-01 at 09:00 (Europe/Moscow), created 1 week before",
@@ -328,7 +327,7 @@ fn built_cases() -> Result<Vec<Case>> {
                     lead: Lead::Months(2),
                 },
                 start,
-                Moscow,
+                moscow(),
             )
             .build()?,
             "once on 2026-03-01 at 09:00 (Europe/Moscow), created 2 months before",
@@ -341,7 +340,7 @@ fn built_cases() -> Result<Vec<Case>> {
                     lead: Lead::None,
                 },
                 date(2026, 3, 1).and_hms_opt(9, 0, 30).unwrap(),
-                Moscow,
+                moscow(),
             )
             .build()?,
             "once on 2026-03-01 at 09:00:30 (Europe/Moscow)",
@@ -349,7 +348,7 @@ fn built_cases() -> Result<Vec<Case>> {
         ),
         // The 15th of January and April 2026 are working days (Thursday, Wednesday).
         case(
-            builder(monthly(1, day_of_month(15)), start, Moscow)
+            builder(monthly(1, day_of_month(15)), start, moscow())
                 .end(End::Count(12))
                 .adjustment(Adjustment::Following)
                 .skip(date(2026, 1, 15))
@@ -363,7 +362,7 @@ fn built_cases() -> Result<Vec<Case>> {
              пропущено 1 повторение, перенесено 1 повторение",
         ),
         case(
-            builder(Recurrence::daily(every(1)), start, Moscow)
+            builder(Recurrence::daily(every(1)), start, moscow())
                 .adjustment(Adjustment::Preceding)
                 .skip(date(2026, 1, 6))
                 .skip(date(2026, 1, 7))
@@ -378,7 +377,7 @@ fn built_cases() -> Result<Vec<Case>> {
             [6, 7, 8, 9, 13]
                 .into_iter()
                 .fold(
-                    builder(Recurrence::daily(every(1)), start, Moscow)
+                    builder(Recurrence::daily(every(1)), start, moscow())
                         .adjustment(Adjustment::ModifiedFollowing),
                     |b, d| b.skip(date(2026, 1, d)),
                 )
@@ -502,7 +501,7 @@ fn working_day_of_month_survives_an_rfc_round_trip() -> Result {
     let schedule = builder(
         monthly(1, MonthDay::WorkingDay(WorkingDayNumber::new(1)?)),
         at(2026, 1, 1, 9, 0),
-        Moscow,
+        moscow(),
     )
     .calendar(calendar)
     .end(End::Count(3))
@@ -582,7 +581,7 @@ fn english_plural_is_one_or_many() {
 fn counts_agree_with_their_numerals() -> Result {
     let start = at(2026, 1, 5, 9, 0);
     for n in 1..=200u32 {
-        let schedule = builder(Recurrence::daily(every(1)), start, UTC)
+        let schedule = builder(Recurrence::daily(every(1)), start, Zone::UTC)
             .end(End::Count(n))
             .build()?;
         let ru = ["раз", "раза", "раз"][russian_category(u64::from(n))];
@@ -615,7 +614,7 @@ fn intervals_agree_with_their_numerals() -> Result {
             0 => ("каждый", "каждую"),
             _ => ("каждые", "каждые"),
         };
-        let days = builder(Recurrence::daily(every(n)), start, UTC).build()?;
+        let days = builder(Recurrence::daily(every(n)), start, Zone::UTC).build()?;
         let day = ["день", "дня", "дней"][category];
         assert_eq!(
             days.describe(Locale::Ru),
@@ -625,7 +624,7 @@ fn intervals_agree_with_their_numerals() -> Result {
             days.describe(Locale::En),
             format!("every {n} days at 09:00 (UTC)")
         );
-        let weeks = builder(Recurrence::weekly(every(n), mon), start, UTC).build()?;
+        let weeks = builder(Recurrence::weekly(every(n), mon), start, Zone::UTC).build()?;
         let week = ["неделю", "недели", "недель"][category];
         assert_eq!(
             weeks.describe(Locale::Ru),
@@ -634,7 +633,7 @@ fn intervals_agree_with_their_numerals() -> Result {
         let years = builder(
             Recurrence::yearly(every(n), Month::March, day_of_month(15)),
             start,
-            UTC,
+            Zone::UTC,
         )
         .build()?;
         let year = ["год", "года", "лет"][category];
@@ -644,4 +643,8 @@ fn intervals_agree_with_their_numerals() -> Result {
         );
     }
     Ok(())
+}
+
+fn moscow() -> Zone {
+    Zone::get("Europe/Moscow").unwrap()
 }

@@ -27,7 +27,7 @@
 //! that date.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc, Weekday};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest::test_runner::FileFailurePersistence;
@@ -97,9 +97,9 @@ struct Case {
 
 impl Case {
     /// The DTSTART and RRULE lines, read by both implementations.
-    fn text(&self, zone: Tz) -> String {
+    fn text(&self, zone: Zone) -> String {
         let start = self.start.format("%Y%m%dT%H%M%S");
-        let dtstart = if zone == chrono_tz::UTC {
+        let dtstart = if zone == Zone::UTC {
             format!("DTSTART:{start}Z")
         } else {
             format!("DTSTART;TZID={}:{start}", zone.name())
@@ -467,9 +467,9 @@ fn structured_case(years: std::ops::RangeInclusive<i32>) -> impl Strategy<Value 
 
 /// The case in Moscow or UTC; a Moscow start before 2015 (when Moscow still changed its
 /// offset) moves 28 years later, which keeps the calendar.
-fn place(case: Case, moscow: bool) -> (Tz, Case) {
+fn place(case: Case, moscow: bool) -> (Zone, Case) {
     if !moscow {
-        return (chrono_tz::UTC, case);
+        return (Zone::UTC, case);
     }
     let mut case = case;
     if case.start.year() < 2015 {
@@ -479,7 +479,7 @@ fn place(case: Case, moscow: bool) -> (Tz, Case) {
             *t = later(*t);
         }
     }
-    (chrono_tz::Europe::Moscow, case)
+    (Zone::get("Europe/Moscow").unwrap(), case)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,7 +487,7 @@ fn place(case: Case, moscow: bool) -> (Tz, Case) {
 // ---------------------------------------------------------------------------------------------
 
 /// The last instant the crate schedules in `zone`: the end of 2199-12-31 there.
-fn horizon(zone: Tz) -> DateTime<Utc> {
+fn horizon(zone: Zone) -> DateTime<Utc> {
     let last = NaiveDate::from_ymd_opt(2199, 12, 31)
         .unwrap()
         .and_hms_opt(23, 59, 59)
@@ -501,7 +501,7 @@ fn horizon(zone: Tz) -> DateTime<Utc> {
 /// be compared).
 fn oracle(
     text: &str,
-    zone: Tz,
+    zone: Zone,
     after: Option<DateTime<Utc>>,
     limit: usize,
 ) -> Result<(Vec<DateTime<Utc>>, bool), String> {
@@ -541,7 +541,7 @@ fn oracle_count_through(text: &str, t: DateTime<Utc>) -> Option<u64> {
 }
 
 /// Compares the first occurrences of `case` in `zone`.
-fn compare_from_start(case: &Case, zone: Tz) -> Result<(), TestCaseError> {
+fn compare_from_start(case: &Case, zone: Zone) -> Result<(), TestCaseError> {
     let text = case.text(zone);
     let (expected, complete) = oracle(&text, zone, None, FIRST).map_err(TestCaseError::fail)?;
     let schedule = match Schedule::from_rrule(&text) {
@@ -577,7 +577,7 @@ fn compare_from_start(case: &Case, zone: Tz) -> Result<(), TestCaseError> {
 }
 
 /// Compares the occurrences strictly after `t`.
-fn compare_after(case: &Case, zone: Tz, t: DateTime<Utc>) -> Result<(), TestCaseError> {
+fn compare_after(case: &Case, zone: Zone, t: DateTime<Utc>) -> Result<(), TestCaseError> {
     let text = case.text(zone);
     let Ok(schedule) = Schedule::from_rrule(&text) else {
         // Refusals are compared by the property from the start.
@@ -622,7 +622,7 @@ fn first_difference(expected: &[DateTime<Utc>], actual: &[DateTime<Utc>]) -> Str
 
 /// A seek target: near the start of the series (where the first occurrences are), on an
 /// occurrence itself, or anywhere up to the horizon.
-fn seek_target(case: &Case, zone: Tz, pick: (u8, i64, usize)) -> DateTime<Utc> {
+fn seek_target(case: &Case, zone: Zone, pick: (u8, i64, usize)) -> DateTime<Utc> {
     let start = recurring_deals::resolve_local(zone, case.start);
     let (kind, offset, index) = pick;
     match kind {
@@ -658,7 +658,7 @@ proptest! {
     /// UTC starts from 1990 to 2040: the first 50 occurrences are rrule's.
     #[test]
     fn utc_matches_rrule(case in case(1990..=2040)) {
-        compare_from_start(&case, chrono_tz::UTC)?;
+        compare_from_start(&case, Zone::UTC)?;
     }
 }
 
@@ -669,7 +669,7 @@ proptest! {
     /// gives rrule's instants.
     #[test]
     fn moscow_matches_rrule(case in case(2015..=2040)) {
-        compare_from_start(&case, chrono_tz::Europe::Moscow)?;
+        compare_from_start(&case, Zone::get("Europe/Moscow").unwrap())?;
     }
 }
 
@@ -736,12 +736,12 @@ fn generated_text_is_what_rrule_reads() {
             end: EndPart::Count(10),
         },
     };
-    let text = case.text(chrono_tz::UTC);
+    let text = case.text(Zone::UTC);
     assert_eq!(
         text,
         "DTSTART:19970905T130000Z\nRRULE:FREQ=MONTHLY;COUNT=10;BYDAY=1FR"
     );
-    let (dates, complete) = oracle(&text, chrono_tz::UTC, None, FIRST).unwrap();
+    let (dates, complete) = oracle(&text, Zone::UTC, None, FIRST).unwrap();
     assert!(complete);
     let days: Vec<String> = dates.iter().map(|d| d.date_naive().to_string()).collect();
     assert_eq!(
@@ -760,8 +760,8 @@ fn generated_text_is_what_rrule_reads() {
         ]
     );
     assert_eq!(
-        case.text(chrono_tz::Europe::Moscow),
+        case.text(Zone::get("Europe/Moscow").unwrap()),
         "DTSTART;TZID=Europe/Moscow:19970905T130000\nRRULE:FREQ=MONTHLY;COUNT=10;BYDAY=1FR"
     );
-    compare_from_start(&case, chrono_tz::UTC).unwrap();
+    compare_from_start(&case, Zone::UTC).unwrap();
 }

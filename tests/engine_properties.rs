@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use chrono::{DateTime, Month, NaiveDate, TimeDelta, Utc, Weekday};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use common::*;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -50,12 +50,12 @@ fn t0() -> DateTime<Utc> {
 
 /// No DST, a zone that changed its standard offset, whole-hour DST at 02:00, half-hour DST,
 /// DST at midnight.
-const ZONES: [Tz; 5] = [
-    chrono_tz::UTC,
-    chrono_tz::Europe::Moscow,
-    chrono_tz::America::New_York,
-    chrono_tz::Australia::Lord_Howe,
-    chrono_tz::America::Santiago,
+const ZONES: [&str; 5] = [
+    "UTC",
+    "Europe/Moscow",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
 ];
 
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ enum EndSpec {
 #[derive(Debug, Clone)]
 struct Spec {
     rule: Rule,
-    zone: Tz,
+    zone: Zone,
     /// Days from 2026-03-01 (negative: the schedule started before the template is made).
     start_day: i64,
     hour: u32,
@@ -226,7 +226,7 @@ fn spec_with(
     policy: impl Strategy<Value = CatchUpPolicy>,
 ) -> impl Strategy<Value = Spec> {
     (
-        (rule(), select(ZONES.to_vec()), -40i64..60, 0u32..24),
+        (rule(), select(ZONES.map(|name| Zone::get(name).unwrap()).to_vec()), -40i64..60, 0u32..24),
         (select(vec![0u32, 15, 30, 45]), end, policy),
         (
             select(vec![
@@ -1235,7 +1235,7 @@ type Previewed = (
 );
 
 /// The start of `day` in `zone` (its first valid instant).
-fn resume_instant(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
+fn resume_instant(zone: Zone, day: NaiveDate) -> DateTime<Utc> {
     resolve_local(zone, day.and_hms_opt(0, 0, 0).unwrap())
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Datelike, Month, NaiveDate, Offset, TimeDelta, TimeZone, Utc, Weekday};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use common::*;
 use recurring_deals::blocking::Engine;
 use recurring_deals::*;
@@ -26,7 +26,7 @@ fn engine_at(now: DateTime<Utc>) -> (MemEngine, ManualClock) {
     )
 }
 
-fn daily(start: chrono::NaiveDateTime, zone: Tz) -> ScheduleBuilder {
+fn daily(start: chrono::NaiveDateTime, zone: Zone) -> ScheduleBuilder {
     Schedule::builder(Recurrence::daily(Interval::ONE), start, zone)
 }
 
@@ -98,7 +98,7 @@ fn a_year_of_daily_ticks_monthly_on_the_31st_has_no_drift() {
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31).unwrap())),
         local(2026, 1, 31, 9, 0),
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .build()
     .unwrap();
@@ -167,7 +167,7 @@ fn monthly_on_the_31st_with_skip_overflow_uses_only_31_day_months() {
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31).unwrap())),
         local(2026, 1, 31, 9, 0),
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .overflow(Overflow::Skip)
     .build()
@@ -196,7 +196,7 @@ fn yearly_on_feb_29_clamps_to_feb_28_in_common_years() {
         Schedule::builder(
             Recurrence::yearly(Interval::ONE, Month::February, leap_day),
             local(2024, 2, 29, 10, 0),
-            chrono_tz::UTC,
+            Zone::UTC,
         )
         .overflow(overflow)
         .build()
@@ -242,7 +242,7 @@ fn yearly_on_feb_29_clamps_to_feb_28_in_common_years() {
 
 /// The instant of `local` in `zone` by the documented policy, computed with chrono-tz: a gap
 /// moves the time forward by the gap's length, an overlap takes the earlier instant.
-fn documented_instant(zone: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+fn documented_instant(zone: Zone, local: chrono::NaiveDateTime) -> DateTime<Utc> {
     match zone.from_local_datetime(&local) {
         chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
         chrono::LocalResult::Ambiguous(early, _) => early.with_timezone(&Utc),
@@ -261,7 +261,7 @@ fn documented_instant(zone: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
 
 #[test]
 fn new_york_daily_at_0230_across_spring_forward_creates_one_deal_at_0330_edt() {
-    let ny = chrono_tz::America::New_York;
+    let ny = Zone::get("America/New_York").unwrap();
     let (engine, clock) = engine_at(utc(2026, 3, 6, 0, 0));
     let acme = tenant("acme");
     let schedule = daily(local(2026, 3, 6, 2, 30), ny).build().unwrap();
@@ -303,7 +303,7 @@ fn new_york_daily_at_0230_across_spring_forward_creates_one_deal_at_0330_edt() {
 
 #[test]
 fn new_york_daily_at_0130_across_fall_back_creates_one_deal_at_the_earlier_instant() {
-    let ny = chrono_tz::America::New_York;
+    let ny = Zone::get("America/New_York").unwrap();
     let (engine, clock) = engine_at(utc(2026, 10, 30, 12, 0));
     let acme = tenant("acme");
     let schedule = daily(local(2026, 10, 31, 1, 30), ny).build().unwrap();
@@ -342,7 +342,7 @@ fn new_york_daily_at_0130_across_fall_back_creates_one_deal_at_the_earlier_insta
 fn after_downtime(policy: CatchUpPolicy, wake: DateTime<Utc>) -> (MemEngine, TenantId, TemplateId) {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .build()
         .unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
@@ -520,7 +520,7 @@ fn once_draft(total: i64, shares: Option<Vec<u32>>) -> TemplateDraft {
             lead: Lead::Days(5),
         },
         local(2026, 1, 1, 9, 0),
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .build()
     .unwrap();
@@ -607,7 +607,7 @@ fn invoiced(engine: &MemEngine, acme: &TenantId) -> TemplateId {
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(1).unwrap())),
         local(2026, 2, 1, 9, 0),
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .end(End::Until(date(2026, 3, 31)))
     .build()
@@ -787,7 +787,7 @@ fn after_downtime_only_the_latest_due_reminder_goes_out() {
 fn count_is_exact_and_a_skipped_occurrence_does_not_use_it_up() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Count(5))
         .build()
         .unwrap();
@@ -834,7 +834,7 @@ fn until_stops_on_or_before_the_date() {
     let mondays = Schedule::builder(
         Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
         local(2026, 3, 2, 9, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .end(End::Until(date(2026, 3, 29)))
     .build()
@@ -843,7 +843,7 @@ fn until_stops_on_or_before_the_date() {
         .create_template(&acme, TemplateDraft::new(deal("Weekly", 100), mondays))
         .unwrap();
     // Until a day with an occurrence: inclusive.
-    let days = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let days = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Until(date(2026, 3, 10)))
         .build()
         .unwrap();
@@ -888,7 +888,7 @@ fn until_stops_on_or_before_the_date() {
 fn create_now_does_not_shift_the_schedule_nor_use_up_the_count() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Count(3))
         .build()
         .unwrap();
@@ -949,7 +949,7 @@ fn create_now_does_not_shift_the_schedule_nor_use_up_the_count() {
 fn two_days_in(resume: ResumePolicy) -> (MemEngine, ManualClock, TenantId, TemplateId) {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .build()
         .unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
@@ -1111,7 +1111,7 @@ fn preview_after_an_unticked_resume_date_matches_the_tick() {
 fn edited(new_end: End) -> (MemEngine, TenantId, TemplateId) {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Count(10))
         .build()
         .unwrap();
@@ -1124,7 +1124,7 @@ fn edited(new_end: End) -> (MemEngine, TenantId, TemplateId) {
     tick_daily(&engine, &clock, utc(2026, 3, 3, 12, 0));
     assert_eq!(scheduled_deals(&engine, &acme, id).len(), 3);
     // From Mar 4 at 15:00 instead of 09:00.
-    let later = daily(local(2026, 3, 4, 15, 0), chrono_tz::UTC)
+    let later = daily(local(2026, 3, 4, 15, 0), Zone::UTC)
         .end(new_end)
         .build()
         .unwrap();
@@ -1176,7 +1176,7 @@ fn edit_schedule_with_a_count_sets_how_many_are_still_to_create() {
 fn edit_schedule_does_not_lose_due_occurrences() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .build()
         .unwrap();
     let id = engine
@@ -1185,7 +1185,7 @@ fn edit_schedule_does_not_lose_due_occurrences() {
         .id();
     // No tick until Mar 4 noon: Mar 1 to 4 are due when the schedule is edited.
     clock.set(utc(2026, 3, 4, 12, 0));
-    let later = daily(local(2026, 3, 5, 15, 0), chrono_tz::UTC)
+    let later = daily(local(2026, 3, 5, 15, 0), Zone::UTC)
         .build()
         .unwrap();
     engine.edit_schedule(&acme, id, later).unwrap();
@@ -1216,11 +1216,11 @@ fn past_series() -> [Schedule; 2] {
             lead: Lead::None,
         },
         local(2026, 3, 1, 9, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .build()
     .unwrap();
-    let until = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let until = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Until(date(2026, 3, 5)))
         .build()
         .unwrap();
@@ -1277,7 +1277,7 @@ fn an_exhausted_template_finishes_by_the_next_tick_and_says_so() {
 fn move_occurrence_keeps_its_key() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .build()
         .unwrap();
     let id = engine
@@ -1313,7 +1313,7 @@ fn move_occurrence_keeps_its_key() {
 fn moving_an_occurrence_already_created_does_not_cost_a_deal_of_the_count() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Count(3))
         .build()
         .unwrap();
@@ -1361,7 +1361,7 @@ fn limited(limits: &[(&str, u64)], default: Option<u64>) -> (MemEngine, ManualCl
 fn daily_draft() -> TemplateDraft {
     TemplateDraft::new(
         deal("Daily", 100),
-        daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+        daily(local(2026, 3, 1, 9, 0), Zone::UTC)
             .build()
             .unwrap(),
     )
@@ -1459,7 +1459,7 @@ fn unknown_and_foreign_templates_are_reported_unknown() {
 fn a_finished_template_cannot_be_edited() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .end(End::Count(1))
         .build()
         .unwrap();
@@ -1474,7 +1474,7 @@ fn a_finished_template_cannot_be_edited() {
         &TemplateState::Finished
     );
     let finished = Err(EngineError::Finished(id));
-    let new_schedule = daily(local(2026, 4, 1, 9, 0), chrono_tz::UTC)
+    let new_schedule = daily(local(2026, 4, 1, 9, 0), Zone::UTC)
         .build()
         .unwrap();
     assert_eq!(
@@ -1742,7 +1742,7 @@ fn upcoming_notices_go_out_once_the_given_days_before() {
     let weekly = Schedule::builder(
         Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
         local(2026, 3, 2, 9, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .end(End::Count(3))
     .build()
@@ -1782,7 +1782,7 @@ fn monthly_with_three_notices(now: DateTime<Utc>) -> (MemEngine, ManualClock, Te
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(15).unwrap())),
         local(2026, 1, 15, 9, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .build()
     .unwrap();
@@ -1868,7 +1868,7 @@ fn notice_leads_longer_than_the_interval_go_out_on_time() {
     let (engine, clock) = engine_at(utc(2026, 1, 1, 0, 0));
     let mut draft = TemplateDraft::new(
         deal("Daily", 100),
-        daily(local(2026, 1, 1, 9, 0), chrono_tz::UTC)
+        daily(local(2026, 1, 1, 9, 0), Zone::UTC)
             .build()
             .unwrap(),
     );
@@ -1990,7 +1990,7 @@ fn no_upcoming_notice_for_a_skipped_occurrence() {
     let weekly = Schedule::builder(
         Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
         local(2026, 3, 2, 9, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .build()
     .unwrap();
@@ -2017,7 +2017,7 @@ fn no_upcoming_notice_for_a_skipped_occurrence() {
 fn moving_an_occurrence_into_the_past_does_not_lose_it() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
         .build()
         .unwrap();
     let id = engine
@@ -2066,7 +2066,7 @@ fn preview_at_is_when_the_deal_will_be_created() {
 fn a_moved_occurrence_is_not_announced_twice_under_one_key() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 0, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 3, 1, 0, 0), Zone::UTC)
         .build()
         .unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
@@ -2100,7 +2100,7 @@ fn a_moved_occurrence_is_not_announced_twice_under_one_key() {
 #[test]
 fn catch_up_none_uses_the_schedule_zones_today() {
     // Tokyo is UTC+9 without DST: 08:00 there is 23:00 UTC the day before.
-    let tokyo = chrono_tz::Asia::Tokyo;
+    let tokyo = Zone::get("Asia/Tokyo").unwrap();
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
     let mut draft = TemplateDraft::new(
@@ -2164,7 +2164,7 @@ fn payment_due_dates_follow_the_calendar() {
         let schedule = Schedule::builder(
             Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
             local(2026, 1, 31, 9, 0),
-            chrono_tz::UTC,
+            Zone::UTC,
         )
         .end(End::Count(3))
         .build()
@@ -2205,7 +2205,7 @@ fn created_deals_copy_the_template_with_their_own_dates_and_target() {
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
         local(2026, 1, 31, 9, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .build()
     .unwrap();
@@ -2322,7 +2322,7 @@ fn list_sorts_by_next_run_filters_by_state_and_pages() {
     // Daily at 12:00, 09:00 and 15:00: next runs in that order are 09:00, 12:00, 15:00.
     let mut ids = Vec::new();
     for hour in [12, 9, 15] {
-        let schedule = daily(local(2026, 3, 1, hour, 0), chrono_tz::UTC)
+        let schedule = daily(local(2026, 3, 1, hour, 0), Zone::UTC)
             .build()
             .unwrap();
         let draft = TemplateDraft::new(deal("Daily", 100), schedule);
@@ -2367,13 +2367,13 @@ fn half_hour_and_midnight_dst_gaps_give_one_deal_a_day_at_the_documented_instant
     // skips midnight in early September. Each case's range must contain its gap.
     let cases = [
         (
-            chrono_tz::Australia::Lord_Howe,
+            Zone::get("Australia/Lord_Howe").unwrap(),
             (2, 15),
             date(2026, 10, 1),
             date(2026, 10, 8),
         ),
         (
-            chrono_tz::America::Santiago,
+            Zone::get("America/Santiago").unwrap(),
             (0, 30),
             date(2026, 9, 2),
             date(2026, 9, 10),
@@ -2624,14 +2624,14 @@ fn an_edit_far_behind_settles_a_bounded_amount_and_says_why_it_stops() {
     let acme = tenant("acme");
     let mut draft = TemplateDraft::new(
         deal("Daily", 100),
-        daily(local(1976, 1, 1, 9, 0), chrono_tz::UTC)
+        daily(local(1976, 1, 1, 9, 0), Zone::UTC)
             .build()
             .unwrap(),
     );
     draft.catch_up.max_per_tick = 1;
     let id = engine.create_template(&acme, draft).unwrap().id();
     clock.set(utc(2026, 1, 1, 0, 0));
-    let schedule = daily(local(2026, 1, 1, 10, 0), chrono_tz::UTC)
+    let schedule = daily(local(2026, 1, 1, 10, 0), Zone::UTC)
         .build()
         .unwrap();
     assert_eq!(

@@ -5,6 +5,7 @@
 
 mod fuzz_checks;
 
+use recurring_deals::Zone;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -121,7 +122,7 @@ fn a_catch_up_window_longer_than_time_ticks() {
         let draft = |window| {
             let start = date(2026, 1, 1).and_hms_opt(9, 0, 0).unwrap();
             let schedule =
-                Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+                Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
                     .end(End::Count(5))
                     .build()
                     .unwrap();

@@ -16,7 +16,7 @@ fn draft_json() -> Value {
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
         start,
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .build()
     .unwrap();

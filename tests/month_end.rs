@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Month, NaiveDate, TimeZone, Utc, Weekday};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use recurring_deals::{
     Adjustment, DayOfMonth, End, Interval, MonthDay, Ordinal, Overflow, Recurrence, Schedule,
     WorkingCalendar, WorkingDayNumber,
@@ -41,7 +41,7 @@ fn build(
     Schedule::builder(
         recurrence,
         start.and_hms_opt(NINE.0, NINE.1, 0).unwrap(),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .end(End::Until(until))
     .overflow(overflow)
@@ -51,7 +51,7 @@ fn build(
 
 /// Dates of the schedule, after checking that `seq` counts 0, 1, 2... (months lacking the day
 /// are not occurrences) and every instant is the date at 09:00 in `zone`.
-fn dates_in(schedule: &Schedule, zone: Tz) -> Vec<NaiveDate> {
+fn dates_in(schedule: &Schedule, zone: Zone) -> Vec<NaiveDate> {
     schedule
         .occurrences()
         .enumerate()
@@ -66,7 +66,7 @@ fn dates_in(schedule: &Schedule, zone: Tz) -> Vec<NaiveDate> {
 }
 
 fn dates(schedule: &Schedule) -> Vec<NaiveDate> {
-    dates_in(schedule, chrono_tz::UTC)
+    dates_in(schedule, Zone::UTC)
 }
 
 // --- Brute force -------------------------------------------------------------------------
@@ -612,7 +612,9 @@ fn february_29_from_rrule_text() {
 
 // --- Working days --------------------------------------------------------------------------
 
-const MOSCOW: Tz = chrono_tz::Europe::Moscow;
+fn moscow() -> Zone {
+    Zone::get("Europe/Moscow").unwrap()
+}
 
 /// Russian public holidays of 2026 as the task lists them (Saturday and Sunday off).
 fn russian_holidays_2026() -> BTreeSet<NaiveDate> {
@@ -654,7 +656,7 @@ fn build_working(
     Schedule::builder(
         recurrence,
         start.and_hms_opt(NINE.0, NINE.1, 0).unwrap(),
-        MOSCOW,
+        moscow(),
     )
     .end(End::Until(until))
     .calendar(russian_calendar())
@@ -693,7 +695,7 @@ fn every_n_working_days() {
                 .step_by(n as usize)
                 .collect();
             assert_eq!(
-                dates_in(&schedule, MOSCOW),
+                dates_in(&schedule, moscow()),
                 expected,
                 "every {n} working days from {start}"
             );
@@ -707,7 +709,7 @@ fn every_n_working_days() {
         Adjustment::None,
     );
     assert_eq!(
-        dates_in(&schedule, MOSCOW),
+        dates_in(&schedule, moscow()),
         ["2026-01-09", "2026-01-13", "2026-01-15", "2026-01-19"].map(parse)
     );
 }
@@ -734,7 +736,7 @@ fn nth_working_day_of_the_month() {
             })
             .collect();
         assert_eq!(
-            dates_in(&schedule, MOSCOW),
+            dates_in(&schedule, moscow()),
             expected,
             "working day {n} of the month"
         );
@@ -749,7 +751,7 @@ fn nth_working_day_of_the_month() {
         date(2026, 1, 31),
         Adjustment::None,
     );
-    assert_eq!(dates_in(&third, MOSCOW), [date(2026, 1, 13)]);
+    assert_eq!(dates_in(&third, moscow()), [date(2026, 1, 13)]);
 }
 
 // --- Adjustments ---------------------------------------------------------------------------
@@ -791,7 +793,7 @@ fn adjustments_of_monthly_on_the_31st() {
             let schedule = Schedule::builder(
                 Recurrence::monthly(Interval::ONE, day(31)),
                 start.and_hms_opt(NINE.0, NINE.1, 0).unwrap(),
-                MOSCOW,
+                moscow(),
             )
             .end(End::Until(until))
             .overflow(overflow)
@@ -805,7 +807,7 @@ fn adjustments_of_monthly_on_the_31st() {
                 .filter(|d| *d <= until)
                 .collect();
             assert_eq!(
-                dates_in(&schedule, MOSCOW),
+                dates_in(&schedule, moscow()),
                 expected,
                 "{adjustment:?} {overflow:?}"
             );
@@ -836,7 +838,7 @@ fn adjustments_of_monthly_on_the_31st() {
             until,
             adjustment,
         );
-        let got = dates_in(&schedule, MOSCOW);
+        let got = dates_in(&schedule, moscow());
         for (nominal, expected) in nominal_days.iter().zip(expected.map(parse)) {
             let index = nominal_index(*nominal);
             assert_eq!(got[index], expected, "{adjustment:?} of {nominal}");

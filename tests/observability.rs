@@ -70,7 +70,7 @@ fn a_tick_reports_spans_and_metrics() {
                 let daily = Schedule::builder(
                     Recurrence::daily(Interval::ONE),
                     local(2026, 3, 1, 9, 0),
-                    chrono_tz::UTC,
+                    Zone::UTC,
                 )
                 .build()
                 .unwrap();

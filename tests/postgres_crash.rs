@@ -18,6 +18,7 @@
 
 mod pg;
 
+use recurring_deals::Zone;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ async fn add_wave(store: &PostgresStore, wave: usize) -> HashMap<u64, (u64, bool
             .unwrap()
             .and_hms_opt(9, 0, 0)
             .unwrap();
-        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
             .end(End::Count(count_of(i)))
             .build()
             .unwrap();

@@ -116,7 +116,7 @@ async fn workers_survive_their_backends_being_killed_mid_commit() {
                 Schedule::builder(
                     Recurrence::daily(Interval::ONE),
                     local(2026, 3, 1, 9, 0),
-                    chrono_tz::UTC,
+                    Zone::UTC,
                 )
                 .build()
                 .unwrap(),

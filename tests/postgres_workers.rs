@@ -13,6 +13,7 @@
 
 mod pg;
 
+use recurring_deals::Zone;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -68,7 +69,7 @@ async fn load_templates(store: &PostgresStore, n: usize) -> HashMap<u64, u64> {
             .unwrap()
             .and_hms_opt(1 + (i % 23) as u32, 0, 0)
             .unwrap();
-        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+        let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
             .end(End::Count(count))
             .build()
             .unwrap();

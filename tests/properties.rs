@@ -32,7 +32,7 @@ use chrono::{
     DateTime, Datelike, Days, LocalResult, Month, Months, NaiveDate, NaiveDateTime, NaiveTime,
     Offset, TimeDelta, TimeZone, Utc, Weekday,
 };
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
@@ -183,7 +183,7 @@ impl CalendarSpec {
 struct Spec {
     recurrence: Recurrence,
     start: NaiveDateTime,
-    zone: Tz,
+    zone: Zone,
     end: End,
     overflow: Overflow,
     calendar: CalendarSpec,
@@ -417,7 +417,7 @@ fn items(occurrences: impl Iterator<Item = recurring_deals::Occurrence>) -> Vec<
 /// 2072..=2099 with the same calendar (leap year, weekday of January 1st), where chrono-tz
 /// lists the same rule, and moved back by the days between. A zone without changes in 2098
 /// keeps its last offset, as chrono-tz does (Casablanca's listed Ramadan changes end in 2087).
-fn resolve(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
+fn resolve(zone: Zone, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
     if local.year() >= 2100 && changes_in_2098(zone) {
         let same_calendar = |y: i32| {
             let first = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
@@ -456,7 +456,7 @@ fn resolve(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
 }
 
 /// Whether `zone` has different offsets in January and July 2098: an ongoing DST rule.
-fn changes_in_2098(zone: Tz) -> bool {
+fn changes_in_2098(zone: Zone) -> bool {
     let offset = |m| {
         let t = date(2098, m, 15).and_hms_opt(12, 0, 0).expect("noon");
         zone.offset_from_utc_datetime(&t).fix().local_minus_utc()
@@ -466,7 +466,7 @@ fn changes_in_2098(zone: Tz) -> bool {
 
 /// Whether no local time of `day` exists in `zone` (a gap shorter than a day cannot hide all
 /// of these half-hour points).
-fn day_missing(zone: Tz, day: NaiveDate) -> bool {
+fn day_missing(zone: Zone, day: NaiveDate) -> bool {
     (0..48)
         .map(|k| day.and_time(NaiveTime::MIN) + TimeDelta::minutes(30 * k))
         .chain(day.and_hms_opt(23, 59, 59))
@@ -633,7 +633,7 @@ struct Model {
 
 impl Model {
     /// The occurrences a schedule emits, in order of instant.
-    fn emitted(&self, zone: Tz) -> Vec<Item> {
+    fn emitted(&self, zone: Zone) -> Vec<Item> {
         let mut out: Vec<Item> = self
             .candidates
             .iter()
@@ -898,7 +898,7 @@ struct ClampSpec {
     day: u32,
     interval: u32,
     start: NaiveDateTime,
-    zone: Tz,
+    zone: Zone,
 }
 
 fn clamp_strategy() -> impl Strategy<Value = ClampSpec> {
@@ -1161,7 +1161,7 @@ fn zone_name() -> impl Strategy<Value = String> {
         4 => select(
             strategies::ZONES
                 .iter()
-                .map(|z| z.name())
+                .copied()
                 .chain([
                     "europe/moscow",
                     "Mars/Olympus",
@@ -1333,7 +1333,7 @@ fn exercise_builder(raw: &RawSpec, seen: &mut dyn FnMut(ScheduleError)) -> Optio
             lead,
         },
     };
-    let zone = or(parse_zone(&raw.zone), chrono_tz::UTC, seen);
+    let zone = or(parse_zone(&raw.zone), Zone::UTC, seen);
     let end = match raw.end.0 {
         0 => End::Never,
         1 => End::Count(raw.end.1),
@@ -1736,7 +1736,7 @@ fn one_off_round_trips_through_rrule() {
         (date(1950, 3, 1), Lead::Days(10)),
     ] {
         let schedule =
-            Schedule::builder(Recurrence::Once { date: day, lead }, start, chrono_tz::UTC)
+            Schedule::builder(Recurrence::Once { date: day, lead }, start, Zone::UTC)
                 .build()
                 .expect("a one-off after the start");
         // The occurrence is created `lead` before the date (RFC-independent: the rule's doc).
@@ -1775,7 +1775,7 @@ fn a_one_off_past_its_end_round_trips_through_rrule() {
     ];
     for end in ends {
         for adjustment in [Adjustment::None, Adjustment::Preceding] {
-            let schedule = Schedule::builder(once, start, chrono_tz::America::Havana)
+            let schedule = Schedule::builder(once, start, Zone::get("America/Havana").unwrap())
                 .end(end)
                 .adjustment(adjustment)
                 .extra(date(1950, 1, 7).and_time(NaiveTime::MIN))
@@ -1801,7 +1801,7 @@ fn a_one_off_past_its_end_round_trips_through_rrule() {
 #[test]
 fn today_never_panics() {
     let start = date(2026, 1, 5).and_hms_opt(9, 0, 0).expect("09:00");
-    for zone in [chrono_tz::Asia::Kolkata, chrono_tz::America::New_York] {
+    for zone in [Zone::get("Asia/Kolkata").unwrap(), Zone::get("America/New_York").unwrap()] {
         let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, zone)
             .build()
             .expect("a daily schedule");
@@ -1826,7 +1826,7 @@ fn yearly_working_day_round_trips_whatever_the_start_day() {
         MonthDay::WorkingDay(WorkingDayNumber::new(1).expect("1")),
     );
     let start = date(1964, 3, 30).and_time(NaiveTime::MIN);
-    let schedule = Schedule::builder(rule, start, chrono_tz::UTC)
+    let schedule = Schedule::builder(rule, start, Zone::UTC)
         .calendar(calendar)
         .build()
         .expect("a valid schedule");
@@ -1885,7 +1885,7 @@ fn until_a_skipped_day_round_trips() {
     let schedule = Schedule::builder(
         Recurrence::daily(Interval::ONE),
         start,
-        chrono_tz::Pacific::Apia,
+        Zone::get("Pacific/Apia").unwrap(),
     )
     .end(End::Until(date(2011, 12, 30)))
     .build()
@@ -1926,7 +1926,7 @@ fn no_occurrence_before_1900() {
     // 1900-01-01 was a Monday; Mondays are off, so Preceding moves it to Sunday 1899-12-31.
     let start = date(1900, 1, 1).and_time(NaiveTime::MIN);
     let calendar = WorkingCalendar::weekends_only([Weekday::Mon]).expect("a calendar");
-    let builder = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+    let builder = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
         .calendar(calendar)
         .adjustment(Adjustment::Preceding);
     let schedule = builder.clone().build().expect("a valid schedule");

@@ -9,7 +9,7 @@
 //! `UNTIL` there or earlier says everything a later one could.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
@@ -59,7 +59,7 @@ fn an_instant_end_past_the_years_is_refused_by_the_builder_and_json() {
         .unwrap()
         .and_hms_opt(9, 0, 0)
         .unwrap();
-    let zone: Tz = "Etc/GMT+12".parse().unwrap();
+    let zone: Zone = "Etc/GMT+12".parse().unwrap();
     // 2200-01-01T11:59:59Z is 2199-12-31T23:59:59 at UTC-12: the last accepted second.
     let last = Utc.with_ymd_and_hms(2200, 1, 1, 11, 59, 59).unwrap();
     let build = |end| {
@@ -232,7 +232,7 @@ proptest! {
         ],
         extra in prop::option::of(-2 * 86_400i64..2 * 86_400),
     ) {
-        let zone: Tz = zone.parse().expect("a known zone");
+        let zone: Zone = zone.parse().expect("a known zone");
         let recurrence = match every {
             0 => Recurrence::daily(Interval::ONE),
             1 => Recurrence::weekly(

@@ -21,7 +21,7 @@ fn daily_at_nine() -> TemplateDraft {
         Schedule::builder(
             Recurrence::daily(Interval::ONE),
             local(2026, 3, 1, 9, 0),
-            chrono_tz::UTC,
+            Zone::UTC,
         )
         .build()
         .unwrap(),

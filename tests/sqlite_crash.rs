@@ -15,6 +15,7 @@
 //! about as long as the kills, on a fast machine and a loaded one alike.
 #![cfg(all(feature = "sqlite", unix))]
 
+use recurring_deals::Zone;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -75,7 +76,7 @@ impl Spec {
         let schedule = Schedule::builder(
             Recurrence::daily(Interval::new(self.interval).unwrap()),
             self.first().naive_utc(),
-            chrono_tz::UTC,
+            Zone::UTC,
         )
         .build()
         .unwrap();

@@ -9,6 +9,7 @@
 
 mod pg;
 
+use recurring_deals::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use recurring_deals::forecast::{Forecaster, Period};
 use recurring_deals::{
@@ -38,7 +39,7 @@ fn acme() -> TenantId {
     TenantId::new("acme").unwrap()
 }
 
-fn daily(start: NaiveDateTime, zone: chrono_tz::Tz) -> Schedule {
+fn daily(start: NaiveDateTime, zone: Zone) -> Schedule {
     Schedule::builder(Recurrence::daily(Interval::ONE), start, zone)
         .build()
         .unwrap()
@@ -94,7 +95,7 @@ async fn earlier_occurrences_keep_old_terms_even_when_caught_up<R: Repository>(s
     let template = engine
         .create_template(
             &acme(),
-            TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC)),
+            TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), Zone::UTC)),
         )
         .await
         .unwrap();
@@ -202,7 +203,7 @@ async fn the_effective_date_is_in_each_templates_zone<R: Repository>(store: R) {
             &acme(),
             TemplateDraft::new(
                 deal(),
-                daily(local(2026, 2, 28, 14), chrono_tz::Pacific::Auckland),
+                daily(local(2026, 2, 28, 14), Zone::get("Pacific/Auckland").unwrap()),
             ),
         )
         .await
@@ -213,7 +214,7 @@ async fn the_effective_date_is_in_each_templates_zone<R: Repository>(store: R) {
             &acme(),
             TemplateDraft::new(
                 deal(),
-                daily(local(2026, 2, 27, 17), chrono_tz::America::Los_Angeles),
+                daily(local(2026, 2, 27, 17), Zone::get("America/Los_Angeles").unwrap()),
             ),
         )
         .await
@@ -256,7 +257,7 @@ async fn the_effective_date_is_in_each_templates_zone<R: Repository>(store: R) {
 /// refused for that template and writes nothing.
 async fn percentages_round_per_rule_in_minor_units<R: Repository>(store: R) {
     let engine = engine(store, utc(2026, 2, 28, 0));
-    let schedule = || daily(local(2026, 3, 1, 9), chrono_tz::UTC);
+    let schedule = || daily(local(2026, 3, 1, 9), Zone::UTC);
     let mut ids = Vec::new();
     for (minor, code) in [(15, "JPY"), (1_005, "BHD")] {
         let mut per_rule = Vec::new();
@@ -339,7 +340,7 @@ async fn counts_carry_over<R: Repository>(store: R) {
     let schedule = Schedule::builder(
         Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(10).unwrap())),
         local(2026, 1, 10, 9),
-        chrono_tz::Europe::Moscow,
+        Zone::get("Europe/Moscow").unwrap(),
     )
     .end(End::Count(12))
     .build()
@@ -398,7 +399,7 @@ async fn reapplying_a_change_is_a_no_op<R: Repository>(store: R) {
     let mut ids = Vec::new();
     for minor in [10_000, 20_000] {
         let deal = Deal::new("Support", money(minor, "EUR")).unwrap();
-        let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC));
+        let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), Zone::UTC));
         ids.push(engine.create_template(&acme(), draft).await.unwrap().id());
     }
     let terms = change("raise", date(2026, 4, 1))
@@ -451,7 +452,7 @@ async fn the_filter_picks_templates<R: Repository>(store: R) {
         let deal = Deal::new("Support", money(10_000, "EUR"))
             .unwrap()
             .with_pipeline(pipeline, stage);
-        let mut draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC));
+        let mut draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), Zone::UTC));
         draft.target = target;
         draft
     };
@@ -565,7 +566,7 @@ async fn a_dry_run_forecasts_before_and_after<R: Repository>(store: R) {
         Schedule::builder(
             Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(15).unwrap())),
             local(2026, 1, 15, 9),
-            chrono_tz::UTC,
+            Zone::UTC,
         )
         .build()
         .unwrap()
@@ -663,7 +664,7 @@ async fn rows_without_terms_still_read<R: Repository>(store: R) {
     let template = engine
         .create_template(
             &acme(),
-            TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC)),
+            TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), Zone::UTC)),
         )
         .await
         .unwrap();
@@ -686,7 +687,7 @@ async fn rows_without_terms_still_read<R: Repository>(store: R) {
 async fn edit_deal_keeps_revisions_and_their_currency<R: Repository>(store: R) {
     let engine = engine(store, utc(2026, 2, 28, 0));
     let deal = Deal::new("Support", money(10_000, "EUR")).unwrap();
-    let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC));
+    let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), Zone::UTC));
     let id = engine.create_template(&acme(), draft).await.unwrap().id();
     let terms = change("april", date(2026, 4, 1))
         .amount(AmountChange::Set(money(12_000, "EUR")))
@@ -805,7 +806,7 @@ fn the_blocking_facade_applies_and_dry_runs() {
         recurring_deals::blocking::Engine::new(recurring_deals::InMemoryRepository::new(), clock)
             .unwrap();
     let deal = Deal::new("Support", money(10_000, "EUR")).unwrap();
-    let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), chrono_tz::UTC));
+    let draft = TemplateDraft::new(deal, daily(local(2026, 3, 1, 9), Zone::UTC));
     engine.create_template(&acme(), draft).unwrap();
     let terms = change("b", date(2026, 3, 3))
         .amount(AmountChange::Set(money(100, "EUR")))

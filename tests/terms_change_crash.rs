@@ -15,6 +15,7 @@
 mod common;
 mod pg;
 
+use recurring_deals::Zone;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -62,7 +63,7 @@ fn draft(i: usize) -> TemplateDraft {
             .unwrap()
             .and_hms_opt(9, 0, 0)
             .unwrap(),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .build()
     .unwrap();

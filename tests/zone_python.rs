@@ -15,7 +15,7 @@
 use std::process::Command;
 
 use chrono::{Days, NaiveDate, NaiveDateTime};
-use chrono_tz::Tz;
+use recurring_deals::Zone;
 use recurring_deals::resolve_local;
 
 const ZONES: [&str; 44] = [
@@ -110,7 +110,7 @@ fn offsets_agree_with_python_zoneinfo_from_1900_to_2199() {
         let mut offsets_past_2099 = std::collections::BTreeSet::new();
         let header = lines.next().expect("a header per zone");
         assert_eq!(header, format!("zone {name} {}", samples.len()));
-        let zone: Tz = name.parse().expect("chrono-tz knows every sampled zone");
+        let zone: Zone = name.parse().expect("chrono-tz knows every sampled zone");
         for local in &samples {
             let offset: i64 = lines
                 .next()

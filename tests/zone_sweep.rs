@@ -1,16 +1,16 @@
-//! The heavy sweep: every zone chrono-tz knows, a daily rule from 1970-01-01 to 2037-12-31 at
-//! several local times of day, each occurrence checked against chrono-tz itself.
+//! The heavy sweep: every zone of the bundled tz database, a daily rule from 1970-01-01 to
+//! 2037-12-31 at several local times of day, each occurrence checked against jiff's own reading
+//! of the zone's local times (its `AmbiguousOffset`, not the crate's flattened tables).
 //!
 //! For occurrence on civil date D at rule time T (local L = D T):
-//! * chrono-tz `from_local_datetime(L)` is `Single(t)`: the occurrence is at t;
-//! * `Ambiguous(a, b)` (an overlap): the earlier of the two;
-//! * `None` (a gap): the offset in force just before the gap applies, so the occurrence is at
+//! * L is unambiguous with offset o: the occurrence is at L − o;
+//! * L is in an overlap (a fold): the earlier instant, L − offset_before;
+//! * L is in a gap: the offset in force just before the gap applies, so the occurrence is at
 //!   L − offset_before and its wall clock reads L + (offset_after − offset_before), the rule
-//!   time moved forward by the gap's length. Both offsets are read from chrono-tz at the
-//!   nearest existing local minutes before and after L.
+//!   time moved forward by the gap's length.
 //!
 //! Every civil date from the start to the end has exactly one occurrence, `seq` = days since
-//! the start, except dates a zone skipped entirely (Pacific/Apia 2011-12-30), which chrono-tz
+//! the start, except dates a zone skipped entirely (Pacific/Apia 2011-12-30), which jiff
 //! must confirm: no local time of that date exists. Instants strictly increase. Seeking from
 //! one second before an occurrence finds it (every DST case, the date after a skipped one,
 //! and every January 1st).
@@ -23,11 +23,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    TimeZone, Utc,
-};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use recurring_deals::Zone;
 use recurring_deals::{End, Interval, Recurrence, Schedule};
 
 /// Local times of day swept: midnight and half past (gaps at midnight in Santiago, Havana,
@@ -73,7 +71,13 @@ impl Report {
 #[test]
 fn every_zone_daily_1970_to_2037() {
     let started = Instant::now();
-    let zones = chrono_tz::TZ_VARIANTS;
+    // The bundled release (the crate's default rules), not jiff's pick of the system folder.
+    let db = jiff::tz::TimeZoneDatabase::bundled();
+    let zones: Vec<String> = db
+        .available()
+        .map(|name| name.as_str().to_owned())
+        .collect();
+    assert!(zones.len() > 500, "{} zones", zones.len());
     let next = AtomicUsize::new(0);
     let total = Mutex::new(Report::default());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -83,11 +87,18 @@ fn every_zone_daily_1970_to_2037() {
                 let mut report = Report::default();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&zone) = zones.get(index) else {
+                    let Some(name) = zones.get(index) else {
                         break;
                     };
+                    let zone = Zone::get(name).unwrap();
+                    let oracle = db.get(name).unwrap();
                     for (h, m) in TIMES {
-                        sweep(zone, NaiveTime::from_hms_opt(h, m, 0).unwrap(), &mut report);
+                        sweep(
+                            zone,
+                            &oracle,
+                            NaiveTime::from_hms_opt(h, m, 0).unwrap(),
+                            &mut report,
+                        );
                     }
                 }
                 total.lock().unwrap().merge(report);
@@ -130,7 +141,7 @@ fn every_zone_daily_1970_to_2037() {
     assert_eq!(report.missing_days, skipped);
 }
 
-fn sweep(zone: Tz, time: NaiveTime, report: &mut Report) {
+fn sweep(zone: Zone, oracle: &TimeZone, time: NaiveTime, report: &mut Report) {
     let first = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
     let last = NaiveDate::from_ymd_opt(2037, 12, 31).unwrap();
     let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), first.and_time(time), zone)
@@ -154,7 +165,7 @@ fn sweep(zone: Tz, time: NaiveTime, report: &mut Report) {
         report.occurrences += 1;
         // Dates passed over must be dates the zone skipped entirely.
         while date < occurrence.date() {
-            if day_missing(zone, date) {
+            if day_missing(oracle, date) {
                 report.missing_days.insert((zone.name().to_string(), date));
                 after_missing = true;
             } else {
@@ -180,25 +191,26 @@ fn sweep(zone: Tz, time: NaiveTime, report: &mut Report) {
 
         let local = date.and_time(time);
         let mut seek = date.ordinal() == 1 || std::mem::take(&mut after_missing);
-        let (expected, expected_wall) = match zone.from_local_datetime(&local) {
-            LocalResult::Single(t) => (t.with_timezone(&Utc), local),
-            LocalResult::Ambiguous(a, b) => {
+        let (expected, expected_wall) = match offsets(oracle, local) {
+            AmbiguousOffset::Unambiguous { offset } => {
+                ((local - Duration::seconds(seconds(offset))).and_utc(), local)
+            }
+            AmbiguousOffset::Fold { before, .. } => {
                 report.overlaps += 1;
                 seek = true;
-                (a.with_timezone(&Utc).min(b.with_timezone(&Utc)), local)
+                ((local - Duration::seconds(seconds(before))).and_utc(), local)
             }
-            LocalResult::None => {
+            AmbiguousOffset::Gap { before, after } => {
                 report.gaps += 1;
                 seek = true;
-                if day_missing(zone, date) {
+                if day_missing(oracle, date) {
                     fail(report, format!("{occurrence:?} on a date the zone skipped"));
                     date = date.succ_opt().unwrap();
                     continue;
                 }
-                let (before, after) = gap_offsets(zone, local);
-                let gap = after - before;
+                let gap = seconds(after) - seconds(before);
                 (
-                    (local - Duration::seconds(before)).and_utc(),
+                    (local - Duration::seconds(seconds(before))).and_utc(),
                     local + Duration::seconds(gap),
                 )
             }
@@ -209,7 +221,7 @@ fn sweep(zone: Tz, time: NaiveTime, report: &mut Report) {
                 format!("{occurrence:?}: expected {expected} for {local}"),
             );
         }
-        let wall = occurrence.at().with_timezone(&zone).naive_local();
+        let wall = wall_of(oracle, occurrence.at());
         if wall != expected_wall {
             fail(
                 report,
@@ -233,7 +245,7 @@ fn sweep(zone: Tz, time: NaiveTime, report: &mut Report) {
     }
     // The series runs to the end date (trailing skipped dates excepted).
     while date <= last {
-        if day_missing(zone, date) {
+        if day_missing(oracle, date) {
             report.missing_days.insert((zone.name().to_string(), date));
         } else {
             fail(report, format!("series ended before {date}"));
@@ -243,42 +255,44 @@ fn sweep(zone: Tz, time: NaiveTime, report: &mut Report) {
     }
 }
 
-/// Offsets (seconds east of UTC) in force just before and just after the gap holding `local`,
-/// read from chrono-tz at the nearest existing local minutes on either side.
-fn gap_offsets(zone: Tz, local: NaiveDateTime) -> (i64, i64) {
-    let offset_near = |step: i64| -> i64 {
-        // Gaps last at most a day; a minute grid finds their edges (tzdb offsets of the swept
-        // years change at whole minutes of local time).
-        for k in 1..=1500 {
-            let probe = local + Duration::minutes(step * k);
-            match zone.from_local_datetime(&probe) {
-                LocalResult::Single(t) => return offset_of(t),
-                // Next to a gap an overlap is not expected; take the candidate nearest it.
-                LocalResult::Ambiguous(a, b) => {
-                    let (earlier, later) = if a < b { (a, b) } else { (b, a) };
-                    return offset_of(if step < 0 { later } else { earlier });
-                }
-                LocalResult::None => {}
-            }
-        }
-        panic!("{zone}: no existing local time within a day of {local}");
-    };
-    (offset_near(-1), offset_near(1))
+/// jiff's reading of local time `local` in `tz`.
+fn offsets(tz: &TimeZone, local: NaiveDateTime) -> AmbiguousOffset {
+    tz.to_ambiguous_timestamp(civil(local)).offset()
 }
 
-fn offset_of(t: DateTime<Tz>) -> i64 {
-    i64::from(t.offset().fix().local_minus_utc())
+fn civil(t: NaiveDateTime) -> jiff::civil::DateTime {
+    jiff::civil::DateTime::new(
+        t.year() as i16,
+        t.month() as i8,
+        t.day() as i8,
+        t.hour() as i8,
+        t.minute() as i8,
+        t.second() as i8,
+        0,
+    )
+    .unwrap()
 }
 
-/// Whether no local time of `date` exists in `zone` (the zone jumped over the whole day).
-fn day_missing(zone: Tz, date: NaiveDate) -> bool {
+fn seconds(offset: jiff::tz::Offset) -> i64 {
+    i64::from(offset.seconds())
+}
+
+/// The wall clock of instant `at` in `tz`, as jiff reads it.
+fn wall_of(tz: &TimeZone, at: DateTime<Utc>) -> NaiveDateTime {
+    let offset = tz.to_offset(jiff::Timestamp::from_second(at.timestamp()).unwrap());
+    at.naive_utc() + Duration::seconds(seconds(offset))
+}
+
+/// Whether no local time of `date` exists in `tz` (the zone jumped over the whole day).
+fn day_missing(tz: &TimeZone, date: NaiveDate) -> bool {
     let midnight = date.and_time(NaiveTime::MIN);
     (0..24 * 60).all(|minute| {
-        zone.from_local_datetime(&(midnight + Duration::minutes(minute)))
-            .earliest()
-            .is_none()
-    }) && zone
-        .from_local_datetime(&date.and_hms_opt(23, 59, 59).unwrap())
-        .earliest()
-        .is_none()
+        matches!(
+            offsets(tz, midnight + Duration::minutes(minute)),
+            AmbiguousOffset::Gap { .. }
+        )
+    }) && matches!(
+        offsets(tz, date.and_hms_opt(23, 59, 59).unwrap()),
+        AmbiguousOffset::Gap { .. }
+    )
 }

@@ -105,7 +105,7 @@ pub struct TickFailure {
 /// let schedule = Schedule::builder(
 ///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?)),
 ///     start,
-///     chrono_tz::Europe::Moscow,
+///     Zone::get("Europe/Moscow")?,
 /// )
 /// .end(End::Count(3))
 /// .build()?;

@@ -162,7 +162,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// let acme = TenantId::new("acme")?;
     /// let start = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap().and_hms_opt(9, 0, 0).unwrap();
     /// let monthly = Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(15)?));
-    /// let schedule = Schedule::builder(monthly, start, chrono_tz::Europe::Berlin).build()?;
+    /// let schedule = Schedule::builder(monthly, start, Zone::get("Europe/Berlin")?).build()?;
     /// let deal = Deal::new("Support", Money::new(100_00, Currency::new("EUR")?))?;
     /// let template = engine.create_template(&acme, TemplateDraft::new(deal, schedule)).await?;
     ///

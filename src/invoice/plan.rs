@@ -2,7 +2,7 @@
 //! what each tick sends. The engine commits what these return.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 
 use super::{
     DunningAction, Invoice, InvoiceEntry, InvoiceOptions, InvoiceStatus, PendingAction,
@@ -21,7 +21,7 @@ pub(crate) struct Issue<'a> {
     pub(crate) amount: Money,
     /// The deal's nominal date (the invoice's issue date).
     pub(crate) date: NaiveDate,
-    pub(crate) zone: Tz,
+    pub(crate) zone: Zone,
     pub(crate) time: NaiveTime,
 }
 

@@ -75,7 +75,7 @@ impl Schedule {
     /// let schedule = Schedule::builder(
     ///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?)),
     ///     start,
-    ///     chrono_tz::Europe::Moscow,
+    ///     Zone::get("Europe/Moscow")?,
     /// )
     /// .build()?;
     /// assert_eq!(

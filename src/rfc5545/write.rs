@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc, Weekday};
 
+use crate::zone::Zone;
 use crate::calendar::Adjustment;
 use crate::rfc5545::rule::{Frequency, Parts};
 use crate::schedule::recurrence::{MonthDay, Overflow, Recurrence};
@@ -23,7 +24,7 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         }
         _ => schedule.start(),
     };
-    if zone == chrono_tz::UTC {
+    if zone == Zone::UTC {
         let _ = write!(out, "DTSTART:{}Z", date_time(start));
     } else {
         let _ = write!(out, "DTSTART;TZID={}:{}", zone.name(), date_time(start));
@@ -105,7 +106,7 @@ pub(crate) fn write(schedule: &Schedule) -> String {
     let mut rdates: Vec<NaiveDateTime> = schedule.extra().collect();
     rdates.extend(moved.iter().map(|(_, to)| *to));
     rdates.sort_unstable();
-    let tzid = if zone == chrono_tz::UTC {
+    let tzid = if zone == Zone::UTC {
         String::new()
     } else {
         format!(";TZID={}", zone.name())

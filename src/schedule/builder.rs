@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 
 use crate::calendar::{Adjustment, WorkingCalendar};
 use crate::civil;
@@ -25,7 +25,7 @@ use crate::zone::ZoneTable;
 /// let schedule = Schedule::builder(
 ///     Recurrence::weekly(Interval::new(2)?, WeekdaySet::new([Weekday::Mon, Weekday::Fri])?),
 ///     start,
-///     chrono_tz::Europe::Moscow,
+///     Zone::get("Europe/Moscow")?,
 /// )
 /// .end(End::Count(10))
 /// .skip(NaiveDate::from_ymd_opt(2026, 1, 9).unwrap())
@@ -38,7 +38,7 @@ use crate::zone::ZoneTable;
 pub struct ScheduleBuilder {
     recurrence: Recurrence,
     start: NaiveDateTime,
-    zone: Tz,
+    zone: Zone,
     end: End,
     overflow: Overflow,
     calendar: WorkingCalendar,
@@ -51,7 +51,7 @@ pub struct ScheduleBuilder {
 }
 
 impl ScheduleBuilder {
-    pub(crate) fn new(recurrence: Recurrence, start: NaiveDateTime, zone: Tz) -> Self {
+    pub(crate) fn new(recurrence: Recurrence, start: NaiveDateTime, zone: Zone) -> Self {
         ScheduleBuilder {
             recurrence,
             start,
@@ -112,7 +112,7 @@ impl ScheduleBuilder {
     ///
     /// // 02:30 does not exist in Berlin on 2026-03-29: the occurrence is at 03:30+02:00.
     /// let start = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap().and_hms_opt(2, 30, 0).unwrap();
-    /// let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::Europe::Berlin)
+    /// let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::get("Europe/Berlin")?)
     ///     .end(End::Count(2))
     ///     .skip_instant(Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap())
     ///     .build()?;
@@ -227,7 +227,7 @@ pub(crate) fn check_range(date: NaiveDate) -> Result<(), ScheduleError> {
 /// civil date of the supported years in the schedule's zone (1900-01-01 to 2199-12-31): every
 /// form of the schedule (RFC 5545 text, JSON) can then write it and read it back, and none is
 /// needed past them (series end there).
-pub(crate) fn validate_end(end: End, start: NaiveDate, zone: Tz) -> Result<(), ScheduleError> {
+pub(crate) fn validate_end(end: End, start: NaiveDate, zone: Zone) -> Result<(), ScheduleError> {
     match end {
         End::Count(0) => Err(ScheduleError::ZeroCount),
         End::Until(until) if until < start => Err(ScheduleError::UntilBeforeStart { until, start }),

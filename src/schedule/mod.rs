@@ -9,7 +9,7 @@ pub(crate) mod plan;
 pub(crate) mod recurrence;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Adjustment, WorkingCalendar};
@@ -59,7 +59,7 @@ pub enum End {
 /// let schedule = Schedule::builder(
 ///     Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(31)?)),
 ///     start,
-///     chrono_tz::Europe::Moscow,
+///     Zone::get("Europe/Moscow")?,
 /// )
 /// .end(End::Count(4))
 /// .build()?;
@@ -76,7 +76,7 @@ pub enum End {
 pub struct Schedule {
     rule: Rule,
     start: NaiveDateTime,
-    zone: Tz,
+    zone: Zone,
     end: End,
     overflow: Overflow,
     calendar: WorkingCalendar,
@@ -104,7 +104,7 @@ pub(crate) enum Rule {
 impl Schedule {
     /// Starts building a schedule of `recurrence` from `start` (local wall-clock date and time
     /// in `zone`; the time is the time of day of every occurrence).
-    pub fn builder(recurrence: Recurrence, start: NaiveDateTime, zone: Tz) -> ScheduleBuilder {
+    pub fn builder(recurrence: Recurrence, start: NaiveDateTime, zone: Zone) -> ScheduleBuilder {
         ScheduleBuilder::new(recurrence, start, zone)
     }
 
@@ -114,7 +114,7 @@ impl Schedule {
     /// # use recurring_deals::*;
     /// # use chrono::NaiveDate;
     /// let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
-    /// let schedule = Schedule::builder(Recurrence::daily(Interval::new(2)?), start, chrono_tz::UTC)
+    /// let schedule = Schedule::builder(Recurrence::daily(Interval::new(2)?), start, Zone::UTC)
     ///     .end(End::Count(3))
     ///     .build()?;
     /// assert_eq!(schedule.occurrences().count(), 3);
@@ -168,7 +168,7 @@ impl Schedule {
     }
 
     /// The IANA zone.
-    pub fn zone(&self) -> Tz {
+    pub fn zone(&self) -> Zone {
         self.zone
     }
 
@@ -255,19 +255,21 @@ impl Schedule {
     }
 }
 
-/// Looks up an IANA zone by name.
+/// Looks up an IANA zone by name (any case) in the zone rules in use: [`Zone::get`] with
+/// the schedule error.
 ///
 /// # Errors
-/// [`ScheduleError::UnknownZone`] for a name chrono-tz does not know.
+/// [`ScheduleError::UnknownZone`] for a name the rules in use do not have.
 ///
 /// ```
-/// assert_eq!(recurring_deals::parse_zone("Europe/Moscow")?, chrono_tz::Europe::Moscow);
-/// assert!(recurring_deals::parse_zone("Mars/Olympus").is_err());
+/// use recurring_deals::{Zone, parse_zone};
+///
+/// assert_eq!(parse_zone("Europe/Moscow")?, Zone::get("Europe/Moscow")?);
+/// assert!(parse_zone("Mars/Olympus").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn parse_zone(name: &str) -> Result<Tz, ScheduleError> {
-    name.parse::<Tz>()
-        .map_err(|_| ScheduleError::UnknownZone(name.to_owned()))
+pub fn parse_zone(name: &str) -> Result<Zone, ScheduleError> {
+    Zone::get(name).map_err(|_| ScheduleError::UnknownZone(name.to_owned()))
 }
 
 impl Schedule {
@@ -277,7 +279,7 @@ impl Schedule {
     pub(crate) fn assemble(
         rule: Rule,
         start: NaiveDateTime,
-        zone: Tz,
+        zone: Zone,
         end: End,
         overflow: Overflow,
         calendar: WorkingCalendar,

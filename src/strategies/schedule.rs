@@ -6,7 +6,7 @@ use chrono::{
     DateTime, Datelike, Days, Month, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc,
     Weekday,
 };
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::strategy::Union;
@@ -238,7 +238,7 @@ pub fn schedule_with(options: ScheduleOptions) -> impl Strategy<Value = Schedule
 #[must_use]
 pub struct ScheduleOptions {
     rules: BTreeSet<RuleKind>,
-    zones: Vec<Tz>,
+    zones: Vec<Zone>,
     ends: BTreeSet<EndKind>,
     adjustments: Vec<Adjustment>,
     exceptions: BTreeSet<ExceptionKind>,
@@ -249,7 +249,7 @@ impl Default for ScheduleOptions {
     fn default() -> Self {
         ScheduleOptions {
             rules: RuleKind::ALL.into_iter().collect(),
-            zones: ZONES.to_vec(),
+            zones: zones::zones_of(&ZONES),
             ends: EndKind::ALL.into_iter().collect(),
             adjustments: ADJUSTMENTS.to_vec(),
             exceptions: ExceptionKind::ALL.into_iter().collect(),
@@ -268,8 +268,8 @@ impl ScheduleOptions {
     }
 
     /// Only these zones (any IANA zone, not only those of [`ZONES`]).
-    pub fn zones(mut self, zones: impl IntoIterator<Item = Tz>) -> Self {
-        let mut distinct: Vec<Tz> = Vec::new();
+    pub fn zones(mut self, zones: impl IntoIterator<Item = Zone>) -> Self {
+        let mut distinct: Vec<Zone> = Vec::new();
         for zone in zones {
             if !distinct.contains(&zone) {
                 distinct.push(zone);
@@ -627,7 +627,7 @@ impl EndParts {
     /// The end, given the first occurrences of the unbounded series (at least one) and its
     /// start. An until is never before the start's date, which the builder refuses, even
     /// where a preceding adjustment puts the first occurrence before it.
-    fn place(self, first: &[Occurrence], start: NaiveDate, zone: Tz) -> End {
+    fn place(self, first: &[Occurrence], start: NaiveDate, zone: Zone) -> End {
         match self {
             EndParts::Never => End::Never,
             EndParts::Count(n) => End::Count(n),
@@ -734,7 +734,7 @@ fn exception_parts(kinds: &BTreeSet<ExceptionKind>) -> BoxedStrategy<Vec<Excepti
 #[derive(Debug, Clone)]
 pub(crate) struct StructuredParts {
     recurrence: RecurrenceParts,
-    zone: Tz,
+    zone: Zone,
     start: NaiveDateTime,
     end: EndParts,
     overflow: Overflow,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc, Weekday};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
@@ -51,7 +51,7 @@ use crate::{Occurrence, Schedule, resolve_local};
 pub fn rrule_text() -> impl Strategy<Value = String> {
     let options = ScheduleOptions::default();
     prop_oneof![
-        3 => general_text(&ZONES, &EndKind::ALL.into_iter().collect(), &ExceptionKind::ALL.into_iter().collect()),
+        3 => general_text(&zones::zones_of(&ZONES), &EndKind::ALL.into_iter().collect(), &ExceptionKind::ALL.into_iter().collect()),
         1 => schedule_with(options).prop_map(|s| s.to_rrule()),
     ]
 }
@@ -61,11 +61,11 @@ pub fn rrule_text() -> impl Strategy<Value = String> {
 /// EXDATE (local for [`ExceptionKind::Skip`], UTC for [`ExceptionKind::SkipInstant`]) and
 /// RDATE (local for [`ExceptionKind::Extra`], UTC for [`ExceptionKind::ExtraInstant`]).
 pub(crate) fn general_text(
-    zones: &[Tz],
+    zones: &[Zone],
     ends: &BTreeSet<EndKind>,
     exceptions: &BTreeSet<ExceptionKind>,
 ) -> BoxedStrategy<String> {
-    let utc_allowed = zones.contains(&chrono_tz::UTC);
+    let utc_allowed = zones.contains(&Zone::UTC);
     let start_form = if utc_allowed {
         prop_oneof![6 => Just(StartForm::Zone), 1 => Just(StartForm::Utc), 1 => Just(StartForm::Floating), 1 => Just(StartForm::Date)].boxed()
     } else {
@@ -133,10 +133,10 @@ pub(crate) fn general_text(
                 let (zone, start) = match start_form {
                     StartForm::Zone => (zone, start),
                     StartForm::Date => (
-                        chrono_tz::UTC,
+                        Zone::UTC,
                         start.date().and_time(chrono::NaiveTime::MIN),
                     ),
-                    StartForm::Utc | StartForm::Floating => (chrono_tz::UTC, start),
+                    StartForm::Utc | StartForm::Floating => (Zone::UTC, start),
                 };
                 let text = Text {
                     zone,
@@ -232,7 +232,7 @@ struct Style {
 type Named = (Index, ValueForm, i64, Index);
 
 struct Text {
-    zone: Tz,
+    zone: Zone,
     start: NaiveDateTime,
     start_form: StartForm,
     rule: Vec<(&'static str, String)>,
@@ -333,7 +333,8 @@ impl Text {
             let occurrence = first[index.index(first.len())];
             let at = occurrence.at() + TimeDelta::minutes(*minutes);
             let local = local_of(at, self.zone);
-            let other = ZONES[other.index(ZONES.len())];
+            let all = zones::zones_of(&ZONES);
+            let other = all[other.index(all.len())];
             let supported = |day: NaiveDate| (first_supported()..=last_supported()).contains(&day);
             if !supported(local.date()) {
                 continue;
@@ -366,8 +367,8 @@ fn stamp(local: NaiveDateTime) -> String {
     local.format("%Y%m%dT%H%M%S").to_string()
 }
 
-fn local_of(at: DateTime<Utc>, zone: Tz) -> NaiveDateTime {
-    at.with_timezone(&zone).naive_local()
+fn local_of(at: DateTime<Utc>, zone: Zone) -> NaiveDateTime {
+    zone.to_local(at)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Zones with odd DST history, their transitions, days and times of day.
 
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
@@ -39,84 +39,84 @@ use proptest::strategy::Union;
 /// | `Pacific/Kwajalein` | repeated 23 hours on 1969-09-30; skipped 1993-08-21 |
 /// | `Australia/Eucla` | +08:45, DST 2006–2009 |
 /// | `America/Nuuk` | DST at 23:00 the evening before (−02 / −01 since 2024) |
-pub const ZONES: [Tz; 27] = [
-    chrono_tz::UTC,
-    chrono_tz::Pacific::Apia,
-    chrono_tz::America::Santiago,
-    chrono_tz::America::Havana,
-    chrono_tz::Australia::Lord_Howe,
-    chrono_tz::Europe::Moscow,
-    chrono_tz::America::New_York,
-    chrono_tz::Europe::Berlin,
-    chrono_tz::Asia::Kathmandu,
-    chrono_tz::Pacific::Chatham,
-    chrono_tz::America::St_Johns,
-    chrono_tz::Africa::Casablanca,
-    chrono_tz::Asia::Tehran,
-    chrono_tz::Europe::Dublin,
-    chrono_tz::Antarctica::Troll,
-    chrono_tz::Pacific::Kiritimati,
-    chrono_tz::America::Caracas,
-    chrono_tz::Asia::Pyongyang,
-    chrono_tz::Europe::Lisbon,
-    chrono_tz::Australia::Adelaide,
-    chrono_tz::Asia::Kolkata,
-    chrono_tz::Europe::London,
-    chrono_tz::America::Sao_Paulo,
-    chrono_tz::Asia::Beirut,
-    chrono_tz::Pacific::Kwajalein,
-    chrono_tz::Australia::Eucla,
-    chrono_tz::America::Nuuk,
+pub const ZONES: [&str; 27] = [
+    "UTC",
+    "Pacific/Apia",
+    "America/Santiago",
+    "America/Havana",
+    "Australia/Lord_Howe",
+    "Europe/Moscow",
+    "America/New_York",
+    "Europe/Berlin",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Africa/Casablanca",
+    "Asia/Tehran",
+    "Europe/Dublin",
+    "Antarctica/Troll",
+    "Pacific/Kiritimati",
+    "America/Caracas",
+    "Asia/Pyongyang",
+    "Europe/Lisbon",
+    "Australia/Adelaide",
+    "Asia/Kolkata",
+    "Europe/London",
+    "America/Sao_Paulo",
+    "Asia/Beirut",
+    "Pacific/Kwajalein",
+    "Australia/Eucla",
+    "America/Nuuk",
 ];
 
 /// Local dates on which a zone of [`ZONES`] changed its offset: starts drawn a few days
 /// before one cross it early in their series.
-pub(crate) const TRANSITIONS: [(Tz, (i32, u32, u32)); 45] = [
-    (chrono_tz::Pacific::Apia, (2011, 12, 30)), // the whole day is skipped
-    (chrono_tz::Pacific::Apia, (2011, 12, 30)), // (twice: the rarest case)
-    (chrono_tz::Pacific::Apia, (2021, 4, 4)),   // 04:00 → 03:00, the last DST
-    (chrono_tz::America::Santiago, (2022, 9, 11)), // 00:00 → 01:00
-    (chrono_tz::America::Santiago, (2023, 4, 2)), // 00:00 → 23:00 the day before
-    (chrono_tz::America::Havana, (2024, 3, 10)), // 00:00 → 01:00
-    (chrono_tz::America::Havana, (2024, 11, 3)), // 01:00 → 00:00
-    (chrono_tz::Australia::Lord_Howe, (2026, 4, 5)), // 02:00 → 01:30
-    (chrono_tz::Australia::Lord_Howe, (2026, 10, 4)), // 02:00 → 02:30
-    (chrono_tz::Europe::Moscow, (2011, 3, 27)), // 02:00 → 03:00, then no more DST
-    (chrono_tz::Europe::Moscow, (2014, 10, 26)), // 02:00 → 01:00, standard time again
-    (chrono_tz::America::New_York, (2026, 3, 8)), // 02:00 → 03:00
-    (chrono_tz::America::New_York, (2026, 11, 1)), // 02:00 → 01:00
-    (chrono_tz::Europe::Berlin, (2026, 3, 29)), // 02:00 → 03:00
-    (chrono_tz::Europe::Berlin, (2026, 10, 25)), // 03:00 → 02:00
-    (chrono_tz::Asia::Kathmandu, (1986, 1, 1)), // 00:00 → 00:15
-    (chrono_tz::Pacific::Chatham, (2026, 4, 5)), // 03:45 → 02:45
-    (chrono_tz::Pacific::Chatham, (2026, 9, 27)), // 02:45 → 03:45
-    (chrono_tz::America::St_Johns, (2010, 11, 7)), // 00:01 → 23:01 the day before
-    (chrono_tz::America::St_Johns, (2026, 3, 8)), // 02:00 → 03:00
-    (chrono_tz::Africa::Casablanca, (2026, 2, 15)), // 03:00 → 02:00 (to +00)
-    (chrono_tz::Africa::Casablanca, (2026, 3, 22)), // 02:00 → 03:00 (back to +01)
-    (chrono_tz::Asia::Tehran, (2022, 3, 22)),   // 00:00 → 01:00
-    (chrono_tz::Asia::Tehran, (2022, 9, 22)),   // 00:00 → 23:00 the day before, the last
-    (chrono_tz::Europe::Dublin, (2026, 3, 29)), // 01:00 → 02:00
-    (chrono_tz::Europe::Dublin, (2026, 10, 25)), // 02:00 → 01:00
-    (chrono_tz::Antarctica::Troll, (2026, 3, 29)), // 01:00 → 03:00
-    (chrono_tz::Antarctica::Troll, (2026, 10, 25)), // 03:00 → 01:00
-    (chrono_tz::Pacific::Kiritimati, (1994, 12, 31)), // the whole day is skipped
-    (chrono_tz::America::Caracas, (2007, 12, 9)), // 03:00 → 02:30
-    (chrono_tz::America::Caracas, (2016, 5, 1)), // 02:30 → 03:00
-    (chrono_tz::Asia::Pyongyang, (2015, 8, 15)), // 00:00 → 23:30 the day before
-    (chrono_tz::Asia::Pyongyang, (2018, 5, 4)), // 23:30 → 00:00 the day after
-    (chrono_tz::Europe::Lisbon, (1985, 3, 31)), // 00:00 → 01:00
-    (chrono_tz::Europe::Lisbon, (2026, 10, 25)), // 02:00 → 01:00
-    (chrono_tz::Australia::Adelaide, (2026, 4, 5)), // 03:00 → 02:00
-    (chrono_tz::Australia::Adelaide, (2026, 10, 4)), // 02:00 → 03:00
-    (chrono_tz::Europe::London, (2026, 3, 29)), // 01:00 → 02:00
-    (chrono_tz::America::Sao_Paulo, (2018, 11, 4)), // 00:00 → 01:00
-    (chrono_tz::America::Sao_Paulo, (2019, 2, 17)), // 00:00 → 23:00 the day before
-    (chrono_tz::Asia::Beirut, (2026, 10, 25)),  // 00:00 → 23:00 the day before
-    (chrono_tz::Pacific::Kwajalein, (1969, 10, 1)), // 00:00 → 01:00 the day before
-    (chrono_tz::Pacific::Kwajalein, (1993, 8, 21)), // the whole day is skipped
-    (chrono_tz::Australia::Eucla, (2008, 10, 26)), // 02:00 → 03:00
-    (chrono_tz::America::Nuuk, (2026, 3, 28)),  // 23:00 → 00:00 the day after
+pub(crate) const TRANSITIONS: [(&str, (i32, u32, u32)); 45] = [
+    ("Pacific/Apia", (2011, 12, 30)), // the whole day is skipped
+    ("Pacific/Apia", (2011, 12, 30)), // (twice: the rarest case)
+    ("Pacific/Apia", (2021, 4, 4)),   // 04:00 → 03:00, the last DST
+    ("America/Santiago", (2022, 9, 11)), // 00:00 → 01:00
+    ("America/Santiago", (2023, 4, 2)), // 00:00 → 23:00 the day before
+    ("America/Havana", (2024, 3, 10)), // 00:00 → 01:00
+    ("America/Havana", (2024, 11, 3)), // 01:00 → 00:00
+    ("Australia/Lord_Howe", (2026, 4, 5)), // 02:00 → 01:30
+    ("Australia/Lord_Howe", (2026, 10, 4)), // 02:00 → 02:30
+    ("Europe/Moscow", (2011, 3, 27)), // 02:00 → 03:00, then no more DST
+    ("Europe/Moscow", (2014, 10, 26)), // 02:00 → 01:00, standard time again
+    ("America/New_York", (2026, 3, 8)), // 02:00 → 03:00
+    ("America/New_York", (2026, 11, 1)), // 02:00 → 01:00
+    ("Europe/Berlin", (2026, 3, 29)), // 02:00 → 03:00
+    ("Europe/Berlin", (2026, 10, 25)), // 03:00 → 02:00
+    ("Asia/Kathmandu", (1986, 1, 1)), // 00:00 → 00:15
+    ("Pacific/Chatham", (2026, 4, 5)), // 03:45 → 02:45
+    ("Pacific/Chatham", (2026, 9, 27)), // 02:45 → 03:45
+    ("America/St_Johns", (2010, 11, 7)), // 00:01 → 23:01 the day before
+    ("America/St_Johns", (2026, 3, 8)), // 02:00 → 03:00
+    ("Africa/Casablanca", (2026, 2, 15)), // 03:00 → 02:00 (to +00)
+    ("Africa/Casablanca", (2026, 3, 22)), // 02:00 → 03:00 (back to +01)
+    ("Asia/Tehran", (2022, 3, 22)),   // 00:00 → 01:00
+    ("Asia/Tehran", (2022, 9, 22)),   // 00:00 → 23:00 the day before, the last
+    ("Europe/Dublin", (2026, 3, 29)), // 01:00 → 02:00
+    ("Europe/Dublin", (2026, 10, 25)), // 02:00 → 01:00
+    ("Antarctica/Troll", (2026, 3, 29)), // 01:00 → 03:00
+    ("Antarctica/Troll", (2026, 10, 25)), // 03:00 → 01:00
+    ("Pacific/Kiritimati", (1994, 12, 31)), // the whole day is skipped
+    ("America/Caracas", (2007, 12, 9)), // 03:00 → 02:30
+    ("America/Caracas", (2016, 5, 1)), // 02:30 → 03:00
+    ("Asia/Pyongyang", (2015, 8, 15)), // 00:00 → 23:30 the day before
+    ("Asia/Pyongyang", (2018, 5, 4)), // 23:30 → 00:00 the day after
+    ("Europe/Lisbon", (1985, 3, 31)), // 00:00 → 01:00
+    ("Europe/Lisbon", (2026, 10, 25)), // 02:00 → 01:00
+    ("Australia/Adelaide", (2026, 4, 5)), // 03:00 → 02:00
+    ("Australia/Adelaide", (2026, 10, 4)), // 02:00 → 03:00
+    ("Europe/London", (2026, 3, 29)), // 01:00 → 02:00
+    ("America/Sao_Paulo", (2018, 11, 4)), // 00:00 → 01:00
+    ("America/Sao_Paulo", (2019, 2, 17)), // 00:00 → 23:00 the day before
+    ("Asia/Beirut", (2026, 10, 25)),  // 00:00 → 23:00 the day before
+    ("Pacific/Kwajalein", (1969, 10, 1)), // 00:00 → 01:00 the day before
+    ("Pacific/Kwajalein", (1993, 8, 21)), // the whole day is skipped
+    ("Australia/Eucla", (2008, 10, 26)), // 02:00 → 03:00
+    ("America/Nuuk", (2026, 3, 28)),  // 23:00 → 00:00 the day after
 ];
 
 /// The first date [`zone_and_start`] draws away from the edges.
@@ -135,10 +135,21 @@ pub(crate) const LAST_YEAR: i32 = 2150;
 ///
 /// let mut runner = TestRunner::deterministic();
 /// let zone = recurring_deals::strategies::zone().new_tree(&mut runner).unwrap().current();
-/// assert!(recurring_deals::strategies::ZONES.contains(&zone));
+/// assert!(recurring_deals::strategies::ZONES.contains(&zone.name()));
 /// ```
-pub fn zone() -> impl Strategy<Value = Tz> {
-    select(ZONES.to_vec())
+pub fn zone() -> impl Strategy<Value = Zone> {
+    select(zones_of(&ZONES))
+}
+
+/// The zones of `names` that the rules in use have (all of [`ZONES`] in every tz database
+/// release since 2022), UTC when none.
+pub(crate) fn zones_of(names: &[&str]) -> Vec<Zone> {
+    let zones: Vec<Zone> = names.iter().filter_map(|n| Zone::get(n).ok()).collect();
+    if zones.is_empty() {
+        vec![Zone::UTC]
+    } else {
+        zones
+    }
 }
 
 /// A time of day: often one that a DST transition of [`ZONES`] makes missing or repeated
@@ -170,8 +181,8 @@ pub fn time_of_day() -> impl Strategy<Value = NaiveTime> {
 ///
 /// Shrinks toward a start anywhere (rather than near a transition), `UTC`, 1950-01-01 and
 /// midnight.
-pub fn zone_and_start() -> impl Strategy<Value = (Tz, NaiveDateTime)> {
-    zone_and_start_among(&ZONES, Edges::Included)
+pub fn zone_and_start() -> impl Strategy<Value = (Zone, NaiveDateTime)> {
+    zone_and_start_among(&zones_of(&ZONES), Edges::Included)
 }
 
 /// Whether starts may be drawn at the edges of the supported years.
@@ -183,25 +194,25 @@ pub(crate) enum Edges {
 
 /// [`zone_and_start`] over some zones.
 pub(crate) fn zone_and_start_among(
-    zones: &[Tz],
+    zones: &[Zone],
     edges: Edges,
-) -> BoxedStrategy<(Tz, NaiveDateTime)> {
+) -> BoxedStrategy<(Zone, NaiveDateTime)> {
     (zone_and_day(zones, edges), time_of_day())
         .prop_map(|((zone, day), time)| (zone, day.and_time(time)))
         .boxed()
 }
 
-fn zone_and_day(zones: &[Tz], edges: Edges) -> BoxedStrategy<(Tz, NaiveDate)> {
+fn zone_and_day(zones: &[Zone], edges: Edges) -> BoxedStrategy<(Zone, NaiveDate)> {
     let zones = zones.to_vec();
     let anywhere = (
         select(zones.clone()),
         day_in(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)),
     );
     let mut arms = vec![(6, anywhere.boxed())];
-    let transitions: Vec<(Tz, NaiveDate)> = TRANSITIONS
+    let transitions: Vec<(Zone, NaiveDate)> = TRANSITIONS
         .iter()
+        .filter_map(|&(name, (y, m, d))| Some((Zone::get(name).ok()?, date(y, m, d))))
         .filter(|(zone, _)| zones.contains(zone))
-        .map(|&(zone, (y, m, d))| (zone, date(y, m, d)))
         .collect();
     if !transitions.is_empty() {
         let near = (select(transitions), 0u64..24)
@@ -242,16 +253,17 @@ pub(crate) fn last_supported() -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Offset, TimeZone};
+    use chrono::TimeZone;
 
     /// Each listed transition changes the zone's offset within a day of its date.
     #[test]
     fn transitions_change_the_offset() {
         for (zone, (y, m, d)) in TRANSITIONS {
             assert!(ZONES.contains(&zone), "{zone} is not in ZONES");
+            let zone = Zone::get(zone).unwrap();
             let offset = |day: NaiveDate| {
-                let noon = day.and_hms_opt(12, 0, 0).expect("noon");
-                zone.offset_from_utc_datetime(&noon).fix().local_minus_utc()
+                let noon = chrono::Utc.from_utc_datetime(&day.and_hms_opt(12, 0, 0).expect("noon"));
+                zone.offset_seconds(noon)
             };
             let day = date(y, m, d);
             assert_ne!(
@@ -264,7 +276,7 @@ mod tests {
 
     #[test]
     fn zones_are_distinct() {
-        let mut names: Vec<&str> = ZONES.iter().map(|z| z.name()).collect();
+        let mut names: Vec<&str> = zones_of(&ZONES).iter().map(|z| z.name()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ZONES.len());

@@ -25,7 +25,7 @@ use crate::validation::ValidationError;
 /// let schedule = Schedule::builder(
 ///     Recurrence::monthly(Interval::ONE, MonthDay::LastDay),
 ///     start,
-///     chrono_tz::Europe::Moscow,
+///     Zone::get("Europe/Moscow")?,
 /// )
 /// .build()?;
 /// let draft = TemplateDraft::new(Deal::new("Rent", Money::new(5_000_000, rub))?, schedule);

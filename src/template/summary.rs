@@ -22,7 +22,7 @@ impl Template {
     /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
     /// let engine = Engine::new(InMemoryRepository::new(), clock);
     /// let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(10, 0, 0).unwrap();
-    /// let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC)
+    /// let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
     ///     .end(End::Count(12))
     ///     .build()?;
     /// let deal = Deal::new("Check", Money::new(100, Currency::new("EUR")?))?;
@@ -55,7 +55,9 @@ impl Template {
             }
         });
         let when = |at: DateTime<Utc>| {
-            at.with_timezone(&self.schedule.zone())
+            self.schedule
+                .zone()
+                .to_local(at)
                 .format("%Y-%m-%d %H:%M")
                 .to_string()
         };

@@ -671,7 +671,7 @@ mod tests {
         let schedule = Schedule::builder(
             Recurrence::daily(Interval::ONE),
             day(2026, 3, 1).and_hms_opt(9, 0, 0).unwrap(),
-            chrono_tz::UTC,
+            crate::zone::Zone::UTC,
         )
         .build()
         .unwrap();

@@ -19,6 +19,7 @@ mod dunning;
 
 pub use dunning::*;
 
+use recurring_deals::Zone;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -165,7 +166,7 @@ pub fn daily(start: NaiveDateTime, interval: u32) -> Schedule {
     Schedule::builder(
         Recurrence::daily(Interval::new(interval).unwrap()),
         start,
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .build()
     .unwrap()
@@ -2060,7 +2061,7 @@ async fn listed<R: Repository>(repository: &R, acme: &TenantId) -> Listed {
     once.schedule = Schedule::builder(
         Recurrence::daily(Interval::ONE),
         local(2026, 3, 1, 1, 0),
-        chrono_tz::UTC,
+        Zone::UTC,
     )
     .end(End::Count(1))
     .build()

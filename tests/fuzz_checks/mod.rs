@@ -11,6 +11,7 @@
 //! lists, previews, and its first due occurrence ticks without a failure, creating a deal (and
 //! an invoice) that reads back. Any panic, here or in the crate, is a failure.
 
+use recurring_deals::Zone;
 use std::fmt::Debug;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
@@ -626,7 +627,7 @@ fn sample_schedule() -> Schedule {
     Schedule::builder(
         Recurrence::daily(recurring_deals::Interval::ONE),
         start,
-        chrono_tz::Europe::Berlin,
+        Zone::get("Europe/Berlin").unwrap(),
     )
     .end(End::Count(3))
     .build()

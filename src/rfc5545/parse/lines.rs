@@ -182,11 +182,11 @@ pub(super) fn single_param<'a>(line: &Line<'a>, key: &str) -> Result<&'a str, Sc
 }
 
 /// The TZID parameter of a line, if any, as a zone.
-pub(super) fn zone_param(line: &Line) -> Result<Option<Tz>, ScheduleError> {
+pub(super) fn zone_param(line: &Line) -> Result<Option<Zone>, ScheduleError> {
     match param(line, "TZID") {
         None => Ok(None),
         Some(name) => name
-            .parse::<Tz>()
+            .parse::<Zone>()
             .map(Some)
             .map_err(|_| ScheduleError::UnknownZone(name.to_owned())),
     }
@@ -224,7 +224,7 @@ pub(super) fn typed_value(
     part: &str,
     kind: &str,
     text: &str,
-) -> Result<(Value, Option<Tz>), ScheduleError> {
+) -> Result<(Value, Option<Zone>), ScheduleError> {
     let zone = zone_param(line)?;
     let value = match (kind, date_time(text)) {
         ("DATE", Some(value @ Value::Date(_))) => value,
@@ -261,7 +261,7 @@ pub(super) fn typed_value(
     }
 }
 
-pub(super) fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Tz>), ScheduleError> {
+pub(super) fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Zone>), ScheduleError> {
     let kind = value_type(line, part, &["DATE-TIME", "DATE"])?;
     let (value, zone) = typed_value(line, part, &kind, line.value)?;
     check_value(line, part, value)?;
@@ -271,7 +271,7 @@ pub(super) fn date_value(line: &Line, part: &str) -> Result<(Value, Option<Tz>),
 pub(super) fn list_values(
     line: &Line,
     part: &str,
-) -> Result<Vec<(Value, Option<Tz>)>, ScheduleError> {
+) -> Result<Vec<(Value, Option<Zone>)>, ScheduleError> {
     let kind = value_type(line, part, &["DATE-TIME", "DATE", "PERIOD"])?;
     if kind == "PERIOD" {
         return Err(err(line, part, "PERIOD values are not supported"));

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
-use chrono_tz::Tz;
+use crate::zone::Zone;
 
 use crate::calendar::{Adjustment, WorkingCalendar};
 use crate::civil;
@@ -60,7 +60,7 @@ struct Extensions {
 
 pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
     let lines = split_lines(text)?;
-    let mut start: Option<(NaiveDateTime, Tz, usize)> = None;
+    let mut start: Option<(NaiveDateTime, Zone, usize)> = None;
     let mut rule: Option<&Line> = None;
     let mut exdates = Vec::new();
     let mut rdates = Vec::new();
@@ -76,7 +76,7 @@ pub(crate) fn parse(text: &str) -> Result<Schedule, ScheduleError> {
                     Value::Date(d) => d.and_time(NaiveTime::MIN),
                     Value::Local(t) | Value::Utc(t) => t,
                 };
-                let zone = zone.unwrap_or(chrono_tz::UTC);
+                let zone = zone.unwrap_or(Zone::UTC);
                 start = Some((local, zone, line.number));
             }
             "RRULE" => {

@@ -23,7 +23,7 @@ pub(super) const RULE_PARTS: [&str; 14] = [
 
 /// Parses the RRULE value (RFC 5545 §3.3.10 `recur`: `recur-rule-part *(";" recur-rule-part)`,
 /// each part once, in any order) into parts and an end.
-pub(super) fn rule_parts(line: &Line, zone: Tz) -> Result<(Parts, End), ScheduleError> {
+pub(super) fn rule_parts(line: &Line, zone: Zone) -> Result<(Parts, End), ScheduleError> {
     let mut seen = BTreeSet::new();
     let mut frequency = None;
     let mut parts = Parts {

