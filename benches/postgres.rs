@@ -60,9 +60,11 @@ async fn open(url: &str, schema: &str, workers: usize) -> PostgresStore {
 }
 
 async fn drop_schema(pool: &PgPool, schema: &str) {
-    let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(pool)
-        .await;
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(pool)
+    .await;
 }
 
 /// `templates` daily templates whose first `days` occurrences are due at [`due_at`].
@@ -162,31 +164,34 @@ async fn engine_run(
 }
 
 async fn read_back(pool: &PgPool, s: &str, initial: &[Template]) -> Vec<TemplateRows> {
-    let templates: Vec<(i64, i64, String, Option<i64>, String)> = sqlx::query_as(&format!(
-        "SELECT id, version, state, next_run_ns, body FROM \"{s}\".templates"
-    ))
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let templates: Vec<(i64, i64, String, Option<i64>, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, version, state, next_run_ns, body FROM \"{s}\".templates"
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap();
     let mut templates: HashMap<i64, _> = templates.into_iter().map(|t| (t.0, t)).collect();
-    let deals: Vec<(i64, i16, i64, i64, String, i64, String)> = sqlx::query_as(&format!(
-        "SELECT template_id, kind, revision, num, tenant, nominal_at_ns, body \
+    let deals: Vec<(i64, i16, i64, i64, String, i64, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT template_id, kind, revision, num, tenant, nominal_at_ns, body \
          FROM \"{s}\".deals ORDER BY template_id, kind, revision, num"
-    ))
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let skipped: Vec<(i64, i16, i64, i64, String, String)> = sqlx::query_as(&format!(
-        "SELECT template_id, kind, revision, num, tenant, body \
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let skipped: Vec<(i64, i16, i64, i64, String, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT template_id, kind, revision, num, tenant, body \
          FROM \"{s}\".skipped ORDER BY template_id, kind, revision, num"
-    ))
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let invoices: Vec<InvoiceRow> = sqlx::query_as(&format!(
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let invoices: Vec<InvoiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT template_id, kind, revision, num, tenant, version, next_reminder_ns, body \
          FROM \"{s}\".invoices ORDER BY template_id, kind, revision, num"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -206,9 +211,9 @@ async fn read_back(pool: &PgPool, s: &str, initial: &[Template]) -> Vec<Template
             }
         })
         .collect();
-    let events: Vec<(String, String, i64, String)> = sqlx::query_as(&format!(
+    let events: Vec<(String, String, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT tenant, idempotency_key, at_ns, body FROM \"{s}\".outbox ORDER BY id"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -263,7 +268,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
             );
             for t in batch {
                 let (id, version, state, next, body) = &t.template;
-                sqlx::query(&update)
+                sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
                     .bind(version)
                     .bind(state)
                     .bind(next)
@@ -274,7 +279,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                     .await
                     .unwrap();
                 for d in &t.deals {
-                    sqlx::query(&insert_deal)
+                    sqlx::query(sqlx::AssertSqlSafe(insert_deal.as_str()))
                         .bind(d.0)
                         .bind(d.1)
                         .bind(d.2)
@@ -287,7 +292,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                         .unwrap();
                 }
                 for k in &t.skipped {
-                    sqlx::query(&insert_skipped)
+                    sqlx::query(sqlx::AssertSqlSafe(insert_skipped.as_str()))
                         .bind(k.0)
                         .bind(k.1)
                         .bind(k.2)
@@ -299,7 +304,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                         .unwrap();
                 }
                 for v in &t.invoices {
-                    sqlx::query(&insert_invoice)
+                    sqlx::query(sqlx::AssertSqlSafe(insert_invoice.as_str()))
                         .bind(v.0)
                         .bind(v.1)
                         .bind(v.2)
@@ -313,7 +318,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                         .unwrap();
                 }
                 for e in &t.events {
-                    sqlx::query(&insert_event)
+                    sqlx::query(sqlx::AssertSqlSafe(insert_event.as_str()))
                         .bind(&e.0)
                         .bind(&e.1)
                         .bind(e.2)
@@ -329,7 +334,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
             let skipped: Vec<_> = batch.iter().flat_map(|t| &t.skipped).collect();
             let invoices: Vec<_> = batch.iter().flat_map(|t| &t.invoices).collect();
             let events: Vec<_> = batch.iter().flat_map(|t| &t.events).collect();
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "WITH d AS (INSERT INTO \"{s}\".deals (template_id, kind, revision, num, \
                      tenant, nominal_at_ns, body) \
                      SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], \
@@ -348,7 +353,7 @@ async fn write_batch(pool: &PgPool, s: &str, batch: &[TemplateRows], style: Styl
                  FROM unnest($12::bigint[], $13::bigint[], $14::text[], $15::bigint[], \
                      $16::text[]) AS i(id, version, state, next_run_ns, body) \
                  WHERE t.id = i.id AND t.version = i.version - 1"
-            ))
+            )))
             .bind(deals.iter().map(|d| d.0).collect::<Vec<_>>())
             .bind(deals.iter().map(|d| d.1).collect::<Vec<_>>())
             .bind(deals.iter().map(|d| d.2).collect::<Vec<_>>())

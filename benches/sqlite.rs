@@ -232,7 +232,7 @@ async fn baseline(initial: &[Template], written: &[TemplateRows], style: Style) 
         let deals: Vec<_> = batch.iter().flat_map(|t| &t.deals).collect();
         for chunk in deals.chunks(per_statement) {
             let sql = format!("{insert_deal}{}", values(chunk.len(), 7));
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for d in chunk {
                 q = q
                     .bind(d.0)
@@ -248,7 +248,7 @@ async fn baseline(initial: &[Template], written: &[TemplateRows], style: Style) 
         let skipped: Vec<_> = batch.iter().flat_map(|t| &t.skipped).collect();
         for chunk in skipped.chunks(per_statement) {
             let sql = format!("{insert_skipped}{}", values(chunk.len(), 6));
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in chunk {
                 q = q
                     .bind(s.0)
@@ -263,7 +263,7 @@ async fn baseline(initial: &[Template], written: &[TemplateRows], style: Style) 
         let invoices: Vec<_> = batch.iter().flat_map(|t| &t.invoices).collect();
         for chunk in invoices.chunks(per_statement) {
             let sql = format!("{insert_invoice}{}", values(chunk.len(), 8));
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in chunk {
                 q = q
                     .bind(v.0)
@@ -280,7 +280,7 @@ async fn baseline(initial: &[Template], written: &[TemplateRows], style: Style) 
         let events: Vec<_> = batch.iter().flat_map(|t| &t.events).collect();
         for chunk in events.chunks(per_statement) {
             let sql = format!("{insert_event}{}", values(chunk.len(), 4));
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for e in chunk {
                 q = q.bind(&e.0).bind(&e.1).bind(e.2).bind(&e.3);
             }
@@ -310,7 +310,7 @@ async fn baseline(initial: &[Template], written: &[TemplateRows], style: Style) 
                      WHERE rd_templates.id = i.id AND rd_templates.version = i.version - 1",
                     values(batch.len(), 5)
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for t in batch {
                     let (id, version, state, next, body) = &t.template;
                     q = q.bind(id).bind(version).bind(state).bind(next).bind(body);

@@ -177,9 +177,9 @@ async fn a_worker_killed_30_times_loses_and_duplicates_nothing() {
 async fn verify(store: &PostgresStore, schema: &str, expected: &HashMap<u64, (u64, bool)>) {
     let pool = store.pool();
     let mut seqs: HashMap<u64, Vec<u64>> = HashMap::new();
-    let rows: Vec<(i64, i16, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i16, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT template_id, kind, revision, num FROM \"{schema}\".deals"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -188,9 +188,9 @@ async fn verify(store: &PostgresStore, schema: &str, expected: &HashMap<u64, (u6
         seqs.entry(template as u64).or_default().push(num as u64);
     }
     let mut invoices: HashMap<u64, u64> = HashMap::new();
-    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT template_id, count(*) FROM \"{schema}\".invoices GROUP BY 1"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -217,13 +217,13 @@ async fn verify(store: &PostgresStore, schema: &str, expected: &HashMap<u64, (u6
         .filter(|&&(_, invoiced)| invoiced)
         .map(|&(count, _)| count)
         .sum();
-    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
+    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
                         count(*) FILTER (WHERE body::jsonb->>'type' = 'invoice_issued'),
                         count(*) FILTER (WHERE body::jsonb->>'type' = 'template_finished'),
                         count(*), count(DISTINCT idempotency_key)
                  FROM \"{schema}\".outbox"
-    ))
+    )))
     .fetch_one(pool)
     .await
     .unwrap();
@@ -239,14 +239,14 @@ async fn verify(store: &PostgresStore, schema: &str, expected: &HashMap<u64, (u6
 
     // The counters in each template's state agree with its rows; nothing was skipped and
     // no commit failed.
-    let inconsistent: Vec<i64> = sqlx::query_scalar(&format!(
+    let inconsistent: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT t.id FROM \"{schema}\".templates t
                  WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
                     OR (t.body::jsonb->'counters'->>'created_by_schedule')::bigint
                        <> (SELECT count(*) FROM \"{schema}\".deals d WHERE d.template_id = t.id)
                     OR (t.body::jsonb->'counters'->>'skipped')::bigint <> 0
                     OR (t.body::jsonb->'counters'->>'failed')::bigint <> 0"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -254,9 +254,11 @@ async fn verify(store: &PostgresStore, schema: &str, expected: &HashMap<u64, (u6
         inconsistent.is_empty(),
         "inconsistent templates: {inconsistent:?}"
     );
-    let skipped: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".skipped"))
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let skipped: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".skipped"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap();
     assert_eq!(skipped, 0);
 }

@@ -106,9 +106,9 @@ async fn verify(store: &PostgresStore, counts: &HashMap<u64, u64>, reported: u64
     let expected_total: u64 = counts.values().sum();
     let mut seqs: HashMap<u64, Vec<u64>> = HashMap::with_capacity(counts.len());
     let mut rows = 0u64;
-    let deal_rows: Vec<(i64, i16, i64, i64)> = sqlx::query_as(&format!(
+    let deal_rows: Vec<(i64, i16, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT template_id, kind, revision, num FROM \"{s}\".deals"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -127,27 +127,28 @@ async fn verify(store: &PostgresStore, counts: &HashMap<u64, u64>, reported: u64
     assert!(seqs.is_empty(), "deals of unknown templates: {seqs:?}");
     assert_eq!(reported, expected_total, "deals the workers reported");
 
-    let (created, finished, all, distinct): (i64, i64, i64, i64) = sqlx::query_as(&format!(
-        "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
+    let (created, finished, all, distinct): (i64, i64, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FILTER (WHERE body::jsonb->>'type' = 'deal_created'),
                         count(*) FILTER (WHERE body::jsonb->>'type' = 'template_finished'),
                         count(*), count(DISTINCT idempotency_key)
                  FROM \"{s}\".outbox"
-    ))
-    .fetch_one(pool)
-    .await
-    .unwrap();
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(created as u64, expected_total, "deal-created events");
     assert_eq!(finished as usize, counts.len(), "template-finished events");
     assert_eq!(all, distinct, "an event was written twice");
 
     // Counters and state agree with the rows, template by template.
-    let inconsistent: i64 = sqlx::query_scalar(&format!(
+    let inconsistent: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM \"{s}\".templates t
                  WHERE t.state <> 'finished' OR t.next_run_ns IS NOT NULL
                     OR (t.body::jsonb->'counters'->>'created_by_schedule')::bigint
                        <> (SELECT count(*) FROM \"{s}\".deals d WHERE d.template_id = t.id)
                     OR (t.body::jsonb->'counters'->>'failed')::bigint <> 0"
-    ))
+    )))
     .fetch_one(pool)
     .await
     .unwrap();

@@ -42,7 +42,10 @@ fn schemas(test: &str) -> Option<TestSchemas> {
 }
 
 async fn exec(pool: &sqlx::PgPool, sql: &str) {
-    sqlx::raw_sql(sql).execute(pool).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// Workers opening a fresh schema at once apply each migration exactly once (the advisory
@@ -71,9 +74,9 @@ async fn concurrent_openers_migrate_once() {
         assert_eq!(store.schema_version().await.unwrap(), migrations::LATEST);
     }
     let pool = schemas.pool().await;
-    let versions: Vec<i64> = sqlx::query_scalar(&format!(
+    let versions: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM \"{schema}\".schema_version ORDER BY version"
-    ))
+    )))
     .fetch_all(&pool)
     .await
     .unwrap();
@@ -131,7 +134,10 @@ async fn schema_versions_are_checked() {
     );
     for step in migrations::postgres(&host).unwrap() {
         let mut tx = pool.begin().await.unwrap();
-        sqlx::raw_sql(step.sql()).execute(&mut *tx).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(step.sql()))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
     let store = PostgresStore::open(pool.clone(), check).await.unwrap();
@@ -259,9 +265,9 @@ async fn a_template_locked_by_another_worker_is_a_conflict_at_once() {
     let t = create_daily(&store, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
     let holder = schemas.pool().await;
     let mut tx = holder.begin().await.unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id FROM \"{schema}\".templates WHERE id = $1 FOR UPDATE"
-    ))
+    )))
     .bind(t.id().0 as i64)
     .fetch_all(&mut *tx)
     .await
@@ -307,11 +313,13 @@ async fn the_host_transaction_decides() {
     for commit in [false, true] {
         let template = engine.new_template(&acme, draft()).await.unwrap();
         let mut tx = pool.begin().await.unwrap();
-        sqlx::query(&format!("INSERT INTO \"{crm}\".deals (id) VALUES ($1)"))
-            .bind(template.id().0 as i64)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO \"{crm}\".deals (id) VALUES ($1)"
+        )))
+        .bind(template.id().0 as i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         store.insert_template_in(&mut tx, &template).await.unwrap();
         if commit {
             tx.commit().await.unwrap();
@@ -342,10 +350,12 @@ async fn the_host_transaction_decides() {
             assert_eq!(store.template(&acme, template.id()).await.unwrap(), None);
         }
     }
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{crm}\".deals"))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{crm}\".deals"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(rows, 1);
 }
 
@@ -462,7 +472,7 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
     let pool = schemas.pool().await;
     exec(&pool, &format!("CREATE SCHEMA \"{legacy}\"")).await;
     let mut conn = pool.acquire().await.unwrap();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "SET search_path TO \"{legacy}\";
          CREATE TABLE rd_schema_version (
              version    INTEGER PRIMARY KEY,
@@ -524,15 +534,15 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
          );
          SELECT setval('rd_template_ids', 40);
          SET search_path TO public;"
-    ))
+    )))
     .execute(&mut *conn)
     .await
     .unwrap();
     drop(conn);
     let ns = |at: chrono::DateTime<chrono::Utc>| at.timestamp_nanos_opt().unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{legacy}\".rd_templates VALUES ($1, 'acme', $2, 'active', $3, $4)"
-    ))
+    )))
     .bind(template.id().0 as i64)
     .bind(template.version() as i64)
     .bind(template.next_run().map(ns))
@@ -549,9 +559,9 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
         else {
             unreachable!()
         };
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO \"{legacy}\".rd_deals VALUES ($1, 0, $2, $3, 'acme', $4, $5)"
-        ))
+        )))
         .bind(template.0 as i64)
         .bind(i64::from(revision))
         .bind(seq as i64)
@@ -561,17 +571,17 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
         .await
         .unwrap();
     }
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{legacy}\".rd_skipped VALUES ($1, 0, 0, 9, 'acme', $2)"
-    ))
+    )))
     .bind(t.id().0 as i64)
     .bind(serde_json::to_string(&skip).unwrap())
     .execute(&pool)
     .await
     .unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{legacy}\".rd_invoices VALUES ($1, 0, 0, 0, 'acme', 0, $2, $3)"
-    ))
+    )))
     .bind(t.id().0 as i64)
     .bind(invoice.next_reminder().map(ns))
     .bind(serde_json::to_string(&invoice).unwrap())
@@ -579,10 +589,10 @@ async fn a_database_of_the_previous_store_is_migrated_forward() {
     .await
     .unwrap();
     for event in &outbox {
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO \"{legacy}\".rd_events (tenant, idempotency_key, at_ns, body) \
              VALUES ($1, $2, $3, $4)"
-        ))
+        )))
         .bind(event.tenant.as_str())
         .bind(&event.idempotency_key)
         .bind(ns(event.at))

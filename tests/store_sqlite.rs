@@ -94,7 +94,10 @@ async fn editor(path: &Path) -> SqlitePool {
 }
 
 async fn exec(pool: &SqlitePool, sql: &str) {
-    sqlx::raw_sql(sql).execute(pool).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// A new file gets the current schema, in WAL mode; reopening keeps the data and applies
@@ -310,7 +313,10 @@ async fn migrations_run_by_the_host() {
     );
     for step in &steps {
         let mut tx = pool.begin().await.unwrap();
-        sqlx::raw_sql(step.sql()).execute(&mut *tx).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(step.sql()))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
     let store = SqliteStore::open(pool.clone(), options).await.unwrap();

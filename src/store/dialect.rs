@@ -1,9 +1,12 @@
 //! What the two durable stores' SQL shares when only the dialect differs: the sqlx database
 //! each runs on (its error codes, its parameters' spelling), the reads whose text is the same
-//! in both, and ending a transaction. Statements that differ in more than spelling stay in
-//! each backend's `sql.rs`.
+//! in both, the statements' text as sqlx takes it, and ending a transaction. Statements that
+//! differ in more than spelling stay in each backend's `sql.rs`.
 
-use sqlx::{Database, Transaction};
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, Database, SqlSafeStr, SqlStr, Transaction};
 
 use super::RepositoryError;
 use super::migrations::Names;
@@ -44,24 +47,63 @@ impl Dialect for sqlx::Postgres {
     const BACKEND: Backend = Backend::Postgres;
 }
 
+/// A statement's text, built at run time and handed to sqlx's `query*` and `raw_sql` (which
+/// take only literals, or text asserted safe: this is where the stores assert it). Shared, so
+/// running it again copies nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt(SqlStr);
+
+impl Stmt {
+    pub(crate) fn new(sql: impl Into<Arc<str>>) -> Stmt {
+        // Audited: besides literals, the stores splice in only names built by `Names` from a
+        // prefix or schema (and the legacy schema) that `migrations::check_name` accepted
+        // (lowercase ASCII letters, digits and `_`); values are always bound parameters.
+        Stmt(AssertSqlSafe(sql.into()).into_sql_str())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl SqlSafeStr for &Stmt {
+    fn into_sql_str(self) -> SqlStr {
+        self.0.clone()
+    }
+}
+
+impl fmt::Display for Stmt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `format!`, as a [`Stmt`].
+macro_rules! stmt {
+    ($($arg:tt)*) => {
+        $crate::store::dialect::Stmt::new(format!($($arg)*))
+    };
+}
+pub(crate) use stmt;
+
 /// The reads whose SQL is the same in both dialects, with a store's table names.
 pub(crate) struct Reads {
     /// A template by `?1` id and `?2` tenant.
-    pub(crate) template: String,
+    pub(crate) template: Stmt,
     /// A tenant's (`?1`) templates after id `?2`, in id order, at most `?3`.
-    pub(crate) scan: String,
+    pub(crate) scan: Stmt,
     /// A tenant's (`?1`) active and paused templates.
-    pub(crate) count_live: String,
+    pub(crate) count_live: Stmt,
     /// A tenant's (`?1`) deal by key (`?2` .. `?5`).
-    pub(crate) deal: String,
+    pub(crate) deal: Stmt,
     /// A tenant's (`?1`) invoice by its deal's key (`?2` .. `?5`).
-    pub(crate) invoice: String,
+    pub(crate) invoice: Stmt,
     /// Invoices whose reminder is due at `?1`, at most `?2`, in reminder order.
-    pub(crate) due_invoices: String,
+    pub(crate) due_invoices: Stmt,
     /// The outbox's first `?1` events.
-    pub(crate) outbox: String,
+    pub(crate) outbox: Stmt,
     /// A tenant's (`?1`) first `?2` events.
-    pub(crate) tenant_outbox: String,
+    pub(crate) tenant_outbox: Stmt,
 }
 
 impl Reads {
@@ -71,7 +113,7 @@ impl Reads {
         let invoices = names.table("invoices");
         let outbox = names.table("outbox");
         let key = "template_id = ?2 AND kind = ?3 AND revision = ?4 AND num = ?5";
-        let sql = DB::params;
+        let sql = |text| Stmt::new(DB::params(text));
         Reads {
             template: sql(format!(
                 "SELECT {TEMPLATE_COLUMNS} FROM {templates} WHERE id = ?1 AND tenant = ?2"

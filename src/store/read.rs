@@ -28,7 +28,7 @@ pub(crate) const INVOICE_COLUMNS: &str = "template_id, kind, revision, num, tena
 pub(crate) const EVENT_COLUMNS: &str = "id, tenant, idempotency_key, at_ns, body";
 
 /// A statement of `DB` with its parameters bound.
-pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
+pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
 
 /// A column of a row, or a [`RepositoryError::CorruptRow`] naming it.
 pub(crate) fn col<'r, T, R>(
@@ -91,7 +91,7 @@ where
     DB: Dialect,
     DB::Row: Columns,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    DB::Arguments: IntoArguments<DB>,
 {
     /// Reads `pool`.
     pub(crate) fn new(pool: &'a Pool<DB>) -> Reader<'a, DB> {

@@ -115,9 +115,11 @@ impl Drop for TestSchemas {
                     return;
                 };
                 for name in names {
-                    let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                        .execute(&pool)
-                        .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                    )))
+                    .execute(&pool)
+                    .await;
                 }
                 pool.close().await;
             });

@@ -18,7 +18,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
-use super::dialect::{Reads, finish};
+use super::dialect::{Reads, Stmt, finish, stmt};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
 use super::read::{
     INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,

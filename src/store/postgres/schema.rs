@@ -17,7 +17,7 @@ pub(super) async fn schema_version(
     if exists.is_none() {
         return Ok(0);
     }
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(&stmt!(
         "SELECT coalesce(max(version), 0)::bigint FROM {version_table}"
     ))
     .fetch_one(&mut *conn)
@@ -44,7 +44,7 @@ pub(super) async fn migrate(
         let current = schema_version(&mut tx, names).await?;
         for step in migrations::pending(current, migrations::postgres(&options.schema)?)? {
             // Through the executor (not `RawSql::execute`), whose future is `Send`.
-            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(&Stmt::new(step.sql())))
                 .await
                 .map_err(error)?;
         }
@@ -76,7 +76,7 @@ pub(super) async fn import_legacy(
         return Ok(());
     }
     let l = |table: &str| format!("\"{legacy}\".{table}");
-    let found: i64 = sqlx::query_scalar(&format!(
+    let found: i64 = sqlx::query_scalar(&stmt!(
         "SELECT coalesce(max(version), 0)::bigint FROM {}",
         l("rd_schema_version")
     ))
@@ -140,7 +140,10 @@ pub(super) async fn import_legacy(
         ),
     ];
     for sql in statements {
-        sqlx::query(&sql).execute(&mut *conn).await.map_err(error)?;
+        sqlx::query(&Stmt::new(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
     }
     Ok(())
 }

@@ -6,23 +6,23 @@ use super::*;
 pub(super) struct Sql {
     /// The reads written once for both stores.
     pub(super) reads: Reads,
-    pub(super) allocate: String,
-    pub(super) insert_template: String,
-    pub(super) insert_templates: String,
-    pub(super) bump_ids: String,
-    pub(super) due: String,
-    pub(super) next_wake: String,
-    pub(super) claim: String,
-    pub(super) write: String,
-    pub(super) batch: String,
-    pub(super) delete: String,
-    pub(super) list_count: String,
-    pub(super) list: String,
-    pub(super) deals: String,
-    pub(super) skipped: String,
-    pub(super) overdue_invoices: String,
-    pub(super) commit_invoice: String,
-    pub(super) ack: String,
+    pub(super) allocate: Stmt,
+    pub(super) insert_template: Stmt,
+    pub(super) insert_templates: Stmt,
+    pub(super) bump_ids: Stmt,
+    pub(super) due: Stmt,
+    pub(super) next_wake: Stmt,
+    pub(super) claim: Stmt,
+    pub(super) write: Stmt,
+    pub(super) batch: Stmt,
+    pub(super) delete: Stmt,
+    pub(super) list_count: Stmt,
+    pub(super) list: Stmt,
+    pub(super) deals: Stmt,
+    pub(super) skipped: Stmt,
+    pub(super) overdue_invoices: Stmt,
+    pub(super) commit_invoice: Stmt,
+    pub(super) ack: Stmt,
 }
 
 impl Sql {
@@ -43,9 +43,9 @@ impl Sql {
         };
         Sql {
             reads: Reads::new::<Postgres>(names),
-            allocate: format!("SELECT nextval('{ids}')"),
+            allocate: stmt!("SELECT nextval('{ids}')"),
             // $7: the channel to notify when the template has a next run.
-            insert_template: format!(
+            insert_template: stmt!(
                 "WITH ins AS ( \
                      INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING \
@@ -56,21 +56,21 @@ impl Sql {
                  SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump), \
                      (SELECT count(*) FROM notified)"
             ),
-            insert_templates: format!(
+            insert_templates: stmt!(
                 "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], \
                      $5::bigint[], $6::text[])"
             ),
-            bump_ids: format!(
+            bump_ids: stmt!(
                 "SELECT setval('{ids}', GREATEST($1::bigint, (SELECT last_value FROM {ids})))"
             ),
-            due: format!(
+            due: stmt!(
                 "SELECT {TEMPLATE_COLUMNS}, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= $1 AND (next_run_ns, id) > ($2, $3) \
                  AND id % $5 = $6 \
                  ORDER BY next_run_ns, id LIMIT $4"
             ),
-            next_wake: format!(
+            next_wake: stmt!(
                 "SELECT LEAST( \
                      (SELECT min(next_run_ns) FROM {templates} WHERE next_run_ns IS NOT NULL \
                          AND id % $1 = $2), \
@@ -83,7 +83,7 @@ impl Sql {
             // server may report that failure before it has released the batch's own locks. Rows `what = 0`: a template, whether
             // it was claimed, whether it exists, its stored next run; `what = 1`: an inserted
             // deal key.
-            claim: format!(
+            claim: stmt!(
                 "WITH input AS ( \
                      SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
                          AS i(id, tenant, expected)), \
@@ -115,7 +115,7 @@ impl Sql {
             // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$15), events
             // ($16..$19), the templates' new state ($20..$24), and $25 the channel to notify
             // when $26.
-            write: format!(
+            write: stmt!(
                 "WITH skipped AS ( \
                      INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
                      SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], \
@@ -149,7 +149,7 @@ impl Sql {
             // ($15..$20), invoices ($21..$29), events ($30 their template, $31..$34), $35 the
             // channel. One row per template: its id, whether it was claimed, whether it
             // exists.
-            batch: format!(
+            batch: stmt!(
                 "WITH input AS ( \
                      SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], \
                          $4::bigint[], $5::text[], $6::bigint[], $7::text[]) \
@@ -209,18 +209,18 @@ impl Sql {
                      (SELECT count(*) FROM updated), (SELECT count(*) FROM notified) \
                  FROM input i LEFT JOIN claimed c ON c.id = i.id"
             ),
-            delete: format!(
+            delete: stmt!(
                 "WITH deleted AS ( \
                      DELETE FROM {templates} WHERE tenant = $1 AND id = $2 AND version = $3 \
                      RETURNING id) \
                  SELECT EXISTS (SELECT 1 FROM {templates} WHERE tenant = $1 AND id = $2), \
                      EXISTS (SELECT 1 FROM deleted)"
             ),
-            list_count: format!(
+            list_count: stmt!(
                 "SELECT count(*) FROM {templates} \
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2)"
             ),
-            list: format!(
+            list: stmt!(
                 "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
                  WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) \
                  AND (NOT $5::boolean \
@@ -229,18 +229,18 @@ impl Sql {
                           OR (next_run_ns = $6 AND id > $7)))) \
                  ORDER BY next_run_ns NULLS LAST, id OFFSET $3 LIMIT $4"
             ),
-            deals: format!(
+            deals: stmt!(
                 "SELECT {KEYED_COLUMNS} FROM {deals} \
                  WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
                  ORDER BY template_id, nominal_at_ns, kind, revision, num"
             ),
-            skipped: format!(
+            skipped: stmt!(
                 "SELECT {KEYED_COLUMNS} FROM {skipped} \
                  WHERE tenant = $1 AND ($2::bigint IS NULL OR template_id = $2) \
                  ORDER BY kind, template_id, revision, num"
             ),
             // A tenant's overdue invoices after the place ($2, $3 .. $6), at most $7.
-            overdue_invoices: format!(
+            overdue_invoices: stmt!(
                 "SELECT {INVOICE_COLUMNS} FROM {invoices} \
                  WHERE tenant = $1 AND overdue_ns IS NOT NULL AND ($2::bigint IS NULL \
                  OR (overdue_ns, template_id, kind, revision, num) \
@@ -249,7 +249,7 @@ impl Sql {
             ),
             // $1 tenant, $2..$5 the key, $6 expected version, $7 new version, $8 next
             // reminder, $9 body, $10..$13 the events, $14 the overdue instant.
-            commit_invoice: format!(
+            commit_invoice: stmt!(
                 "WITH updated AS ( \
                      UPDATE {invoices} SET version = $7, next_reminder_ns = $8, body = $9, \
                          overdue_ns = $14 \
@@ -262,7 +262,7 @@ impl Sql {
                     "updated, unnest($10::text[], $11::text[], $12::bigint[], $13::text[])"
                 )
             ),
-            ack: format!(
+            ack: stmt!(
                 "DELETE FROM {outbox} WHERE id = ANY($1) AND ($2::text IS NULL OR tenant = $2)"
             ),
         }

@@ -23,7 +23,7 @@ use sqlx::{Connection as _, Sqlite};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
-use super::dialect::{Reads, finish};
+use super::dialect::{Reads, Stmt, finish, stmt};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
 use super::read::{
     INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
@@ -833,7 +833,7 @@ impl SqliteStore {
 
     async fn delete_events(
         &self,
-        sql: &str,
+        sql: &Stmt,
         tenant: Option<&TenantId>,
         ids: &[u64],
     ) -> Result<(), RepositoryError> {
@@ -886,7 +886,7 @@ mod tests {
             (&sql.next_wake, 2, "rd_templates_due"),
             (&sql.next_wake, 2, "rd_invoices_due"),
         ] {
-            let explain = format!("EXPLAIN QUERY PLAN {statement}");
+            let explain = stmt!("EXPLAIN QUERY PLAN {statement}");
             let mut query = sqlx::query(&explain);
             for _ in 0..params {
                 query = query.bind(0i64);

@@ -57,7 +57,7 @@ pub(super) async fn schema_version(
     if !table_exists(conn, &version_table).await? {
         return Ok(0);
     }
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(&stmt!(
         "SELECT coalesce(max(version), 0) FROM {version_table}"
     ))
     .fetch_one(&mut *conn)
@@ -93,7 +93,7 @@ pub(super) async fn migrate(
         }
         for step in pending {
             // Through the executor (not `RawSql::execute`), whose future is `Send`.
-            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(step.sql()))
+            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(&Stmt::new(step.sql())))
                 .await
                 .map_err(error)?;
         }
@@ -156,7 +156,10 @@ pub(super) async fn import_legacy(
         ),
     ];
     for sql in statements {
-        sqlx::query(&sql).execute(&mut *conn).await.map_err(error)?;
+        sqlx::query(&Stmt::new(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
     }
     // Outbox rows held the whole event as JSON: decoded and re-encoded, ids kept.
     let rows = sqlx::query("SELECT id, tenant, body FROM outbox ORDER BY id")
@@ -164,7 +167,7 @@ pub(super) async fn import_legacy(
         .await
         .map_err(error)?;
     let outbox = names.table("outbox");
-    let insert = format!(
+    let insert = stmt!(
         "INSERT INTO {outbox} (id, tenant, idempotency_key, at_ns, body) VALUES (?1, ?2, ?3, ?4, ?5)"
     );
     for row in rows {

@@ -8,22 +8,22 @@ pub(super) struct Sql {
     pub(super) reads: Reads,
     pub(super) names: Names,
     pub(super) batch: BatchSql,
-    pub(super) allocate: String,
-    pub(super) insert_template: String,
-    pub(super) bump_ids: String,
-    pub(super) due: String,
-    pub(super) next_wake: String,
-    pub(super) delete: String,
-    pub(super) exists: String,
-    pub(super) list_count: String,
-    pub(super) list: String,
-    pub(super) deals: String,
-    pub(super) skipped: String,
-    pub(super) overdue_invoices: String,
-    pub(super) update_invoice: String,
-    pub(super) invoice_exists: String,
-    pub(super) ack: String,
-    pub(super) tenant_ack: String,
+    pub(super) allocate: Stmt,
+    pub(super) insert_template: Stmt,
+    pub(super) bump_ids: Stmt,
+    pub(super) due: Stmt,
+    pub(super) next_wake: Stmt,
+    pub(super) delete: Stmt,
+    pub(super) exists: Stmt,
+    pub(super) list_count: Stmt,
+    pub(super) list: Stmt,
+    pub(super) deals: Stmt,
+    pub(super) skipped: Stmt,
+    pub(super) overdue_invoices: Stmt,
+    pub(super) update_invoice: Stmt,
+    pub(super) invoice_exists: Stmt,
+    pub(super) ack: Stmt,
+    pub(super) tenant_ack: Stmt,
 }
 
 impl Sql {
@@ -39,39 +39,37 @@ impl Sql {
             reads: Reads::new::<Sqlite>(names),
             names: names.clone(),
             batch: BatchSql::new(names),
-            allocate: format!(
+            allocate: stmt!(
                 "UPDATE {meta} SET value = value + 1 WHERE name = 'last_template_id' \
                  RETURNING value"
             ),
-            insert_template: format!(
+            insert_template: stmt!(
                 "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING"
             ),
-            bump_ids: format!(
+            bump_ids: stmt!(
                 "UPDATE {meta} SET value = max(value, ?1) WHERE name = 'last_template_id'"
             ),
             // Keyset paging over the due index: after (?2, ?3), at or before ?1, in share ?6
             // of ?5.
-            due: format!(
+            due: stmt!(
                 "SELECT {TEMPLATE_COLUMNS}, next_run_ns FROM {templates} \
                  WHERE next_run_ns <= ?1 AND next_run_ns >= ?2 \
                  AND (next_run_ns > ?2 OR id > ?3) AND id % ?5 = ?6 \
                  ORDER BY next_run_ns, id LIMIT ?4"
             ),
-            next_wake: format!(
+            next_wake: stmt!(
                 "SELECT (SELECT next_run_ns FROM {templates} WHERE next_run_ns IS NOT NULL \
                  AND id % ?1 = ?2 ORDER BY next_run_ns LIMIT 1), \
                  (SELECT next_reminder_ns FROM {invoices} WHERE next_reminder_ns IS NOT NULL \
                  ORDER BY next_reminder_ns LIMIT 1)"
             ),
-            delete: format!(
-                "DELETE FROM {templates} WHERE id = ?1 AND tenant = ?2 AND version = ?3"
-            ),
-            exists: format!("SELECT 1 FROM {templates} WHERE id = ?1 AND tenant = ?2"),
-            list_count: format!(
+            delete: stmt!("DELETE FROM {templates} WHERE id = ?1 AND tenant = ?2 AND version = ?3"),
+            exists: stmt!("SELECT 1 FROM {templates} WHERE id = ?1 AND tenant = ?2"),
+            list_count: stmt!(
                 "SELECT count(*) FROM {templates} WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2)"
             ),
-            list: format!(
+            list: stmt!(
                 "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) \
                  AND (?5 = 0 \
@@ -80,38 +78,38 @@ impl Sql {
                           OR (next_run_ns = ?6 AND id > ?7)))) \
                  ORDER BY next_run_ns IS NULL, next_run_ns, id LIMIT ?3 OFFSET ?4"
             ),
-            deals: format!(
+            deals: stmt!(
                 "SELECT {KEYED_COLUMNS} FROM {deals} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
                  ORDER BY template_id, nominal_at_ns, kind, revision, num"
             ),
-            skipped: format!(
+            skipped: stmt!(
                 "SELECT {KEYED_COLUMNS} FROM {skipped} \
                  WHERE tenant = ?1 AND (?2 IS NULL OR template_id = ?2) \
                  ORDER BY kind, template_id, revision, num"
             ),
             // A tenant's overdue invoices after the place (?2, ?3 .. ?6), at most ?7.
-            overdue_invoices: format!(
+            overdue_invoices: stmt!(
                 "SELECT {INVOICE_COLUMNS} FROM {invoices} \
                  WHERE tenant = ?1 AND overdue_ns IS NOT NULL AND (?2 IS NULL \
                  OR (overdue_ns, template_id, kind, revision, num) > (?2, ?3, ?4, ?5, ?6)) \
                  ORDER BY overdue_ns, template_id, kind, revision, num LIMIT ?7"
             ),
-            update_invoice: format!(
+            update_invoice: stmt!(
                 "UPDATE {invoices} SET version = ?6, next_reminder_ns = ?7, body = ?8, \
                  overdue_ns = ?10 WHERE {key} AND tenant = ?5 AND version = ?9"
             ),
-            invoice_exists: format!("SELECT 1 FROM {invoices} WHERE {key} AND tenant = ?5"),
-            ack: format!("DELETE FROM {outbox} WHERE id IN (SELECT value FROM json_each(?1))"),
-            tenant_ack: format!(
+            invoice_exists: stmt!("SELECT 1 FROM {invoices} WHERE {key} AND tenant = ?5"),
+            ack: stmt!("DELETE FROM {outbox} WHERE id IN (SELECT value FROM json_each(?1))"),
+            tenant_ack: stmt!(
                 "DELETE FROM {outbox} WHERE tenant = ?2 \
                  AND id IN (SELECT value FROM json_each(?1))"
             ),
         }
     }
 
-    pub(super) fn insert_templates(&self, rows: usize) -> String {
-        format!(
+    pub(super) fn insert_templates(&self, rows: usize) -> Stmt {
+        stmt!(
             "INSERT INTO {} (id, tenant, version, state, next_run_ns, body) VALUES {}",
             self.names.table("templates"),
             values(rows, 6)
@@ -122,20 +120,20 @@ impl Sql {
 /// A multi-row statement for each chunk size [`chunk_sizes`] produces (the powers of two up
 /// to [`CHUNK`]), built once: the text is also the key of sqlx's prepared-statement cache.
 pub(super) struct Sized {
-    pub(super) by_log2: Vec<String>,
+    pub(super) by_log2: Vec<Stmt>,
 }
 
 impl Sized {
     pub(super) fn new(statement: impl Fn(usize) -> String) -> Sized {
         Sized {
             by_log2: (0..=CHUNK.trailing_zeros())
-                .map(|k| statement(1 << k))
+                .map(|k| Stmt::new(statement(1 << k)))
                 .collect(),
         }
     }
 
     /// The statement for `rows`, a power of two up to [`CHUNK`].
-    pub(super) fn get(&self, rows: usize) -> &str {
+    pub(super) fn get(&self, rows: usize) -> &Stmt {
         let k = rows.trailing_zeros() as usize;
         debug_assert!(rows.is_power_of_two() && k < self.by_log2.len());
         &self.by_log2[k.min(self.by_log2.len() - 1)]

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+pub(super) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
 
 /// Runs `statement` over `rows` in power-of-two chunks, binding each row with `bind`;
 /// returns the rows the statements return.
