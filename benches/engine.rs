@@ -56,10 +56,7 @@ fn engine_with(
         } else {
             Recurrence::yearly(Interval::ONE, chrono::Month::December, MonthDay::LastDay)
         };
-        let draft = TemplateDraft::new(
-            deal(),
-            schedule(recurrence, day(2026, 1, 2), Zone::UTC),
-        );
+        let draft = TemplateDraft::new(deal(), schedule(recurrence, day(2026, 1, 2), Zone::UTC));
         engine
             .create_template(&tenant, draft)
             .expect("template created");
@@ -176,11 +173,7 @@ fn materialization(c: &mut Criterion) {
                     for _ in 0..100 {
                         let draft = TemplateDraft::new(
                             deal(),
-                            schedule(
-                                Recurrence::daily(Interval::ONE),
-                                day(2026, 1, 1),
-                                Zone::UTC,
-                            ),
+                            schedule(Recurrence::daily(Interval::ONE), day(2026, 1, 1), Zone::UTC),
                         );
                         engine
                             .create_template(&tenant(), draft)

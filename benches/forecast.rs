@@ -146,10 +146,8 @@ fn million<R: Repository>(engine: &blocking::Engine<R, ManualClock>) -> Vec<Temp
             } else {
                 Recurrence::yearly(Interval::ONE, chrono::Month::December, MonthDay::LastDay)
             };
-            let draft = TemplateDraft::new(
-                deal(),
-                schedule(recurrence, day(2031, 1, 2), Zone::UTC),
-            );
+            let draft =
+                TemplateDraft::new(deal(), schedule(recurrence, day(2031, 1, 2), Zone::UTC));
             engine.create_template(&tenant(), draft).expect("template")
         })
         .collect()

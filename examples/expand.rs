@@ -15,8 +15,8 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
-use recurring_deals::Zone;
 use clap::Parser;
+use recurring_deals::Zone;
 use recurring_deals::{Locale, Schedule, ScheduleError, parse_zone};
 use serde::Deserialize;
 

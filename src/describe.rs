@@ -5,8 +5,8 @@
 //! February 29), the adjustment of days off, and how many occurrences were skipped, moved or
 //! added. Rules outside the structured vocabulary are quoted as RFC 5545 text.
 
-use chrono::{Month, NaiveDate, NaiveTime, Timelike, Weekday};
 use crate::zone::Zone;
+use chrono::{Month, NaiveDate, NaiveTime, Timelike, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Adjustment;

@@ -222,8 +222,8 @@ pub use terms::{
     TermsRevision, TermsStep,
 };
 pub use validation::ValidationError;
-pub use zone::{Zone, resolve_local};
 pub use zone::rules::{ZoneError, tzdb_version};
+pub use zone::{Zone, resolve_local};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -14,8 +14,8 @@
 //!     day += timedelta(days=1)
 //! ```
 
-use recurring_deals::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
+use recurring_deals::Zone;
 use recurring_deals::{Adjustment, End, Interval, Recurrence, Schedule, WeekdaySet};
 
 fn instants(schedule: &Schedule) -> Vec<String> {

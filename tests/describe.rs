@@ -96,19 +96,27 @@ fn built_cases() -> Result<Vec<Case>> {
              в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, day_of_month(31)), at(2026, 1, 31, 9, 0), moscow())
-                .end(End::Until(date(2026, 12, 31)))
-                .build()?,
+            builder(
+                monthly(1, day_of_month(31)),
+                at(2026, 1, 31, 9, 0),
+                moscow(),
+            )
+            .end(End::Until(date(2026, 12, 31)))
+            .build()?,
             "every month on the 31st (the last day in shorter months) at 09:00 (Europe/Moscow), \
              until 2026-12-31",
             "ежемесячно 31-го числа (в последний день, если в месяце меньше дней) \
              в 09:00 (Europe/Moscow), до 2026-12-31 включительно",
         ),
         case(
-            builder(monthly(2, day_of_month(30)), at(2025, 12, 30, 9, 0), moscow())
-                .overflow(Overflow::Skip)
-                .end(End::Count(22))
-                .build()?,
+            builder(
+                monthly(2, day_of_month(30)),
+                at(2025, 12, 30, 9, 0),
+                moscow(),
+            )
+            .overflow(Overflow::Skip)
+            .end(End::Count(22))
+            .build()?,
             "every 2 months on the 30th (months without this day are skipped) \
              at 09:00 (Europe/Moscow), 22 times",
             "каждые 2 месяца 30-го числа (месяцы без этого числа пропускаются) \
@@ -146,7 +154,12 @@ fn built_cases() -> Result<Vec<Case>> {
             "ежемесячно в последнюю пятницу в 10:30 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, nth(Ordinal::First, Weekday::Mon)), start, moscow()).build()?,
+            builder(
+                monthly(1, nth(Ordinal::First, Weekday::Mon)),
+                start,
+                moscow(),
+            )
+            .build()?,
             "every month on the first Monday at 09:00 (Europe/Moscow)",
             "ежемесячно в первый понедельник в 09:00 (Europe/Moscow)",
         ),
@@ -161,7 +174,12 @@ fn built_cases() -> Result<Vec<Case>> {
             "каждые 3 месяца во второй вторник в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, nth(Ordinal::Third, Weekday::Wed)), start, moscow()).build()?,
+            builder(
+                monthly(1, nth(Ordinal::Third, Weekday::Wed)),
+                start,
+                moscow(),
+            )
+            .build()?,
             "every month on the third Wednesday at 09:00 (Europe/Moscow)",
             "ежемесячно в третью среду в 09:00 (Europe/Moscow)",
         ),
@@ -186,7 +204,12 @@ fn built_cases() -> Result<Vec<Case>> {
             "ежемесячно во вторую субботу в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(monthly(1, nth(Ordinal::Last, Weekday::Sun)), start, moscow()).build()?,
+            builder(
+                monthly(1, nth(Ordinal::Last, Weekday::Sun)),
+                start,
+                moscow(),
+            )
+            .build()?,
             "every month on the last Sunday at 09:00 (Europe/Moscow)",
             "ежемесячно в последнее воскресенье в 09:00 (Europe/Moscow)",
         ),
@@ -226,12 +249,22 @@ fn built_cases() -> Result<Vec<Case>> {
             "каждые 5 дней в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::WorkingDay { interval: every(3) }, start, moscow()).build()?,
+            builder(
+                Recurrence::WorkingDay { interval: every(3) },
+                start,
+                moscow(),
+            )
+            .build()?,
             "every 3 working days at 09:00 (Europe/Moscow)",
             "каждые 3 рабочих дня в 09:00 (Europe/Moscow)",
         ),
         case(
-            builder(Recurrence::WorkingDay { interval: every(1) }, start, moscow()).build()?,
+            builder(
+                Recurrence::WorkingDay { interval: every(1) },
+                start,
+                moscow(),
+            )
+            .build()?,
             "every working day at 09:00 (Europe/Moscow)",
             "каждый рабочий день в 09:00 (Europe/Moscow)",
         ),

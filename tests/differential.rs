@@ -27,10 +27,10 @@
 //! that date.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc, Weekday};
-use recurring_deals::Zone;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest::test_runner::FileFailurePersistence;
+use recurring_deals::Zone;
 use recurring_deals::{Schedule, ScheduleError};
 
 /// How many occurrences are compared from the start of a series.

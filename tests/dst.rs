@@ -455,7 +455,10 @@ fn check_row(row: &Row) -> Result<(), String> {
     }
     // The wall clock each occurrence happens at, read back through chrono-tz.
     for (occurrence, (_, t)) in actual.iter().zip(&expected) {
-        let wall = occurrence.at().with_timezone(&Zone::get(row.zone).unwrap()).naive_local();
+        let wall = occurrence
+            .at()
+            .with_timezone(&Zone::get(row.zone).unwrap())
+            .naive_local();
         if wall != t.naive_local() {
             return Err(format!("{occurrence:?} happens at {wall}, expected {t}"));
         }
@@ -479,10 +482,12 @@ fn schedule_of(row: &Row, expected: &[(u64, DateTime<chrono::FixedOffset>)]) -> 
         .and_time(NaiveTime::from_hms_opt(row.time.0, row.time.1, 0).unwrap());
     let (_, last) = expected.last().unwrap();
     match row.rule {
-        Rule::Builder(recurrence) => Schedule::builder(recurrence(), start, Zone::get(row.zone).unwrap())
-            .end(End::Until(last.date_naive()))
-            .build()
-            .unwrap_or_else(|e| panic!("{}: {e}", row.name)),
+        Rule::Builder(recurrence) => {
+            Schedule::builder(recurrence(), start, Zone::get(row.zone).unwrap())
+                .end(End::Until(last.date_naive()))
+                .build()
+                .unwrap_or_else(|e| panic!("{}: {e}", row.name))
+        }
         Rule::Rrule(rule) => {
             let text = format!(
                 "DTSTART;TZID={}:{}\nRRULE:{rule};UNTIL={}",

@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use chrono::{DateTime, Month, NaiveDate, TimeDelta, Utc, Weekday};
-use recurring_deals::Zone;
 use common::*;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest::test_runner::{FileFailurePersistence, TestRunner};
+use recurring_deals::Zone;
 use recurring_deals::blocking::Engine;
 use recurring_deals::*;
 
@@ -226,7 +226,12 @@ fn spec_with(
     policy: impl Strategy<Value = CatchUpPolicy>,
 ) -> impl Strategy<Value = Spec> {
     (
-        (rule(), select(ZONES.map(|name| Zone::get(name).unwrap()).to_vec()), -40i64..60, 0u32..24),
+        (
+            rule(),
+            select(ZONES.map(|name| Zone::get(name).unwrap()).to_vec()),
+            -40i64..60,
+            0u32..24,
+        ),
         (select(vec![0u32, 15, 30, 45]), end, policy),
         (
             select(vec![

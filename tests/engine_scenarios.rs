@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Datelike, Month, NaiveDate, Offset, TimeDelta, TimeZone, Utc, Weekday};
-use recurring_deals::Zone;
 use common::*;
+use recurring_deals::Zone;
 use recurring_deals::blocking::Engine;
 use recurring_deals::*;
 
@@ -342,9 +342,7 @@ fn new_york_daily_at_0130_across_fall_back_creates_one_deal_at_the_earlier_insta
 fn after_downtime(policy: CatchUpPolicy, wake: DateTime<Utc>) -> (MemEngine, TenantId, TemplateId) {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
     draft.catch_up = policy;
     let template = engine.create_template(&acme, draft).unwrap();
@@ -949,9 +947,7 @@ fn create_now_does_not_shift_the_schedule_nor_use_up_the_count() {
 fn two_days_in(resume: ResumePolicy) -> (MemEngine, ManualClock, TenantId, TemplateId) {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
     draft.resume = resume;
     let id = engine.create_template(&acme, draft).unwrap().id();
@@ -1176,18 +1172,14 @@ fn edit_schedule_with_a_count_sets_how_many_are_still_to_create() {
 fn edit_schedule_does_not_lose_due_occurrences() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap();
     let id = engine
         .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
         .unwrap()
         .id();
     // No tick until Mar 4 noon: Mar 1 to 4 are due when the schedule is edited.
     clock.set(utc(2026, 3, 4, 12, 0));
-    let later = daily(local(2026, 3, 5, 15, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let later = daily(local(2026, 3, 5, 15, 0), Zone::UTC).build().unwrap();
     engine.edit_schedule(&acme, id, later).unwrap();
     clock.set(utc(2026, 3, 6, 0, 0));
     tick_all(&engine);
@@ -1277,9 +1269,7 @@ fn an_exhausted_template_finishes_by_the_next_tick_and_says_so() {
 fn move_occurrence_keeps_its_key() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap();
     let id = engine
         .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
         .unwrap()
@@ -1361,9 +1351,7 @@ fn limited(limits: &[(&str, u64)], default: Option<u64>) -> (MemEngine, ManualCl
 fn daily_draft() -> TemplateDraft {
     TemplateDraft::new(
         deal("Daily", 100),
-        daily(local(2026, 3, 1, 9, 0), Zone::UTC)
-            .build()
-            .unwrap(),
+        daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap(),
     )
 }
 
@@ -1474,9 +1462,7 @@ fn a_finished_template_cannot_be_edited() {
         &TemplateState::Finished
     );
     let finished = Err(EngineError::Finished(id));
-    let new_schedule = daily(local(2026, 4, 1, 9, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let new_schedule = daily(local(2026, 4, 1, 9, 0), Zone::UTC).build().unwrap();
     assert_eq!(
         engine.edit_schedule(&acme, id, new_schedule).map(|_| ()),
         finished
@@ -1868,9 +1854,7 @@ fn notice_leads_longer_than_the_interval_go_out_on_time() {
     let (engine, clock) = engine_at(utc(2026, 1, 1, 0, 0));
     let mut draft = TemplateDraft::new(
         deal("Daily", 100),
-        daily(local(2026, 1, 1, 9, 0), Zone::UTC)
-            .build()
-            .unwrap(),
+        daily(local(2026, 1, 1, 9, 0), Zone::UTC).build().unwrap(),
     );
     draft.upcoming_notice_days = vec![3];
     engine.create_template(&tenant("acme"), draft).unwrap();
@@ -2017,9 +2001,7 @@ fn no_upcoming_notice_for_a_skipped_occurrence() {
 fn moving_an_occurrence_into_the_past_does_not_lose_it() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap();
     let id = engine
         .create_template(&acme, TemplateDraft::new(deal("Daily", 100), schedule))
         .unwrap()
@@ -2066,9 +2048,7 @@ fn preview_at_is_when_the_deal_will_be_created() {
 fn a_moved_occurrence_is_not_announced_twice_under_one_key() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
     let acme = tenant("acme");
-    let schedule = daily(local(2026, 3, 1, 0, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 3, 1, 0, 0), Zone::UTC).build().unwrap();
     let mut draft = TemplateDraft::new(deal("Daily", 100), schedule);
     draft.upcoming_notice_days = vec![1];
     let id = engine.create_template(&acme, draft).unwrap().id();
@@ -2624,16 +2604,12 @@ fn an_edit_far_behind_settles_a_bounded_amount_and_says_why_it_stops() {
     let acme = tenant("acme");
     let mut draft = TemplateDraft::new(
         deal("Daily", 100),
-        daily(local(1976, 1, 1, 9, 0), Zone::UTC)
-            .build()
-            .unwrap(),
+        daily(local(1976, 1, 1, 9, 0), Zone::UTC).build().unwrap(),
     );
     draft.catch_up.max_per_tick = 1;
     let id = engine.create_template(&acme, draft).unwrap().id();
     clock.set(utc(2026, 1, 1, 0, 0));
-    let schedule = daily(local(2026, 1, 1, 10, 0), Zone::UTC)
-        .build()
-        .unwrap();
+    let schedule = daily(local(2026, 1, 1, 10, 0), Zone::UTC).build().unwrap();
     assert_eq!(
         engine.edit_schedule(&acme, id, schedule.clone()),
         Err(EngineError::Behind(id))

@@ -9,8 +9,8 @@
 //! is `2026-10-25T02:30:00+01:00`; the Berlin occurrence of 02:30 on 2026-03-29 (a gap) is
 //! `2026-03-29T03:30:00+02:00` = 01:30Z, and `2026-03-28T21:30:00-04:00` in New York.
 
-use recurring_deals::Zone;
 use chrono::{NaiveDate, TimeZone, Utc};
+use recurring_deals::Zone;
 use recurring_deals::{End, Interval, Recurrence, Schedule, ScheduleError};
 
 fn instants(schedule: &Schedule) -> Vec<String> {

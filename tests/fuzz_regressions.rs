@@ -121,11 +121,10 @@ fn a_catch_up_window_longer_than_time_ticks() {
         let tenant = TenantId::new("acme").unwrap();
         let draft = |window| {
             let start = date(2026, 1, 1).and_hms_opt(9, 0, 0).unwrap();
-            let schedule =
-                Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
-                    .end(End::Count(5))
-                    .build()
-                    .unwrap();
+            let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC)
+                .end(End::Count(5))
+                .build()
+                .unwrap();
             let deal = Deal::new("Check", Money::new(100, Currency::new("EUR").unwrap())).unwrap();
             let mut draft = TemplateDraft::new(deal, schedule);
             draft.catch_up = CatchUpPolicy {

@@ -32,10 +32,10 @@ use chrono::{
     DateTime, Datelike, Days, LocalResult, Month, Months, NaiveDate, NaiveDateTime, NaiveTime,
     Offset, TimeDelta, TimeZone, Utc, Weekday,
 };
-use recurring_deals::Zone;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
+use recurring_deals::Zone;
 use recurring_deals::strategies;
 use recurring_deals::{
     Adjustment, DayOfMonth, End, Interval, Lead, MonthDay, Ordinal, Overflow, Recurrence, Schedule,
@@ -1735,10 +1735,9 @@ fn one_off_round_trips_through_rrule() {
         (date(1950, 1, 3), Lead::None),
         (date(1950, 3, 1), Lead::Days(10)),
     ] {
-        let schedule =
-            Schedule::builder(Recurrence::Once { date: day, lead }, start, Zone::UTC)
-                .build()
-                .expect("a one-off after the start");
+        let schedule = Schedule::builder(Recurrence::Once { date: day, lead }, start, Zone::UTC)
+            .build()
+            .expect("a one-off after the start");
         // The occurrence is created `lead` before the date (RFC-independent: the rule's doc).
         let created = match lead {
             Lead::Days(n) => day - Days::new(u64::from(n)),
@@ -1801,7 +1800,10 @@ fn a_one_off_past_its_end_round_trips_through_rrule() {
 #[test]
 fn today_never_panics() {
     let start = date(2026, 1, 5).and_hms_opt(9, 0, 0).expect("09:00");
-    for zone in [Zone::get("Asia/Kolkata").unwrap(), Zone::get("America/New_York").unwrap()] {
+    for zone in [
+        Zone::get("Asia/Kolkata").unwrap(),
+        Zone::get("America/New_York").unwrap(),
+    ] {
         let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, zone)
             .build()
             .expect("a daily schedule");

@@ -19,8 +19,8 @@
 //! Two tests at the end take RFC 5545 §3.3.10's text beyond the examples, where the rrule
 //! crate (and python-dateutil) read a rule otherwise (see also `tests/differential.rs`).
 
-use recurring_deals::Zone;
 use chrono::{NaiveDate, NaiveDateTime};
+use recurring_deals::Zone;
 use recurring_deals::{Schedule, ScheduleError};
 
 /// One example of RFC 5545 §3.8.5.3.
@@ -704,7 +704,11 @@ fn check(example: &Example) -> Result<(), String> {
     let actual: Vec<_> = schedule.occurrences().take(take).collect();
     let local: Vec<NaiveDateTime> = actual
         .iter()
-        .map(|o| o.at().with_timezone(&Zone::get("America/New_York").unwrap()).naive_local())
+        .map(|o| {
+            o.at()
+                .with_timezone(&Zone::get("America/New_York").unwrap())
+                .naive_local()
+        })
         .collect();
     if local != listed {
         return Err(fail(diff(&listed, &local)));

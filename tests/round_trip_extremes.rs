@@ -9,10 +9,10 @@
 //! `UNTIL` there or earlier says everything a later one could.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
-use recurring_deals::Zone;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
+use recurring_deals::Zone;
 use recurring_deals::{End, Interval, Recurrence, Schedule, ScheduleError};
 
 #[test]

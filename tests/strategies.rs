@@ -232,7 +232,10 @@ fn schedules_are_valid_and_cover_every_option() {
 fn options_are_kept() {
     let options = ScheduleOptions::default()
         .rules([RuleKind::Month, RuleKind::Year])
-        .zones([Zone::get("Pacific/Apia").unwrap(), Zone::get("America/Havana").unwrap()])
+        .zones([
+            Zone::get("Pacific/Apia").unwrap(),
+            Zone::get("America/Havana").unwrap(),
+        ])
         .ends([EndKind::Count])
         .exceptions([]);
     check(500, strategies::schedule_with(options), |schedule| {
@@ -242,7 +245,11 @@ fn options_are_kept() {
             RuleKind::Month | RuleKind::Year
         ));
         prop_assert!(
-            [Zone::get("Pacific/Apia").unwrap(), Zone::get("America/Havana").unwrap()].contains(&schedule.zone())
+            [
+                Zone::get("Pacific/Apia").unwrap(),
+                Zone::get("America/Havana").unwrap()
+            ]
+            .contains(&schedule.zone())
         );
         prop_assert!(
             matches!(schedule.end(), End::Count(_)),

@@ -9,8 +9,8 @@
 
 mod pg;
 
-use recurring_deals::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use recurring_deals::Zone;
 use recurring_deals::forecast::{Forecaster, Period};
 use recurring_deals::{
     AmountChange, ChangeId, CreatedDeal, Currency, DayOfMonth, Deal, DealKey, End, Engine,
@@ -203,7 +203,10 @@ async fn the_effective_date_is_in_each_templates_zone<R: Repository>(store: R) {
             &acme(),
             TemplateDraft::new(
                 deal(),
-                daily(local(2026, 2, 28, 14), Zone::get("Pacific/Auckland").unwrap()),
+                daily(
+                    local(2026, 2, 28, 14),
+                    Zone::get("Pacific/Auckland").unwrap(),
+                ),
             ),
         )
         .await
@@ -214,7 +217,10 @@ async fn the_effective_date_is_in_each_templates_zone<R: Repository>(store: R) {
             &acme(),
             TemplateDraft::new(
                 deal(),
-                daily(local(2026, 2, 27, 17), Zone::get("America/Los_Angeles").unwrap()),
+                daily(
+                    local(2026, 2, 27, 17),
+                    Zone::get("America/Los_Angeles").unwrap(),
+                ),
             ),
         )
         .await

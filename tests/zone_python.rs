@@ -1,22 +1,24 @@
-//! Offsets across the whole supported range, 1900 to 2199, against an implementation this
-//! crate does not use: python's `zoneinfo` over the system tzdb (`tests/data/zone_offsets.py`),
-//! which applies each zone's POSIX TZ rule past its last listed transition, as the tzdb
-//! intends. chrono-tz alone stops daylight saving time after 2099 (issue #10, kind 9).
+//! Offsets against an implementation this crate does not use: python's `zoneinfo` over PyPI's
+//! `tzdata` package of the same IANA release as the bundled database (`tests/data/
+//! requirements.txt` pins it; `tests/data/zone_offsets.py` ignores the system's zoneinfo
+//! folder, which may hold an older release). zoneinfo applies each zone's POSIX TZ rule past
+//! its last listed transition, as the tzdb intends.
 //!
-//! Samples: every 17th local date at 00:30, 01:30, 02:30, 09:00 and 23:30, in 44 zones (the
-//! usual ones, southern-hemisphere DST, DST at midnight, negative DST, half-hour DST, a skipped
-//! day). A local time resolves to local − offset, with python's fold=0 offset: the one before
-//! the transition in a gap and in an overlap, which is the crate's policy.
+//! Three sweeps: every zone daily over 2026–2030 (the rules in force now: British Columbia's
+//! permanent UTC−7 since tzdb 2026b, Morocco, Cuba...); every zone every 97th day over
+//! 1900–2199; and 44 zones chosen for their odd history every 17th day over 1900–2199. Local
+//! times 00:30, 01:30, 02:30, 09:00 and 23:30. A local time resolves to local − offset, with
+//! python's fold=0 offset: the one before the transition in a gap and in an overlap, which is
+//! the crate's policy.
 //!
-//! Skips with a notice when python3 or the system tzdb is missing. Zones whose rules changed
-//! between the tzdb releases of the system and of chrono-tz/jiff would differ; none of the
-//! sample's did when this was written (system tzdata 2025b).
+//! The interpreter is `$RECURRING_DEALS_PYTHON` (`.ci/run` makes a virtualenv with the pinned
+//! `tzdata`), else `python3`. With the variable set the test must run; without it, it skips
+//! with a notice when python3 lacks the package or holds another release.
 
 use std::process::Command;
 
-use chrono::{Days, NaiveDate, NaiveDateTime};
-use recurring_deals::Zone;
-use recurring_deals::resolve_local;
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
+use recurring_deals::{Zone, resolve_local, tz};
 
 const ZONES: [&str; 44] = [
     "America/New_York",
@@ -65,86 +67,179 @@ const ZONES: [&str; 44] = [
     "UTC",
 ];
 
-const STEP_DAYS: u64 = 17;
-const TIMES: [(u32, u32); 5] = [(0, 30), (1, 30), (2, 30), (9, 0), (23, 30)];
+const TIMES: &str = "00:30,01:30,02:30,09:00,23:30";
 
 /// The sample local times, in the script's order.
-fn samples() -> Vec<NaiveDateTime> {
-    let last = NaiveDate::from_ymd_opt(2199, 12, 31).unwrap();
-    let mut day = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+fn samples(step: u64, first_year: i32, last_year: i32) -> Vec<NaiveDateTime> {
+    let times: Vec<NaiveTime> = TIMES
+        .split(',')
+        .map(|t| NaiveTime::parse_from_str(t, "%H:%M").unwrap())
+        .collect();
+    let last = NaiveDate::from_ymd_opt(last_year, 12, 31).unwrap();
+    let mut day = NaiveDate::from_ymd_opt(first_year, 1, 1).unwrap();
     let mut out = Vec::new();
     while day <= last {
-        for (h, m) in TIMES {
-            out.push(day.and_hms_opt(h, m, 0).unwrap());
-        }
-        day = day + Days::new(STEP_DAYS);
+        out.extend(times.iter().map(|t| day.and_time(*t)));
+        day = day + Days::new(step);
     }
     out
 }
 
-#[test]
-fn offsets_agree_with_python_zoneinfo_from_1900_to_2199() {
+/// What one sweep found.
+#[derive(Default)]
+struct Sweep {
+    zones: usize,
+    checked: usize,
+    failures: Vec<String>,
+    /// Zones with more than one offset past 2099 (daylight saving time goes on).
+    seasonal_past_2099: usize,
+}
+
+/// Runs the script over `zones` (`["--all"]` for every zone of the package) and compares.
+/// `None` when the sweep cannot run here (and need not).
+fn sweep(step: u64, first_year: i32, last_year: i32, zones: &[&str]) -> Option<Sweep> {
+    let required = std::env::var_os("RECURRING_DEALS_PYTHON");
+    let python = required.clone().unwrap_or_else(|| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zone_offsets.py");
-    let output = match Command::new("python3").arg(script).args(ZONES).output() {
+    let output = Command::new(&python)
+        .arg(script)
+        .args([
+            step.to_string(),
+            first_year.to_string(),
+            last_year.to_string(),
+        ])
+        .arg(TIMES)
+        .args(zones)
+        .output();
+    let skip = |why: String| {
+        assert!(
+            required.is_none(),
+            "RECURRING_DEALS_PYTHON is set but the sweep cannot run: {why}"
+        );
+        eprintln!("zone_python skipped: {why} (pip install -r tests/data/requirements.txt)");
+        None
+    };
+    let output = match output {
         Ok(output) if output.status.success() => output,
         Ok(output) => {
-            eprintln!(
-                "zone_python skipped: python3 has no zoneinfo or no system tzdb (status {:?})",
+            return skip(format!(
+                "{python:?} has no zoneinfo or tzdata ({:?})",
                 output.status.code()
-            );
-            return;
+            ));
         }
-        Err(e) => {
-            eprintln!("zone_python skipped: no python3 ({e})");
-            return;
-        }
+        Err(e) => return skip(format!("no {python:?} ({e})")),
     };
     let text = String::from_utf8(output.stdout).expect("the script prints ASCII");
     let mut lines = text.lines();
-    let samples = samples();
-    let mut failures = Vec::new();
-    let mut checked = 0usize;
+    let version = lines
+        .next()
+        .and_then(|l| l.strip_prefix("version "))
+        .unwrap_or("?");
+    if version != tz::BUNDLED_VERSION {
+        return skip(format!(
+            "python's tzdata is {version}, the bundled database is {}",
+            tz::BUNDLED_VERSION
+        ));
+    }
+    let samples = samples(step, first_year, last_year);
     let first_rule_day = NaiveDate::from_ymd_opt(2100, 1, 1).unwrap();
-    let mut seasonal_past_2099 = 0usize;
-    for name in ZONES {
+    let mut found = Sweep::default();
+    while let Some(header) = lines.next() {
+        let mut parts = header.split(' ');
+        assert_eq!(parts.next(), Some("zone"), "{header}");
+        let name = parts.next().expect("a zone name");
+        assert_eq!(
+            parts.next(),
+            Some(samples.len().to_string().as_str()),
+            "{header}"
+        );
+        let zone = Zone::get(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let offsets = lines.next().expect("a line of offsets");
+        let mut failed = 0;
         let mut offsets_past_2099 = std::collections::BTreeSet::new();
-        let header = lines.next().expect("a header per zone");
-        assert_eq!(header, format!("zone {name} {}", samples.len()));
-        let zone: Zone = name.parse().expect("chrono-tz knows every sampled zone");
-        for local in &samples {
-            let offset: i64 = lines
-                .next()
-                .and_then(|l| l.parse().ok())
-                .expect("one offset per sample");
+        for (local, offset) in samples.iter().zip(offsets.split(' ')) {
+            let offset: i64 = offset.parse().expect("an offset in seconds");
             let expected = local.and_utc().timestamp() - offset;
             let got = resolve_local(zone, *local).timestamp();
-            checked += 1;
-            if got != expected
-                && failures
-                    .iter()
-                    .filter(|f: &&String| f.starts_with(name))
-                    .count()
-                    < 3
-            {
-                failures.push(format!(
-                    "{name} {local}: got UTC offset {}, zoneinfo {offset}",
-                    local.and_utc().timestamp() - got
-                ));
+            found.checked += 1;
+            if got != expected {
+                failed += 1;
+                if failed <= 3 {
+                    found.failures.push(format!(
+                        "{name} {local}: got UTC offset {}, zoneinfo {offset}",
+                        local.and_utc().timestamp() - got
+                    ));
+                }
             }
             if local.date() >= first_rule_day {
                 offsets_past_2099.insert(offset);
             }
         }
+        found.zones += 1;
         if offsets_past_2099.len() > 1 {
-            seasonal_past_2099 += 1;
+            found.seasonal_past_2099 += 1;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} samples:\n{}",
-        checked,
-        failures.join("\n")
+    eprintln!(
+        "zone_python: {} zones, {} samples every {step} days over {first_year}–{last_year}, tzdata {version}",
+        found.zones, found.checked
     );
+    Some(found)
+}
+
+fn assert_clean(sweep: &Sweep) {
+    assert!(
+        sweep.failures.is_empty(),
+        "{} of {} samples differ, first ones:\n{}",
+        sweep.failures.len(),
+        sweep.checked,
+        sweep.failures.join("\n")
+    );
+}
+
+#[test]
+fn every_zone_daily_2026_to_2030_agrees_with_zoneinfo() {
+    let Some(found) = sweep(1, 2026, 2030, &["--all"]) else {
+        return;
+    };
+    assert_clean(&found);
+    assert!(found.zones > 500, "{} zones", found.zones);
+    // The example of the bug: a daily 09:00 in Vancouver on 2026-11-02 is at 16:00Z.
+    let nine = NaiveDate::from_ymd_opt(2026, 11, 2)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    let vancouver = Zone::get("America/Vancouver").unwrap();
+    assert_eq!(
+        resolve_local(vancouver, nine).to_rfc3339(),
+        "2026-11-02T16:00:00+00:00"
+    );
+}
+
+#[test]
+fn every_zone_1900_to_2199_agrees_with_zoneinfo() {
+    let step = if std::env::var_os("RECURRING_DEALS_HEAVY").is_some() {
+        29
+    } else {
+        97
+    };
+    let Some(found) = sweep(step, 1900, 2199, &["--all"]) else {
+        return;
+    };
+    assert_clean(&found);
+    assert!(found.zones > 500, "{} zones", found.zones);
+}
+
+#[test]
+fn odd_zones_1900_to_2199_agree_with_zoneinfo() {
+    let Some(found) = sweep(17, 1900, 2199, &ZONES) else {
+        return;
+    };
+    assert_clean(&found);
     // Daylight saving time goes on past 2099 in most of the sampled zones.
-    assert!(seasonal_past_2099 >= 20, "{seasonal_past_2099}");
+    assert!(
+        found.seasonal_past_2099 >= 20,
+        "{}",
+        found.seasonal_past_2099
+    );
 }

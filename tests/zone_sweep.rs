@@ -192,13 +192,17 @@ fn sweep(zone: Zone, oracle: &TimeZone, time: NaiveTime, report: &mut Report) {
         let local = date.and_time(time);
         let mut seek = date.ordinal() == 1 || std::mem::take(&mut after_missing);
         let (expected, expected_wall) = match offsets(oracle, local) {
-            AmbiguousOffset::Unambiguous { offset } => {
-                ((local - Duration::seconds(seconds(offset))).and_utc(), local)
-            }
+            AmbiguousOffset::Unambiguous { offset } => (
+                (local - Duration::seconds(seconds(offset))).and_utc(),
+                local,
+            ),
             AmbiguousOffset::Fold { before, .. } => {
                 report.overlaps += 1;
                 seek = true;
-                ((local - Duration::seconds(seconds(before))).and_utc(), local)
+                (
+                    (local - Duration::seconds(seconds(before))).and_utc(),
+                    local,
+                )
             }
             AmbiguousOffset::Gap { before, after } => {
                 report.gaps += 1;

@@ -1,8 +1,8 @@
 //! Planning an invoice's life, purely: issuing it with its reminders and dunning ladder, and
 //! what each tick sends. The engine commits what these return.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use crate::zone::Zone;
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 
 use super::{
     DunningAction, Invoice, InvoiceEntry, InvoiceOptions, InvoiceStatus, PendingAction,

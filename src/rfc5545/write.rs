@@ -5,12 +5,12 @@ use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc, Weekday};
 
-use crate::zone::Zone;
 use crate::calendar::Adjustment;
 use crate::rfc5545::rule::{Frequency, Parts};
 use crate::schedule::recurrence::{MonthDay, Overflow, Recurrence};
 use crate::schedule::{End, Rule, Schedule};
 use crate::zone;
+use crate::zone::Zone;
 
 pub(crate) fn write(schedule: &Schedule) -> String {
     let mut out = String::new();

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use crate::zone::Zone;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::calendar::{Adjustment, WorkingCalendar};
 use crate::civil;

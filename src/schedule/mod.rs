@@ -8,8 +8,8 @@ mod occurrences;
 pub(crate) mod plan;
 pub(crate) mod recurrence;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use crate::zone::Zone;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Adjustment, WorkingCalendar};

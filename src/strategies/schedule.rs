@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use crate::zone::Zone;
 use chrono::{
     DateTime, Datelike, Days, Month, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc,
     Weekday,
 };
-use crate::zone::Zone;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::strategy::Union;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc, Weekday};
 use crate::zone::Zone;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc, Weekday};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
@@ -132,10 +132,7 @@ pub(crate) fn general_text(
                 let (zone, start) = zone_start;
                 let (zone, start) = match start_form {
                     StartForm::Zone => (zone, start),
-                    StartForm::Date => (
-                        Zone::UTC,
-                        start.date().and_time(chrono::NaiveTime::MIN),
-                    ),
+                    StartForm::Date => (Zone::UTC, start.date().and_time(chrono::NaiveTime::MIN)),
                     StartForm::Utc | StartForm::Floating => (Zone::UTC, start),
                 };
                 let text = Text {

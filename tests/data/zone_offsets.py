@@ -1,15 +1,19 @@
-"""UTC offsets of local times, read by python's zoneinfo from the system tzdb.
+"""UTC offsets of local times, read by python's zoneinfo from PyPI's `tzdata` package only.
 
-Used by tests/zone_python.rs as an implementation independent of chrono-tz and jiff.
+Used by tests/zone_python.rs as an implementation independent of jiff (which the crate
+uses). The system's zoneinfo folder is ignored (it may hold another release): the search
+path is emptied, so zoneinfo falls back to the `tzdata` package.
 
-    python3 tests/data/zone_offsets.py ZONE...
+    python3 tests/data/zone_offsets.py STEP_DAYS FIRST_YEAR LAST_YEAR HH:MM,... (ZONE... | --all)
 
-For each zone, prints a line `zone NAME COUNT`, then one offset in seconds per sample: every
-local date from 1900-01-01 to 2199-12-31 in steps of STEP_DAYS days, at each of TIMES, in
-that order. The offset is the one `utcoffset()` gives with fold=0 (PEP 495): in a gap the
-offset before the transition (the time moves forward by the gap), in an overlap the earlier
-instant's. Past a zone's last listed transition zoneinfo applies the TZif footer's POSIX rule.
-Exits with status 3 when the system tzdb is missing.
+Prints `version RELEASE` (the tzdata package's IANA release), then for each zone (every zone
+of the package with --all, sorted) a line `zone NAME COUNT` and a line of COUNT offsets in
+seconds, space-separated: every STEP_DAYS-th local date from FIRST_YEAR-01-01 to
+LAST_YEAR-12-31, at each of the times, in that order. The offset is the one `utcoffset()`
+gives with fold=0 (PEP 495): in a gap the offset before the transition (the time moves
+forward by the gap), in an overlap the earlier instant's. Past a zone's last listed
+transition zoneinfo applies the TZif footer's POSIX rule.
+Exits with status 3 when zoneinfo or the tzdata package is missing.
 """
 
 import datetime
@@ -17,31 +21,31 @@ import sys
 
 try:
     import zoneinfo
-except ImportError:  # python < 3.9
+
+    import tzdata
+except ImportError:
     sys.exit(3)
 
-STEP_DAYS = 17
-TIMES = [(0, 30), (1, 30), (2, 30), (9, 0), (23, 30)]
-FIRST = datetime.date(1900, 1, 1)
-LAST = datetime.date(2199, 12, 31)
 
-
-def main(names):
-    out = []
+def main(args):
+    step, first_year, last_year, times = int(args[0]), int(args[1]), int(args[2]), args[3]
+    times = [tuple(int(p) for p in t.split(":")) for t in times.split(",")]
+    zoneinfo.reset_tzpath(to=[])
+    names = sorted(zoneinfo.available_timezones()) if args[4:] == ["--all"] else args[4:]
+    first = datetime.date(first_year, 1, 1)
+    last = datetime.date(last_year, 12, 31)
+    out = ["version %s" % tzdata.IANA_VERSION]
     for name in names:
-        try:
-            zone = zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            sys.exit(3)
+        zone = zoneinfo.ZoneInfo(name)
         offsets = []
-        day = FIRST
-        while day <= LAST:
-            for hour, minute in TIMES:
+        day = first
+        while day <= last:
+            for hour, minute in times:
                 local = datetime.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
                 offsets.append(str(int(local.utcoffset().total_seconds())))
-            day += datetime.timedelta(days=STEP_DAYS)
+            day += datetime.timedelta(days=step)
         out.append("zone %s %d" % (name, len(offsets)))
-        out.extend(offsets)
+        out.append(" ".join(offsets))
     sys.stdout.write("\n".join(out) + "\n")
 
 
