@@ -251,8 +251,8 @@ struct PatchBody(#[serde(deserialize_with = "recurring_deals::json_enum::tagged"
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum Patch {
-    Schedule(Schedule),
-    Deal(Deal),
+    Schedule(Box<Schedule>),
+    Deal(Box<Deal>),
     Pause {
         #[serde(default)]
         note: String,
@@ -273,8 +273,8 @@ async fn patch_template(
     let PatchBody(patch) = json_body(&body)?;
     let engine = &state.engine;
     let template = match patch {
-        Patch::Schedule(schedule) => engine.edit_schedule(&tenant, id, schedule).await?,
-        Patch::Deal(deal) => engine.edit_deal(&tenant, id, deal).await?,
+        Patch::Schedule(schedule) => engine.edit_schedule(&tenant, id, *schedule).await?,
+        Patch::Deal(deal) => engine.edit_deal(&tenant, id, *deal).await?,
         Patch::Pause { note, resume_on } => engine.pause(&tenant, id, &note, resume_on).await?,
         Patch::Resume => engine.resume(&tenant, id).await?,
         Patch::Activate => engine.activate(&tenant, id).await?,

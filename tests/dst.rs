@@ -226,9 +226,22 @@ const ROWS: &[Row] = &[
             (2, "2026-03-09T00:30:00-04:00"),
         ],
     },
-    // Havana falls back 2026-11-01 01:00 -04 -> 00:00 -05: 00:30 happens twice.
+    // Havana fell back 2025-11-02 01:00 -04 -> 00:00 -05: 00:30 happened twice.
     Row {
         name: "havana fall-back, daily 00:30 takes the earlier",
+        zone: HAVANA,
+        rule: Rule::Builder(daily),
+        start: (2025, 11, 1),
+        time: (0, 30),
+        expected: &[
+            (0, "2025-11-01T00:30:00-04:00"),
+            (1, "2025-11-02T00:30:00-04:00"),
+            (2, "2025-11-03T00:30:00-05:00"),
+        ],
+    },
+    // Cuba keeps -04 all year from 2026 on (tzdb 2026): no fall-back on 2026-11-01.
+    Row {
+        name: "havana keeps -04 after 2026-11-01",
         zone: HAVANA,
         rule: Rule::Builder(daily),
         start: (2026, 10, 31),
@@ -236,7 +249,21 @@ const ROWS: &[Row] = &[
         expected: &[
             (0, "2026-10-31T00:30:00-04:00"),
             (1, "2026-11-01T00:30:00-04:00"),
-            (2, "2026-11-02T00:30:00-05:00"),
+            (2, "2026-11-02T00:30:00-04:00"),
+        ],
+    },
+    // British Columbia keeps UTC-7 from 2026-11-01 on (tzdb 2026b): a daily 09:00 is at
+    // 16:00Z on 2026-11-02, not 17:00Z as tzdb 2025b had it.
+    Row {
+        name: "vancouver keeps -07 after 2026-11-01",
+        zone: "America/Vancouver",
+        rule: Rule::Builder(daily),
+        start: (2026, 10, 31),
+        time: (9, 0),
+        expected: &[
+            (0, "2026-10-31T09:00:00-07:00"),
+            (1, "2026-11-01T09:00:00-07:00"),
+            (2, "2026-11-02T09:00:00-07:00"),
         ],
     },
     // Lord Howe's DST is 30 minutes: 2026-10-04 02:00 +10:30 -> 02:30 +11:00.

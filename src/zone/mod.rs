@@ -191,25 +191,6 @@ impl ZoneTable {
         }
     }
 
-    /// A hash of the offsets (FNV-1a over the initial offset and each change), the same in
-    /// every process and build: equal tables give equal fingerprints.
-    pub(crate) fn fingerprint(&self) -> u64 {
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for byte in bytes {
-                hash ^= u64::from(*byte);
-                hash = hash.wrapping_mul(PRIME);
-            }
-        };
-        feed(&self.initial_offset.to_le_bytes());
-        for t in &self.transitions {
-            feed(&t.at.to_le_bytes());
-            feed(&t.after.to_le_bytes());
-        }
-        hash
-    }
-
     /// Resolves local seconds with the crate's policy. `cursor` is a hint: the index of the
     /// first transition not yet passed, kept by callers that resolve increasing times.
     #[inline(always)]
@@ -498,23 +479,6 @@ mod tests {
             resolve_local(zone("America/New_York"), local(2150, 7, 1, 12, 0)),
             Utc.with_ymd_and_hms(2150, 7, 1, 16, 0, 0).unwrap()
         );
-    }
-
-    #[test]
-    fn fingerprints_tell_rules_apart() {
-        let ny = table(zone("America/New_York"));
-        let chicago = table(zone("America/Chicago"));
-        assert_eq!(
-            ny.fingerprint(),
-            ZoneTable::build(
-                &jiff::tz::TimeZoneDatabase::bundled()
-                    .get("America/New_York")
-                    .unwrap()
-            )
-            .fingerprint()
-        );
-        assert_ne!(ny.fingerprint(), chicago.fingerprint());
-        assert_ne!(ny.fingerprint(), table(Zone::UTC).fingerprint());
     }
 
     #[test]

@@ -180,17 +180,6 @@ pub fn source() -> ZoneSource {
     read_registry().source.clone()
 }
 
-/// The rules' fingerprint of a zone: a hash of its offsets over 1900–2199 under the rules in
-/// use. Stores keep it beside the next runs they index, to re-plan them when it changes.
-pub(crate) fn fingerprint(zone: Zone) -> u64 {
-    table(zone).fingerprint()
-}
-
-/// Whether `zone`'s offsets under the rules in use match `fingerprint`.
-pub(crate) fn unchanged(zone: Zone, fingerprint: u64) -> bool {
-    self::fingerprint(zone) == fingerprint
-}
-
 /// The transition table of `zone` under the rules in use.
 pub(crate) fn table(zone: Zone) -> &'static ZoneTable {
     let generation = GENERATION.load(Ordering::Acquire);
