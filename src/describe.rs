@@ -71,7 +71,7 @@ impl Schedule {
     ///
     /// ```
     /// use chrono::{NaiveDate, Weekday};
-    /// use recurring_deals::{End, Interval, Locale, Recurrence, Schedule, WeekdaySet};
+    /// use recurring_deals::{End, Interval, Locale, Recurrence, Schedule, WeekdaySet, Zone};
     ///
     /// let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
     /// let schedule = Schedule::builder(

@@ -46,7 +46,7 @@ fn last_day() -> NaiveDate {
 fn model(zone: &str, start: NaiveDateTime, rule: &str, count: usize) -> Vec<DateTime<Utc>> {
     let text = format!("DTSTART:{}Z\nRRULE:{rule}", start.format("%Y%m%dT%H%M%S"));
     let set: rrule::RRuleSet = text.parse().unwrap();
-    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let tz = jiff::tz::TimeZoneDatabase::bundled().get(zone).unwrap();
     let offset_of = |local: NaiveDateTime| {
         let civil = jiff::civil::DateTime::new(
             local.year() as i16,

@@ -69,7 +69,7 @@ impl Schedule {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use recurring_deals::{DayOfMonth, Interval, MonthDay, Recurrence, Schedule};
+    /// use recurring_deals::{DayOfMonth, Interval, MonthDay, Recurrence, Schedule, Zone};
     ///
     /// let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
     /// let schedule = Schedule::builder(

@@ -19,7 +19,7 @@ use crate::zone::ZoneTable;
 ///
 /// ```
 /// use chrono::{NaiveDate, Weekday};
-/// use recurring_deals::{Adjustment, End, Interval, Recurrence, Schedule, WeekdaySet};
+/// use recurring_deals::{Adjustment, End, Interval, Recurrence, Schedule, WeekdaySet, Zone};
 ///
 /// let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap();
 /// let schedule = Schedule::builder(
@@ -108,7 +108,7 @@ impl ScheduleBuilder {
     ///
     /// ```
     /// use chrono::{NaiveDate, TimeZone, Utc};
-    /// use recurring_deals::{End, Interval, Recurrence, Schedule};
+    /// use recurring_deals::{End, Interval, Recurrence, Schedule, Zone};
     ///
     /// // 02:30 does not exist in Berlin on 2026-03-29: the occurrence is at 03:30+02:00.
     /// let start = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap().and_hms_opt(2, 30, 0).unwrap();

@@ -53,7 +53,7 @@ pub enum End {
 ///
 /// ```
 /// use chrono::{NaiveDate, Utc, TimeZone};
-/// use recurring_deals::{End, Interval, MonthDay, DayOfMonth, Recurrence, Schedule};
+/// use recurring_deals::{End, Interval, MonthDay, DayOfMonth, Recurrence, Schedule, Zone};
 ///
 /// let start = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
 /// let schedule = Schedule::builder(
