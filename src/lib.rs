@@ -182,6 +182,7 @@ pub use describe::Locale;
 pub use engine::{
     ConfigError, ConflictRetry, DealLimits, Engine, EngineConfig, EngineConfigBuilder, EngineError,
     RuntimeError, TemplateTerms, TermsDryRun, TermsOutcome, TermsReport, TickFailure, TickReport,
+    ZoneReplan, ZoneReplanned,
 };
 pub use error::ScheduleError;
 pub use event::{EventKind, NewEvent, OutboxEvent};

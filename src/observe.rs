@@ -18,6 +18,8 @@
 //! | `events_delivered_total` | counter | outbox events a runner's handler accepted |
 //! | `handler_failures_total` | counter | outbox events a runner's handler refused |
 //! | `terms_changes_total` | counter, label `outcome` | templates a terms change applied, found applied, left finished, refused or failed |
+//! | `zone_replans_total` | counter | zones whose next runs an engine planned again under changed zone rules |
+//! | `next_runs_replanned_total` | counter | next runs those re-plans moved |
 
 use crate::engine::TickReport;
 use crate::store::RepositoryError;
@@ -98,6 +100,46 @@ impl TickTimer {
         );
         let _ = (report, due, self);
     }
+}
+
+/// Logs, once per engine, which zone rules it plans with.
+pub(crate) fn engine_started() {
+    event!(
+        tracing::Level::INFO,
+        tzdb = %crate::zone::rules::tzdb_version(),
+        source = ?crate::zone::rules::source(),
+        "recurring-deals engine: zone rules"
+    );
+}
+
+/// Records what planning next runs again under changed zone rules did.
+pub(crate) fn zones_replanned(report: &crate::engine::ZoneReplan) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("recurring_deals_zone_replans_total")
+            .increment(report.zones.len() as u64);
+        metrics::counter!("recurring_deals_next_runs_replanned_total")
+            .increment(report.moved as u64);
+    }
+    for zone in &report.zones {
+        event!(
+            tracing::Level::WARN,
+            zone = %zone.zone,
+            previous = zone.previous.as_deref().unwrap_or("unrecorded"),
+            tzdb = %report.tzdb,
+            moved = zone.moved,
+            "next runs planned again under changed zone rules"
+        );
+    }
+    if !report.unknown.is_empty() {
+        event!(
+            tracing::Level::ERROR,
+            zones = ?report.unknown,
+            tzdb = %report.tzdb,
+            "stored zones the zone rules in use lack; their templates keep their next runs"
+        );
+    }
+    let _ = report;
 }
 
 /// Records a template commit the store failed.

@@ -754,3 +754,57 @@ async fn concurrent_ticks_and_edits_lose_nothing() {
     }
     assert_eq!(announced.len(), deals.len());
 }
+
+/// Rows an earlier schema wrote (no zone column value, no rules recorded) are planned again
+/// by the first tick, which writes each row's zone and records the zone's rules, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_without_a_zone_are_planned_again_and_given_one() {
+    let Some(schemas) = schemas("rows_without_a_zone_are_planned_again_and_given_one") else {
+        return;
+    };
+    let schema = schemas.fresh("unzoned");
+    let pool = schemas.pool().await;
+    let options = PostgresOptions::new().schema(&schema).unwrap();
+    let store = PostgresStore::open(pool.clone(), options).await.unwrap();
+    let acme = tenant("acme");
+    let first = create_daily(&store, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    engine_at(&store, t0()).tick().await.unwrap();
+    exec(
+        &pool,
+        &format!(
+            "UPDATE \"{schema}\".templates SET zone = NULL; DELETE FROM \"{schema}\".zone_rules"
+        ),
+    )
+    .await;
+    let zones = store.planned_zones().await.unwrap();
+    assert_eq!(zones.len(), 1);
+    assert_eq!((zones[0].zone.as_deref(), zones[0].templates), (None, 1));
+    let replanned = engine_at(&store, t0())
+        .tick()
+        .await
+        .unwrap()
+        .replanned
+        .unwrap();
+    assert_eq!(
+        (replanned.unzoned, replanned.moved),
+        (1, 1),
+        "{replanned:?}"
+    );
+    assert_eq!(replanned.zones.len(), 1);
+    assert_eq!(replanned.zones[0].zone, "UTC");
+    let zone: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT zone FROM \"{schema}\".templates WHERE id = $1"
+    )))
+    .bind(i64::try_from(first.id().0).unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(zone.as_deref(), Some("UTC"));
+    let again = engine_at(&store, t0())
+        .tick()
+        .await
+        .unwrap()
+        .replanned
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+}

@@ -159,6 +159,9 @@ async fn a_version_1_database_is_migrated_forward() {
     exec(&edit, "DROP INDEX rd_templates_scan").await;
     exec(&edit, "DROP INDEX rd_invoices_overdue").await;
     exec(&edit, "ALTER TABLE rd_invoices DROP COLUMN overdue_ns").await;
+    exec(&edit, "DROP INDEX rd_templates_zone").await;
+    exec(&edit, "ALTER TABLE rd_templates DROP COLUMN zone").await;
+    exec(&edit, "DROP TABLE rd_zone_rules").await;
     exec(&edit, "DELETE FROM rd_schema_version WHERE version > 1").await;
     let store = SqliteStore::connect(&path).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), migrations::LATEST);
@@ -184,8 +187,37 @@ async fn a_version_1_database_is_migrated_forward() {
             .is_empty()
     );
     let scan = store.scan_templates(&acme, None, 10).await.unwrap();
-    assert_eq!(scan.items, vec![first]);
+    assert_eq!(scan.items, vec![first.clone()]);
     assert_eq!(scan.next, None);
+    // Version 4: the row has no zone yet and no rules are recorded; the first tick plans it
+    // again, writes its zone and records the zone's rules.
+    let zones = store.planned_zones().await.unwrap();
+    assert_eq!(zones.len(), 1);
+    assert_eq!((zones[0].zone.as_deref(), zones[0].templates), (None, 1));
+    let report = engine_at(&store, t0()).tick().await.unwrap();
+    let replanned = report.replanned.unwrap();
+    assert_eq!(replanned.unzoned, 1, "{replanned:?}");
+    assert_eq!(
+        replanned.moved, 1,
+        "the row is written again, with its zone"
+    );
+    assert_eq!(replanned.zones.len(), 1);
+    assert_eq!(replanned.zones[0].zone, "UTC");
+    assert_eq!(replanned.zones[0].previous, None);
+    let zone: Option<String> = sqlx::query_scalar("SELECT zone FROM rd_templates WHERE id = ?1")
+        .bind(i64::try_from(first.id().0).unwrap())
+        .fetch_one(&edit)
+        .await
+        .unwrap();
+    assert_eq!(zone.as_deref(), Some("UTC"));
+    let recorded: (String, String) = sqlx::query_as("SELECT zone, tzdb FROM rd_zone_rules")
+        .fetch_one(&edit)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        ("UTC".into(), recurring_deals::tz::tzdb_version())
+    );
 }
 
 /// A database written by a newer release is refused with both versions, and left as is.

@@ -14,6 +14,7 @@ mod outbox;
 mod terms;
 mod tick;
 mod views;
+mod zones;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use config::{ConfigError, ConflictRetry, EngineConfig, EngineConfigBuilder};
 pub use error::{EngineError, RuntimeError};
 pub use limits::DealLimits;
 pub use terms::{TemplateTerms, TermsDryRun, TermsOutcome, TermsReport};
+pub use zones::{ZoneReplan, ZoneReplanned};
 
 use tick::planned_commit;
 
@@ -78,6 +80,10 @@ pub struct TickReport {
     pub more_due: bool,
     /// When the engine next has work.
     pub next_wake: Option<DateTime<Utc>>,
+    /// What planning next runs again under changed zone rules did, when the tick did it
+    /// first (its first run, or the first after [`crate::tz::load`]):
+    /// [`Engine::replan_zones`].
+    pub replanned: Option<ZoneReplan>,
 }
 
 /// A template whose commit failed during a tick.
@@ -126,6 +132,9 @@ pub struct Engine<R: Repository, C: Clock> {
     /// Signalled after every change this engine commits outside a tick (and by
     /// [`Engine::notify`]): what wakes a [`crate::Runner`] early.
     changes: Arc<Notify>,
+    /// The zone rules generation [`Engine::replan_zones`] last ran under (`u64::MAX`:
+    /// never).
+    rules_seen: std::sync::atomic::AtomicU64,
 }
 
 /// One try of a read-change-write operation.
@@ -146,11 +155,13 @@ impl<R: Repository, C: Clock> Engine<R, C> {
 
     /// An engine with settings.
     pub fn with_config(repository: R, clock: C, config: EngineConfig) -> Self {
+        observe::engine_started();
         Engine {
             repository,
             clock,
             config,
             changes: Arc::new(Notify::new()),
+            rules_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 

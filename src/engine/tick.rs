@@ -8,11 +8,20 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// commits them in batches. A template whose commit fails gets the failure recorded and
     /// is retried with back-off; it never blocks the others and is never switched off.
     ///
+    /// The first tick of an engine, and the first after the zone rules in use changed
+    /// ([`crate::tz::load`]), first plans again the next runs the store holds under other
+    /// rules ([`Engine::replan_zones`], reported in [`TickReport::replanned`]).
+    ///
     /// # Errors
-    /// [`EngineError::Repository`] only when the due work cannot even be loaded.
+    /// [`EngineError::Repository`] only when the due work cannot even be loaded (or the
+    /// next runs under changed zone rules cannot be planned again: the next tick tries again).
     pub async fn tick(&self) -> Result<TickReport, EngineError> {
+        let replanned = self.replan_if_rules_changed().await?;
         let now = self.clock.now();
-        instrumented!(self.tick_at(now), tracing::Level::INFO, "tick", at = %now).await
+        let mut report =
+            instrumented!(self.tick_at(now), tracing::Level::INFO, "tick", at = %now).await?;
+        report.replanned = replanned;
+        Ok(report)
     }
 
     async fn tick_at(&self, now: DateTime<Utc>) -> Result<TickReport, EngineError> {

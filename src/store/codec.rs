@@ -34,6 +34,7 @@ pub(crate) mod table {
     pub(crate) const SKIPPED: &str = "skipped";
     pub(crate) const INVOICES: &str = "invoices";
     pub(crate) const OUTBOX: &str = "outbox";
+    pub(crate) const ZONE_RULES: &str = "zone_rules";
 }
 
 /// Reports a stored row that a listing skipped because it cannot be decoded. The one place
@@ -229,6 +230,8 @@ pub(crate) struct TemplateRow {
     pub(crate) state: &'static str,
     pub(crate) next_run_ns: Option<i64>,
     pub(crate) body: String,
+    /// The IANA name of the schedule's zone (the `zone` column).
+    pub(crate) zone: &'static str,
 }
 
 impl TemplateRow {
@@ -241,6 +244,7 @@ impl TemplateRow {
             state: StateFilter::of(&template.state).name(),
             next_run_ns: optional_instant(template.next_run)?,
             body: to_json(template, "a template")?,
+            zone: template.schedule.zone().name(),
         })
     }
 }

@@ -104,6 +104,17 @@ pub(crate) struct Reads {
     pub(crate) outbox: Stmt,
     /// A tenant's (`?1`) first `?2` events.
     pub(crate) tenant_outbox: Stmt,
+    /// The zones of the templates with a next run, with the rules recorded for each:
+    /// `zone, fingerprint, tzdb, recorded_at_ns, count`.
+    pub(crate) planned_zones: Stmt,
+    /// Templates with a next run in zone `?1`, after id `?2`, in id order, at most `?3`.
+    pub(crate) zone_templates: Stmt,
+    /// The same for rows without a zone: after id `?1`, at most `?2`.
+    pub(crate) unzoned_templates: Stmt,
+    /// Records the rules of zone `?1` (`?2` fingerprint, `?3` tzdb, `?4` when) if the
+    /// recorded fingerprint is `?5` or none is recorded (then `?5` is `NULL`): a write,
+    /// kept here because its text is the same in both dialects.
+    pub(crate) record_zone_rules: Stmt,
 }
 
 impl Reads {
@@ -112,6 +123,7 @@ impl Reads {
         let deals = names.table("deals");
         let invoices = names.table("invoices");
         let outbox = names.table("outbox");
+        let zone_rules = names.table("zone_rules");
         let key = "template_id = ?2 AND kind = ?3 AND revision = ?4 AND num = ?5";
         let sql = |text| Stmt::new(DB::params(text));
         Reads {
@@ -142,6 +154,27 @@ impl Reads {
             )),
             tenant_outbox: sql(format!(
                 "SELECT {EVENT_COLUMNS} FROM {outbox} WHERE tenant = ?1 ORDER BY id LIMIT ?2"
+            )),
+            planned_zones: sql(format!(
+                "SELECT t.zone, r.fingerprint, r.tzdb, r.recorded_at_ns, count(*) \
+                 FROM {templates} t LEFT JOIN {zone_rules} r ON r.zone = t.zone \
+                 WHERE t.next_run_ns IS NOT NULL \
+                 GROUP BY t.zone, r.fingerprint, r.tzdb, r.recorded_at_ns"
+            )),
+            zone_templates: sql(format!(
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
+                 WHERE zone = ?1 AND next_run_ns IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?3"
+            )),
+            unzoned_templates: sql(format!(
+                "SELECT {TEMPLATE_COLUMNS} FROM {templates} \
+                 WHERE zone IS NULL AND next_run_ns IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2"
+            )),
+            record_zone_rules: sql(format!(
+                "INSERT INTO {zone_rules} AS r (zone, fingerprint, tzdb, recorded_at_ns) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (zone) DO UPDATE \
+                 SET fingerprint = excluded.fingerprint, tzdb = excluded.tzdb, \
+                     recorded_at_ns = excluded.recorded_at_ns \
+                 WHERE r.fingerprint = ?5"
             )),
         }
     }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
+use super::{
+    Commit, CommitOutcome, Page, PlannedZone, RecordedRules, Repository, RepositoryError, Scan,
+    Share, TemplateQuery,
+};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, OverduePosition};
@@ -87,6 +90,19 @@ trait Erased: Send + Sync {
         limit: usize,
     ) -> Boxed<'a, Res<Scan>>;
     fn count_live<'a>(&'a self, tenant: &'a TenantId) -> Boxed<'a, Res<u64>>;
+    fn planned_zones(&self) -> Boxed<'_, Res<Vec<PlannedZone>>>;
+    fn zone_templates<'a>(
+        &'a self,
+        zone: Option<&'a str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Scan>>;
+    fn record_zone_rules<'a>(
+        &'a self,
+        zone: &'a str,
+        expected: Option<u64>,
+        rules: &'a RecordedRules,
+    ) -> Boxed<'a, Res<bool>>;
     fn deals<'a>(
         &'a self,
         tenant: &'a TenantId,
@@ -185,6 +201,25 @@ impl<R: Repository> Erased for R {
     }
     fn count_live<'a>(&'a self, tenant: &'a TenantId) -> Boxed<'a, Res<u64>> {
         Box::pin(Repository::count_live(self, tenant))
+    }
+    fn planned_zones(&self) -> Boxed<'_, Res<Vec<PlannedZone>>> {
+        Box::pin(Repository::planned_zones(self))
+    }
+    fn zone_templates<'a>(
+        &'a self,
+        zone: Option<&'a str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Scan>> {
+        Box::pin(Repository::zone_templates(self, zone, after, limit))
+    }
+    fn record_zone_rules<'a>(
+        &'a self,
+        zone: &'a str,
+        expected: Option<u64>,
+        rules: &'a RecordedRules,
+    ) -> Boxed<'a, Res<bool>> {
+        Box::pin(Repository::record_zone_rules(self, zone, expected, rules))
     }
     fn deals<'a>(
         &'a self,
@@ -302,6 +337,25 @@ impl Repository for DynRepository {
     }
     async fn count_live(&self, tenant: &TenantId) -> Res<u64> {
         self.inner.count_live(tenant).await
+    }
+    async fn planned_zones(&self) -> Res<Vec<PlannedZone>> {
+        self.inner.planned_zones().await
+    }
+    async fn zone_templates(
+        &self,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Res<Scan> {
+        self.inner.zone_templates(zone, after, limit).await
+    }
+    async fn record_zone_rules(
+        &self,
+        zone: &str,
+        expected: Option<u64>,
+        rules: &RecordedRules,
+    ) -> Res<bool> {
+        self.inner.record_zone_rules(zone, expected, rules).await
     }
     async fn deals(
         &self,

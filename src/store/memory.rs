@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, CommitOutcome, ListPosition, Page, Repository, RepositoryError, Scan, Share,
-    TemplateQuery,
+    Commit, CommitOutcome, ListPosition, Page, PlannedZone, RecordedRules, Repository,
+    RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -49,6 +49,10 @@ struct State {
     overdue: BTreeSet<(TenantId, OverdueOrder, DealKey)>,
     outbox: BTreeMap<u64, OutboxEvent>,
     last_event_id: u64,
+    /// The templates with a next run, by their schedule's zone: the zone index.
+    by_zone: BTreeMap<&'static str, BTreeSet<TemplateId>>,
+    /// The zone rules recorded per zone.
+    zone_rules: HashMap<String, RecordedRules>,
 }
 
 impl InMemoryRepository {
@@ -75,12 +79,21 @@ impl State {
     fn index(&mut self, template: &Template) {
         if let Some(at) = template.next_run {
             self.due.insert((at, template.id));
+            let zone = template.schedule.zone().name();
+            self.by_zone.entry(zone).or_default().insert(template.id);
         }
     }
 
     fn unindex(&mut self, template: &Template) {
         if let Some(at) = template.next_run {
             self.due.remove(&(at, template.id));
+            let zone = template.schedule.zone().name();
+            if let Some(ids) = self.by_zone.get_mut(zone) {
+                ids.remove(&template.id);
+                if ids.is_empty() {
+                    self.by_zone.remove(zone);
+                }
+            }
         }
     }
 
@@ -328,6 +341,62 @@ impl Repository for InMemoryRepository {
                 )
             })
             .count() as u64)
+    }
+
+    async fn planned_zones(&self) -> Result<Vec<PlannedZone>, RepositoryError> {
+        let state = self.lock();
+        Ok(state
+            .by_zone
+            .iter()
+            .map(|(zone, ids)| PlannedZone {
+                zone: Some((*zone).to_owned()),
+                recorded: state.zone_rules.get(*zone).cloned(),
+                templates: ids.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn zone_templates(
+        &self,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        let state = self.lock();
+        // Every template here has its zone: none was written before zones were kept.
+        let Some(ids) = zone.and_then(|zone| state.by_zone.get(zone)) else {
+            return Ok(Scan::default());
+        };
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded(after),
+            None => std::ops::Bound::Unbounded,
+        };
+        let ids: Vec<TemplateId> = ids
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .copied()
+            .collect();
+        Ok(Scan {
+            next: ids.last().copied().filter(|_| ids.len() == limit),
+            items: (ids.iter())
+                .filter_map(|id| state.templates.get(id).cloned())
+                .collect(),
+        })
+    }
+
+    async fn record_zone_rules(
+        &self,
+        zone: &str,
+        expected: Option<u64>,
+        rules: &RecordedRules,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.lock();
+        let recorded = state.zone_rules.get(zone).map(|r| r.fingerprint);
+        if recorded != expected {
+            return Ok(false);
+        }
+        state.zone_rules.insert(zone.to_owned(), rules.clone());
+        Ok(true)
     }
 
     async fn deals(

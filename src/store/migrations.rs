@@ -33,6 +33,16 @@
 //! first dunning step; `NULL` otherwise) and the index `invoices_overdue (tenant,
 //! overdue_ns, template_id, kind, revision, num)` where set, for a tenant's overdue invoices.
 //!
+//! # Version 4
+//!
+//! Adds the column `zone` to `templates` (the IANA name of the schedule's zone, written with
+//! every template; `NULL` in rows written before it) with the index `templates_zone (zone,
+//! id)` where `next_run_ns` is set, and the table `zone_rules (zone, fingerprint, tzdb,
+//! recorded_at_ns)`: per zone, a fingerprint of the zone rules the stored next runs were
+//! planned with, the tzdb release those rules came from, and when it was recorded. An engine
+//! whose rules differ plans those zones' next runs again before its first tick
+//! ([`crate::Engine::replan_zones`]).
+//!
 //! `state` is `active`, `paused`, `inactive` or `finished` ([`super::StateFilter::name`]).
 //! Instants (`*_ns`) are nanoseconds since the Unix epoch; `NULL` where there is none. A deal
 //! key is `kind` (0 scheduled, 1 manual), `template_id`, `revision` (0 for manual deals) and
@@ -43,7 +53,7 @@
 use super::RepositoryError;
 
 /// The schema version this crate writes, and the newest it opens.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// The schema version of the crate's earlier stores (rusqlite; the `postgres` crate) that
 /// the stores import on open.
@@ -228,6 +238,10 @@ fn steps(names: &Names) -> Vec<Migration> {
             version: 3,
             sql: version_3(names),
         },
+        Migration {
+            version: 4,
+            sql: version_4(names),
+        },
     ]
 }
 
@@ -254,6 +268,27 @@ INSERT INTO {version} (version) VALUES (3);
 ",
         invoices = n.table("invoices"),
         invoices_overdue = n.index("invoices_overdue"),
+        version = n.table("schema_version"),
+    )
+}
+
+/// Version 4: the zone rules next runs were planned with ([`crate::Engine::replan_zones`]).
+fn version_4(n: &Names) -> String {
+    let int = if n.postgres { "BIGINT" } else { "INTEGER" };
+    format!(
+        "ALTER TABLE {templates} ADD COLUMN zone TEXT;
+CREATE INDEX {templates_zone} ON {templates} (zone, id) WHERE next_run_ns IS NOT NULL;
+CREATE TABLE {zone_rules} (
+    zone TEXT PRIMARY KEY,
+    fingerprint {int} NOT NULL,
+    tzdb TEXT NOT NULL,
+    recorded_at_ns {int} NOT NULL
+);
+INSERT INTO {version} (version) VALUES (4);
+",
+        templates = n.table("templates"),
+        templates_zone = n.index("templates_zone"),
+        zone_rules = n.table("zone_rules"),
         version = n.table("schema_version"),
     )
 }

@@ -309,6 +309,30 @@ pub struct Scan {
     pub next: Option<TemplateId>,
 }
 
+/// The zone rules a store recorded for a zone: what its next runs were planned with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRules {
+    /// A fingerprint of the zone's offsets over 1900–2199 (equal rules, equal fingerprints).
+    pub fingerprint: u64,
+    /// The tzdb release the rules came from ([`crate::tz::tzdb_version`]), e.g. `2026f`.
+    pub tzdb: String,
+    /// When they were recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// A zone the templates with a next run use, and the rules recorded for it
+/// ([`Repository::planned_zones`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedZone {
+    /// The zone's IANA name as stored; `None` for templates written before the store kept
+    /// zones (schema version 4), whose rules are unknown.
+    pub zone: Option<String>,
+    /// The rules recorded for the zone, if any.
+    pub recorded: Option<RecordedRules>,
+    /// How many templates with a next run use it.
+    pub templates: u64,
+}
+
 /// A page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -466,6 +490,33 @@ pub trait Repository: Send + Sync {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
 
+    /// The zones of all tenants' templates that have a next run, each with the rules
+    /// recorded for it ([`Repository::record_zone_rules`]): what
+    /// [`crate::Engine::replan_zones`] compares with the rules in use. One row per zone.
+    fn planned_zones(
+        &self,
+    ) -> impl Future<Output = Result<Vec<PlannedZone>, RepositoryError>> + Send;
+
+    /// The templates of every tenant with a next run whose zone is `zone` (`None`: rows
+    /// written before the store kept zones), in id order after `after`, at most `limit`:
+    /// pages as [`Repository::scan_templates`] gives them.
+    fn zone_templates(
+        &self,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Scan, RepositoryError>> + Send;
+
+    /// Records `rules` for `zone` if the recorded fingerprint is `expected` (`None`: nothing
+    /// recorded yet): a compare-and-set, so of several workers re-planning a zone one
+    /// records it. Returns whether this call recorded them.
+    fn record_zone_rules(
+        &self,
+        zone: &str,
+        expected: Option<u64>,
+        rules: &RecordedRules,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
     /// A tenant's created deals (of one template, or all), by template, nominal instant, key.
     fn deals(
         &self,
@@ -611,6 +662,15 @@ macro_rules! forward_repository {
             }
             fn ack(&self, ids: &[u64]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
                 (**self).ack(ids)
+            }
+            fn planned_zones(&self) -> impl Future<Output = Result<Vec<PlannedZone>, RepositoryError>> + Send {
+                (**self).planned_zones()
+            }
+            fn zone_templates(&self, zone: Option<&str>, after: Option<TemplateId>, limit: usize) -> impl Future<Output = Result<Scan, RepositoryError>> + Send {
+                (**self).zone_templates(zone, after, limit)
+            }
+            fn record_zone_rules(&self, zone: &str, expected: Option<u64>, rules: &RecordedRules) -> impl Future<Output = Result<bool, RepositoryError>> + Send {
+                (**self).record_zone_rules(zone, expected, rules)
             }
             fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
                 (**self).tenant_ack(tenant, ids)

@@ -3,15 +3,15 @@
 //! single-row reads return them as errors), and the paging loops. Each backend keeps only its
 //! SQL text and binds, handing the reader a built [`Query`].
 
-use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::codec::{
     self, Key, decode_all, decode_deal, decode_event, decode_invoice, decode_skipped,
     decode_template, table,
 };
-use super::dialect::Dialect;
+use super::dialect::{Dialect, Reads};
 use super::sqlx_error::repository_error;
-use super::{RepositoryError, Scan};
+use super::{PlannedZone, RecordedRules, RepositoryError, Scan};
 use crate::event::OutboxEvent;
 use crate::ids::TemplateId;
 use crate::invoice::Invoice;
@@ -57,6 +57,10 @@ pub(crate) trait Columns: Row {
     fn small(&self, index: usize, table: &'static str) -> Result<i16, RepositoryError>;
     /// A `TEXT` column.
     fn text(&self, index: usize, table: &'static str) -> Result<&str, RepositoryError>;
+    /// An `INTEGER`/`BIGINT` column that may be `NULL`.
+    fn opt_int(&self, index: usize, table: &'static str) -> Result<Option<i64>, RepositoryError>;
+    /// A `TEXT` column that may be `NULL`.
+    fn opt_text(&self, index: usize, table: &'static str) -> Result<Option<&str>, RepositoryError>;
 }
 
 impl<R> Columns for R
@@ -77,6 +81,14 @@ where
     }
 
     fn text(&self, index: usize, table: &'static str) -> Result<&str, RepositoryError> {
+        col(self, index, table)
+    }
+
+    fn opt_int(&self, index: usize, table: &'static str) -> Result<Option<i64>, RepositoryError> {
+        col(self, index, table)
+    }
+
+    fn opt_text(&self, index: usize, table: &'static str) -> Result<Option<&str>, RepositoryError> {
         col(self, index, table)
     }
 }
@@ -187,12 +199,94 @@ where
         }
     }
 
+    /// [`super::Repository::planned_zones`].
+    pub(crate) async fn planned_zones(
+        &self,
+        reads: &Reads,
+    ) -> Result<Vec<PlannedZone>, RepositoryError> {
+        let rows = self.rows(sqlx::query(&reads.planned_zones)).await?;
+        rows.iter().map(planned_zone_of).collect()
+    }
+
+    /// [`super::Repository::zone_templates`].
+    pub(crate) async fn zone_templates(
+        &self,
+        reads: &Reads,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError>
+    where
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    {
+        // Ids are stored as non-negative `i64`s: -1 is before all of them.
+        let after = match after.map(|id| i64::try_from(id.0)) {
+            None => -1,
+            Some(Ok(id)) => id,
+            Some(Err(_)) => return Ok(Scan::default()),
+        };
+        let limit_arg = codec::count(limit);
+        let query = match zone {
+            Some(zone) => sqlx::query(&reads.zone_templates)
+                .bind(zone)
+                .bind(after)
+                .bind(limit_arg),
+            None => sqlx::query(&reads.unzoned_templates)
+                .bind(after)
+                .bind(limit_arg),
+        };
+        self.scan(query, limit).await
+    }
+
     async fn rows(&self, query: Query<'_, DB>) -> Result<Vec<DB::Row>, RepositoryError> {
         query
             .fetch_all(self.pool)
             .await
             .map_err(|e| repository_error(e, DB::BACKEND))
     }
+}
+
+/// [`Reads::record_zone_rules`] with its parameters bound.
+pub(crate) fn record_zone_rules<'q, DB: Database>(
+    reads: &'q Reads,
+    zone: &'q str,
+    expected: Option<u64>,
+    rules: &'q RecordedRules,
+) -> Result<Query<'q, DB>, RepositoryError>
+where
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    // Fingerprints are stored as the `i64` of the same bits.
+    let fingerprint = i64::from_ne_bytes(rules.fingerprint.to_ne_bytes());
+    let expected = expected.map(|f| i64::from_ne_bytes(f.to_ne_bytes()));
+    Ok(sqlx::query(&reads.record_zone_rules)
+        .bind(zone)
+        .bind(fingerprint)
+        .bind(rules.tzdb.as_str())
+        .bind(codec::instant(rules.at)?)
+        .bind(expected))
+}
+
+/// `zone, fingerprint, tzdb, recorded_at_ns, count` of [`Reads::planned_zones`].
+fn planned_zone_of<R: Columns>(row: &R) -> Result<PlannedZone, RepositoryError> {
+    let t = table::ZONE_RULES;
+    let recorded = match (row.opt_int(1, t)?, row.opt_text(2, t)?, row.opt_int(3, t)?) {
+        (Some(fingerprint), Some(tzdb), Some(at)) => Some(RecordedRules {
+            fingerprint: u64::from_ne_bytes(fingerprint.to_ne_bytes()),
+            tzdb: tzdb.to_owned(),
+            at: codec::instant_from(at),
+        }),
+        _ => None,
+    };
+    Ok(PlannedZone {
+        zone: row.opt_text(0, t)?.map(str::to_owned),
+        recorded,
+        templates: u64::try_from(row.int(4, t)?).unwrap_or(0),
+    })
 }
 
 /// The key columns from column `at`: `template_id, kind, revision, num`.

@@ -35,6 +35,10 @@ pub(crate) struct ZoneTable {
     /// Whether an offset change of a day or more happens (a zone crossing the date line):
     /// only then can a civil day be missing, or a day's time come before the previous day's.
     day_jumps: bool,
+    /// FNV-1a of the initial offset and every transition: equal tables, equal fingerprints.
+    /// The durable stores record it with the next runs they index, so a store opened under
+    /// other rules knows which zones' next runs to plan again.
+    fingerprint: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +158,24 @@ pub fn resolve_local(zone: Zone, local: NaiveDateTime) -> DateTime<Utc> {
         .unwrap_or_else(|| local.and_utc())
 }
 
+/// FNV-1a (64-bit) over the offsets and transitions, in a fixed byte order.
+fn fingerprint(initial_offset: i32, transitions: &[Transition]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    };
+    eat(&initial_offset.to_le_bytes());
+    for t in transitions {
+        eat(&t.at.to_le_bytes());
+        eat(&t.before.to_le_bytes());
+        eat(&t.after.to_le_bytes());
+    }
+    hash
+}
+
 impl ZoneTable {
     /// Flattens the offset changes of `tz` across the supported years (a month on either
     /// side), from jiff's reading of its TZif data: listed transitions, then its POSIX TZ
@@ -184,11 +206,18 @@ impl ZoneTable {
         let day_jumps = transitions
             .iter()
             .any(|t| (i64::from(t.after) - i64::from(t.before)).abs() >= SECONDS_PER_DAY);
+        let fingerprint = fingerprint(initial_offset, &transitions);
         ZoneTable {
             initial_offset,
             transitions: transitions.into_boxed_slice(),
             day_jumps,
+            fingerprint,
         }
+    }
+
+    /// The table's fingerprint: equal for tables that resolve every instant alike.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Resolves local seconds with the crate's policy. `cursor` is a hint: the index of the

@@ -115,6 +115,12 @@ impl Zone {
     pub(crate) fn id(self) -> u32 {
         self.id
     }
+
+    /// A fingerprint of the zone's rules in use (over 1900–2199): equal while they resolve
+    /// every instant alike, different once a reload changes any offset.
+    pub(crate) fn rules_fingerprint(self) -> u64 {
+        rules::table(self).fingerprint()
+    }
 }
 
 /// Every zone interned so far, with its id.

@@ -180,6 +180,12 @@ pub fn source() -> ZoneSource {
     read_registry().source.clone()
 }
 
+/// A number that changes whenever [`load`] replaces the rules in use: what an engine
+/// compares to know that its stored next runs may need planning again.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// The transition table of `zone` under the rules in use.
 pub(crate) fn table(zone: Zone) -> &'static ZoneTable {
     let generation = GENERATION.load(Ordering::Acquire);

@@ -10,7 +10,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use recurring_deals::{
     Commit, CommitOutcome, CreatedDeal, Currency, Deal, DealKey, Invoice, Money, NewEvent,
     OutboxEvent, OverduePosition, Page, Repository, RepositoryError, SkippedOccurrence, Template,
-    TemplateId, TemplateQuery, TenantId, store, store::Share,
+    TemplateId, TemplateQuery, TenantId, store,
+    store::{PlannedZone, RecordedRules, Scan, Share},
 };
 
 /// An instant in UTC.
@@ -133,6 +134,25 @@ fn injected_error() -> RepositoryError {
 impl<R: Repository> Repository for Faulty<R> {
     async fn allocate_template_id(&self) -> Result<TemplateId, RepositoryError> {
         self.inner.allocate_template_id().await
+    }
+    async fn planned_zones(&self) -> Result<Vec<PlannedZone>, RepositoryError> {
+        self.inner.planned_zones().await
+    }
+    async fn zone_templates(
+        &self,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        self.inner.zone_templates(zone, after, limit).await
+    }
+    async fn record_zone_rules(
+        &self,
+        zone: &str,
+        expected: Option<u64>,
+        rules: &RecordedRules,
+    ) -> Result<bool, RepositoryError> {
+        self.inner.record_zone_rules(zone, expected, rules).await
     }
     async fn insert_template(&self, template: &Template) -> Result<(), RepositoryError> {
         self.inner.insert_template(template).await

@@ -16,8 +16,10 @@
 #![allow(dead_code)]
 
 mod dunning;
+mod zones;
 
 pub use dunning::*;
+pub use zones::*;
 
 use recurring_deals::Zone;
 use std::collections::BTreeSet;
@@ -91,6 +93,9 @@ macro_rules! cases {
             dunning_skips_past_steps_and_stops_the_template,
             a_pending_final_action_survives_a_crash,
             overdue_invoices_page_by_keyset,
+            next_runs_planned_under_other_rules_move_on_the_first_tick,
+            an_occurrence_moved_later_is_not_created_twice,
+            workers_replan_each_zone_once,
         }
     };
 }

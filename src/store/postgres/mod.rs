@@ -20,12 +20,16 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
 use super::dialect::{Reads, Stmt, finish, stmt};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
+use super::read;
 use super::read::{
     INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
     skipped_of, template_of,
 };
 use super::sqlx_error::{Backend, repository_error};
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
+use super::{
+    Commit, CommitOutcome, Page, PlannedZone, RecordedRules, Repository, RepositoryError, Scan,
+    Share, TemplateQuery,
+};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, OverduePosition};
@@ -368,6 +372,7 @@ impl PostgresStore {
                     .bind(chunk.iter().map(|r| r.state).collect::<Vec<_>>())
                     .bind(chunk.iter().map(|r| r.next_run_ns).collect::<Vec<_>>())
                     .bind(chunk.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|r| r.zone).collect::<Vec<_>>())
                     .execute(&mut *tx)
                     .await
                     .map_err(error)?;
@@ -624,6 +629,32 @@ impl Repository for PostgresStore {
             .await
             .map_err(error)?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn planned_zones(&self) -> Result<Vec<PlannedZone>, RepositoryError> {
+        self.read().planned_zones(&self.inner.sql.reads).await
+    }
+
+    async fn zone_templates(
+        &self,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        (self.read())
+            .zone_templates(&self.inner.sql.reads, zone, after, limit)
+            .await
+    }
+
+    async fn record_zone_rules(
+        &self,
+        zone: &str,
+        expected: Option<u64>,
+        rules: &RecordedRules,
+    ) -> Result<bool, RepositoryError> {
+        let query = read::record_zone_rules(&self.inner.sql.reads, zone, expected, rules)?;
+        let done = query.execute(&self.inner.pool).await.map_err(error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn deals(

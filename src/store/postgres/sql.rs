@@ -44,11 +44,12 @@ impl Sql {
         Sql {
             reads: Reads::new::<Postgres>(names),
             allocate: stmt!("SELECT nextval('{ids}')"),
-            // $7: the channel to notify when the template has a next run.
+            // $7: the channel to notify when the template has a next run; $8 its zone.
             insert_template: stmt!(
                 "WITH ins AS ( \
-                     INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING \
+                     INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body, \
+                         zone) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $8) ON CONFLICT (id) DO NOTHING \
                      RETURNING id, next_run_ns), \
                  bump AS (SELECT setval('{ids}', $1) FROM ins \
                      WHERE $1 > (SELECT last_value FROM {ids})), \
@@ -57,9 +58,9 @@ impl Sql {
                      (SELECT count(*) FROM notified)"
             ),
             insert_templates: stmt!(
-                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
+                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body, zone) \
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], \
-                     $5::bigint[], $6::text[])"
+                     $5::bigint[], $6::text[], $7::text[])"
             ),
             bump_ids: stmt!(
                 "SELECT setval('{ids}', GREATEST($1::bigint, (SELECT last_value FROM {ids})))"
@@ -113,8 +114,8 @@ impl Sql {
                  FROM inserted"
             ),
             // The rest of the claimed commits: skipped ($1..$6), invoices ($7..$15), events
-            // ($16..$19), the templates' new state ($20..$24), and $25 the channel to notify
-            // when $26.
+            // ($16..$19), the templates' new state ($20..$24, $27 their zones), and $25 the
+            // channel to notify when $26.
             write: stmt!(
                 "WITH skipped AS ( \
                      INSERT INTO {skipped} (template_id, kind, revision, num, tenant, body) \
@@ -131,9 +132,9 @@ impl Sql {
                  events AS ({events}), \
                  updated AS ( \
                      UPDATE {templates} t SET version = i.version, state = i.state, \
-                         next_run_ns = i.next_run_ns, body = i.body \
+                         next_run_ns = i.next_run_ns, body = i.body, zone = i.zone \
                      FROM unnest($20::bigint[], $21::bigint[], $22::text[], $23::bigint[], \
-                         $24::text[]) AS i(id, version, state, next_run_ns, body) \
+                         $24::text[], $27::text[]) AS i(id, version, state, next_run_ns, body, zone) \
                      WHERE t.id = i.id \
                      RETURNING t.id), \
                  notified AS (SELECT pg_notify($25, '') WHERE $26::boolean) \
@@ -147,13 +148,13 @@ impl Sql {
             // `claim` and `write`). Templates ($1 id, $2 tenant, $3 expected version, $4..$7
             // the new version, state, next run and body), deals ($8..$14), skipped
             // ($15..$20), invoices ($21..$29), events ($30 their template, $31..$34), $35 the
-            // channel. One row per template: its id, whether it was claimed, whether it
+            // channel, $36 the templates' zones. One row per template: its id, whether it was claimed, whether it
             // exists.
             batch: stmt!(
                 "WITH input AS ( \
                      SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], \
-                         $4::bigint[], $5::text[], $6::bigint[], $7::text[]) \
-                         AS i(id, tenant, expected, version, state, next_run_ns, body)), \
+                         $4::bigint[], $5::text[], $6::bigint[], $7::text[], $36::text[]) \
+                         AS i(id, tenant, expected, version, state, next_run_ns, body, zone)), \
                  claimed AS MATERIALIZED ( \
                      SELECT t.id, t.next_run_ns FROM {templates} t \
                      WHERE t.id = ANY($1::bigint[]) \
@@ -196,7 +197,7 @@ impl Sql {
                      ORDER BY e.ord), \
                  updated AS ( \
                      UPDATE {templates} t SET version = i.version, state = i.state, \
-                         next_run_ns = i.next_run_ns, body = i.body \
+                         next_run_ns = i.next_run_ns, body = i.body, zone = i.zone \
                      FROM input i \
                      WHERE t.id = i.id AND i.id IN (SELECT id FROM claimed) \
                      RETURNING t.id), \

@@ -18,6 +18,7 @@ pub(super) async fn insert_template(
         .bind(row.next_run_ns)
         .bind(&row.body)
         .bind(channel)
+        .bind(row.zone)
         .fetch_one(&mut *conn)
         .await
         .map_err(error)?;
@@ -66,6 +67,7 @@ pub(super) async fn write_expected(
     let rows = events
         .bind(query.bind(&owners))
         .bind(channel)
+        .bind(&templates.zone)
         .fetch_all(pool)
         .await;
     let rows = match rows {
@@ -176,6 +178,7 @@ pub(super) async fn write_commits(
             .bind_state(query.bind(&templates.id))
             .bind(channel)
             .bind(notify)
+            .bind(&templates.zone)
             .execute(&mut *conn)
             .await
             .map_err(error)?;
@@ -204,6 +207,8 @@ pub(super) struct TemplateArrays<'a> {
     state: Vec<&'a str>,
     next_run_ns: Vec<Option<i64>>,
     body: Vec<&'a str>,
+    /// Bound last, after the statement's other parameters.
+    zone: Vec<&'a str>,
 }
 
 impl<'a> TemplateArrays<'a> {
@@ -216,6 +221,7 @@ impl<'a> TemplateArrays<'a> {
             state: Vec::new(),
             next_run_ns: Vec::new(),
             body: Vec::new(),
+            zone: Vec::new(),
         };
         for c in commits {
             arrays.id.push(c.template.id);
@@ -225,6 +231,7 @@ impl<'a> TemplateArrays<'a> {
             arrays.state.push(c.template.state);
             arrays.next_run_ns.push(c.template.next_run_ns);
             arrays.body.push(&c.template.body);
+            arrays.zone.push(c.template.zone);
         }
         arrays
     }

@@ -25,12 +25,16 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::codec::{self, EncodedCommit, EncodedInvoice, EventRow, Key, no_outcome, table};
 use super::dialect::{Reads, Stmt, finish, stmt};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
+use super::read;
 use super::read::{
     INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
     key_at, skipped_of, template_of,
 };
 use super::sqlx_error::{Backend, repository_error};
-use super::{Commit, CommitOutcome, Page, Repository, RepositoryError, Scan, Share, TemplateQuery};
+use super::{
+    Commit, CommitOutcome, Page, PlannedZone, RecordedRules, Repository, RepositoryError, Scan,
+    Share, TemplateQuery,
+};
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{Invoice, OverduePosition};
@@ -371,7 +375,8 @@ impl SqliteStore {
                         .bind(row.version)
                         .bind(row.state)
                         .bind(row.next_run_ns)
-                        .bind(&row.body);
+                        .bind(&row.body)
+                        .bind(row.zone);
                 }
                 let inserted = query.execute(&mut *tx).await.map_err(error)?;
                 if inserted.rows_affected() != chunk.len() as u64 {
@@ -627,6 +632,33 @@ impl Repository for SqliteStore {
             .await
             .map_err(error)?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn planned_zones(&self) -> Result<Vec<PlannedZone>, RepositoryError> {
+        self.read().planned_zones(&self.inner.sql.reads).await
+    }
+
+    async fn zone_templates(
+        &self,
+        zone: Option<&str>,
+        after: Option<TemplateId>,
+        limit: usize,
+    ) -> Result<Scan, RepositoryError> {
+        (self.read())
+            .zone_templates(&self.inner.sql.reads, zone, after, limit)
+            .await
+    }
+
+    async fn record_zone_rules(
+        &self,
+        zone: &str,
+        expected: Option<u64>,
+        rules: &RecordedRules,
+    ) -> Result<bool, RepositoryError> {
+        let query = read::record_zone_rules(&self.inner.sql.reads, zone, expected, rules)?;
+        let _guard = self.inner.write.lock().await;
+        let done = query.execute(&self.inner.pool).await.map_err(error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn deals(

@@ -44,8 +44,8 @@ impl Sql {
                  RETURNING value"
             ),
             insert_template: stmt!(
-                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO {templates} (id, tenant, version, state, next_run_ns, body, zone) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING"
             ),
             bump_ids: stmt!(
                 "UPDATE {meta} SET value = max(value, ?1) WHERE name = 'last_template_id'"
@@ -110,9 +110,9 @@ impl Sql {
 
     pub(super) fn insert_templates(&self, rows: usize) -> Stmt {
         stmt!(
-            "INSERT INTO {} (id, tenant, version, state, next_run_ns, body) VALUES {}",
+            "INSERT INTO {} (id, tenant, version, state, next_run_ns, body, zone) VALUES {}",
             self.names.table("templates"),
-            values(rows, 6)
+            values(rows, 7)
         )
     }
 }
@@ -163,13 +163,13 @@ impl BatchSql {
             let t = t.clone();
             Sized::new(move |rows| {
                 format!(
-                    "WITH i (id, tenant, expected, version, state, next_run_ns, body) AS \
+                    "WITH i (id, tenant, expected, version, state, next_run_ns, body, zone) AS \
                      (VALUES {}) \
                      UPDATE {t} SET version = i.version, state = i.state, \
-                     next_run_ns = i.next_run_ns, body = i.body FROM i \
+                     next_run_ns = i.next_run_ns, body = i.body, zone = i.zone FROM i \
                      WHERE {t}.id = i.id AND {t}.tenant = i.tenant AND {t}.version = i.expected\
                      {returning}",
-                    values(rows, 7)
+                    values(rows, 8)
                 )
             })
         };

@@ -57,6 +57,7 @@ pub(super) fn bind_update<'q>(q: Query<'q>, c: &'q EncodedCommit) -> Query<'q> {
         .bind(c.template.state)
         .bind(c.template.next_run_ns)
         .bind(&c.template.body)
+        .bind(c.template.zone)
 }
 
 pub(super) fn bind_deal<'q>(q: Query<'q>, d: &'q &codec::DealRow) -> Query<'q> {
@@ -110,6 +111,7 @@ pub(super) async fn insert_template(
         .bind(row.state)
         .bind(row.next_run_ns)
         .bind(&row.body)
+        .bind(row.zone)
         .execute(&mut *conn)
         .await
         .map_err(error)?;
