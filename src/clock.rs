@@ -14,21 +14,18 @@ pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
 
-    /// Completes once [`Clock::now`] is at or past `deadline` (at once if it already is).
-    /// The run loop ([`crate::Runner`]) sleeps through it, so a [`ManualClock`] drives a
-    /// runner deterministically: its sleepers wake when it is moved, never by wall time.
+    /// Completes when `deadline` comes, as this clock's time line goes (at once if
+    /// [`Clock::now`] is at or past it). The run loop ([`crate::Runner`]) sleeps through it
+    /// and reads [`Clock::now`] again when it wakes, so a [`ManualClock`] drives a runner
+    /// deterministically: its sleepers wake when it is moved, never by wall time.
     ///
-    /// The provided method sleeps on tokio's timer for the distance to `deadline` as
-    /// [`Clock::now`] measures it, then checks again.
+    /// The provided method measures the distance to `deadline` once, with [`Clock::now`],
+    /// and sleeps that long on tokio's timer, which runs on monotonic time: a wall clock
+    /// stepped back or forward meanwhile neither stretches nor shortens the sleep, so a
+    /// runner's wake-up is off by at most its `max_sleep`, never by the size of the step.
     fn sleep_until(&self, deadline: DateTime<Utc>) -> impl Future<Output = ()> + Send {
         async move {
-            loop {
-                let Ok(left) = (deadline - self.now()).to_std() else {
-                    return;
-                };
-                if left.is_zero() {
-                    return;
-                }
+            if let Ok(left) = (deadline - self.now()).to_std() {
                 tokio::time::sleep(left).await;
             }
         }

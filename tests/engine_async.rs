@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use common::*;
 use recurring_deals::*;
 
@@ -468,4 +468,89 @@ fn steal_after_out_of_range_is_refused() {
             .build()
             .is_ok()
     );
+}
+
+/// A wall clock on tokio's (paused, virtual) time line whose reading can be stepped, as an
+/// administrator or a bad NTP server steps a system clock.
+#[derive(Clone)]
+struct SteppedClock {
+    base: DateTime<Utc>,
+    start: tokio::time::Instant,
+    step: Arc<std::sync::Mutex<TimeDelta>>,
+}
+
+impl SteppedClock {
+    fn new(base: DateTime<Utc>) -> SteppedClock {
+        SteppedClock {
+            base,
+            start: tokio::time::Instant::now(),
+            step: Arc::new(std::sync::Mutex::new(TimeDelta::zero())),
+        }
+    }
+
+    fn step(&self, by: TimeDelta) {
+        *self.step.lock().unwrap() += by;
+    }
+}
+
+impl Clock for SteppedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = TimeDelta::from_std(self.start.elapsed()).unwrap();
+        self.base + elapsed + *self.step.lock().unwrap()
+    }
+}
+
+/// The wall clock stepped back an hour while the runner sleeps: it goes on ticking every
+/// `max_sleep` (it sleeps by monotonic time, then reads the clock again), and a template
+/// another process creates, due 7 s after the step, is created on time.
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_stepped_back_does_not_stop_the_runner() {
+    let clock = SteppedClock::new(utc(2026, 3, 1, 10, 0));
+    let store = Arc::new(InMemoryRepository::new());
+    let engine = Arc::new(Engine::new(Arc::clone(&store), clock.clone()));
+    let runner = Runner::new(
+        Arc::clone(&engine),
+        RunnerConfig::default().with_max_sleep(TimeDelta::seconds(1)),
+    );
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        |_event: OutboxEvent| async { Ok::<(), std::convert::Infallible>(()) },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    status.wait_for(|s| s.ticks >= 3).await.unwrap();
+    clock.step(TimeDelta::hours(-1));
+    let ticks_at_step = status.borrow().ticks;
+
+    // Another process (an engine of its own on the same store, which cannot wake this
+    // runner) creates a template due 7 s after the step.
+    let due = clock.now().with_nanosecond(0).unwrap() + TimeDelta::seconds(7);
+    let other = Engine::new(Arc::clone(&store), clock.clone());
+    let acme = tenant("acme");
+    let draft = TemplateDraft::new(
+        deal("Daily", 100),
+        Schedule::builder(Recurrence::daily(Interval::ONE), due.naive_utc(), Zone::UTC)
+            .build()
+            .unwrap(),
+    );
+    other.create_template(&acme, draft).await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+    let ticks = status.borrow().ticks - ticks_at_step;
+    assert!(
+        (10..=20).contains(&ticks),
+        "{ticks} ticks in 15 s with max_sleep 1 s after the step"
+    );
+    let deals = engine.deals(&acme, None).await.unwrap();
+    assert_eq!(deals.len(), 1);
+    assert_eq!(deals[0].nominal_at, due);
+    assert!(
+        deals[0].created_at - due <= TimeDelta::seconds(1),
+        "created {} for {due}",
+        deals[0].created_at
+    );
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
 }

@@ -14,8 +14,8 @@ use chrono::TimeDelta;
 use conformance::{Make, create_daily, engine_at, local, t0, tenant, utc};
 use recurring_deals::store::{Migrate, migrations};
 use recurring_deals::{
-    Deal, DealKey, Engine, EventKind, ManualClock, NewEvent, Repository, RepositoryError,
-    SqliteOptions, SqliteStore, TemplateId, TemplateQuery,
+    Clock, Deal, DealKey, Engine, EngineConfig, EventKind, ManualClock, NewEvent, Repository,
+    RepositoryError, SqliteOptions, SqliteStore, TemplateId, TemplateQuery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -1015,4 +1015,98 @@ async fn concurrent_ticks_and_edits_lose_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(rows as usize, deals.len());
+}
+
+/// A full disk stops writes only until space is freed: with the database capped
+/// (`max_page_count`, SQLite's "database or disk is full") mid-catch-up, commits fail and
+/// are retried; once space is freed the same process, the same pool, finishes the work.
+/// Nothing lost, nothing doubled, and no connection left in a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_writes_only_until_space_is_freed() {
+    let dir = TempDir::new("full");
+    let path = dir.path().join("deals.db");
+    const LIMIT: u64 = 3_000; // pages of 4 KiB
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(
+            SqliteStore::connect_options(&path).pragma("max_page_count", LIMIT.to_string()),
+        )
+        .await
+        .unwrap();
+    let store = SqliteStore::open(pool, SqliteOptions::new()).await.unwrap();
+    let acme = tenant("acme");
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let t = create_daily(
+            &store,
+            &acme,
+            utc(2026, 1, 1, 0, 0),
+            local(2026, 1, 1, 9, 0),
+        )
+        .await;
+        ids.push(t.id());
+    }
+    // Another connection, without the cap, fills the file to 20 pages short of it.
+    let edit = editor(&path).await;
+    exec(&edit, "CREATE TABLE filler (b BLOB)").await;
+    loop {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&edit)
+            .await
+            .unwrap();
+        if pages as u64 >= LIMIT - 20 {
+            break;
+        }
+        exec(&edit, "INSERT INTO filler VALUES (zeroblob(16000))").await;
+    }
+    exec(&edit, "PRAGMA wal_checkpoint(TRUNCATE)").await;
+
+    // 201 days due (Jan 1 to Jul 20) for each of 20 templates: the file fills up.
+    let clock = ManualClock::new(utc(2026, 7, 20, 12, 0));
+    let config = EngineConfig::builder()
+        .failure_retry(TimeDelta::seconds(1), TimeDelta::seconds(1))
+        .build()
+        .unwrap();
+    let engine = Engine::with_config(&store, clock.clone(), config);
+    let mut failed = Vec::new();
+    for _ in 0..5 {
+        let report = engine.tick().await.unwrap();
+        failed.extend(report.failures.iter().map(|f| f.error.chain()));
+        failed.extend(report.batch_failures.iter().map(|e| e.chain()));
+        clock.advance(TimeDelta::seconds(2));
+    }
+    assert!(!failed.is_empty(), "the cap was reached");
+    assert!(
+        failed.iter().any(|e| e.contains("full")),
+        "disk full, said: {failed:?}"
+    );
+
+    // Space freed: the same engine and pool finish the catch-up.
+    exec(&edit, "DROP TABLE filler").await;
+    let mut quiet = false;
+    for _ in 0..200 {
+        let report = engine.tick().await.unwrap();
+        clock.advance(TimeDelta::seconds(2));
+        if !report.more_due
+            && report.failures.is_empty()
+            && report.batch_failures.is_empty()
+            && report.next_wake > Some(clock.now())
+        {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(quiet, "the work finished after space was freed");
+    for id in ids {
+        let deals = store.deals(&acme, Some(id)).await.unwrap();
+        let days: BTreeSet<_> = deals.iter().map(|d| d.nominal_at).collect();
+        assert_eq!(deals.len(), 201, "{id}: every day from Jan 1 to Jul 20");
+        assert_eq!(days.len(), 201, "{id}: each once");
+    }
+    // Every pooled connection is usable for a new write transaction.
+    for _ in 0..4 {
+        let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+        tx.rollback().await.unwrap();
+    }
 }

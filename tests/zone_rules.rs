@@ -6,7 +6,10 @@
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
 use recurring_deals::tz::{self, ZoneError, ZoneSource};
-use recurring_deals::{End, Interval, Recurrence, Schedule, Zone, resolve_local};
+use recurring_deals::{
+    Currency, Deal, End, Engine, InMemoryRepository, Interval, ManualClock, Money, Recurrence,
+    Repository, Schedule, TemplateDraft, TenantId, Zone, resolve_local,
+};
 
 /// A TZif (version 2) file of one fixed offset, `offset` seconds east of UTC, named `abbr`.
 fn tzif_fixed(offset: i32, abbr: &str, posix: &str) -> Vec<u8> {
@@ -73,6 +76,36 @@ fn a_host_folder_replaces_the_bundled_rules_and_back() {
     let bundled = Utc.with_ymd_and_hms(2026, 11, 2, 16, 0, 0).unwrap();
     assert_eq!(resolve_local(vancouver, nine_on(2026, 11, 2)), bundled);
 
+    // An engine with a daily 09:00 Vancouver template, ticked on Nov 1 under these rules.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 10, 31, 12, 0, 0).unwrap());
+    let engine = Engine::new(InMemoryRepository::new(), clock.clone());
+    let acme = TenantId::new("acme").unwrap();
+    let daily = Schedule::builder(
+        Recurrence::daily(Interval::ONE),
+        nine_on(2026, 11, 1),
+        vancouver,
+    )
+    .build()
+    .unwrap();
+    let deal = Deal::new("Support", Money::new(100, Currency::new("CAD").unwrap())).unwrap();
+    let template = runtime
+        .block_on(engine.create_template(&acme, TemplateDraft::new(deal, daily)))
+        .unwrap();
+    clock.set(Utc.with_ymd_and_hms(2026, 11, 1, 18, 0, 0).unwrap());
+    let report = runtime.block_on(engine.tick()).unwrap();
+    assert_eq!(report.created.len(), 1);
+    let next_run = || {
+        runtime
+            .block_on(engine.repository().template(&acme, template.id()))
+            .unwrap()
+            .unwrap()
+            .next_run()
+    };
+    assert_eq!(next_run(), Some(bundled));
+
     // The host's folder: same zone value, new rules; the schedule built before follows.
     let loaded = tz::load(ZoneSource::Dir(dir.clone())).unwrap();
     assert_eq!(loaded.version, "2099z");
@@ -83,6 +116,31 @@ fn a_host_folder_replaces_the_bundled_rules_and_back() {
     let at: Vec<_> = schedule.occurrences().map(|o| o.at()).collect();
     assert_eq!(at[1], host);
     assert_eq!(vancouver.to_local(host), nine_on(2026, 11, 2));
+    // The engine's next tick plans the stored next run again under the new rules first,
+    // then creates the Nov 2 deal at its new instant.
+    clock.set(Utc.with_ymd_and_hms(2026, 11, 2, 12, 30, 0).unwrap());
+    let report = runtime.block_on(engine.tick()).unwrap();
+    let replanned = report
+        .replanned
+        .expect("the rules changed since the last tick");
+    assert_eq!(replanned.tzdb, "2099z");
+    assert_eq!(replanned.zones.len(), 1, "{replanned:?}");
+    assert_eq!(replanned.zones[0].zone, "America/Vancouver");
+    assert_eq!(
+        replanned.zones[0].previous.as_deref(),
+        Some(tz::BUNDLED_VERSION)
+    );
+    assert_eq!(replanned.moved, 1);
+    assert_eq!(report.created.len(), 1);
+    let deals = runtime
+        .block_on(engine.repository().deals(&acme, Some(template.id())))
+        .unwrap();
+    assert_eq!(deals.last().unwrap().nominal_at, host);
+    assert_eq!(
+        next_run(),
+        Some(Utc.with_ymd_and_hms(2026, 11, 3, 12, 0, 0).unwrap())
+    );
+    assert_eq!(runtime.block_on(engine.tick()).unwrap().replanned, None);
     // A zone the folder lacks is refused, naming the release in use.
     let error = Zone::get("Europe/Berlin").unwrap_err();
     assert!(matches!(error, ZoneError::Unknown { .. }), "{error}");
@@ -99,6 +157,16 @@ fn a_host_folder_replaces_the_bundled_rules_and_back() {
     let back = tz::load(ZoneSource::Bundled).unwrap();
     assert_eq!(back.changed, ["America/Vancouver"]);
     assert_eq!(resolve_local(vancouver, nine_on(2026, 11, 2)), bundled);
+    // And the engine follows back: Nov 3 at 16:00Z (Nov 2's occurrence, now at 16:00Z,
+    // after the cursor again, is found created and passed).
+    let report = runtime.block_on(engine.tick()).unwrap();
+    let replanned = report.replanned.expect("the rules changed back");
+    assert_eq!(replanned.zones[0].previous.as_deref(), Some("2099z"));
+    assert_eq!(replanned.moved, 1);
+    assert_eq!(
+        next_run(),
+        Some(Utc.with_ymd_and_hms(2026, 11, 3, 16, 0, 0).unwrap())
+    );
 
     // Now Berlin is in use: a folder without it is refused, and the rules in use are kept.
     let berlin = Zone::get("Europe/Berlin").unwrap();

@@ -135,6 +135,9 @@ pub struct Engine<R: Repository, C: Clock> {
     /// The zone rules generation [`Engine::replan_zones`] last ran under (`u64::MAX`:
     /// never).
     rules_seen: std::sync::atomic::AtomicU64,
+    /// The zones whose rules this engine has recorded (or found recorded) for new
+    /// templates, under the rules generation kept with them.
+    zones_recorded: std::sync::Mutex<(u64, std::collections::HashSet<&'static str>)>,
 }
 
 /// One try of a read-change-write operation.
@@ -162,6 +165,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             config,
             changes: Arc::new(Notify::new()),
             rules_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
+            zones_recorded: std::sync::Mutex::new((u64::MAX, std::collections::HashSet::new())),
         }
     }
 

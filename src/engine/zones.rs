@@ -57,11 +57,12 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// Templates are read a page of [`EngineConfig::batch_size`] at a time and committed in
     /// batches with a version check: a template another writer changed meanwhile is read
-    /// again. Deals already created are never touched. Only next runs move: an occurrence
-    /// whose instant moved later than the cursor of a template (a zone that left summer
-    /// time while it was in force) is found already created when it comes due again and is
-    /// not created twice. Of several workers running it at once, each template is moved by
-    /// one and each zone reported by one (a compare-and-set on the recorded rules).
+    /// again. Deals already created are never touched. When the new rules put an occurrence
+    /// already created after the template's cursor again (its instant moved later), the
+    /// cursor moves past it, so it is not planned twice (and a deal's key would refuse it
+    /// anyway); an occurrence *skipped* under the old rules is not looked up and is decided
+    /// again. Of several workers running it at once, each template is moved by one and each
+    /// zone reported by one (a compare-and-set on the recorded rules).
     ///
     /// ```
     /// use recurring_deals::*;
@@ -87,6 +88,40 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         self.rules_seen.store(generation, Ordering::Release);
         observe::zones_replanned(&report);
         Ok(report)
+    }
+
+    /// Records the rules in use for `zone` when the store has none recorded for it (the
+    /// first template in the zone), so the next engine to open the store need not check
+    /// the zone's templates. Once per zone and set of rules per engine.
+    pub(super) async fn record_new_zone(
+        &self,
+        zone: Zone,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let generation = crate::zone::rules::generation();
+        {
+            let mut seen = self
+                .zones_recorded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if seen.0 != generation {
+                *seen = (generation, std::collections::HashSet::new());
+            }
+            if !seen.1.insert(zone.name()) {
+                return Ok(());
+            }
+        }
+        let rules = RecordedRules {
+            fingerprint: zone.rules_fingerprint(),
+            tzdb: crate::zone::rules::tzdb_version(),
+            at: now,
+        };
+        // Recorded already (by this rules or others): left as it is; the first tick
+        // compares.
+        self.repository
+            .record_zone_rules(zone.name(), None, &rules)
+            .await?;
+        Ok(())
     }
 
     /// Runs [`Engine::replan_zones`] when the rules in use changed since it last ran (or it
@@ -159,10 +194,12 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             let mut pending: Vec<Template> = page.items;
             // A template another writer changed is read again, a bounded number of times.
             for _ in 0..self.config.conflict_retry().attempts.max(1) {
-                let commits: Vec<Template> = pending
-                    .iter()
-                    .filter_map(|t| replanned(t, zone.is_none()))
-                    .collect();
+                let mut commits = Vec::new();
+                for template in &pending {
+                    if let Some(moved) = replanned(template, zone.is_none()) {
+                        commits.push(self.past_created(moved).await?);
+                    }
+                }
                 if commits.is_empty() {
                     break;
                 }
@@ -196,6 +233,40 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             self.notify();
         }
         Ok((moved, checked))
+    }
+}
+
+impl<R: Repository, C: Clock> Engine<R, C> {
+    /// `template` with its cursor moved past the occurrences right after it whose deals are
+    /// already created: under rules that put instants later, the occurrence the cursor
+    /// stood on comes after it again. Its next run is planned from there.
+    async fn past_created(&self, mut template: Template) -> Result<Template, EngineError> {
+        if template.state != TemplateState::Active || template.failure.is_some() {
+            return Ok(template);
+        }
+        let Some(cursor) = template.cursor else {
+            return Ok(template);
+        };
+        let mut advanced = cursor;
+        // A handful: offsets change by hours, and occurrences are at least a day apart.
+        for occurrence in template.schedule.occurrences_after(cursor).take(4) {
+            let key = DealKey::Scheduled {
+                template: template.id,
+                revision: template.revision,
+                seq: occurrence.seq(),
+            };
+            if occurrence.at() > cursor + TimeDelta::days(2)
+                || self.repository.deal(&template.tenant, key).await?.is_none()
+            {
+                break;
+            }
+            advanced = occurrence.at();
+        }
+        if advanced != cursor {
+            template.cursor = Some(advanced);
+            template.next_run = lifecycle::next_run(&template).or(template.next_run);
+        }
+        Ok(template)
     }
 }
 

@@ -7,6 +7,10 @@
 //! migration's text records its own version in the crate's version table), and opens the
 //! store with [`Migrate::Check`], which only checks the version.
 //!
+//! With sqlx 0.9 a host that runs [`Migration::sql`] through sqlx wraps it in
+//! `sqlx::AssertSqlSafe` (the text is the crate's own, with the validated prefix or schema
+//! spliced in), or hands it to its own migration tool as a file.
+//!
 //! The version table is the crate's own (`{prefix}schema_version` in SQLite,
 //! `{schema}.schema_version` in PostgreSQL), never sqlx's `_sqlx_migrations`, so the host's
 //! own migrator is not disturbed.

@@ -34,13 +34,19 @@ async fn vancouver_daily<R: Repository>(repository: &R, tenant: &TenantId) -> Te
     let template = engine
         .create_template(
             tenant,
-            TemplateDraft::new(Deal::new("Vancouver", rub(100_00)).unwrap(), schedule),
+            TemplateDraft::new(Deal::new("Vancouver", rub(10_000)).unwrap(), schedule),
         )
         .await
         .unwrap();
     engine.clock().set(utc(2026, 11, 1, 18, 0));
     let report = engine.tick().await.unwrap();
     assert_eq!(report.created.len(), 2, "Oct 31 and Nov 1");
+    // Creating the template recorded its zone's rules: the first tick has nothing to check.
+    let replanned = report
+        .replanned
+        .expect("an engine's first tick compares the rules");
+    assert!(replanned.is_empty(), "{replanned:?}");
+    assert_eq!(replanned.checked, 0);
     let template = repository
         .template(tenant, template.id())
         .await
@@ -161,8 +167,8 @@ pub async fn next_runs_planned_under_other_rules_move_on_the_first_tick<R: Repos
 }
 
 /// Rules under which instants come later than the stored ones (a zone that left summer
-/// time): the occurrence the cursor already passed comes due again at its new instant and
-/// is found created, not created twice.
+/// time): the occurrence the cursor stood on comes after it again at its new instant; its
+/// deal is found created, so it is passed, not created twice.
 pub async fn an_occurrence_moved_later_is_not_created_twice<R: Repository>(make: &Make<R>) {
     let repository = make().await;
     let acme = tenant("acme");
@@ -176,9 +182,16 @@ pub async fn an_occurrence_moved_later_is_not_created_twice<R: Repository>(make:
         "1999z",
     )
     .await;
+    // At 16:30Z on Nov 2, stored next run 15:00Z (due): planned again, the next run is
+    // Nov 2 at 16:00Z, past Nov 1 (created), and due.
     let engine = Engine::new(&repository, ManualClock::new(utc(2026, 11, 2, 16, 30)));
     let report = engine.tick().await.unwrap();
     assert_eq!(report.replanned.as_ref().map(|r| r.moved), Some(1));
+    assert_eq!(report.created.len(), 1, "{report:?}");
+    assert_eq!(
+        report.already_created, 0,
+        "Nov 1 was passed, not tried again"
+    );
     let mut report = report;
     while report.more_due {
         report = engine.tick().await.unwrap();

@@ -351,6 +351,9 @@ impl PostgresStore {
     /// Inserts many templates in one transaction, 2,000 rows per statement (imports, tests,
     /// benchmarks). Each id must be new; the id sequence moves past the largest.
     ///
+    /// Records no zone rules: the first tick of the next engine checks the zones of the
+    /// inserted templates ([`crate::Engine::replan_zones`]), one read of them.
+    ///
     /// # Errors
     /// A [`RepositoryError`] when an id is taken or the database fails (nothing is
     /// inserted).

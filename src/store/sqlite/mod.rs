@@ -352,6 +352,9 @@ impl SqliteStore {
     /// Inserts many templates in one transaction (imports, tests, benchmarks). Each id must
     /// be new; the id allocator moves past the largest.
     ///
+    /// Records no zone rules: the first tick of the next engine checks the zones of the
+    /// inserted templates ([`crate::Engine::replan_zones`]), one read of them.
+    ///
     /// # Errors
     /// [`RepositoryError::Refused`] when an id is taken (nothing is inserted); any other kind
     /// when the database fails.
