@@ -115,7 +115,9 @@ fn materialization(c: &mut Criterion) {
     let mut group = c.benchmark_group("materialize");
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
     let engine = blocking::Engine::new(InMemoryRepository::new(), clock.clone()).expect("engine");
+    // Timers on: the engine bounds each store call (EngineConfig::store_timeout).
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     let mut draft = TemplateDraft::new(

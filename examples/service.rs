@@ -158,14 +158,30 @@ struct AppState {
 
 async fn healthz(State(state): State<AppState>) -> Response {
     let status = state.status.borrow().clone();
+    // Healthy while a tick completed within three of the runner's longest sleeps: a worker
+    // stuck in a store call, or failing every tick, fails the check.
+    let ok = status.is_healthy(
+        state.engine.clock().now(),
+        RunnerConfig::default().max_sleep * 3,
+    );
     let body = serde_json::json!({
-        "ok": !status.stopped,
+        "ok": ok,
         "ticks": status.ticks,
         "delivered": status.delivered,
         "tick_errors": status.tick_errors,
         "sleeping_until": status.sleeping_until,
+        "last_tick_at": status.last_tick_at,
+        "last_delivery_at": status.last_delivery_at,
+        "last_error": status.last_error.as_ref().map(|(at, error)| {
+            serde_json::json!({"at": at, "error": error})
+        }),
     });
-    (StatusCode::OK, axum::Json(body)).into_response()
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
 }
 
 async fn create_template(

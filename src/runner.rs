@@ -123,6 +123,32 @@ pub struct RunnerStatus {
     pub sleeping_until: Option<DateTime<Utc>>,
     /// Whether the loop has stopped.
     pub stopped: bool,
+    /// When (by the engine's clock) the last tick completed; `None` before the first.
+    pub last_tick_at: Option<DateTime<Utc>>,
+    /// When the last outbox round completed with the outbox emptied.
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    /// The last error of a tick, a handler or an acknowledgement, with when it happened
+    /// (kept after later successes, for the record).
+    pub last_error: Option<(DateTime<Utc>, String)>,
+}
+
+impl RunnerStatus {
+    /// Whether the runner is working: not stopped, and a tick completed within `within` of
+    /// `now`. A worker stuck in a call that never returns, or failing every tick, stops
+    /// being healthy once `within` has passed; pass a bound above the runner's
+    /// [`RunnerConfig::max_sleep`] and the longest tick expected.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, TimeZone, Utc};
+    /// use recurring_deals::RunnerStatus;
+    ///
+    /// let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+    /// let status = RunnerStatus::default();
+    /// assert!(!status.is_healthy(now, TimeDelta::minutes(3))); // no tick yet
+    /// ```
+    pub fn is_healthy(&self, now: DateTime<Utc>, within: TimeDelta) -> bool {
+        !self.stopped && self.last_tick_at.is_some_and(|at| now - at <= within)
+    }
 }
 
 /// The run loop of a service: ticks the engine, hands each outbox event to a handler,
@@ -218,11 +244,20 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
         loop {
             self.set(|s| s.sleeping_until = None);
             let tick = self.engine.tick().await;
-            self.set(|s| s.ticks += 1);
             let now = self.engine.clock().now();
+            self.set(|s| {
+                s.ticks += 1;
+                if tick.is_ok() {
+                    s.last_tick_at = Some(now);
+                }
+            });
             let deadline = match tick {
                 Ok(report) => {
                     let delivered = self.deliver(&handler).await;
+                    if delivered == Delivery::Done {
+                        let at = self.engine.clock().now();
+                        self.set(|s| s.last_delivery_at = Some(at));
+                    }
                     if report.more_due {
                         // More is due than one tick takes: go on at once (after a yield, so
                         // a shutdown or another task gets its turn).
@@ -240,8 +275,10 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                         error = %error,
                         "tick failed to load its work; retrying"
                     );
-                    let _ = error;
-                    self.set(|s| s.tick_errors += 1);
+                    self.set(|s| {
+                        s.tick_errors += 1;
+                        s.last_error = Some((now, error.to_string()));
+                    });
                     now + self.config.error_retry
                 }
             };
@@ -284,8 +321,12 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
     /// the outbox is empty or the handler fails.
     async fn deliver<H: OutboxHandler>(&self, handler: &H) -> Delivery {
         loop {
-            let Ok(events) = self.engine.outbox(self.config.outbox_batch.max(1)).await else {
-                return Delivery::HandlerFailed;
+            let events = match self.engine.outbox(self.config.outbox_batch.max(1)).await {
+                Ok(events) => events,
+                Err(error) => {
+                    self.failed(&error);
+                    return Delivery::HandlerFailed;
+                }
             };
             if events.is_empty() {
                 return Delivery::Done;
@@ -295,17 +336,25 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                 if let Err(error) = handler.handle(event.clone()).await {
                     observe::delivery(&event, Some(&error));
                     self.set(|s| s.handler_failures += 1);
+                    self.failed(&format_args!("handler refused event {id}: {error}"));
                     return Delivery::HandlerFailed;
                 }
                 if let Err(error) = self.engine.ack(&[id]).await {
                     observe::event!(tracing::Level::WARN, error = %error, "outbox acknowledgement failed");
-                    let _ = error;
+                    self.failed(&error);
                     return Delivery::HandlerFailed;
                 }
                 observe::delivery(&event, None);
                 self.set(|s| s.delivered += 1);
             }
         }
+    }
+
+    /// Records `error` as the last one.
+    fn failed(&self, error: &dyn std::fmt::Display) {
+        let at = self.engine.clock().now();
+        let text = error.to_string();
+        self.set(|s| s.last_error = Some((at, text)));
     }
 
     fn set(&self, change: impl FnOnce(&mut RunnerStatus)) {

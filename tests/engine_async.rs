@@ -554,3 +554,56 @@ async fn a_wall_clock_stepped_back_does_not_stop_the_runner() {
     stop.send(()).unwrap();
     run.await.unwrap().unwrap();
 }
+
+/// Health tells the truth, and a hung store call does not stop a worker: a runner whose
+/// store call never returns stops being healthy once the bound has passed since its last
+/// completed tick; the engine drops the call at its store timeout, and the runner ticks
+/// again once the store answers.
+#[tokio::test(start_paused = true)]
+async fn a_stuck_runner_is_not_healthy() {
+    let clock = SteppedClock::new(utc(2026, 3, 1, 10, 0));
+    let store = Arc::new(Faulty::new(InMemoryRepository::new(), |_| Fault::None));
+    let engine = Arc::new(Engine::new(Arc::clone(&store), clock.clone()));
+    let runner = Runner::new(
+        Arc::clone(&engine),
+        RunnerConfig::default().with_max_sleep(TimeDelta::seconds(1)),
+    );
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        |_event: OutboxEvent| async { Ok::<(), std::convert::Infallible>(()) },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let bound = TimeDelta::seconds(3);
+    status.wait_for(|s| s.ticks >= 2).await.unwrap();
+    assert!(status.borrow().is_healthy(clock.now(), bound));
+    assert!(status.borrow().last_delivery_at.is_some());
+
+    store.hang(true);
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let stuck = status.borrow().clone();
+    assert!(!stuck.stopped);
+    assert!(!stuck.is_healthy(clock.now(), bound), "{stuck:?}");
+
+    // The engine bounds each store call (30 s by default): the hung load is dropped, the
+    // tick fails with a timeout, the runner records it and tries again.
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    let failing = status.borrow().clone();
+    assert!(failing.tick_errors >= 1, "{failing:?}");
+    let (_, error) = failing.last_error.clone().expect("the timeout is recorded");
+    assert!(error.contains("took longer than 30s"), "{error}");
+    assert!(!failing.stopped);
+
+    // The store answers again: the next tick completes, and the runner is healthy.
+    store.hang(false);
+    tokio::time::sleep(std::time::Duration::from_secs(35)).await;
+    assert!(
+        status.borrow().is_healthy(clock.now(), bound),
+        "{:?}",
+        status.borrow()
+    );
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+}

@@ -908,6 +908,8 @@ fn faults_neither_duplicate_nor_lose_deals() {
             });
             let reference = Run::new(InMemoryRepository::new(), retry_config(), &specs);
             let mut delivered: BTreeMap<u64, OutboxEvent> = BTreeMap::new();
+            // Every deal the reports say was created, each reported once.
+            let mut reported: Vec<DealKey> = Vec::new();
             let deliver = |run: &Run<Faulty<InMemoryRepository>>,
                            delivered: &mut BTreeMap<u64, OutboxEvent>| {
                 let events = run.engine.outbox(usize::MAX).unwrap();
@@ -923,6 +925,7 @@ fn faults_neither_duplicate_nor_lose_deals() {
                 // A few rounds at each instant; failures wait for their retry.
                 for _ in 0..3 {
                     let report = run.engine.tick().unwrap();
+                    reported.extend(report.created.iter().copied());
                     deliver(&run, &mut delivered);
                     if !report.more_due && report.failures.is_empty() {
                         break;
@@ -938,8 +941,15 @@ fn faults_neither_duplicate_nor_lose_deals() {
             reference.apply(&Op::Tick(2), |_, _| {});
             let last = tick_all(&run.engine);
             prop_assert!(last.iter().all(|r| r.failures.is_empty()));
+            reported.extend(last.iter().flat_map(|r| r.created.iter().copied()));
             deliver(&run, &mut delivered);
             let got = run.snapshot();
+            // The reports equal the store: a commit that landed with its reply lost is
+            // read back and reported created, never missed and never twice.
+            let stored: BTreeSet<DealKey> = got.deals.iter().map(|d| d.key).collect();
+            let once: BTreeSet<DealKey> = reported.iter().copied().collect();
+            prop_assert_eq!(once.len(), reported.len(), "a deal reported twice");
+            prop_assert_eq!(&once, &stored, "faults {:?}", injected);
             let want = reference.snapshot();
             prop_assert_eq!(
                 facts(&got.deals),

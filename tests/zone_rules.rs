@@ -78,6 +78,7 @@ fn a_host_folder_replaces_the_bundled_rules_and_back() {
 
     // An engine with a daily 09:00 Vancouver template, ticked on Nov 1 under these rules.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 10, 31, 12, 0, 0).unwrap());

@@ -39,6 +39,7 @@ pub struct EngineConfig {
     conflict_retry: ConflictRetry,
     max_preview: usize,
     deal_limits: DealLimits,
+    store_timeout: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +57,7 @@ impl Default for EngineConfig {
             conflict_retry: ConflictRetry::default(),
             max_preview: 1_000,
             deal_limits: DealLimits::default(),
+            store_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -123,6 +125,12 @@ impl EngineConfig {
     /// How lifecycle operations retry after losing a race with another writer.
     pub fn conflict_retry(&self) -> ConflictRetry {
         self.conflict_retry
+    }
+
+    /// The longest a store call of a tick or of the outbox may take (default 30 seconds);
+    /// `None`: no bound ([`EngineConfigBuilder::store_timeout`]).
+    pub fn store_timeout(&self) -> Option<Duration> {
+        self.store_timeout
     }
 
     /// The most deals one preview may ask for (default 1,000).
@@ -253,6 +261,17 @@ impl EngineConfigBuilder {
         self
     }
 
+    /// The longest a store call of a tick or of the outbox may take (default 30 seconds;
+    /// 10 ms ..= 1 hour); `None`: no bound. Past it the call is dropped (a connection that
+    /// stopped answering is dropped with it) and fails with
+    /// [`crate::RepositoryError::Timeout`], so a worker goes on instead of hanging. The bound
+    /// runs on tokio's timer: the runtime needs it enabled (`enable_time` or `enable_all`,
+    /// as `#[tokio::main]` does); on a runtime without timers pass `None`.
+    pub fn store_timeout(mut self, bound: Option<Duration>) -> Self {
+        self.config.store_timeout = bound;
+        self
+    }
+
     /// The most deals one preview may ask for; 1 ..= 100,000.
     pub fn max_preview(mut self, n: usize) -> Self {
         self.config.max_preview = n;
@@ -314,6 +333,15 @@ impl EngineConfigBuilder {
                 accepted: "1 s ≤ base ≤ max ≤ 30 days".into(),
             });
         }
+        if let Some(bound) = c.store_timeout
+            && !(Duration::from_millis(10)..=Duration::from_secs(3_600)).contains(&bound)
+        {
+            return Err(ConfigError::OutOfRange {
+                what: "store_timeout",
+                value: format!("{bound:?}"),
+                accepted: "10 ms ..= 1 hour, or None".into(),
+            });
+        }
         Ok(c)
     }
 }
@@ -360,6 +388,16 @@ mod tests {
         assert_eq!(
             err(EngineConfig::builder().commit_batch(0)),
             "commit_batch must be 1 ..= 10000, got 0"
+        );
+        assert_eq!(
+            err(EngineConfig::builder().store_timeout(Some(Duration::from_millis(1)))),
+            "store_timeout must be 10 ms ..= 1 hour, or None, got 1ms"
+        );
+        assert!(
+            EngineConfig::builder()
+                .store_timeout(None)
+                .build()
+                .is_ok()
         );
     }
 

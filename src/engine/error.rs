@@ -101,7 +101,7 @@ pub enum EngineError {
     #[error("invalid schedule")]
     Schedule(#[source] ScheduleError),
     /// The repository failed.
-    #[error("repository failed")]
+    #[error("repository failed: {0}")]
     Repository(#[source] RepositoryError),
 }
 

@@ -196,4 +196,36 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
+
+    /// `call`, bounded by [`EngineConfig::store_timeout`]: past it the call is dropped
+    /// (with its connection) and fails with [`RepositoryError::Timeout`].
+    pub(crate) async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, RepositoryError>>,
+    ) -> Result<T, RepositoryError> {
+        match self.config.store_timeout() {
+            None => call.await,
+            Some(after) => tokio::time::timeout(after, call)
+                .await
+                .unwrap_or(Err(RepositoryError::Timeout { after })),
+        }
+    }
+
+    /// [`Engine::bounded`] for a batch of commits: past the bound, every commit of it fails.
+    pub(crate) async fn bounded_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Vec<Result<CommitOutcome, RepositoryError>> {
+        let n = commits.len();
+        let call = self.repository.commit_batch(commits);
+        match self.config.store_timeout() {
+            None => call.await,
+            Some(after) => match tokio::time::timeout(after, call).await {
+                Ok(outcomes) => outcomes,
+                Err(_) => (0..n)
+                    .map(|_| Err(RepositoryError::Timeout { after }))
+                    .collect(),
+            },
+        }
+    }
 }

@@ -10,7 +10,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::Repository`].
     pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, EngineError> {
-        Ok(self.repository.outbox(limit).await?)
+        Ok(self.bounded(self.repository.outbox(limit)).await?)
     }
 
     /// Unacknowledged outbox events of one tenant, oldest first.
@@ -22,7 +22,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, EngineError> {
-        Ok(self.repository.tenant_outbox(tenant, limit).await?)
+        Ok((self.bounded(self.repository.tenant_outbox(tenant, limit))).await?)
     }
 
     /// Acknowledges delivered events of any tenant.
@@ -30,7 +30,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::Repository`].
     pub async fn ack(&self, ids: &[u64]) -> Result<(), EngineError> {
-        Ok(self.repository.ack(ids).await?)
+        Ok(self.bounded(self.repository.ack(ids)).await?)
     }
 
     /// Acknowledges delivered events of one tenant (other tenants' ids are ignored).
@@ -38,6 +38,6 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::Repository`].
     pub async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), EngineError> {
-        Ok(self.repository.tenant_ack(tenant, ids).await?)
+        Ok((self.bounded(self.repository.tenant_ack(tenant, ids))).await?)
     }
 }

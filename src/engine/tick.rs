@@ -32,7 +32,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let batch_size = self.config.batch_size();
         let share = self.config.share();
-        let due = self.repository.due_share(now, share, batch_size).await?;
+        let due = (self.bounded(self.repository.due_share(now, share, batch_size))).await?;
         report.more_due = due.len() >= batch_size;
         for batch in due.chunks(self.config.commit_batch()) {
             self.run_batch(batch, now, &mut report).await;
@@ -42,7 +42,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         if let (false, Some(since)) = (share == Share::ALL || report.more_due, waiting_since) {
             // This worker's share is done: take what the other shares have left waiting.
             let want = batch_size - due.len();
-            let waiting = self.repository.due_templates(since, want).await?;
+            let waiting = (self.bounded(self.repository.due_templates(since, want))).await?;
             report.more_due = waiting.len() >= want;
             loaded += waiting.len();
             let theirs: Vec<Template> = waiting
@@ -51,7 +51,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 .collect();
             self.run_stolen(&theirs, now, &mut report).await;
         }
-        let invoices = self.repository.due_invoices(now, batch_size).await?;
+        let invoices = (self.bounded(self.repository.due_invoices(now, batch_size))).await?;
         report.more_due |= invoices.len() >= batch_size;
         for invoice in invoices {
             self.run_invoice(invoice, now, &mut report).await;
@@ -69,11 +69,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut current = plan.invoice;
         if current != invoice {
             let sent = plan.events.len();
-            match self
-                .repository
-                .commit_invoice(current.clone(), plan.events)
-                .await
-            {
+            let commit = self.repository.commit_invoice(current.clone(), plan.events);
+            match self.bounded(commit).await {
                 Ok(CommitOutcome::Committed { version, .. }) => {
                     current.version = version;
                     report.reminders += plan.reminders;
@@ -101,7 +98,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let done = invoice::action_done(&current, changed, now);
         if let Ok(CommitOutcome::Committed { .. }) =
-            self.repository.commit_invoice(done, Vec::new()).await
+            (self.bounded(self.repository.commit_invoice(done, Vec::new()))).await
         {
             report.dunning_actions += 1;
         }
@@ -166,7 +163,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut conflicts = 0;
         let mut batch_failed = false;
         let outcomes = instrumented!(
-            self.repository.commit_batch(commits),
+            self.bounded_batch(commits),
             tracing::Level::DEBUG,
             "commit",
             templates = templates.len()
@@ -186,7 +183,13 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                         report.batch_failures.push(error);
                     }
                     let (summary, commit) = planned_commit(template, now);
-                    let outcome = self.repository.commit(commit).await;
+                    let outcome = self.bounded(self.repository.commit(commit)).await;
+                    // The batch may have landed before its reply was lost: then this commit
+                    // finds the template moved on (a conflict) and its deals stored.
+                    let outcome = match outcome {
+                        Ok(CommitOutcome::Conflict) => self.resolve(template, &summary, now).await,
+                        outcome => outcome,
+                    };
                     self.apply_outcome(template, summary, outcome, now, report)
                         .await;
                 }
@@ -204,7 +207,33 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         }
     }
 
-    /// Reports a commit's outcome; a failure is recorded on the template.
+    /// The outcome of a commit whose reply was lost or that came after one: committed when
+    /// the template's planned deals are all stored with this tick's instant (the commit
+    /// landed), else a conflict. A plan without deals cannot be told apart: a conflict.
+    async fn resolve(
+        &self,
+        template: &Template,
+        summary: &PlanSummary,
+        now: DateTime<Utc>,
+    ) -> Result<CommitOutcome, RepositoryError> {
+        if summary.created.is_empty() {
+            return Ok(CommitOutcome::Conflict);
+        }
+        for key in &summary.created {
+            let stored = self.bounded(self.repository.deal(&template.tenant, *key));
+            match stored.await? {
+                Some(deal) if deal.created_at == now => {}
+                _ => return Ok(CommitOutcome::Conflict),
+            }
+        }
+        Ok(CommitOutcome::Committed {
+            version: template.version + 1,
+            already_created: Vec::new(),
+        })
+    }
+
+    /// Reports a commit's outcome; a failure is recorded on the template, unless the commit
+    /// is found to have landed (its reply lost).
     async fn apply_outcome(
         &self,
         template: &Template,
@@ -213,6 +242,13 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         now: DateTime<Utc>,
         report: &mut TickReport,
     ) {
+        let outcome = match outcome {
+            Err(error) => match self.resolve(template, &summary, now).await {
+                Ok(landed @ CommitOutcome::Committed { .. }) => Ok(landed),
+                _ => Err(error),
+            },
+            outcome => outcome,
+        };
         match outcome {
             Ok(CommitOutcome::Committed {
                 already_created, ..
@@ -263,7 +299,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             retry_at,
         });
         failed.next_run = Some(retry_at);
-        let _ = self.repository.commit(Commit::template_only(failed)).await;
+        let _ = (self.bounded(self.repository.commit(Commit::template_only(failed)))).await;
     }
 
     /// When the engine next has work (for the host's sleep): the earliest next run or
@@ -279,10 +315,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
 
     async fn wake_of(&self, share: Share) -> Result<Option<DateTime<Utc>>, RepositoryError> {
         if share == Share::ALL {
-            return self.repository.next_wake().await;
+            return self.bounded(self.repository.next_wake()).await;
         }
-        let own = self.repository.next_wake_share(share).await?;
-        let any = self.repository.next_wake().await?;
+        let own = (self.bounded(self.repository.next_wake_share(share))).await?;
+        let any = (self.bounded(self.repository.next_wake())).await?;
         let theirs = any.and_then(|at| at.checked_add_signed(self.config.steal_after()));
         Ok(own.into_iter().chain(theirs).min())
     }

@@ -68,7 +68,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// use recurring_deals::*;
     /// use chrono::{TimeZone, Utc};
     ///
-    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
     /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
     /// let engine = Engine::new(InMemoryRepository::new(), clock);
     /// let replan = engine.replan_zones().await?;
@@ -138,7 +138,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             tzdb: crate::zone::rules::tzdb_version(),
             ..ZoneReplan::default()
         };
-        let mut planned = self.repository.planned_zones().await?;
+        let mut planned = self.bounded(self.repository.planned_zones()).await?;
         if planned.iter().any(|p| p.zone.is_none()) {
             // Rows of an older schema: plan them again, which writes their zone; then their
             // zones are seen (and recorded) below.
@@ -146,7 +146,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             report.unzoned = checked;
             report.moved += moved;
             report.checked += checked;
-            planned = self.repository.planned_zones().await?;
+            planned = self.bounded(self.repository.planned_zones()).await?;
         }
         for PlannedZone { zone, recorded, .. } in planned {
             let Some(name) = zone else { continue };
@@ -208,7 +208,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                     let ids: Vec<(TenantId, TemplateId)> =
                         chunk.iter().map(|t| (t.tenant.clone(), t.id)).collect();
                     let batch = chunk.iter().cloned().map(Commit::template_only).collect();
-                    let outcomes = self.repository.commit_batch(batch).await;
+                    let outcomes = self.bounded_batch(batch).await;
                     for ((tenant, id), outcome) in ids.into_iter().zip(outcomes) {
                         match outcome? {
                             CommitOutcome::Committed { .. } => moved += 1,

@@ -12,17 +12,19 @@ pub type BoxError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// retries it with back-off either way, so a template is never switched off by one.
 /// A lost version check is not an error: it is [`super::CommitOutcome::Conflict`].
 ///
-/// Two errors are equal when they are of the same kind with the same text (driver errors
-/// are compared by their messages).
+/// Every error's message carries its cause (a driver error's own message), so a log line
+/// or a record that keeps only [`std::fmt::Display`] says what happened; the cause is also
+/// its [`std::error::Error::source`]. Two errors are equal when they are of the same kind
+/// with the same text (driver errors are compared by their messages).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RepositoryError {
     /// The database could not be reached, or the connection broke mid-call. Retryable.
-    #[error("store connection failed")]
+    #[error("store connection failed: {0}")]
     Connection(#[source] BoxError),
     /// The database was busy: a lock wait timed out, a serialization failure, a full pool.
     /// Retryable.
-    #[error("store busy")]
+    #[error("store busy: {0}")]
     Busy(#[source] BoxError),
     /// A stored row that cannot be read. The row is named; other rows stay readable.
     #[error("corrupt row in {table} ({key}): {reason}")]
@@ -62,23 +64,34 @@ pub enum RepositoryError {
         reason: String,
     },
     /// Any other failure of the database or its driver.
-    #[error("store failed")]
+    #[error("store failed: {0}")]
     Database(#[source] BoxError),
+    /// A store call took longer than the engine allows
+    /// ([`crate::EngineConfigBuilder::store_timeout`]) and was dropped, with its connection.
+    /// Retryable. A write's outcome is then unknown: it is retried as after a lost reply,
+    /// and the deals' keys keep it from landing twice.
+    #[error("store call took longer than {after:?} and was dropped")]
+    Timeout {
+        /// The bound that passed.
+        after: std::time::Duration,
+    },
 }
 
 impl RepositoryError {
-    /// Whether the same call may succeed if tried again later: connection failures and a
-    /// busy database. Corrupt rows, schema and durability errors and refused writes stay
+    /// Whether the same call may succeed if tried again later: connection failures, a
+    /// busy database and a call that timed out. Corrupt rows, schema and durability errors and refused writes stay
     /// until someone changes the data or the setup.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            RepositoryError::Connection(_) | RepositoryError::Busy(_)
+            RepositoryError::Connection(_)
+                | RepositoryError::Busy(_)
+                | RepositoryError::Timeout { .. }
         )
     }
 
     /// The kind's name, for logs and metrics labels: `connection`, `busy`, `corrupt_row`,
-    /// `schema_version`, `durability`, `refused`, `database`.
+    /// `schema_version`, `durability`, `refused`, `database`, `timeout`.
     pub fn kind(&self) -> &'static str {
         match self {
             RepositoryError::Connection(_) => "connection",
@@ -88,6 +101,7 @@ impl RepositoryError {
             RepositoryError::Durability { .. } => "durability",
             RepositoryError::Refused { .. } => "refused",
             RepositoryError::Database(_) => "database",
+            RepositoryError::Timeout { .. } => "timeout",
         }
     }
 
@@ -97,8 +111,12 @@ impl RepositoryError {
         let mut text = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(error) = source {
-            text.push_str(": ");
-            text.push_str(&error.to_string());
+            // A cause the message already quotes is not repeated.
+            let cause = error.to_string();
+            if !text.contains(&cause) {
+                text.push_str(": ");
+                text.push_str(&cause);
+            }
             source = error.source();
         }
         text
@@ -123,7 +141,7 @@ mod tests {
         let lost = RepositoryError::Connection(io.clone());
         assert!(lost.is_retryable());
         assert_eq!(lost.chain(), "store connection failed: connection reset");
-        assert_eq!(lost.to_string(), "store connection failed");
+        assert_eq!(lost.to_string(), "store connection failed: connection reset");
         let corrupt = RepositoryError::CorruptRow {
             table: "templates",
             key: "7".into(),

@@ -15,12 +15,15 @@ pub(crate) enum Backend {
 }
 
 /// The kind of `error`: a lost or unreachable connection (I/O, TLS, a closed or exhausted
-/// pool, SQLSTATE class 08, an administrator's shutdown) is [`RepositoryError::Connection`];
+/// pool, SQLSTATE class 08, an administrator's shutdown) is [`RepositoryError::Connection`],
+/// except what waiting cannot mend (a read-only file system, a denied permission, a missing
+/// file or folder, SQLite `CANTOPEN` and `READONLY`), which is [`RepositoryError::Database`];
 /// lock and serialization contention (SQLite `BUSY`/`LOCKED`, SQLSTATE 40001, 40P01, 55P03)
 /// is [`RepositoryError::Busy`]; a value that does not decode is
 /// [`RepositoryError::CorruptRow`]; everything else is [`RepositoryError::Database`].
 pub(crate) fn repository_error(error: sqlx::Error, backend: Backend) -> RepositoryError {
     let kind = match &error {
+        sqlx::Error::Io(io) if lasting(io.kind()) => Kind::Database,
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
@@ -63,8 +66,8 @@ fn classify(code: &str, backend: Backend) -> Kind {
             match primary {
                 // SQLITE_BUSY, SQLITE_LOCKED
                 5 | 6 => Kind::Busy,
-                // SQLITE_CANTOPEN
-                14 => Kind::Connection,
+                // SQLITE_READONLY (8) and SQLITE_CANTOPEN (14) (a read-only file system, a
+                // missing folder, no permission) last until someone changes the setup.
                 _ => Kind::Database,
             }
         }
@@ -76,6 +79,15 @@ fn classify(code: &str, backend: Backend) -> Kind {
             _ => Kind::Database,
         },
     }
+}
+
+/// I/O errors that last until someone changes the setup.
+fn lasting(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ReadOnlyFilesystem | PermissionDenied | NotFound | IsADirectory | NotADirectory
+    )
 }
 
 fn chain(error: &dyn std::error::Error) -> String {
@@ -110,5 +122,13 @@ mod tests {
         assert_eq!(timed_out.kind(), "connection");
         let io = sqlx::Error::Io(std::io::Error::other("reset"));
         assert_eq!(repository_error(io, Backend::Sqlite).kind(), "connection");
+        // What waiting cannot mend is not retryable.
+        assert_eq!(classify("14", Backend::Sqlite), Kind::Database);
+        assert_eq!(classify("8", Backend::Sqlite), Kind::Database);
+        let read_only = sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ReadOnlyFilesystem,
+        ));
+        let read_only = repository_error(read_only, Backend::Sqlite);
+        assert!(!read_only.is_retryable(), "{read_only}");
     }
 }

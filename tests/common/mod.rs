@@ -91,6 +91,9 @@ pub struct Faulty<R> {
     pub inner: R,
     decide: Mutex<Decide>,
     injected: Mutex<[u64; 3]>,
+    /// While set, loading due templates never returns (a connection that stopped
+    /// answering).
+    hang: std::sync::atomic::AtomicBool,
 }
 
 impl<R> Faulty<R> {
@@ -99,7 +102,13 @@ impl<R> Faulty<R> {
             inner,
             decide: Mutex::new(Box::new(decide)),
             injected: Mutex::new([0; 3]),
+            hang: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on (while `hang`), loading due templates never returns.
+    pub fn hang(&self, hang: bool) {
+        self.hang.store(hang, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Replaces the fault policy.
@@ -170,6 +179,9 @@ impl<R: Repository> Repository for Faulty<R> {
         share: Share,
         limit: usize,
     ) -> Result<Vec<Template>, RepositoryError> {
+        if self.hang.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.due_share(now, share, limit).await
     }
     async fn next_wake_share(
