@@ -393,12 +393,7 @@ mod tests {
             err(EngineConfig::builder().store_timeout(Some(Duration::from_millis(1)))),
             "store_timeout must be 10 ms ..= 1 hour, or None, got 1ms"
         );
-        assert!(
-            EngineConfig::builder()
-                .store_timeout(None)
-                .build()
-                .is_ok()
-        );
+        assert!(EngineConfig::builder().store_timeout(None).build().is_ok());
     }
 
     #[test]

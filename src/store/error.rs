@@ -141,7 +141,10 @@ mod tests {
         let lost = RepositoryError::Connection(io.clone());
         assert!(lost.is_retryable());
         assert_eq!(lost.chain(), "store connection failed: connection reset");
-        assert_eq!(lost.to_string(), "store connection failed: connection reset");
+        assert_eq!(
+            lost.to_string(),
+            "store connection failed: connection reset"
+        );
         let corrupt = RepositoryError::CorruptRow {
             table: "templates",
             key: "7".into(),

@@ -125,9 +125,8 @@ mod tests {
         // What waiting cannot mend is not retryable.
         assert_eq!(classify("14", Backend::Sqlite), Kind::Database);
         assert_eq!(classify("8", Backend::Sqlite), Kind::Database);
-        let read_only = sqlx::Error::Io(std::io::Error::from(
-            std::io::ErrorKind::ReadOnlyFilesystem,
-        ));
+        let read_only =
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem));
         let read_only = repository_error(read_only, Backend::Sqlite);
         assert!(!read_only.is_retryable(), "{read_only}");
     }
