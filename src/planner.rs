@@ -321,7 +321,7 @@ pub(crate) fn walk(
         } else {
             *today_at_first_tick.get_or_insert_with(|| template.schedule.today(from))
         };
-        let decision = if skip_through.is_some_and(|t| occurrence.at_or_before(t)) {
+        let decision = if skip_through.is_some_and(|t| occurrence.before(t)) {
             Decision::Skip(SkipReason::Paused)
         } else {
             decide(template, &occurrence, tick, today, later_due)
@@ -384,23 +384,38 @@ fn lead_at(at: DateTime<Utc>, lead: u32) -> DateTime<Utc> {
     at - TimeDelta::days(i64::from(lead))
 }
 
+/// The upcoming occurrences the template will create as far as it knows now: after the
+/// cursor (within [`NOTICE_WALK`]), less those skipped on request or in a paused span, and
+/// no more than its count leaves. Every look-ahead of notices walks this series, so a notice
+/// never announces a deal the count, a skip request or a pause will not create.
+fn to_be_created(template: &Template) -> impl Iterator<Item = Occurrence> + '_ {
+    let left = template.limit.map_or(usize::MAX, |limit| {
+        usize::try_from(limit.saturating_sub(template.counters.created_by_schedule))
+            .unwrap_or(usize::MAX)
+    });
+    upcoming(&template.schedule, template.cursor)
+        .take(NOTICE_WALK)
+        .filter(|o| {
+            !template.skip_requests.contains(&o.seq())
+                && template.skip_through.is_none_or(|t| o.at() >= t)
+        })
+        .take(left)
+}
+
 /// Whether the `lead`-day notice of the occurrence at `at` is handled (sent or skipped).
 fn handled(template: &Template, lead: u32, at: DateTime<Utc>) -> bool {
     template.noticed_through.is_some_and(|t| t >= at)
         || template.noticed.get(&lead).is_some_and(|t| *t >= at)
 }
 
-/// The earliest notice not yet handled whose time is after `after` (any, when `None`),
-/// skipping occurrences that will be skipped on request.
+/// The earliest notice not yet handled whose time is after `after` (any, when `None`), of
+/// the occurrences that will be created ([`to_be_created`]).
 fn notice_wake(template: &Template, after: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     let leads = &template.upcoming_notice_days;
     let mut found: Vec<Option<DateTime<Utc>>> = vec![None; leads.len()];
-    for occurrence in upcoming(&template.schedule, template.cursor).take(NOTICE_WALK) {
+    for occurrence in to_be_created(template) {
         if found.iter().all(Option::is_some) {
             break;
-        }
-        if template.skip_requests.contains(&occurrence.seq()) {
-            continue;
         }
         let at = occurrence.at();
         for (slot, &lead) in found.iter_mut().zip(leads) {
@@ -420,8 +435,7 @@ pub(crate) fn skip_past_notices(template: &mut Template, at: DateTime<Utc>) {
         return;
     };
     let horizon = at + TimeDelta::days(i64::from(longest));
-    let occurrences: Vec<DateTime<Utc>> = upcoming(&template.schedule, template.cursor)
-        .take(NOTICE_WALK)
+    let occurrences: Vec<DateTime<Utc>> = to_be_created(template)
         .map(|o| o.at())
         .take_while(|o| *o < horizon)
         .collect();
@@ -479,11 +493,6 @@ impl Due {
         self.occurrence.at()
     }
 
-    /// Whether the occurrence is at or before `t` (an occurrence is at a whole second).
-    fn at_or_before(&self, t: DateTime<Utc>) -> bool {
-        self.occurrence.unix_seconds() <= t.timestamp()
-    }
-
     /// Whether the occurrence is strictly before `t`.
     fn before(&self, t: DateTime<Utc>) -> bool {
         let (seconds, limit) = (self.occurrence.unix_seconds(), t.timestamp());
@@ -499,10 +508,8 @@ fn decide(
     later_due: bool,
 ) -> Decision {
     let catch_up = occurrence.date < today;
-    if template
-        .skip_through
-        .is_some_and(|t| occurrence.at_or_before(t))
-    {
+    // The paused span ends before the resume instant: an occurrence at it is created.
+    if template.skip_through.is_some_and(|t| occurrence.before(t)) {
         return Decision::Skip(SkipReason::Paused);
     }
     if template.skip_requests.contains(&occurrence.seq()) {
@@ -594,8 +601,7 @@ fn notices(
 ) -> Option<DateTime<Utc>> {
     let &longest = template.upcoming_notice_days.first()?;
     let horizon = now + TimeDelta::days(i64::from(longest));
-    let due: Vec<(Occurrence, Vec<u32>)> = upcoming(&template.schedule, template.cursor)
-        .take(NOTICE_WALK)
+    let due: Vec<(Occurrence, Vec<u32>)> = to_be_created(template)
         .take_while(|o| o.at() <= horizon)
         .filter_map(|occurrence| {
             let at = occurrence.at();
@@ -610,11 +616,7 @@ fn notices(
         for &lead in &leads {
             template.noticed.insert(lead, at);
         }
-        // No notice for an occurrence that will be skipped.
-        let (Some(&lead), false) = (
-            leads.last(),
-            template.skip_requests.contains(&occurrence.seq()),
-        ) else {
+        let Some(&lead) = leads.last() else {
             continue;
         };
         plan.events.push(NewEvent {

@@ -958,6 +958,58 @@ fn two_days_in(resume: ResumePolicy) -> (MemEngine, ManualClock, TenantId, Templ
     (engine, clock, acme, id)
 }
 
+/// A resume date resumes on that date: a daily 00:00 schedule (midnight billing) paused
+/// until Mar 6 creates Mar 6's deal, at the resume date's first instant, with either resume
+/// policy and whether the tick comes at 00:00 or later; Mar 3 to 5 are skipped as paused
+/// (or caught up). The same walk answers the preview.
+#[test]
+fn a_resume_date_at_an_occurrences_midnight_resumes_with_it() {
+    for (policy, tick_at) in [
+        (ResumePolicy::SkipPausedSpan, utc(2026, 3, 6, 0, 0)),
+        (ResumePolicy::SkipPausedSpan, utc(2026, 3, 6, 0, 1)),
+        (ResumePolicy::CatchUpPausedSpan, utc(2026, 3, 6, 0, 0)),
+    ] {
+        let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+        let acme = tenant("acme");
+        let schedule = daily(local(2026, 3, 1, 0, 0), Zone::UTC).build().unwrap();
+        let mut draft = TemplateDraft::new(deal("Midnight", 100), schedule);
+        draft.resume = policy;
+        let id = engine.create_template(&acme, draft).unwrap().id();
+        clock.set(utc(2026, 3, 2, 12, 0));
+        engine.tick().unwrap();
+        engine
+            .pause(&acme, id, "hold", Some(date(2026, 3, 6)))
+            .unwrap();
+        if policy == ResumePolicy::SkipPausedSpan {
+            let preview = engine.preview(&acme, id, 1).unwrap();
+            assert_eq!(preview[0].date, date(2026, 3, 6));
+        }
+        clock.set(tick_at);
+        while engine.tick().unwrap().more_due {}
+        let dates: Vec<NaiveDate> = scheduled_deals(&engine, &acme, id)
+            .iter()
+            .map(|d| d.nominal_date)
+            .collect();
+        let expected: Vec<NaiveDate> = match policy {
+            ResumePolicy::SkipPausedSpan => {
+                vec![date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 6)]
+            }
+            _ => (1..=6).map(|d| date(2026, 3, d)).collect(),
+        };
+        assert_eq!(dates, expected, "{policy:?} ticked at {tick_at}");
+        let skipped: Vec<NaiveDate> = engine
+            .skipped(&acme, Some(id))
+            .unwrap()
+            .iter()
+            .map(|s| s.nominal_date)
+            .collect();
+        assert!(
+            !skipped.contains(&date(2026, 3, 6)),
+            "{policy:?}: {skipped:?}"
+        );
+    }
+}
+
 #[test]
 fn pause_with_a_resume_date_skips_the_paused_span_and_continues() {
     let (engine, clock, acme, id) = two_days_in(ResumePolicy::SkipPausedSpan);
@@ -1355,6 +1407,25 @@ fn daily_draft() -> TemplateDraft {
     )
 }
 
+/// Refused input writes nothing: refused drafts take no template id, so the next template
+/// gets the id after the last one stored.
+#[test]
+fn refused_drafts_use_up_no_template_id() {
+    let (engine, _clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let first = engine.create_template(&acme, daily_draft()).unwrap().id();
+    for _ in 0..4 {
+        let mut draft = daily_draft();
+        draft.begin_offset = Some(DateOffset::Days(3651));
+        assert!(matches!(
+            engine.create_template(&acme, draft),
+            Err(EngineError::Invalid(_))
+        ));
+    }
+    let next = engine.create_template(&acme, daily_draft()).unwrap().id();
+    assert_eq!(next, TemplateId(first.0 + 1));
+}
+
 #[test]
 fn tenant_limit_counts_live_templates() {
     let (engine, _clock) = limited(&[("acme", 2)], Some(1));
@@ -1720,6 +1791,47 @@ fn retry_delay_is_capped_and_the_template_is_never_switched_off() {
 // ---------------------------------------------------------------------------------------------
 // Upcoming-deal notices
 // ---------------------------------------------------------------------------------------------
+
+/// Notices only for deals that will be created: a monthly template with a count of 2 and a
+/// 30-day notice announces Jan 1 and Feb 1, never Mar 1 (which the count never creates),
+/// and its next wake-up never points at that notice either.
+#[test]
+fn no_notice_for_an_occurrence_past_the_count() {
+    let (engine, clock) = engine_at(utc(2025, 11, 15, 0, 0));
+    let acme = tenant("acme");
+    let monthly = Schedule::builder(
+        Recurrence::monthly(Interval::ONE, MonthDay::Day(DayOfMonth::new(1).unwrap())),
+        local(2026, 1, 1, 9, 0),
+        Zone::UTC,
+    )
+    .end(End::Count(2))
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Monthly", 100), monthly);
+    draft.upcoming_notice_days = vec![30];
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    let mut notices = Vec::new();
+    let mut wakes = Vec::new();
+    while clock.now() < utc(2026, 3, 15, 0, 0) {
+        clock.advance(TimeDelta::hours(6));
+        let report = engine.tick().unwrap();
+        wakes.extend(report.next_wake);
+        for event in drain_outbox(&engine) {
+            if let EventKind::UpcomingDeal { template, at, .. } = event.kind {
+                assert_eq!(template, id);
+                notices.push(at);
+            }
+        }
+    }
+    assert_eq!(notices, [utc(2026, 1, 1, 9, 0), utc(2026, 2, 1, 9, 0)]);
+    // After Jan 2's notice the next wake-up is Feb 1's deal, not Mar 1's notice on Jan 30.
+    assert!(!wakes.contains(&utc(2026, 1, 30, 9, 0)), "{wakes:?}");
+    let dates: Vec<DateTime<Utc>> = scheduled_deals(&engine, &acme, id)
+        .iter()
+        .map(|d| d.nominal_at)
+        .collect();
+    assert_eq!(dates, [utc(2026, 1, 1, 9, 0), utc(2026, 2, 1, 9, 0)]);
+}
 
 #[test]
 fn upcoming_notices_go_out_once_the_given_days_before() {

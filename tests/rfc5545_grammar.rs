@@ -355,11 +355,46 @@ const REFUSED: &[(&str, &str, &str)] = &[
 /// Grammatical texts whose meaning the general expander (the rrule crate 0.14) refuses: a
 /// typed [`ScheduleError::Contradictory`], never a panic nor a silent misreading.
 const BEYOND_THE_EXPANDER: &[&str] = &[
-    // The -53rd Sunday of a year with 53 Sundays.
-    "FREQ=YEARLY;BYDAY=-53SU",
     // Positions beyond 31 in a month (the set can be larger with several times a day).
     "FREQ=MONTHLY;BYDAY=MO;BYHOUR=9,10;BYSETPOS=-32",
 ];
+
+/// BYDAY ordinals run to ±53 whatever the frequency (`ordwk = 1*2DIGIT ; 1 to 53`): one
+/// that no month has matches nothing and is accepted, and -5 and -53 match in the months
+/// and years that have that many of the weekday. Dates counted by hand (calendar of 2026:
+/// the 5-Monday months are March, June and August; years with 53 Sundays from 2026: 2028,
+/// 2034, 2040).
+#[test]
+fn byday_ordinals_up_to_53_are_read_by_their_meaning() {
+    let dates = |row: &str| -> Vec<String> {
+        Schedule::from_rrule(&text(row))
+            .unwrap_or_else(|e| panic!("{row}: {e}"))
+            .occurrences()
+            .map(|o| o.date().to_string())
+            .collect()
+    };
+    assert_eq!(
+        dates("FREQ=MONTHLY;BYDAY=1WE,6WE;COUNT=3"),
+        ["2026-01-07", "2026-02-04", "2026-03-04"]
+    );
+    assert_eq!(
+        dates("FREQ=MONTHLY;BYDAY=1WE,6WE;COUNT=3"),
+        dates("FREQ=MONTHLY;BYDAY=1WE;COUNT=3")
+    );
+    assert_eq!(
+        dates("FREQ=MONTHLY;BYDAY=-5MO;COUNT=3"),
+        ["2026-03-02", "2026-06-01", "2026-08-03"]
+    );
+    assert_eq!(
+        dates("FREQ=YEARLY;BYDAY=-53SU;COUNT=3"),
+        ["2028-01-02", "2034-01-01", "2040-01-01"]
+    );
+    // An ordinal no month has, alone: a rule that never occurs, said as such.
+    assert_eq!(
+        Schedule::from_rrule(&text("FREQ=MONTHLY;BYDAY=6WE")),
+        Err(ScheduleError::NoOccurrence)
+    );
+}
 
 #[test]
 fn texts_beyond_the_expander_are_typed_errors() {

@@ -21,8 +21,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         self.config.deal_limits().check(&draft.deal)?;
         self.check_limit(tenant).await?;
         let now = self.clock.now();
-        let id = self.repository.allocate_template_id().await?;
-        let mut template = draft.into_template(tenant.clone(), id)?;
+        // Validated before an id is taken: a refused draft uses up none.
+        let mut template = draft.into_template(tenant.clone(), TemplateId(0))?;
+        template.id = self.repository.allocate_template_id().await?;
         let today = template.schedule.today(now);
         let midnight = resolve_local(template.schedule.zone(), today.and_time(NaiveTime::MIN));
         if template

@@ -103,7 +103,7 @@ impl RfcRule {
         };
         for by_day in kinds {
             let kind = Parts {
-                by_day,
+                by_day: vetted(parts.frequency, by_day),
                 ..periods.explicit().clone()
             };
             build_set(&kind, naive(periods.grid_start_local(0)))?;
@@ -143,6 +143,22 @@ impl RfcRule {
     pub(crate) fn not_before(&self) -> NaiveDateTime {
         self.not_before
     }
+}
+
+/// The `BYDAY` entries the rrule crate is shown when it vets a rule: it takes ordinals only
+/// within -4..=5 in a month and -52..=53 in a year, where RFC 5545 allows ±53 (an ordinal
+/// no month or year has matches nothing; -5 and -53 match in months and years that have
+/// that many). The others are left out of the vetting only; the expansion keeps them.
+fn vetted(frequency: Frequency, by_day: Vec<WeekdayNum>) -> Vec<WeekdayNum> {
+    let range = match frequency {
+        Frequency::Monthly => -4..=5,
+        Frequency::Yearly => -52..=53,
+        _ => return by_day,
+    };
+    by_day
+        .into_iter()
+        .filter(|d| d.ordinal == 0 || range.contains(&d.ordinal))
+        .collect()
 }
 
 /// The local date-time of local seconds `local`.

@@ -201,12 +201,8 @@ pub(super) fn check_combination(parts: &Parts) -> Result<(), ScheduleError> {
     if ordinal_days && f == Frequency::Yearly && !parts.by_week_no.is_empty() {
         return contradictory("a BYDAY ordinal cannot be combined with BYWEEKNO");
     }
-    if f == Frequency::Monthly
-        && ordinal_days
-        && parts.by_day.iter().any(|d| !(-5..=5).contains(&d.ordinal))
-    {
-        return contradictory("a monthly BYDAY ordinal must be between -5 and 5");
-    }
+    // Ordinals run to ±53 whatever the frequency (RFC 5545 `ordwk`); one that no month or
+    // year has (6WE in a month) matches nothing, and is accepted.
     if f == Frequency::Weekly && !parts.by_month_day.is_empty() {
         return contradictory("BYMONTHDAY cannot be used with FREQ=WEEKLY");
     }
