@@ -121,6 +121,7 @@ pub(crate) fn zones_replanned(report: &crate::engine::ZoneReplan) {
         metrics::counter!("recurring_deals_next_runs_replanned_total")
             .increment(report.moved as u64);
     }
+    #[cfg(feature = "tracing")]
     for zone in &report.zones {
         event!(
             tracing::Level::WARN,

@@ -58,7 +58,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let (id, now) = (template.id, self.clock.now());
         self.repository.insert_template(&template).await?;
         self.notify();
-        self.record_new_zone(template.schedule.zone(), now).await?;
+        // Best effort: the template is stored, so a failure here must not report the creation
+        // as failed; an unrecorded zone is checked by the next engine's first tick.
+        let _ = self.record_new_zone(template.schedule.zone(), now).await;
         if template.finish_if_over(now).is_some() {
             // Its series is already over: finish it through a commit, which announces it.
             return self

@@ -92,7 +92,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
 
     /// Records the rules in use for `zone` when the store has none recorded for it (the
     /// first template in the zone), so the next engine to open the store need not check
-    /// the zone's templates. Once per zone and set of rules per engine.
+    /// the zone's templates. Once per zone and set of rules per engine; a zone whose record
+    /// failed is tried again with the next template in it.
     pub(super) async fn record_new_zone(
         &self,
         zone: Zone,
@@ -116,11 +117,17 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             tzdb: crate::zone::rules::tzdb_version(),
             at: now,
         };
-        // Recorded already (by this rules or others): left as it is; the first tick
+        // Recorded already (under these rules or others): left as it is; the first tick
         // compares.
-        self.repository
-            .record_zone_rules(zone.name(), None, &rules)
-            .await?;
+        let recorded = self.bounded(self.repository.record_zone_rules(zone.name(), None, &rules));
+        if let Err(error) = recorded.await {
+            let mut seen = self
+                .zones_recorded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            seen.1.remove(zone.name());
+            return Err(error.into());
+        }
         Ok(())
     }
 
