@@ -23,6 +23,11 @@
 //!   by the FREQ rule part"). See `weekly_bysetpos_counts_the_whole_first_week` in
 //!   `tests/rfc5545_examples.rs`.
 //!
+//! * BYWEEKNO from -51 to 51: rrule (like dateutil) numbers the days before week 1 into the
+//!   previous year's week 52 or 53 with the current year's length (1–2 Jan 2022 in a week 53
+//!   2021 does not have), and gives next year's week 1 no negative number. Every week
+//!   number is checked against an ISO 8601 week model in `tests/general_rules.rs`.
+//!
 //! The crate's supported years end at 2199-12-31, so rrule's occurrences are compared up to
 //! that date.
 
@@ -300,7 +305,9 @@ fn case(years: std::ops::RangeInclusive<i32>) -> impl Strategy<Value = Case> {
             _ => Just(Vec::new()).boxed(),
         };
         let year_day = prop_oneof![nonzero(-366..=366), 58..=61i32, -3..=-1i32];
-        let week_no = prop_oneof![nonzero(-53..=53), 52..=53i32, Just(1), Just(-1)];
+        // Not ±52/±53: there rrule 0.14 numbers weeks with the wrong year's length (see
+        // the module notes).
+        let week_no = prop_oneof![nonzero(-51..=51), Just(51), Just(1), Just(-1)];
         (
             (
                 start_in(years.clone()),

@@ -8,10 +8,15 @@
 //! * Properties: rules started from 1900 seek like the rrule crate walking from DTSTART (UTC),
 //!   and in DST zones seeking gives what walking gives, with COUNT and UNTIL; rules with
 //!   `BYWEEKNO` or a `BYDAY` list mixing plain and numbered weekdays, started anywhere from
-//!   1900 to 2199, give the rrule crate's series (merged for a mixed list), seeks, `nth` and
-//!   EXDATEs.
+//!   1900 to 2199, give the rrule crate's series (merged for a mixed list) or, for
+//!   `BYWEEKNO`, a brute-force walk over every day numbered by ISO 8601 weeks; seeks, `nth`
+//!   and EXDATEs.
+//! * ISO 8601 week numbers (issue #20, kind 2): every `BYWEEKNO` from -53 to 53 under every
+//!   `WKST`, 1900–2199, against a week model built from chrono's dates (checked against
+//!   chrono's own ISO week date for `WKST=MO`). The rrule crate and python-dateutil number the
+//!   previous year's last week with the wrong year's length, so neither can serve here.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
@@ -200,8 +205,8 @@ fn start(years: std::ops::RangeInclusive<i32>) -> impl Strategy<Value = NaiveDat
 proptest! {
     #![proptest_config(config(2000))]
 
-    /// In UTC, seeking anywhere gives the rrule crate's walk from DTSTART: the same instants
-    /// and the `seq` they have in the whole series.
+    /// In UTC, seeking anywhere gives the rrule crate's walk from DTSTART (the ISO week walk
+    /// for `BYWEEKNO`): the same instants and the `seq` they have in the whole series.
     #[test]
     fn seeks_from_1900_match_the_rrule_walk(
         rule in rule(),
@@ -224,11 +229,17 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(format!("{text}: {e}"))),
         };
         let after = start.and_utc() + TimeDelta::seconds(at);
-        let set: rrule::RRuleSet = text.parse().unwrap();
         let horizon = utc("21991231T235959");
+        // The rrule crate numbers some early-January days into a week 53 that year does
+        // not have (issue #20, kind 2): week numbers are walked by the ISO week model.
+        let walk: Vec<DateTime<Utc>> = if rule.contains("BYWEEKNO=") {
+            byweekno_oracle(&text, horizon)
+        } else {
+            let set: rrule::RRuleSet = text.parse().unwrap();
+            set.into_iter().map(|d| d.with_timezone(&Utc)).take_while(|d| *d <= horizon).collect()
+        };
         let mut expected = Vec::new();
-        for (seq, d) in set.into_iter().enumerate() {
-            let d = d.with_timezone(&Utc);
+        for (seq, d) in walk.into_iter().enumerate() {
             if d > horizon || expected.len() == 5 {
                 break;
             }
@@ -352,6 +363,133 @@ fn covered_rule() -> impl Strategy<Value = String> {
     )
 }
 
+/// The week number of `day` for weeks starting `wkst` days after Monday, and how many weeks
+/// its week-year has: week 1 is the week holding January 4th (so at least four days of its
+/// year), and the week's fourth day names the week-year (ISO 8601; RFC 5545 §3.3.10 with
+/// `WKST`).
+fn week_of(day: NaiveDate, wkst: u32) -> (i64, i64) {
+    let week_start = |d: NaiveDate| {
+        d - Days::new(u64::from(
+            (d.weekday().num_days_from_monday() + 7 - wkst) % 7,
+        ))
+    };
+    let week_one = |year: i32| week_start(NaiveDate::from_ymd_opt(year, 1, 4).unwrap());
+    let start = week_start(day);
+    let year = (start + Days::new(3)).year();
+    let n = (start - week_one(year)).num_days() / 7 + 1;
+    let total = (week_one(year + 1) - week_one(year)).num_days() / 7;
+    (n, total)
+}
+
+const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+
+/// A `FREQ=YEARLY;BYWEEKNO=…` rule of [`covered_rule`] walked by brute force: every day of
+/// every `INTERVAL`-th year, kept when it passes each part (week numbers by [`week_of`]),
+/// times from `BYHOUR` or DTSTART, `BYSETPOS` over the year's set, then DTSTART, UNTIL, the
+/// horizon and COUNT.
+fn byweekno_oracle(text: &str, horizon: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let (head, rule) = text.split_once("\nRRULE:").unwrap();
+    let start = utc(head.trim_start_matches("DTSTART:").trim_end_matches('Z'));
+    let part = |name: &str| {
+        rule.split(';')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+    };
+    let numbers = |name: &str| -> Vec<i64> {
+        part(name).map_or(Vec::new(), |v| {
+            v.split(',').map(|n| n.parse().unwrap()).collect()
+        })
+    };
+    let weeks = numbers("BYWEEKNO");
+    let months = numbers("BYMONTH");
+    let month_days = numbers("BYMONTHDAY");
+    let year_days = numbers("BYYEARDAY");
+    let set_pos = numbers("BYSETPOS");
+    let hours = numbers("BYHOUR");
+    let interval = numbers("INTERVAL").first().copied().unwrap_or(1);
+    let count = numbers("COUNT").first().map(|&n| n as usize);
+    let until = part("UNTIL").map(|u| utc(u.trim_end_matches('Z')));
+    let days: Vec<u32> = part("BYDAY").map_or(Vec::new(), |v| {
+        v.split(',')
+            .map(|d| WEEKDAYS.iter().position(|w| *w == d).unwrap() as u32)
+            .collect()
+    });
+    let wkst = WEEKDAYS
+        .iter()
+        .position(|w| *w == part("WKST").unwrap_or("MO"))
+        .unwrap() as u32;
+    let times: Vec<(u32, u32, u32)> = if hours.is_empty() {
+        vec![(start.hour(), start.minute(), start.second())]
+    } else {
+        hours
+            .iter()
+            .map(|&h| (h as u32, start.minute(), start.second()))
+            .collect()
+    };
+    let mut all = Vec::new();
+    let mut year = start.year();
+    while year <= horizon.year() {
+        let first = NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+        let year_len = NaiveDate::from_ymd_opt(year + 1, 1, 1)
+            .unwrap()
+            .signed_duration_since(first)
+            .num_days();
+        let mut set = Vec::new();
+        for offset in 0..year_len {
+            let day = first + Days::new(offset as u64);
+            let month_len =
+                NaiveDate::from_ymd_opt(year + (day.month() / 12) as i32, day.month() % 12 + 1, 1)
+                    .unwrap()
+                    .pred_opt()
+                    .unwrap()
+                    .day() as i64;
+            let (n, total) = week_of(day, wkst);
+            let month_day = i64::from(day.day());
+            let year_day = offset + 1;
+            let pass = weeks.iter().any(|&k| k == n || k == n - total - 1)
+                && (months.is_empty() || months.contains(&i64::from(day.month())))
+                && (month_days.is_empty()
+                    || month_days
+                        .iter()
+                        .any(|&k| k == month_day || k == month_day - month_len - 1))
+                && (year_days.is_empty()
+                    || year_days
+                        .iter()
+                        .any(|&k| k == year_day || k == year_day - year_len - 1))
+                && (days.is_empty() || days.contains(&day.weekday().num_days_from_monday()));
+            if pass {
+                for &(h, m, s) in &times {
+                    set.push(day.and_hms_opt(h, m, s).unwrap().and_utc());
+                }
+            }
+        }
+        if !set_pos.is_empty() {
+            let len = set.len() as i64;
+            let mut picked: Vec<DateTime<Utc>> = set_pos
+                .iter()
+                .filter_map(|&p| {
+                    let i = if p > 0 { p - 1 } else { len + p };
+                    (0..len).contains(&i).then(|| set[i as usize])
+                })
+                .collect();
+            picked.sort_unstable();
+            picked.dedup();
+            set = picked;
+        }
+        all.extend(
+            set.into_iter()
+                .filter(|t| *t >= start && *t <= horizon && until.is_none_or(|u| *t <= u)),
+        );
+        if count.is_some_and(|n| all.len() >= n) {
+            break;
+        }
+        year += interval as i32;
+    }
+    if let Some(n) = count {
+        all.truncate(n);
+    }
+    all
+}
+
 /// The rrule crate's reading of `text` as RFC 5545 means it: a `BYDAY` list mixing plain and
 /// numbered weekdays is walked as two rules and merged (rrule alone intersects them), and a
 /// COUNT counts the merged occurrences.
@@ -412,7 +550,8 @@ proptest! {
     #![proptest_config(config(1500))]
 
     /// `BYWEEKNO` and mixed `BYDAY` rules started anywhere from 1900 to 2199, in UTC: the
-    /// whole series (instants and `seq`) is the rrule crate's (merged for a mixed list), a
+    /// whole series (instants and `seq`) is the brute-force ISO week walk's (`BYWEEKNO`) or
+    /// the rrule crate's (merged for a mixed list), a
     /// seek anywhere gives the rrule occurrences after it with the `seq` they have in the
     /// series, `nth` from the start gives the same occurrence, and an EXDATE on one
     /// occurrence removes exactly that one, leaving every other `seq` unchanged.
@@ -434,7 +573,11 @@ proptest! {
         if rule.contains("UNTIL=") && utc(&format!("{}T000000", &rule[rule.len() - 16..rule.len() - 8])) < start.and_utc() {
             return Ok(()); // UNTIL before DTSTART: refused by both
         }
-        let expected = rrule_oracle(&text, horizon);
+        let expected = if rule.contains("BYWEEKNO=") {
+            byweekno_oracle(&text, horizon)
+        } else {
+            rrule_oracle(&text, horizon)
+        };
         let schedule = match Schedule::from_rrule(&text) {
             Ok(s) => s,
             Err(ScheduleError::NoOccurrence) => {
@@ -478,5 +621,125 @@ proptest! {
         let mut want = numbered.clone();
         want.remove(k);
         prop_assert_eq!(left, want, "{}", with_exdate);
+    }
+}
+
+/// The week model of these tests is ISO 8601's: for `WKST=MO` it is chrono's ISO week date
+/// on every day from 1900 to 2199.
+#[test]
+fn the_week_model_is_chronos_iso_week_date() {
+    let mut day = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+    while day.year() < 2200 {
+        let iso = day.iso_week();
+        let (n, total) = week_of(day, 0);
+        assert_eq!(n, i64::from(iso.week()), "{day}");
+        let last = NaiveDate::from_isoywd_opt(iso.year(), 53, chrono::Weekday::Mon);
+        assert_eq!(total, if last.is_some() { 53 } else { 52 }, "{day}");
+        day = day.succ_opt().unwrap();
+    }
+}
+
+/// Issue #20, kind 2: 2021 has no week 53, so 2 January 2022 (ISO 2021-W52-7) is not in
+/// it; the next Sundays in a week 53 are in 2026-W53 and 2032-W53.
+#[test]
+fn week_53_is_iso_8601s() {
+    let schedule = Schedule::from_rrule(
+        "DTSTART:20210607T090000Z\nRRULE:FREQ=YEARLY;BYWEEKNO=53;BYDAY=SU;COUNT=2",
+    )
+    .unwrap();
+    let dates: Vec<String> = schedule
+        .occurrences()
+        .map(|o| o.date().to_string())
+        .collect();
+    assert_eq!(dates, ["2027-01-03", "2033-01-02"]);
+}
+
+/// Every `BYWEEKNO` from -53 to 53 under every `WKST`, walked from 1900 to 2199: exactly
+/// the days the week model numbers so, counted from either end of their week-year.
+#[test]
+fn every_week_number_under_every_wkst_is_iso_8601s() {
+    let first = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+    let mut failures = Vec::new();
+    for wkst in 0..7u32 {
+        let mut expected: std::collections::BTreeMap<i64, Vec<NaiveDate>> = Default::default();
+        let mut day = first;
+        while day.year() < 2200 {
+            let (n, total) = week_of(day, wkst);
+            expected.entry(n).or_default().push(day);
+            expected.entry(n - total - 1).or_default().push(day);
+            day = day.succ_opt().unwrap();
+        }
+        for n in (-53..=53i64).filter(|&n| n != 0) {
+            let text = format!(
+                "DTSTART:19000101T000000Z\nRRULE:FREQ=YEARLY;BYWEEKNO={n};WKST={}",
+                WEEKDAYS[wkst as usize]
+            );
+            let got: Vec<NaiveDate> = Schedule::from_rrule(&text)
+                .unwrap()
+                .occurrences()
+                .map(|o| o.at().date_naive())
+                .collect();
+            let want = expected.remove(&n).unwrap_or_default();
+            if got != want {
+                let diff = got.iter().zip(&want).find(|(g, w)| g != w);
+                failures.push(format!(
+                    "{text}: {} days, want {}; first difference {diff:?}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue #20, kind 4: where RFC 5545 is silent, this crate reads as python-dateutil (and the
+/// rrule crate, rrule.js) do, not as libical and ical.net do. RFC 5545 §3.3.10 derives from
+/// DTSTART only "information, not contained in the rule"; its table marks `BYWEEKNO` and
+/// `BYMONTHDAY` as *expanding* a YEARLY period, so the rule does contain the days:
+///
+/// * `BYWEEKNO` without `BYDAY` gives every day of the week (the RFC's own example,
+///   `DTSTART:19970512` (a Monday) with `BYWEEKNO=20;BYDAY=MO`, spells out the weekday
+///   DTSTART already has);
+/// * YEARLY `BYMONTHDAY` without `BYMONTH` gives that day of every month;
+/// * `INTERVAL` with `BYWEEKNO` counts calendar years (the YEARLY period), not ISO week-years.
+///
+/// Each choice keeps its meaning through `to_rrule` and back.
+#[test]
+fn where_rfc_5545_is_silent_the_choices_hold_and_round_trip() {
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "DTSTART:20260105T090000Z\nRRULE:FREQ=YEARLY;BYWEEKNO=2;COUNT=7",
+            &[
+                "2026-01-05",
+                "2026-01-06",
+                "2026-01-07",
+                "2026-01-08",
+                "2026-01-09",
+                "2026-01-10",
+                "2026-01-11",
+            ],
+        ),
+        (
+            "DTSTART:20260115T090000Z\nRRULE:FREQ=YEARLY;BYMONTHDAY=15;COUNT=3",
+            &["2026-01-15", "2026-02-15", "2026-03-15"],
+        ),
+        (
+            // Calendar years 2026, 2028, 2030, 2032, 2034: the Mondays of their days in a
+            // week 1 (2030-12-30 is in 2031-W01; 2026 and 2032 have none).
+            "DTSTART:20261228T090000Z\nRRULE:FREQ=YEARLY;INTERVAL=2;BYWEEKNO=1;BYDAY=MO;COUNT=3",
+            &["2028-01-03", "2030-12-30", "2034-01-02"],
+        ),
+    ];
+    for (text, want) in cases {
+        let schedule = Schedule::from_rrule(text).unwrap();
+        let dates = |s: &Schedule| -> Vec<String> {
+            s.occurrences().map(|o| o.date().to_string()).collect()
+        };
+        assert_eq!(dates(&schedule), want, "{text}");
+        let written = schedule.to_rrule();
+        let back = Schedule::from_rrule(&written).unwrap();
+        assert_eq!(dates(&back), want, "{written}");
+        assert_eq!(back.to_rrule(), written);
     }
 }

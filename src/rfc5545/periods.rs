@@ -603,9 +603,10 @@ impl DayFilter {
     }
 
     /// How many month shapes there are: the month, whether its year is a leap year, the
-    /// weekday of its first day, and (week numbers only) whether the year before is one.
+    /// weekday of its first day, and (week numbers only) whether the years before and after
+    /// are (they set how many weeks those week-years have).
     fn keys(&self) -> usize {
-        if self.week_nos.is_empty() { 168 } else { 336 }
+        if self.week_nos.is_empty() { 168 } else { 672 }
     }
 
     /// The shape of month `m` of year `y`, whose first day is day number `first`: everything
@@ -617,7 +618,9 @@ impl DayFilter {
         if self.week_nos.is_empty() {
             shape
         } else {
-            shape + 168 * usize::from(civil::is_leap(y - 1))
+            shape
+                + 168 * usize::from(civil::is_leap(y - 1))
+                + 336 * usize::from(civil::is_leap(y + 1))
         }
     }
 
@@ -690,90 +693,58 @@ impl DayFilter {
     }
 
     /// The days of year `y` in the weeks of `BYWEEKNO` (bit `i` for the 0-based day of the
-    /// year `i`), exactly as the rrule crate 0.14 builds its week-number mask (its
-    /// `YearInfo::new`, python-dateutil's `rebuild`): the same weeks, the same days of the
-    /// adjacent years' weeks, the same reading of the previous year's last week number.
+    /// year `i`), by ISO 8601 week numbering with weeks starting on `WKST` (RFC 5545
+    /// §3.3.10: week 1 is the first week with at least four days in the year). A day of `y`
+    /// in a week of the previous or next week-year matches by that week's number there:
+    /// 2022-01-02 is in week 52 of 2021 (2021 has no week 53), and in week -1 of 2021.
+    ///
+    /// python-dateutil and the rrule crate number the previous year's last week with this
+    /// year's length and so put 1–2 Jan 2022 in week 53; this follows ISO 8601.
     fn week_no_days(&self, y: i32) -> [u64; 6] {
         let mut days = [0u64; 6];
-        let mut set = |i: i64| {
-            if let Ok(i) = usize::try_from(i)
-                && i < 6 * 64
-            {
-                days[i / 64] |= 1 << (i % 64);
-            }
-        };
         let wkst = i64::from(self.week_start);
+        let jan1 = i64::from(civil::days_from_civil(y, 1, 1));
         let year_len: i64 = if civil::is_leap(y) { 366 } else { 365 };
-        let year_weekday = i64::from(civil::weekday_index(civil::days_from_civil(y, 1, 1)));
-        // The weekday of 0-based day `i` of the year.
-        let weekday = |i: i64| (year_weekday + i).rem_euclid(7);
-        let mut no1_week_start = (7 - year_weekday + wkst).rem_euclid(7);
-        let first_week_start = no1_week_start;
-        let year_len_ext = if no1_week_start >= 4 {
-            no1_week_start = 0;
-            year_len + (year_weekday - wkst).rem_euclid(7)
-        } else {
-            year_len - no1_week_start
+        let starts = [y - 1, y, y + 1, y + 2].map(|y| week_one_start(y, wkst));
+        // The number and the count of weeks of the week-year whose week 1 starts at
+        // `starts[k]`, for the week starting on day `s`.
+        let numbered = |s: i64| {
+            let k = if s < starts[1] {
+                0
+            } else if s < starts[2] {
+                1
+            } else {
+                2
+            };
+            ((s - starts[k]) / 7 + 1, (starts[k + 1] - starts[k]) / 7)
         };
-        let num_weeks = year_len_ext / 7 + year_len_ext.rem_euclid(7) / 4;
-        // The last day of the week from day `i`: the day before the next week start, at most
-        // 6 days on.
-        let week_end = |i: i64| {
-            (i..i + 6)
-                .find(|&j| weekday(j + 1) == wkst)
-                .unwrap_or(i + 6)
-        };
-        for &n in &self.week_nos {
-            let mut n = i64::from(n);
-            if n < 0 {
-                n += num_weeks + 1;
-            }
-            if !(n > 0 && n <= num_weeks) {
-                continue;
-            }
-            let i = if n > 1 {
-                let mut i = no1_week_start + (n - 1) * 7;
-                if no1_week_start != first_week_start {
-                    i -= 7 - first_week_start;
+        let first = jan1 - (i64::from(civil::weekday_index(jan1 as i32)) - wkst).rem_euclid(7);
+        for s in (first..jan1 + year_len).step_by(7) {
+            let (n, total) = numbered(s);
+            let wanted = self.week_nos.iter().any(|&k| {
+                let k = i64::from(k);
+                k == n || k == n - total - 1
+            });
+            if wanted {
+                for i in s.max(jan1)..(s + 7).min(jan1 + year_len) {
+                    let i = (i - jan1) as usize;
+                    days[i / 64] |= 1 << (i % 64);
                 }
-                i
-            } else {
-                no1_week_start
-            };
-            (i..=week_end(i)).for_each(&mut set);
-        }
-        if self.week_nos.contains(&1) {
-            // Week 1 of the next year, when it starts in this one.
-            let mut i = no1_week_start + num_weeks * 7;
-            if no1_week_start != first_week_start {
-                i -= 7 - first_week_start;
-            }
-            if i < year_len {
-                (i..=week_end(i)).for_each(&mut set);
-            }
-        }
-        if no1_week_start > 0 {
-            // The days before week 1 belong to the previous year's last week, numbered as
-            // the rrule crate numbers it (with this year's length where dateutil uses it).
-            let last_week = if self.week_nos.contains(&-1) {
-                -1
-            } else {
-                let last_year_weekday =
-                    i64::from(civil::weekday_index(civil::days_from_civil(y - 1, 1, 1)));
-                let last_no1 = (7 - last_year_weekday + wkst).rem_euclid(7);
-                let last_year_len: i64 = if civil::is_leap(y - 1) { 366 } else { 365 };
-                let week_start = if last_no1 >= 4 {
-                    last_year_len + (last_year_weekday - wkst).rem_euclid(7)
-                } else {
-                    year_len - no1_week_start
-                };
-                52 + week_start.rem_euclid(7) / 4
-            };
-            if self.week_nos.iter().any(|&n| i64::from(n) == last_week) {
-                (0..no1_week_start).for_each(&mut set);
             }
         }
         days
+    }
+}
+
+/// The first day (days from the epoch) of week 1 of year `y` for weeks starting on weekday
+/// `wkst` (0 = Monday): the week holding at least four days of `y` (RFC 5545 §3.3.10).
+fn week_one_start(y: i32, wkst: i64) -> i64 {
+    let jan1 = i64::from(civil::days_from_civil(y, 1, 1));
+    let into_week = (i64::from(civil::weekday_index(jan1 as i32)) - wkst).rem_euclid(7);
+    if into_week <= 3 {
+        jan1 - into_week
+    } else {
+        jan1 + 7 - into_week
     }
 }
 

@@ -400,10 +400,14 @@ mod tests {
             set_of((1..=12u8).collect(), 3),
             set_of(nonzero::<i8>(-31..=31), 3),
             set_of(nonzero::<i16>(-366..=366), 3),
+            // Weeks ±52 and ±53 are left out: the rrule crate numbers the days before week 1
+            // into the previous year's week 52 or 53 with the wrong year's length, and puts
+            // no day in the next year's week -52/-53; `tests/general_rules.rs` checks every
+            // week number against an ISO 8601 week model instead.
             prop_oneof![
                 Just(Vec::new()),
-                subsequence(nonzero::<i8>(-53..=53), 1..=3),
-                subsequence(vec![1i8, -1, 52, 53, -52, -53, 2, -2], 1..=3),
+                subsequence(nonzero::<i8>(-51..=51), 1..=3),
+                subsequence(vec![1i8, -1, 51, -51, 2, -2], 1..=3),
             ],
             (
                 subsequence(WEEKDAYS.to_vec(), 0..=3),

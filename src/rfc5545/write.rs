@@ -24,6 +24,33 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         }
         _ => schedule.start(),
     };
+    // A one-off past its end holds only its extra dates. The first of them is written as
+    // DTSTART (which RFC 5545 always counts, as the first instance: `seq` 0), when its local
+    // time names it and no adjustment would move it; otherwise DTSTART is the one-off,
+    // excluded by an EXDATE (whose unused `seq` 0 then shifts the extra dates after it).
+    let mut one_off = one_off_past_end(schedule, start);
+    let mut extra: Vec<NaiveDateTime> = schedule.extra().collect();
+    let mut extra_at: Vec<DateTime<Utc>> = schedule.extra_instants().collect();
+    let mut start = start;
+    if one_off.is_some() && schedule.adjustment() == Adjustment::None {
+        let locals = extra
+            .iter()
+            .map(|local| (zone::resolve_local(zone, *local), *local, true));
+        let instants = extra_at
+            .iter()
+            .map(|at| (*at, at.with_timezone(&zone).naive_local(), false));
+        if let Some((at, local, is_local)) = locals.chain(instants).min_by_key(|(at, ..)| *at)
+            && zone::resolve_local(zone, local) == at
+        {
+            if is_local {
+                extra.retain(|t| *t != local);
+            } else {
+                extra_at.retain(|t| *t != at);
+            }
+            start = local;
+            one_off = None;
+        }
+    }
     if zone == Zone::UTC {
         let _ = write!(out, "DTSTART:{}Z", date_time(start));
     } else {
@@ -103,7 +130,7 @@ pub(crate) fn write(schedule: &Schedule) -> String {
     let mut exdates: Vec<NaiveDateTime> = schedule.skipped().collect();
     exdates.extend(moved.iter().map(|(from, _)| *from));
     exdates.sort_unstable();
-    let mut rdates: Vec<NaiveDateTime> = schedule.extra().collect();
+    let mut rdates: Vec<NaiveDateTime> = extra;
     rdates.extend(moved.iter().map(|(_, to)| *to));
     rdates.sort_unstable();
     let tzid = if zone == Zone::UTC {
@@ -123,7 +150,7 @@ pub(crate) fn write(schedule: &Schedule) -> String {
             .join(",")
     };
     let mut skipped_at: Vec<DateTime<Utc>> = schedule.skipped_instants().collect();
-    skipped_at.extend(one_off_past_end(schedule, start));
+    skipped_at.extend(one_off);
     skipped_at.sort_unstable();
     skipped_at.dedup();
     if !skipped_at.is_empty() {
@@ -132,7 +159,6 @@ pub(crate) fn write(schedule: &Schedule) -> String {
     if !rdates.is_empty() {
         let _ = write!(out, "\nRDATE{tzid}:{}", dates(rdates));
     }
-    let extra_at: Vec<DateTime<Utc>> = schedule.extra_instants().collect();
     if !extra_at.is_empty() {
         let _ = write!(out, "\nRDATE:{}", instants(extra_at));
     }

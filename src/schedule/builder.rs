@@ -282,6 +282,62 @@ pub(crate) fn finish(
             return Err(ScheduleError::DateOutOfRange(at.date_naive()));
         }
     }
+    // A local skip names a rule occurrence by its nominal time; one that names none names
+    // the occurrence whose actual wall-clock time it is (a daily 02:30 happens at 03:30 on a
+    // spring-forward day, and a user copies the time shown to them), kept as that instant.
+    let by_wall_clock: Vec<(NaiveDateTime, i64)> = given
+        .skipped
+        .iter()
+        .filter(|local| rule_occurrence_at(&schedule, **local).is_none())
+        .filter_map(|local| {
+            let resolved = table.resolve(local.and_utc().timestamp(), &mut 0);
+            (!resolved.in_gap && rule_occurrence_at_instant(&schedule, resolved.utc).is_some())
+                .then_some((*local, resolved.utc))
+        })
+        .collect();
+    for (local, at) in by_wall_clock {
+        if let Some(at) = DateTime::from_timestamp(at, 0) {
+            given.skipped.remove(&local);
+            given.skipped_at.insert(at);
+        }
+    }
+    // RFC 5545 §3.8.5.1: the set is the rule's and RDATE's instances less those EXDATE names,
+    // so a skip removes an extra date it names too (by nominal time or by instant). A skip
+    // that named only extra dates has done its work and is not kept.
+    let resolve_utc =
+        |local: &NaiveDateTime| table.resolve(local.and_utc().timestamp(), &mut 0).utc;
+    let skipped_instants: BTreeSet<i64> = given
+        .skipped
+        .iter()
+        .map(resolve_utc)
+        .chain(given.skipped_at.iter().map(DateTime::timestamp))
+        .collect();
+    let mut named_extra: BTreeSet<i64> = BTreeSet::new();
+    given.extra.retain(|local| {
+        let at = resolve_utc(local);
+        let named = given.skipped.contains(local) || skipped_instants.contains(&at);
+        if named {
+            named_extra.insert(at);
+        }
+        !named
+    });
+    given.extra_at.retain(|at| {
+        let named = skipped_instants.contains(&at.timestamp());
+        if named {
+            named_extra.insert(at.timestamp());
+        }
+        !named
+    });
+    if !named_extra.is_empty() {
+        given.skipped.retain(|local| {
+            !named_extra.contains(&resolve_utc(local))
+                || rule_occurrence_at(&schedule, *local).is_some()
+        });
+        given.skipped_at.retain(|at| {
+            !named_extra.contains(&at.timestamp())
+                || rule_occurrence_at_instant(&schedule, at.timestamp()).is_some()
+        });
+    }
     if strict {
         for local in given.skipped.iter().chain(given.moved.keys()) {
             if rule_occurrence_at(&schedule, *local).is_none() {
