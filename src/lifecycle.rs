@@ -133,6 +133,8 @@ impl Template {
     /// number of deals still to create). The new revision starts after `now` and after the
     /// civil day of the last occurrence the old revision processed (in the new schedule's
     /// zone), so no civil date gets a second scheduled deal, even if the clock was set back.
+    /// Renewal notices already sent (or skipped) are not sent again under the new revision:
+    /// re-applying the same schedule, even at the instant a notice fell due, sends nothing.
     ///
     /// Call it on a settled template, as [`Template::pause`].
     ///
@@ -171,8 +173,9 @@ impl Template {
         next.revision = next.revision.saturating_add(1);
         next.skip_requests.clear();
         next.skip_through = None;
-        next.noticed_through = None;
-        next.noticed.clear();
+        // The notices already handled stay handled: an occurrence of the new schedule at or
+        // before the last one announced for a lead is past its notice time (or the clock was
+        // set back since it was sent), and a host must not get one twice (issue #20, kind 7).
         planner::skip_past_notices(&mut next, now);
         Ok(next.changed(now))
     }

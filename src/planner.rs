@@ -428,8 +428,10 @@ fn notice_wake(template: &Template, after: Option<DateTime<Utc>>) -> Option<Date
     found.into_iter().flatten().min()
 }
 
-/// Marks as handled every notice whose time is already past at `at`: a template created,
-/// resumed or rescheduled at `at` skips them rather than sending them late.
+/// Marks as handled every notice whose time is at or before `at`: a template created,
+/// resumed or rescheduled at `at` skips them rather than sending them late. The boundary is
+/// the sending rule's (a notice is sent by a tick at or after its time): a notice a tick sent
+/// at `at` is not sent again under an edit's new revision at the same instant.
 pub(crate) fn skip_past_notices(template: &mut Template, at: DateTime<Utc>) {
     let Some(&longest) = template.upcoming_notice_days.first() else {
         return;
@@ -437,10 +439,10 @@ pub(crate) fn skip_past_notices(template: &mut Template, at: DateTime<Utc>) {
     let horizon = at + TimeDelta::days(i64::from(longest));
     let occurrences: Vec<DateTime<Utc>> = to_be_created(template)
         .map(|o| o.at())
-        .take_while(|o| *o < horizon)
+        .take_while(|o| *o <= horizon)
         .collect();
     for lead in template.upcoming_notice_days.clone() {
-        if let Some(last) = occurrences.iter().rev().find(|o| lead_at(**o, lead) < at) {
+        if let Some(last) = occurrences.iter().rev().find(|o| lead_at(**o, lead) <= at) {
             let into = template.noticed.entry(lead).or_insert(*last);
             *into = (*into).max(*last);
         }

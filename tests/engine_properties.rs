@@ -289,6 +289,11 @@ enum Op {
     SkipOccurrence(usize, usize),
     /// Move the occurrence this many after the next one by this many hours.
     Move(usize, usize, i64),
+    /// Set the clock to exactly the next wake-up (the instant something falls due) and tick,
+    /// so the operations after it happen at the instant a deal, notice or reminder fell due.
+    TickToWake,
+    /// Apply the template's own schedule again (a host re-applying schedules on deploy).
+    Reapply(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -307,6 +312,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..4, 0i64..1_000_000).prop_map(|(i, a)| Op::EditDeal(i, a)),
         1 => (0usize..4, 0usize..5).prop_map(|(i, k)| Op::SkipOccurrence(i, k)),
         1 => (0usize..4, 0usize..5, -30i64..60).prop_map(|(i, k, h)| Op::Move(i, k, h)),
+        2 => Just(Op::TickToWake),
+        1 => (0usize..4).prop_map(Op::Reapply),
     ]
 }
 
@@ -440,6 +447,22 @@ impl<R: Repository> Run<R> {
                 .unwrap();
                 format!("{:?}", e.edit_schedule(t, self.id(i), schedule))
             }
+            Op::TickToWake => {
+                let wake = e.next_wake().unwrap();
+                if let Some(wake) = wake.filter(|w| *w > self.clock.now()) {
+                    self.clock.set(wake);
+                }
+                let reports = tick_all(e);
+                after_tick(self, &reports);
+                format!("{reports:?}")
+            }
+            Op::Reapply(i) => match e.template(t, self.id(i)) {
+                Ok(template) => format!(
+                    "{:?}",
+                    e.edit_schedule(t, self.id(i), template.schedule().clone())
+                ),
+                Err(_) => "deleted".into(),
+            },
             Op::EditDeal(i, amount) => {
                 format!("{:?}", e.edit_deal(t, self.id(i), deal("Edited", amount)))
             }
@@ -535,6 +558,23 @@ fn invariants(run: &Run<InMemoryRepository>) -> Result<(), String> {
     for event in &snapshot.outbox {
         if !keys.insert(event.idempotency_key.clone()) {
             return Err(format!("event {} written twice", event.idempotency_key));
+        }
+    }
+    // A notice announces an occurrence once per lead, whatever the template's revision: a
+    // schedule edit (even at the instant a notice fell due) does not announce it again.
+    let mut notices = BTreeSet::new();
+    for event in &snapshot.outbox {
+        if let EventKind::UpcomingDeal {
+            template,
+            at,
+            lead_days,
+        } = &event.kind
+            && !notices.insert((*template, *at, *lead_days))
+        {
+            return Err(format!(
+                "{template}: the notice of {at} {lead_days} days ahead sent twice (again as {})",
+                event.idempotency_key
+            ));
         }
     }
     for template in &snapshot.templates {

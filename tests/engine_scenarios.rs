@@ -1874,6 +1874,59 @@ fn upcoming_notices_go_out_once_the_given_days_before() {
     assert_eq!(notices, expected);
 }
 
+/// Issue #20, kind 7: re-applying the same schedule at the exact instant a notice fell due
+/// (after the tick that sent it), as a host does on every deploy, sends nothing again: not
+/// under the new revision's key, nor after the clock is set back an hour and the schedule
+/// applied once more.
+#[test]
+fn re_applying_a_schedule_when_a_notice_fell_due_sends_it_once() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let weekly = Schedule::builder(
+        Recurrence::weekly(Interval::ONE, WeekdaySet::single(Weekday::Mon)),
+        local(2026, 3, 2, 9, 0),
+        Zone::UTC,
+    )
+    .build()
+    .unwrap();
+    let mut draft = TemplateDraft::new(deal("Weekly", 100), weekly.clone());
+    draft.upcoming_notice_days = vec![2];
+    let id = engine.create_template(&acme, draft).unwrap().id();
+    // Mar 9's notice falls due on Mar 7 at 09:00.
+    clock.set(utc(2026, 3, 7, 9, 0));
+    engine.tick().unwrap();
+    let mut keys = Vec::new();
+    let take = |engine: &MemEngine, keys: &mut Vec<(DateTime<Utc>, String)>| {
+        for event in drain_outbox(engine) {
+            if let EventKind::UpcomingDeal { at, .. } = event.kind {
+                keys.push((at, event.idempotency_key));
+            }
+        }
+    };
+    take(&engine, &mut keys);
+    engine.edit_schedule(&acme, id, weekly.clone()).unwrap();
+    engine.tick().unwrap();
+    clock.set(utc(2026, 3, 7, 8, 0));
+    engine.edit_schedule(&acme, id, weekly).unwrap();
+    clock.set(utc(2026, 3, 7, 9, 0));
+    engine.tick().unwrap();
+    take(&engine, &mut keys);
+    assert_eq!(
+        keys,
+        [(
+            utc(2026, 3, 9, 9, 0),
+            "upcoming:T1/r0/1@1773046800/2d".to_owned()
+        )]
+    );
+    // The next notice still goes out, once, under the latest revision.
+    clock.set(utc(2026, 3, 14, 9, 0));
+    while engine.tick().unwrap().more_due {}
+    take(&engine, &mut keys);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[1].0, utc(2026, 3, 16, 9, 0));
+    assert!(keys[1].1.contains("/r2/"), "{keys:?}");
+}
+
 /// Monthly on the 15th at 09:00 UTC with notices 30, 7 and 1 days ahead, ticking hourly.
 fn monthly_with_three_notices(now: DateTime<Utc>) -> (MemEngine, ManualClock, TemplateId) {
     let (engine, clock) = engine_at(now);
