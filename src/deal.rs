@@ -385,10 +385,17 @@ impl Deal {
     /// Checks what the constructors check, for deals read from JSON.
     ///
     /// # Errors
-    /// As [`Deal::new`] and [`Deal::with_products`].
+    /// As [`Deal::new`] and [`Deal::with_products`];
+    /// [`ValidationError::DateOutOfRange`] for a begin or close date outside 1900..=2199.
     pub fn validate(&self) -> Result<(), ValidationError> {
         let checked = Deal::new(self.title.clone(), self.amount)?;
         checked.with_products(self.products.clone())?;
+        if let Some(date) = self.begin_date {
+            crate::validation::supported("deal begin date", date)?;
+        }
+        if let Some(date) = self.close_date {
+            crate::validation::supported("deal close date", date)?;
+        }
         Ok(())
     }
 

@@ -114,6 +114,18 @@ pub enum ScheduleError {
         /// What is wrong, naming the value.
         reason: String,
     },
+    /// Text or a list larger than its bound ([`crate::limits`]).
+    #[error("{what} must be at most {max} {unit}, got {size}")]
+    TooLarge {
+        /// Which text or list.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The most accepted.
+        max: usize,
+        /// The unit (`bytes`, `items`).
+        unit: &'static str,
+    },
     /// The rrule crate refused a rule this crate accepted (a bug worth reporting).
     #[error("rrule expansion failed: {0}")]
     Expansion(String),

@@ -150,6 +150,7 @@ mod ids;
 mod invoice;
 pub mod json_enum;
 mod lifecycle;
+pub mod limits;
 mod observe;
 mod planner;
 mod rfc5545;

@@ -61,6 +61,23 @@ pub enum LifecycleError {
     Invalid(#[from] ValidationError),
 }
 
+/// The bounds of a pause's note and resume date ([`crate::limits::NOTE_BYTES`], the
+/// supported dates), checked before anything is read or written.
+pub(crate) fn check_pause(note: &str, resume_on: Option<NaiveDate>) -> Result<(), ValidationError> {
+    crate::validation::at_most("pause note", note.len(), crate::limits::NOTE_BYTES, "bytes")?;
+    if let Some(date) = resume_on {
+        crate::validation::supported("resume date", date)?;
+    }
+    Ok(())
+}
+
+/// The dates of a move are in the supported years, checked before anything is read or
+/// written.
+pub(crate) fn check_move(date: NaiveDate, to: NaiveDateTime) -> Result<(), ValidationError> {
+    crate::validation::supported("occurrence date", date)?;
+    crate::validation::supported("new occurrence date", to.date())
+}
+
 /// How far ahead [`Template::skip_occurrence`] looks for the occurrence asked for.
 const SKIP_LOOK_AHEAD: usize = 100_000;
 
@@ -72,13 +89,15 @@ impl Template {
     /// active must be created first, which the engine does.
     ///
     /// # Errors
-    /// [`LifecycleError::Finished`].
+    /// [`LifecycleError::Finished`]; [`LifecycleError::Invalid`] for a note over
+    /// [`crate::limits::NOTE_BYTES`] or a resume date outside 1900..=2199.
     pub fn pause(
         &self,
         note: &str,
         resume_on: Option<NaiveDate>,
         now: DateTime<Utc>,
     ) -> Result<Option<Change>, LifecycleError> {
+        check_pause(note, resume_on)?;
         match self.state {
             TemplateState::Finished => Err(LifecycleError::Finished(self.id)),
             TemplateState::Paused { .. } => Ok(None),
@@ -239,6 +258,12 @@ impl Template {
         if self.skip_requests.contains(&seq) {
             return Ok(None);
         }
+        crate::validation::at_most(
+            "occurrences waiting to be skipped",
+            self.skip_requests.len() + 1,
+            crate::limits::SKIP_REQUESTS,
+            "items",
+        )?;
         let after = self.cursor.unwrap_or(DateTime::<Utc>::MIN_UTC);
         let exists = self
             .schedule
@@ -269,6 +294,7 @@ impl Template {
         to: NaiveDateTime,
         now: DateTime<Utc>,
     ) -> Result<Change, LifecycleError> {
+        check_move(date, to)?;
         if self.state == TemplateState::Finished {
             return Err(LifecycleError::Finished(self.id));
         }

@@ -93,6 +93,26 @@ pub enum ValidationError {
         /// The most accepted.
         max: usize,
     },
+    /// A text or a list longer than its bound ([`crate::limits`]).
+    #[error("{what} must be at most {max} {unit}, got {len}")]
+    TooLong {
+        /// Which text or list.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The most accepted.
+        max: usize,
+        /// The unit (`bytes`, `items`).
+        unit: &'static str,
+    },
+    /// A date outside the supported years, 1900-01-01 ..= 2199-12-31.
+    #[error("{what} {date} is outside the supported dates 1900-01-01 ..= 2199-12-31")]
+    DateOutOfRange {
+        /// Which date.
+        what: &'static str,
+        /// The date given.
+        date: chrono::NaiveDate,
+    },
     /// A dunning ladder that breaks a rule ([`crate::InvoiceOptions::validate`]).
     #[error("dunning step {step} (0-based): {reason}")]
     Dunning {
@@ -101,6 +121,36 @@ pub enum ValidationError {
         /// What is wrong and what is accepted.
         reason: String,
     },
+}
+
+/// `Ok` when `len` is at most `max`, else [`ValidationError::TooLong`].
+pub(crate) fn at_most(
+    what: &'static str,
+    len: usize,
+    max: usize,
+    unit: &'static str,
+) -> Result<(), ValidationError> {
+    if len > max {
+        return Err(ValidationError::TooLong {
+            what,
+            len,
+            max,
+            unit,
+        });
+    }
+    Ok(())
+}
+
+/// `Ok` when `date` is in the supported years, else [`ValidationError::DateOutOfRange`].
+pub(crate) fn supported(
+    what: &'static str,
+    date: chrono::NaiveDate,
+) -> Result<(), ValidationError> {
+    if crate::civil::in_range(date) {
+        Ok(())
+    } else {
+        Err(ValidationError::DateOutOfRange { what, date })
+    }
 }
 
 /// A value as quoted text, cut after 80 characters so a huge input is not echoed whole.

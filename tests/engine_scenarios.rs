@@ -2810,3 +2810,111 @@ fn an_edit_far_behind_settles_a_bounded_amount_and_says_why_it_stops() {
         1
     );
 }
+
+/// Issue #20, kind 9: every bound of `limits` is refused with a typed error naming the part,
+/// its size and the bound (the store-level cases are in `tests/conformance/refusals.rs`).
+#[test]
+fn every_bound_of_the_limits_is_refused_naming_it() {
+    fn too_long(error: impl std::fmt::Debug + std::fmt::Display, what: &str, max: usize) {
+        let text = error.to_string();
+        assert!(
+            text.contains(what) && text.contains(&format!("at most {max}")),
+            "{text} ({error:?})"
+        );
+    }
+    // Installments, reminders.
+    too_long(
+        InstallmentSplit::new(vec![1; 10_000]).unwrap_err(),
+        "installment shares",
+        limits::INSTALLMENTS,
+    );
+    let mut invoice = InvoiceOptions::new(PaymentDue::Days(10));
+    invoice.remind_after_days = (1..=17).collect();
+    too_long(
+        invoice.validate().unwrap_err(),
+        "reminders after the due date",
+        limits::INVOICE_REMINDERS,
+    );
+    // RFC 5545 text and exceptions.
+    let exdates: Vec<String> = (0..=limits::SCHEDULE_EXCEPTIONS)
+        .map(|d| {
+            let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + TimeDelta::days(d as i64);
+            format!("{}T090000Z", day.format("%Y%m%d"))
+        })
+        .collect();
+    let text = format!(
+        "DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY\nEXDATE:{}",
+        exdates.join(",")
+    );
+    too_long(
+        Schedule::from_rrule(&text).unwrap_err(),
+        "schedule exceptions",
+        limits::SCHEDULE_EXCEPTIONS,
+    );
+    let huge = format!("{text}\nX-NOTE:{}", "x".repeat(limits::RRULE_BYTES));
+    assert!(matches!(
+        Schedule::from_rrule(&huge),
+        Err(ScheduleError::TooLarge {
+            what: "RFC 5545 text",
+            ..
+        })
+    ));
+    // Terms changes: the effective date and the filter.
+    let id = ChangeId::new("price-9999").unwrap();
+    let far = TermsChange::builder(id.clone(), NaiveDate::from_ymd_opt(9999, 1, 1).unwrap())
+        .amount(AmountChange::Percent {
+            basis_points: 500,
+            rounding: Rounding::HalfUp,
+        })
+        .build()
+        .unwrap_err();
+    assert!(
+        far.to_string().contains("effective date 9999-01-01"),
+        "{far}"
+    );
+    let many = TermsChange::builder(id, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap())
+        .amount(AmountChange::Percent {
+            basis_points: 500,
+            rounding: Rounding::HalfUp,
+        })
+        .filter(TermsFilter::default().ids((0..=limits::TERMS_FILTER_IDS as u64).map(TemplateId)))
+        .build()
+        .unwrap_err();
+    too_long(many, "terms filter ids", limits::TERMS_FILTER_IDS);
+    // A deal's dates, a draft's target stage, and skip requests.
+    let (engine, _clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let acme = tenant("acme");
+    let schedule = daily(local(2026, 3, 1, 9, 0), Zone::UTC).build().unwrap();
+    let dated = deal("Dated", 100).with_dates(NaiveDate::from_ymd_opt(9999, 12, 31), None);
+    let refused = engine
+        .create_template(&acme, TemplateDraft::new(dated, schedule.clone()))
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("deal begin date 9999-12-31"),
+        "{refused}"
+    );
+    let mut draft = TemplateDraft::new(deal("Staged", 100), schedule.clone());
+    draft.target = Some(Target {
+        pipeline: 1,
+        stage: "s".repeat(101),
+    });
+    assert!(matches!(
+        engine.create_template(&acme, draft),
+        Err(EngineError::DealTooLarge { max: 100, .. })
+    ));
+    let id = engine
+        .create_template(&acme, TemplateDraft::new(deal("Skips", 100), schedule))
+        .unwrap()
+        .id();
+    for seq in 0..limits::SKIP_REQUESTS as u64 {
+        engine.skip_occurrence(&acme, id, seq).unwrap();
+    }
+    let refused = engine
+        .skip_occurrence(&acme, id, limits::SKIP_REQUESTS as u64)
+        .unwrap_err();
+    too_long(
+        refused,
+        "occurrences waiting to be skipped",
+        limits::SKIP_REQUESTS,
+    );
+}

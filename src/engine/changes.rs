@@ -18,7 +18,18 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         draft: TemplateDraft,
     ) -> Result<Template, EngineError> {
-        self.config.deal_limits().check(&draft.deal)?;
+        let limits = self.config.deal_limits();
+        limits.check(&draft.deal)?;
+        if let Some(target) = &draft.target
+            && target.stage.len() > limits.stage_bytes
+        {
+            return Err(EngineError::DealTooLarge {
+                what: "target stage".into(),
+                size: target.stage.len(),
+                max: limits.stage_bytes,
+                unit: "bytes",
+            });
+        }
         self.check_limit(tenant).await?;
         let now = self.clock.now();
         // Validated before an id is taken: a refused draft uses up none.
@@ -124,7 +135,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
-    /// [`EngineError::TenantLimit`] for an inactive template over the tenant's limit.
+    /// [`EngineError::TenantLimit`] for an inactive template over the tenant's limit;
+    /// [`EngineError::Invalid`] with [`crate::ValidationError::TooLong`] for a note over
+    /// [`crate::limits::NOTE_BYTES`] or [`crate::ValidationError::DateOutOfRange`] for a
+    /// resume date outside 1900..=2199, before anything is read or written.
     pub async fn pause(
         &self,
         tenant: &TenantId,
@@ -132,6 +146,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         note: &str,
         resume_on: Option<NaiveDate>,
     ) -> Result<Template, EngineError> {
+        lifecycle::check_pause(note, resume_on)?;
         // A paused template is live (it counts against the tenant's limit); an inactive one
         // is not.
         if self.template(tenant, id).await?.state == TemplateState::Inactive {
@@ -250,7 +265,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ///
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
-    /// [`EngineError::NoSuchOccurrence`] when it is not a coming occurrence.
+    /// [`EngineError::NoSuchOccurrence`] when it is not a coming occurrence;
+    /// [`EngineError::Invalid`] with [`crate::ValidationError::TooLong`] when
+    /// [`crate::limits::SKIP_REQUESTS`] occurrences already wait to be skipped.
     pub async fn skip_occurrence(
         &self,
         tenant: &TenantId,
@@ -268,7 +285,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownTemplate`]; [`EngineError::Finished`];
     /// [`EngineError::AlreadyProcessed`]; [`EngineError::Schedule`] when `date` is not an
-    /// occurrence or `to` collides with one.
+    /// occurrence or `to` collides with one; [`EngineError::Invalid`] with
+    /// [`crate::ValidationError::DateOutOfRange`] for a date outside 1900..=2199.
     pub async fn move_occurrence(
         &self,
         tenant: &TenantId,
@@ -276,6 +294,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         date: NaiveDate,
         to: NaiveDateTime,
     ) -> Result<Template, EngineError> {
+        lifecycle::check_move(date, to)?;
         self.change(tenant, id, |template, now| {
             Ok(Some(template.move_occurrence(date, to, now)?))
         })

@@ -252,8 +252,30 @@ impl InvoiceOptions {
     /// only).
     ///
     /// # Errors
-    /// [`ValidationError::OffsetOutOfRange`]; [`ValidationError::Dunning`] naming the step.
+    /// [`ValidationError::OffsetOutOfRange`]; [`ValidationError::Dunning`] naming the step;
+    /// [`ValidationError::TooLong`] for more than [`crate::limits::INVOICE_RECIPIENTS`]
+    /// recipients or [`crate::limits::INVOICE_REMINDERS`] reminders on either side.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        use crate::limits::{INVOICE_RECIPIENTS, INVOICE_REMINDERS};
+        use crate::validation::at_most;
+        at_most(
+            "invoice recipients",
+            self.send_to.len(),
+            INVOICE_RECIPIENTS,
+            "items",
+        )?;
+        at_most(
+            "reminders before the due date",
+            self.remind_before_days.len(),
+            INVOICE_REMINDERS,
+            "items",
+        )?;
+        at_most(
+            "reminders after the due date",
+            self.remind_after_days.len(),
+            INVOICE_REMINDERS,
+            "items",
+        )?;
         self.validate_dunning()?;
         self.payment_due.validate()?;
         for &days in self

@@ -33,6 +33,8 @@ impl Schedule {
     /// kept.
     ///
     /// # Errors
+    /// [`ScheduleError::TooLarge`] for text over [`crate::limits::RRULE_BYTES`] or more than
+    /// [`crate::limits::SCHEDULE_EXCEPTIONS`] EXDATE, RDATE and move values;
     /// [`ScheduleError::Parse`] naming the line, the part and the offending text for text
     /// outside RFC 5545's grammar (empty or repeated rule parts, empty list items, values out
     /// of the grammar's ranges, a DATE without `VALUE=DATE`, a `TZID` on a UTC time);
@@ -56,6 +58,14 @@ impl Schedule {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_rrule(text: &str) -> Result<Schedule, ScheduleError> {
+        if text.len() > crate::limits::RRULE_BYTES {
+            return Err(ScheduleError::TooLarge {
+                what: "RFC 5545 text",
+                size: text.len(),
+                max: crate::limits::RRULE_BYTES,
+                unit: "bytes",
+            });
+        }
         parse::parse(text)
     }
 

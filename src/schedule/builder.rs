@@ -259,6 +259,19 @@ pub(crate) fn finish(
     mut given: Given,
     strict: bool,
 ) -> Result<Schedule, ScheduleError> {
+    let exceptions = given.skipped.len()
+        + given.skipped_at.len()
+        + given.moved.len()
+        + given.extra.len()
+        + given.extra_at.len();
+    if exceptions > crate::limits::SCHEDULE_EXCEPTIONS {
+        return Err(ScheduleError::TooLarge {
+            what: "schedule exceptions (skipped, moved and extra occurrences)",
+            size: exceptions,
+            max: crate::limits::SCHEDULE_EXCEPTIONS,
+            unit: "items",
+        });
+    }
     schedule.count_bound = count_bound(&schedule);
     let table = schedule.table();
     if Cursor::new(&schedule, None).next_item().is_none()

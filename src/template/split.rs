@@ -26,8 +26,15 @@ impl InstallmentSplit {
     /// Validates shares: at least two, each above 0, summing to 10000.
     ///
     /// # Errors
-    /// [`ValidationError::SplitShares`] otherwise.
+    /// [`ValidationError::SplitShares`] otherwise; [`ValidationError::TooLong`] for more than
+    /// [`crate::limits::INSTALLMENTS`] shares.
     pub fn new(shares_bp: Vec<u32>) -> Result<InstallmentSplit, ValidationError> {
+        crate::validation::at_most(
+            "installment shares",
+            shares_bp.len(),
+            crate::limits::INSTALLMENTS,
+            "items",
+        )?;
         let sum: u64 = shares_bp.iter().map(|&s| u64::from(s)).sum();
         if shares_bp.len() < 2 || shares_bp.contains(&0) || sum != 10_000 {
             return Err(ValidationError::SplitShares { shares: shares_bp });

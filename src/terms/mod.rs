@@ -536,8 +536,29 @@ impl TermsChangeBuilder {
     /// [`TermsError::NegativeAmount`] for a negative set amount;
     /// [`TermsError::Products`] for product rows a deal refuses (negative values, rows in
     /// several currencies, a currency that is not ISO 4217); [`TermsError::InvalidStage`]
-    /// for an empty stage.
+    /// for an empty stage; [`TermsError::Invalid`] for an effective date outside
+    /// 1900..=2199 or a filter over [`crate::limits::TERMS_FILTER_IDS`] ids or a stage over
+    /// [`crate::limits::STAGE_BYTES`].
     pub fn build(self) -> Result<TermsChange, TermsError> {
+        use crate::validation::{at_most, supported};
+        supported("effective date", self.change.effective).map_err(TermsError::Invalid)?;
+        let filter = &self.change.filter;
+        at_most(
+            "terms filter ids",
+            filter.ids.len(),
+            crate::limits::TERMS_FILTER_IDS,
+            "items",
+        )
+        .map_err(TermsError::Invalid)?;
+        if let Some(stage) = &filter.stage {
+            at_most(
+                "terms filter stage",
+                stage.len(),
+                crate::limits::STAGE_BYTES,
+                "bytes",
+            )
+            .map_err(TermsError::Invalid)?;
+        }
         let edit = &self.change.edit;
         if *edit == TermsEdit::default() {
             return Err(TermsError::NothingToChange);
@@ -610,6 +631,10 @@ pub enum TermsError {
     /// A target with an empty stage.
     #[error("target stage must not be empty, got {0:?}")]
     InvalidStage(String),
+    /// An effective date outside the supported years, or a filter over its bounds
+    /// ([`crate::limits`]).
+    #[error(transparent)]
+    Invalid(ValidationError),
     /// An amount or product rows in another currency than the template's.
     #[error("template {template} is in {expected}; the change is in {got}")]
     CurrencyMismatch {

@@ -16,9 +16,11 @@
 #![allow(dead_code)]
 
 mod dunning;
+mod refusals;
 mod zones;
 
 pub use dunning::*;
+pub use refusals::*;
 pub use zones::*;
 
 use recurring_deals::Zone;
@@ -96,6 +98,7 @@ macro_rules! cases {
             next_runs_planned_under_other_rules_move_on_the_first_tick,
             an_occurrence_moved_later_is_not_created_twice,
             workers_replan_each_zone_once,
+            refused_input_is_typed_and_writes_nothing,
         }
     };
 }
