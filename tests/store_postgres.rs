@@ -808,3 +808,68 @@ async fn rows_without_a_zone_are_planned_again_and_given_one() {
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
 }
+
+/// Issue #21: every session of `PostgresStore::connect_options` has time limits (statement,
+/// idle in transaction, server keepalives), a host can override them, and a statement the
+/// server cancels for its time is a retryable `busy` error.
+#[tokio::test]
+async fn sessions_have_time_limits_a_host_can_override() {
+    let Some(schemas) = schemas("sessions_have_time_limits_a_host_can_override") else {
+        return;
+    };
+    let show = |pool: sqlx::PgPool, setting: &'static str| async move {
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let options = PostgresStore::connect_options(&schemas.url).unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    assert_eq!(show(pool.clone(), "statement_timeout").await, "30s");
+    assert_eq!(
+        show(pool.clone(), "idle_in_transaction_session_timeout").await,
+        "1min"
+    );
+    assert_eq!(show(pool.clone(), "tcp_keepalives_idle").await, "30");
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.options([("statement_timeout", "200ms")]))
+        .await
+        .unwrap();
+    assert_eq!(show(pool.clone(), "statement_timeout").await, "200ms");
+    let schema = schemas.fresh("limits");
+    let store = PostgresStore::open(
+        pool.clone(),
+        PostgresOptions::new()
+            .schema(&schema)
+            .unwrap()
+            .legacy_schema(None)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    // A store call waiting past the limit (another session holds the outbox table) is
+    // cancelled by the server: a retryable `busy` error, and the next call works.
+    let admin = schemas.pool().await;
+    let mut holder = admin.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {schema}.outbox IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let error = store.outbox(1).await.unwrap_err();
+    assert_eq!(error.kind(), "busy", "{error:?}");
+    assert!(error.is_retryable());
+    assert!(
+        error.chain().contains("statement timeout"),
+        "{}",
+        error.chain()
+    );
+    holder.rollback().await.unwrap();
+    assert!(store.outbox(1).await.unwrap().is_empty());
+}

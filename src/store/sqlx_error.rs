@@ -18,8 +18,9 @@ pub(crate) enum Backend {
 /// pool, SQLSTATE class 08, an administrator's shutdown) is [`RepositoryError::Connection`],
 /// except what waiting cannot mend (a read-only file system, a denied permission, a missing
 /// file or folder, SQLite `CANTOPEN` and `READONLY`), which is [`RepositoryError::Database`];
-/// lock and serialization contention (SQLite `BUSY`/`LOCKED`, SQLSTATE 40001, 40P01, 55P03)
-/// is [`RepositoryError::Busy`]; a value that does not decode is
+/// lock and serialization contention and a statement cancelled by `statement_timeout`
+/// (SQLite `BUSY`/`LOCKED`, SQLSTATE 40001, 40P01, 55P03, 57014) is
+/// [`RepositoryError::Busy`]; a value that does not decode is
 /// [`RepositoryError::CorruptRow`]; everything else is [`RepositoryError::Database`].
 pub(crate) fn repository_error(error: sqlx::Error, backend: Backend) -> RepositoryError {
     let kind = match &error {
@@ -72,9 +73,12 @@ fn classify(code: &str, backend: Backend) -> Kind {
             }
         }
         Backend::Postgres => match code {
-            "40001" | "40P01" | "55P03" => Kind::Busy,
-            // admin_shutdown, crash_shutdown, cannot_connect_now
-            "57P01" | "57P02" | "57P03" => Kind::Connection,
+            // A statement the server cancelled (`statement_timeout`): the database could not
+            // answer in time; the transaction rolled back, and trying again may succeed.
+            "40001" | "40P01" | "55P03" | "57014" => Kind::Busy,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, a session ended by
+            // idle_in_transaction_session_timeout
+            "57P01" | "57P02" | "57P03" | "25P03" => Kind::Connection,
             _ if code.starts_with("08") => Kind::Connection,
             _ => Kind::Database,
         },
@@ -116,6 +120,8 @@ mod tests {
         assert_eq!(classify("40P01", Backend::Postgres), Kind::Busy);
         assert_eq!(classify("55P03", Backend::Postgres), Kind::Busy);
         assert_eq!(classify("57P01", Backend::Postgres), Kind::Connection);
+        assert_eq!(classify("57014", Backend::Postgres), Kind::Busy);
+        assert_eq!(classify("25P03", Backend::Postgres), Kind::Connection);
         assert_eq!(classify("08006", Backend::Postgres), Kind::Connection);
         assert_eq!(classify("23505", Backend::Postgres), Kind::Database);
         let timed_out = repository_error(sqlx::Error::PoolTimedOut, Backend::Postgres);

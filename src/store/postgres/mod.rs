@@ -239,6 +239,21 @@ impl PostgresStore {
 
     /// The connection settings [`PostgresStore::connect`] uses, for a host's own pool.
     ///
+    /// Besides `application_name` and generic plans, each session gets time limits so that a
+    /// connection that stops answering cannot hold a worker or its locks for long:
+    ///
+    /// * `statement_timeout` 30 s: the server cancels a statement running longer (the
+    ///   engine's own bound, [`crate::EngineConfigBuilder::store_timeout`], drops the
+    ///   connection on the client side after the same 30 s by default);
+    /// * `idle_in_transaction_session_timeout` 60 s: a session whose client went away inside a
+    ///   transaction is ended and its row locks released;
+    /// * `tcp_keepalives_idle` 30 s, `tcp_keepalives_interval` 10 s, `tcp_keepalives_count` 3:
+    ///   the server notices a vanished client in about a minute.
+    ///
+    /// A host overrides any of them by appending its own value (the last one given wins):
+    /// `PostgresStore::connect_options(url)?.options([("statement_timeout", "5min")])`; `0`
+    /// turns a limit off.
+    ///
     /// # Errors
     /// [`RepositoryError::Refused`] for a malformed URL.
     pub fn connect_options(url: &str) -> Result<PgConnectOptions, RepositoryError> {
@@ -250,7 +265,14 @@ impl PostgresStore {
             Some(_) => options,
             None => options.application_name("recurring-deals"),
         };
-        Ok(options.options([("plan_cache_mode", "force_generic_plan")]))
+        Ok(options.options([
+            ("plan_cache_mode", "force_generic_plan"),
+            ("statement_timeout", "30s"),
+            ("idle_in_transaction_session_timeout", "60s"),
+            ("tcp_keepalives_idle", "30"),
+            ("tcp_keepalives_interval", "10"),
+            ("tcp_keepalives_count", "3"),
+        ]))
     }
 
     /// Opens the store on the host's `pool`: applies (or checks) the migrations.
