@@ -18,6 +18,7 @@ use crate::deal::Currency;
 use crate::ids::TenantId;
 use crate::planner;
 use crate::template::Template;
+use crate::terms::Terms;
 
 /// The calendar period a forecast groups deals by, in each template's own zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -510,8 +511,9 @@ impl Forecaster {
     /// The forecast of `templates`.
     pub fn templates<'a>(&self, templates: impl IntoIterator<Item = &'a Template>) -> Forecast {
         let mut forecast = Forecast::default();
+        let mut scratch = Scratch::default();
         for template in templates {
-            self.add(template, &mut forecast);
+            self.add_with(template, &mut forecast, &mut scratch);
         }
         forecast
     }
@@ -523,12 +525,16 @@ impl Forecaster {
         use rayon::prelude::*;
         templates
             .par_chunks(1_024)
-            .fold(Forecast::default, |mut forecast, chunk| {
-                for template in chunk {
-                    self.add(template, &mut forecast);
-                }
-                forecast
-            })
+            .fold(
+                || (Forecast::default(), Scratch::default()),
+                |(mut forecast, mut scratch), chunk| {
+                    for template in chunk {
+                        self.add_with(template, &mut forecast, &mut scratch);
+                    }
+                    (forecast, scratch)
+                },
+            )
+            .map(|(forecast, _)| forecast)
             .reduce(Forecast::default, |mut a, b| {
                 a.merge(b);
                 a
@@ -539,6 +545,11 @@ impl Forecaster {
     /// nominal date (a terms change effective later leaves it on the old amount, pipeline
     /// and assignee).
     pub fn add(&self, template: &Template, forecast: &mut Forecast) {
+        self.add_with(template, forecast, &mut Scratch::default());
+    }
+
+    /// [`Forecaster::add`] with buffers kept from one template to the next.
+    fn add_with(&self, template: &Template, forecast: &mut Forecast, scratch: &mut Scratch) {
         // Deals overdue at `from` are created at the first tick: they count in its period.
         let first_day = template.schedule().today(self.from);
         let first = self.by.number_of(first_day);
@@ -546,7 +557,8 @@ impl Forecaster {
         let revised = !template.terms_revisions().is_empty();
         // Deals come in date order: count each run of one period and one terms revision,
         // then add the runs at once.
-        let mut runs: Vec<(usize, i64, u64)> = Vec::new();
+        let runs = &mut scratch.runs;
+        runs.clear();
         planner::walk(template, self.from, |planned, tick| {
             if tick >= self.to {
                 return ControlFlow::Break(());
@@ -565,25 +577,39 @@ impl Forecaster {
         });
         // Terms change with the date only: each revision's runs are contiguous, so each
         // gets one group look-up.
-        for segment in runs.chunk_by(|a, b| a.0 == b.0) {
-            let (group, amount) = self.group_on(template, segment[0].0);
-            let series = forecast
-                .groups
-                .entry(group)
-                .or_insert_with(|| Series::new(by));
+        for segment in scratch.runs.chunk_by(|a, b| a.0 == b.0) {
+            // Templates of one group usually come together: the last group's key is
+            // compared in place, not built again (two strings cloned, then dropped).
+            let terms = template.terms_of(segment[0].0);
+            let amount = i128::from(terms.amount().minor);
+            let series = match &scratch.last {
+                Some(last) if self.is_group(last, template, &terms) => {
+                    forecast.groups.get_mut(last)
+                }
+                _ => None,
+            };
+            let series = match series {
+                Some(series) => series,
+                None => {
+                    let group = self.group_of(template, &terms);
+                    scratch.last = Some(group.clone());
+                    forecast
+                        .groups
+                        .entry(group)
+                        .or_insert_with(|| Series::new(by))
+                }
+            };
             for &(_, number, deals) in segment {
                 series.add(number, deals, amount * i128::from(deals));
             }
         }
     }
 
-    /// The group and amount of the template's deals under terms index `terms`
-    /// ([`Template::terms_index`]: 0 for its own terms, i for its i-th revision).
-    fn group_on(&self, template: &Template, terms: usize) -> (GroupKey, i128) {
-        let terms = template.terms_of(terms);
+    /// The group of the template's deals under `terms`.
+    fn group_of(&self, template: &Template, terms: &Terms<'_>) -> GroupKey {
         let deal = terms.deal();
         let grouping = self.grouping;
-        let group = GroupKey {
+        GroupKey {
             tenant: grouping.tenant.then(|| template.tenant().clone()),
             pipeline: grouping.pipeline.then(|| match terms.target() {
                 Some(target) => (target.pipeline, target.stage.clone()),
@@ -592,9 +618,38 @@ impl Forecaster {
             assignee: deal.assignee().filter(|_| grouping.assignee),
             company: deal.company().filter(|_| grouping.company),
             currency: deal.amount().currency,
-        };
-        (group, i128::from(terms.amount().minor))
+        }
     }
+
+    /// Whether `group` is [`Forecaster::group_of`] the template under `terms`, compared in
+    /// place.
+    fn is_group(&self, group: &GroupKey, template: &Template, terms: &Terms<'_>) -> bool {
+        let deal = terms.deal();
+        let grouping = self.grouping;
+        let pipeline = match terms.target() {
+            Some(target) => (target.pipeline, target.stage.as_str()),
+            None => (deal.pipeline(), deal.stage()),
+        };
+        group.currency == deal.amount().currency
+            && group.assignee == deal.assignee().filter(|_| grouping.assignee)
+            && group.company == deal.company().filter(|_| grouping.company)
+            && match &group.tenant {
+                Some(tenant) => grouping.tenant && tenant == template.tenant(),
+                None => !grouping.tenant,
+            }
+            && match &group.pipeline {
+                Some((number, stage)) => grouping.pipeline && (*number, stage.as_str()) == pipeline,
+                None => !grouping.pipeline,
+            }
+    }
+}
+
+/// Buffers [`Forecaster::templates`] keeps from one template to the next: the runs of one
+/// template's deals, and the last group added to.
+#[derive(Default)]
+struct Scratch {
+    runs: Vec<(usize, i64, u64)>,
+    last: Option<GroupKey>,
 }
 
 #[cfg(test)]
