@@ -1,10 +1,12 @@
 //! Schedule expansion against the rrule crate (0.14), both built by the same bench profile
 //! (LTO) and timed in the same run:
 //!
-//! * `next_12_after_100k_schedules`: the next 12 occurrences after 2031-06-15T00:00Z for
-//!   100,000 schedules parsed from RRULE text (daily, weekly, monthly; interval 1 to 4; UTC,
-//!   Europe/Moscow, America/New_York; starts 2020 to 2030). rrule has no seek, so it walks
-//!   from DTSTART; this crate seeks by arithmetic.
+//! * `next_12_after_100k_schedules_{never,count,until,mix}`: the next 12 occurrences after
+//!   2031-06-15T00:00Z for 100,000 schedules parsed from RRULE text (daily, weekly, monthly;
+//!   interval 1 to 4; UTC, Europe/Moscow, America/New_York; starts 2020 to 2030), one group
+//!   per end: none, `COUNT` leaving 1 to 24 occurrences after the instant, `UNTIL` 1 to 400
+//!   days after it, and a third of each. rrule has no seek, so it walks from DTSTART; this
+//!   crate seeks by arithmetic.
 //! * `stream_*`: occurrences yielded per second when iterating from the start.
 //! * `parse_1000_texts`: `Schedule::from_rrule` against `RRuleSet::from_str`.
 //! * `general_*`: general rules started in 1900 (`FREQ=DAILY;BYHOUR=0,12`, filtered daily and
@@ -53,9 +55,14 @@ const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 /// gaps that rrule mishandles; weekly BYDAY sets contain the start's weekday, so DTSTART is an
 /// occurrence under every reading of RFC 5545.
 fn generated_texts(count: usize) -> Vec<String> {
-    let mut rng = Lcg(0x5eed_2026);
     let first = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
-    let days = (NaiveDate::from_ymd_opt(2030, 12, 31).unwrap() - first).num_days() as u64 + 1;
+    generated_texts_between(count, first, NaiveDate::from_ymd_opt(2030, 12, 31).unwrap())
+}
+
+/// `generated_texts` with starts from `first` to `last`.
+fn generated_texts_between(count: usize, first: NaiveDate, last: NaiveDate) -> Vec<String> {
+    let mut rng = Lcg(0x5eed_2026);
+    let days = (last - first).num_days() as u64 + 1;
     (0..count)
         .map(|_| {
             let date = first + chrono::Days::new(rng.below(days));
@@ -121,56 +128,125 @@ fn theirs_after(set: &RRuleSet, after: i64, n: usize) -> Vec<i64> {
         .collect()
 }
 
+/// How the 100k schedules of a `next_12_after_100k_schedules_*` group end.
+#[derive(Clone, Copy)]
+enum EndKind {
+    /// No end.
+    Never,
+    /// `COUNT`, set so that 1 to 24 occurrences remain after the query instant: some schedules
+    /// end within the 12 asked for, as real series do.
+    Count,
+    /// `UNTIL`, 1 to 400 days after the query instant (UTC, as RFC 5545 asks with `TZID`).
+    Until,
+    /// A third of each, chosen per schedule.
+    Mix,
+}
+
+/// The texts of `generated_texts` given ends of `kind`. Counts are taken from the rrule crate's
+/// walk of the same rule without an end, so the bound does not come from the crate measured.
+fn with_ends(texts: &[String], kind: EndKind, after: DateTime<Utc>) -> Vec<String> {
+    let mut rng = Lcg(0xe2d5_2026);
+    let after_secs = after.timestamp();
+    texts
+        .iter()
+        .map(|text| {
+            let kind = match kind {
+                EndKind::Mix => {
+                    [EndKind::Never, EndKind::Count, EndKind::Until][rng.below(3) as usize]
+                }
+                kind => kind,
+            };
+            match kind {
+                EndKind::Count => {
+                    let before = theirs(text)
+                        .into_iter()
+                        .take_while(|d| d.timestamp() <= after_secs)
+                        .count() as u64;
+                    format!("{text};COUNT={}", before + 1 + rng.below(24))
+                }
+                EndKind::Until => {
+                    let until = after + chrono::Days::new(1 + rng.below(400));
+                    format!("{text};UNTIL={}", until.format("%Y%m%dT%H%M%SZ"))
+                }
+                _ => text.clone(),
+            }
+        })
+        .collect()
+}
+
 fn next_12_after_100k(c: &mut Criterion) {
     const SCHEDULES: usize = 100_000;
-    let texts = generated_texts(SCHEDULES);
-    let schedules: Vec<Schedule> = texts.iter().map(|t| ours(t)).collect();
-    let sets: Vec<RRuleSet> = texts.iter().map(|t| theirs(t)).collect();
     let after = query_instant();
     let after_secs = after.timestamp();
+    let day_before = after.date_naive().pred_opt().unwrap();
+    let old = generated_texts(SCHEDULES);
+    // Started within the year before the instant (a CRM's usual case): rrule walks at most a
+    // year, so the seek's fixed costs weigh most here.
+    let recent =
+        generated_texts_between(SCHEDULES, day_before - chrono::Days::new(364), day_before);
+    for (name, base, kind) in [
+        ("never", &old, EndKind::Never),
+        ("count", &old, EndKind::Count),
+        ("until", &old, EndKind::Until),
+        ("mix", &old, EndKind::Mix),
+        ("started_last_year_never", &recent, EndKind::Never),
+        ("started_last_year_count", &recent, EndKind::Count),
+        ("started_last_year_until", &recent, EndKind::Until),
+        ("started_last_year_mix", &recent, EndKind::Mix),
+    ] {
+        let texts = with_ends(base, kind, after);
+        let schedules: Vec<Schedule> = texts.iter().map(|t| ours(t)).collect();
+        let sets: Vec<RRuleSet> = texts.iter().map(|t| theirs(t)).collect();
 
-    // Same instants for every schedule, before anything is timed.
-    for ((text, schedule), set) in texts.iter().zip(&schedules).zip(&sets) {
-        let expected = theirs_after(set, after_secs, 12);
-        assert_eq!(expected.len(), 12, "{text}");
-        assert_eq!(ours_after(schedule, after, 12), expected, "{text}");
+        // Same instants for every schedule, before anything is timed; without an end every
+        // schedule has 12.
+        let mut instants = 0;
+        for ((text, schedule), set) in texts.iter().zip(&schedules).zip(&sets) {
+            let expected = theirs_after(set, after_secs, 12);
+            if matches!(kind, EndKind::Never) {
+                assert_eq!(expected.len(), 12, "{text}");
+            }
+            assert_eq!(ours_after(schedule, after, 12), expected, "{text}");
+            instants += expected.len();
+        }
+        assert!(instants > SCHEDULES * 6, "{name}: {instants} instants");
+
+        let mut group = c.benchmark_group(format!("next_12_after_100k_schedules_{name}"));
+        group
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(5))
+            .throughput(Throughput::Elements(SCHEDULES as u64));
+        group.bench_function("recurring_deals", |b| {
+            b.iter(|| {
+                let mut sum = 0i64;
+                for schedule in &schedules {
+                    for o in black_box(schedule).occurrences_after(after).take(12) {
+                        sum = sum.wrapping_add(o.at().timestamp());
+                    }
+                }
+                black_box(sum)
+            })
+        });
+        group.bench_function("rrule", |b| {
+            b.iter(|| {
+                let mut sum = 0i64;
+                for set in &sets {
+                    for t in black_box(set)
+                        .into_iter()
+                        .map(|d| d.timestamp())
+                        .skip_while(|&t| t <= after_secs)
+                        .take(12)
+                    {
+                        sum = sum.wrapping_add(t);
+                    }
+                }
+                black_box(sum)
+            })
+        });
+        group.finish();
     }
-
-    let mut group = c.benchmark_group("next_12_after_100k_schedules");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(SCHEDULES as u64));
-    group.bench_function("recurring_deals", |b| {
-        b.iter(|| {
-            let mut sum = 0i64;
-            for schedule in &schedules {
-                for o in black_box(schedule).occurrences_after(after).take(12) {
-                    sum = sum.wrapping_add(o.at().timestamp());
-                }
-            }
-            black_box(sum)
-        })
-    });
-    group.bench_function("rrule", |b| {
-        b.iter(|| {
-            let mut sum = 0i64;
-            for set in &sets {
-                for t in black_box(set)
-                    .into_iter()
-                    .map(|d| d.timestamp())
-                    .skip_while(|&t| t <= after_secs)
-                    .take(12)
-                {
-                    sum = sum.wrapping_add(t);
-                }
-            }
-            black_box(sum)
-        })
-    });
-    group.finish();
 }
 
 /// Iterating from the start: (group, text, occurrences per iteration).

@@ -120,7 +120,10 @@ impl<'a> StructuredCursor<'a> {
     fn seek(&mut self, after: i64) {
         self.after = after;
         let calendar = self.schedule.calendar();
-        let local_day = i32::try_from(self.table.to_local(after).div_euclid(DAY))
+        let (local, hint) = self.table.to_local_with_hint(after);
+        // The walk resumes near `after`: its zone search starts where this one ended.
+        self.zone = ZoneWalker::starting_at(self.table, hint);
+        let local_day = i32::try_from(local.div_euclid(DAY))
             .unwrap_or(if after < 0 {
                 i32::MIN / 2
             } else {
@@ -143,7 +146,14 @@ impl<'a> StructuredCursor<'a> {
         }
         self.candidate = c;
         self.seq = (c - self.head - self.plan.invalid_between(self.head, c)).max(0) as u64;
-        self.previous = self.previous_emitted(c);
+        // Without an adjustment each candidate has its own day, and without a zone change of
+        // a day or more a later day's instant is later: nothing can collide with the previous
+        // occurrence, so it need not be found.
+        self.previous = if adjustment == crate::Adjustment::None && !self.table.has_day_jumps() {
+            None
+        } else {
+            self.previous_emitted(c)
+        };
     }
 
     /// The adjusted day and instant of the last valid candidate before `c` (what a walk from

@@ -88,6 +88,16 @@ impl ZoneWalker {
         }
     }
 
+    /// A walker that starts its search at transition `hint` (any index is correct; one near
+    /// the first local time resolved saves a search of the table).
+    pub(crate) fn starting_at(table: &'static ZoneTable, hint: usize) -> ZoneWalker {
+        ZoneWalker {
+            table,
+            cursor: hint,
+            span: ZoneSpan::EMPTY,
+        }
+    }
+
     /// Resolves local seconds exactly as [`ZoneTable::resolve`] does.
     #[inline]
     pub(crate) fn resolve(&mut self, local: i64) -> Resolved {
@@ -353,15 +363,30 @@ impl ZoneTable {
 
     /// Offset (seconds east of UTC) in force at a UTC instant.
     pub(crate) fn offset_at(&self, utc: i64) -> i32 {
-        match self.transitions.partition_point(|t| t.at <= utc) {
+        self.offset_and_index_at(utc).0
+    }
+
+    /// The offset in force at a UTC instant and the index of the first transition after it
+    /// (a [`ZoneWalker::starting_at`] hint for local times near it).
+    fn offset_and_index_at(&self, utc: i64) -> (i32, usize) {
+        let index = self.transitions.partition_point(|t| t.at <= utc);
+        let offset = match index {
             0 => self.initial_offset,
             i => self.transitions[i - 1].after,
-        }
+        };
+        (offset, index)
     }
 
     /// Local seconds (wall clock read as if UTC) of a UTC instant.
     pub(crate) fn to_local(&self, utc: i64) -> i64 {
         utc + i64::from(self.offset_at(utc))
+    }
+
+    /// [`ZoneTable::to_local`] and the index of the first transition after the instant, a
+    /// [`ZoneWalker::starting_at`] hint for local times near it.
+    pub(crate) fn to_local_with_hint(&self, utc: i64) -> (i64, usize) {
+        let (offset, index) = self.offset_and_index_at(utc);
+        (utc + i64::from(offset), index)
     }
 }
 
