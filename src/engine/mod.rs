@@ -54,7 +54,10 @@ use tick::planned_commit;
 pub struct TickReport {
     /// The tick's instant.
     pub at: DateTime<Utc>,
-    /// Deals created.
+    /// Deals created. Also the deals of an earlier tick's commit whose outcome could not be
+    /// learned then (its reply was lost and the store did not answer the read-back either):
+    /// they are read back at the start of a later tick and reported there, once, so the
+    /// reports of an engine add up to what it stored.
     pub created: Vec<DealKey>,
     /// Occurrences skipped, with reasons.
     pub skipped: Vec<SkippedOccurrence>,
@@ -138,6 +141,9 @@ pub struct Engine<R: Repository, C: Clock> {
     /// The zones whose rules this engine has recorded (or found recorded) for new
     /// templates, under the rules generation kept with them.
     zones_recorded: std::sync::Mutex<(u64, std::collections::HashSet<&'static str>)>,
+    /// Commits whose outcome is unknown (see [`TickReport::created`]), read back next tick;
+    /// at most [`tick::UNRESOLVED_KEPT`].
+    unresolved: std::sync::Mutex<Vec<tick::Unresolved>>,
 }
 
 /// One try of a read-change-write operation.
@@ -166,6 +172,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             changes: Arc::new(Notify::new()),
             rules_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
             zones_recorded: std::sync::Mutex::new((u64::MAX, std::collections::HashSet::new())),
+            unresolved: std::sync::Mutex::new(Vec::new()),
         }
     }
 

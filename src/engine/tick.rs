@@ -30,6 +30,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             at: now,
             ..TickReport::default()
         };
+        self.resolve_unresolved(&mut report).await;
         let batch_size = self.config.batch_size();
         let share = self.config.share();
         let due = (self.bounded(self.repository.due_share(now, share, batch_size))).await?;
@@ -232,6 +233,73 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         })
     }
 
+    /// Keeps a commit whose outcome is unknown for [`Engine::resolve_unresolved`].
+    fn keep_unresolved(&self, template: &Template, summary: &PlanSummary, now: DateTime<Utc>) {
+        if summary.created.is_empty() {
+            return;
+        }
+        let mut kept = self.unresolved.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= UNRESOLVED_KEPT {
+            // Bounded: the oldest goes unreported (its deals stay stored and delivered).
+            kept.remove(0);
+        }
+        kept.push(Unresolved {
+            tenant: template.tenant.clone(),
+            created: summary.created.clone(),
+            skipped: summary.skipped.clone(),
+            events: summary.events,
+            at: now,
+        });
+    }
+
+    /// Reads back the commits kept by [`Engine::keep_unresolved`]: one that landed (every
+    /// deal stored with its tick's instant) is reported in `report`; one that did not is
+    /// dropped (its template is still due); one the store does not answer for is kept.
+    async fn resolve_unresolved(&self, report: &mut TickReport) {
+        let pending =
+            std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut still = Vec::new();
+        let mut pending = pending.into_iter();
+        for entry in pending.by_ref() {
+            let mut landed = Some(true);
+            for key in &entry.created {
+                match self
+                    .bounded(self.repository.deal(&entry.tenant, *key))
+                    .await
+                {
+                    Ok(Some(deal)) if deal.created_at == entry.at => {}
+                    Ok(_) => {
+                        landed = Some(false);
+                        break;
+                    }
+                    Err(_) => {
+                        landed = None;
+                        break;
+                    }
+                }
+            }
+            match landed {
+                Some(true) => {
+                    report.created.extend(entry.created);
+                    report.skipped.extend(entry.skipped);
+                    report.events += entry.events;
+                }
+                Some(false) => {}
+                None => {
+                    // The store is not answering: keep this and the rest for the next tick.
+                    still.push(entry);
+                    break;
+                }
+            }
+        }
+        still.extend(pending);
+        if !still.is_empty() {
+            let mut kept = self.unresolved.lock().unwrap_or_else(|e| e.into_inner());
+            still.append(&mut kept);
+            *kept = still;
+        }
+    }
+
     /// Reports a commit's outcome; a failure is recorded on the template, unless the commit
     /// is found to have landed (its reply lost).
     async fn apply_outcome(
@@ -245,7 +313,12 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let outcome = match outcome {
             Err(error) => match self.resolve(template, &summary, now).await {
                 Ok(landed @ CommitOutcome::Committed { .. }) => Ok(landed),
-                _ => Err(error),
+                Ok(_) => Err(error),
+                // Neither the commit's reply nor the read-back came: learn it next tick.
+                Err(_) => {
+                    self.keep_unresolved(template, &summary, now);
+                    Err(error)
+                }
             },
             outcome => outcome,
         };
@@ -331,6 +404,21 @@ enum BatchResult {
     AllConflicted,
     /// Anything else.
     Progress,
+}
+
+/// The most commits of unknown outcome an engine keeps to read back.
+pub(super) const UNRESOLVED_KEPT: usize = 10_000;
+
+/// A commit whose reply was lost and whose read-back failed: what to report once it is found
+/// to have landed.
+#[derive(Debug)]
+pub(super) struct Unresolved {
+    tenant: TenantId,
+    created: Vec<DealKey>,
+    skipped: Vec<SkippedOccurrence>,
+    events: usize,
+    /// The tick's instant, which the commit's deals carry as `created_at`.
+    at: DateTime<Utc>,
 }
 
 /// What a tick reports of a committed plan.

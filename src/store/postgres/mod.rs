@@ -207,6 +207,10 @@ impl fmt::Debug for PostgresStore {
 /// the schema name's hash.
 const MIGRATION_LOCK: i32 = 0x5244_6d67;
 
+/// How long a connection given back to the pool may take to answer its test ping
+/// ([`PostgresStore::pool_options`]).
+const RELEASE_PING: Duration = Duration::from_secs(5);
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host/db`) with a pool of 8 connections (opened on
     /// demand, `application_name` `recurring-deals`, generic plans) and opens the store with
@@ -228,13 +232,51 @@ impl PostgresStore {
         options: PostgresOptions,
         pool_size: u32,
     ) -> Result<PostgresStore, RepositoryError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+        let pool = PostgresStore::pool_options(pool_size)
             .connect_with(PostgresStore::connect_options(url)?)
             .await
             .map_err(error)?;
         PostgresStore::open(pool, options).await
+    }
+
+    /// The pool settings [`PostgresStore::connect_with`] uses, for a host's own pool: at most
+    /// `pool_size` connections (at least 1), 30 s to acquire one, and a bounded test of a
+    /// connection given back to the pool.
+    ///
+    /// sqlx tests a connection given back with a ping that has no time limit. A call the
+    /// engine drops for taking too long ([`crate::EngineConfigBuilder::store_timeout`]) gives
+    /// its connection back mid-statement; if the server or the network stopped answering,
+    /// that ping would wait forever and the connection would hold its pool slot for good, so
+    /// a few such calls would leave the worker a pool with no connection to hand out. Here the
+    /// connection is pinged within 5 s first and closed without further I/O when it does not
+    /// answer. The cost is a second ping when a connection goes back to the pool.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use recurring_deals::{PostgresOptions, PostgresStore};
+    ///
+    /// let url = "postgres://postgres@127.0.0.1:5432/test";
+    /// let pool = PostgresStore::pool_options(16)
+    ///     .connect_with(PostgresStore::connect_options(url)?)
+    ///     .await?;
+    /// let store = PostgresStore::open(pool, PostgresOptions::new()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pool_options(pool_size: u32) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    match tokio::time::timeout(RELEASE_PING, sqlx::Connection::ping(conn)).await {
+                        Ok(Ok(())) => Ok(true),
+                        Ok(Err(error)) => Err(error),
+                        // An error (not `false`) makes sqlx drop the socket without a goodbye
+                        // message that could wait as long.
+                        Err(_) => Err(sqlx::Error::PoolTimedOut),
+                    }
+                })
+            })
     }
 
     /// The connection settings [`PostgresStore::connect`] uses, for a host's own pool.

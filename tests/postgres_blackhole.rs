@@ -1,0 +1,466 @@
+//! A PostgreSQL connection that stops answering (issue #21, fault 2): three workers reach the
+//! server through an in-test TCP proxy that can black-hole every connection open at a given
+//! moment (bytes are accepted and never passed on, in either direction, and the sockets stay
+//! open, as behind a dead NAT entry or a hung host). The proxy does it several times, while
+//! commits are in flight. Each worker's store calls are bounded (`store_timeout`), so a hung
+//! call fails with `RepositoryError::Timeout`, its connection is dropped, and the worker goes
+//! on with new connections: every worker completes a tick again within the bound, with no
+//! restart. In the end every due deal exists exactly once, every event was delivered, and the
+//! deals the workers reported created equal the deals stored (a commit whose reply was
+//! swallowed is read back before it is reported).
+//! Needs `RECURRING_DEALS_PG_URL` (skips with a notice otherwise).
+
+#![cfg(feature = "postgres")]
+
+mod common;
+mod pg;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use common::*;
+use recurring_deals::store::{PostgresOptions, PostgresStore};
+use recurring_deals::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const WORKERS: usize = 3;
+const TEMPLATES: usize = 300;
+const DAYS: i64 = 16;
+const HOLES: usize = 3;
+/// Each store call's bound.
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Every worker completes a tick within this long after a black hole: a few bounded calls
+/// (one per hung connection of its pool, then the tick on new ones).
+const RECOVERY_BOUND: Duration = Duration::from_secs(20);
+
+/// A TCP proxy to the server whose connections can be black-holed.
+struct Proxy {
+    addr: SocketAddr,
+    /// Connections opened before this epoch are black holes.
+    epoch: Arc<AtomicU64>,
+    /// Connections accepted, and connections black-holed with data swallowed.
+    accepted: Arc<AtomicUsize>,
+    swallowed: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let swallowed = Arc::new(AtomicUsize::new(0));
+        let task = {
+            let (epoch, accepted, swallowed) = (
+                Arc::clone(&epoch),
+                Arc::clone(&accepted),
+                Arc::clone(&swallowed),
+            );
+            tokio::spawn(async move {
+                let mut pumps = tokio::task::JoinSet::new();
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        continue;
+                    };
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let born = epoch.load(Ordering::SeqCst);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    for (from, to) in [(client_read, server_write), (server_read, client_write)] {
+                        let (epoch, swallowed) = (Arc::clone(&epoch), Arc::clone(&swallowed));
+                        pumps.spawn(pump(from, to, born, epoch, swallowed));
+                    }
+                }
+            })
+        };
+        Proxy {
+            addr,
+            epoch,
+            accepted,
+            swallowed,
+            task,
+        }
+    }
+
+    /// Every connection open now stops passing bytes on, for good; new ones work.
+    fn black_hole(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Dropping the accept loop drops its pumps, closing every socket.
+        self.task.abort();
+    }
+}
+
+/// Passes bytes from one side to the other until the connection is black-holed; then swallows
+/// what arrives and keeps both sockets open.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    born: u64,
+    epoch: Arc<AtomicU64>,
+    swallowed: Arc<AtomicUsize>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut counted = false;
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if epoch.load(Ordering::SeqCst) > born {
+            if !counted {
+                counted = true;
+                swallowed.fetch_add(1, Ordering::SeqCst);
+            }
+            continue; // read and dropped: the peer sees its bytes taken and no answer
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `url` with its host and port replaced by `addr`, and the server's `host:port`.
+fn through(url: &str, addr: SocketAddr) -> (String, String) {
+    let scheme_end = url.find("://").expect("a URL with a scheme") + 3;
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let (user, host_port) = match authority.rfind('@') {
+        Some(at) => (&authority[..=at], &authority[at + 1..]),
+        None => ("", authority),
+    };
+    let upstream = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    let proxied = format!(
+        "{}{user}{addr}{}",
+        &url[..scheme_end],
+        &rest[authority_end..]
+    );
+    (proxied, upstream)
+}
+
+#[derive(Default)]
+struct Seen {
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    delivered: Mutex<BTreeMap<String, u64>>,
+    /// Deals the workers' tick reports say they created.
+    reported_created: AtomicU64,
+    /// Per worker: when its last tick completed (its ticks fail while its pool is hung).
+    last_tick: Mutex<Vec<Option<Instant>>>,
+    /// Per worker: its last error, and when.
+    last_error: Mutex<Vec<Option<(Instant, String)>>>,
+}
+
+impl Seen {
+    fn error(&self, error: &EngineError) {
+        let kind = match error {
+            EngineError::Repository(e) => e.kind(),
+            _ => "other",
+        };
+        *self.errors.lock().unwrap().entry(kind).or_default() += 1;
+    }
+}
+
+async fn worker(
+    index: usize,
+    engine: Arc<Engine<PostgresStore, ManualClock>>,
+    seen: Arc<Seen>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        match engine.tick().await {
+            Ok(report) => {
+                seen.reported_created
+                    .fetch_add(report.created.len() as u64, Ordering::SeqCst);
+                for failure in &report.failures {
+                    seen.error(&EngineError::Repository(failure.error.clone()));
+                }
+                for error in &report.batch_failures {
+                    seen.error(&EngineError::Repository(error.clone()));
+                }
+                if report.failures.is_empty() && report.batch_failures.is_empty() {
+                    seen.last_tick.lock().unwrap()[index] = Some(Instant::now());
+                }
+            }
+            Err(error) => {
+                seen.error(&error);
+                seen.last_error.lock().unwrap()[index] =
+                    Some((Instant::now(), format!("tick: {error}")));
+            }
+        }
+        match engine.outbox(500).await {
+            Ok(events) => {
+                let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+                {
+                    let mut delivered = seen.delivered.lock().unwrap();
+                    for event in &events {
+                        *delivered.entry(event.idempotency_key.clone()).or_default() += 1;
+                    }
+                }
+                if let Err(error) = engine.ack(&ids).await {
+                    seen.error(&error);
+                    seen.last_error.lock().unwrap()[index] =
+                        Some((Instant::now(), format!("ack: {error}")));
+                }
+            }
+            Err(error) => {
+                seen.error(&error);
+                seen.last_error.lock().unwrap()[index] =
+                    Some((Instant::now(), format!("outbox: {error}")));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_recover_from_connections_that_stop_answering() {
+    let Some(url) = pg::pg_url("workers_recover_from_connections_that_stop_answering") else {
+        return;
+    };
+    let schemas = pg::TestSchemas::new(&url);
+    let schema = schemas.fresh("blackhole");
+    let app = format!("rd_blackhole_{}", std::process::id());
+    let options = || {
+        PostgresOptions::new()
+            .schema(&schema)
+            .unwrap()
+            .legacy_schema(None)
+            .unwrap()
+    };
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    // Setup and checks on a direct connection (never black-holed).
+    let setup = PostgresStore::connect_with(&url, options(), 2)
+        .await
+        .unwrap();
+    let acme = tenant("acme");
+    {
+        let engine = Engine::new(setup.clone(), clock.clone());
+        for i in 0..TEMPLATES {
+            let draft = TemplateDraft::new(
+                deal(&format!("Daily {i}"), 100),
+                Schedule::builder(
+                    Recurrence::daily(Interval::ONE),
+                    local(2026, 3, 1, 9, 0),
+                    Zone::UTC,
+                )
+                .build()
+                .unwrap(),
+            );
+            engine.create_template(&acme, draft).await.unwrap();
+        }
+    }
+
+    let (_, upstream) = through(&url, "127.0.0.1:1".parse().unwrap());
+    let proxy = Proxy::start(upstream).await;
+    let (proxied, _) = through(&url, proxy.addr);
+    let worker_url = format!(
+        "{proxied}{}application_name={app}",
+        if proxied.contains('?') { '&' } else { '?' }
+    );
+
+    let seen = Arc::new(Seen {
+        last_tick: Mutex::new(vec![None; WORKERS]),
+        last_error: Mutex::new(vec![None; WORKERS]),
+        ..Seen::default()
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for index in 0..WORKERS {
+        let store = PostgresStore::connect_with(&worker_url, options(), 3)
+            .await
+            .unwrap();
+        let config = EngineConfig::builder()
+            .worker(index, WORKERS)
+            .commit_batch(16)
+            .store_timeout(Some(STORE_TIMEOUT))
+            .failure_retry(TimeDelta::seconds(1), TimeDelta::seconds(1))
+            // The longest wait before stealing: a worker's share waits for the worker itself
+            // to recover, which is what is measured.
+            .steal_after(TimeDelta::days(1))
+            .build()
+            .unwrap();
+        let engine = Arc::new(Engine::with_config(store, clock.clone(), config));
+        tasks.push(tokio::spawn(worker(
+            index,
+            engine,
+            Arc::clone(&seen),
+            Arc::clone(&stop),
+        )));
+    }
+
+    let admin = schemas.pool().await;
+    let mut holes = 0;
+    let mut mid_commit_holes = 0;
+    let mut recoveries = Vec::new();
+    for day in 1..=DAYS {
+        clock.advance(TimeDelta::days(1));
+        if holes < HOLES && day % (DAYS / HOLES as i64) == 2 {
+            // Wait for a worker inside a statement or a transaction, then black-hole every
+            // connection of every worker.
+            let mut in_flight = 0;
+            for _ in 0..4_000 {
+                in_flight = sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                     AND (state = 'idle in transaction' OR state = 'active')",
+                )
+                .bind(&app)
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+                if in_flight > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(250)).await;
+            }
+            let holed_at = Instant::now();
+            proxy.black_hole();
+            holes += 1;
+            mid_commit_holes += usize::from(in_flight > 0);
+            // Every worker completes a tick again within the bound.
+            let recovered = tokio::time::timeout(RECOVERY_BOUND, async {
+                loop {
+                    let ticks = seen.last_tick.lock().unwrap().clone();
+                    if ticks.iter().all(|t| t.is_some_and(|t| t > holed_at)) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            let took = holed_at.elapsed();
+            assert!(
+                recovered.is_ok(),
+                "black hole {holes}: not every worker ticked again within {RECOVERY_BOUND:?}: \
+                 last ticks {:?} (hole at {holed_at:?}), last errors {:?}, errors {:?}",
+                seen.last_tick.lock().unwrap(),
+                seen.last_error.lock().unwrap(),
+                seen.errors.lock().unwrap()
+            );
+            recoveries.push(took);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let expected_deals = TEMPLATES * DAYS as usize;
+    let settled = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let deals = setup.deals(&acme, None).await.unwrap().len();
+            let outbox = setup.outbox(1).await.unwrap().len();
+            if deals >= expected_deals && outbox == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    // A worker stops within its current (bounded) calls.
+    let stopped = tokio::time::timeout(Duration::from_secs(60), async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    })
+    .await;
+    settled.expect("the workers recovered and finished every due deal");
+    stopped.expect("every worker stopped: none hung");
+
+    eprintln!(
+        "black holes: {holes} ({mid_commit_holes} mid-statement), connections accepted {}, \
+         black-holed with data {}, recoveries {recoveries:?}, errors {:?}",
+        proxy.accepted.load(Ordering::SeqCst),
+        proxy.swallowed.load(Ordering::SeqCst),
+        seen.errors.lock().unwrap()
+    );
+    assert_eq!(holes, HOLES);
+    assert!(
+        mid_commit_holes >= 2,
+        "{mid_commit_holes} of {holes} black holes hit a statement in flight"
+    );
+    assert!(
+        proxy.swallowed.load(Ordering::SeqCst) >= holes,
+        "the black holes swallowed data"
+    );
+    // The hung calls ended as typed timeouts, and only retryable kinds were seen.
+    let errors = seen.errors.lock().unwrap().clone();
+    assert!(
+        errors.get("timeout").copied().unwrap_or(0) > 0,
+        "timeouts seen: {errors:?}"
+    );
+    assert!(
+        errors
+            .keys()
+            .all(|kind| ["connection", "busy", "timeout"].contains(kind)),
+        "only retryable kinds: {errors:?}"
+    );
+
+    // Every due deal exactly once.
+    let deals = setup.deals(&acme, None).await.unwrap();
+    assert_eq!(deals.len(), expected_deals);
+    let per_date: BTreeSet<_> = deals
+        .iter()
+        .map(|d| (d.key.template(), d.nominal_date))
+        .collect();
+    assert_eq!(
+        per_date.len(),
+        expected_deals,
+        "no template got a date twice"
+    );
+    // The reports equal the store.
+    assert_eq!(
+        seen.reported_created.load(Ordering::SeqCst),
+        expected_deals as u64,
+        "deals reported created by the ticks"
+    );
+    // Every deal's event was delivered.
+    let delivered = seen.delivered.lock().unwrap().clone();
+    for deal in &deals {
+        assert!(
+            delivered
+                .keys()
+                .any(|key| key.contains(&deal.key.to_string())),
+            "the event of {} was delivered",
+            deal.key
+        );
+    }
+    drop(proxy);
+    admin.close().await;
+}
+
+#[test]
+fn the_proxy_url_keeps_everything_but_the_address() {
+    let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    assert_eq!(
+        through(
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+            addr
+        ),
+        (
+            "postgres://postgres@127.0.0.1:40000/test?sslmode=disable".to_owned(),
+            "127.0.0.1:5432".to_owned()
+        )
+    );
+    assert_eq!(
+        through("postgresql://db.internal/app", addr),
+        (
+            "postgresql://127.0.0.1:40000/app".to_owned(),
+            "db.internal:5432".to_owned()
+        )
+    );
+}
