@@ -217,20 +217,32 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         summary: &PlanSummary,
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, RepositoryError> {
-        if summary.created.is_empty() {
+        if summary.created.is_empty()
+            || !self.landed(&template.tenant, &summary.created, now).await?
+        {
             return Ok(CommitOutcome::Conflict);
-        }
-        for key in &summary.created {
-            let stored = self.bounded(self.repository.deal(&template.tenant, *key));
-            match stored.await? {
-                Some(deal) if deal.created_at == now => {}
-                _ => return Ok(CommitOutcome::Conflict),
-            }
         }
         Ok(CommitOutcome::Committed {
             version: template.version + 1,
             already_created: Vec::new(),
         })
+    }
+
+    /// Whether every deal of `keys` is stored with `created_at` equal to `at`: the commit of
+    /// the tick at `at` that planned them landed.
+    async fn landed(
+        &self,
+        tenant: &TenantId,
+        keys: &[DealKey],
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        for key in keys {
+            match self.bounded(self.repository.deal(tenant, *key)).await? {
+                Some(deal) if deal.created_at == at => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Keeps a commit whose outcome is unknown for [`Engine::resolve_unresolved`].
@@ -261,31 +273,14 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut still = Vec::new();
         let mut pending = pending.into_iter();
         for entry in pending.by_ref() {
-            let mut landed = Some(true);
-            for key in &entry.created {
-                match self
-                    .bounded(self.repository.deal(&entry.tenant, *key))
-                    .await
-                {
-                    Ok(Some(deal)) if deal.created_at == entry.at => {}
-                    Ok(_) => {
-                        landed = Some(false);
-                        break;
-                    }
-                    Err(_) => {
-                        landed = None;
-                        break;
-                    }
-                }
-            }
-            match landed {
-                Some(true) => {
+            match self.landed(&entry.tenant, &entry.created, entry.at).await {
+                Ok(true) => {
                     report.created.extend(entry.created);
                     report.skipped.extend(entry.skipped);
                     report.events += entry.events;
                 }
-                Some(false) => {}
-                None => {
+                Ok(false) => {}
+                Err(_) => {
                     // The store is not answering: keep this and the rest for the next tick.
                     still.push(entry);
                     break;
