@@ -34,7 +34,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let now = self.clock.now();
         // Validated before an id is taken: a refused draft uses up none.
         let mut template = draft.into_template(tenant.clone(), TemplateId(0))?;
-        template.id = self.repository.allocate_template_id().await?;
+        template.id = self.bounded(self.repository.allocate_template_id()).await?;
         let today = template.schedule.today(now);
         let midnight = resolve_local(template.schedule.zone(), today.and_time(NaiveTime::MIN));
         if template
@@ -67,7 +67,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     ) -> Result<Template, EngineError> {
         let template = self.new_template(tenant, draft).await?;
         let (id, now) = (template.id, self.clock.now());
-        self.repository.insert_template(&template).await?;
+        self.bounded(self.repository.insert_template(&template))
+            .await?;
         self.notify();
         // Best effort: the template is stored, so a failure here must not report the creation
         // as failed; an unrecorded zone is checked by the next engine's first tick.
@@ -90,8 +91,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         id: TemplateId,
     ) -> Result<Template, EngineError> {
-        self.repository
-            .template(tenant, id)
+        self.bounded(self.repository.template(tenant, id))
             .await?
             .ok_or_else(|| EngineError::UnknownTemplate {
                 tenant: tenant.clone(),
@@ -117,14 +117,19 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             let Some(deal) = plan.deals.first().cloned() else {
                 return Ok(Attempt::Missing);
             };
-            Ok(match self.repository.commit(Commit::from(plan)).await? {
-                CommitOutcome::Committed { .. } => {
-                    self.notify();
-                    Attempt::Done(deal)
-                }
-                CommitOutcome::Missing => Attempt::Missing,
-                _ => Attempt::Conflict,
-            })
+            Ok(
+                match self
+                    .bounded(self.repository.commit(Commit::from(plan)))
+                    .await?
+                {
+                    CommitOutcome::Committed { .. } => {
+                        self.notify();
+                        Attempt::Done(deal)
+                    }
+                    CommitOutcome::Missing => Attempt::Missing,
+                    _ => Attempt::Conflict,
+                },
+            )
         })
         .await
     }
@@ -310,8 +315,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             let template = self.template(tenant, id).await?;
             Ok(
                 match self
-                    .repository
-                    .delete_template(tenant, id, template.version)
+                    .bounded(
+                        self.repository
+                            .delete_template(tenant, id, template.version),
+                    )
                     .await?
                 {
                     CommitOutcome::Committed { .. } => {
@@ -345,7 +352,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 return Err(EngineError::Behind(id));
             }
             let (summary, commit) = planned_commit(&template, now);
-            match self.repository.commit(commit).await? {
+            match self.bounded(self.repository.commit(commit)).await? {
                 CommitOutcome::Committed { .. } if !summary.more => return Ok(()),
                 CommitOutcome::Committed { .. } => rounds += 1,
                 CommitOutcome::Conflict => {
@@ -368,7 +375,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
 
     async fn check_limit(&self, tenant: &TenantId) -> Result<(), EngineError> {
         if let Some(limit) = self.config.tenant_limit(tenant)
-            && self.repository.count_live(tenant).await? >= limit
+            && self.bounded(self.repository.count_live(tenant)).await? >= limit
         {
             return Err(EngineError::TenantLimit {
                 tenant: tenant.clone(),
@@ -397,7 +404,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 events: change.events,
                 ..Commit::template_only(change.template)
             };
-            Ok(match self.repository.commit(commit).await? {
+            Ok(match self.bounded(self.repository.commit(commit)).await? {
                 CommitOutcome::Committed { version, .. } => {
                     next.version = version;
                     self.notify();

@@ -261,7 +261,8 @@ impl EngineConfigBuilder {
         self
     }
 
-    /// The longest a store call of a tick or of the outbox may take (default 30 seconds;
+    /// The longest any store call the engine makes may take: a tick's reads and commits, the
+    /// outbox, lifecycle changes, views, terms changes and zone replans (default 30 seconds;
     /// 10 ms ..= 1 hour); `None`: no bound. Past it the call is dropped (a connection that
     /// stopped answering is dropped with it) and fails with
     /// [`crate::RepositoryError::Timeout`], so a worker goes on instead of hanging. The bound

@@ -20,7 +20,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let outcome = self
             .retry(tenant, deal.template(), || async {
-                let Some(mut invoice) = self.repository.invoice(tenant, deal).await? else {
+                let Some(mut invoice) = self
+                    .bounded(self.bounded(self.repository.invoice(tenant, deal)))
+                    .await?
+                else {
                     return Ok(Attempt::Missing);
                 };
                 // Pending reminders are kept: a paid or voided invoice is not reminded of (it
@@ -35,8 +38,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 invoice.status = status;
                 Ok(
                     match self
-                        .repository
-                        .commit_invoice(invoice.clone(), Vec::new())
+                        .bounded(self.repository.commit_invoice(invoice.clone(), Vec::new()))
                         .await?
                     {
                         CommitOutcome::Committed { version, .. } => {
@@ -74,8 +76,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             n => n.min(1000),
         };
         Ok(self
-            .repository
-            .overdue_invoices(tenant, after, limit)
+            .bounded(self.repository.overdue_invoices(tenant, after, limit))
             .await?)
     }
 
@@ -97,8 +98,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::UnknownInvoice`]; [`EngineError::Repository`].
     pub async fn invoice(&self, tenant: &TenantId, deal: DealKey) -> Result<Invoice, EngineError> {
-        self.repository
-            .invoice(tenant, deal)
+        self.bounded(self.repository.invoice(tenant, deal))
             .await?
             .ok_or_else(|| EngineError::UnknownInvoice {
                 tenant: tenant.clone(),

@@ -143,7 +143,7 @@ pub struct Engine<R: Repository, C: Clock> {
     zones_recorded: std::sync::Mutex<(u64, std::collections::HashSet<&'static str>)>,
     /// Commits whose outcome is unknown (see [`TickReport::created`]), read back next tick;
     /// at most [`tick::UNRESOLVED_KEPT`].
-    unresolved: std::sync::Mutex<Vec<tick::Unresolved>>,
+    unresolved: std::sync::Mutex<std::collections::VecDeque<tick::Unresolved>>,
 }
 
 /// One try of a read-change-write operation.
@@ -172,7 +172,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             changes: Arc::new(Notify::new()),
             rules_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
             zones_recorded: std::sync::Mutex::new((u64::MAX, std::collections::HashSet::new())),
-            unresolved: std::sync::Mutex::new(Vec::new()),
+            unresolved: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
 

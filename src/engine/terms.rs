@@ -239,7 +239,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let mut after = None;
         loop {
-            let scan = self.repository.scan_templates(tenant, after, PAGE).await?;
+            let scan = self
+                .bounded(self.repository.scan_templates(tenant, after, PAGE))
+                .await?;
             for template in &scan.items {
                 let outcome = match template.apply_terms(change) {
                     Ok(TermsStep::Apply { revision, change }) => {
@@ -272,7 +274,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut report = TermsReport::new(change.id().clone());
         let mut after = None;
         loop {
-            let scan = self.repository.scan_templates(tenant, after, PAGE).await?;
+            let scan = self
+                .bounded(self.repository.scan_templates(tenant, after, PAGE))
+                .await?;
             for template in &scan.items {
                 // A look at the scanned copy first: most templates need no write.
                 let outcome = match template.apply_terms(change) {

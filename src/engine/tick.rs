@@ -108,7 +108,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// Deactivates a template for a dunning ladder's final action: whether it changed
     /// anything (`false` when it was already inactive, finished or deleted).
     async fn stop_template(&self, tenant: &TenantId, id: TemplateId) -> Result<bool, EngineError> {
-        let Some(template) = self.repository.template(tenant, id).await? else {
+        let Some(template) = self.bounded(self.repository.template(tenant, id)).await? else {
             return Ok(false);
         };
         if matches!(
@@ -253,9 +253,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut kept = self.unresolved.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= UNRESOLVED_KEPT {
             // Bounded: the oldest goes unreported (its deals stay stored and delivered).
-            kept.remove(0);
+            kept.pop_front();
         }
-        kept.push(Unresolved {
+        kept.push_back(Unresolved {
             tenant: template.tenant.clone(),
             created: summary.created.clone(),
             skipped: summary.skipped.clone(),
@@ -270,7 +270,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     async fn resolve_unresolved(&self, report: &mut TickReport) {
         let pending =
             std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut still = Vec::new();
+        let mut still = std::collections::VecDeque::new();
         let mut pending = pending.into_iter();
         for entry in pending.by_ref() {
             match self.landed(&entry.tenant, &entry.created, entry.at).await {
@@ -282,15 +282,18 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 Ok(false) => {}
                 Err(_) => {
                     // The store is not answering: keep this and the rest for the next tick.
-                    still.push(entry);
+                    still.push_back(entry);
                     break;
                 }
             }
         }
         still.extend(pending);
         if !still.is_empty() {
+            // Older first, then what this tick's commits kept meanwhile; still bounded.
             let mut kept = self.unresolved.lock().unwrap_or_else(|e| e.into_inner());
             still.append(&mut kept);
+            let over = still.len().saturating_sub(UNRESOLVED_KEPT);
+            still.drain(..over);
             *kept = still;
         }
     }

@@ -20,7 +20,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let mut forecast = Forecast::default();
         let mut after = None;
         loop {
-            let scan = self.repository.scan_templates(tenant, after, PAGE).await?;
+            let scan = self
+                .bounded(self.repository.scan_templates(tenant, after, PAGE))
+                .await?;
             for template in &scan.items {
                 forecaster.add(template, &mut forecast);
             }
@@ -63,7 +65,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         query: &TemplateQuery,
     ) -> Result<Page<Template>, EngineError> {
-        Ok(self.repository.list_templates(tenant, query).await?)
+        Ok(self
+            .bounded(self.repository.list_templates(tenant, query))
+            .await?)
     }
 
     /// Number of the tenant's live (active or paused) templates: what plan limits count.
@@ -71,7 +75,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Errors
     /// [`EngineError::Repository`].
     pub async fn count_live(&self, tenant: &TenantId) -> Result<u64, EngineError> {
-        Ok(self.repository.count_live(tenant).await?)
+        Ok(self.bounded(self.repository.count_live(tenant)).await?)
     }
 
     /// The tenant's created deals (of one template, or all).
@@ -83,7 +87,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<CreatedDeal>, EngineError> {
-        Ok(self.repository.deals(tenant, template).await?)
+        Ok(self
+            .bounded(self.repository.deals(tenant, template))
+            .await?)
     }
 
     /// A created deal by key.
@@ -95,7 +101,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         key: DealKey,
     ) -> Result<Option<CreatedDeal>, EngineError> {
-        Ok(self.repository.deal(tenant, key).await?)
+        Ok(self.bounded(self.repository.deal(tenant, key)).await?)
     }
 
     /// The tenant's skipped occurrences (of one template, or all).
@@ -107,6 +113,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         tenant: &TenantId,
         template: Option<TemplateId>,
     ) -> Result<Vec<SkippedOccurrence>, EngineError> {
-        Ok(self.repository.skipped(tenant, template).await?)
+        Ok(self
+            .bounded(self.repository.skipped(tenant, template))
+            .await?)
     }
 }

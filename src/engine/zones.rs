@@ -226,7 +226,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 }
                 pending = Vec::new();
                 for (tenant, id) in conflicted {
-                    if let Some(t) = self.repository.template(&tenant, id).await? {
+                    if let Some(t) = self.bounded(self.repository.template(&tenant, id)).await? {
                         pending.push(t);
                     }
                 }
@@ -263,7 +263,10 @@ impl<R: Repository, C: Clock> Engine<R, C> {
                 seq: occurrence.seq(),
             };
             if occurrence.at() > cursor + TimeDelta::days(2)
-                || self.repository.deal(&template.tenant, key).await?.is_none()
+                || self
+                    .bounded(self.repository.deal(&template.tenant, key))
+                    .await?
+                    .is_none()
             {
                 break;
             }

@@ -68,8 +68,11 @@ pub enum RepositoryError {
     Database(#[source] BoxError),
     /// A store call took longer than the engine allows
     /// ([`crate::EngineConfigBuilder::store_timeout`]) and was dropped, with its connection.
-    /// Retryable. A write's outcome is then unknown: it is retried as after a lost reply,
-    /// and the deals' keys keep it from landing twice.
+    /// Retryable. A write's outcome is then unknown. A tick's commits are read back by a
+    /// later tick and reported then, and the deals' keys keep them from landing twice. An
+    /// operation the host called may have landed too: lifecycle changes are safe to repeat
+    /// (pausing a paused template changes nothing), while [`crate::Engine::create_now`]
+    /// repeated creates another deal, so read [`crate::Engine::deals`] before repeating it.
     #[error("store call took longer than {after:?} and was dropped")]
     Timeout {
         /// The bound that passed.
