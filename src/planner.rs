@@ -156,7 +156,7 @@ pub fn plan(template: &Template, now: DateTime<Utc>) -> TemplatePlan {
         let at = occurrence.at();
         let later_due = occurrences
             .peek()
-            .is_some_and(|o| o.unix_seconds() <= now.timestamp());
+            .is_some_and(|o| o.timestamp() <= now.timestamp());
         let key = DealKey::Scheduled {
             template: next.id,
             revision: next.revision,
@@ -312,7 +312,7 @@ pub(crate) fn walk(
         let later_due = tick == from
             && occurrences
                 .peek()
-                .is_some_and(|o| o.unix_seconds() <= from.timestamp());
+                .is_some_and(|o| o.timestamp() <= from.timestamp());
         // "Today" only makes an occurrence a catch-up, which changes a decision under
         // `CatchUpMode::None` alone (a preview shows no catch-up flag): the first tick's date
         // (a zone look-up) is needed only then.
@@ -497,7 +497,7 @@ impl Due {
 
     /// Whether the occurrence is strictly before `t`.
     fn before(&self, t: DateTime<Utc>) -> bool {
-        let (seconds, limit) = (self.occurrence.unix_seconds(), t.timestamp());
+        let (seconds, limit) = (self.occurrence.timestamp(), t.timestamp());
         seconds < limit || (seconds == limit && t.timestamp_subsec_nanos() > 0)
     }
 }

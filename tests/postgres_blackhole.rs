@@ -18,14 +18,14 @@
 mod common;
 mod pg;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use common::*;
+use pg::fleet;
 use recurring_deals::store::{PostgresOptions, PostgresStore};
 use recurring_deals::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -159,80 +159,6 @@ fn through(url: &str, addr: SocketAddr) -> (String, String) {
     (proxied, upstream)
 }
 
-#[derive(Default)]
-struct Seen {
-    errors: Mutex<BTreeMap<&'static str, u64>>,
-    delivered: Mutex<BTreeMap<String, u64>>,
-    /// Deals the workers' tick reports say they created.
-    reported_created: AtomicU64,
-    /// Per worker: when its last tick completed (its ticks fail while its pool is hung).
-    last_tick: Mutex<Vec<Option<Instant>>>,
-    /// Per worker: its last error, and when.
-    last_error: Mutex<Vec<Option<(Instant, String)>>>,
-}
-
-impl Seen {
-    fn error(&self, error: &EngineError) {
-        let kind = match error {
-            EngineError::Repository(e) => e.kind(),
-            _ => "other",
-        };
-        *self.errors.lock().unwrap().entry(kind).or_default() += 1;
-    }
-}
-
-async fn worker(
-    index: usize,
-    engine: Arc<Engine<PostgresStore, ManualClock>>,
-    seen: Arc<Seen>,
-    stop: Arc<AtomicBool>,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        match engine.tick().await {
-            Ok(report) => {
-                seen.reported_created
-                    .fetch_add(report.created.len() as u64, Ordering::SeqCst);
-                for failure in &report.failures {
-                    seen.error(&EngineError::Repository(failure.error.clone()));
-                }
-                for error in &report.batch_failures {
-                    seen.error(&EngineError::Repository(error.clone()));
-                }
-                if report.failures.is_empty() && report.batch_failures.is_empty() {
-                    seen.last_tick.lock().unwrap()[index] = Some(Instant::now());
-                }
-            }
-            Err(error) => {
-                seen.error(&error);
-                seen.last_error.lock().unwrap()[index] =
-                    Some((Instant::now(), format!("tick: {error}")));
-            }
-        }
-        match engine.outbox(500).await {
-            Ok(events) => {
-                let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
-                {
-                    let mut delivered = seen.delivered.lock().unwrap();
-                    for event in &events {
-                        *delivered.entry(event.idempotency_key.clone()).or_default() += 1;
-                    }
-                }
-                if let Err(error) = engine.ack(&ids).await {
-                    seen.error(&error);
-                    seen.last_error.lock().unwrap()[index] =
-                        Some((Instant::now(), format!("ack: {error}")));
-                }
-            }
-            Err(error) => {
-                seen.error(&error);
-                seen.last_error.lock().unwrap()[index] =
-                    Some((Instant::now(), format!("outbox: {error}")));
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_recover_from_connections_that_stop_answering() {
     let Some(url) = pg::pg_url("workers_recover_from_connections_that_stop_answering") else {
@@ -254,22 +180,13 @@ async fn workers_recover_from_connections_that_stop_answering() {
         .await
         .unwrap();
     let acme = tenant("acme");
-    {
-        let engine = Engine::new(setup.clone(), clock.clone());
-        for i in 0..TEMPLATES {
-            let draft = TemplateDraft::new(
-                deal(&format!("Daily {i}"), 100),
-                Schedule::builder(
-                    Recurrence::daily(Interval::ONE),
-                    local(2026, 3, 1, 9, 0),
-                    Zone::UTC,
-                )
-                .build()
-                .unwrap(),
-            );
-            engine.create_template(&acme, draft).await.unwrap();
-        }
-    }
+    fleet::seed_daily(
+        &Engine::new(setup.clone(), clock.clone()),
+        &acme,
+        TEMPLATES,
+        date(2026, 3, 1),
+    )
+    .await;
 
     let (_, upstream) = through(&url, "127.0.0.1:1".parse().unwrap());
     let proxy = Proxy::start(upstream).await;
@@ -279,11 +196,7 @@ async fn workers_recover_from_connections_that_stop_answering() {
         if proxied.contains('?') { '&' } else { '?' }
     );
 
-    let seen = Arc::new(Seen {
-        last_tick: Mutex::new(vec![None; WORKERS]),
-        last_error: Mutex::new(vec![None; WORKERS]),
-        ..Seen::default()
-    });
+    let seen = fleet::Seen::new(WORKERS);
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for index in 0..WORKERS {
@@ -301,7 +214,7 @@ async fn workers_recover_from_connections_that_stop_answering() {
             .build()
             .unwrap();
         let engine = Arc::new(Engine::with_config(store, clock.clone(), config));
-        tasks.push(tokio::spawn(worker(
+        tasks.push(tokio::spawn(fleet::worker(
             index,
             engine,
             Arc::clone(&seen),
@@ -318,25 +231,11 @@ async fn workers_recover_from_connections_that_stop_answering() {
         if holes < HOLES && day % (DAYS / HOLES as i64) == 2 {
             // Wait for a worker inside a statement or a transaction, then black-hole every
             // connection of every worker.
-            let mut in_flight = 0;
-            for _ in 0..4_000 {
-                in_flight = sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-                     AND (state = 'idle in transaction' OR state = 'active')",
-                )
-                .bind(&app)
-                .fetch_one(&admin)
-                .await
-                .unwrap();
-                if in_flight > 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_micros(250)).await;
-            }
+            let in_flight = fleet::wait_in_flight(&admin, &app).await;
             let holed_at = Instant::now();
             proxy.black_hole();
             holes += 1;
-            mid_commit_holes += usize::from(in_flight > 0);
+            mid_commit_holes += usize::from(in_flight);
             // Every worker completes a tick again within the bound.
             let recovered = tokio::time::timeout(RECOVERY_BOUND, async {
                 loop {
@@ -355,24 +254,14 @@ async fn workers_recover_from_connections_that_stop_answering() {
                  last ticks {:?} (hole at {holed_at:?}), last errors {:?}, errors {:?}",
                 seen.last_tick.lock().unwrap(),
                 seen.last_error.lock().unwrap(),
-                seen.errors.lock().unwrap()
+                seen.error_kinds()
             );
             recoveries.push(took);
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let expected_deals = TEMPLATES * DAYS as usize;
-    let settled = tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            let deals = setup.deals(&acme, None).await.unwrap().len();
-            let outbox = setup.outbox(1).await.unwrap().len();
-            if deals >= expected_deals && outbox == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let settled = fleet::settled(&setup, &acme, expected_deals).await;
     stop.store(true, Ordering::SeqCst);
     // A worker stops within its current (bounded) calls.
     let stopped = tokio::time::timeout(Duration::from_secs(60), async {
@@ -381,7 +270,7 @@ async fn workers_recover_from_connections_that_stop_answering() {
         }
     })
     .await;
-    settled.expect("the workers recovered and finished every due deal");
+    assert!(settled, "the workers recovered and finished every due deal");
     stopped.expect("every worker stopped: none hung");
 
     eprintln!(
@@ -389,7 +278,7 @@ async fn workers_recover_from_connections_that_stop_answering() {
          black-holed with data {}, recoveries {recoveries:?}, errors {:?}",
         proxy.accepted.load(Ordering::SeqCst),
         proxy.swallowed.load(Ordering::SeqCst),
-        seen.errors.lock().unwrap()
+        seen.error_kinds()
     );
     assert_eq!(holes, HOLES);
     assert!(
@@ -401,7 +290,7 @@ async fn workers_recover_from_connections_that_stop_answering() {
         "the black holes swallowed data"
     );
     // The hung calls ended as typed timeouts, and only retryable kinds were seen.
-    let errors = seen.errors.lock().unwrap().clone();
+    let errors = seen.error_kinds();
     assert!(
         errors.get("timeout").copied().unwrap_or(0) > 0,
         "timeouts seen: {errors:?}"
@@ -413,35 +302,13 @@ async fn workers_recover_from_connections_that_stop_answering() {
         "only retryable kinds: {errors:?}"
     );
 
-    // Every due deal exactly once.
-    let deals = setup.deals(&acme, None).await.unwrap();
-    assert_eq!(deals.len(), expected_deals);
-    let per_date: BTreeSet<_> = deals
-        .iter()
-        .map(|d| (d.key.template(), d.nominal_date))
-        .collect();
-    assert_eq!(
-        per_date.len(),
-        expected_deals,
-        "no template got a date twice"
-    );
-    // The reports equal the store.
+    // Every due deal exactly once, its event delivered, and the reports equal the store.
+    fleet::assert_exactly_once(&setup, &acme, expected_deals, &seen).await;
     assert_eq!(
         seen.reported_created.load(Ordering::SeqCst),
         expected_deals as u64,
         "deals reported created by the ticks"
     );
-    // Every deal's event was delivered.
-    let delivered = seen.delivered.lock().unwrap().clone();
-    for deal in &deals {
-        assert!(
-            delivered
-                .keys()
-                .any(|key| key.contains(&deal.key.to_string())),
-            "the event of {} was delivered",
-            deal.key
-        );
-    }
     drop(proxy);
     admin.close().await;
 }

@@ -46,10 +46,22 @@ impl Occurrence {
         DateTime::from_timestamp(self.at, 0).unwrap_or_default()
     }
 
-    /// The instant as seconds since the Unix epoch (no chrono value built): for comparisons
-    /// in hot loops. An occurrence is at a whole second, so `o.unix_seconds() <= t.timestamp()`
-    /// is exactly `o.at() <= t`.
-    pub(crate) fn unix_seconds(&self) -> i64 {
+    /// The instant as seconds since the Unix epoch, as chrono's `DateTime::timestamp` gives
+    /// it for [`Occurrence::at`], without building a chrono value: for hot loops (bulk
+    /// expansion, comparisons). An occurrence is at a whole second, so
+    /// `o.timestamp() <= t.timestamp()` is exactly `o.at() <= t`.
+    ///
+    /// ```
+    /// use recurring_deals::{Interval, Recurrence, Schedule, Zone};
+    ///
+    /// let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    /// let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC).build()?;
+    /// let first = schedule.occurrences().next().unwrap();
+    /// assert_eq!(first.timestamp(), first.at().timestamp());
+    /// assert_eq!(first.timestamp(), 1_769_850_000);
+    /// # Ok::<(), recurring_deals::ScheduleError>(())
+    /// ```
+    pub fn timestamp(&self) -> i64 {
         self.at
     }
 

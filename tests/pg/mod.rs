@@ -4,6 +4,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
