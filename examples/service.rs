@@ -89,13 +89,36 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut on_stop = stopped;
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            stop_requested().await;
             let _ = stop.send(true);
             let _ = on_stop.wait_for(|stop| *stop).await;
         })
         .await?;
     run.await??;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what orchestrators send before killing): the service stops taking
+/// requests, finishes the runner's work in flight and exits with success.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                eprintln!("SIGTERM cannot be watched ({error}); stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The runner's delivery: one JSON line per outbox event on standard output.

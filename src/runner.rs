@@ -14,8 +14,9 @@ use crate::observe;
 use crate::store::Repository;
 
 /// What a [`Runner`] hands each outbox event to: the host's delivery (a message bus, a
-/// webhook, a mailer). An event is acknowledged only after its handler succeeded, so
-/// delivery is at least once: handlers deduplicate by [`OutboxEvent::idempotency_key`].
+/// webhook, a mailer). An event is acknowledged only after its handler succeeded (the
+/// accepted events of a batch together, in one store call), so delivery is at least once:
+/// handlers deduplicate by [`OutboxEvent::idempotency_key`].
 ///
 /// Any `Fn(OutboxEvent) -> impl Future<Output = Result<(), E>>` is a handler.
 pub trait OutboxHandler: Send + Sync {
@@ -317,8 +318,10 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
         deadline
     }
 
-    /// Hands the outbox to `handler` in order, acknowledging each event it accepted, until
-    /// the outbox is empty or the handler fails.
+    /// Hands the outbox to `handler` in order, a batch at a time, until the outbox is empty
+    /// or the handler fails. What the handler accepted of a batch is acknowledged in one
+    /// store call (one commit), after the batch or at the first failure: a crash in between
+    /// hands over again at most that batch's accepted events (delivery is at least once).
     async fn deliver<H: OutboxHandler>(&self, handler: &H) -> Delivery {
         loop {
             let events = match self.engine.outbox(self.config.outbox_batch.max(1)).await {
@@ -331,21 +334,33 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
             if events.is_empty() {
                 return Delivery::Done;
             }
-            for event in events {
-                let id = event.id;
+            let mut accepted = Vec::with_capacity(events.len());
+            let mut refused = false;
+            for event in &events {
                 if let Err(error) = handler.handle(event.clone()).await {
-                    observe::delivery(&event, Some(&error));
+                    observe::delivery(event, Some(&error));
                     self.set(|s| s.handler_failures += 1);
-                    self.failed(&format_args!("handler refused event {id}: {error}"));
-                    return Delivery::HandlerFailed;
+                    self.failed(&format_args!("handler refused event {}: {error}", event.id));
+                    refused = true;
+                    break;
                 }
-                if let Err(error) = self.engine.ack(&[id]).await {
-                    observe::event!(tracing::Level::WARN, error = %error, "outbox acknowledgement failed");
+                accepted.push(event);
+            }
+            if !accepted.is_empty() {
+                let ids: Vec<u64> = accepted.iter().map(|e| e.id).collect();
+                if let Err(error) = self.engine.ack(&ids).await {
+                    observe::event!(tracing::Level::WARN, error = %error, events = ids.len(), "outbox acknowledgement failed");
                     self.failed(&error);
                     return Delivery::HandlerFailed;
                 }
-                observe::delivery(&event, None);
-                self.set(|s| s.delivered += 1);
+                for event in &accepted {
+                    observe::delivery(event, None);
+                }
+                let n = accepted.len() as u64;
+                self.set(|s| s.delivered += n);
+            }
+            if refused {
+                return Delivery::HandlerFailed;
             }
         }
     }

@@ -100,6 +100,34 @@ impl Drop for Service {
     }
 }
 
+/// SIGTERM (what an orchestrator sends before it kills) stops the service gracefully: it
+/// exits on its own, with success, soon.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_service_gracefully() {
+    let mut service = Service::start();
+    let (status, _) = service.get("/healthz");
+    assert!(status == 200 || status == 503, "healthz answered {status}");
+    let pid = service.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = service.child.try_wait().expect("waitable") {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+}
+
 fn dechunk(mut text: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = text.split_once("\r\n") {
