@@ -18,19 +18,31 @@
 //! it is several times slower, and long) with a prepared statement per row. After each benchmark a line gives the medians of the rounds (the warm-up
 //! round left out) and the engines' share of the faster baseline. `RD_BENCH_NO_BASELINE=1`
 //! times the engines alone (for profiling).
+//!
+//! `postgres_delivery`: 20,000 templates with one occurrence due each; a round ticks them with
+//! 1, 2 or 4 engines (deals created per second), then drains the outbox with as many
+//! `Runner`s, each on an engine and pool of its own, with a handler that only records each
+//! event (events delivered per second, duplicates counted by idempotency key); the line after
+//! each benchmark gives both medians and their ratio (issue #18's target: ≥ 80 %, and no
+//! event handed over twice).
 
 use recurring_deals::Zone;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use recurring_deals::{
     CatchUpPolicy, Currency, Deal, Engine, EngineConfig, InMemoryRepository, Interval, ManualClock,
-    Money, PostgresOptions, PostgresStore, Recurrence, Schedule, Template, TemplateDraft, TenantId,
+    Money, PostgresOptions, PostgresStore, Recurrence, Repository, Schedule, Template,
+    TemplateDraft, TenantId,
 };
 use sqlx::PgPool;
 use tokio::runtime::Runtime;
+
+#[path = "delivery/mod.rs"]
+mod delivery;
 
 const BATCH: usize = 64;
 
@@ -545,6 +557,126 @@ fn scenario(c: &mut Criterion, runtime: &Runtime, url: &str, name: &str, count: 
     group.finish();
 }
 
+/// One delivery round in a fresh schema: `workers` engines tick every due template (the
+/// deals created and how long it took), then as many runners drain the outbox.
+async fn delivery_run(
+    url: &str,
+    initial: &[Template],
+    now: DateTime<Utc>,
+    workers: usize,
+) -> (usize, Duration, delivery::Delivered) {
+    let name = schema("delivery");
+    let setup = open(url, &name, 1).await;
+    setup.insert_templates(initial).await.unwrap();
+    Engine::new(setup.clone(), ManualClock::new(now))
+        .replan_zones()
+        .await
+        .unwrap();
+    let mut engines = Vec::new();
+    for index in 0..workers {
+        let config = EngineConfig::builder()
+            .batch_size(2_000)
+            .commit_batch(BATCH)
+            .worker(index, workers)
+            .build()
+            .unwrap();
+        let store = open(url, &name, 1).await;
+        engines.push(Arc::new(Engine::with_config(
+            store,
+            ManualClock::new(now),
+            config,
+        )));
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for engine in &engines {
+        let engine = Arc::clone(engine);
+        tasks.push(tokio::spawn(async move {
+            let mut created = 0;
+            loop {
+                let report = engine.tick().await.unwrap();
+                assert!(report.failures.is_empty(), "{:?}", report.failures);
+                created += report.created.len();
+                if !report.more_due {
+                    return created;
+                }
+            }
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        created += task.await.unwrap();
+    }
+    let tick = started.elapsed();
+    let events = setup.outbox(10_000_000).await.unwrap().len();
+    assert!(events >= created);
+    let delivered = delivery::drain(engines.clone(), events).await;
+    for engine in engines {
+        engine.repository().pool().close().await;
+    }
+    drop_schema(setup.pool(), &name).await;
+    setup.pool().close().await;
+    (created, tick, delivered)
+}
+
+fn delivery_scenario(c: &mut Criterion, runtime: &Runtime, url: &str, count: usize) {
+    let initial = runtime.block_on(templates(count, 1));
+    let now = due_at(1);
+    let mut group = c.benchmark_group("postgres_delivery");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(count as u64));
+    for workers in [1, 2, 4] {
+        let mut rounds = Vec::new();
+        group.bench_function(format!("runners_{workers}_workers"), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let round = runtime.block_on(delivery_run(url, &initial, now, workers));
+                    assert_eq!(round.0, count);
+                    timed += round.2.took;
+                    rounds.push(round);
+                }
+                timed
+            });
+        });
+        if rounds.is_empty() {
+            continue;
+        }
+        let measured = if rounds.len() > 1 {
+            &rounds[1..]
+        } else {
+            &rounds[..]
+        };
+        let created = delivery::median_of(
+            measured
+                .iter()
+                .map(|r| r.0 as f64 / r.1.as_secs_f64())
+                .collect(),
+        );
+        let delivered = delivery::median_of(
+            measured
+                .iter()
+                .map(|r| r.2.distinct as f64 / r.2.took.as_secs_f64())
+                .collect(),
+        );
+        let duplicates: u64 = measured.iter().map(|r| r.2.duplicates()).sum();
+        let handed: u64 = measured.iter().map(|r| r.2.handed).sum();
+        println!(
+            "postgres delivery ({count} templates, {workers} workers), medians of {} rounds: \
+             ticks created {created:.0} deals/s; the runners delivered {delivered:.0} \
+             events/s; delivered / created = {:.0} %; duplicates in all rounds: {duplicates} \
+             of {handed} hand-overs",
+            measured.len(),
+            delivered / created * 100.0
+        );
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let Ok(url) = std::env::var("RECURRING_DEALS_PG_URL") else {
         println!("set RECURRING_DEALS_PG_URL to run the PostgreSQL benchmark");
@@ -557,6 +689,7 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     scenario(c, &runtime, &url, "steady", 20_000, 1);
     scenario(c, &runtime, &url, "catch_up", 1_000, 100);
+    delivery_scenario(c, &runtime, &url, 20_000);
 }
 
 criterion_group!(postgres, benches);
