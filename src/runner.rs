@@ -154,7 +154,9 @@ impl RunnerStatus {
 
 /// The run loop of a service: ticks the engine, hands each outbox event to a handler,
 /// sleeps until the next wake-up, and stops gracefully on a shutdown signal after finishing
-/// the work in flight.
+/// the work in flight. With several workers (`EngineConfigBuilder::worker`) each runner
+/// hands over its own tenants' events ([`Engine::worker_outbox`]): an event once, a
+/// tenant's events in order.
 ///
 /// It wakes early on every change the engine itself commits (share the engine through an
 /// `Arc` between the runner and the code that edits templates), on [`Engine::notify`],
@@ -324,7 +326,11 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
     /// hands over again at most that batch's accepted events (delivery is at least once).
     async fn deliver<H: OutboxHandler>(&self, handler: &H) -> Delivery {
         loop {
-            let events = match self.engine.outbox(self.config.outbox_batch.max(1)).await {
+            let events = match self
+                .engine
+                .worker_outbox(self.config.outbox_batch.max(1))
+                .await
+            {
                 Ok(events) => events,
                 Err(error) => {
                     self.failed(&error);

@@ -607,3 +607,155 @@ async fn a_stuck_runner_is_not_healthy() {
     stop.send(()).unwrap();
     run.await.unwrap().unwrap();
 }
+
+/// Delivery by several runners (issue #18): three workers' runners over one store hand each
+/// event over once, each tenant's events by one runner and in their outbox order, and every
+/// runner delivers its own tenants; the tenants of a worker that is gone wait `steal_after`
+/// and are then delivered by the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_runners_hand_each_event_over_once_in_tenant_order() {
+    const WORKERS: usize = 3;
+    let store = Arc::new(InMemoryRepository::new());
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let tenants: Vec<TenantId> = (0..24).map(|i| tenant(&format!("tenant-{i}"))).collect();
+    {
+        let setup = Engine::new(Arc::clone(&store), clock.clone());
+        for tenant in &tenants {
+            for _ in 0..2 {
+                setup
+                    .create_template(tenant, daily_at_nine())
+                    .await
+                    .unwrap();
+            }
+        }
+        // Four days of deals: 24 × 2 × 4 events waiting, before any runner starts.
+        clock.set(utc(2026, 3, 4, 12, 0));
+        while setup.tick().await.unwrap().more_due {}
+    }
+    let waiting = store.outbox(usize::MAX).await.unwrap();
+    assert_eq!(waiting.len(), 24 * 2 * 4);
+    let order: std::collections::HashMap<String, u64> = waiting
+        .iter()
+        .map(|e| (e.idempotency_key.clone(), e.id))
+        .collect();
+    let worker = |index: usize| {
+        let config = EngineConfig::builder()
+            .worker(index, WORKERS)
+            .steal_after(TimeDelta::minutes(5))
+            .build()
+            .unwrap();
+        Arc::new(Engine::with_config(
+            Arc::clone(&store),
+            clock.clone(),
+            config,
+        ))
+    };
+    let owner = |t: &TenantId| {
+        (0..WORKERS)
+            .find(|i| {
+                store::Share::new(*i as u32, WORKERS as u32)
+                    .unwrap()
+                    .contains_tenant(t)
+            })
+            .unwrap()
+    };
+    // (worker, tenant, key) in hand-over order.
+    let handed = Arc::new(std::sync::Mutex::new(
+        Vec::<(usize, TenantId, String)>::new(),
+    ));
+    let run = |index: usize, engine: Arc<Engine<Arc<InMemoryRepository>, ManualClock>>| {
+        let handed = Arc::clone(&handed);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runner = Runner::new(
+            engine,
+            RunnerConfig::default().with_max_sleep(TimeDelta::milliseconds(20)),
+        );
+        let status = runner.status();
+        let task = tokio::spawn(runner.run(
+            move |event: OutboxEvent| {
+                let handed = Arc::clone(&handed);
+                async move {
+                    handed
+                        .lock()
+                        .unwrap()
+                        .push((index, event.tenant, event.idempotency_key));
+                    Ok::<(), std::convert::Infallible>(())
+                }
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        (stop, status, task)
+    };
+
+    // Workers 0 and 1 run; worker 2 is gone. They deliver their own tenants only.
+    let (stop0, status0, task0) = run(0, worker(0));
+    let (stop1, status1, task1) = run(1, worker(1));
+    let own = waiting.iter().filter(|e| owner(&e.tenant) < 2).count() as u64;
+    assert!(
+        own > 0 && own < waiting.len() as u64,
+        "tenants spread over the shares"
+    );
+    let delivered = |a: &RunnerStatus, b: &RunnerStatus| a.delivered + b.delivered;
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if delivered(&status0.borrow(), &status1.borrow()) >= own {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the live workers delivered their tenants");
+    // Give them every chance to take what is not theirs before `steal_after`.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(delivered(&status0.borrow(), &status1.borrow()), own);
+    assert!(
+        handed
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(w, t, _)| owner(t) == *w),
+        "each runner handed over only its own tenants' events"
+    );
+    // Past `steal_after` the gone worker's tenants are taken over.
+    clock.advance(TimeDelta::minutes(6));
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if delivered(&status0.borrow(), &status1.borrow()) >= waiting.len() as u64 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the gone worker's tenants were delivered after steal_after");
+    stop0.send(()).unwrap();
+    stop1.send(()).unwrap();
+    task0.await.unwrap().unwrap();
+    task1.await.unwrap().unwrap();
+
+    let handed = handed.lock().unwrap().clone();
+    // Each event once.
+    let keys: BTreeSet<&String> = handed.iter().map(|(_, _, k)| k).collect();
+    assert_eq!(keys.len(), waiting.len());
+    assert_eq!(handed.len(), waiting.len(), "no event handed over twice");
+    // A tenant's events in outbox order, by one runner.
+    for tenant in &tenants {
+        let theirs: Vec<&(usize, TenantId, String)> =
+            handed.iter().filter(|(_, t, _)| t == tenant).collect();
+        let ids: Vec<u64> = theirs.iter().map(|(_, _, k)| order[k]).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{tenant}: {ids:?}");
+        let runners: BTreeSet<usize> = theirs.iter().map(|(w, _, _)| *w).collect();
+        assert_eq!(runners.len(), 1, "{tenant} handed over by {runners:?}");
+    }
+    // Both live runners delivered.
+    for index in 0..2 {
+        assert!(
+            handed.iter().any(|(w, _, _)| *w == index),
+            "runner {index} delivered"
+        );
+    }
+    assert!(store.outbox(10).await.unwrap().is_empty());
+}

@@ -140,7 +140,11 @@ fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, Repos
     })
 }
 
-fn corrupt(table: &'static str, key: impl ToString, reason: impl ToString) -> RepositoryError {
+pub(crate) fn corrupt(
+    table: &'static str,
+    key: impl ToString,
+    reason: impl ToString,
+) -> RepositoryError {
     RepositoryError::CorruptRow {
         table,
         key: key.to_string(),

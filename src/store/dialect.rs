@@ -104,6 +104,12 @@ pub(crate) struct Reads {
     pub(crate) outbox: Stmt,
     /// A tenant's (`?1`) first `?2` events.
     pub(crate) tenant_outbox: Stmt,
+    /// The first `?2` events of the tenants in `?1` (SQLite: a JSON array of strings;
+    /// PostgreSQL: a `text[]`).
+    pub(crate) tenants_outbox: Stmt,
+    /// Each tenant's oldest event (`tenant, id, at_ns`), oldest first, at most `?1`: through
+    /// the `(tenant, id)` index, one entry per tenant.
+    pub(crate) outbox_heads: Stmt,
     /// The zones of the templates with a next run, with the rules recorded for each:
     /// `zone, fingerprint, tzdb, recorded_at_ns, count`.
     pub(crate) planned_zones: Stmt,
@@ -155,6 +161,27 @@ impl Reads {
             tenant_outbox: sql(format!(
                 "SELECT {EVENT_COLUMNS} FROM {outbox} WHERE tenant = ?1 ORDER BY id LIMIT ?2"
             )),
+            tenants_outbox: sql(match DB::BACKEND {
+                Backend::Sqlite => format!(
+                    "SELECT {EVENT_COLUMNS} FROM {outbox} \
+                     WHERE tenant IN (SELECT value FROM json_each(?1)) ORDER BY id LIMIT ?2"
+                ),
+                Backend::Postgres => format!(
+                    "SELECT {EVENT_COLUMNS} FROM {outbox} \
+                     WHERE tenant = ANY(?1) ORDER BY id LIMIT ?2"
+                ),
+            }),
+            outbox_heads: sql(match DB::BACKEND {
+                // SQLite takes a bare column from the row that holds the group's `min`.
+                Backend::Sqlite => format!(
+                    "SELECT tenant, min(id) AS head, at_ns FROM {outbox} \
+                     GROUP BY tenant ORDER BY head LIMIT ?1"
+                ),
+                Backend::Postgres => format!(
+                    "SELECT tenant, id, at_ns FROM (SELECT DISTINCT ON (tenant) tenant, id, \
+                     at_ns FROM {outbox} ORDER BY tenant, id) h ORDER BY id LIMIT ?1"
+                ),
+            }),
             planned_zones: sql(format!(
                 "SELECT t.zone, r.fingerprint, r.tzdb, r.recorded_at_ns, count(*) \
                  FROM {templates} t LEFT JOIN {zone_rules} r ON r.zone = t.zone \

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, CommitOutcome, Page, PlannedZone, RecordedRules, Repository, RepositoryError, Scan,
-    Share, TemplateQuery,
+    Commit, CommitOutcome, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
+    RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -143,6 +143,12 @@ trait Erased: Send + Sync {
     ) -> Boxed<'a, Res<Vec<OutboxEvent>>>;
     fn ack<'a>(&'a self, ids: &'a [u64]) -> Boxed<'a, Res<()>>;
     fn tenant_ack<'a>(&'a self, tenant: &'a TenantId, ids: &'a [u64]) -> Boxed<'a, Res<()>>;
+    fn outbox_heads(&self, limit: usize) -> Boxed<'_, Res<Vec<OutboxHead>>>;
+    fn tenants_outbox<'a>(
+        &'a self,
+        tenants: &'a [TenantId],
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<OutboxEvent>>>;
 }
 
 impl<R: Repository> Erased for R {
@@ -283,6 +289,16 @@ impl<R: Repository> Erased for R {
     fn tenant_ack<'a>(&'a self, tenant: &'a TenantId, ids: &'a [u64]) -> Boxed<'a, Res<()>> {
         Box::pin(Repository::tenant_ack(self, tenant, ids))
     }
+    fn outbox_heads(&self, limit: usize) -> Boxed<'_, Res<Vec<OutboxHead>>> {
+        Box::pin(Repository::outbox_heads(self, limit))
+    }
+    fn tenants_outbox<'a>(
+        &'a self,
+        tenants: &'a [TenantId],
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<OutboxEvent>>> {
+        Box::pin(Repository::tenants_outbox(self, tenants, limit))
+    }
 }
 
 impl Repository for DynRepository {
@@ -402,5 +418,11 @@ impl Repository for DynRepository {
     }
     async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Res<()> {
         self.inner.tenant_ack(tenant, ids).await
+    }
+    async fn outbox_heads(&self, limit: usize) -> Res<Vec<OutboxHead>> {
+        self.inner.outbox_heads(limit).await
+    }
+    async fn tenants_outbox(&self, tenants: &[TenantId], limit: usize) -> Res<Vec<OutboxEvent>> {
+        self.inner.tenants_outbox(tenants, limit).await
     }
 }

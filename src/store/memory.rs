@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, CommitOutcome, ListPosition, Page, PlannedZone, RecordedRules, Repository,
+    Commit, CommitOutcome, ListPosition, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
     RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
@@ -561,5 +561,36 @@ impl Repository for InMemoryRepository {
             }
         }
         Ok(())
+    }
+
+    async fn tenants_outbox(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|e| tenants.contains(&e.tenant))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn outbox_heads(&self, limit: usize) -> Result<Vec<OutboxHead>, RepositoryError> {
+        let state = self.lock();
+        let mut seen = std::collections::HashSet::new();
+        Ok(state
+            .outbox
+            .values()
+            .filter(|e| seen.insert(&e.tenant))
+            .take(limit)
+            .map(|e| OutboxHead {
+                tenant: e.tenant.clone(),
+                id: e.id,
+                at: e.at,
+            })
+            .collect())
     }
 }

@@ -298,6 +298,27 @@ impl Share {
     pub fn contains(self, id: TemplateId) -> bool {
         id.0 % u64::from(self.count) == u64::from(self.index)
     }
+
+    /// Whether `tenant`'s outbox events are this share's to deliver: the 64-bit FNV-1a hash
+    /// of the tenant id's UTF-8 bytes leaves `index` as the remainder of division by
+    /// `count`. The hash is fixed (not Rust's per-process `Hash`), so every process agrees.
+    ///
+    /// ```
+    /// use recurring_deals::{store::Share, TenantId};
+    /// let acme = TenantId::new("acme").unwrap();
+    /// let owners = (0..3).filter(|i| Share::new(*i, 3).unwrap().contains_tenant(&acme));
+    /// assert_eq!(owners.count(), 1);
+    /// assert!(Share::ALL.contains_tenant(&acme));
+    /// ```
+    pub fn contains_tenant(self, tenant: &TenantId) -> bool {
+        let hash = tenant
+            .as_str()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
 }
 
 /// One page of [`Repository::scan_templates`].
@@ -593,6 +614,32 @@ pub trait Repository: Send + Sync {
         tenant: &TenantId,
         ids: &[u64],
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// The oldest unacknowledged event of each tenant that has one, oldest first, at most
+    /// `limit` (one per tenant): how several runners split the outbox by tenant
+    /// ([`Share::contains_tenant`]) without each reading every event.
+    fn outbox_heads(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxHead>, RepositoryError>> + Send;
+
+    /// Unacknowledged outbox events of the given tenants in order, at most `limit`.
+    fn tenants_outbox(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send;
+}
+
+/// A tenant's oldest unacknowledged outbox event ([`Repository::outbox_heads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxHead {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The event's id.
+    pub id: u64,
+    /// When the event was produced.
+    pub at: DateTime<Utc>,
 }
 
 /// Shared and boxed repositories are repositories: several engines (threads, or a service's
@@ -674,6 +721,12 @@ macro_rules! forward_repository {
             }
             fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
                 (**self).tenant_ack(tenant, ids)
+            }
+            fn outbox_heads(&self, limit: usize) -> impl Future<Output = Result<Vec<OutboxHead>, RepositoryError>> + Send {
+                (**self).outbox_heads(limit)
+            }
+            fn tenants_outbox(&self, tenants: &[TenantId], limit: usize) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send {
+                (**self).tenants_outbox(tenants, limit)
             }
         }
     )*};

@@ -11,9 +11,9 @@ use super::codec::{
 };
 use super::dialect::{Dialect, Reads};
 use super::sqlx_error::repository_error;
-use super::{PlannedZone, RecordedRules, RepositoryError, Scan};
+use super::{OutboxHead, PlannedZone, RecordedRules, RepositoryError, Scan};
 use crate::event::OutboxEvent;
-use crate::ids::TemplateId;
+use crate::ids::{TemplateId, TenantId};
 use crate::invoice::Invoice;
 use crate::planner::{CreatedDeal, SkippedOccurrence};
 use crate::template::Template;
@@ -344,6 +344,17 @@ pub(crate) fn invoice_of<R: Columns>(row: R) -> Result<Invoice, RepositoryError>
         row.int(5, t)?,
         row.text(6, t)?,
     )
+}
+
+/// `tenant, id, at_ns` of a tenant's oldest event.
+pub(crate) fn head_of<R: Columns>(row: R) -> Result<OutboxHead, RepositoryError> {
+    let t = table::OUTBOX;
+    let id = row.int(1, t)?;
+    Ok(OutboxHead {
+        tenant: TenantId::new(row.text(0, t)?).map_err(|e| codec::corrupt(t, id, e))?,
+        id: u64::try_from(id).map_err(|_| codec::corrupt(t, id, "negative id"))?,
+        at: codec::instant_from(row.int(2, t)?),
+    })
 }
 
 /// `id, tenant, idempotency_key, at_ns, body`.

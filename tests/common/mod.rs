@@ -316,6 +316,19 @@ impl<R: Repository> Repository for Faulty<R> {
     async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
         self.inner.tenant_ack(tenant, ids).await
     }
+    async fn outbox_heads(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<recurring_deals::store::OutboxHead>, RepositoryError> {
+        self.inner.outbox_heads(limit).await
+    }
+    async fn tenants_outbox(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        self.inner.tenants_outbox(tenants, limit).await
+    }
     async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
         match self.fault(Call::Ack(ids)) {
             Fault::Lose => Ok(()),

@@ -24,6 +24,7 @@ pub use refusals::*;
 pub use zones::*;
 
 use recurring_deals::Zone;
+use recurring_deals::store::OutboxHead;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -56,7 +57,9 @@ where
 /// Runs every case, each with its own fresh store from `make`.
 pub async fn run_all<R: Repository>(make: &Make<R>) {
     macro_rules! all {
-        ($make:ident; $($case:ident),* $(,)?) => { $( $case($make).await; )* };
+        // Each case's future on the heap: together, in a debug build, they outgrow the
+        // test thread's stack.
+        ($make:ident; $($case:ident),* $(,)?) => { $( Box::pin($case($make)).await; )* };
     }
     cases!(all, make);
 }
@@ -85,6 +88,7 @@ macro_rules! cases {
             invoices_due_and_commit_invoice,
             outbox_keeps_order_and_ack_removes,
             tenant_outbox_and_tenant_ack_are_scoped,
+            outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant,
             delete_checks_the_version_and_keeps_deals,
             list_templates_filters_sorts_and_pages,
             list_templates_default_page_size_is_50,
@@ -1753,6 +1757,96 @@ pub async fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &Make<R>) {
 
 /// `tenant_outbox` lists one tenant's events in order; `tenant_ack` acknowledges only that
 /// tenant's events (another tenant's ids and unknown ids are ignored).
+pub async fn outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant<R: Repository>(
+    make: &Make<R>,
+) {
+    let repository = make().await;
+    let names = ["acme", "beta", "gamma"];
+    let mut templates = Vec::new();
+    for name in names {
+        templates
+            .push(create_daily(&repository, &tenant(name), t0(), local(2026, 3, 1, 9, 0)).await);
+    }
+    // a1, a2, b1, a3, g1: each event a minute after the previous one.
+    let order = [(0, "a1"), (0, "a2"), (1, "b1"), (0, "a3"), (2, "g1")];
+    for (minute, (owner, key)) in order.into_iter().enumerate() {
+        let template = repository
+            .template(&tenant(names[owner]), templates[owner].id())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut commit = bare(&template);
+        let mut new = event(
+            &tenant(names[owner]),
+            key,
+            EventKind::UpcomingDeal {
+                template: template.id(),
+                at: t0(),
+                lead_days: 1,
+            },
+        );
+        new.at = t0() + chrono::TimeDelta::minutes(minute as i64);
+        commit.events = vec![new];
+        assert!(matches!(
+            repository.commit(commit).await.unwrap(),
+            CommitOutcome::Committed { .. }
+        ));
+    }
+    let all = repository.outbox(10).await.unwrap();
+    let id = |key: &str| all.iter().find(|e| e.idempotency_key == key).unwrap().id;
+    let heads = repository.outbox_heads(10).await.unwrap();
+    let expected = |pairs: &[(&str, &str, i64)]| -> Vec<OutboxHead> {
+        pairs
+            .iter()
+            .map(|(owner, key, minute)| OutboxHead {
+                tenant: tenant(owner),
+                id: id(key),
+                at: t0() + chrono::TimeDelta::minutes(*minute),
+            })
+            .collect()
+    };
+    assert_eq!(
+        heads,
+        expected(&[("acme", "a1", 0), ("beta", "b1", 2), ("gamma", "g1", 4)]),
+        "one head per tenant, its oldest event, oldest first"
+    );
+    assert_eq!(
+        repository.outbox_heads(2).await.unwrap(),
+        expected(&[("acme", "a1", 0), ("beta", "b1", 2)])
+    );
+    assert!(repository.outbox_heads(0).await.unwrap().is_empty());
+
+    let keys = |events: Vec<recurring_deals::OutboxEvent>| {
+        events
+            .into_iter()
+            .map(|e| e.idempotency_key)
+            .collect::<Vec<_>>()
+    };
+    let chosen = [tenant("acme"), tenant("gamma")];
+    assert_eq!(
+        keys(repository.tenants_outbox(&chosen, 10).await.unwrap()),
+        ["a1", "a2", "a3", "g1"]
+    );
+    assert_eq!(
+        keys(repository.tenants_outbox(&chosen, 2).await.unwrap()),
+        ["a1", "a2"]
+    );
+    assert!(repository.tenants_outbox(&[], 10).await.unwrap().is_empty());
+    assert!(
+        repository
+            .tenants_outbox(&[tenant("nobody")], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Acknowledged events leave the heads: acme's head moves on, beta's goes.
+    repository.ack(&[id("a1"), id("b1")]).await.unwrap();
+    assert_eq!(
+        repository.outbox_heads(10).await.unwrap(),
+        expected(&[("acme", "a2", 1), ("gamma", "g1", 4)])
+    );
+}
+
 pub async fn tenant_outbox_and_tenant_ack_are_scoped<R: Repository>(make: &Make<R>) {
     let repository = make().await;
     let acme = tenant("acme");

@@ -22,13 +22,13 @@ use super::dialect::{Reads, Stmt, finish, stmt};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
 use super::read;
 use super::read::{
-    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
-    skipped_of, template_of,
+    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, head_of,
+    invoice_of, skipped_of, template_of,
 };
 use super::sqlx_error::{Backend, repository_error};
 use super::{
-    Commit, CommitOutcome, Page, PlannedZone, RecordedRules, Repository, RepositoryError, Scan,
-    Share, TemplateQuery,
+    Commit, CommitOutcome, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
+    RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -882,5 +882,22 @@ impl Repository for PostgresStore {
 
     async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
         self.delete_events(Some(tenant), ids).await
+    }
+
+    async fn tenants_outbox(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let names: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
+        let query = sqlx::query(&self.inner.sql.reads.tenants_outbox)
+            .bind(names)
+            .bind(codec::count(limit));
+        self.read().all(query, event_of).await
+    }
+
+    async fn outbox_heads(&self, limit: usize) -> Result<Vec<OutboxHead>, RepositoryError> {
+        let query = sqlx::query(&self.inner.sql.reads.outbox_heads).bind(codec::count(limit));
+        self.read().all(query, head_of).await
     }
 }

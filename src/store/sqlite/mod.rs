@@ -27,13 +27,13 @@ use super::dialect::{Reads, Stmt, finish, stmt};
 use super::migrations::{self, LEGACY_VERSION, Migrate, Names};
 use super::read;
 use super::read::{
-    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, invoice_of,
-    key_at, skipped_of, template_of,
+    INVOICE_COLUMNS, KEYED_COLUMNS, Reader, TEMPLATE_COLUMNS, col, deal_of, event_of, head_of,
+    invoice_of, key_at, skipped_of, template_of,
 };
 use super::sqlx_error::{Backend, repository_error};
 use super::{
-    Commit, CommitOutcome, Page, PlannedZone, RecordedRules, Repository, RepositoryError, Scan,
-    Share, TemplateQuery,
+    Commit, CommitOutcome, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
+    RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -834,6 +834,26 @@ impl Repository for SqliteStore {
     async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), RepositoryError> {
         self.delete_events(&self.inner.sql.tenant_ack, Some(tenant), ids)
             .await
+    }
+
+    async fn tenants_outbox(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let names: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
+        let list = serde_json::to_string(&names).map_err(|e| RepositoryError::Refused {
+            reason: format!("tenant list: {e}"),
+        })?;
+        let query = sqlx::query(&self.inner.sql.reads.tenants_outbox)
+            .bind(list)
+            .bind(codec::count(limit));
+        self.read().all(query, event_of).await
+    }
+
+    async fn outbox_heads(&self, limit: usize) -> Result<Vec<OutboxHead>, RepositoryError> {
+        let query = sqlx::query(&self.inner.sql.reads.outbox_heads).bind(codec::count(limit));
+        self.read().all(query, head_of).await
     }
 }
 
