@@ -71,6 +71,7 @@ type Shared = Arc<Engine<DynRepository, SystemClock>>;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
+    let stop_requested = stop_requested();
     let store = open_store(&args).await?;
     let engine: Shared = Arc::new(Engine::new(store, SystemClock));
     let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
@@ -89,7 +90,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut on_stop = stopped;
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            stop_requested().await;
+            stop_requested.await;
             let _ = stop.send(true);
             let _ = on_stop.wait_for(|stop| *stop).await;
         })
@@ -99,26 +100,28 @@ async fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// Ctrl-C, or SIGTERM (what orchestrators send before killing): the service stops taking
-/// requests, finishes the runner's work in flight and exits with success.
-async fn stop_requested() {
+/// requests, finishes the runner's work in flight and exits with success. SIGTERM is
+/// watched from the call on (before the future is first polled), so one sent during
+/// start-up is not lost.
+fn stop_requested() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        #[cfg(unix)]
+        match terminate {
             Ok(mut terminate) => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = terminate.recv() => {}
                 }
+                return;
             }
             Err(error) => {
                 eprintln!("SIGTERM cannot be watched ({error}); stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
             }
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The runner's delivery: one JSON line per outbox event on standard output.

@@ -270,7 +270,15 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                         }
                         continue;
                     }
-                    self.wake_at(&report, delivered, now)
+                    if let Some(error) = report.read_failures.first() {
+                        // Committed work is reported; what the failed reads would have found
+                        // waits for the next tick, soon.
+                        self.failed(&format_args!("tick: {error}"));
+                        self.wake_at(&report, delivered, now)
+                            .min(now + self.config.error_retry)
+                    } else {
+                        self.wake_at(&report, delivered, now)
+                    }
                 }
                 Err(error) => {
                     observe::event!(

@@ -2620,6 +2620,46 @@ fn a_failed_batch_is_retried_one_by_one_so_only_the_bad_template_fails() {
     assert_eq!(engine.deals(&acme, None).unwrap().len(), 5);
 }
 
+/// A tick whose reads fail after it committed (loading due invoices, reading the next
+/// wake-up) still reports what it committed: the deals are in `created`, the failed reads
+/// in `read_failures`, and the next tick goes on (issue #21, reports under faults).
+#[test]
+fn reads_failing_after_the_commits_lose_nothing_from_the_report() {
+    let failing = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&failing);
+    let repository = Faulty::new(InMemoryRepository::new(), move |call| match call {
+        Call::Read(_) if flag.load(Ordering::SeqCst) => Fault::Before,
+        _ => Fault::None,
+    });
+    let clock = ManualClock::new(utc(2026, 3, 1, 0, 0));
+    let engine = Engine::new(repository, clock.clone()).unwrap();
+    let acme = tenant("acme");
+    for _ in 0..3 {
+        engine.create_template(&acme, daily_draft()).unwrap();
+    }
+    clock.set(utc(2026, 3, 1, 9, 0));
+    let report = engine.tick().unwrap();
+    assert_eq!(report.created.len(), 3, "{report:?}");
+    assert_eq!(
+        report.read_failures.len(),
+        2,
+        "due invoices and the next wake-up"
+    );
+    assert_eq!(report.next_wake, None);
+    let stored: std::collections::BTreeSet<DealKey> = engine
+        .deals(&acme, None)
+        .unwrap()
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    let reported: std::collections::BTreeSet<DealKey> = report.created.iter().copied().collect();
+    assert_eq!(stored, reported);
+    failing.store(false, Ordering::SeqCst);
+    let next = engine.tick().unwrap();
+    assert!(next.created.is_empty() && next.read_failures.is_empty());
+    assert_eq!(next.next_wake, Some(utc(2026, 3, 2, 9, 0)));
+}
+
 /// A batch that landed but whose reply was lost: the retries find every template changed,
 /// nothing is created twice, and the next ticks carry on.
 #[test]

@@ -475,7 +475,10 @@ const OPERATIONS: &[&str] = &[
     "next_wake",
     "tick",
     "outbox",
+    "worker_outbox",
+    "tenant_outbox",
     "ack",
+    "tenant_ack",
     "delete",
 ];
 
@@ -532,7 +535,10 @@ impl Ops<'_> {
             "next_wake" => e.next_wake().await.map(drop),
             "tick" => e.tick().await.map(drop),
             "outbox" => e.outbox(10).await.map(drop),
+            "worker_outbox" => e.worker_outbox(10).await.map(drop),
+            "tenant_outbox" => e.tenant_outbox(t, 10).await.map(drop),
             "ack" => e.ack(&[1]).await,
+            "tenant_ack" => e.tenant_ack(t, &[1]).await,
             "delete" => e.delete(t, id).await,
             other => unreachable!("no operation {other}"),
         }

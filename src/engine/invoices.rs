@@ -20,9 +20,7 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         };
         let outcome = self
             .retry(tenant, deal.template(), || async {
-                let Some(mut invoice) = self
-                    .bounded(self.bounded(self.repository.invoice(tenant, deal)))
-                    .await?
+                let Some(mut invoice) = self.bounded(self.repository.invoice(tenant, deal)).await?
                 else {
                     return Ok(Attempt::Missing);
                 };

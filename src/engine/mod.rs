@@ -75,6 +75,13 @@ pub struct TickReport {
     /// template by template: the first error of each. A template that still failed is in
     /// `failures` too.
     pub batch_failures: Vec<RepositoryError>,
+    /// Store reads after the tick had committed work that failed: taking over other
+    /// workers' waiting templates, loading due invoices, or reading the next wake-up. The
+    /// tick's report stands (what it committed is reported, not lost with an error); the
+    /// work these reads would have found is left to the next tick, and
+    /// [`TickReport::next_wake`] is `None` if its read failed (a runner then retries after
+    /// its `error_retry`).
+    pub read_failures: Vec<RepositoryError>,
     /// Templates another worker changed first (they will be seen again).
     pub conflicts: usize,
     /// Deals found already created (a retried commit that had landed).

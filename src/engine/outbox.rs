@@ -16,16 +16,23 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// The unacknowledged outbox events this engine delivers, oldest first, at most `limit`:
     /// every tenant's for a lone engine (as [`Engine::outbox`]); for worker `index` of
     /// `count` ([`EngineConfigBuilder::worker`](crate::EngineConfigBuilder::worker)), the
-    /// events of its tenants ([`Share::contains_tenant`]), plus those of any tenant whose
-    /// oldest event has waited longer than
-    /// [`steal_after`](crate::EngineConfigBuilder::steal_after) (its worker gone or behind).
-    /// So with several runners each event is handed over by one of them, and a tenant's
-    /// events stay in order, in normal operation; a tenant taken over after `steal_after`
-    /// may be handed over by its own worker too, if that worker was only behind.
+    /// events of its own tenants ([`Share::contains_tenant`]) and of the tenants it has taken
+    /// over. A tenant whose oldest event has waited `steal_after` (its worker gone or behind)
+    /// is taken over by one other worker, the next one after the owner; after another
+    /// `steal_after`, by the one after that, and so on round the other workers (a
+    /// `steal_after` of 0 counts as one second here). So with several runners each event is
+    /// handed over by one of them and a tenant's events in the order read, in normal
+    /// operation; a tenant taken over may be handed over by its own worker too, if that
+    /// worker was only behind.
     ///
-    /// Costs two store reads: the oldest event of up to 10,000 tenants with events waiting
-    /// ([`Repository::outbox_heads`]), then the events of the chosen tenants. A tenant past
-    /// the 10,000 oldest waits until the others drain.
+    /// Order: events are read in id order. On PostgreSQL two workers committing events of
+    /// one tenant at the same moment can make a lower id visible after a higher one was
+    /// read, so hosts that need strict order per tenant compare
+    /// [`OutboxEvent::at`] or the deal's date, not only arrival.
+    ///
+    /// Costs two store reads: the oldest event of each of up to 10,000 tenants with events
+    /// waiting ([`Repository::outbox_heads`], a pass over the waiting events), then the
+    /// chosen tenants' events. A tenant past the 10,000 oldest waits until the others drain.
     ///
     /// # Errors
     /// [`EngineError::Repository`].
@@ -53,10 +60,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             return self.outbox(limit).await;
         }
         let heads = self.bounded(self.repository.outbox_heads(HEADS)).await?;
-        let stale = self.clock.now() - self.config.steal_after();
+        let now = self.clock.now();
+        let step = self.config.steal_after().max(TimeDelta::seconds(1));
         let tenants: Vec<TenantId> = heads
             .into_iter()
-            .filter(|head| share.contains_tenant(&head.tenant) || head.at <= stale)
+            .filter(|head| delivers(share, &head.tenant, now - head.at, step))
             .map(|head| head.tenant)
             .collect();
         if tenants.is_empty() {
@@ -93,5 +101,77 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// [`EngineError::Repository`].
     pub async fn tenant_ack(&self, tenant: &TenantId, ids: &[u64]) -> Result<(), EngineError> {
         Ok((self.bounded(self.repository.tenant_ack(tenant, ids))).await?)
+    }
+}
+
+/// Whether worker `share` delivers `tenant`, whose oldest event has waited `waited`: its
+/// owner always; after `step`, one other worker, the next after the owner, then the next
+/// one each further `step`, round the workers other than the owner.
+fn delivers(share: Share, tenant: &TenantId, waited: TimeDelta, step: TimeDelta) -> bool {
+    let count = share.count();
+    if share.contains_tenant(tenant) {
+        return true;
+    }
+    let stage = waited.num_milliseconds() / step.num_milliseconds().max(1);
+    if stage < 1 || count < 2 {
+        return false;
+    }
+    let owner = (0..count)
+        .find(|i| Share::new(*i, count).is_some_and(|s| s.contains_tenant(tenant)))
+        .unwrap_or(0);
+    let others = i64::from(count - 1);
+    let offset = (stage - 1) % others + 1;
+    let taker = (i64::from(owner) + offset) % i64::from(count);
+    taker == i64::from(share.index())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At every moment a tenant has its owner and at most one taker; the taker moves round
+    /// the other workers one `step` at a time.
+    #[test]
+    fn one_worker_takes_a_waiting_tenant_over_at_a_time() {
+        let step = TimeDelta::seconds(30);
+        for count in 2..=5u32 {
+            for name in ["acme", "beta", "tenant-17", "Ромашка"] {
+                let tenant = TenantId::new(name).unwrap();
+                let shares: Vec<Share> =
+                    (0..count).map(|i| Share::new(i, count).unwrap()).collect();
+                let owner = shares
+                    .iter()
+                    .position(|s| s.contains_tenant(&tenant))
+                    .unwrap();
+                let mut takers = Vec::new();
+                for seconds in [0, 29, 30, 59, 60, 90, 120, 150, 10_000] {
+                    let waited = TimeDelta::seconds(seconds);
+                    let who: Vec<usize> = (0..shares.len())
+                        .filter(|i| delivers(shares[*i], &tenant, waited, step))
+                        .collect();
+                    assert!(who.contains(&owner), "{name}: the owner always delivers");
+                    let others: Vec<usize> = who.into_iter().filter(|i| *i != owner).collect();
+                    if seconds < 30 {
+                        assert!(others.is_empty(), "{name} {seconds}s: {others:?}");
+                    } else {
+                        assert_eq!(others.len(), 1, "{name} {seconds}s of {count}: {others:?}");
+                        takers.push(others[0]);
+                    }
+                }
+                // The first taker is the next worker after the owner.
+                assert_eq!(takers[0], (owner + 1) % count as usize);
+                // Every other worker takes its turn once the wait is long enough.
+                let mut turns = std::collections::BTreeSet::new();
+                for stage in 1..i32::try_from(count).unwrap() * 2 {
+                    let waited = step * stage;
+                    for (i, share) in shares.iter().enumerate() {
+                        if i != owner && delivers(*share, &tenant, waited, step) {
+                            turns.insert(i);
+                        }
+                    }
+                }
+                assert_eq!(turns.len(), count as usize - 1, "{name} of {count}");
+            }
+        }
     }
 }

@@ -30,10 +30,12 @@ impl<R: Repository, C: Clock> Engine<R, C> {
             at: now,
             ..TickReport::default()
         };
-        self.resolve_unresolved(&mut report).await;
         let batch_size = self.config.batch_size();
         let share = self.config.share();
         let due = (self.bounded(self.repository.due_share(now, share, batch_size))).await?;
+        // Past the only read whose failure fails the tick: from here on what the tick
+        // commits or learns is reported, and later read failures are recorded in the report.
+        self.resolve_unresolved(&mut report).await;
         report.more_due = due.len() >= batch_size;
         for batch in due.chunks(self.config.commit_batch()) {
             self.run_batch(batch, now, &mut report).await;
@@ -43,21 +45,38 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         if let (false, Some(since)) = (share == Share::ALL || report.more_due, waiting_since) {
             // This worker's share is done: take what the other shares have left waiting.
             let want = batch_size - due.len();
-            let waiting = (self.bounded(self.repository.due_templates(since, want))).await?;
-            report.more_due = waiting.len() >= want;
-            loaded += waiting.len();
-            let theirs: Vec<Template> = waiting
-                .into_iter()
-                .filter(|template| !share.contains(template.id))
-                .collect();
-            self.run_stolen(&theirs, now, &mut report).await;
+            match self
+                .bounded(self.repository.due_templates(since, want))
+                .await
+            {
+                Ok(waiting) => {
+                    report.more_due = waiting.len() >= want;
+                    loaded += waiting.len();
+                    let theirs: Vec<Template> = waiting
+                        .into_iter()
+                        .filter(|template| !share.contains(template.id))
+                        .collect();
+                    self.run_stolen(&theirs, now, &mut report).await;
+                }
+                Err(error) => report.read_failures.push(error),
+            }
         }
-        let invoices = (self.bounded(self.repository.due_invoices(now, batch_size))).await?;
-        report.more_due |= invoices.len() >= batch_size;
-        for invoice in invoices {
-            self.run_invoice(invoice, now, &mut report).await;
+        match self
+            .bounded(self.repository.due_invoices(now, batch_size))
+            .await
+        {
+            Ok(invoices) => {
+                report.more_due |= invoices.len() >= batch_size;
+                for invoice in invoices {
+                    self.run_invoice(invoice, now, &mut report).await;
+                }
+            }
+            Err(error) => report.read_failures.push(error),
         }
-        report.next_wake = self.wake_of(share).await?;
+        match self.wake_of(share).await {
+            Ok(next) => report.next_wake = next,
+            Err(error) => report.read_failures.push(error),
+        }
         timer.finished(&report, loaded);
         Ok(report)
     }

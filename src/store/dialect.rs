@@ -107,8 +107,8 @@ pub(crate) struct Reads {
     /// The first `?2` events of the tenants in `?1` (SQLite: a JSON array of strings;
     /// PostgreSQL: a `text[]`).
     pub(crate) tenants_outbox: Stmt,
-    /// Each tenant's oldest event (`tenant, id, at_ns`), oldest first, at most `?1`: through
-    /// the `(tenant, id)` index, one entry per tenant.
+    /// Each tenant's oldest event (`tenant, id, at_ns`), oldest first, at most `?1`: one
+    /// pass over the waiting events in `(tenant, id)` index order.
     pub(crate) outbox_heads: Stmt,
     /// The zones of the templates with a next run, with the rules recorded for each:
     /// `zone, fingerprint, tzdb, recorded_at_ns, count`.

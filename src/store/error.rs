@@ -70,9 +70,12 @@ pub enum RepositoryError {
     /// ([`crate::EngineConfigBuilder::store_timeout`]) and was dropped, with its connection.
     /// Retryable. A write's outcome is then unknown. A tick's commits are read back by a
     /// later tick and reported then, and the deals' keys keep them from landing twice. An
-    /// operation the host called may have landed too: lifecycle changes are safe to repeat
-    /// (pausing a paused template changes nothing), while [`crate::Engine::create_now`]
-    /// repeated creates another deal, so read [`crate::Engine::deals`] before repeating it.
+    /// operation the host called may have landed too. Most lifecycle changes are safe to
+    /// repeat (pausing a paused template changes nothing); three are not:
+    /// [`crate::Engine::create_now`] repeated creates another deal (read
+    /// [`crate::Engine::deals`] first), [`crate::Engine::create_template`] another template
+    /// (read [`crate::Engine::list`] first), and [`crate::Engine::skip_next`] skips one more
+    /// occurrence (read [`crate::Engine::preview`] first).
     #[error("store call took longer than {after:?} and was dropped")]
     Timeout {
         /// The bound that passed.

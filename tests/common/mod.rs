@@ -68,6 +68,8 @@ pub enum Call<'a> {
     Batch(&'a [Commit]),
     /// `Repository::ack`.
     Ack(&'a [u64]),
+    /// A read: `due_invoices` or `next_wake_share` (only `Fault::Before` applies).
+    Read(&'static str),
 }
 
 /// What the fault injector decides for one call.
@@ -188,6 +190,9 @@ impl<R: Repository> Repository for Faulty<R> {
         &self,
         share: Share,
     ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        if self.fault(Call::Read("next_wake_share")) == Fault::Before {
+            return Err(injected_error());
+        }
         self.inner.next_wake_share(share).await
     }
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, RepositoryError> {
@@ -286,6 +291,9 @@ impl<R: Repository> Repository for Faulty<R> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Invoice>, RepositoryError> {
+        if self.fault(Call::Read("due_invoices")) == Fault::Before {
+            return Err(injected_error());
+        }
         self.inner.due_invoices(now, limit).await
     }
     async fn overdue_invoices(

@@ -1755,8 +1755,8 @@ pub async fn outbox_keeps_order_and_ack_removes<R: Repository>(make: &Make<R>) {
     assert!(later[0].id > outbox[4].id, "id {} reused", later[0].id);
 }
 
-/// `tenant_outbox` lists one tenant's events in order; `tenant_ack` acknowledges only that
-/// tenant's events (another tenant's ids and unknown ids are ignored).
+/// `outbox_heads` gives each tenant's oldest event, oldest first; `tenants_outbox` the
+/// events of the tenants asked for, in order; acknowledged events leave both.
 pub async fn outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant<R: Repository>(
     make: &Make<R>,
 ) {
@@ -1847,6 +1847,8 @@ pub async fn outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant<R: Repos
     );
 }
 
+/// `tenant_outbox` lists one tenant's events in order; `tenant_ack` acknowledges only that
+/// tenant's events (another tenant's ids and unknown ids are ignored).
 pub async fn tenant_outbox_and_tenant_ack_are_scoped<R: Repository>(make: &Make<R>) {
     let repository = make().await;
     let acme = tenant("acme");

@@ -72,10 +72,13 @@ pub async fn worker<R: Repository>(
                         &EngineError::Repository(failure.error.clone()),
                     );
                 }
-                for error in &report.batch_failures {
+                for error in report.batch_failures.iter().chain(&report.read_failures) {
                     seen.error(index, "tick", &EngineError::Repository(error.clone()));
                 }
-                if report.failures.is_empty() && report.batch_failures.is_empty() {
+                if report.failures.is_empty()
+                    && report.batch_failures.is_empty()
+                    && report.read_failures.is_empty()
+                {
                     seen.last_tick.lock().unwrap()[index] = Some(Instant::now());
                 }
             }
@@ -180,11 +183,8 @@ pub async fn assert_exactly_once<R: Repository>(
     assert_eq!(per_date.len(), expected, "no template got a date twice");
     let delivered = seen.delivered.lock().unwrap();
     for deal in &deals {
-        let key = deal.key.to_string();
-        assert!(
-            delivered.keys().any(|k| k.contains(&key)),
-            "the event of {key} was delivered"
-        );
+        let key = format!("deal:{}", deal.key);
+        assert!(delivered.contains_key(&key), "{key} was delivered");
     }
     deals
 }
