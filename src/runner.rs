@@ -1,6 +1,7 @@
 //! The run loop for services: tick, deliver the outbox, sleep until the next wake-up, stop
 //! gracefully.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineError, TickReport};
 use crate::event::OutboxEvent;
+use crate::ids::TenantId;
 use crate::observe;
 use crate::store::Repository;
 
@@ -27,8 +29,8 @@ pub trait OutboxHandler: Send + Sync {
     ///
     /// # Errors
     /// Any failure: the event stays in the outbox and is handed over again later, after the
-    /// runner's [`RunnerConfig::handler_retry`]; the events after it wait (the order of
-    /// the outbox is kept).
+    /// runner's [`RunnerConfig::handler_retry`]; its tenant's later events wait with it (a
+    /// tenant's order is kept), other tenants' events go on.
     fn handle(&self, event: OutboxEvent) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
@@ -244,6 +246,8 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
             tokio::pin!(pending);
             poll_once(pending);
         }
+        // Tenants whose delivery failed, and until when their later events wait.
+        let mut held: HashMap<TenantId, DateTime<Utc>> = HashMap::new();
         loop {
             self.set(|s| s.sleeping_until = None);
             let tick = self.engine.tick().await;
@@ -256,7 +260,7 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
             });
             let deadline = match tick {
                 Ok(report) => {
-                    let delivered = self.deliver(&handler).await;
+                    let delivered = self.deliver(&handler, &mut held).await;
                     if delivered == Delivery::Done {
                         let at = self.engine.clock().now();
                         self.set(|s| s.last_delivery_at = Some(at));
@@ -328,17 +332,24 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
         deadline
     }
 
-    /// Hands the outbox to `handler` in order, a batch at a time, until the outbox is empty
-    /// or the handler fails. What the handler accepted of a batch is acknowledged in one
-    /// store call (one commit), after the batch or at the first failure: a crash in between
-    /// hands over again at most that batch's accepted events (delivery is at least once).
-    async fn deliver<H: OutboxHandler>(&self, handler: &H) -> Delivery {
+    /// Hands the outbox to `handler` in order, a batch at a time, until nothing deliverable
+    /// is left. What the handler accepted of a batch is acknowledged in one store call (one
+    /// commit), after the batch: a crash in between hands over again at most that batch's
+    /// accepted events (delivery is at least once). An event the handler refuses holds back
+    /// only its tenant's later events, until [`RunnerConfig::handler_retry`] has passed
+    /// (`held`: tenant → until when); the other tenants' events go on.
+    async fn deliver<H: OutboxHandler>(
+        &self,
+        handler: &H,
+        held: &mut HashMap<TenantId, DateTime<Utc>>,
+    ) -> Delivery {
+        let mut outcome = Delivery::Done;
         loop {
-            let events = match self
-                .engine
-                .worker_outbox(self.config.outbox_batch.max(1))
-                .await
-            {
+            let now = self.engine.clock().now();
+            held.retain(|_, until| *until > now);
+            let holding: Vec<TenantId> = held.keys().cloned().collect();
+            let batch = self.config.outbox_batch.max(1);
+            let events = match self.engine.worker_outbox_except(batch, &holding).await {
                 Ok(events) => events,
                 Err(error) => {
                     self.failed(&error);
@@ -346,17 +357,24 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                 }
             };
             if events.is_empty() {
-                return Delivery::Done;
+                return outcome;
             }
             let mut accepted = Vec::with_capacity(events.len());
-            let mut refused = false;
             for event in &events {
+                if held.contains_key(&event.tenant) {
+                    continue; // refused earlier in this batch: its later events wait
+                }
                 if let Err(error) = handler.handle(event.clone()).await {
                     observe::delivery(event, Some(&error));
                     self.set(|s| s.handler_failures += 1);
-                    self.failed(&format_args!("handler refused event {}: {error}", event.id));
-                    refused = true;
-                    break;
+                    self.failed(&format_args!(
+                        "handler refused event {} of tenant {}: {error}",
+                        event.id, event.tenant
+                    ));
+                    let until = self.engine.clock().now() + self.config.handler_retry;
+                    held.insert(event.tenant.clone(), until);
+                    outcome = Delivery::HandlerFailed;
+                    continue;
                 }
                 accepted.push(event);
             }
@@ -372,9 +390,6 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                 }
                 let n = accepted.len() as u64;
                 self.set(|s| s.delivered += n);
-            }
-            if refused {
-                return Delivery::HandlerFailed;
             }
         }
     }

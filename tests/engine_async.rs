@@ -197,6 +197,71 @@ async fn events_are_acknowledged_only_after_the_handler_succeeds() {
     assert_eq!((last.delivered, last.handler_failures), (3, 2));
 }
 
+/// A tenant whose events the handler refuses holds back only its own later events: the
+/// other tenants' events are delivered in the same round, and the refused tenant's, in
+/// order, once the handler takes them after `handler_retry` (issue #18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_tenant_holds_back_only_itself() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let (bad, good) = (tenant("bad"), tenant("good"));
+    for owner in [&bad, &good] {
+        engine
+            .create_template(owner, daily_at_nine())
+            .await
+            .unwrap();
+    }
+    clock.set(utc(2026, 3, 3, 10, 0)); // three deals each
+    let bus_down_for_bad = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(TenantId, u64)>::new()));
+    let (down, log) = (Arc::clone(&bus_down_for_bad), Arc::clone(&seen));
+    let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        move |event: OutboxEvent| {
+            let (down, log) = (Arc::clone(&down), Arc::clone(&log));
+            async move {
+                if event.tenant.as_str() == "bad" && down.load(Ordering::SeqCst) {
+                    return Err("the bad tenant's endpoint is down");
+                }
+                log.lock().unwrap().push((event.tenant, event.id));
+                Ok(())
+            }
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    asleep_after(&mut status, 1).await;
+    // The good tenant's three events went through in the first round; the bad one's wait.
+    let delivered: Vec<(TenantId, u64)> = seen.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    assert!(delivered.iter().all(|(t, _)| *t == good));
+    assert_eq!(engine.tenant_outbox(&bad, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        status.borrow().handler_failures,
+        1,
+        "one refusal per round, not per event"
+    );
+    // The endpoint is back; after handler_retry the bad tenant's events go, in order.
+    bus_down_for_bad.store(false, Ordering::SeqCst);
+    clock.advance(TimeDelta::seconds(5));
+    asleep_after(&mut status, 2).await;
+    assert!(engine.outbox(10).await.unwrap().is_empty());
+    let theirs: Vec<u64> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t == bad)
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(theirs.len(), 3);
+    assert!(theirs.windows(2).all(|w| w[0] < w[1]), "{theirs:?}");
+    stop.send(()).unwrap();
+    let last = run.await.unwrap().unwrap();
+    assert_eq!((last.delivered, last.handler_failures), (6, 1));
+}
+
 /// Tasks racing lifecycle edits against ticks on one store: every commit that reported
 /// success got its own version (no lost update), and no occurrence was created twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,10 +53,24 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn worker_outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, EngineError> {
+        self.worker_outbox_except(limit, &[]).await
+    }
+
+    /// [`Engine::worker_outbox`] without the events of the tenants in `held` (tenants whose
+    /// delivery failed and waits for a retry: a [`crate::Runner`] holds back only the
+    /// failing tenant's later events, not everyone's).
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn worker_outbox_except(
+        &self,
+        limit: usize,
+        held: &[TenantId],
+    ) -> Result<Vec<OutboxEvent>, EngineError> {
         /// Tenants considered per call.
         const HEADS: usize = 10_000;
         let share = self.config.share();
-        if share == Share::ALL {
+        if share == Share::ALL && held.is_empty() {
             return self.outbox(limit).await;
         }
         let heads = self.bounded(self.repository.outbox_heads(HEADS)).await?;
@@ -64,7 +78,9 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         let step = self.config.steal_after().max(TimeDelta::seconds(1));
         let tenants: Vec<TenantId> = heads
             .into_iter()
-            .filter(|head| delivers(share, &head.tenant, now - head.at, step))
+            .filter(|head| {
+                !held.contains(&head.tenant) && delivers(share, &head.tenant, now - head.at, step)
+            })
             .map(|head| head.tenant)
             .collect();
         if tenants.is_empty() {
