@@ -196,7 +196,7 @@ pub use invoice::{
 pub use lifecycle::{Change, LifecycleError};
 pub use planner::{CreatedDeal, PreviewDeal, SkippedOccurrence, TemplatePlan, plan, preview};
 pub use runner::{
-    NoWakeSource, OutboxHandler, Runner, RunnerConfig, RunnerStatus, Wake, WakeSource,
+    Handed, NoWakeSource, OutboxHandler, Runner, RunnerConfig, RunnerStatus, Wake, WakeSource,
 };
 pub use schedule::recurrence::{
     DayOfMonth, Interval, Lead, MonthDay, Ordinal, Overflow, Recurrence, WeekdaySet,

@@ -20,7 +20,9 @@ use crate::store::Repository;
 /// accepted events of a batch together, in one store call), so delivery is at least once:
 /// handlers deduplicate by [`OutboxEvent::idempotency_key`].
 ///
-/// Any `Fn(OutboxEvent) -> impl Future<Output = Result<(), E>>` is a handler.
+/// Any `Fn(OutboxEvent) -> impl Future<Output = Result<(), E>>` is a handler. A handler for
+/// a bus that publishes many messages at once (and awaits their acknowledgements together)
+/// also overrides [`OutboxHandler::handle_batch`].
 pub trait OutboxHandler: Send + Sync {
     /// The handler's error.
     type Error: std::fmt::Display + Send;
@@ -32,6 +34,71 @@ pub trait OutboxHandler: Send + Sync {
     /// runner's [`RunnerConfig::handler_retry`]; its tenant's later events wait with it (a
     /// tenant's order is kept), other tenants' events go on.
     fn handle(&self, event: OutboxEvent) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Delivers a batch: events of one or more tenants, each tenant's in outbox order
+    /// (at most [`RunnerConfig::outbox_batch`]). Returns what became of each event, in the
+    /// same order; a missing entry counts as [`Handed::NotTried`]. Of a tenant, the runner
+    /// acknowledges only the events before its first refused or untried one: the later ones
+    /// are handed over again with it after [`RunnerConfig::handler_retry`], even when this
+    /// call delivered them (at least once, in order; the idempotency key deduplicates).
+    ///
+    /// The default hands the events to [`OutboxHandler::handle`] one at a time and does not
+    /// try a tenant's later events after its refusal.
+    ///
+    /// ```
+    /// use recurring_deals::{Handed, OutboxEvent, OutboxHandler};
+    ///
+    /// /// Publishes a batch at once (a bus's batch publish, here a log line).
+    /// struct Bus;
+    ///
+    /// impl OutboxHandler for Bus {
+    ///     type Error = std::io::Error;
+    ///
+    ///     async fn handle(&self, event: OutboxEvent) -> Result<(), Self::Error> {
+    ///         println!("{}", event.idempotency_key);
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Handed<Self::Error>> {
+    ///         println!("{} events", events.len());
+    ///         events.iter().map(|_| Handed::Delivered).collect()
+    ///     }
+    /// }
+    /// ```
+    fn handle_batch(
+        &self,
+        events: &[OutboxEvent],
+    ) -> impl Future<Output = Vec<Handed<Self::Error>>> + Send {
+        async move {
+            let mut handed = Vec::with_capacity(events.len());
+            let mut refused: Vec<&crate::ids::TenantId> = Vec::new();
+            for event in events {
+                if refused.contains(&&event.tenant) {
+                    handed.push(Handed::NotTried);
+                    continue;
+                }
+                match self.handle(event.clone()).await {
+                    Ok(()) => handed.push(Handed::Delivered),
+                    Err(error) => {
+                        refused.push(&event.tenant);
+                        handed.push(Handed::Refused(error));
+                    }
+                }
+            }
+            handed
+        }
+    }
+}
+
+/// What became of one event of a batch ([`OutboxHandler::handle_batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handed<E> {
+    /// Delivered: acknowledged unless an earlier event of its tenant was not.
+    Delivered,
+    /// Refused: it stays in the outbox, and its tenant's later events wait with it.
+    Refused(E),
+    /// Not tried: it stays in the outbox, and its tenant's later events wait with it.
+    NotTried,
 }
 
 impl<F, Fut, E> OutboxHandler for F
@@ -359,24 +426,32 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
             if events.is_empty() {
                 return outcome;
             }
+            let handed = handler.handle_batch(&events).await;
+            let mut handed = handed.into_iter();
             let mut accepted = Vec::with_capacity(events.len());
             for event in &events {
+                let result = handed.next().unwrap_or(Handed::NotTried);
                 if held.contains_key(&event.tenant) {
-                    continue; // refused earlier in this batch: its later events wait
+                    continue; // an earlier event of its tenant was not delivered: it waits
                 }
-                if let Err(error) = handler.handle(event.clone()).await {
-                    observe::delivery(event, Some(&error));
-                    self.set(|s| s.handler_failures += 1);
-                    self.failed(&format_args!(
-                        "handler refused event {} of tenant {}: {error}",
-                        event.id, event.tenant
-                    ));
-                    let until = self.engine.clock().now() + self.config.handler_retry;
-                    held.insert(event.tenant.clone(), until);
-                    outcome = Delivery::HandlerFailed;
-                    continue;
+                let until = self.engine.clock().now() + self.config.handler_retry;
+                match result {
+                    Handed::Delivered => accepted.push(event),
+                    Handed::Refused(error) => {
+                        observe::delivery(event, Some(&error));
+                        self.set(|s| s.handler_failures += 1);
+                        self.failed(&format_args!(
+                            "handler refused event {} of tenant {}: {error}",
+                            event.id, event.tenant
+                        ));
+                        held.insert(event.tenant.clone(), until);
+                        outcome = Delivery::HandlerFailed;
+                    }
+                    Handed::NotTried => {
+                        held.insert(event.tenant.clone(), until);
+                        outcome = Delivery::HandlerFailed;
+                    }
                 }
-                accepted.push(event);
             }
             if !accepted.is_empty() {
                 let ids: Vec<u64> = accepted.iter().map(|e| e.id).collect();

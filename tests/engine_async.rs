@@ -262,6 +262,102 @@ async fn a_failing_tenant_holds_back_only_itself() {
     assert_eq!((last.delivered, last.handler_failures), (6, 1));
 }
 
+/// A batch handler (a bus publishing many messages at once) gets the round's events in one
+/// call; of a tenant with a refused event, only the events before it are acknowledged, and
+/// the rest (even those the call delivered) come again, in order, after `handler_retry`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_handler_is_acknowledged_up_to_each_tenants_first_refusal() {
+    struct Bus {
+        batches: std::sync::Mutex<Vec<Vec<(TenantId, u64)>>>,
+        refuse_once: std::sync::Mutex<Option<u64>>,
+    }
+    impl OutboxHandler for Bus {
+        type Error = &'static str;
+        async fn handle(&self, _: OutboxEvent) -> Result<(), &'static str> {
+            unreachable!("the runner hands batches")
+        }
+        async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Handed<&'static str>> {
+            self.batches
+                .lock()
+                .unwrap()
+                .push(events.iter().map(|e| (e.tenant.clone(), e.id)).collect());
+            let refuse = self.refuse_once.lock().unwrap().take();
+            events
+                .iter()
+                .map(|e| {
+                    if Some(e.id) == refuse {
+                        Handed::Refused("nack")
+                    } else {
+                        Handed::Delivered
+                    }
+                })
+                .collect()
+        }
+    }
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let (bad, good) = (tenant("bad"), tenant("good"));
+    for owner in [&bad, &good] {
+        engine
+            .create_template(owner, daily_at_nine())
+            .await
+            .unwrap();
+    }
+    clock.set(utc(2026, 3, 3, 10, 0)); // three deals each
+    let bus = Arc::new(Bus {
+        batches: std::sync::Mutex::new(Vec::new()),
+        refuse_once: std::sync::Mutex::new(None),
+    });
+    // Tick once by hand to learn the bad tenant's second event, then let the runner deliver.
+    engine.tick().await.unwrap();
+    let bad_ids: Vec<u64> = engine
+        .tenant_outbox(&bad, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(bad_ids.len(), 3);
+    *bus.refuse_once.lock().unwrap() = Some(bad_ids[1]);
+    struct Shared(Arc<Bus>);
+    impl OutboxHandler for Shared {
+        type Error = &'static str;
+        async fn handle(&self, event: OutboxEvent) -> Result<(), &'static str> {
+            self.0.handle(event).await
+        }
+        async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Handed<&'static str>> {
+            self.0.handle_batch(events).await
+        }
+    }
+    let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(Shared(Arc::clone(&bus)), async {
+        let _ = stopped.await;
+    }));
+    asleep_after(&mut status, 1).await;
+    // One call with all six; the bad tenant's first event and the good tenant's three were
+    // acknowledged; its second (refused) and third (delivered after it) wait.
+    assert_eq!(bus.batches.lock().unwrap()[0].len(), 6);
+    let waiting: Vec<u64> = engine
+        .outbox(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(waiting, bad_ids[1..]);
+    assert_eq!(status.borrow().delivered, 4);
+    clock.advance(TimeDelta::seconds(5));
+    asleep_after(&mut status, 2).await;
+    assert!(engine.outbox(10).await.unwrap().is_empty());
+    let batches = bus.batches.lock().unwrap().clone();
+    let last: Vec<u64> = batches.last().unwrap().iter().map(|(_, id)| *id).collect();
+    assert_eq!(last, bad_ids[1..], "the rest of the bad tenant, in order");
+    stop.send(()).unwrap();
+    let last = run.await.unwrap().unwrap();
+    assert_eq!((last.delivered, last.handler_failures), (6, 1));
+}
+
 /// Tasks racing lifecycle edits against ticks on one store: every commit that reported
 /// success got its own version (no lost update), and no occurrence was created twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
