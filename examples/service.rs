@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release --features sqlite --example service -- --db deals.db --listen 127.0.0.1:8080
 //! cargo run --release --features postgres --example service -- --pg postgres://postgres@127.0.0.1/deals --listen 127.0.0.1:8080
+//! cargo run --release --features sqlite --example service -- --db deals.db --nats nats://127.0.0.1:4222
 //! ```
+//!
+//! The outbox goes to standard output (a JSON line per event), or with `--nats` into a NATS
+//! JetStream stream, each event once (its idempotency key is the message id).
 //!
 //! Routes (JSON bodies in the crate's documented serde forms):
 //!
@@ -64,6 +68,18 @@ struct Args {
     /// The address to listen on; port 0 picks a free port. The address is printed first.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Deliver the outbox into NATS JetStream at URL (e.g. `nats://127.0.0.1:4222`) instead
+    /// of printing it: one message per event on `<subject>.<type>`, its idempotency key
+    /// as `Nats-Msg-Id`, so the stream drops a re-delivery within its duplicate window.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// The JetStream stream to deliver into (created when missing, capturing
+    /// `<subject>.>`, with a two-minute duplicate window).
+    #[arg(long, value_name = "NAME", default_value = "RECURRING_DEALS")]
+    stream: String,
+    /// The subjects' first token: events go to `<subject>.<type>`.
+    #[arg(long, value_name = "TOKEN", default_value = "recurring_deals")]
+    subject: String,
 }
 
 type Shared = Arc<Engine<DynRepository, SystemClock>>;
@@ -85,7 +101,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let run = tokio::spawn(runner.run(deliver, shutdown));
+    let run = match &args.nats {
+        Some(url) => {
+            let bus = JetStreamBus::connect(url, &args.stream, &args.subject).await?;
+            println!("delivering into JetStream stream {} at {url}", args.stream);
+            tokio::spawn(runner.run(bus, shutdown))
+        }
+        None => tokio::spawn(runner.run(deliver, shutdown)),
+    };
     let app = router(engine, status);
     let mut on_stop = stopped;
     axum::serve(listener, app)
@@ -121,6 +144,90 @@ fn stop_requested() -> impl Future<Output = ()> {
             }
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The runner's delivery into NATS JetStream: each event as JSON on
+/// `<subject>.<type>` (`deal_created`, `invoice_issued`, ...), the tenant in a
+/// `Recurring-Deals-Tenant` header and the idempotency key as `Nats-Msg-Id`. A batch is
+/// published at once and its acknowledgements awaited together; an event counts as delivered
+/// when the stream acknowledged it (stored, or dropped as a duplicate of one stored within
+/// the duplicate window), so a re-delivery after a crash lands in the stream once.
+struct JetStreamBus {
+    jetstream: async_nats::jetstream::Context,
+    subject: String,
+}
+
+impl JetStreamBus {
+    async fn connect(
+        url: &str,
+        stream: &str,
+        subject: &str,
+    ) -> Result<JetStreamBus, Box<dyn Error>> {
+        let client = async_nats::connect(url).await?;
+        let jetstream = async_nats::jetstream::new(client);
+        jetstream
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: stream.to_owned(),
+                subjects: vec![format!("{subject}.>")],
+                duplicate_window: std::time::Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await?;
+        Ok(JetStreamBus {
+            jetstream,
+            subject: subject.to_owned(),
+        })
+    }
+
+    /// Sends `event`; the future resolves when the stream acknowledges it.
+    async fn send(
+        &self,
+        event: &OutboxEvent,
+    ) -> Result<async_nats::jetstream::context::PublishAckFuture, Box<dyn Error + Send + Sync>>
+    {
+        let body = serde_json::to_value(event)?;
+        let kind = body
+            .get("kind")
+            .and_then(|kind| kind.get("type"))
+            .and_then(|kind| kind.as_str())
+            .unwrap_or("event")
+            .to_owned();
+        let message = async_nats::jetstream::message::PublishMessage::build()
+            .payload(serde_json::to_vec(&body)?.into())
+            .message_id(&event.idempotency_key)
+            .header("Recurring-Deals-Tenant", event.tenant.as_str());
+        Ok(self
+            .jetstream
+            .send_publish(format!("{}.{kind}", self.subject), message)
+            .await?)
+    }
+}
+
+impl OutboxHandler for JetStreamBus {
+    type Error = Box<dyn Error + Send + Sync>;
+
+    async fn handle(&self, event: OutboxEvent) -> Result<(), Self::Error> {
+        self.send(&event).await?.await?;
+        Ok(())
+    }
+
+    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Handed<Self::Error>> {
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            pending.push(self.send(event).await);
+        }
+        let mut handed = Vec::with_capacity(events.len());
+        for sent in pending {
+            handed.push(match sent {
+                Ok(ack) => match ack.await {
+                    Ok(_) => Handed::Delivered,
+                    Err(error) => Handed::Refused(error.into()),
+                },
+                Err(error) => Handed::Refused(error),
+            });
+        }
+        handed
     }
 }
 

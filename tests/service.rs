@@ -26,9 +26,13 @@ struct Service {
 
 impl Service {
     fn start() -> Service {
+        Service::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> Service {
         let dir = TempDir::new();
         let mut command = Command::new(binary());
-        command.args(["--listen", "127.0.0.1:0"]);
+        command.args(["--listen", "127.0.0.1:0"]).args(args);
         if cfg!(feature = "sqlite") {
             command.arg("--db").arg(dir.0.join("service.db"));
         }
@@ -39,7 +43,10 @@ impl Service {
             .expect("the service starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("a first line").expect("readable");
+        let mut first = lines.next().expect("a first line").expect("readable");
+        if first.starts_with("delivering into") {
+            first = lines.next().expect("a second line").expect("readable");
+        }
         let address = first
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
@@ -126,6 +133,112 @@ fn sigterm_stops_the_service_gracefully() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+}
+
+/// With `--nats`, the outbox goes into a JetStream stream: an exposed deal's event arrives
+/// once, on `<subject>.deal_created`, with its idempotency key as `Nats-Msg-Id` and the tenant
+/// in a header, and the stream drops the same event published again (exactly once into the
+/// stream, within its duplicate window). Needs `RECURRING_DEALS_NATS_URL` (skips with a
+/// notice otherwise; `.ci/run` sets it).
+#[test]
+fn the_outbox_goes_into_jetstream_once() {
+    let Ok(url) = std::env::var("RECURRING_DEALS_NATS_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "the_outbox_goes_into_jetstream_once: skipped: set RECURRING_DEALS_NATS_URL \
+             (e.g. 'nats://127.0.0.1:4222') to run the NATS tests"
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let unique = format!("{}_{}", std::process::id(), nanos());
+    let (stream_name, subject) = (format!("RD_TEST_{unique}"), format!("rd_test_{unique}"));
+    let service = Service::start_with(&[
+        "--nats",
+        &url,
+        "--stream",
+        &stream_name,
+        "--subject",
+        &subject,
+    ]);
+    let (status, created) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&draft("Bus").to_string()),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, exposed) = service.call(
+        "POST",
+        &format!("/v1/tenants/acme/templates/{id}/expose"),
+        None,
+    );
+    assert_eq!(status, 201, "{exposed}");
+
+    runtime.block_on(async {
+        let client = async_nats::connect(&url).await.unwrap();
+        let jetstream = async_nats::jetstream::new(client);
+        let mut stream = jetstream.get_stream(&stream_name).await.unwrap();
+        // The exposed deal's event arrives (with any the template's first tick made).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let message = loop {
+            let stored = stream.info().await.unwrap().state.messages;
+            let mut found = None;
+            for sequence in 1..=stored {
+                let message = stream.get_raw_message(sequence).await.unwrap();
+                if message.subject.as_str() == format!("{subject}.deal_created") {
+                    found = Some(message);
+                }
+            }
+            if let Some(message) = found {
+                break message;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no deal_created in the stream"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        let key = event["idempotency_key"].as_str().unwrap().to_owned();
+        assert!(key.starts_with("deal:"), "{event}");
+        assert_eq!(
+            message.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            Some(key.as_str())
+        );
+        assert_eq!(
+            message
+                .headers
+                .get("Recurring-Deals-Tenant")
+                .map(|v| v.as_str()),
+            Some("acme")
+        );
+        // Published again (a re-delivery after a crash), the same event is dropped.
+        let before = stream.info().await.unwrap().state.messages;
+        let again = jetstream
+            .send_publish(
+                format!("{subject}.deal_created"),
+                async_nats::jetstream::message::PublishMessage::build()
+                    .payload(message.payload.clone())
+                    .message_id(&key),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(again.duplicate, "the stream dropped the re-delivery");
+        assert_eq!(stream.info().await.unwrap().state.messages, before);
+        jetstream.delete_stream(&stream_name).await.unwrap();
+    });
+}
+
+// The wall clock only makes names of concurrent test processes differ.
+#[allow(clippy::disallowed_methods)]
+fn nanos() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
 }
 
 fn dechunk(mut text: &str) -> String {
