@@ -152,7 +152,8 @@ fn stop_requested() -> impl Future<Output = ()> {
 /// `Recurring-Deals-Tenant` header and the idempotency key as `Nats-Msg-Id`. A batch is
 /// published at once and its acknowledgements awaited together; an event counts as delivered
 /// when the stream acknowledged it (stored, or dropped as a duplicate of one stored within
-/// the duplicate window), so a re-delivery after a crash lands in the stream once.
+/// the duplicate window), so a re-delivery after a crash within that window (two minutes)
+/// lands in the stream once.
 struct JetStreamBus {
     jetstream: async_nats::jetstream::Context,
     subject: String,
@@ -213,19 +214,42 @@ impl OutboxHandler for JetStreamBus {
     }
 
     async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Handed<Self::Error>> {
-        let mut pending = Vec::with_capacity(events.len());
-        for event in events {
-            pending.push(self.send(event).await);
+        // Publish the batch, stopping a tenant at its first failure (its later events are
+        // not tried, so the stream keeps the tenant's order), then await the stream's
+        // acknowledgements together: each has its own timeout, which then runs at once.
+        let mut handed: Vec<Handed<Self::Error>> = Vec::with_capacity(events.len());
+        let mut acks = tokio::task::JoinSet::new();
+        let mut stopped: Vec<&TenantId> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            if stopped.contains(&&event.tenant) {
+                handed.push(Handed::NotTried);
+                continue;
+            }
+            match self.send(event).await {
+                Ok(ack) => {
+                    handed.push(Handed::Delivered);
+                    acks.spawn(async move { (index, ack.await) });
+                }
+                Err(error) => {
+                    stopped.push(&event.tenant);
+                    handed.push(Handed::Refused(error));
+                }
+            }
         }
-        let mut handed = Vec::with_capacity(events.len());
-        for sent in pending {
-            handed.push(match sent {
-                Ok(ack) => match ack.await {
-                    Ok(_) => Handed::Delivered,
-                    Err(error) => Handed::Refused(error.into()),
-                },
-                Err(error) => Handed::Refused(error),
-            });
+        while let Some(joined) = acks.join_next().await {
+            match joined {
+                Ok((_, Ok(_))) => {}
+                Ok((index, Err(error))) => handed[index] = Handed::Refused(error.into()),
+                Err(error) => {
+                    // A panicked or aborted task: which event is unknown, so none counts.
+                    for entry in &mut handed {
+                        if matches!(entry, Handed::Delivered) {
+                            *entry = Handed::NotTried;
+                        }
+                    }
+                    eprintln!("a JetStream acknowledgement task failed: {error}");
+                }
+            }
         }
         handed
     }

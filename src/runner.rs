@@ -40,7 +40,10 @@ pub trait OutboxHandler: Send + Sync {
     /// same order; a missing entry counts as [`Handed::NotTried`]. Of a tenant, the runner
     /// acknowledges only the events before its first refused or untried one: the later ones
     /// are handed over again with it after [`RunnerConfig::handler_retry`], even when this
-    /// call delivered them (at least once, in order; the idempotency key deduplicates).
+    /// call delivered them (at least once; the idempotency key deduplicates, and a receiver
+    /// that dropped the repeat has the later event before the earlier one). A handler that
+    /// keeps a tenant's order stops a tenant at its first failure and answers
+    /// [`Handed::NotTried`] for the rest, as the default does.
     ///
     /// The default hands the events to [`OutboxHandler::handle`] one at a time and does not
     /// try a tenant's later events after its refusal.
@@ -332,6 +335,9 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                         let at = self.engine.clock().now();
                         self.set(|s| s.last_delivery_at = Some(at));
                     }
+                    if let Some(error) = report.read_failures.first() {
+                        self.failed(&format_args!("tick: {error}"));
+                    }
                     if report.more_due {
                         // More is due than one tick takes: go on at once (after a yield, so
                         // a shutdown or another task gets its turn).
@@ -341,10 +347,9 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                         }
                         continue;
                     }
-                    if let Some(error) = report.read_failures.first() {
+                    if !report.read_failures.is_empty() {
                         // Committed work is reported; what the failed reads would have found
                         // waits for the next tick, soon.
-                        self.failed(&format_args!("tick: {error}"));
                         self.wake_at(&report, delivered, now)
                             .min(now + self.config.error_retry)
                     } else {
@@ -410,10 +415,12 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
         handler: &H,
         held: &mut HashMap<TenantId, DateTime<Utc>>,
     ) -> Delivery {
-        let mut outcome = Delivery::Done;
+        // Holds end between rounds, never within one: a tenant refused in this round is not
+        // handed over again before the round ends (whatever `handler_retry` is).
+        let now = self.engine.clock().now();
+        held.retain(|_, until| *until > now);
+        let retry = self.config.handler_retry.max(TimeDelta::milliseconds(1));
         loop {
-            let now = self.engine.clock().now();
-            held.retain(|_, until| *until > now);
             let holding: Vec<TenantId> = held.keys().cloned().collect();
             let batch = self.config.outbox_batch.max(1);
             let events = match self.engine.worker_outbox_except(batch, &holding).await {
@@ -424,7 +431,13 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                 }
             };
             if events.is_empty() {
-                return outcome;
+                // A tenant still held waits for a retry: the runner wakes for it after
+                // `handler_retry`, and the outbox is not reported emptied.
+                return if held.is_empty() {
+                    Delivery::Done
+                } else {
+                    Delivery::HandlerFailed
+                };
             }
             let handed = handler.handle_batch(&events).await;
             let mut handed = handed.into_iter();
@@ -434,7 +447,7 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                 if held.contains_key(&event.tenant) {
                     continue; // an earlier event of its tenant was not delivered: it waits
                 }
-                let until = self.engine.clock().now() + self.config.handler_retry;
+                let until = self.engine.clock().now() + retry;
                 match result {
                     Handed::Delivered => accepted.push(event),
                     Handed::Refused(error) => {
@@ -445,11 +458,9 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                             event.id, event.tenant
                         ));
                         held.insert(event.tenant.clone(), until);
-                        outcome = Delivery::HandlerFailed;
                     }
                     Handed::NotTried => {
                         held.insert(event.tenant.clone(), until);
-                        outcome = Delivery::HandlerFailed;
                     }
                 }
             }
