@@ -38,10 +38,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// [`EngineError::Repository`].
     ///
     /// ```
+    /// use chrono::{TimeZone, Utc};
     /// use recurring_deals::{Engine, EngineConfig, InMemoryRepository, ManualClock};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
     /// let store = std::sync::Arc::new(InMemoryRepository::new());
-    /// let clock = ManualClock::new(chrono::Utc::now());
+    /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap());
     /// let worker = |index| {
     ///     let config = EngineConfig::builder().worker(index, 2).build().unwrap();
     ///     Engine::with_config(store.clone(), clock.clone(), config)
