@@ -75,6 +75,15 @@ pub struct OutboxEvent {
     pub at: DateTime<Utc>,
     /// What happened.
     pub kind: EventKind,
+    /// How many times a handler refused it so far (0 for an event never refused; back to 0
+    /// when a dead letter is requeued). Recorded by [`crate::Repository::record_failures`].
+    #[serde(default)]
+    pub attempts: u32,
+    /// When it may be handed over again after a refusal (exponential back-off with jitter,
+    /// [`crate::RunnerConfig::handler_retry`]); `None` when it may go now. Until then its
+    /// tenant's later events wait with it.
+    #[serde(default)]
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// An event before the repository numbers it.
@@ -99,6 +108,8 @@ impl NewEvent {
             idempotency_key: self.idempotency_key,
             at: self.at,
             kind: self.kind,
+            attempts: 0,
+            retry_at: None,
         }
     }
 }

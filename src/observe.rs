@@ -17,6 +17,9 @@
 //! | `due_backlog` | gauge | templates due when the tick loaded them (at most `batch_size`) |
 //! | `events_delivered_total` | counter | outbox events a runner's handler accepted |
 //! | `handler_failures_total` | counter | outbox events a runner's handler refused |
+//! | `delivery_attempts` | histogram | refusals an event had before it was delivered or dead-lettered (0: first try) |
+//! | `dead_letters_total` | counter | outbox events a runner made dead letters after `max_attempts` refusals |
+//! | `outbox_lag_seconds` | gauge | age of the oldest event an outbox round read (0 when it read none) |
 //! | `terms_changes_total` | counter, label `outcome` | templates a terms change applied, found applied, left finished, refused or failed |
 //! | `zone_replans_total` | counter | zones whose next runs an engine planned again under changed zone rules |
 //! | `next_runs_replanned_total` | counter | next runs those re-plans moved |
@@ -196,7 +199,11 @@ pub(crate) fn delivery(event: &crate::event::OutboxEvent, error: Option<&dyn std
     match error {
         None => {
             #[cfg(feature = "metrics")]
-            metrics::counter!("recurring_deals_events_delivered_total").increment(1);
+            {
+                metrics::counter!("recurring_deals_events_delivered_total").increment(1);
+                metrics::histogram!("recurring_deals_delivery_attempts")
+                    .record(f64::from(event.attempts));
+            }
             event!(
                 tracing::Level::TRACE,
                 tenant = %event.tenant,
@@ -220,6 +227,33 @@ pub(crate) fn delivery(event: &crate::event::OutboxEvent, error: Option<&dyn std
         }
     }
     let _ = event;
+}
+
+/// Records an event a runner made a dead letter after `attempts` refusals.
+pub(crate) fn dead_letter(event: &crate::event::OutboxEvent, attempts: u32, error: &str) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("recurring_deals_dead_letters_total").increment(1);
+        metrics::histogram!("recurring_deals_delivery_attempts").record(f64::from(attempts));
+    }
+    event!(
+        tracing::Level::ERROR,
+        tenant = %event.tenant,
+        event = event.id,
+        key = %event.idempotency_key,
+        attempts,
+        error,
+        "outbox event became a dead letter"
+    );
+    let _ = (event, attempts, error);
+}
+
+/// Records the age of the oldest event an outbox round read (`None`: it read none).
+pub(crate) fn outbox_lag(lag: Option<chrono::TimeDelta>) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("recurring_deals_outbox_lag_seconds")
+        .set(lag.map_or(0.0, |lag| lag.num_milliseconds().max(0) as f64 / 1000.0));
+    let _ = lag;
 }
 
 #[cfg(feature = "metrics")]

@@ -13,7 +13,7 @@ use crate::engine::{Engine, EngineError, TickReport};
 use crate::event::OutboxEvent;
 use crate::ids::TenantId;
 use crate::observe;
-use crate::store::Repository;
+use crate::store::{DeliveryFailure, Repository};
 
 /// What a [`Runner`] hands each outbox event to: the host's delivery (a message bus, a
 /// webhook, a mailer). An event is acknowledged only after its handler succeeded (the
@@ -30,9 +30,11 @@ pub trait OutboxHandler: Send + Sync {
     /// Delivers one event.
     ///
     /// # Errors
-    /// Any failure: the event stays in the outbox and is handed over again later, after the
-    /// runner's [`RunnerConfig::handler_retry`]; its tenant's later events wait with it (a
-    /// tenant's order is kept), other tenants' events go on.
+    /// Any failure: the event stays in the outbox and is handed over again later, after a
+    /// back-off ([`RunnerConfig::retry_delay`]); its tenant's later events wait with it (a
+    /// tenant's order is kept), other tenants' events go on. After
+    /// [`RunnerConfig::max_attempts`] refusals it becomes a dead letter
+    /// ([`crate::Engine::dead_letters`]) and the tenant's later events go on without it.
     fn handle(&self, event: OutboxEvent) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Delivers a batch: events of one or more tenants, each tenant's in outbox order
@@ -154,8 +156,16 @@ pub struct RunnerConfig {
     pub max_sleep: TimeDelta,
     /// Outbox events handed over per round. Default: 256.
     pub outbox_batch: usize,
-    /// How long to wait before handing over an event whose handler failed. Default: 5 s.
+    /// The first back-off after a refused event ([`RunnerConfig::retry_delay`]), and how
+    /// long a tenant whose events a batch handler did not try waits. Default: 5 s.
     pub handler_retry: TimeDelta,
+    /// The longest back-off between two attempts of one event. Default: one hour.
+    pub max_retry: TimeDelta,
+    /// Refusals after which an event becomes a dead letter: out of the outbox, its last
+    /// error kept, listed and requeued through [`crate::Engine::dead_letters`] and
+    /// [`crate::Engine::requeue_dead_letters`]. Default: 10 (with the default back-off,
+    /// about 40 minutes of refusals); 0 counts as 1.
+    pub max_attempts: u32,
     /// How long to wait after a tick that could not even load its work (the store is down).
     /// Default: 5 s.
     pub error_retry: TimeDelta,
@@ -167,6 +177,8 @@ impl Default for RunnerConfig {
             max_sleep: TimeDelta::minutes(1),
             outbox_batch: 256,
             handler_retry: TimeDelta::seconds(5),
+            max_retry: TimeDelta::hours(1),
+            max_attempts: 10,
             error_retry: TimeDelta::seconds(5),
         }
     }
@@ -177,6 +189,43 @@ impl RunnerConfig {
     pub fn with_max_sleep(mut self, max_sleep: TimeDelta) -> Self {
         self.max_sleep = max_sleep.max(TimeDelta::milliseconds(1));
         self
+    }
+
+    /// The back-off before the next attempt of an event refused `attempts` times (from 1),
+    /// whose idempotency key is `key`: exponential from [`RunnerConfig::handler_retry`]
+    /// (at least 1 ms), doubling per refusal up to [`RunnerConfig::max_retry`], with "equal
+    /// jitter": half of it fixed, the other half spread by a hash of `key` and `attempts`,
+    /// so events refused together (a receiver down) do not all come back at once, and the
+    /// same event gets the same delay on every worker and in tests.
+    ///
+    /// ```
+    /// use chrono::TimeDelta;
+    /// use recurring_deals::RunnerConfig;
+    ///
+    /// let config = RunnerConfig::default(); // 5 s, doubling, at most one hour
+    /// let first = config.retry_delay(1, "deal:17:3");
+    /// assert!(first >= TimeDelta::milliseconds(2_500) && first <= TimeDelta::seconds(5));
+    /// let fourth = config.retry_delay(4, "deal:17:3");
+    /// assert!(fourth >= TimeDelta::seconds(20) && fourth <= TimeDelta::seconds(40));
+    /// assert!(config.retry_delay(30, "deal:17:3") <= TimeDelta::hours(1));
+    /// ```
+    pub fn retry_delay(&self, attempts: u32, key: &str) -> TimeDelta {
+        let base = self.handler_retry.max(TimeDelta::milliseconds(1));
+        let cap = self.max_retry.max(base);
+        let doublings = attempts.saturating_sub(1).min(40);
+        let full = base
+            .checked_mul(1 << doublings.min(30))
+            .and_then(|d| d.checked_mul(1 << doublings.saturating_sub(30)))
+            .map_or(cap, |d| d.min(cap));
+        let half = full / 2;
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in key.bytes().chain(attempts.to_le_bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        let spread = (full - half).num_microseconds().unwrap_or(i64::MAX).max(0);
+        let fraction = (hash >> 11) as f64 / (1u64 << 53) as f64;
+        half + TimeDelta::microseconds((spread as f64 * fraction) as i64)
     }
 }
 
@@ -190,6 +239,11 @@ pub struct RunnerStatus {
     pub delivered: u64,
     /// Handler failures.
     pub handler_failures: u64,
+    /// Events this runner made dead letters ([`RunnerConfig::max_attempts`]).
+    pub dead_letters: u64,
+    /// When the oldest event the last outbox round read was produced (`None` when it read
+    /// none): the delivery lag is the clock's now minus this.
+    pub oldest_waiting: Option<DateTime<Utc>>,
     /// Ticks that failed to load their work.
     pub tick_errors: u64,
     /// The deadline of the current sleep; `None` while working.
@@ -408,18 +462,22 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
     /// is left. What the handler accepted of a batch is acknowledged in one store call (one
     /// commit), after the batch: a crash in between hands over again at most that batch's
     /// accepted events (delivery is at least once). An event the handler refuses holds back
-    /// only its tenant's later events, until [`RunnerConfig::handler_retry`] has passed
-    /// (`held`: tenant → until when); the other tenants' events go on.
+    /// only its tenant's later events, until its back-off has passed (`held`: tenant →
+    /// until when; [`RunnerConfig::retry_delay`], recorded in the store so every worker
+    /// keeps it); after [`RunnerConfig::max_attempts`] refusals it becomes a dead letter and
+    /// the tenant goes on in the next round. The other tenants' events go on.
     async fn deliver<H: OutboxHandler>(
         &self,
         handler: &H,
         held: &mut HashMap<TenantId, DateTime<Utc>>,
     ) -> Delivery {
         // Holds end between rounds, never within one: a tenant refused in this round is not
-        // handed over again before the round ends (whatever `handler_retry` is).
+        // handed over again before the round ends (whatever the back-off is).
         let now = self.engine.clock().now();
         held.retain(|_, until| *until > now);
         let retry = self.config.handler_retry.max(TimeDelta::milliseconds(1));
+        let max_attempts = self.config.max_attempts.max(1);
+        let mut first_read = true;
         loop {
             let holding: Vec<TenantId> = held.keys().cloned().collect();
             let batch = self.config.outbox_batch.max(1);
@@ -430,7 +488,34 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                     return Delivery::HandlerFailed;
                 }
             };
+            let now = self.engine.clock().now();
+            if first_read {
+                first_read = false;
+                let oldest = events.iter().map(|e| e.at).min();
+                observe::outbox_lag(oldest.map(|at| now - at));
+                self.set(|s| s.oldest_waiting = oldest);
+            }
+            // A tenant whose oldest event waits for its retry (recorded by any worker)
+            // waits with it; the engine leaves such tenants out, this is the backstop.
+            let events: Vec<OutboxEvent> = events
+                .into_iter()
+                .filter(|event| {
+                    if held.contains_key(&event.tenant) {
+                        return false;
+                    }
+                    match event.retry_at {
+                        Some(at) if at > now => {
+                            held.insert(event.tenant.clone(), at);
+                            false
+                        }
+                        _ => true,
+                    }
+                })
+                .collect();
             if events.is_empty() {
+                if held.len() > holding.len() {
+                    continue; // tenants newly held: read again without them
+                }
                 // A tenant still held waits for a retry: the runner wakes for it after
                 // `handler_retry`, and the outbox is not reported emptied.
                 return if held.is_empty() {
@@ -442,25 +527,46 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
             let handed = handler.handle_batch(&events).await;
             let mut handed = handed.into_iter();
             let mut accepted = Vec::with_capacity(events.len());
+            let mut failures = Vec::new();
             for event in &events {
                 let result = handed.next().unwrap_or(Handed::NotTried);
                 if held.contains_key(&event.tenant) {
                     continue; // an earlier event of its tenant was not delivered: it waits
                 }
-                let until = self.engine.clock().now() + retry;
+                let now = self.engine.clock().now();
                 match result {
                     Handed::Delivered => accepted.push(event),
                     Handed::Refused(error) => {
                         observe::delivery(event, Some(&error));
-                        self.set(|s| s.handler_failures += 1);
+                        let error = error.to_string();
+                        let attempts = event.attempts.saturating_add(1);
+                        let retry_at = (attempts < max_attempts).then(|| {
+                            now + self.config.retry_delay(attempts, &event.idempotency_key)
+                        });
+                        if retry_at.is_none() {
+                            observe::dead_letter(event, attempts, &error);
+                        }
+                        self.set(|s| {
+                            s.handler_failures += 1;
+                            s.dead_letters += u64::from(retry_at.is_none());
+                        });
                         self.failed(&format_args!(
-                            "handler refused event {} of tenant {}: {error}",
+                            "handler refused event {} of tenant {} (attempt {attempts} of \
+                             {max_attempts}): {error}",
                             event.id, event.tenant
                         ));
-                        held.insert(event.tenant.clone(), until);
+                        // A dead letter's tenant goes on in the next round.
+                        held.insert(event.tenant.clone(), retry_at.unwrap_or(now));
+                        failures.push(DeliveryFailure {
+                            id: event.id,
+                            tenant: event.tenant.clone(),
+                            error,
+                            at: now,
+                            retry_at,
+                        });
                     }
                     Handed::NotTried => {
-                        held.insert(event.tenant.clone(), until);
+                        held.insert(event.tenant.clone(), now + retry);
                     }
                 }
             }
@@ -476,6 +582,13 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
                 }
                 let n = accepted.len() as u64;
                 self.set(|s| s.delivered += n);
+            }
+            if !failures.is_empty()
+                && let Err(error) = self.engine.record_delivery_failures(&failures).await
+            {
+                // The holds above still apply in this runner; the attempts go uncounted.
+                observe::event!(tracing::Level::WARN, error = %error, events = failures.len(), "recording refused deliveries failed");
+                self.failed(&error);
             }
         }
     }

@@ -145,8 +145,9 @@ async fn a_change_wakes_the_runner() {
     assert!(run.await.unwrap().unwrap().stopped);
 }
 
-/// A failing handler: its event is not acknowledged, is handed over again after
-/// `handler_retry`, and the events after it wait, so the outbox order is kept.
+/// A failing handler: its event is not acknowledged, is handed over again after its
+/// back-off (at most `handler_retry` after the first refusal, twice that after the second),
+/// and the events after it wait, so the outbox order is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_acknowledged_only_after_the_handler_succeeds() {
     let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
@@ -183,7 +184,7 @@ async fn events_are_acknowledged_only_after_the_handler_succeeds() {
     clock.advance(TimeDelta::seconds(5));
     asleep_after(&mut status, 2).await;
     assert_eq!(engine.outbox(10).await.unwrap().len(), 3);
-    clock.advance(TimeDelta::seconds(5));
+    clock.advance(TimeDelta::seconds(10));
     asleep_after(&mut status, 3).await;
     assert!(engine.outbox(10).await.unwrap().is_empty());
     let seen = seen.lock().unwrap().clone();
@@ -919,4 +920,157 @@ async fn several_runners_hand_each_event_over_once_in_tenant_order() {
         );
     }
     assert!(store.outbox(10).await.unwrap().is_empty());
+}
+
+/// An event the handler keeps refusing backs off exponentially (with jitter, recorded in
+/// the store, so it is not handed over before its retry instant even when the runner wakes
+/// early), becomes a dead letter after `max_attempts` refusals with its last error, lets
+/// its tenant's later events go on, and is delivered once requeued (issue #18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_event_backs_off_then_becomes_a_dead_letter_and_requeues() {
+    let (engine, clock) = engine_at(utc(2026, 3, 1, 0, 0));
+    let (bad, good) = (tenant("bad"), tenant("good"));
+    for owner in [&bad, &good] {
+        engine
+            .create_template(owner, daily_at_nine())
+            .await
+            .unwrap();
+    }
+    clock.set(utc(2026, 3, 3, 10, 0)); // three deals each
+    // The bad tenant's first event (its id learnt by the handler) is refused.
+    let first_of_bad = Arc::new(std::sync::Mutex::new(None::<u64>));
+    let receiver_fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let tries = Arc::new(AtomicUsize::new(0));
+    let (fixed, log, count, learnt) = (
+        Arc::clone(&receiver_fixed),
+        Arc::clone(&seen),
+        Arc::clone(&tries),
+        Arc::clone(&first_of_bad),
+    );
+    let mut config = RunnerConfig::default();
+    config.handler_retry = TimeDelta::seconds(10);
+    config.max_retry = TimeDelta::seconds(25);
+    config.max_attempts = 4;
+    let runner = Runner::new(Arc::clone(&engine), config.clone());
+    let mut status = runner.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(
+        move |event: OutboxEvent| {
+            let (fixed, log, count) = (Arc::clone(&fixed), Arc::clone(&log), Arc::clone(&count));
+            let poisoned = if event.tenant.as_str() == "bad" {
+                *learnt.lock().unwrap().get_or_insert(event.id)
+            } else {
+                0
+            };
+            async move {
+                if event.id == poisoned && !fixed.load(Ordering::SeqCst) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    return Err(format!("422: cannot map event {}", event.id));
+                }
+                log.lock().unwrap().push(event.id);
+                Ok(())
+            }
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let watch = status.clone();
+    let wait = |failures: u64| {
+        let mut status = watch.clone();
+        async move {
+            status
+                .wait_for(|s| s.handler_failures == failures && s.sleeping_until.is_some())
+                .await
+                .unwrap()
+                .clone()
+        }
+    };
+    let head = || async { engine.tenant_outbox(&bad, 1).await.unwrap()[0].clone() };
+    wait(1).await;
+    let poisoned = first_of_bad
+        .lock()
+        .unwrap()
+        .expect("the bad tenant's first event");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "the good tenant's events went"
+    );
+    let first = head().await;
+    assert_eq!((first.id, first.attempts), (poisoned, 1));
+    let mut retry_at = first.retry_at.expect("a retry instant");
+    let mut refused_at = clock.now();
+    // Each back-off: half of the doubled delay fixed, half jittered, capped at 25 s.
+    let bounds = [(5_000, 10_000), (10_000, 20_000), (12_500, 25_000)];
+    for (attempt, (low, high)) in bounds.into_iter().enumerate() {
+        let delay = (retry_at - refused_at).num_milliseconds();
+        assert!(
+            (low..=high).contains(&delay),
+            "attempt {}: {delay} ms",
+            attempt + 1
+        );
+        // Woken just before the retry instant: the event is not handed over.
+        let ticks = status.borrow().ticks;
+        clock.set(retry_at - TimeDelta::milliseconds(1));
+        engine.notify();
+        status
+            .wait_for(|s| s.ticks > ticks && s.sleeping_until.is_some())
+            .await
+            .unwrap();
+        assert_eq!(tries.load(Ordering::SeqCst), attempt + 1);
+        // At the retry instant it is, and refused again.
+        clock.set(retry_at);
+        engine.notify();
+        wait(attempt as u64 + 2).await;
+        assert_eq!(tries.load(Ordering::SeqCst), attempt + 2);
+        if attempt + 2 < 4 {
+            let event = head().await;
+            assert_eq!((event.id, event.attempts), (poisoned, attempt as u32 + 2));
+            refused_at = retry_at;
+            retry_at = event.retry_at.expect("a retry instant");
+        }
+    }
+    // The fourth refusal made it a dead letter; the tenant's later events go next round.
+    assert_eq!(status.borrow().dead_letters, 1);
+    let dead = engine.dead_letters(&bad, None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].event.id, dead[0].event.attempts), (poisoned, 4));
+    assert_eq!(
+        dead[0].last_error,
+        format!("422: cannot map event {poisoned}")
+    );
+    assert_eq!(dead[0].dead_at, retry_at);
+    clock.advance(TimeDelta::seconds(10));
+    status.wait_for(|s| s.delivered == 5).await.unwrap();
+    let theirs = engine.tenant_outbox(&bad, 10).await.unwrap();
+    assert!(theirs.is_empty(), "{theirs:?}");
+    // Requeued once the receiver is fixed: delivered once, and no dead letter is left.
+    receiver_fixed.store(true, Ordering::SeqCst);
+    assert_eq!(
+        engine
+            .requeue_dead_letters(&bad, &[poisoned])
+            .await
+            .unwrap(),
+        1
+    );
+    status.wait_for(|s| s.delivered == 6).await.unwrap();
+    assert!(
+        engine
+            .dead_letters(&bad, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(engine.outbox(10).await.unwrap().is_empty());
+    let delivered = seen.lock().unwrap().clone();
+    assert_eq!(delivered.iter().filter(|id| **id == poisoned).count(), 1);
+    assert_eq!(delivered.len(), 6);
+    stop.send(()).unwrap();
+    let last = run.await.unwrap().unwrap();
+    assert_eq!(
+        (last.delivered, last.handler_failures, last.dead_letters),
+        (6, 4, 1)
+    );
 }

@@ -1,7 +1,8 @@
-//! The outbox: events for the host to deliver, globally or per tenant, and their
-//! acknowledgement.
+//! The outbox: events for the host to deliver, globally or per tenant, their
+//! acknowledgement, refused deliveries and dead letters.
 
 use super::*;
+use crate::store::{DeadLetter, DeliveryFailure};
 
 impl<R: Repository, C: Clock> Engine<R, C> {
     /// Unacknowledged outbox events of every tenant, oldest first. The outbox is global:
@@ -59,7 +60,8 @@ impl<R: Repository, C: Clock> Engine<R, C> {
 
     /// [`Engine::worker_outbox`] without the events of the tenants in `held` (tenants whose
     /// delivery failed and waits for a retry: a [`crate::Runner`] holds back only the
-    /// failing tenant's later events, not everyone's).
+    /// failing tenant's later events, not everyone's). Neither returns a tenant whose oldest
+    /// event waits for its [`OutboxEvent::retry_at`].
     ///
     /// # Errors
     /// [`EngineError::Repository`].
@@ -71,16 +73,23 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         /// Tenants considered per call.
         const HEADS: usize = 10_000;
         let share = self.config.share();
+        let now = self.clock.now();
         if share == Share::ALL && held.is_empty() {
-            return self.outbox(limit).await;
+            // One read, unless it finds an event waiting for its retry: then only the
+            // tenants free to go, as below.
+            let events = self.outbox(limit).await?;
+            if events.iter().all(|e| e.retry_at.is_none_or(|at| at <= now)) {
+                return Ok(events);
+            }
         }
         let heads = self.bounded(self.repository.outbox_heads(HEADS)).await?;
-        let now = self.clock.now();
         let step = self.config.steal_after().max(TimeDelta::seconds(1));
         let tenants: Vec<TenantId> = heads
             .into_iter()
             .filter(|head| {
-                !held.contains(&head.tenant) && delivers(share, &head.tenant, now - head.at, step)
+                !held.contains(&head.tenant)
+                    && head.retry_at.is_none_or(|at| at <= now)
+                    && delivers(share, &head.tenant, now - head.at, step)
             })
             .map(|head| head.tenant)
             .collect();
@@ -104,12 +113,84 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         Ok((self.bounded(self.repository.tenant_outbox(tenant, limit))).await?)
     }
 
-    /// Acknowledges delivered events of any tenant.
+    /// Acknowledges delivered events of any tenant (a dead letter acknowledged is discarded).
     ///
     /// # Errors
     /// [`EngineError::Repository`].
     pub async fn ack(&self, ids: &[u64]) -> Result<(), EngineError> {
         Ok(self.bounded(self.repository.ack(ids)).await?)
+    }
+
+    /// Records refused deliveries in one store call ([`Repository::record_failures`]): each
+    /// event's attempts grow by one; an event with a `retry_at` waits until then (and its
+    /// tenant's later events with it, on every worker), one without becomes a dead letter.
+    /// A [`crate::Runner`] calls this; a host delivering by hand can too.
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn record_delivery_failures(
+        &self,
+        failures: &[DeliveryFailure],
+    ) -> Result<(), EngineError> {
+        Ok(self
+            .bounded(self.repository.record_failures(failures))
+            .await?)
+    }
+
+    /// A tenant's dead letters (events refused [`crate::RunnerConfig::max_attempts`] times),
+    /// in outbox order, those with an id above `after`, at most `limit`: pass the last id of
+    /// a page to read the next.
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use recurring_deals::{Engine, InMemoryRepository, ManualClock, TenantId};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap());
+    /// let engine = Engine::new(InMemoryRepository::new(), clock);
+    /// let acme = TenantId::new("acme")?;
+    /// let page = engine.dead_letters(&acme, None, 50).await?;
+    /// assert!(page.is_empty());
+    /// // Back in the outbox after the receiver is fixed:
+    /// let ids: Vec<u64> = page.iter().map(|letter| letter.event.id).collect();
+    /// assert_eq!(engine.requeue_dead_letters(&acme, &ids).await?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, EngineError> {
+        Ok(self
+            .bounded(self.repository.dead_letters(tenant, after, limit))
+            .await?)
+    }
+
+    /// Puts a tenant's dead letters back in the outbox at their old place, with no attempts:
+    /// they are handed over again in the next round (before the tenant's later events only
+    /// if those are still waiting). Returns how many of `ids` were the tenant's dead
+    /// letters. To discard a dead letter instead, acknowledge it
+    /// ([`Engine::tenant_ack`]).
+    ///
+    /// # Errors
+    /// [`EngineError::Repository`].
+    pub async fn requeue_dead_letters(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> Result<u64, EngineError> {
+        let requeued = self
+            .bounded(self.repository.requeue_dead_letters(tenant, ids))
+            .await?;
+        if requeued > 0 {
+            self.notify();
+        }
+        Ok(requeued)
     }
 
     /// Acknowledges delivered events of one tenant (other tenants' ids are ignored).

@@ -453,6 +453,8 @@ pub(crate) fn decode_event(
         idempotency_key,
         at: instant_from(at_ns),
         kind,
+        attempts: 0,
+        retry_at: None,
     })
 }
 

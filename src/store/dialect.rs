@@ -18,6 +18,9 @@ pub(crate) trait Dialect: Database {
     /// Whose error codes the database reports.
     const BACKEND: Backend;
 
+    /// The rows a statement changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+
     /// `sql`, written with SQLite's numbered parameters (`?1`), in this dialect: PostgreSQL
     /// spells them `$1`. Only for statements without a `?` of their own (PostgreSQL's JSON
     /// operators).
@@ -40,11 +43,19 @@ pub(crate) trait Dialect: Database {
 #[cfg(feature = "sqlite")]
 impl Dialect for sqlx::Sqlite {
     const BACKEND: Backend = Backend::Sqlite;
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 #[cfg(feature = "postgres")]
 impl Dialect for sqlx::Postgres {
     const BACKEND: Backend = Backend::Postgres;
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// A statement's text, built at run time and handed to sqlx's `query*` and `raw_sql` (which
@@ -107,9 +118,16 @@ pub(crate) struct Reads {
     /// The first `?2` events of the tenants in `?1` (SQLite: a JSON array of strings;
     /// PostgreSQL: a `text[]`).
     pub(crate) tenants_outbox: Stmt,
-    /// Each tenant's oldest event (`tenant, id, at_ns`), oldest first, at most `?1`: one
+    /// Each tenant's oldest event (`tenant, id, at_ns, retry_at_ns`), oldest first, at most `?1`: one
     /// pass over the waiting events in `(tenant, id)` index order.
     pub(crate) outbox_heads: Stmt,
+    /// A tenant's (`?1`) dead letters after id `?2`, at most `?3`.
+    pub(crate) dead_letters: Stmt,
+    /// Records a refused delivery of event `?1` of tenant `?2`: error `?3`, retry at `?4`
+    /// or dead at `?5` (a write, kept here because its text is the same in both dialects).
+    pub(crate) record_failure: Stmt,
+    /// Puts dead letter `?1` of tenant `?2` back in the outbox.
+    pub(crate) requeue_dead_letter: Stmt,
     /// The zones of the templates with a next run, with the rules recorded for each:
     /// `zone, fingerprint, tzdb, recorded_at_ns, count`.
     pub(crate) planned_zones: Stmt,
@@ -156,32 +174,49 @@ impl Reads {
                  ORDER BY next_reminder_ns, kind, template_id, revision, num LIMIT ?2"
             )),
             outbox: sql(format!(
-                "SELECT {EVENT_COLUMNS} FROM {outbox} ORDER BY id LIMIT ?1"
+                "SELECT {EVENT_COLUMNS} FROM {outbox} WHERE dead_at_ns IS NULL \
+                 ORDER BY id LIMIT ?1"
             )),
             tenant_outbox: sql(format!(
-                "SELECT {EVENT_COLUMNS} FROM {outbox} WHERE tenant = ?1 ORDER BY id LIMIT ?2"
+                "SELECT {EVENT_COLUMNS} FROM {outbox} WHERE tenant = ?1 AND dead_at_ns IS NULL \
+                 ORDER BY id LIMIT ?2"
             )),
             tenants_outbox: sql(match DB::BACKEND {
                 Backend::Sqlite => format!(
                     "SELECT {EVENT_COLUMNS} FROM {outbox} \
-                     WHERE tenant IN (SELECT value FROM json_each(?1)) ORDER BY id LIMIT ?2"
+                     WHERE tenant IN (SELECT value FROM json_each(?1)) AND dead_at_ns IS NULL \
+                     ORDER BY id LIMIT ?2"
                 ),
                 Backend::Postgres => format!(
                     "SELECT {EVENT_COLUMNS} FROM {outbox} \
-                     WHERE tenant = ANY(?1) ORDER BY id LIMIT ?2"
+                     WHERE tenant = ANY(?1) AND dead_at_ns IS NULL ORDER BY id LIMIT ?2"
                 ),
             }),
             outbox_heads: sql(match DB::BACKEND {
-                // SQLite takes a bare column from the row that holds the group's `min`.
+                // SQLite takes the bare columns from the row that holds the group's `min`.
                 Backend::Sqlite => format!(
-                    "SELECT tenant, min(id) AS head, at_ns FROM {outbox} \
-                     GROUP BY tenant ORDER BY head LIMIT ?1"
+                    "SELECT tenant, min(id) AS head, at_ns, retry_at_ns FROM {outbox} \
+                     WHERE dead_at_ns IS NULL GROUP BY tenant ORDER BY head LIMIT ?1"
                 ),
                 Backend::Postgres => format!(
-                    "SELECT tenant, id, at_ns FROM (SELECT DISTINCT ON (tenant) tenant, id, \
-                     at_ns FROM {outbox} ORDER BY tenant, id) h ORDER BY id LIMIT ?1"
+                    "SELECT tenant, id, at_ns, retry_at_ns FROM (SELECT DISTINCT ON (tenant) \
+                     tenant, id, at_ns, retry_at_ns FROM {outbox} WHERE dead_at_ns IS NULL \
+                     ORDER BY tenant, id) h ORDER BY id LIMIT ?1"
                 ),
             }),
+            dead_letters: sql(format!(
+                "SELECT {EVENT_COLUMNS}, last_error, dead_at_ns FROM {outbox} \
+                 WHERE tenant = ?1 AND dead_at_ns IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?3"
+            )),
+            record_failure: sql(format!(
+                "UPDATE {outbox} SET attempts = attempts + 1, last_error = ?3, \
+                 retry_at_ns = ?4, dead_at_ns = ?5 \
+                 WHERE id = ?1 AND tenant = ?2 AND dead_at_ns IS NULL"
+            )),
+            requeue_dead_letter: sql(format!(
+                "UPDATE {outbox} SET attempts = 0, last_error = NULL, retry_at_ns = NULL, \
+                 dead_at_ns = NULL WHERE id = ?1 AND tenant = ?2 AND dead_at_ns IS NOT NULL"
+            )),
             planned_zones: sql(format!(
                 "SELECT t.zone, r.fingerprint, r.tzdb, r.recorded_at_ns, count(*) \
                  FROM {templates} t LEFT JOIN {zone_rules} r ON r.zone = t.zone \

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, CommitOutcome, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
-    RepositoryError, Scan, Share, TemplateQuery,
+    Commit, CommitOutcome, DeadLetter, DeliveryFailure, OutboxHead, Page, PlannedZone,
+    RecordedRules, Repository, RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -149,6 +149,18 @@ trait Erased: Send + Sync {
         tenants: &'a [TenantId],
         limit: usize,
     ) -> Boxed<'a, Res<Vec<OutboxEvent>>>;
+    fn record_failures<'a>(&'a self, failures: &'a [DeliveryFailure]) -> Boxed<'a, Res<()>>;
+    fn dead_letters<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<DeadLetter>>>;
+    fn requeue_dead_letters<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        ids: &'a [u64],
+    ) -> Boxed<'a, Res<u64>>;
 }
 
 impl<R: Repository> Erased for R {
@@ -299,6 +311,24 @@ impl<R: Repository> Erased for R {
     ) -> Boxed<'a, Res<Vec<OutboxEvent>>> {
         Box::pin(Repository::tenants_outbox(self, tenants, limit))
     }
+    fn record_failures<'a>(&'a self, failures: &'a [DeliveryFailure]) -> Boxed<'a, Res<()>> {
+        Box::pin(Repository::record_failures(self, failures))
+    }
+    fn dead_letters<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<DeadLetter>>> {
+        Box::pin(Repository::dead_letters(self, tenant, after, limit))
+    }
+    fn requeue_dead_letters<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        ids: &'a [u64],
+    ) -> Boxed<'a, Res<u64>> {
+        Box::pin(Repository::requeue_dead_letters(self, tenant, ids))
+    }
 }
 
 impl Repository for DynRepository {
@@ -424,5 +454,19 @@ impl Repository for DynRepository {
     }
     async fn tenants_outbox(&self, tenants: &[TenantId], limit: usize) -> Res<Vec<OutboxEvent>> {
         self.inner.tenants_outbox(tenants, limit).await
+    }
+    async fn record_failures(&self, failures: &[DeliveryFailure]) -> Res<()> {
+        self.inner.record_failures(failures).await
+    }
+    async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Res<Vec<DeadLetter>> {
+        self.inner.dead_letters(tenant, after, limit).await
+    }
+    async fn requeue_dead_letters(&self, tenant: &TenantId, ids: &[u64]) -> Res<u64> {
+        self.inner.requeue_dead_letters(tenant, ids).await
     }
 }

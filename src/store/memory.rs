@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, CommitOutcome, ListPosition, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
-    RepositoryError, Scan, Share, TemplateQuery,
+    Commit, CommitOutcome, DeadLetter, DeliveryFailure, ListPosition, OutboxHead, Page,
+    PlannedZone, RecordedRules, Repository, RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -48,6 +48,8 @@ struct State {
     /// Every overdue invoice by tenant and place in the overdue list.
     overdue: BTreeSet<(TenantId, OverdueOrder, DealKey)>,
     outbox: BTreeMap<u64, OutboxEvent>,
+    /// Dead letters, out of `outbox`, by id.
+    dead: BTreeMap<u64, DeadLetter>,
     last_event_id: u64,
     /// The templates with a next run, by their schedule's zone: the zone index.
     by_zone: BTreeMap<&'static str, BTreeSet<TemplateId>>,
@@ -549,6 +551,7 @@ impl Repository for InMemoryRepository {
         let mut state = self.lock();
         for id in ids {
             state.outbox.remove(id);
+            state.dead.remove(id);
         }
         Ok(())
     }
@@ -558,6 +561,13 @@ impl Repository for InMemoryRepository {
         for id in ids {
             if state.outbox.get(id).is_some_and(|e| &e.tenant == tenant) {
                 state.outbox.remove(id);
+            }
+            if state
+                .dead
+                .get(id)
+                .is_some_and(|d| &d.event.tenant == tenant)
+            {
+                state.dead.remove(id);
             }
         }
         Ok(())
@@ -590,7 +600,79 @@ impl Repository for InMemoryRepository {
                 tenant: e.tenant.clone(),
                 id: e.id,
                 at: e.at,
+                retry_at: e.retry_at,
             })
             .collect())
+    }
+
+    async fn record_failures(&self, failures: &[DeliveryFailure]) -> Result<(), RepositoryError> {
+        let mut state = self.lock();
+        for failure in failures {
+            let Some(event) = state
+                .outbox
+                .get_mut(&failure.id)
+                .filter(|e| e.tenant == failure.tenant)
+            else {
+                continue;
+            };
+            event.attempts = event.attempts.saturating_add(1);
+            event.retry_at = failure.retry_at;
+            if failure.retry_at.is_none()
+                && let Some(event) = state.outbox.remove(&failure.id)
+            {
+                let letter = DeadLetter {
+                    event,
+                    last_error: failure.stored_error().to_owned(),
+                    dead_at: failure.at,
+                };
+                state.dead.insert(failure.id, letter);
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, RepositoryError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        if after == Some(u64::MAX) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .lock()
+            .dead
+            .range(start..)
+            .map(|(_, d)| d)
+            .filter(|d| &d.event.tenant == tenant)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn requeue_dead_letters(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> Result<u64, RepositoryError> {
+        let mut state = self.lock();
+        let mut requeued = 0;
+        for id in ids {
+            if state
+                .dead
+                .get(id)
+                .is_some_and(|d| &d.event.tenant == tenant)
+                && let Some(letter) = state.dead.remove(id)
+            {
+                let mut event = letter.event;
+                event.attempts = 0;
+                event.retry_at = None;
+                state.outbox.insert(*id, event);
+                requeued += 1;
+            }
+        }
+        Ok(requeued)
     }
 }

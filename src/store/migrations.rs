@@ -47,6 +47,13 @@
 //! whose rules differ plans those zones' next runs again before its first tick
 //! ([`crate::Engine::replan_zones`]).
 //!
+//! # Version 5
+//!
+//! Adds to `outbox` the columns `attempts` (refused deliveries so far, default 0),
+//! `retry_at_ns` (when a refused event may go again), `last_error` (the handler's last
+//! error) and `dead_at_ns` (when it became a dead letter: out of the outbox reads), with the
+//! index `outbox_dead (tenant, id)` where `dead_at_ns` is set, for a tenant's dead letters.
+//!
 //! `state` is `active`, `paused`, `inactive` or `finished` ([`super::StateFilter::name`]).
 //! Instants (`*_ns`) are nanoseconds since the Unix epoch; `NULL` where there is none. A deal
 //! key is `kind` (0 scheduled, 1 manual), `template_id`, `revision` (0 for manual deals) and
@@ -57,7 +64,7 @@
 use super::RepositoryError;
 
 /// The schema version this crate writes, and the newest it opens.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// The schema version of the crate's earlier stores (rusqlite; the `postgres` crate) that
 /// the stores import on open.
@@ -246,6 +253,10 @@ fn steps(names: &Names) -> Vec<Migration> {
             version: 4,
             sql: version_4(names),
         },
+        Migration {
+            version: 5,
+            sql: version_5(names),
+        },
     ]
 }
 
@@ -293,6 +304,23 @@ INSERT INTO {version} (version) VALUES (4);
         templates = n.table("templates"),
         templates_zone = n.index("templates_zone"),
         zone_rules = n.table("zone_rules"),
+        version = n.table("schema_version"),
+    )
+}
+
+/// Version 5: refused deliveries and dead letters ([`super::Repository::record_failures`]).
+fn version_5(n: &Names) -> String {
+    let int = if n.postgres { "BIGINT" } else { "INTEGER" };
+    format!(
+        "ALTER TABLE {outbox} ADD COLUMN attempts {int} NOT NULL DEFAULT 0;
+ALTER TABLE {outbox} ADD COLUMN retry_at_ns {int};
+ALTER TABLE {outbox} ADD COLUMN last_error TEXT;
+ALTER TABLE {outbox} ADD COLUMN dead_at_ns {int};
+CREATE INDEX {outbox_dead} ON {outbox} (tenant, id) WHERE dead_at_ns IS NOT NULL;
+INSERT INTO {version} (version) VALUES (5);
+",
+        outbox = n.table("outbox"),
+        outbox_dead = n.index("outbox_dead"),
         version = n.table("schema_version"),
     )
 }

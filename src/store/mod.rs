@@ -629,6 +629,73 @@ pub trait Repository: Send + Sync {
         tenants: &[TenantId],
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send;
+
+    /// Records refused deliveries in one commit: each event's
+    /// [`OutboxEvent::attempts`] grows by one and it keeps the error; an event with a
+    /// [`DeliveryFailure::retry_at`] waits until then, one without becomes a dead letter
+    /// (out of the outbox reads, listed by [`Repository::dead_letters`]). Failures naming an
+    /// unknown id, or an id of another tenant, are ignored.
+    fn record_failures(
+        &self,
+        failures: &[DeliveryFailure],
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// A tenant's dead letters in outbox order, those with an id above `after` (from the
+    /// first when `None`), at most `limit`. Each call's cost grows with `limit`.
+    fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, RepositoryError>> + Send;
+
+    /// Puts a tenant's dead letters `ids` back in the outbox at their old place, with no
+    /// attempts and no error; returns how many were dead letters (other ids are ignored).
+    fn requeue_dead_letters(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+}
+
+/// A refused delivery to record ([`Repository::record_failures`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// The event's id.
+    pub id: u64,
+    /// The event's tenant.
+    pub tenant: TenantId,
+    /// The handler's error, as text (the stores keep at most 2,000 characters).
+    pub error: String,
+    /// When the refusal happened.
+    pub at: DateTime<Utc>,
+    /// When to hand the event over again; `None` makes it a dead letter.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// The most characters of a handler's error a store keeps ([`DeliveryFailure::error`]).
+pub const MAX_ERROR_CHARS: usize = 2_000;
+
+/// An event whose deliveries failed [`crate::RunnerConfig::max_attempts`] times: out of the
+/// outbox until requeued ([`Repository::requeue_dead_letters`]) or discarded (acknowledged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The event, with its [`OutboxEvent::attempts`].
+    pub event: OutboxEvent,
+    /// The handler's last error.
+    pub last_error: String,
+    /// When it became a dead letter.
+    pub dead_at: DateTime<Utc>,
+}
+
+impl DeliveryFailure {
+    /// The error as stored: at most [`MAX_ERROR_CHARS`] characters.
+    pub(crate) fn stored_error(&self) -> &str {
+        match self.error.char_indices().nth(MAX_ERROR_CHARS) {
+            Some((end, _)) => &self.error[..end],
+            None => &self.error,
+        }
+    }
 }
 
 /// A tenant's oldest unacknowledged outbox event ([`Repository::outbox_heads`]).
@@ -640,6 +707,8 @@ pub struct OutboxHead {
     pub id: u64,
     /// When the event was produced.
     pub at: DateTime<Utc>,
+    /// When it may be handed over again after a refusal ([`OutboxEvent::retry_at`]).
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// Shared and boxed repositories are repositories: several engines (threads, or a service's
@@ -727,6 +796,15 @@ macro_rules! forward_repository {
             }
             fn tenants_outbox(&self, tenants: &[TenantId], limit: usize) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send {
                 (**self).tenants_outbox(tenants, limit)
+            }
+            fn record_failures(&self, failures: &[DeliveryFailure]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
+                (**self).record_failures(failures)
+            }
+            fn dead_letters(&self, tenant: &TenantId, after: Option<u64>, limit: usize) -> impl Future<Output = Result<Vec<DeadLetter>, RepositoryError>> + Send {
+                (**self).dead_letters(tenant, after, limit)
+            }
+            fn requeue_dead_letters(&self, tenant: &TenantId, ids: &[u64]) -> impl Future<Output = Result<u64, RepositoryError>> + Send {
+                (**self).requeue_dead_letters(tenant, ids)
             }
         }
     )*};

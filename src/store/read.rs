@@ -11,7 +11,9 @@ use super::codec::{
 };
 use super::dialect::{Dialect, Reads};
 use super::sqlx_error::repository_error;
-use super::{OutboxHead, PlannedZone, RecordedRules, RepositoryError, Scan};
+use super::{
+    DeadLetter, DeliveryFailure, OutboxHead, PlannedZone, RecordedRules, RepositoryError, Scan,
+};
 use crate::event::OutboxEvent;
 use crate::ids::{TemplateId, TenantId};
 use crate::invoice::Invoice;
@@ -25,7 +27,8 @@ pub(crate) const KEYED_COLUMNS: &str = "template_id, kind, revision, num, tenant
 /// The columns [`invoice_of`] reads, in order.
 pub(crate) const INVOICE_COLUMNS: &str = "template_id, kind, revision, num, tenant, version, body";
 /// The columns [`event_of`] reads, in order.
-pub(crate) const EVENT_COLUMNS: &str = "id, tenant, idempotency_key, at_ns, body";
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, tenant, idempotency_key, at_ns, body, attempts, retry_at_ns";
 
 /// A statement of `DB` with its parameters bound.
 pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
@@ -346,7 +349,7 @@ pub(crate) fn invoice_of<R: Columns>(row: R) -> Result<Invoice, RepositoryError>
     )
 }
 
-/// `tenant, id, at_ns` of a tenant's oldest event.
+/// `tenant, id, at_ns, retry_at_ns` of a tenant's oldest event.
 pub(crate) fn head_of<R: Columns>(row: R) -> Result<OutboxHead, RepositoryError> {
     let t = table::OUTBOX;
     let id = row.int(1, t)?;
@@ -354,17 +357,102 @@ pub(crate) fn head_of<R: Columns>(row: R) -> Result<OutboxHead, RepositoryError>
         tenant: TenantId::new(row.text(0, t)?).map_err(|e| codec::corrupt(t, id, e))?,
         id: u64::try_from(id).map_err(|_| codec::corrupt(t, id, "negative id"))?,
         at: codec::instant_from(row.int(2, t)?),
+        retry_at: row.opt_int(3, t)?.map(codec::instant_from),
     })
 }
 
-/// `id, tenant, idempotency_key, at_ns, body`.
+/// [`EVENT_COLUMNS`]: `id, tenant, idempotency_key, at_ns, body, attempts, retry_at_ns`.
 pub(crate) fn event_of<R: Columns>(row: R) -> Result<OutboxEvent, RepositoryError> {
+    event_at(&row)
+}
+
+fn event_at<R: Columns>(row: &R) -> Result<OutboxEvent, RepositoryError> {
     let t = table::OUTBOX;
-    decode_event(
-        row.int(0, t)?,
+    let id = row.int(0, t)?;
+    let mut event = decode_event(
+        id,
         row.text(1, t)?.to_owned(),
         row.text(2, t)?.to_owned(),
         row.int(3, t)?,
         row.text(4, t)?,
-    )
+    )?;
+    event.attempts = u32::try_from(row.int(5, t)?)
+        .map_err(|_| codec::corrupt(t, id, "attempts out of range"))?;
+    event.retry_at = row.opt_int(6, t)?.map(codec::instant_from);
+    Ok(event)
+}
+
+/// [`EVENT_COLUMNS`], then `last_error, dead_at_ns`.
+pub(crate) fn dead_letter_of<R: Columns>(row: R) -> Result<DeadLetter, RepositoryError> {
+    let t = table::OUTBOX;
+    let event = event_at(&row)?;
+    Ok(DeadLetter {
+        last_error: row.opt_text(7, t)?.unwrap_or_default().to_owned(),
+        dead_at: codec::instant_from(row.int(8, t)?),
+        event,
+    })
+}
+
+/// [`super::Repository::record_failures`] on `conn` (in a transaction the backend opened):
+/// one statement per failure, as failures are one per refused tenant and round.
+pub(crate) async fn record_failures<DB>(
+    conn: &mut DB::Connection,
+    reads: &Reads,
+    failures: &[DeliveryFailure],
+) -> Result<(), RepositoryError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+{
+    for failure in failures {
+        // Ids beyond the stores' integers were never handed out: unknown, ignored.
+        let Ok(id) = i64::try_from(failure.id) else {
+            continue;
+        };
+        let at = codec::instant(failure.at)?;
+        let retry = failure.retry_at.map(codec::instant).transpose()?;
+        let dead = if retry.is_none() { Some(at) } else { None };
+        sqlx::query(&reads.record_failure)
+            .bind(id)
+            .bind(failure.tenant.as_str())
+            .bind(failure.stored_error())
+            .bind(retry)
+            .bind(dead)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| repository_error(e, DB::BACKEND))?;
+    }
+    Ok(())
+}
+
+/// [`super::Repository::requeue_dead_letters`] on `conn` (in a transaction the backend
+/// opened).
+pub(crate) async fn requeue_dead_letters<DB>(
+    conn: &mut DB::Connection,
+    reads: &Reads,
+    tenant: &TenantId,
+    ids: &[u64],
+) -> Result<u64, RepositoryError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+{
+    let mut requeued = 0;
+    for id in ids.iter().filter_map(|&id| i64::try_from(id).ok()) {
+        let done = sqlx::query(&reads.requeue_dead_letter)
+            .bind(id)
+            .bind(tenant.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| repository_error(e, DB::BACKEND))?;
+        requeued += DB::rows_affected(&done);
+    }
+    Ok(requeued)
 }

@@ -337,6 +337,27 @@ impl<R: Repository> Repository for Faulty<R> {
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
         self.inner.tenants_outbox(tenants, limit).await
     }
+    async fn record_failures(
+        &self,
+        failures: &[recurring_deals::store::DeliveryFailure],
+    ) -> Result<(), RepositoryError> {
+        self.inner.record_failures(failures).await
+    }
+    async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<recurring_deals::store::DeadLetter>, RepositoryError> {
+        self.inner.dead_letters(tenant, after, limit).await
+    }
+    async fn requeue_dead_letters(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> Result<u64, RepositoryError> {
+        self.inner.requeue_dead_letters(tenant, ids).await
+    }
     async fn ack(&self, ids: &[u64]) -> Result<(), RepositoryError> {
         match self.fault(Call::Ack(ids)) {
             Fault::Lose => Ok(()),

@@ -15,10 +15,12 @@
 
 #![allow(dead_code)]
 
+mod dead_letters;
 mod dunning;
 mod refusals;
 mod zones;
 
+pub use dead_letters::*;
 pub use dunning::*;
 pub use refusals::*;
 pub use zones::*;
@@ -89,6 +91,7 @@ macro_rules! cases {
             outbox_keeps_order_and_ack_removes,
             tenant_outbox_and_tenant_ack_are_scoped,
             outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant,
+            refused_events_back_off_and_dead_letters_requeue,
             delete_checks_the_version_and_keeps_deals,
             list_templates_filters_sorts_and_pages,
             list_templates_default_page_size_is_50,
@@ -1802,6 +1805,7 @@ pub async fn outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant<R: Repos
                 tenant: tenant(owner),
                 id: id(key),
                 at: t0() + chrono::TimeDelta::minutes(*minute),
+                retry_at: None,
             })
             .collect()
     };

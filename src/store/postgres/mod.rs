@@ -27,8 +27,8 @@ use super::read::{
 };
 use super::sqlx_error::{Backend, repository_error};
 use super::{
-    Commit, CommitOutcome, OutboxHead, Page, PlannedZone, RecordedRules, Repository,
-    RepositoryError, Scan, Share, TemplateQuery,
+    Commit, CommitOutcome, DeadLetter, DeliveryFailure, OutboxHead, Page, PlannedZone,
+    RecordedRules, Repository, RepositoryError, Scan, Share, TemplateQuery,
 };
 use crate::event::{NewEvent, OutboxEvent};
 use crate::ids::{DealKey, TemplateId, TenantId};
@@ -899,5 +899,47 @@ impl Repository for PostgresStore {
     async fn outbox_heads(&self, limit: usize) -> Result<Vec<OutboxHead>, RepositoryError> {
         let query = sqlx::query(&self.inner.sql.reads.outbox_heads).bind(codec::count(limit));
         self.read().all(query, head_of).await
+    }
+
+    async fn record_failures(&self, failures: &[DeliveryFailure]) -> Result<(), RepositoryError> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.inner.pool.begin().await.map_err(error)?;
+        let result =
+            read::record_failures::<Postgres>(&mut tx, &self.inner.sql.reads, failures).await;
+        finish(tx, result).await
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, RepositoryError> {
+        // Ids are stored as positive `i64`s: -1 is before all of them.
+        let Ok(after) = after.map_or(Ok(-1), i64::try_from) else {
+            return Ok(Vec::new());
+        };
+        let query = sqlx::query(&self.inner.sql.reads.dead_letters)
+            .bind(tenant.as_str())
+            .bind(after)
+            .bind(codec::count(limit));
+        self.read().all(query, read::dead_letter_of).await
+    }
+
+    async fn requeue_dead_letters(
+        &self,
+        tenant: &TenantId,
+        ids: &[u64],
+    ) -> Result<u64, RepositoryError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.inner.pool.begin().await.map_err(error)?;
+        let result =
+            read::requeue_dead_letters::<Postgres>(&mut tx, &self.inner.sql.reads, tenant, ids)
+                .await;
+        finish(tx, result).await
     }
 }
