@@ -27,6 +27,11 @@
 //! * `GET | PATCH /v1/tenants/{tenant}/invoices/{deal}` (`{deal}` a deal key such as
 //!   `T12/r0/3`, slashes and all) → the invoice with its history; PATCH takes
 //!   `{"status": "paid" | "voided" | "open"}`
+//! * `GET /v1/tenants/{tenant}/dead-letters?limit=&cursor=` → a page of the tenant's dead
+//!   letters (events the outbox handler refused `max_attempts` times), oldest first, each
+//!   with its attempts and last error
+//! * `POST /v1/tenants/{tenant}/dead-letters/requeue` with `{"ids": [..]}` (at most 1,000)
+//!   → `{"requeued": N}`: back in the outbox, handed over again at once
 //! * `GET /healthz` → the runner's status
 //!
 //! Errors: malformed JSON → 400; valid JSON with an invalid value → 422 with
@@ -80,6 +85,10 @@ struct Args {
     /// The subjects' first token: events go to `<subject>.<type>`.
     #[arg(long, value_name = "TOKEN", default_value = "recurring_deals")]
     subject: String,
+    /// Refusals of one event (the bus down, say) after which it becomes a dead letter,
+    /// listed and requeued under `/v1/tenants/{tenant}/dead-letters`.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_attempts: u32,
 }
 
 type Shared = Arc<Engine<DynRepository, SystemClock>>;
@@ -90,7 +99,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let stop_requested = stop_requested();
     let store = open_store(&args).await?;
     let engine: Shared = Arc::new(Engine::new(store, SystemClock));
-    let runner = Runner::new(Arc::clone(&engine), RunnerConfig::default());
+    let mut config = RunnerConfig::default();
+    config.max_attempts = args.max_attempts;
+    let runner = Runner::new(Arc::clone(&engine), config);
     let status = runner.status();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
@@ -300,6 +311,11 @@ fn router(engine: Shared, status: tokio::sync::watch::Receiver<RunnerStatus>) ->
             "/v1/tenants/{tenant}/invoices/{*deal}",
             get(get_invoice).patch(patch_invoice),
         )
+        .route("/v1/tenants/{tenant}/dead-letters", get(list_dead_letters))
+        .route(
+            "/v1/tenants/{tenant}/dead-letters/requeue",
+            post(requeue_dead_letters),
+        )
         .with_state(AppState { engine, status })
 }
 
@@ -329,6 +345,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "sleeping_until": status.sleeping_until,
         "last_tick_at": status.last_tick_at,
         "last_delivery_at": status.last_delivery_at,
+        "handler_failures": status.handler_failures,
+        "dead_letters": status.dead_letters,
+        "oldest_waiting": status.oldest_waiting,
         "last_error": status.last_error.as_ref().map(|(at, error)| {
             serde_json::json!({"at": at, "error": error})
         }),
@@ -704,6 +723,71 @@ async fn patch_invoice(
         .set_invoice_status(&tenant, deal, patch.status)
         .await?;
     Ok(axum::Json(invoice).into_response())
+}
+
+async fn list_dead_letters(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_id(&tenant)?;
+    let limit = page_limit(params.limit.as_deref())?;
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(
+            unhex(cursor)
+                .and_then(|plain| plain.strip_prefix("d:")?.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "cursor",
+                        format!("not a cursor of this listing: {cursor:?}"),
+                    )
+                })?,
+        ),
+    };
+    let items = state.engine.dead_letters(&tenant, after, limit).await?;
+    let next_cursor = (items.len() == limit)
+        .then(|| {
+            items
+                .last()
+                .map(|letter| hex(&format!("d:{}", letter.event.id)))
+        })
+        .flatten();
+    let body = serde_json::json!({ "items": items, "next_cursor": next_cursor });
+    Ok(axum::Json(body).into_response())
+}
+
+/// The body of `POST …/dead-letters/requeue`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Requeue {
+    ids: Vec<u64>,
+}
+
+/// The most ids one requeue takes.
+const MAX_REQUEUE: usize = 1_000;
+
+async fn requeue_dead_letters(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_id(&tenant)?;
+    let requeue: Requeue = json_body(&body)?;
+    if requeue.ids.len() > MAX_REQUEUE {
+        return Err(ApiError::invalid(
+            "ids",
+            format!(
+                "at most {MAX_REQUEUE} ids per request, got {}",
+                requeue.ids.len()
+            ),
+        ));
+    }
+    let requeued = state
+        .engine
+        .requeue_dead_letters(&tenant, &requeue.ids)
+        .await?;
+    Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
 }
 
 fn page_limit(text: Option<&str>) -> Result<usize, ApiError> {

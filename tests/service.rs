@@ -172,20 +172,6 @@ fn the_outbox_goes_into_jetstream_once() {
     );
     assert_eq!(status, 201, "{exposed}");
 
-    /// Deletes the test's stream, whatever the test's outcome.
-    struct DropStream<'a>(&'a tokio::runtime::Runtime, &'a str, &'a str);
-    impl Drop for DropStream<'_> {
-        fn drop(&mut self) {
-            let (url, name) = (self.1.to_owned(), self.2.to_owned());
-            self.0.block_on(async move {
-                if let Ok(client) = async_nats::connect(&url).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_stream(&name)
-                        .await;
-                }
-            });
-        }
-    }
     let _cleanup = DropStream(&runtime, &url, &stream_name);
     runtime.block_on(async {
         let client = async_nats::connect(&url).await.unwrap();
@@ -251,6 +237,191 @@ fn the_outbox_goes_into_jetstream_once() {
         assert!(again.duplicate, "the stream dropped the re-delivery");
         assert_eq!(stream.info().await.unwrap().state.messages, before);
     });
+}
+
+/// Deletes a test's stream, whatever the test's outcome: (runtime, server URL, stream).
+struct DropStream<'a>(&'a tokio::runtime::Runtime, &'a str, &'a str);
+
+impl Drop for DropStream<'_> {
+    fn drop(&mut self) {
+        let (url, name) = (self.1.to_owned(), self.2.to_owned());
+        self.0.block_on(async move {
+            if let Ok(client) = async_nats::connect(&url).await {
+                let _ = async_nats::jetstream::new(client)
+                    .delete_stream(&name)
+                    .await;
+            }
+        });
+    }
+}
+
+/// The bus goes down (the service's stream is deleted): the exposed deal's event is refused
+/// and, with `--max-attempts 1`, becomes a dead letter listed under
+/// `/v1/tenants/acme/dead-letters` with its attempts and error. With the stream back, the
+/// requeue route puts it back in the outbox and it arrives in the stream once (issue #18).
+/// Needs `RECURRING_DEALS_NATS_URL` (skips with a notice otherwise; `.ci/run` sets it).
+#[test]
+fn a_bus_outage_makes_dead_letters_that_requeue_into_the_stream() {
+    let Ok(url) = std::env::var("RECURRING_DEALS_NATS_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "a_bus_outage_makes_dead_letters_that_requeue_into_the_stream: skipped: set \
+             RECURRING_DEALS_NATS_URL (e.g. 'nats://127.0.0.1:4222') to run the NATS tests"
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let unique = format!("{}_{}", std::process::id(), nanos());
+    let (stream_name, subject) = (format!("RD_DEAD_{unique}"), format!("rd_dead_{unique}"));
+    let service = Service::start_with(&[
+        "--nats",
+        &url,
+        "--stream",
+        &stream_name,
+        "--subject",
+        &subject,
+        "--max-attempts",
+        "1",
+    ]);
+    let _cleanup = DropStream(&runtime, &url, &stream_name);
+    let config = async_nats::jetstream::stream::Config {
+        name: stream_name.clone(),
+        subjects: vec![format!("{subject}.>")],
+        duplicate_window: std::time::Duration::from_secs(120),
+        ..Default::default()
+    };
+    let jetstream = runtime.block_on(async {
+        let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        // The service creates its stream once it listens; then the bus goes down.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while jetstream.get_stream(&stream_name).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "no stream created");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        jetstream.delete_stream(&stream_name).await.unwrap();
+        jetstream
+    });
+    let (status, created) = service.call(
+        "POST",
+        "/v1/tenants/acme/templates",
+        Some(&draft("Outage").to_string()),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, exposed) = service.call(
+        "POST",
+        &format!("/v1/tenants/acme/templates/{id}/expose"),
+        None,
+    );
+    assert_eq!(status, 201, "{exposed}");
+    // Every event of the tenant ends as a dead letter, the exposed deal's among them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let letters = loop {
+        let (status, page) = service.get("/v1/tenants/acme/dead-letters?limit=100");
+        assert_eq!(status, 200, "{page}");
+        let (_, outbox_left) = service.get("/healthz");
+        let items = page["items"].as_array().unwrap().clone();
+        let exposed_dead = items
+            .iter()
+            .any(|item| item["event"]["kind"]["type"] == "deal_created");
+        if exposed_dead && outbox_left["dead_letters"].as_u64() == Some(items.len() as u64) {
+            break items;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {page}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    for letter in &letters {
+        assert_eq!(letter["event"]["attempts"], 1, "{letter}");
+        assert!(
+            !letter["last_error"].as_str().unwrap().is_empty(),
+            "{letter}"
+        );
+        assert!(letter["dead_at"].is_string(), "{letter}");
+    }
+    // Another tenant sees none; a bad cursor and too many ids are refused, naming the field.
+    let (status, other) = service.get("/v1/tenants/beta/dead-letters");
+    assert_eq!((status, other["items"].as_array().unwrap().len()), (200, 0));
+    let (status, error) = service.get("/v1/tenants/acme/dead-letters?cursor=zz");
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (422, Some("cursor")),
+        "{error}"
+    );
+    let too_many = json!({ "ids": (0..1001).collect::<Vec<u64>>() }).to_string();
+    let (status, error) = service.call(
+        "POST",
+        "/v1/tenants/acme/dead-letters/requeue",
+        Some(&too_many),
+    );
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (422, Some("ids")),
+        "{error}"
+    );
+    // Paged: one at a time, the cursor walks them all.
+    let (_, first) = service.get("/v1/tenants/acme/dead-letters?limit=1");
+    assert_eq!(first["items"][0], letters[0]);
+    if letters.len() > 1 {
+        let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+        let (_, second) = service.get(&format!(
+            "/v1/tenants/acme/dead-letters?limit=1&cursor={cursor}"
+        ));
+        assert_eq!(second["items"][0], letters[1]);
+    }
+
+    // The bus is back; requeued, each event arrives once.
+    runtime.block_on(async { jetstream.create_stream(config).await.unwrap() });
+    let ids: Vec<u64> = letters
+        .iter()
+        .map(|l| l["event"]["id"].as_u64().unwrap())
+        .collect();
+    let (status, requeued) = service.call(
+        "POST",
+        "/v1/tenants/acme/dead-letters/requeue",
+        Some(&json!({ "ids": ids }).to_string()),
+    );
+    assert_eq!(status, 200, "{requeued}");
+    assert_eq!(requeued["requeued"].as_u64(), Some(ids.len() as u64));
+    let keys: Vec<String> = letters
+        .iter()
+        .map(|l| l["event"]["idempotency_key"].as_str().unwrap().to_owned())
+        .collect();
+    runtime.block_on(async {
+        let mut stream = jetstream.get_stream(&stream_name).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut read = 0;
+        let mut arrived = Vec::new();
+        loop {
+            let stored = stream.info().await.unwrap().state.messages;
+            for sequence in read + 1..=stored {
+                let message = stream.get_raw_message(sequence).await.unwrap();
+                let key = message
+                    .headers
+                    .get("Nats-Msg-Id")
+                    .unwrap()
+                    .as_str()
+                    .to_owned();
+                if keys.contains(&key) {
+                    arrived.push(key);
+                }
+            }
+            read = stored;
+            if arrived.len() >= keys.len() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "requeued: {arrived:?} of {keys:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(arrived, keys, "each requeued event once, in outbox order");
+    });
+    let (_, after) = service.get("/v1/tenants/acme/dead-letters");
+    assert!(after["items"].as_array().unwrap().is_empty(), "{after}");
 }
 
 // The wall clock only makes names of concurrent test processes differ.
