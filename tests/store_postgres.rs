@@ -359,6 +359,105 @@ async fn the_host_transaction_decides() {
     assert_eq!(rows, 1);
 }
 
+/// Copying created deals into the host's tables in the transaction that acknowledges their
+/// events (`ack_in`): rolled back, neither; two workers copying the same events at once,
+/// the second's acknowledgement waits for the first's commit, finds none left and rolls
+/// back; each deal is copied once (issue #18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_acknowledged_in_the_host_transaction_are_copied_once() {
+    let Some(schemas) = schemas("events_acknowledged_in_the_host_transaction_are_copied_once")
+    else {
+        return;
+    };
+    let store = schemas.store("ackin", 4).await;
+    let pool = store.pool().clone();
+    let crm = schemas.fresh("crm");
+    exec(
+        &pool,
+        &format!("CREATE SCHEMA \"{crm}\"; CREATE TABLE \"{crm}\".copies (deal TEXT NOT NULL)"),
+    )
+    .await;
+    let acme = tenant("acme");
+    create_daily(&store, &acme, t0(), local(2026, 3, 1, 9, 0)).await;
+    let engine = engine_at(&store, utc(2026, 3, 3, 12, 0));
+    engine.tick().await.unwrap(); // three deals, three events
+    let events = engine.outbox(100).await.unwrap();
+    assert_eq!(events.len(), 3);
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    let insert = format!("INSERT INTO \"{crm}\".copies (deal) VALUES ($1)");
+    // Rolled back: no copy, the events still waiting.
+    let mut tx = pool.begin().await.unwrap();
+    copy_deals(&mut tx, &events, &insert).await;
+    assert_eq!(store.ack_in(&mut tx, &ids).await.unwrap(), 3);
+    tx.rollback().await.unwrap();
+    assert_eq!(engine.outbox(100).await.unwrap().len(), 3);
+    // Two workers at once: the first commits, the second finds nothing left.
+    let mut first = pool.begin().await.unwrap();
+    copy_deals(&mut first, &events, &insert).await;
+    assert_eq!(store.ack_in(&mut first, &ids).await.unwrap(), 3);
+    let second = {
+        let (store, pool, ids) = (store.clone(), pool.clone(), ids.clone());
+        let (events, insert) = (events.clone(), insert.clone());
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            copy_deals(&mut tx, &events, &insert).await;
+            let acknowledged = store.ack_in(&mut tx, &ids).await.unwrap();
+            if acknowledged == ids.len() as u64 {
+                tx.commit().await.unwrap();
+            } else {
+                tx.rollback().await.unwrap();
+            }
+            acknowledged
+        })
+    };
+    // The second waits on the first's row locks.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished());
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), 0);
+    assert!(engine.outbox(100).await.unwrap().is_empty());
+    let copied: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT deal FROM \"{crm}\".copies ORDER BY deal"
+    )))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::DealCreated { deal, .. } => Some(deal.to_string()),
+            _ => None,
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(copied, expected);
+    assert_eq!(copied.len(), 3);
+    assert_eq!(
+        store
+            .ack_in(&mut *pool.acquire().await.unwrap(), &[])
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// Copies the deals of `events` into the host's table with `insert`.
+async fn copy_deals(
+    tx: &mut sqlx::PgConnection,
+    events: &[recurring_deals::OutboxEvent],
+    insert: &str,
+) {
+    for event in events {
+        if let EventKind::DealCreated { deal, .. } = &event.kind {
+            sqlx::query(sqlx::AssertSqlSafe(insert.to_owned()))
+                .bind(deal.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// Commits that move a template's next run notify the store's channel once per transaction
 /// (a batch of three: one notification); a commit that leaves it notifies nothing.
 #[tokio::test]

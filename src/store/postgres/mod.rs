@@ -416,6 +416,65 @@ impl PostgresStore {
         outcomes.pop().ok_or_else(no_outcome)
     }
 
+    /// Acknowledges outbox events of any tenant through the host's connection (inside its
+    /// transaction, if it began one): as [`Repository::ack`], committed or rolled back with
+    /// the host's writes. A host that copies created deals into its own tables in the same
+    /// database does it in the transaction that acknowledges them, so each is copied exactly
+    /// once: a crash before the commit leaves both undone, the events still in the outbox.
+    /// Returns how many of `ids` were still in the outbox (dead letters included): fewer
+    /// than the host named means another worker acknowledged some first, and the host rolls
+    /// back.
+    /// With several workers, each reads its own tenants' events
+    /// ([`crate::Engine::worker_outbox`]); a taken-over tenant's events may be read by two
+    /// workers at once. The second one's acknowledgement waits for the first's commit and
+    /// then finds fewer events than it names: it rolls back, and the copies are made once.
+    ///
+    /// ```no_run
+    /// # use recurring_deals::*;
+    /// # async fn f(store: PostgresStore, engine: Engine<PostgresStore, SystemClock>)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let events = engine.worker_outbox(256).await?;
+    /// let mut tx = store.pool().begin().await?;
+    /// for event in &events {
+    ///     if let EventKind::DealCreated { deal, .. } = &event.kind {
+    ///         sqlx::query("INSERT INTO host_deals (key) VALUES ($1)")
+    ///             .bind(deal.to_string())
+    ///             .execute(&mut *tx)
+    ///             .await?;
+    ///     }
+    /// }
+    /// let ids: Vec<u64> = events.iter().map(|event| event.id).collect();
+    /// if store.ack_in(&mut tx, &ids).await? == ids.len() as u64 {
+    ///     tx.commit().await?; // the copies and the acknowledgement, or neither
+    /// } // else another worker copied them first: dropping `tx` rolls back
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the database fails (the host should then roll back).
+    pub async fn ack_in(
+        &self,
+        conn: &mut PgConnection,
+        ids: &[u64],
+    ) -> Result<u64, RepositoryError> {
+        // Ids beyond BIGINT were never handed out: unknown, ignored.
+        let ids: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| i64::try_from(id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(&self.inner.sql.ack)
+            .bind(ids)
+            .bind(None::<&str>)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        Ok(done.rows_affected())
+    }
+
     /// Inserts many templates in one transaction, 2,000 rows per statement (imports, tests,
     /// benchmarks). Each id must be new; the id sequence moves past the largest.
     ///

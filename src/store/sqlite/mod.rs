@@ -349,6 +349,76 @@ impl SqliteStore {
         outcomes.pop().ok_or_else(no_outcome)
     }
 
+    /// Acknowledges outbox events of any tenant through the host's connection (inside its
+    /// transaction, if it began one): as [`Repository::ack`], committed or rolled back with
+    /// the host's writes. A host that copies created deals into its own tables in the same
+    /// database does it in the transaction that acknowledges them, so each is copied exactly
+    /// once: a crash before the commit leaves both undone, the events still in the outbox.
+    /// Returns how many of `ids` were still in the outbox (dead letters included): fewer
+    /// than the host named means another worker acknowledged some first, and the host rolls
+    /// back.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use recurring_deals::*;
+    /// # use chrono::NaiveDate;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let store = SqliteStore::in_memory().await?;
+    /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    /// let engine = Engine::new(store.clone(), clock.clone());
+    /// # let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    /// # let schedule = Schedule::builder(Recurrence::daily(Interval::ONE), start, Zone::UTC).build()?;
+    /// # let deal = Deal::new("Support", Money::new(100, Currency::new("EUR")?))?;
+    /// let acme = TenantId::new("acme")?;
+    /// engine.create_template(&acme, TemplateDraft::new(deal, schedule)).await?;
+    /// clock.set(Utc.with_ymd_and_hms(2026, 1, 3, 12, 0, 0).unwrap());
+    /// engine.tick().await?; // three deals, three events
+    /// sqlx::query("CREATE TABLE host_deals (key TEXT PRIMARY KEY)")
+    ///     .execute(store.pool())
+    ///     .await?;
+    ///
+    /// let events = engine.worker_outbox(100).await?;
+    /// let mut tx = store.pool().begin().await?;
+    /// for event in &events {
+    ///     if let EventKind::DealCreated { deal, .. } = &event.kind {
+    ///         sqlx::query("INSERT INTO host_deals (key) VALUES (?1)")
+    ///             .bind(deal.to_string())
+    ///             .execute(&mut *tx)
+    ///             .await?;
+    ///     }
+    /// }
+    /// let ids: Vec<u64> = events.iter().map(|event| event.id).collect();
+    /// assert_eq!(store.ack_in(&mut tx, &ids).await?, 3);
+    /// tx.commit().await?;
+    /// assert!(engine.outbox(10).await?.is_empty());
+    /// let copied: i64 = sqlx::query_scalar("SELECT count(*) FROM host_deals")
+    ///     .fetch_one(store.pool())
+    ///     .await?;
+    /// assert_eq!(copied, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`RepositoryError`] when the database fails (the host should then roll back).
+    pub async fn ack_in(
+        &self,
+        conn: &mut SqliteConnection,
+        ids: &[u64],
+    ) -> Result<u64, RepositoryError> {
+        let Some(list) = id_list(ids)? else {
+            return Ok(0);
+        };
+        let done = sqlx::query(&self.inner.sql.ack)
+            .bind(list)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        Ok(done.rows_affected())
+    }
+
     /// Inserts many templates in one transaction (imports, tests, benchmarks). Each id must
     /// be new; the id allocator moves past the largest.
     ///
@@ -933,17 +1003,9 @@ impl SqliteStore {
         tenant: Option<&TenantId>,
         ids: &[u64],
     ) -> Result<(), RepositoryError> {
-        // Ids beyond SQLite's integers were never handed out: unknown, ignored.
-        let ids: Vec<i64> = ids
-            .iter()
-            .filter_map(|&id| i64::try_from(id).ok())
-            .collect();
-        if ids.is_empty() {
+        let Some(list) = id_list(ids)? else {
             return Ok(());
-        }
-        let list = serde_json::to_string(&ids).map_err(|e| RepositoryError::Refused {
-            reason: format!("cannot encode event ids: {e}"),
-        })?;
+        };
         let _guard = self.inner.write.lock().await;
         let mut query = sqlx::query(sql).bind(list);
         if let Some(tenant) = tenant {
@@ -952,6 +1014,22 @@ impl SqliteStore {
         query.execute(&self.inner.pool).await.map_err(error)?;
         Ok(())
     }
+}
+
+/// Event ids as the JSON array the statements take; `None` when none is a stored id (ids
+/// beyond SQLite's integers were never handed out: unknown, ignored).
+fn id_list(ids: &[u64]) -> Result<Option<String>, RepositoryError> {
+    let ids: Vec<i64> = ids
+        .iter()
+        .filter_map(|&id| i64::try_from(id).ok())
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let list = serde_json::to_string(&ids).map_err(|e| RepositoryError::Refused {
+        reason: format!("cannot encode event ids: {e}"),
+    })?;
+    Ok(Some(list))
 }
 
 #[cfg(test)]
