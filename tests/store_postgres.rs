@@ -434,7 +434,7 @@ async fn events_acknowledged_in_the_host_transaction_are_copied_once() {
     assert_eq!(copied.len(), 3);
     assert_eq!(
         store
-            .ack_in(&mut *pool.acquire().await.unwrap(), &[])
+            .ack_in(&mut pool.acquire().await.unwrap(), &[])
             .await
             .unwrap(),
         0
