@@ -233,15 +233,23 @@ fn write_event(
             deal,
             nominal_date,
             catch_up,
+            content,
         } => {
-            let created = engine
-                .deal(tenant, *deal)?
-                .ok_or_else(|| format!("deal {deal} of an event is missing"))?;
+            // The event carries the deal; only events stored before it did need a read.
+            let created = match content {
+                Some(content) => (**content).clone(),
+                None => {
+                    engine
+                        .deal(tenant, *deal)?
+                        .ok_or_else(|| format!("deal {deal} of an event is missing"))?
+                        .deal
+                }
+            };
             let seq = match deal {
                 DealKey::Scheduled { seq, .. } => Some(*seq),
                 DealKey::Manual { .. } => None,
             };
-            let amount = created.deal.amount();
+            let amount = created.amount();
             let text = serde_json::to_string(&Line::DealCreated {
                 at,
                 tenant,
@@ -249,8 +257,8 @@ fn write_event(
                 key: deal.to_string(),
                 seq,
                 nominal_date: *nominal_date,
-                begin_date: created.deal.begin_date(),
-                close_date: created.deal.close_date(),
+                begin_date: created.begin_date(),
+                close_date: created.close_date(),
                 amount: amount.minor,
                 currency: amount.currency.as_str(),
                 catch_up: *catch_up,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::deal::Deal;
 use crate::ids::{DealKey, TemplateId, TenantId};
 use crate::invoice::{DunningStep, Invoice};
 
@@ -19,6 +20,11 @@ pub enum EventKind {
         nominal_date: NaiveDate,
         /// Whether it was created late, catching up.
         catch_up: bool,
+        /// The deal as created (title, amount, pipeline and stage, begin and close dates,
+        /// parties, products, custom fields, its origin key), so a handler needs no read
+        /// per event. `None` in events stored before it was added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<Box<Deal>>,
     },
     /// The template will create no more deals.
     TemplateFinished {

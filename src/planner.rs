@@ -559,6 +559,7 @@ fn create_deal(
             deal: key,
             nominal_date: date,
             catch_up,
+            content: Some(Box::new(deal.clone())),
         },
     });
     if let Some(options) = &template.invoice {

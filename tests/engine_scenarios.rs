@@ -394,6 +394,29 @@ fn downtime_catch_up_all_creates_every_missed_occurrence() {
     assert_eq!(marked.iter().filter(|c| **c).count(), 30);
 }
 
+/// Each `DealCreated` event carries the deal as stored (title, amount, dates, origin key),
+/// so a handler needs no read per event (issue #18).
+#[test]
+fn deal_created_events_carry_the_stored_deal() {
+    let (engine, acme, id) = after_downtime(policy(CatchUpMode::All), utc(2026, 3, 31, 12, 0));
+    tick_all(&engine);
+    let deals = scheduled_deals(&engine, &acme, id);
+    let events = drain_outbox(&engine);
+    let mut carried = 0;
+    for event in &events {
+        let EventKind::DealCreated { deal, content, .. } = &event.kind else {
+            continue;
+        };
+        let stored = deals.iter().find(|d| d.key == *deal).expect("stored");
+        let content = content.as_deref().expect("the event carries the deal");
+        assert_eq!(content, &stored.deal, "{deal}");
+        assert_eq!(content.origin(), Some(*deal));
+        assert_eq!(content.begin_date(), stored.deal.begin_date());
+        carried += 1;
+    }
+    assert_eq!(carried, 31);
+}
+
 #[test]
 fn downtime_catch_up_latest_creates_only_the_latest_and_supersedes_the_rest() {
     // Woken before today's 09:00: the latest due occurrence is yesterday's (Mar 30).

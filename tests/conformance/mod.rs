@@ -339,6 +339,7 @@ pub fn deal_created(tenant: &TenantId, deal: DealKey) -> NewEvent {
             deal,
             nominal_date: date(2026, 3, 1),
             catch_up: false,
+            content: None,
         },
     )
 }
