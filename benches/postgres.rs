@@ -564,6 +564,7 @@ async fn delivery_run(
     initial: &[Template],
     now: DateTime<Utc>,
     workers: usize,
+    failing: Option<&TenantId>,
 ) -> (usize, Duration, delivery::Delivered) {
     let name = schema("delivery");
     let setup = open(url, &name, 1).await;
@@ -608,9 +609,10 @@ async fn delivery_run(
         created += task.await.unwrap();
     }
     let tick = started.elapsed();
-    let events = setup.outbox(10_000_000).await.unwrap().len();
-    assert!(events >= created);
-    let delivered = delivery::drain(engines.clone(), events).await;
+    let events = setup.outbox(10_000_000).await.unwrap();
+    assert!(events.len() >= created);
+    let expected = events.iter().filter(|e| Some(&e.tenant) != failing).count();
+    let delivered = delivery::drain(engines.clone(), expected, failing).await;
     for engine in engines {
         engine.repository().pool().close().await;
     }
@@ -622,6 +624,7 @@ async fn delivery_run(
 fn delivery_scenario(c: &mut Criterion, runtime: &Runtime, url: &str, count: usize) {
     let initial = runtime.block_on(templates(count, 1));
     let now = due_at(1);
+    let failing_tenant = TenantId::new("tenant-0").unwrap();
     let mut group = c.benchmark_group("postgres_delivery");
     group
         .sample_size(10)
@@ -629,13 +632,22 @@ fn delivery_scenario(c: &mut Criterion, runtime: &Runtime, url: &str, count: usi
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(20))
         .throughput(Throughput::Elements(count as u64));
-    for workers in [1, 2, 4] {
+    let runs = [(1, false), (2, false), (4, false), (1, true), (2, true)];
+    let mut healthy: Vec<(usize, delivery::Summary)> = Vec::new();
+    for (workers, fails) in runs {
+        let failing = fails.then_some(&failing_tenant);
         let mut rounds = Vec::new();
-        group.bench_function(format!("runners_{workers}_workers"), |b| {
+        let name = if fails {
+            format!("runners_{workers}_workers_one_tenant_failing")
+        } else {
+            format!("runners_{workers}_workers")
+        };
+        group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {
-                    let round = runtime.block_on(delivery_run(url, &initial, now, workers));
+                    let round =
+                        runtime.block_on(delivery_run(url, &initial, now, workers, failing));
                     assert_eq!(round.0, count);
                     timed += round.2.took;
                     rounds.push(round);
@@ -646,33 +658,29 @@ fn delivery_scenario(c: &mut Criterion, runtime: &Runtime, url: &str, count: usi
         if rounds.is_empty() {
             continue;
         }
-        let measured = if rounds.len() > 1 {
-            &rounds[1..]
-        } else {
-            &rounds[..]
-        };
-        let created = delivery::median_of(
-            measured
-                .iter()
-                .map(|r| r.0 as f64 / r.1.as_secs_f64())
-                .collect(),
-        );
-        let delivered = delivery::median_of(
-            measured
-                .iter()
-                .map(|r| r.2.distinct as f64 / r.2.took.as_secs_f64())
-                .collect(),
-        );
-        let duplicates: u64 = measured.iter().map(|r| r.2.duplicates()).sum();
-        let handed: u64 = measured.iter().map(|r| r.2.handed).sum();
+        let summary = delivery::Summary::of(&rounds);
         println!(
-            "postgres delivery ({count} templates, {workers} workers), medians of {} rounds: \
-             ticks created {created:.0} deals/s; the runners delivered {delivered:.0} \
-             events/s; delivered / created = {:.0} %; duplicates in all rounds: {duplicates} \
-             of {handed} hand-overs",
-            measured.len(),
-            delivered / created * 100.0
+            "postgres delivery ({count} templates, {workers} workers{}), medians of {} \
+             rounds: ticks created {:.0} deals/s; the runners delivered {:.0} events/s; \
+             delivered / created = {:.0} %; duplicates in all rounds: {} of {} hand-overs",
+            if fails {
+                ", one of 50 tenants failing"
+            } else {
+                ""
+            },
+            summary.rounds,
+            summary.created,
+            summary.delivered,
+            summary.delivered / summary.created * 100.0,
+            summary.duplicates,
+            summary.handed,
         );
+        if !fails {
+            healthy.push((workers, summary));
+        } else if let Some((_, base)) = healthy.iter().find(|(w, _)| *w == workers) {
+            let what = format!("postgres delivery, {workers} workers");
+            println!("{}", base.compare_failing(&summary, &what));
+        }
     }
     group.finish();
 }

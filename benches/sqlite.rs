@@ -422,6 +422,7 @@ fn scenario(c: &mut Criterion, runtime: &Runtime, name: &str, count: usize, days
 async fn delivery_run(
     initial: &[Template],
     now: DateTime<Utc>,
+    failing: Option<&TenantId>,
 ) -> (usize, Duration, delivery::Delivered) {
     let file = path("delivery");
     remove(&file);
@@ -442,9 +443,10 @@ async fn delivery_run(
     let report = engine.tick().await.unwrap();
     let tick = started.elapsed();
     assert!(report.failures.is_empty());
-    let events = engine.outbox(10_000_000).await.unwrap().len();
-    assert!(events >= report.created.len());
-    let delivered = delivery::drain(vec![engine], events).await;
+    let events = engine.outbox(10_000_000).await.unwrap();
+    assert!(events.len() >= report.created.len());
+    let expected = events.iter().filter(|e| Some(&e.tenant) != failing).count();
+    let delivered = delivery::drain(vec![engine], expected, failing).await;
     store.pool().close().await;
     remove(&file);
     (report.created.len(), tick, delivered)
@@ -453,7 +455,7 @@ async fn delivery_run(
 fn delivery_scenario(c: &mut Criterion, runtime: &Runtime, count: usize) {
     let initial = runtime.block_on(templates(count, 1));
     let now = due_at(1);
-    let mut rounds = Vec::new();
+    let failing_tenant = TenantId::new("tenant-0").unwrap();
     let mut group = c.benchmark_group("sqlite_delivery");
     group
         .sample_size(10)
@@ -461,44 +463,54 @@ fn delivery_scenario(c: &mut Criterion, runtime: &Runtime, count: usize) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(20))
         .throughput(Throughput::Elements(count as u64));
-    group.bench_function("runner_1_worker", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let round = runtime.block_on(delivery_run(&initial, now));
-                assert_eq!(round.0, count);
-                timed += round.2.took;
-                rounds.push(round);
-            }
-            timed
+    let mut summaries = Vec::new();
+    for failing in [None, Some(&failing_tenant)] {
+        let mut rounds = Vec::new();
+        let name = match failing {
+            None => "runner_1_worker",
+            Some(_) => "runner_1_worker_one_tenant_failing",
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let round = runtime.block_on(delivery_run(&initial, now, failing));
+                    assert_eq!(round.0, count);
+                    timed += round.2.took;
+                    rounds.push(round);
+                }
+                timed
+            });
         });
-    });
+        if rounds.is_empty() {
+            continue;
+        }
+        let summary = delivery::Summary::of(&rounds);
+        println!(
+            "sqlite delivery ({count} templates, 1 runner{}), medians of {} rounds: ticks \
+             created {:.0} deals/s; the runner delivered {:.0} events/s; delivered / created \
+             = {:.0} %; duplicates in all rounds: {} of {} hand-overs",
+            if failing.is_some() {
+                ", one of 50 tenants failing"
+            } else {
+                ""
+            },
+            summary.rounds,
+            summary.created,
+            summary.delivered,
+            summary.delivered / summary.created * 100.0,
+            summary.duplicates,
+            summary.handed,
+        );
+        summaries.push(summary);
+    }
     group.finish();
-    let measured = if rounds.len() > 1 {
-        &rounds[1..]
-    } else {
-        &rounds[..]
-    };
-    let created = delivery::median_of(
-        measured
-            .iter()
-            .map(|r| r.0 as f64 / r.1.as_secs_f64())
-            .collect(),
-    );
-    let delivered = delivery::median_of(
-        measured
-            .iter()
-            .map(|r| r.2.distinct as f64 / r.2.took.as_secs_f64())
-            .collect(),
-    );
-    let duplicates: u64 = measured.iter().map(|r| r.2.duplicates()).sum();
-    println!(
-        "sqlite delivery ({count} templates, 1 runner), medians of {} rounds: ticks created \
-         {created:.0} deals/s; the runner delivered {delivered:.0} events/s; delivered / \
-         created = {:.0} %; duplicates in all rounds: {duplicates}",
-        measured.len(),
-        delivered / created * 100.0
-    );
+    if let [healthy, failing] = &summaries[..] {
+        println!(
+            "{}",
+            healthy.compare_failing(failing, "sqlite delivery, 1 runner")
+        );
+    }
 }
 
 fn benches(c: &mut Criterion) {

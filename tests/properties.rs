@@ -1728,6 +1728,35 @@ fn multibyte_date_time_is_an_error() {
     }
 }
 
+/// A one-off past its end that an adjustment moved onto one of its extra dates: the text
+/// named the one-off by its adjusted instant, and that `EXDATE` removed the extra date too
+/// (RFC 5545: an EXDATE removes every instance it names), leaving nothing. It is named by its
+/// nominal local time instead. Found by `accepted_json_round_trips`.
+#[test]
+fn a_one_off_past_its_end_moved_onto_an_extra_date_keeps_the_extra_date() {
+    let json = r#"{"rule":{"every":"once","date":"2022-06-04"},"start":"2022-03-05T00:00:00",
+        "zone":"Asia/Tehran","end":{"until_instant":"2022-06-01T00:00:00Z"},"overflow":"skip",
+        "calendar":{"weekend":["Sat","Sun"],"holidays":[],
+        "working_days":["2022-03-05","2022-03-06","2022-03-07","2022-03-08"]},
+        "adjustment":"modified_following","extra_instants":["2022-06-05T19:30:00Z"]}"#;
+    let schedule: Schedule = serde_json::from_str(json).unwrap();
+    // The one-off (Saturday 4 June, moved to Monday 6 June 00:00 +04:30) is past the end;
+    // the extra date at that same instant is the only occurrence.
+    let expected = vec![(
+        0,
+        date(2022, 6, 6),
+        Utc.with_ymd_and_hms(2022, 6, 5, 19, 30, 0).unwrap(),
+    )];
+    assert_eq!(items(schedule.occurrences().take(5)), expected);
+    let text = schedule.to_rrule();
+    assert!(
+        text.contains("EXDATE;TZID=Asia/Tehran:20220604T000000"),
+        "{text}"
+    );
+    let back = Schedule::from_rrule(&text).unwrap();
+    assert_eq!(items(back.occurrences().take(5)), expected, "{text}");
+}
+
 #[test]
 fn one_off_round_trips_through_rrule() {
     let start = date(1950, 1, 2).and_time(NaiveTime::MIN);

@@ -31,9 +31,11 @@ impl<R: Repository, C: Clock> Engine<R, C> {
     /// read, so hosts that need strict order per tenant compare
     /// [`OutboxEvent::at`] or the deal's date, not only arrival.
     ///
-    /// Costs two store reads: the oldest event of each of up to 10,000 tenants with events
-    /// waiting ([`Repository::outbox_heads`], a pass over the waiting events), then the
-    /// chosen tenants' events. A tenant past the 10,000 oldest waits until the others drain.
+    /// A lone engine reads the outbox once ([`Repository::outbox`], or
+    /// [`Repository::outbox_except`] with tenants held back). A worker, or a lone engine that
+    /// read an event waiting for its retry, costs two store reads: the oldest event of each of
+    /// up to 10,000 tenants with events waiting ([`Repository::outbox_heads`], a pass over
+    /// the waiting events), then the chosen tenants' events. A tenant past the 10,000 oldest waits until the others drain.
     ///
     /// # Errors
     /// [`EngineError::Repository`].
@@ -74,10 +76,15 @@ impl<R: Repository, C: Clock> Engine<R, C> {
         const HEADS: usize = 10_000;
         let share = self.config.share();
         let now = self.clock.now();
-        if share == Share::ALL && held.is_empty() {
+        if share == Share::ALL {
             // One read, unless it finds an event waiting for its retry: then only the
             // tenants free to go, as below.
-            let events = self.outbox(limit).await?;
+            let events = if held.is_empty() {
+                self.outbox(limit).await?
+            } else {
+                let read = self.repository.outbox_except(held, limit);
+                self.bounded(read).await?
+            };
             if events.iter().all(|e| e.retry_at.is_none_or(|at| at <= now)) {
                 return Ok(events);
             }

@@ -126,8 +126,28 @@ pub(crate) fn write(schedule: &Schedule) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
+    // The one-off's EXDATE removes every instance it names (RFC 5545 §3.8.5.1), extra dates
+    // included: when an extra date happens at the one-off's instant (an adjustment moved the
+    // one-off onto it), the one-off is named by its nominal local time (DTSTART) instead.
+    let mut one_off_local = None;
+    if let Some(at) = one_off {
+        let collides = extra_at.contains(&at)
+            || extra
+                .iter()
+                .any(|local| zone::resolve_local(zone, *local) == at);
+        let start_at = zone::resolve_local(zone, start);
+        let local_collides = extra_at.contains(&start_at)
+            || extra
+                .iter()
+                .any(|local| *local == start || zone::resolve_local(zone, *local) == start_at);
+        if collides && !local_collides {
+            one_off_local = Some(start);
+            one_off = None;
+        }
+    }
     let moved: Vec<(NaiveDateTime, NaiveDateTime)> = schedule.moved().collect();
     let mut exdates: Vec<NaiveDateTime> = schedule.skipped().collect();
+    exdates.extend(one_off_local);
     exdates.extend(moved.iter().map(|(from, _)| *from));
     exdates.sort_unstable();
     let mut rdates: Vec<NaiveDateTime> = extra;

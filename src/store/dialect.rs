@@ -118,6 +118,8 @@ pub(crate) struct Reads {
     /// The first `?2` events of the tenants in `?1` (SQLite: a JSON array of strings;
     /// PostgreSQL: a `text[]`).
     pub(crate) tenants_outbox: Stmt,
+    /// The first `?2` events of the tenants not in `?1` (spelt as for `tenants_outbox`).
+    pub(crate) outbox_except: Stmt,
     /// Each tenant's oldest event (`tenant, id, at_ns, retry_at_ns`), oldest first, at most `?1`: one
     /// pass over the waiting events in `(tenant, id)` index order.
     pub(crate) outbox_heads: Stmt,
@@ -190,6 +192,17 @@ impl Reads {
                 Backend::Postgres => format!(
                     "SELECT {EVENT_COLUMNS} FROM {outbox} \
                      WHERE tenant = ANY(?1) AND dead_at_ns IS NULL ORDER BY id LIMIT ?2"
+                ),
+            }),
+            outbox_except: sql(match DB::BACKEND {
+                Backend::Sqlite => format!(
+                    "SELECT {EVENT_COLUMNS} FROM {outbox} \
+                     WHERE tenant NOT IN (SELECT value FROM json_each(?1)) \
+                     AND dead_at_ns IS NULL ORDER BY id LIMIT ?2"
+                ),
+                Backend::Postgres => format!(
+                    "SELECT {EVENT_COLUMNS} FROM {outbox} \
+                     WHERE tenant <> ALL(?1) AND dead_at_ns IS NULL ORDER BY id LIMIT ?2"
                 ),
             }),
             outbox_heads: sql(match DB::BACKEND {

@@ -149,6 +149,11 @@ trait Erased: Send + Sync {
         tenants: &'a [TenantId],
         limit: usize,
     ) -> Boxed<'a, Res<Vec<OutboxEvent>>>;
+    fn outbox_except<'a>(
+        &'a self,
+        tenants: &'a [TenantId],
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<OutboxEvent>>>;
     fn record_failures<'a>(&'a self, failures: &'a [DeliveryFailure]) -> Boxed<'a, Res<()>>;
     fn dead_letters<'a>(
         &'a self,
@@ -311,6 +316,13 @@ impl<R: Repository> Erased for R {
     ) -> Boxed<'a, Res<Vec<OutboxEvent>>> {
         Box::pin(Repository::tenants_outbox(self, tenants, limit))
     }
+    fn outbox_except<'a>(
+        &'a self,
+        tenants: &'a [TenantId],
+        limit: usize,
+    ) -> Boxed<'a, Res<Vec<OutboxEvent>>> {
+        Box::pin(Repository::outbox_except(self, tenants, limit))
+    }
     fn record_failures<'a>(&'a self, failures: &'a [DeliveryFailure]) -> Boxed<'a, Res<()>> {
         Box::pin(Repository::record_failures(self, failures))
     }
@@ -454,6 +466,9 @@ impl Repository for DynRepository {
     }
     async fn tenants_outbox(&self, tenants: &[TenantId], limit: usize) -> Res<Vec<OutboxEvent>> {
         self.inner.tenants_outbox(tenants, limit).await
+    }
+    async fn outbox_except(&self, tenants: &[TenantId], limit: usize) -> Res<Vec<OutboxEvent>> {
+        self.inner.outbox_except(tenants, limit).await
     }
     async fn record_failures(&self, failures: &[DeliveryFailure]) -> Res<()> {
         self.inner.record_failures(failures).await

@@ -605,6 +605,21 @@ impl Repository for InMemoryRepository {
             .collect())
     }
 
+    async fn outbox_except(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|e| !tenants.contains(&e.tenant))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn record_failures(&self, failures: &[DeliveryFailure]) -> Result<(), RepositoryError> {
         let mut state = self.lock();
         for failure in failures {

@@ -630,6 +630,15 @@ pub trait Repository: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send;
 
+    /// Unacknowledged outbox events of every tenant except `tenants`, in order, at most
+    /// `limit`: how a lone runner goes on past tenants it holds back (a refused event
+    /// waiting for its retry) without a pass over every tenant's oldest event.
+    fn outbox_except(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send;
+
     /// Records refused deliveries in one commit: each event's
     /// [`OutboxEvent::attempts`] grows by one and it keeps the error; an event with a
     /// [`DeliveryFailure::retry_at`] waits until then, one without becomes a dead letter
@@ -796,6 +805,9 @@ macro_rules! forward_repository {
             }
             fn tenants_outbox(&self, tenants: &[TenantId], limit: usize) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send {
                 (**self).tenants_outbox(tenants, limit)
+            }
+            fn outbox_except(&self, tenants: &[TenantId], limit: usize) -> impl Future<Output = Result<Vec<OutboxEvent>, RepositoryError>> + Send {
+                (**self).outbox_except(tenants, limit)
             }
             fn record_failures(&self, failures: &[DeliveryFailure]) -> impl Future<Output = Result<(), RepositoryError>> + Send {
                 (**self).record_failures(failures)

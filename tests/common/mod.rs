@@ -337,6 +337,13 @@ impl<R: Repository> Repository for Faulty<R> {
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
         self.inner.tenants_outbox(tenants, limit).await
     }
+    async fn outbox_except(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        self.inner.outbox_except(tenants, limit).await
+    }
     async fn record_failures(
         &self,
         failures: &[recurring_deals::store::DeliveryFailure],

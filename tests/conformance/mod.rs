@@ -1837,6 +1837,34 @@ pub async fn outbox_heads_and_tenants_outbox_split_the_outbox_by_tenant<R: Repos
         ["a1", "a2"]
     );
     assert!(repository.tenants_outbox(&[], 10).await.unwrap().is_empty());
+    // Every tenant but the named ones.
+    assert_eq!(
+        keys(
+            repository
+                .outbox_except(&[tenant("acme")], 10)
+                .await
+                .unwrap()
+        ),
+        ["b1", "g1"]
+    );
+    assert_eq!(
+        keys(repository.outbox_except(&chosen, 10).await.unwrap()),
+        ["b1"]
+    );
+    assert_eq!(
+        keys(repository.outbox_except(&[], 3).await.unwrap()),
+        ["a1", "a2", "b1"]
+    );
+    assert_eq!(
+        keys(
+            repository
+                .outbox_except(&[tenant("nobody")], 10)
+                .await
+                .unwrap()
+        )
+        .len(),
+        5
+    );
     assert!(
         repository
             .tenants_outbox(&[tenant("nobody")], 10)

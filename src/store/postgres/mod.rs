@@ -955,6 +955,18 @@ impl Repository for PostgresStore {
         self.read().all(query, event_of).await
     }
 
+    async fn outbox_except(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let names: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
+        let query = sqlx::query(&self.inner.sql.reads.outbox_except)
+            .bind(names)
+            .bind(codec::count(limit));
+        self.read().all(query, event_of).await
+    }
+
     async fn outbox_heads(&self, limit: usize) -> Result<Vec<OutboxHead>, RepositoryError> {
         let query = sqlx::query(&self.inner.sql.reads.outbox_heads).bind(codec::count(limit));
         self.read().all(query, head_of).await

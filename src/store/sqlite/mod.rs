@@ -911,11 +911,20 @@ impl Repository for SqliteStore {
         tenants: &[TenantId],
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, RepositoryError> {
-        let names: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
-        let list = serde_json::to_string(&names).map_err(|e| RepositoryError::Refused {
-            reason: format!("tenant list: {e}"),
-        })?;
+        let list = tenant_list(tenants)?;
         let query = sqlx::query(&self.inner.sql.reads.tenants_outbox)
+            .bind(list)
+            .bind(codec::count(limit));
+        self.read().all(query, event_of).await
+    }
+
+    async fn outbox_except(
+        &self,
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, RepositoryError> {
+        let list = tenant_list(tenants)?;
+        let query = sqlx::query(&self.inner.sql.reads.outbox_except)
             .bind(list)
             .bind(codec::count(limit));
         self.read().all(query, event_of).await
@@ -1014,6 +1023,14 @@ impl SqliteStore {
         query.execute(&self.inner.pool).await.map_err(error)?;
         Ok(())
     }
+}
+
+/// Tenant ids as the JSON array the statements take.
+fn tenant_list(tenants: &[TenantId]) -> Result<String, RepositoryError> {
+    let names: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
+    serde_json::to_string(&names).map_err(|e| RepositoryError::Refused {
+        reason: format!("tenant list: {e}"),
+    })
 }
 
 /// Event ids as the JSON array the statements take; `None` when none is a stored id (ids
