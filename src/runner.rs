@@ -41,8 +41,8 @@ pub trait OutboxHandler: Send + Sync {
     /// (at most [`RunnerConfig::outbox_batch`]). Returns what became of each event, in the
     /// same order; a missing entry counts as [`Handed::NotTried`]. Of a tenant, the runner
     /// acknowledges only the events before its first refused or untried one: the later ones
-    /// are handed over again with it after [`RunnerConfig::handler_retry`], even when this
-    /// call delivered them (at least once; the idempotency key deduplicates, and a receiver
+    /// are handed over again with it, after its back-off ([`RunnerConfig::retry_delay`]; for
+    /// an untried one, [`RunnerConfig::handler_retry`]), even when this call delivered them (at least once; the idempotency key deduplicates, and a receiver
     /// that dropped the repeat has the later event before the earlier one). A handler that
     /// keeps a tenant's order stops a tenant at its first failure and answers
     /// [`Handed::NotTried`] for the rest, as the default does.
@@ -355,7 +355,8 @@ impl<R: Repository, C: Clock, W: WakeSource> Runner<R, C, W> {
     /// # Errors
     /// None today: a tick that fails to load its work is counted in
     /// [`RunnerStatus::tick_errors`] and retried after [`RunnerConfig::error_retry`]; a
-    /// failing handler is retried after [`RunnerConfig::handler_retry`]. The `Result`
+    /// refused event is retried after its back-off ([`RunnerConfig::retry_delay`]) and
+    /// becomes a dead letter after [`RunnerConfig::max_attempts`] refusals. The `Result`
     /// leaves room for errors that must stop the loop.
     pub async fn run<H: OutboxHandler>(
         mut self,

@@ -1728,10 +1728,12 @@ fn multibyte_date_time_is_an_error() {
     }
 }
 
-/// A one-off past its end that an adjustment moved onto one of its extra dates: the text
-/// named the one-off by its adjusted instant, and that `EXDATE` removed the extra date too
-/// (RFC 5545: an EXDATE removes every instance it names), leaving nothing. It is named by its
-/// nominal local time instead. Found by `accepted_json_round_trips`.
+/// A one-off past its end, with an adjustment, that holds only an extra date: the text named
+/// the one-off as DTSTART and excluded it by its adjusted instant, and that `EXDATE` removed
+/// the extra date at the same instant too (RFC 5545: an EXDATE removes every instance it
+/// names), leaving nothing; an extra date a second later came back as `seq` 1. The extra
+/// date is DTSTART now, as without an adjustment, when the adjustment leaves its day alone.
+/// Found by `accepted_json_round_trips`.
 #[test]
 fn a_one_off_past_its_end_moved_onto_an_extra_date_keeps_the_extra_date() {
     let json = r#"{"rule":{"every":"once","date":"2022-06-04"},"start":"2022-03-05T00:00:00",
@@ -1750,11 +1752,78 @@ fn a_one_off_past_its_end_moved_onto_an_extra_date_keeps_the_extra_date() {
     assert_eq!(items(schedule.occurrences().take(5)), expected);
     let text = schedule.to_rrule();
     assert!(
-        text.contains("EXDATE;TZID=Asia/Tehran:20220604T000000"),
+        text.starts_with("DTSTART;TZID=Asia/Tehran:20220606T000000"),
         "{text}"
     );
     let back = Schedule::from_rrule(&text).unwrap();
     assert_eq!(items(back.occurrences().take(5)), expected, "{text}");
+    // The extra date a second later: still the only occurrence, still `seq` 0 (the text
+    // named the one-off as DTSTART, whose unused `seq` 0 shifted the extra date to 1).
+    let later = json.replace("19:30:00Z", "19:30:01Z");
+    let schedule: Schedule = serde_json::from_str(&later).unwrap();
+    let expected = vec![(
+        0,
+        date(2022, 6, 6),
+        Utc.with_ymd_and_hms(2022, 6, 5, 19, 30, 1).unwrap(),
+    )];
+    assert_eq!(items(schedule.occurrences().take(5)), expected);
+    let text = schedule.to_rrule();
+    let back = Schedule::from_rrule(&text).unwrap();
+    assert_eq!(items(back.occurrences().take(5)), expected, "{text}");
+}
+
+/// A one-off past its end with extra dates, an adjustment and the extra dates on days it
+/// would move or not, before and after the one-off: the text numbers the extra dates as the
+/// schedule does (in time order from `seq` 0), whichever form it takes.
+#[test]
+fn a_one_off_past_its_end_keeps_its_extra_dates_numbered() {
+    let base = r#"{"rule":{"every":"once","date":"2022-06-04"},"start":"2022-03-05T00:00:00",
+        "zone":"Asia/Tehran","end":{"until_instant":"2022-06-01T00:00:00Z"},
+        "calendar":{"weekend":["Sat","Sun"],"holidays":[],"working_days":[]},
+        "adjustment":"modified_following","extra_instants":[EXTRA]}"#;
+    let at = |d, h, m, s| Utc.with_ymd_and_hms(2022, 6, d, h, m, s).unwrap();
+    // (extra instants, expected (seq, local date, instant)); the one-off, moved to Monday
+    // 6 June 00:00 +04:30, is past the end.
+    let cases = [
+        // Saturday 4 June only (a day the adjustment would move): before the one-off.
+        (
+            vec!["2022-06-03T19:30:01Z"],
+            vec![(0, date(2022, 6, 4), at(3, 19, 30, 1))],
+        ),
+        // Saturday 4 June and Friday 10 June: the one-off falls between them.
+        (
+            vec!["2022-06-03T19:30:01Z", "2022-06-10T10:00:00Z"],
+            vec![
+                (0, date(2022, 6, 4), at(3, 19, 30, 1)),
+                (1, date(2022, 6, 10), at(10, 10, 0, 0)),
+            ],
+        ),
+        // Both on Saturdays, the one-off between them.
+        (
+            vec!["2022-06-03T19:30:01Z", "2022-06-10T19:30:01Z"],
+            vec![
+                (0, date(2022, 6, 4), at(3, 19, 30, 1)),
+                (1, date(2022, 6, 11), at(10, 19, 30, 1)),
+            ],
+        ),
+        // Friday and Saturday after the one-off.
+        (
+            vec!["2022-06-10T10:00:00Z", "2022-06-11T10:00:00Z"],
+            vec![
+                (0, date(2022, 6, 10), at(10, 10, 0, 0)),
+                (1, date(2022, 6, 11), at(11, 10, 0, 0)),
+            ],
+        ),
+    ];
+    for (extras, expected) in cases {
+        let list: Vec<String> = extras.iter().map(|e| format!("\"{e}\"")).collect();
+        let json = base.replace("EXTRA", &list.join(","));
+        let schedule: Schedule = serde_json::from_str(&json).unwrap();
+        assert_eq!(items(schedule.occurrences().take(5)), expected, "{json}");
+        let text = schedule.to_rrule();
+        let back = Schedule::from_rrule(&text).unwrap();
+        assert_eq!(items(back.occurrences().take(5)), expected, "{text}");
+    }
 }
 
 #[test]

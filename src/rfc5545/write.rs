@@ -24,24 +24,36 @@ pub(crate) fn write(schedule: &Schedule) -> String {
         }
         _ => schedule.start(),
     };
-    // A one-off past its end holds only its extra dates. The first of them is written as
-    // DTSTART (which RFC 5545 always counts, as the first instance: `seq` 0), when its local
-    // time names it and no adjustment would move it; otherwise DTSTART is the one-off,
-    // excluded by an EXDATE (whose unused `seq` 0 then shifts the extra dates after it).
+    // A one-off past its end holds only its extra dates, numbered in time order. One of them
+    // (the earliest that qualifies) is written as DTSTART when its local time names it and
+    // the adjustment leaves its day where it is (read back, DTSTART is the one-off, which
+    // the adjustment would move). Otherwise DTSTART is a one-off excluded by an EXDATE,
+    // whose unused `seq` would shift the extra dates after it: so it is placed after the
+    // last of them (the first day after it that the adjustment leaves alone).
     let mut one_off = one_off_past_end(schedule, start);
     let mut extra: Vec<NaiveDateTime> = schedule.extra().collect();
     let mut extra_at: Vec<DateTime<Utc>> = schedule.extra_instants().collect();
     let mut start = start;
-    if one_off.is_some() && schedule.adjustment() == Adjustment::None {
+    let stays = |local: NaiveDateTime| {
+        let day = crate::civil::days_of(local.date());
+        schedule.calendar().adjust(day, schedule.adjustment()) == day
+    };
+    if let Some(excluded) = one_off {
         let locals = extra
             .iter()
             .map(|local| (zone::resolve_local(zone, *local), *local, true));
         let instants = extra_at
             .iter()
             .map(|at| (*at, at.with_timezone(&zone).naive_local(), false));
-        if let Some((at, local, is_local)) = locals.chain(instants).min_by_key(|(at, ..)| *at)
-            && zone::resolve_local(zone, local) == at
-        {
+        let mut candidates: Vec<(DateTime<Utc>, NaiveDateTime, bool)> =
+            locals.chain(instants).collect();
+        candidates.sort_by_key(|(at, ..)| *at);
+        let last = candidates.last().map(|(at, ..)| *at);
+        let named = candidates
+            .iter()
+            .copied()
+            .find(|(at, local, _)| zone::resolve_local(zone, *local) == *at && stays(*local));
+        if let Some((at, local, is_local)) = named {
             if is_local {
                 extra.retain(|t| *t != local);
             } else {
@@ -49,6 +61,19 @@ pub(crate) fn write(schedule: &Schedule) -> String {
             }
             start = local;
             one_off = None;
+        } else if let Some(last) = last.filter(|last| excluded <= *last) {
+            let mut day = last.with_timezone(&zone).naive_local().date();
+            for _ in 0..366 {
+                let Some(next) = day.succ_opt() else { break };
+                day = next;
+                let local = day.and_time(schedule.time());
+                let at = zone::resolve_local(zone, local);
+                if stays(local) && at > last {
+                    start = local;
+                    one_off = Some(at);
+                    break;
+                }
+            }
         }
     }
     if zone == Zone::UTC {
