@@ -162,6 +162,14 @@ async fn a_version_1_database_is_migrated_forward() {
     exec(&edit, "DROP INDEX rd_templates_zone").await;
     exec(&edit, "ALTER TABLE rd_templates DROP COLUMN zone").await;
     exec(&edit, "DROP TABLE rd_zone_rules").await;
+    exec(&edit, "DROP INDEX rd_outbox_dead").await;
+    for column in ["attempts", "retry_at_ns", "last_error", "dead_at_ns"] {
+        exec(
+            &edit,
+            &format!("ALTER TABLE rd_outbox DROP COLUMN {column}"),
+        )
+        .await;
+    }
     exec(&edit, "DELETE FROM rd_schema_version WHERE version > 1").await;
     let store = SqliteStore::connect(&path).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), migrations::LATEST);
@@ -179,6 +187,21 @@ async fn a_version_1_database_is_migrated_forward() {
     .await
     .unwrap();
     assert_eq!(overdue, 1);
+    // Version 5: refused deliveries and dead letters.
+    let dead_index: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'rd_outbox_dead'",
+    )
+    .fetch_one(&edit)
+    .await
+    .unwrap();
+    assert_eq!(dead_index, 1);
+    assert!(
+        store
+            .dead_letters(&acme, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .overdue_invoices(&acme, None, 10)

@@ -849,6 +849,17 @@ mod property {
         strategies,
     };
 
+    /// `events` with the deals they carry left out.
+    fn without_content(events: &[recurring_deals::NewEvent]) -> Vec<recurring_deals::NewEvent> {
+        let mut events = events.to_vec();
+        for event in &mut events {
+            if let recurring_deals::EventKind::DealCreated { content, .. } = &mut event.kind {
+                *content = None;
+            }
+        }
+        events
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -905,7 +916,17 @@ mod property {
             };
             let after = plan(&changed, now);
             prop_assert_eq!(&before.skipped, &after.skipped);
-            prop_assert_eq!(&before.events, &after.events);
+            // The same events, each `DealCreated` carrying its deal as planned (the new
+            // terms from the effective date on, checked below).
+            prop_assert_eq!(without_content(&before.events), without_content(&after.events));
+            for plan in [&before, &after] {
+                for event in &plan.events {
+                    if let recurring_deals::EventKind::DealCreated { deal, content, .. } = &event.kind {
+                        let planned = plan.deals.iter().find(|d| d.key == *deal);
+                        prop_assert_eq!(content.as_deref(), planned.map(|d| &d.deal));
+                    }
+                }
+            }
             prop_assert_eq!(&before.invoices, &after.invoices);
             prop_assert_eq!(before.more, after.more);
             prop_assert_eq!(before.template.next_run(), after.template.next_run());
